@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the gateway, the demo village and the tests need.
+# Idempotent; skips apt when everything is already there.
+set -euo pipefail
+need=(nft:nftables ip:iproute2 tc:iproute2 dnsmasq:dnsmasq-base curl:curl python3:python3 dig:bind9-dnsutils iperf3:iperf3 pgrep:procps)
+missing=()
+for pair in "${need[@]}"; do
+  bin=${pair%%:*}; pkg=${pair#*:}
+  [ -x "/usr/sbin/$bin" ] || [ -x "/usr/bin/$bin" ] || [ -x "/sbin/$bin" ] || [ -x "/bin/$bin" ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }

@@ -1,0 +1,1171 @@
+//! The TOML configuration: read once at start-up (and on SIGHUP), validated whole, then
+//! handed out as plain typed values.
+//!
+//! The file is first deserialized into private `Raw*` structs that keep every value as
+//! text, so that serde only checks the shape (known keys, tables, arrays). Each value is
+//! then parsed on its own, so that every error names the file, the dotted key path and
+//! what was expected: `desawifi.toml: quota.daily_data: "lots" is not a size (try "500 MiB")`.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::lang::Language;
+
+/// Everything the gateway needs to know about its site, read from one file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, for messages.
+    pub path: PathBuf,
+    pub site: Site,
+    pub network: Network,
+    pub portal: Portal,
+    pub admin: Admin,
+    pub store: Store,
+    pub quota: Quota,
+    pub walled_garden: WalledGarden,
+}
+
+/// The village: shown on the splash page; its time zone decides when "today" ends.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub name: String,
+    pub regency: String,
+    /// Daily quotas reset at local midnight in this zone.
+    pub timezone: jiff::tz::TimeZone,
+    /// The IANA name of `timezone`, for logs and the admin page.
+    pub timezone_name: String,
+    /// The splash page's language when the visitor has not picked one.
+    pub language: Language,
+}
+
+/// Where the clients are, where the internet is, and how much of it there is.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub lan_interface: String,
+    pub wan_interface: String,
+    /// The router's own LAN address; clients are redirected here.
+    pub portal_address: Ipv4Addr,
+    /// The uplink's capacity, if known; `None` means unshaped.
+    pub uplink_download: Option<Rate>,
+    pub uplink_upload: Option<Rate>,
+}
+
+/// The splash page server, with the limits that keep a busy village from starving it.
+#[derive(Debug, Clone)]
+pub struct Portal {
+    pub listen: SocketAddr,
+    /// Pages to serve instead of the embedded ones.
+    pub ui_dir: Option<PathBuf>,
+    pub max_connections: usize,
+    /// How long a client may take to send its request headers.
+    pub header_timeout: Duration,
+    pub max_body: Size,
+}
+
+/// The operators' web interface; loopback by default so it is not on the village LAN.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub listen: SocketAddr,
+}
+
+/// Where the device and usage database lives.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub path: PathBuf,
+}
+
+/// The fair-share rules every device gets.
+#[derive(Debug, Clone)]
+pub struct Quota {
+    /// Data per device per local day before it is slowed to `after_quota_rate`.
+    pub daily_data: Size,
+    /// How long one login lasts.
+    pub session_time: Duration,
+    /// A session ends early after this long without traffic.
+    pub idle_timeout: Duration,
+    pub download_rate: Rate,
+    pub upload_rate: Rate,
+    /// The rate once `daily_data` is used up; `Rate(0)` cuts the device off.
+    pub after_quota_rate: Rate,
+    /// How often byte counters are read from the firewall.
+    pub accounting_interval: Duration,
+}
+
+/// Places reachable without logging in (government services, the portal's own assets).
+#[derive(Debug, Clone, Default)]
+pub struct WalledGarden {
+    pub addresses: Vec<ipnet::IpNet>,
+    /// Lower-case DNS names.
+    pub domains: Vec<String>,
+}
+
+/// An amount of data, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Size(pub u64);
+
+/// A speed, in bits per second. `Rate(0)` means "cut off" where a rate may be zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rate(pub u64);
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML itself is malformed (line and column, counted from 1).
+    #[error("{}:{line}:{column}: invalid TOML: {message}", path.display())]
+    Syntax { path: PathBuf, line: usize, column: usize, message: String },
+    /// A key is unknown, missing, or its value is wrong.
+    #[error("{}: {key}: {message}", path.display())]
+    Invalid { path: PathBuf, key: String, message: String },
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates `text`; `path` is only used in messages and kept in [`Config::path`].
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        if let Err(e) = text.parse::<toml::Table>() {
+            // toml always gives a span for syntax errors; 1:1 is a last resort.
+            let (line, column) = e.span().map_or((1, 1), |span| line_column(text, span.start));
+            let message = e.message().trim().to_owned();
+            return Err(ConfigError::Syntax { path: path.to_owned(), line, column, message });
+        }
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| shape_error(path, &e.path().to_string(), e.inner().message()))?;
+        Check { path }.config(raw)
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
+}
+
+/// Turns serde's wording into ours. Serde reports an unknown field at the enclosing
+/// table, as "unknown field `x`, expected one of `a`, `b`"; we name the key itself.
+fn shape_error(path: &Path, at: &str, message: &str) -> ConfigError {
+    let at = if at == "." { "" } else { at };
+    let message = message.trim();
+    let mut key = at.to_owned();
+    let mut text = message.to_owned();
+    if message.starts_with("unknown field `") {
+        let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+        if let Some((field, expected)) = quoted.split_first() {
+            if !(at == *field || at.ends_with(&format!(".{field}"))) {
+                key = if at.is_empty() { field.to_string() } else { format!("{at}.{field}") };
+            }
+            text = format!("unknown key (expected one of: {})", expected.join(", "));
+        }
+    }
+    if key.is_empty() {
+        key = "(top level)".to_owned();
+    }
+    ConfigError::Invalid { path: path.to_owned(), key, message: text }
+}
+
+// ---------------------------------------------------------------------------------------
+// The file's shape. Values stay text; `Check` below gives them meaning.
+
+/// A scalar kept as written: a string, or an integer turned into its decimal text (so
+/// `daily_data = 0` works and `daily_data = 500` gets the "needs a unit" message).
+#[derive(Debug, Default)]
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawConfig {
+    site: Option<RawSite>,
+    network: Option<RawNetwork>,
+    portal: Option<RawPortal>,
+    admin: Option<RawAdmin>,
+    store: Option<RawStore>,
+    quota: Option<RawQuota>,
+    walled_garden: Option<RawWalledGarden>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "a [site] table")]
+struct RawSite {
+    name: Option<Text>,
+    regency: Option<Text>,
+    timezone: Option<Text>,
+    language: Option<Text>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "a [network] table")]
+struct RawNetwork {
+    lan_interface: Option<Text>,
+    wan_interface: Option<Text>,
+    portal_address: Option<Text>,
+    uplink_download: Option<Text>,
+    uplink_upload: Option<Text>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "a [portal] table")]
+struct RawPortal {
+    listen: Option<Text>,
+    ui_dir: Option<Text>,
+    max_connections: Option<i64>,
+    header_timeout: Option<Text>,
+    max_body: Option<Text>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "an [admin] table")]
+struct RawAdmin {
+    listen: Option<Text>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "a [store] table")]
+struct RawStore {
+    path: Option<Text>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "a [quota] table")]
+struct RawQuota {
+    daily_data: Option<Text>,
+    session_time: Option<Text>,
+    idle_timeout: Option<Text>,
+    download_rate: Option<Text>,
+    upload_rate: Option<Text>,
+    after_quota_rate: Option<Text>,
+    accounting_interval: Option<Text>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "a [walled_garden] table")]
+struct RawWalledGarden {
+    addresses: Vec<Text>,
+    domains: Vec<Text>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation: one key at a time, every error names its key.
+
+struct Check<'a> {
+    path: &'a Path,
+}
+
+type Parsed<T> = Result<T, ConfigError>;
+
+impl Check<'_> {
+    fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { path: self.path.to_owned(), key: key.to_owned(), message: message.into() }
+    }
+
+    fn required<T>(&self, key: &str, raw: Option<Text>, parse: impl Fn(&str) -> Result<T, String>) -> Parsed<T> {
+        let raw = raw.ok_or_else(|| self.invalid(key, "missing key"))?;
+        parse(&raw.0).map_err(|m| self.invalid(key, m))
+    }
+
+    /// `default` is written like a value in the file and goes through the same parser.
+    fn or<T>(&self, key: &str, raw: Option<Text>, default: &str, parse: impl Fn(&str) -> Result<T, String>) -> Parsed<T> {
+        let raw = raw.map_or_else(|| default.to_owned(), |t| t.0);
+        parse(&raw).map_err(|m| self.invalid(key, m))
+    }
+
+    fn optional<T>(&self, key: &str, raw: Option<Text>, parse: impl Fn(&str) -> Result<T, String>) -> Parsed<Option<T>> {
+        raw.map(|t| parse(&t.0).map_err(|m| self.invalid(key, m))).transpose()
+    }
+
+    fn config(&self, raw: RawConfig) -> Parsed<Config> {
+        // In file order, so the first error reported is the first one in the file.
+        let site = self.site(raw.site.unwrap_or_default())?;
+        let network = self.network(raw.network.unwrap_or_default())?;
+        Ok(Config {
+            path: self.path.to_owned(),
+            site,
+            portal: self.portal(raw.portal.unwrap_or_default(), &network)?,
+            network,
+            admin: Admin { listen: self.or("admin.listen", raw.admin.unwrap_or_default().listen, "127.0.0.1:8443", listen)? },
+            store: Store { path: self.required("store.path", raw.store.unwrap_or_default().path, path_value)? },
+            quota: self.quota(raw.quota.unwrap_or_default())?,
+            walled_garden: self.walled_garden(raw.walled_garden.unwrap_or_default())?,
+        })
+    }
+
+    fn site(&self, raw: RawSite) -> Parsed<Site> {
+        let name = self.required("site.name", raw.name, |s| match s.trim() {
+            "" => Err("must not be empty (the village's name, shown on the splash page)".to_owned()),
+            name => Ok(name.to_owned()),
+        })?;
+        let (timezone, timezone_name) = self.or("site.timezone", raw.timezone, "Asia/Makassar", |s| {
+            let tz = jiff::tz::TimeZone::get(s).map_err(|_| {
+                format!("{s:?} is not a known time zone (try \"Asia/Makassar\", \"Asia/Jakarta\" or \"Asia/Jayapura\")")
+            })?;
+            let name = tz.iana_name().unwrap_or(s).to_owned();
+            Ok((tz, name))
+        })?;
+        Ok(Site {
+            name,
+            regency: raw.regency.map_or_else(String::new, |t| t.0.trim().to_owned()),
+            timezone,
+            timezone_name,
+            language: self.or("site.language", raw.language, "id", |s| s.parse())?,
+        })
+    }
+
+    fn network(&self, raw: RawNetwork) -> Parsed<Network> {
+        let lan_interface = self.required("network.lan_interface", raw.lan_interface, interface)?;
+        let wan_interface = self.required("network.wan_interface", raw.wan_interface, interface)?;
+        if lan_interface == wan_interface {
+            return Err(self.invalid(
+                "network.wan_interface",
+                format!("{wan_interface:?} is also network.lan_interface (the LAN and WAN must be different interfaces)"),
+            ));
+        }
+        let portal_address = self.required("network.portal_address", raw.portal_address, |s| {
+            let ip: Ipv4Addr = s.trim().parse().map_err(|_| format!("{s:?} is not an IPv4 address (try \"10.77.0.1\")"))?;
+            if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.is_broadcast() {
+                return Err(format!("{s:?} cannot be the router's LAN address (try \"10.77.0.1\")"));
+            }
+            Ok(ip)
+        })?;
+        Ok(Network {
+            lan_interface,
+            wan_interface,
+            portal_address,
+            uplink_download: self.optional("network.uplink_download", raw.uplink_download, positive_rate)?,
+            uplink_upload: self.optional("network.uplink_upload", raw.uplink_upload, positive_rate)?,
+        })
+    }
+
+    fn portal(&self, raw: RawPortal, network: &Network) -> Parsed<Portal> {
+        let address = network.portal_address;
+        let listen = self.required("portal.listen", raw.listen, |s| {
+            let addr = listen(s)?;
+            if addr.ip() != address && !(addr.is_ipv4() && addr.ip().is_unspecified()) {
+                return Err(format!(
+                    "{s:?} listens on {}, but network.portal_address is {address} (use \"{address}:{port}\" or \"0.0.0.0:{port}\")",
+                    addr.ip(),
+                    port = addr.port(),
+                ));
+            }
+            Ok(addr)
+        })?;
+        let max_connections = match raw.max_connections {
+            None => 512,
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| self.invalid("portal.max_connections", format!("{n} is not a positive number (try 512)")))?,
+        };
+        Ok(Portal {
+            listen,
+            ui_dir: self.optional("portal.ui_dir", raw.ui_dir, path_value)?,
+            max_connections,
+            header_timeout: self.or("portal.header_timeout", raw.header_timeout, "10s", |s| {
+                positive(s, parse_duration(s)?, Duration::ZERO, "try \"10s\"")
+            })?,
+            max_body: self.or("portal.max_body", raw.max_body, "16 KiB", |s| {
+                positive(s, parse_size(s)?, Size(0), "try \"16 KiB\"")
+            })?,
+        })
+    }
+
+    fn quota(&self, raw: RawQuota) -> Parsed<Quota> {
+        let duration = |example: &'static str| {
+            move |s: &str| positive(s, parse_duration(s)?, Duration::ZERO, &format!("try {example:?}"))
+        };
+        Ok(Quota {
+            daily_data: self.or("quota.daily_data", raw.daily_data, "500 MiB", |s| {
+                positive(s, parse_size(s)?, Size(0), "try \"500 MiB\"; to slow everyone always, set download_rate instead")
+            })?,
+            session_time: self.or("quota.session_time", raw.session_time, "4h", duration("4h"))?,
+            idle_timeout: self.or("quota.idle_timeout", raw.idle_timeout, "30m", duration("30m"))?,
+            download_rate: self.or("quota.download_rate", raw.download_rate, "2 Mbit/s", positive_rate)?,
+            upload_rate: self.or("quota.upload_rate", raw.upload_rate, "1 Mbit/s", positive_rate)?,
+            after_quota_rate: self.or("quota.after_quota_rate", raw.after_quota_rate, "256 kbit/s", parse_rate)?,
+            accounting_interval: self.or("quota.accounting_interval", raw.accounting_interval, "5s", |s| {
+                let d = parse_duration(s)?;
+                if d < Duration::from_secs(1) || d > Duration::from_secs(300) {
+                    return Err(format!("{s:?} is out of range (must be between 1s and 5m; try \"5s\")"));
+                }
+                Ok(d)
+            })?,
+        })
+    }
+
+    fn walled_garden(&self, raw: RawWalledGarden) -> Parsed<WalledGarden> {
+        let mut garden = WalledGarden::default();
+        for (i, t) in raw.addresses.iter().enumerate() {
+            let net = network_address(&t.0).map_err(|m| self.invalid(&format!("walled_garden.addresses[{i}]"), m))?;
+            garden.addresses.push(net);
+        }
+        for (i, t) in raw.domains.iter().enumerate() {
+            let name = domain(&t.0).map_err(|m| self.invalid(&format!("walled_garden.domains[{i}]"), m))?;
+            garden.domains.push(name);
+        }
+        Ok(garden)
+    }
+}
+
+/// `value` unless it is `zero`; the error names the text and gives a hint.
+fn positive<T: PartialEq>(s: &str, value: T, zero: T, hint: &str) -> Result<T, String> {
+    if value == zero {
+        return Err(format!("{s:?} must be more than zero ({hint})"));
+    }
+    Ok(value)
+}
+
+fn positive_rate(s: &str) -> Result<Rate, String> {
+    positive(s, parse_rate(s)?, Rate(0), "try \"2 Mbit/s\"")
+}
+
+fn path_value(s: &str) -> Result<PathBuf, String> {
+    if s.trim().is_empty() {
+        return Err("must not be empty (try \"/var/lib/desawifi\")".to_owned());
+    }
+    Ok(PathBuf::from(s))
+}
+
+fn listen(s: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr =
+        s.trim().parse().map_err(|_| format!("{s:?} is not an address with a port (try \"10.77.0.1:2050\")"))?;
+    if addr.port() == 0 {
+        return Err(format!("{s:?} has port 0; pick a fixed port (try \"{}:2050\")", addr.ip()));
+    }
+    Ok(addr)
+}
+
+/// A Linux interface name: what `ip link` accepts (IFNAMSIZ is 16 with the NUL).
+fn interface(s: &str) -> Result<String, String> {
+    let ok = (1..=15).contains(&s.len())
+        && s != "."
+        && s != ".."
+        && !s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+    if !ok {
+        return Err(format!(
+            "{s:?} is not an interface name (1 to 15 characters, no '/', ':' or spaces; try \"br-lan\")"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// A CIDR block or a single address (which becomes a /32 or /128).
+fn network_address(s: &str) -> Result<ipnet::IpNet, String> {
+    let t = s.trim();
+    let net = match t.parse::<ipnet::IpNet>() {
+        Ok(net) => net,
+        Err(_) => t
+            .parse::<std::net::IpAddr>()
+            .map(ipnet::IpNet::from)
+            .map_err(|_| format!("{s:?} is not an address or CIDR block (try \"203.0.113.0/24\")"))?,
+    };
+    if net.trunc() != net {
+        return Err(format!("{s:?} has host bits set (did you mean \"{}\"?)", net.trunc()));
+    }
+    Ok(net)
+}
+
+/// A DNS name, lower-cased: letters, digits and '-' in dot-separated labels.
+fn domain(s: &str) -> Result<String, String> {
+    let name = s.trim().to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(format!(
+            "{s:?} is not a domain name (letters, digits, '-' and '.', no leading or trailing dot; try \"go.id\")"
+        ));
+    }
+    Ok(name)
+}
+
+// ---------------------------------------------------------------------------------------
+// Sizes, rates and durations as people write them.
+
+const SIZE_UNITS: &[(&str, u64)] = &[
+    ("b", 1),
+    ("kib", 1 << 10),
+    ("mib", 1 << 20),
+    ("gib", 1 << 30),
+    ("tib", 1 << 40),
+    ("kb", 1_000),
+    ("mb", 1_000_000),
+    ("gb", 1_000_000_000),
+    ("tb", 1_000_000_000_000),
+];
+
+/// Parses "500 MiB", "1.5GiB", "1 GB" (1000-based) or "0". A plain non-zero number is
+/// refused: "500" is more likely a forgotten "MiB" than 500 bytes.
+pub fn parse_size(s: &str) -> Result<Size, String> {
+    let bad = || format!("{s:?} is not a size (try \"500 MiB\")");
+    let (number, unit) = split_number(s).ok_or_else(bad)?;
+    let scale = if unit.is_empty() {
+        1
+    } else {
+        let unit = unit.to_ascii_lowercase();
+        SIZE_UNITS.iter().find(|(name, _)| *name == unit).ok_or_else(bad)?.1
+    };
+    let bytes = scaled(number, scale).ok_or_else(bad)?;
+    if unit.is_empty() && bytes != 0 {
+        return Err(format!("{s:?} needs a unit (try \"{number} MiB\")"));
+    }
+    u64::try_from(bytes).map(Size).map_err(|_| format!("{s:?} is too large for a size"))
+}
+
+/// Parses "2 Mbit/s", "256 kbit/s", "2Mbps" (decimal prefixes) or "0". The "bit" part
+/// stays lower-case so that "MB/s" (bytes) is refused rather than misread.
+pub fn parse_rate(s: &str) -> Result<Rate, String> {
+    let bad = || format!("{s:?} is not a rate (try \"2 Mbit/s\")");
+    let (number, unit) = split_number(s).ok_or_else(bad)?;
+    let scale = if unit.is_empty() {
+        1
+    } else {
+        let prefix = unit.strip_suffix("bit/s").or_else(|| unit.strip_suffix("bps")).ok_or_else(bad)?;
+        match prefix {
+            "" => 1,
+            "k" | "K" => 1_000,
+            "m" | "M" => 1_000_000,
+            "g" | "G" => 1_000_000_000,
+            _ => return Err(bad()),
+        }
+    };
+    let bits = scaled(number, scale).ok_or_else(bad)?;
+    if unit.is_empty() && bits != 0 {
+        return Err(format!("{s:?} needs a unit (try \"{number} Mbit/s\")"));
+    }
+    u64::try_from(bits).map(Rate).map_err(|_| format!("{s:?} is too large for a rate"))
+}
+
+/// Splits "1.5 GiB" into ("1.5", "GiB"); `None` if there is no leading number.
+fn split_number(s: &str) -> Option<(&str, &str)> {
+    let s = s.trim();
+    let end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (number, unit) = s.split_at(end);
+    (!number.is_empty()).then_some((number, unit.trim()))
+}
+
+/// `number` (decimal, optional fraction) times `scale`, rounded to the nearest unit.
+fn scaled(number: &str, scale: u64) -> Option<u128> {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || (number.contains('.') && fraction.is_empty()) || fraction.len() > 18 {
+        return None;
+    }
+    let whole: u128 = whole.parse().ok()?;
+    let denominator = 10u128.pow(fraction.len() as u32);
+    let fraction: u128 = if fraction.is_empty() { 0 } else { fraction.parse().ok()? };
+    let part = (fraction * scale as u128 + denominator / 2) / denominator;
+    whole.checked_mul(scale as u128)?.checked_add(part)
+}
+
+/// `value / unit` with at most two decimals, trailing zeros dropped: "1.5", "500".
+fn human(value: u64, unit: u64) -> String {
+    let hundredths = (value as u128 * 100 + unit as u128 / 2) / unit as u128;
+    let (whole, frac) = (hundredths / 100, hundredths % 100);
+    match frac {
+        0 => format!("{whole}"),
+        f if f % 10 == 0 => format!("{whole}.{}", f / 10),
+        f => format!("{whole}.{f:02}"),
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+        match UNITS.iter().find(|(_, unit)| self.0 >= *unit) {
+            Some((name, unit)) => write!(f, "{} {name}", human(self.0, *unit)),
+            None => write!(f, "{} B", self.0),
+        }
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(&str, u64); 3] = [("Gbit/s", 1_000_000_000), ("Mbit/s", 1_000_000), ("kbit/s", 1_000)];
+        match UNITS.iter().find(|(_, unit)| self.0 >= *unit) {
+            Some((name, unit)) => write!(f, "{} {name}", human(self.0, *unit)),
+            None => write!(f, "{} bit/s", self.0),
+        }
+    }
+}
+
+/// Duration units, largest first, in milliseconds.
+const DURATION_UNITS: [(&str, u64); 5] =
+    [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+
+/// Parses "30m", "4h", "1h30m", "90s", "1d" (largest unit first, each at most once) or "0".
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration (try \"30m\", \"4h\" or \"1h30m\")");
+    let mut rest = s.trim();
+    if rest == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut millis: u64 = 0;
+    let mut smallest_so_far = usize::MAX; // index into DURATION_UNITS of the last unit seen
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(digits);
+        let tail = tail.trim_start();
+        let letters = tail.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(letters);
+        let index = DURATION_UNITS.iter().position(|(name, _)| *name == unit).ok_or_else(bad)?;
+        if number.is_empty() || (smallest_so_far != usize::MAX && index <= smallest_so_far) {
+            return Err(bad());
+        }
+        smallest_so_far = index;
+        let n: u64 = number.parse().map_err(|_| format!("{s:?} is too long"))?;
+        millis = n
+            .checked_mul(DURATION_UNITS[index].1)
+            .and_then(|m| millis.checked_add(m))
+            .ok_or_else(|| format!("{s:?} is too long"))?;
+        rest = tail.trim_start();
+    }
+    Ok(Duration::from_millis(millis))
+}
+
+/// The inverse of [`parse_duration`]: "4h", "1h30m", "5s", "0s". Sub-millisecond parts
+/// are dropped.
+pub fn format_duration(d: Duration) -> String {
+    let mut millis = d.as_millis();
+    let mut out = String::new();
+    for (name, unit) in DURATION_UNITS {
+        let n = millis / unit as u128;
+        if n > 0 {
+            out.push_str(&format!("{n}{name}"));
+            millis %= unit as u128;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../config/desawifi.toml");
+
+    /// The smallest valid file: only the required keys.
+    const MINIMAL: &str = r#"
+[site]
+name = "Desa Kepala Telake"
+[network]
+lan_interface = "br-lan"
+wan_interface = "wan0"
+portal_address = "10.77.0.1"
+[portal]
+listen = "10.77.0.1:2050"
+[store]
+path = "/var/lib/desawifi"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("x.toml"))
+    }
+
+    /// The error message for `MINIMAL` with `key = value` set in `[section]` (replacing
+    /// the key if MINIMAL has it there, adding the section if MINIMAL lacks it).
+    fn error_with(section: &str, key: &str, value: &str) -> String {
+        let header = format!("[{section}]");
+        let mut current = "";
+        let mut text = String::new();
+        for line in MINIMAL.lines() {
+            if line.starts_with('[') {
+                current = line;
+            }
+            if current == header && line.starts_with(&format!("{key} =")) {
+                continue;
+            }
+            text.push_str(line);
+            text.push('\n');
+            if line == header {
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+        }
+        if !MINIMAL.contains(&header) {
+            text.push_str(&format!("{header}\n{key} = {value}\n"));
+        }
+        match parse(&text) {
+            Ok(_) => panic!("{section}.{key} = {value} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn assert_error(section: &str, key: &str, value: &str, expected: &str) {
+        let message = error_with(section, key, value);
+        let want = format!("x.toml: {section}.{key}: {expected}");
+        assert_eq!(message, want);
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let c = Config::parse(EXAMPLE, Path::new("config/desawifi.toml")).unwrap();
+        assert_eq!(c.path, Path::new("config/desawifi.toml"));
+        assert_eq!(c.site.name, "Desa Kepala Telake");
+        assert_eq!(c.site.regency, "Paser");
+        assert_eq!(c.site.timezone_name, "Asia/Makassar");
+        assert_eq!(c.site.language, Language::Id);
+        assert_eq!(c.network.lan_interface, "br-lan");
+        assert_eq!(c.network.wan_interface, "wan0");
+        assert_eq!(c.network.portal_address, Ipv4Addr::new(10, 77, 0, 1));
+        assert_eq!(c.network.uplink_download, None);
+        assert_eq!(c.portal.listen, "10.77.0.1:2050".parse().unwrap());
+        assert_eq!(c.portal.ui_dir, None);
+        assert_eq!(c.portal.max_connections, 512);
+        assert_eq!(c.portal.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.portal.max_body, Size(16 * 1024));
+        assert_eq!(c.admin.listen, "192.0.2.1:8443".parse().unwrap());
+        assert_eq!(c.store.path, Path::new("/var/lib/desawifi"));
+        assert_eq!(c.quota.daily_data, Size(500 << 20));
+        assert_eq!(c.quota.session_time, Duration::from_secs(4 * 3600));
+        assert_eq!(c.quota.idle_timeout, Duration::from_secs(30 * 60));
+        assert_eq!(c.quota.download_rate, Rate(2_000_000));
+        assert_eq!(c.quota.upload_rate, Rate(1_000_000));
+        assert_eq!(c.quota.after_quota_rate, Rate(256_000));
+        assert_eq!(c.quota.accounting_interval, Duration::from_secs(5));
+        assert_eq!(c.walled_garden.addresses, vec!["203.0.113.0/24".parse::<ipnet::IpNet>().unwrap()]);
+        assert_eq!(c.walled_garden.domains, vec!["go.id".to_owned()]);
+    }
+
+    #[test]
+    fn example_file_documents_every_key() {
+        // Every key of the raw structs appears in the example, set or commented out.
+        for key in [
+            "name", "regency", "timezone", "language", "lan_interface", "wan_interface", "portal_address",
+            "uplink_download", "uplink_upload", "listen", "ui_dir", "max_connections", "header_timeout", "max_body",
+            "path", "daily_data", "session_time", "idle_timeout", "download_rate", "upload_rate",
+            "after_quota_rate", "accounting_interval", "addresses", "domains",
+        ] {
+            let line = EXAMPLE.lines().find(|l| l.trim_start_matches("# ").starts_with(&format!("{key} =")));
+            let line = line.unwrap_or_else(|| panic!("{key} is not in the example"));
+            assert!(line.contains("  # "), "{key} has no comment: {line}");
+        }
+    }
+
+    #[test]
+    fn defaults_fill_in_optional_keys_and_sections() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.site.regency, "");
+        assert_eq!(c.site.timezone_name, "Asia/Makassar");
+        assert_eq!(c.site.language, Language::Id);
+        assert_eq!(c.admin.listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(c.portal.max_connections, 512);
+        assert_eq!(c.portal.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.portal.max_body, Size(16384));
+        let example = Config::parse(EXAMPLE, Path::new("e.toml")).unwrap();
+        assert_eq!(format!("{:?}", c.quota), format!("{:?}", example.quota));
+        assert!(c.walled_garden.addresses.is_empty() && c.walled_garden.domains.is_empty());
+    }
+
+    #[test]
+    fn optional_values_when_set() {
+        let text = MINIMAL
+            .replace("[network]\n", "[network]\nuplink_download = \"50 Mbit/s\"\nuplink_upload = \"10Mbps\"\n")
+            .replace("[portal]\n", "[portal]\nui_dir = \"/etc/desawifi/portal-ui\"\nmax_connections = 64\n")
+            .replace("[site]\n", "[site]\nlanguage = \"en\"\ntimezone = \"asia/jakarta\"\n");
+        let c = parse(&text).unwrap();
+        assert_eq!(c.network.uplink_download, Some(Rate(50_000_000)));
+        assert_eq!(c.network.uplink_upload, Some(Rate(10_000_000)));
+        assert_eq!(c.portal.ui_dir.as_deref(), Some(Path::new("/etc/desawifi/portal-ui")));
+        assert_eq!(c.portal.max_connections, 64);
+        assert_eq!(c.site.language, Language::En);
+        assert_eq!(c.site.timezone_name, "Asia/Jakarta");
+        let tz_offset = c.site.timezone.to_offset(jiff::Timestamp::UNIX_EPOCH);
+        assert_eq!(tz_offset, jiff::tz::offset(7));
+    }
+
+    #[test]
+    fn zero_after_quota_rate_means_cut_off() {
+        let text = format!("{MINIMAL}[quota]\nafter_quota_rate = \"0\"\n");
+        assert_eq!(parse(&text).unwrap().quota.after_quota_rate, Rate(0));
+        let text = format!("{MINIMAL}[quota]\nafter_quota_rate = 0\n");
+        assert_eq!(parse(&text).unwrap().quota.after_quota_rate, Rate(0));
+    }
+
+    #[test]
+    fn listen_on_all_addresses_is_allowed() {
+        let c = parse(&MINIMAL.replace("10.77.0.1:2050", "0.0.0.0:80")).unwrap();
+        assert_eq!(c.portal.listen, "0.0.0.0:80".parse().unwrap());
+    }
+
+    #[test]
+    fn walled_garden_normalises() {
+        let text = format!(
+            "{MINIMAL}[walled_garden]\naddresses = [\"198.51.100.7\", \"2001:db8::1\", \"2001:db8:1::/48\"]\n\
+             domains = [\"Kemkes.GO.id\", \"a-b.example\"]\n"
+        );
+        let c = parse(&text).unwrap();
+        let nets: Vec<String> = c.walled_garden.addresses.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["198.51.100.7/32", "2001:db8::1/128", "2001:db8:1::/48"]);
+        assert_eq!(c.walled_garden.domains, ["kemkes.go.id", "a-b.example"]);
+    }
+
+    // --- one error per key -------------------------------------------------------------
+
+    #[test]
+    fn site_errors() {
+        assert_error("site", "name", "\"  \"", "must not be empty (the village's name, shown on the splash page)");
+        assert_error(
+            "site",
+            "timezone",
+            "\"Asia/Makasar\"",
+            "\"Asia/Makasar\" is not a known time zone (try \"Asia/Makassar\", \"Asia/Jakarta\" or \"Asia/Jayapura\")",
+        );
+        assert_error("site", "language", "\"fr\"", "\"fr\" is not a language (expected \"id\" or \"en\")");
+        assert_error("site", "regency", "true", "invalid type: boolean `true`, expected a string");
+    }
+
+    #[test]
+    fn network_errors() {
+        let bad_interface = |v: &str| {
+            format!("{v:?} is not an interface name (1 to 15 characters, no '/', ':' or spaces; try \"br-lan\")")
+        };
+        assert_error("network", "lan_interface", "\"\"", &bad_interface(""));
+        assert_error("network", "lan_interface", "\"br lan\"", &bad_interface("br lan"));
+        assert_error("network", "lan_interface", "\"eth0:1\"", &bad_interface("eth0:1"));
+        assert_error("network", "wan_interface", "\"a/b\"", &bad_interface("a/b"));
+        assert_error("network", "wan_interface", "\"abcdefghijklmnop\"", &bad_interface("abcdefghijklmnop"));
+        assert!(parse(&MINIMAL.replace("\"br-lan\"", "\"abcdefghijklmno\"")).is_ok(), "15 characters fit");
+        assert_error(
+            "network",
+            "wan_interface",
+            "\"br-lan\"",
+            "\"br-lan\" is also network.lan_interface (the LAN and WAN must be different interfaces)",
+        );
+        assert_error("network", "portal_address", "\"10.77.0\"", "\"10.77.0\" is not an IPv4 address (try \"10.77.0.1\")");
+        assert_error("network", "portal_address", "\"fd00::1\"", "\"fd00::1\" is not an IPv4 address (try \"10.77.0.1\")");
+        assert_error(
+            "network",
+            "portal_address",
+            "\"0.0.0.0\"",
+            "\"0.0.0.0\" cannot be the router's LAN address (try \"10.77.0.1\")",
+        );
+        assert_error("network", "uplink_download", "\"fast\"", "\"fast\" is not a rate (try \"2 Mbit/s\")");
+        assert_error("network", "uplink_upload", "\"0\"", "\"0\" must be more than zero (try \"2 Mbit/s\")");
+    }
+
+    #[test]
+    fn portal_errors() {
+        assert_error(
+            "portal",
+            "listen",
+            "\"10.77.0.1\"",
+            "\"10.77.0.1\" is not an address with a port (try \"10.77.0.1:2050\")",
+        );
+        assert_error("portal", "listen", "\"10.77.0.1:0\"", "\"10.77.0.1:0\" has port 0; pick a fixed port (try \"10.77.0.1:2050\")");
+        assert_error(
+            "portal",
+            "listen",
+            "\"10.77.0.2:2050\"",
+            "\"10.77.0.2:2050\" listens on 10.77.0.2, but network.portal_address is 10.77.0.1 \
+             (use \"10.77.0.1:2050\" or \"0.0.0.0:2050\")",
+        );
+        assert_error("portal", "ui_dir", "\"\"", "must not be empty (try \"/var/lib/desawifi\")");
+        assert_error("portal", "max_connections", "0", "0 is not a positive number (try 512)");
+        assert_error("portal", "max_connections", "-3", "-3 is not a positive number (try 512)");
+        assert_error("portal", "max_connections", "\"512\"", "invalid type: string \"512\", expected i64");
+        assert_error("portal", "header_timeout", "\"0s\"", "\"0s\" must be more than zero (try \"10s\")");
+        assert_error("portal", "header_timeout", "\"ten\"", "\"ten\" is not a duration (try \"30m\", \"4h\" or \"1h30m\")");
+        assert_error("portal", "max_body", "\"0 KiB\"", "\"0 KiB\" must be more than zero (try \"16 KiB\")");
+        assert_error("portal", "max_body", "\"big\"", "\"big\" is not a size (try \"500 MiB\")");
+    }
+
+    #[test]
+    fn admin_and_store_errors() {
+        assert_error("admin", "listen", "\"localhost:8443\"", "\"localhost:8443\" is not an address with a port (try \"10.77.0.1:2050\")");
+        assert_error("admin", "listen", "\"127.0.0.1:0\"", "\"127.0.0.1:0\" has port 0; pick a fixed port (try \"127.0.0.1:2050\")");
+        assert_error("store", "path", "\"\"", "must not be empty (try \"/var/lib/desawifi\")");
+    }
+
+    #[test]
+    fn quota_errors() {
+        assert_error("quota", "daily_data", "\"lots\"", "\"lots\" is not a size (try \"500 MiB\")");
+        assert_error(
+            "quota",
+            "daily_data",
+            "0",
+            "\"0\" must be more than zero (try \"500 MiB\"; to slow everyone always, set download_rate instead)",
+        );
+        assert_error("quota", "daily_data", "500", "\"500\" needs a unit (try \"500 MiB\")");
+        assert_error("quota", "daily_data", "1.5", "invalid type: floating point `1.5`, expected a string");
+        assert_error("quota", "session_time", "\"4 hours\"", "\"4 hours\" is not a duration (try \"30m\", \"4h\" or \"1h30m\")");
+        assert_error("quota", "session_time", "\"0\"", "\"0\" must be more than zero (try \"4h\")");
+        assert_error("quota", "idle_timeout", "\"0m\"", "\"0m\" must be more than zero (try \"30m\")");
+        assert_error("quota", "download_rate", "\"fast\"", "\"fast\" is not a rate (try \"2 Mbit/s\")");
+        assert_error("quota", "download_rate", "\"0 Mbit/s\"", "\"0 Mbit/s\" must be more than zero (try \"2 Mbit/s\")");
+        assert_error("quota", "upload_rate", "\"0\"", "\"0\" must be more than zero (try \"2 Mbit/s\")");
+        assert_error("quota", "after_quota_rate", "\"1 MB/s\"", "\"1 MB/s\" is not a rate (try \"2 Mbit/s\")");
+        let out_of_range = |v: &str| format!("{v:?} is out of range (must be between 1s and 5m; try \"5s\")");
+        assert_error("quota", "accounting_interval", "\"0\"", &out_of_range("0"));
+        assert_error("quota", "accounting_interval", "\"500ms\"", &out_of_range("500ms"));
+        assert_error("quota", "accounting_interval", "\"5m1s\"", &out_of_range("5m1s"));
+        assert!(parse(&format!("{MINIMAL}[quota]\naccounting_interval = \"5m\"\n")).is_ok());
+        assert!(parse(&format!("{MINIMAL}[quota]\naccounting_interval = \"1s\"\n")).is_ok());
+    }
+
+    #[test]
+    fn walled_garden_errors() {
+        let e = error_with("walled_garden", "addresses", "[\"203.0.113.0/24\", \"203.0.113.0/33\"]");
+        assert_eq!(
+            e,
+            "x.toml: walled_garden.addresses[1]: \"203.0.113.0/33\" is not an address or CIDR block (try \"203.0.113.0/24\")"
+        );
+        let e = error_with("walled_garden", "addresses", "[\"203.0.113.5/24\"]");
+        assert_eq!(e, "x.toml: walled_garden.addresses[0]: \"203.0.113.5/24\" has host bits set (did you mean \"203.0.113.0/24\"?)");
+        let e = error_with("walled_garden", "addresses", "[\"1.2.3.4\", true]");
+        assert_eq!(e, "x.toml: walled_garden.addresses[1]: invalid type: boolean `true`, expected a string");
+        let e = error_with("walled_garden", "addresses", "\"1.2.3.4\"");
+        assert_eq!(e, "x.toml: walled_garden.addresses: invalid type: string \"1.2.3.4\", expected a sequence");
+        let long = format!("{}.id", vec!["a".repeat(63); 4].join("."));
+        let too_long_label = format!("{}.id", "a".repeat(64));
+        for bad in [".go.id", "go.id.", "go..id", "*.go.id", "go_id", "-go.id", "", &long, &too_long_label] {
+            let e = error_with("walled_garden", "domains", &format!("[\"ok.id\", {bad:?}]"));
+            let want = format!(
+                "x.toml: walled_garden.domains[1]: {bad:?} is not a domain name \
+                 (letters, digits, '-' and '.', no leading or trailing dot; try \"go.id\")"
+            );
+            assert_eq!(e, want);
+        }
+    }
+
+    #[test]
+    fn unknown_keys() {
+        let e = error_with("quota", "daly_data", "\"500 MiB\"");
+        assert_eq!(
+            e,
+            "x.toml: quota.daly_data: unknown key (expected one of: daily_data, session_time, idle_timeout, \
+             download_rate, upload_rate, after_quota_rate, accounting_interval)"
+        );
+        let e = error_with("site", "nama", "\"x\"");
+        assert_eq!(e, "x.toml: site.nama: unknown key (expected one of: name, regency, timezone, language)");
+        let e = parse(&format!("{MINIMAL}[quotas]\ndaily_data = \"1 GiB\"\n")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden)"
+        );
+        let e = parse(&format!("verbose = true\n{MINIMAL}")).unwrap_err().to_string();
+        assert!(e.starts_with("x.toml: verbose: unknown key (expected one of: site, "), "{e}");
+        let e = parse(&format!("{MINIMAL}[walled_garden]\ndomain = []\n")).unwrap_err().to_string();
+        assert_eq!(e, "x.toml: walled_garden.domain: unknown key (expected one of: addresses, domains)");
+        let e = parse(&format!("{MINIMAL}[admin]\nlisten = \"127.0.0.1:1\"\n[admin.extra]\nx = 1\n")).unwrap_err();
+        assert_eq!(e.to_string(), "x.toml: admin.extra: unknown key (expected one of: listen)");
+    }
+
+    #[test]
+    fn section_of_the_wrong_type() {
+        let e = parse(&format!("quota = \"lots\"\n{MINIMAL}")).unwrap_err().to_string();
+        assert_eq!(e, "x.toml: quota: invalid type: string \"lots\", expected a [quota] table");
+    }
+
+    #[test]
+    fn missing_keys() {
+        for (section, key) in [
+            ("site", "name"),
+            ("network", "lan_interface"),
+            ("network", "wan_interface"),
+            ("network", "portal_address"),
+            ("portal", "listen"),
+            ("store", "path"),
+        ] {
+            let text: String = MINIMAL.lines().filter(|l| !l.starts_with(&format!("{key} ="))).collect::<Vec<_>>().join("\n");
+            // `listen` and `path` only occur once in MINIMAL, so this removes exactly one key.
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.to_string(), format!("x.toml: {section}.{key}: missing key"));
+            assert!(matches!(e, ConfigError::Invalid { key: ref k, .. } if *k == format!("{section}.{key}")));
+        }
+        let e = parse("").unwrap_err().to_string();
+        assert_eq!(e, "x.toml: site.name: missing key");
+        let no_store = MINIMAL.replace("[store]\npath = \"/var/lib/desawifi\"\n", "");
+        assert_eq!(parse(&no_store).unwrap_err().to_string(), "x.toml: store.path: missing key");
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let text = "[site]\nname = \"Desa\"\nregency = Paser\n";
+        match parse(text).unwrap_err() {
+            ConfigError::Syntax { path, line, column, message } => {
+                assert_eq!(path, Path::new("x.toml"));
+                assert_eq!((line, column), (3, 11));
+                assert!(!message.is_empty());
+            }
+            other => panic!("not a syntax error: {other:?}"),
+        }
+        let e = parse("[site\n").unwrap_err().to_string();
+        assert!(e.starts_with("x.toml:1:"), "{e}");
+        assert!(e.contains("invalid TOML"), "{e}");
+        let e = parse("[site]\nname = \"a\"\nname = \"b\"\n").unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax { line: 3, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn load_reads_the_file_and_reports_missing_files() {
+        let dir = std::env::temp_dir().join(format!("desawifi-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("desawifi.toml");
+        std::fs::write(&file, EXAMPLE).unwrap();
+        assert_eq!(Config::load(&file).unwrap().path, file);
+        let missing = dir.join("nope.toml");
+        let e = Config::load(&missing).unwrap_err();
+        assert_eq!(e.to_string(), format!("cannot read {}", missing.display()));
+        assert!(matches!(e, ConfigError::Read { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // --- units -------------------------------------------------------------------------
+
+    #[test]
+    fn sizes_parse() {
+        for (text, bytes) in [
+            ("0", 0),
+            ("0 B", 0),
+            ("500 MiB", 500 << 20),
+            ("500MiB", 500 << 20),
+            ("  500   mib ", 500 << 20),
+            ("1.5 GiB", 3 << 29),
+            ("16 KiB", 16384),
+            ("1 GB", 1_000_000_000),
+            ("1 kB", 1000),
+            ("2 TiB", 2 << 40),
+            ("10 B", 10),
+            ("0.5 KiB", 512),
+            ("16777215 TiB", 16777215 << 40),
+        ] {
+            assert_eq!(parse_size(text), Ok(Size(bytes)), "{text}");
+        }
+        for bad in ["lots", "", "-5 MiB", "+5 MiB", "5 MiBs", ".5 MiB", "5. MiB", "1.2.3 MiB", "MiB", "5 Mbit"] {
+            assert_eq!(parse_size(bad), Err(format!("{bad:?} is not a size (try \"500 MiB\")")));
+        }
+        assert_eq!(parse_size("500"), Err("\"500\" needs a unit (try \"500 MiB\")".to_owned()));
+        assert_eq!(parse_size("16777216 TiB"), Err("\"16777216 TiB\" is too large for a size".to_owned()));
+        assert_eq!(parse_size("18446744073709551615 B"), Ok(Size(u64::MAX)));
+        assert_eq!(parse_size("18446744073709551616 B"), Err("\"18446744073709551616 B\" is too large for a size".to_owned()));
+    }
+
+    #[test]
+    fn sizes_format() {
+        for (bytes, text) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1 KiB"),
+            (1536, "1.5 KiB"),
+            (500 << 20, "500 MiB"),
+            (3 << 29, "1.5 GiB"),
+            (1_000_000_000, "953.67 MiB"),
+            (5 << 40, "5 TiB"),
+            (5000 << 40, "5000 TiB"),
+        ] {
+            assert_eq!(Size(bytes).to_string(), text);
+        }
+        // Anything shown with at most two decimals reads back exactly.
+        for bytes in [0, 1, 1023, 1024, 1536, 16384, 500 << 20, 3 << 29, 5 << 40, (1 << 30) + (1 << 28)] {
+            assert_eq!(parse_size(&Size(bytes).to_string()), Ok(Size(bytes)), "{bytes}");
+        }
+    }
+
+    #[test]
+    fn rates_parse_and_format() {
+        for (text, bits) in [
+            ("0", 0),
+            ("0 bit/s", 0),
+            ("2 Mbit/s", 2_000_000),
+            ("2Mbps", 2_000_000),
+            ("2 mbit/s", 2_000_000),
+            ("256 kbit/s", 256_000),
+            ("256kbps", 256_000),
+            ("1.5 Mbit/s", 1_500_000),
+            ("1 Gbit/s", 1_000_000_000),
+            ("100 bit/s", 100),
+            ("100 bps", 100),
+        ] {
+            assert_eq!(parse_rate(text), Ok(Rate(bits)), "{text}");
+        }
+        for bad in ["fast", "", "-2 Mbit/s", "2 MB/s", "2 MBps", "2 Mbit", "2 Mib/s", "2 Tbit/s"] {
+            assert_eq!(parse_rate(bad), Err(format!("{bad:?} is not a rate (try \"2 Mbit/s\")")));
+        }
+        assert_eq!(parse_rate("2"), Err("\"2\" needs a unit (try \"2 Mbit/s\")".to_owned()));
+        assert_eq!(parse_rate("99999999999 Gbit/s"), Err("\"99999999999 Gbit/s\" is too large for a rate".to_owned()));
+        for (bits, text) in [
+            (0, "0 bit/s"),
+            (999, "999 bit/s"),
+            (256_000, "256 kbit/s"),
+            (2_000_000, "2 Mbit/s"),
+            (1_500_000, "1.5 Mbit/s"),
+            (10_000_000_000, "10 Gbit/s"),
+        ] {
+            assert_eq!(Rate(bits).to_string(), text);
+            assert_eq!(parse_rate(text), Ok(Rate(bits)));
+        }
+    }
+
+    #[test]
+    fn durations_parse_and_format() {
+        for (text, secs) in [
+            ("0", 0),
+            ("5s", 5),
+            ("90s", 90),
+            ("30m", 1800),
+            ("4h", 14400),
+            ("1h30m", 5400),
+            ("1h 30m", 5400),
+            (" 1d ", 86400),
+            ("1d2h3m4s", 93784),
+        ] {
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
+        }
+        assert_eq!(parse_duration("1s500ms"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "5", "-5s", "4 hours", "1.5h", "30m1h", "1h1h", "h", "5x", "1h30"] {
+            assert_eq!(parse_duration(bad), Err(format!("{bad:?} is not a duration (try \"30m\", \"4h\" or \"1h30m\")")));
+        }
+        assert_eq!(parse_duration("99999999999999999999s"), Err("\"99999999999999999999s\" is too long".to_owned()));
+        assert_eq!(parse_duration("999999999999999d"), Err("\"999999999999999d\" is too long".to_owned()));
+        for (secs, text) in [(0, "0s"), (5, "5s"), (90, "1m30s"), (5400, "1h30m"), (14400, "4h"), (86400, "1d"), (93784, "1d2h3m4s")] {
+            assert_eq!(format_duration(Duration::from_secs(secs)), text);
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)));
+        }
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
+        assert_eq!(format_duration(Duration::from_nanos(999)), "0s");
+    }
+}

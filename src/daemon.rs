@@ -1,0 +1,69 @@
+//! `desawifi run`: open the store, reconcile the firewall, serve the portal,
+//! expire sessions, and stop cleanly on SIGTERM / SIGINT.
+//!
+//! Order on shutdown: stop accepting, drain HTTP, flush sled, leave the
+//! firewall table as it is (clients keep working through a restart).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::firewall::{Firewall, Nft};
+use crate::gateway::Gateway;
+use crate::portal::{self, ui::Ui, Portal};
+use crate::store::Store;
+
+/// Run the gateway until a shutdown signal.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let ui = Ui::load(config.portal.ui_dir.as_deref()).context("loading the portal pages")?;
+    let store = Store::open(&config.store.path).context("opening the store")?;
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+
+    let (firewall, fw_handle) = Firewall::new(Nft::default());
+    let fw_task = tokio::spawn(firewall.run(cancel.child_token()));
+    let gateway = Gateway::start(config.clone(), store, fw_handle, Arc::new(SystemClock))
+        .await
+        .context("reconciling the firewall with the store")?;
+    let listener = portal::bind(config.portal.listen).await?;
+    tracker.spawn(portal::serve(listener, Portal::new(gateway.clone(), ui), cancel.clone()));
+    tracker.spawn(gateway.clone().run_expiry(cancel.clone()));
+    info!(site = %config.site.name, "desawifi running");
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                info!("SIGHUP: reconciling the firewall with the store");
+                if let Err(e) = gateway.reconcile().await {
+                    tracing::error!(error = %e, "reconcile failed");
+                }
+            }
+        }
+    }
+    info!("shutting down: draining connections");
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+    let _ = fw_task.await;
+    gateway.flush_blocking().context("flushing the store")?;
+    info!("stopped; the firewall table stays (desawifi firewall clear removes it)");
+    Ok(())
+}
+
+/// `desawifi firewall clear`: remove our table, and only ours.
+pub async fn firewall_clear() -> anyhow::Result<()> {
+    Nft::default().apply(&crate::firewall::render::clear()).await.context("removing table inet desawifi")?;
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! The firewall room: the desired nftables ruleset as data, applied to the
+//! kernel in one transaction, and the per-device counters read back.
+//!
+//! It knows nothing of HTTP or of the store. The gateway core hands it a
+//! [`Policy`] at start-up (a full reconcile) and device changes afterwards
+//! ([`Change`]), which the [`task`] batches into one `nft -j -f -` each.
+
+pub mod apply;
+pub mod render;
+pub mod task;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::mac::Mac;
+
+pub use apply::{KernelState, Nft};
+pub use task::{Firewall, FirewallHandle};
+
+/// Our one table. Nothing else on the box is ever touched.
+pub const TABLE: &str = "desawifi";
+/// Online devices as `ether_addr . ipv4_addr`, one counter per element (upload bytes).
+pub const SET_ONLINE: &str = "online";
+/// Online devices' IPv4 addresses, one counter per element (download bytes).
+pub const SET_DOWN: &str = "down";
+/// Walled-garden IPv4 networks, reachable without logging in.
+pub const SET_GARDEN4: &str = "garden4";
+/// Walled-garden IPv6 networks (kept for the day IPv6 clients are admitted).
+pub const SET_GARDEN6: &str = "garden6";
+/// Sets whose elements carry a byte counter (declared with `counter`).
+pub const COUNTED_SETS: [&str; 2] = [SET_ONLINE, SET_DOWN];
+
+/// Chain names, one per hook.
+pub const CHAIN_PREROUTING: &str = "prerouting";
+pub const CHAIN_FORWARD: &str = "forward";
+pub const CHAIN_INPUT: &str = "input";
+
+/// One admitted device as the kernel sees it: the MAC and IPv4 address
+/// together, so forging only one of them passes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceKey {
+    pub mac: Mac,
+    pub ip: Ipv4Addr,
+}
+
+/// A walled-garden network (CIDR). IPv4 and IPv6 go to different sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GardenNet {
+    V4(Ipv4Addr, u8),
+    V6(Ipv6Addr, u8),
+}
+
+/// Everything the ruleset is derived from. Built by the gateway core from
+/// config + store; `render` turns it into an nftables document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// The villagers' interface (a bridge on most routers).
+    pub lan_interface: String,
+    /// The router's LAN address, where the portal listens.
+    pub portal_address: Ipv4Addr,
+    /// The portal's TCP port; captive tcp/80 is redirected here.
+    pub portal_port: u16,
+    /// Destinations reachable without logging in.
+    pub walled_garden: Vec<GardenNet>,
+    /// Devices that are online.
+    pub online: Vec<DeviceKey>,
+}
+
+/// Byte counters of one online device, read back from the kernel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceCounters {
+    /// Bytes the device sent (LAN -> WAN), from the `online` set element.
+    pub upload: u64,
+    /// Bytes sent to the device (WAN -> LAN), from the `down` set element.
+    pub download: u64,
+}
+
+/// A change to the set of online devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Let the device through.
+    Admit(DeviceKey),
+    /// Make the device captive again.
+    Revoke(DeviceKey),
+}
+
+/// What can go wrong talking to the kernel.
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    /// The `nft` binary could not be run or rejected our document.
+    #[error("nft failed: {0}")]
+    Nft(#[source] nftables::helper::NftablesError),
+    /// `nft` printed JSON we could not understand.
+    #[error("could not read nft's answer: {0}")]
+    Parse(String),
+    /// After a full apply, the kernel's table is not what we asked for.
+    #[error("verification after apply failed: {0}")]
+    Verify(String),
+    /// A request to the firewall task failed; the task logged the cause.
+    #[error("{0}")]
+    Task(String),
+    /// The firewall task is gone (the daemon is shutting down).
+    #[error("the firewall task has stopped")]
+    Stopped,
+}

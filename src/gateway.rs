@@ -1,0 +1,223 @@
+//! The gateway core: the one place that changes a device's state. The
+//! portal and admin rooms ask it to admit, revoke or look up a device; it
+//! writes the store first (durably), then asks the firewall task.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::firewall::{Change, DeviceKey, FirewallError, FirewallHandle, GardenNet, Policy};
+use crate::mac::Mac;
+use crate::store::{Device, Session, Store, StoreError};
+
+/// Longest the expiry loop sleeps, so a clock jump is noticed within it.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+/// Why a device change did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// An admin blocked this device.
+    #[error("device {0} is blocked")]
+    Blocked(Mac),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The firewall failed.
+    #[error(transparent)]
+    Firewall(#[from] FirewallError),
+}
+
+/// A device as the portal shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceView {
+    pub mac: Mac,
+    pub blocked: bool,
+    /// `Some` while online.
+    pub session: Option<Session>,
+    /// Seconds until the session ends (0 when captive).
+    pub seconds_remaining: i64,
+    /// Bytes counted today (download + upload).
+    pub used_today: u64,
+    /// Today's allowance in bytes.
+    pub daily_data: u64,
+}
+
+/// Store + firewall + config, shared by every room.
+pub struct Gateway {
+    config: Arc<Config>,
+    store: Store,
+    firewall: FirewallHandle,
+    clock: Arc<dyn Clock>,
+    /// Serializes read-modify-write of device records (not the firewall apply,
+    /// so concurrent logins still coalesce into one nft batch).
+    records: Mutex<()>,
+    /// Wakes the expiry loop when a session starts.
+    wake: Notify,
+}
+
+impl Gateway {
+    /// Build the core and reconcile the kernel with the store.
+    pub async fn start(config: Arc<Config>, store: Store, firewall: FirewallHandle, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, GatewayError> {
+        let gw = Arc::new(Gateway { config, store, firewall, clock, records: Mutex::new(()), wake: Notify::new() });
+        gw.reconcile().await?;
+        Ok(gw)
+    }
+
+    /// The configuration the gateway runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Unix seconds, from the injected clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Make the kernel's table equal to what the store says, in one transaction.
+    pub async fn reconcile(&self) -> Result<(), GatewayError> {
+        let policy = self.policy()?;
+        self.firewall.reconcile(policy).await?;
+        Ok(())
+    }
+
+    /// The ruleset's inputs, derived from config and store.
+    pub fn policy(&self) -> Result<Policy, GatewayError> {
+        let now = self.now();
+        let online = self
+            .store
+            .online_devices(now)?
+            .into_iter()
+            .filter_map(|d| d.session.map(|s| DeviceKey { mac: d.mac, ip: s.ip }))
+            .collect();
+        let walled_garden = self
+            .config
+            .walled_garden
+            .addresses
+            .iter()
+            .map(|net| match net {
+                ipnet::IpNet::V4(n) => GardenNet::V4(n.network(), n.prefix_len()),
+                ipnet::IpNet::V6(n) => GardenNet::V6(n.network(), n.prefix_len()),
+            })
+            .collect();
+        Ok(Policy {
+            lan_interface: self.config.network.lan_interface.clone(),
+            portal_address: self.config.network.portal_address,
+            portal_port: self.config.portal.listen.port(),
+            walled_garden,
+            online,
+        })
+    }
+
+    /// What the portal needs to know about a device.
+    pub fn view(&self, mac: Mac) -> Result<DeviceView, GatewayError> {
+        let now = self.now();
+        let device = self.store.device(&mac)?;
+        let blocked = device.as_ref().is_some_and(|d| d.blocked);
+        let session = device.filter(|d| d.is_online(now)).and_then(|d| d.session);
+        let seconds_remaining = session.as_ref().map_or(0, |s| (s.ends - now).max(0));
+        Ok(DeviceView { mac, blocked, session, seconds_remaining, used_today: 0, daily_data: self.config.quota.daily_data.0 })
+    }
+
+    /// Let a device online for one session: store first (flushed), then the
+    /// firewall. A device already online from another address moves to the
+    /// new one, keeping its session.
+    pub async fn admit(&self, mac: Mac, ip: Ipv4Addr) -> Result<Session, GatewayError> {
+        let now = self.now();
+        let (session, changes) = {
+            let _guard = self.records.lock().expect("records lock");
+            let mut device = self.store.device(&mac)?.unwrap_or_else(|| Device::new(mac, now));
+            if device.blocked {
+                return Err(GatewayError::Blocked(mac));
+            }
+            let mut changes = Vec::new();
+            let session = match device.session.take().filter(|s| s.ends > now) {
+                Some(s) if s.ip == ip => s,
+                Some(s) => {
+                    changes.push(Change::Revoke(DeviceKey { mac, ip: s.ip }));
+                    Session { ip, ..s }
+                }
+                None => Session { ip, started: now, ends: now + self.config.quota.session_time.as_secs() as i64 },
+            };
+            changes.push(Change::Admit(DeviceKey { mac, ip }));
+            device.ip = Some(ip);
+            device.session = Some(session.clone());
+            self.store.put_device(&device)?;
+            (session, changes)
+        };
+        self.store.flush().await?;
+        if let Err(e) = self.firewall.changes(changes).await {
+            // Keep store and kernel agreeing: the device is not online.
+            self.end_session(mac, "firewall failed")?;
+            return Err(e.into());
+        }
+        info!(mac = %mac, ip = %ip, ends = session.ends, "device online");
+        self.wake.notify_one();
+        Ok(session)
+    }
+
+    /// Make a device captive again (logout, expiry, kick).
+    pub async fn revoke(&self, mac: Mac, reason: &str) -> Result<(), GatewayError> {
+        let Some(session) = self.end_session(mac, reason)? else { return Ok(()) };
+        self.store.flush().await?;
+        self.firewall.revoke(DeviceKey { mac, ip: session.ip }).await?;
+        info!(mac = %mac, ip = %session.ip, reason, "device captive");
+        Ok(())
+    }
+
+    /// Remove the session from the store; returns it if there was one.
+    fn end_session(&self, mac: Mac, reason: &str) -> Result<Option<Session>, GatewayError> {
+        let _guard = self.records.lock().expect("records lock");
+        let Some(mut device) = self.store.device(&mac)? else { return Ok(None) };
+        let session = device.session.take();
+        if session.is_some() {
+            self.store.put_device(&device)?;
+            tracing::debug!(mac = %mac, reason, "session ended in store");
+        }
+        Ok(session)
+    }
+
+    /// End sessions whose time is up; sleeps until the next one is due.
+    pub async fn run_expiry(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
+            let next_due = match self.expire_due().await {
+                Ok(next) => next,
+                Err(e) => {
+                    warn!(error = %e, "session expiry pass failed");
+                    None
+                }
+            };
+            let sleep = next_due.map_or(MAX_SLEEP, |due| Duration::from_secs((due - self.now()).max(0) as u64).min(MAX_SLEEP));
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Revoke every session that has ended; return when the next one ends.
+    async fn expire_due(&self) -> Result<Option<i64>, GatewayError> {
+        let now = self.now();
+        let mut next: Option<i64> = None;
+        for device in self.store.devices()? {
+            let Some(session) = &device.session else { continue };
+            if session.ends <= now {
+                self.revoke(device.mac, "session time over").await?;
+            } else {
+                next = Some(next.map_or(session.ends, |n| n.min(session.ends)));
+            }
+        }
+        Ok(next)
+    }
+
+    /// Flush the store (shutdown).
+    pub fn flush_blocking(&self) -> Result<(), GatewayError> {
+        Ok(self.store.flush_blocking()?)
+    }
+}

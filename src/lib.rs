@@ -1,0 +1,22 @@
+//! desawifi: a captive-portal gateway for free village wifi.
+//!
+//! # Layout
+//! - [`config`]    TOML -> typed [`config::Config`]; every error names the file and key.
+//! - [`store`]     sled: devices and sessions, the source of truth.
+//! - [`firewall`]  the nftables ruleset as data, applied in one transaction; counters read back.
+//! - [`gateway`]   the core: admit / revoke / look up devices (store first, then firewall).
+//! - [`portal`]    hyper on the LAN: splash, login, status, RFC 8908 captive API.
+//! - [`neighbor`]  client IP -> MAC from the kernel's neighbour table.
+//! - [`daemon`]    wires the rooms together and runs them until shutdown.
+//! - [`clock`], [`lang`], [`mac`]: small shared types.
+
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod firewall;
+pub mod gateway;
+pub mod lang;
+pub mod mac;
+pub mod neighbor;
+pub mod portal;
+pub mod store;

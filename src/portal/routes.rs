@@ -1,0 +1,290 @@
+//! Request -> response. Who the device is comes from the socket's peer
+//! address and the kernel's neighbour table, never from the request.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use tracing::{instrument, warn};
+
+use super::ui::Page;
+use super::Portal;
+use crate::config::{format_duration, Size};
+use crate::gateway::{DeviceView, GatewayError};
+use crate::lang::Language;
+use crate::mac::Mac;
+use crate::neighbor;
+
+/// A body must arrive within this time.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Resp = Response<Full<Bytes>>;
+
+/// Who is asking: the peer's IPv4 address and, when it is on the LAN, its MAC.
+struct Client {
+    ip: Ipv4Addr,
+    mac: Option<Mac>,
+}
+
+#[instrument(skip_all, fields(peer = %peer, method = %req.method(), path = %req.uri().path()))]
+pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+    let config = portal.gateway.config();
+    let portal_host = config.network.portal_address.to_string();
+    // A request for any other host reached us through the tcp/80 redirect:
+    // send it to the splash page (a 302 every OS treats as "captive").
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(strip_port);
+    if host.is_some_and(|h| !h.eq_ignore_ascii_case(&portal_host)) {
+        return redirect(StatusCode::FOUND, &portal_url(portal));
+    }
+    let client = identify(peer, &config.network.lan_interface);
+    let lang = query_lang(req.uri().query()).unwrap_or(config.site.language);
+    let result = match (req.method(), req.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/") => splash(portal, &client, lang),
+        (&Method::GET | &Method::HEAD, "/status") => status(portal, &client, lang),
+        (&Method::GET | &Method::HEAD, "/api/captive") => captive_api(portal, &client),
+        (&Method::POST, "/login") => match read_form(req, config.portal.max_body.0 as usize).await {
+            Ok(form) => login(portal, &client, form_lang(&form).unwrap_or(lang)).await,
+            Err(resp) => Ok(resp),
+        },
+        (&Method::POST, "/logout") => match read_form(req, config.portal.max_body.0 as usize).await {
+            Ok(form) => logout(portal, &client, form_lang(&form).unwrap_or(lang)).await,
+            Err(resp) => Ok(resp),
+        },
+        (_, "/" | "/status" | "/api/captive" | "/login" | "/logout") => {
+            Ok(message(portal, StatusCode::METHOD_NOT_ALLOWED, lang, "error_title", "not_found"))
+        }
+        _ => Ok(message(portal, StatusCode::NOT_FOUND, lang, "not_found_title", "not_found")),
+    };
+    result.unwrap_or_else(|e| {
+        warn!(error = %e, "portal request failed");
+        message(portal, StatusCode::INTERNAL_SERVER_ERROR, lang, "error_title", "error")
+    })
+}
+
+fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, GatewayError> {
+    let Some(mac) = client.mac else { return Ok(not_on_lan(portal, lang)) };
+    let view = portal.gateway.view(mac)?;
+    if view.session.is_some() {
+        return Ok(redirect(StatusCode::SEE_OTHER, &format!("/status?lang={lang}")));
+    }
+    let config = portal.gateway.config();
+    let n = portal.tip_counter.fetch_add(1, Ordering::Relaxed);
+    let tip = portal.ui.tip(n);
+    let tip_text = match lang {
+        Language::Id => tip.id.as_str(),
+        Language::En => tip.en.as_str(),
+    };
+    let notice = if view.blocked { notice_html(portal, lang, "blocked") } else { String::new() };
+    let page = portal.ui.render(
+        Page::Splash,
+        lang,
+        &[
+            ("site_name", &config.site.name),
+            ("regency", &config.site.regency),
+            ("tip", tip_text),
+            ("pillar", tip.pillar.name(lang)),
+            ("other_lang", lang.other().tag()),
+            ("notice_html", &notice),
+        ],
+    );
+    Ok(html(StatusCode::OK, page))
+}
+
+fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, GatewayError> {
+    let Some(mac) = client.mac else { return Ok(not_on_lan(portal, lang)) };
+    let view = portal.gateway.view(mac)?;
+    if view.session.is_none() {
+        return Ok(redirect(StatusCode::SEE_OTHER, &format!("/?lang={lang}")));
+    }
+    let config = portal.gateway.config();
+    let left = view.daily_data.saturating_sub(view.used_today);
+    let page = portal.ui.render(
+        Page::Status,
+        lang,
+        &[
+            ("site_name", &config.site.name),
+            ("regency", &config.site.regency),
+            ("state", portal.ui.text(lang, "state_online")),
+            ("time_left", &format_duration(Duration::from_secs(view.seconds_remaining as u64))),
+            ("data_used", &Size(view.used_today).to_string()),
+            ("data_left", &Size(left).to_string()),
+            ("notice_html", ""),
+            ("other_lang", lang.other().tag()),
+        ],
+    );
+    Ok(html(StatusCode::OK, page))
+}
+
+async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, GatewayError> {
+    let Some(mac) = client.mac else { return Ok(not_on_lan(portal, lang)) };
+    match portal.gateway.admit(mac, client.ip).await {
+        // A full-page navigation (not XHR), so Apple's sheet turns "Cancel" into "Done".
+        Ok(_) => Ok(redirect(StatusCode::SEE_OTHER, &format!("/status?lang={lang}"))),
+        Err(GatewayError::Blocked(_)) => Ok(message(portal, StatusCode::FORBIDDEN, lang, "blocked_title", "blocked")),
+        Err(e) => Err(e),
+    }
+}
+
+async fn logout(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, GatewayError> {
+    let Some(mac) = client.mac else { return Ok(not_on_lan(portal, lang)) };
+    portal.gateway.revoke(mac, "logout").await?;
+    Ok(redirect(StatusCode::SEE_OTHER, &format!("/?lang={lang}")))
+}
+
+/// RFC 8908: the captive-portal API.
+fn captive_api(portal: &Portal, client: &Client) -> Result<Resp, GatewayError> {
+    let view = match client.mac {
+        Some(mac) => Some(portal.gateway.view(mac)?),
+        None => None,
+    };
+    let body = captive_json(&portal_url(portal), view.as_ref());
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/captive+json"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(resp)
+}
+
+/// The RFC 8908 JSON for a device (or for an unknown client: captive).
+pub fn captive_json(portal_url: &str, view: Option<&DeviceView>) -> String {
+    let mut doc = serde_json::json!({ "captive": true, "user-portal-url": portal_url });
+    if let Some(v) = view.filter(|v| v.session.is_some()) {
+        doc["captive"] = false.into();
+        doc["seconds-remaining"] = v.seconds_remaining.into();
+        doc["bytes-remaining"] = v.daily_data.saturating_sub(v.used_today).into();
+        doc["can-extend-session"] = false.into();
+    }
+    doc.to_string()
+}
+
+fn identify(peer: SocketAddr, lan: &str) -> Client {
+    let ip = match peer.ip() {
+        IpAddr::V4(v4) => v4,
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),
+    };
+    let mac = if ip.is_unspecified() { None } else { neighbor::mac_of(ip, lan) };
+    Client { ip, mac }
+}
+
+fn portal_url(portal: &Portal) -> String {
+    let config = portal.gateway.config();
+    format!("http://{}:{}/", config.network.portal_address, config.portal.listen.port())
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split_once(']').map_or(host, |(addr, _)| addr);
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+fn query_lang(query: Option<&str>) -> Option<Language> {
+    query?.split('&').find_map(|kv| kv.strip_prefix("lang=")?.parse().ok())
+}
+
+fn form_lang(form: &[u8]) -> Option<Language> {
+    std::str::from_utf8(form).ok().and_then(|s| query_lang(Some(s)))
+}
+
+/// Read a small form body, bounded in size and time.
+async fn read_form(req: Request<Incoming>, limit: usize) -> Result<Bytes, Resp> {
+    let body = Limited::new(req.into_body(), limit);
+    match tokio::time::timeout(BODY_TIMEOUT, body.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(_)) => Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large or malformed\n")),
+        Err(_) => Err(plain(StatusCode::REQUEST_TIMEOUT, "request body too slow\n")),
+    }
+}
+
+fn not_on_lan(portal: &Portal, lang: Language) -> Resp {
+    message(portal, StatusCode::FORBIDDEN, lang, "no_device_title", "no_device")
+}
+
+fn notice_html(portal: &Portal, lang: Language, key: &str) -> String {
+    format!("<p class=\"notice\">{}</p>", super::ui::escape_html(portal.ui.text(lang, key)))
+}
+
+fn message(portal: &Portal, code: StatusCode, lang: Language, title: &str, body: &str) -> Resp {
+    let page = portal.ui.render(
+        Page::Message,
+        lang,
+        &[("title", portal.ui.text(lang, title)), ("body", portal.ui.text(lang, body)), ("other_lang", lang.other().tag())],
+    );
+    html(code, page)
+}
+
+fn html(code: StatusCode, page: String) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from(page)));
+    *resp.status_mut() = code;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn plain(code: StatusCode, text: &'static str) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *resp.status_mut() = code;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+fn redirect(code: StatusCode, location: &str) -> Resp {
+    let body = format!("<a href=\"{0}\">{0}</a>\n", super::ui::escape_html(location));
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = code;
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        h.insert(header::LOCATION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_ports_but_not_ipv6() {
+        assert_eq!(strip_port("10.77.0.1:2050"), "10.77.0.1");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+        assert_eq!(strip_port("[::1]"), "::1");
+    }
+
+    #[test]
+    fn language_comes_from_query_or_form() {
+        assert_eq!(query_lang(Some("a=1&lang=en")), Some(Language::En));
+        assert_eq!(query_lang(Some("lang=xx")), None);
+        assert_eq!(form_lang(b"lang=id"), Some(Language::Id));
+    }
+
+    #[test]
+    fn captive_json_follows_rfc_8908() {
+        let url = "http://10.77.0.1:2050/";
+        let captive: serde_json::Value = serde_json::from_str(&captive_json(url, None)).unwrap();
+        assert_eq!(captive, serde_json::json!({"captive": true, "user-portal-url": url}));
+        let view = DeviceView {
+            mac: "02:77:00:00:00:01".parse().unwrap(),
+            blocked: false,
+            session: Some(crate::store::Session { ip: Ipv4Addr::new(10, 77, 0, 11), started: 0, ends: 100 }),
+            seconds_remaining: 90,
+            used_today: 100,
+            daily_data: 1000,
+        };
+        let online: serde_json::Value = serde_json::from_str(&captive_json(url, Some(&view))).unwrap();
+        assert_eq!(online["captive"], false);
+        assert_eq!(online["seconds-remaining"], 90);
+        assert_eq!(online["bytes-remaining"], 900);
+    }
+}

@@ -1,0 +1,814 @@
+//! The villager-facing pages: templates, stylesheet, words and literacy tips.
+//!
+//! Everything under `portal-ui/` is compiled into the binary, so a fresh router
+//! serves good pages with no files on disk. A village (or the regency) may
+//! put its own copy of any of those files in an override directory; each file
+//! found there replaces the built-in one, file by file. All of it is checked
+//! once at start-up, so a typo in an override stops the daemon with a message
+//! naming the file, instead of showing villagers a broken page.
+//!
+//! Templates use `{{name}}` placeholders (see [`Ui::render`]); they are parsed
+//! once at load into segments, so rendering is a single pass with no lookups
+//! of template text.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::lang::Language;
+
+/// Every file the UI is made of, with its built-in text.
+macro_rules! embed {
+    ($($file:literal),*) => { &[$(($file, include_str!(concat!("../../portal-ui/", $file)))),*] };
+}
+const EMBEDDED: &[(&str, &str)] = embed!(
+    "strings.toml",
+    "tips.toml",
+    "style.css",
+    "logo.svg",
+    "templates/splash.html",
+    "templates/status.html",
+    "templates/message.html"
+);
+
+/// The three page shapes the portal shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// Before login: tip, fair-use terms, the connect button.
+    Splash,
+    /// After login: time and data left, the log-out button.
+    Status,
+    /// One plain message: blocked, over quota, error, ...
+    Message,
+}
+
+impl Page {
+    const ALL: [Page; 3] = [Page::Splash, Page::Status, Page::Message];
+
+    /// The template's path inside `portal-ui/`.
+    pub fn file(self) -> &'static str {
+        match self {
+            Page::Splash => "templates/splash.html",
+            Page::Status => "templates/status.html",
+            Page::Message => "templates/message.html",
+        }
+    }
+
+    /// The variables the portal passes for this page, space separated; a
+    /// template may use only these (plus the built-ins), so typos are caught
+    /// at load.
+    pub fn vars(self) -> &'static str {
+        match self {
+            Page::Splash => "site_name regency tip pillar other_lang notice_html",
+            Page::Status => {
+                "site_name regency state time_left data_used data_left notice_html other_lang"
+            }
+            Page::Message => "title body other_lang",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The four pillars of Indonesia's national digital literacy programme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pillar {
+    /// Cakap digital: digital skills.
+    Cakap,
+    /// Etika digital: digital ethics.
+    Etika,
+    /// Aman digital: digital safety.
+    Aman,
+    /// Budaya digital: digital culture.
+    Budaya,
+}
+
+impl Pillar {
+    /// The pillar's name as shown above a tip. The programme's Indonesian names
+    /// are known to villagers, so English pages show a gloss first.
+    pub fn name(self, lang: Language) -> &'static str {
+        match (lang, self) {
+            (Language::Id, Pillar::Cakap) => "Cakap Digital",
+            (Language::Id, Pillar::Etika) => "Etika Digital",
+            (Language::Id, Pillar::Aman) => "Aman Digital",
+            (Language::Id, Pillar::Budaya) => "Budaya Digital",
+            (Language::En, Pillar::Cakap) => "Digital skills (Cakap Digital)",
+            (Language::En, Pillar::Etika) => "Digital ethics (Etika Digital)",
+            (Language::En, Pillar::Aman) => "Digital safety (Aman Digital)",
+            (Language::En, Pillar::Budaya) => "Digital culture (Budaya Digital)",
+        }
+    }
+}
+
+/// One digital-literacy tip, in both languages.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tip {
+    pub pillar: Pillar,
+    pub id: String,
+    pub en: String,
+}
+
+impl Tip {
+    /// The tip's text in a language.
+    pub fn text(&self, lang: Language) -> &str {
+        match lang {
+            Language::Id => &self.id,
+            Language::En => &self.en,
+        }
+    }
+}
+
+/// Why the portal UI could not be loaded. Each names the file at fault
+/// (`<built-in>/...` for an embedded one).
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    /// The override directory given in the config is not a directory.
+    #[error("{path}: portal-ui override directory does not exist or is not a directory")]
+    NoDir { path: PathBuf },
+    /// An override file exists but cannot be read as UTF-8 text.
+    #[error("{path}: cannot read: {source}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// strings.toml or tips.toml is not valid TOML of the expected shape.
+    #[error("{path}: bad TOML: {message}")]
+    BadToml { path: PathBuf, message: String },
+    /// A string key exists in one language (or is needed by the portal or a
+    /// template) but is missing in this one.
+    #[error("{path}: string {key:?} is missing in [{lang}]")]
+    MissingString {
+        path: PathBuf,
+        key: String,
+        lang: Language,
+    },
+    /// A string's `{word}` fill-ins differ between the languages.
+    #[error("{path}: string {key:?} uses fill-ins {id:?} in [id] but {en:?} in [en]")]
+    FillInMismatch {
+        path: PathBuf,
+        key: String,
+        id: Vec<String>,
+        en: Vec<String>,
+    },
+    /// A template uses a placeholder this page does not provide.
+    #[error("{path}: unknown placeholder {{{{{name}}}}} (this page knows: {known})")]
+    UnknownPlaceholder {
+        path: PathBuf,
+        name: String,
+        known: String,
+    },
+    /// A template has `{{` without a matching `}}`.
+    #[error("{path}: '{{{{' at byte {offset} is never closed with '}}}}'")]
+    Unclosed { path: PathBuf, offset: usize },
+    /// tips.toml has no `[[tip]]` at all.
+    #[error("{path}: no tips; add at least one [[tip]] with pillar, id and en")]
+    NoTips { path: PathBuf },
+    /// A tip's text is empty in one language.
+    #[error("{path}: tip number {number} has an empty {field:?} text")]
+    EmptyTip {
+        path: PathBuf,
+        number: usize,
+        field: &'static str,
+    },
+}
+
+/// One piece of a parsed template.
+#[derive(Debug, Clone)]
+enum Seg {
+    Lit(String),
+    /// A caller variable, HTML-escaped.
+    Var(&'static str),
+    /// A caller variable whose name ends in `_html`, inserted as is.
+    Raw(&'static str),
+    /// `{{t:key}}`: a UI string in the page language, escaped.
+    Text(String),
+    Css,
+    Logo,
+    Lang,
+}
+
+/// The loaded, checked portal UI. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Ui {
+    pages: [Vec<Seg>; 3],
+    css: String,
+    logo: String,
+    /// Indexed by [`lang_index`].
+    strings: [BTreeMap<String, String>; 2],
+    tips: Vec<Tip>,
+    overridden: Vec<PathBuf>,
+}
+
+fn lang_index(lang: Language) -> usize {
+    match lang {
+        Language::Id => 0,
+        Language::En => 1,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StringsFile {
+    id: BTreeMap<String, String>,
+    en: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TipsFile {
+    #[serde(default)]
+    tip: Vec<Tip>,
+}
+
+/// A UI file's text and the path to name in errors.
+struct Source {
+    path: PathBuf,
+    text: String,
+}
+
+impl Source {
+    fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, UiError> {
+        toml::from_str(&self.text).map_err(|e| UiError::BadToml {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
+    }
+}
+
+impl Ui {
+    /// Embedded defaults (include_str! of the portal-ui files); files present
+    /// in `dir` override the embedded ones file by file.
+    pub fn load(dir: Option<&Path>) -> Result<Ui, UiError> {
+        if let Some(dir) = dir {
+            if !dir.is_dir() {
+                return Err(UiError::NoDir {
+                    path: dir.to_path_buf(),
+                });
+            }
+        }
+        let mut overridden = Vec::new();
+        let mut sources = BTreeMap::new();
+        for &(rel, builtin) in EMBEDDED {
+            let on_disk = dir.map(|d| d.join(rel)).filter(|p| p.is_file());
+            let source = match on_disk {
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| UiError::Unreadable {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    overridden.push(path.clone());
+                    Source { path, text }
+                }
+                None => Source {
+                    path: Path::new("<built-in>/portal-ui").join(rel),
+                    text: builtin.to_owned(),
+                },
+            };
+            sources.insert(rel, source);
+        }
+
+        let strings = load_strings(&sources["strings.toml"])?;
+        let tips = load_tips(&sources["tips.toml"])?;
+        let [splash, status, message] =
+            Page::ALL.map(|page| parse_template(&sources[page.file()], page, &strings[0]));
+        Ok(Ui {
+            pages: [splash?, status?, message?],
+            css: sources["style.css"].text.trim().to_owned(),
+            logo: sources["logo.svg"].text.trim().to_owned(),
+            strings,
+            tips,
+            overridden,
+        })
+    }
+
+    /// The override files actually used, for a start-up log line (an override
+    /// saved under a wrong name is otherwise silently ignored).
+    pub fn overridden(&self) -> &[PathBuf] {
+        &self.overridden
+    }
+
+    /// All tips, in file order.
+    pub fn tips(&self) -> &[Tip] {
+        &self.tips
+    }
+
+    /// Tip number `n` modulo the count (the caller rotates n, e.g. per
+    /// request/minute).
+    pub fn tip(&self, n: u64) -> &Tip {
+        // load() guarantees at least one tip.
+        &self.tips[(n % self.tips.len() as u64) as usize]
+    }
+
+    /// A UI string for a language; never panics: returns the key itself if
+    /// missing (load() already checked both languages have every key).
+    pub fn text<'a>(&'a self, lang: Language, key: &'a str) -> &'a str {
+        self.strings[lang_index(lang)]
+            .get(key)
+            .map_or(key, String::as_str)
+    }
+
+    /// A UI string with its `{word}` fill-ins replaced, e.g.
+    /// `text_with(lang, "over_quota", &[("reset", "00:00")])`. Not escaped:
+    /// pass the result as an ordinary (escaped) render variable.
+    pub fn text_with(&self, lang: Language, key: &str, fill: &[(&str, &str)]) -> String {
+        let mut out = self.text(lang, key).to_owned();
+        for (name, value) in fill {
+            out = out.replace(&format!("{{{name}}}"), value);
+        }
+        out
+    }
+
+    /// Render a page. `vars` are placeholder values; every value is
+    /// HTML-escaped except placeholders whose name ends in `_html` (raw,
+    /// produced by trusted code). Template placeholders: `{{name}}`;
+    /// `{{t:key}}` inserts text(lang, key) escaped; `{{css}}` inserts the
+    /// stylesheet; `{{logo}}` the SVG logo; `{{lang}}` the language tag.
+    /// A variable the template uses but `vars` lacks renders empty.
+    pub fn render(&self, page: Page, lang: Language, vars: &[(&str, &str)]) -> String {
+        let var = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map_or("", |(_, v)| *v)
+        };
+        let mut out = String::with_capacity(self.css.len() + self.logo.len() + 4096);
+        for seg in &self.pages[page.index()] {
+            match seg {
+                Seg::Lit(s) => out.push_str(s),
+                Seg::Var(name) => escape_into(&mut out, var(name)),
+                Seg::Raw(name) => out.push_str(var(name)),
+                Seg::Text(key) => escape_into(&mut out, self.text(lang, key)),
+                Seg::Css => out.push_str(&self.css),
+                Seg::Logo => out.push_str(&self.logo),
+                Seg::Lang => out.push_str(lang.tag()),
+            }
+        }
+        out
+    }
+}
+
+/// A ready-made notice for the `notice_html` slot (uplink down, blocked, ...):
+/// `text` is escaped here.
+pub fn notice_html(text: &str) -> String {
+    format!(
+        "<p class=\"notice\" role=\"alert\">{}</p>",
+        escape_html(text)
+    )
+}
+
+/// Escape text for HTML element content and double- or single-quoted
+/// attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    escape_into(&mut out, s);
+    out
+}
+
+fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Parse and check strings.toml: both languages carry every key the built-in
+/// file has (the portal code asks for those), every key the other language
+/// has, and the same `{word}` fill-ins.
+fn load_strings(src: &Source) -> Result<[BTreeMap<String, String>; 2], UiError> {
+    let parsed: StringsFile = src.parse()?;
+    let builtin: StringsFile =
+        toml::from_str(EMBEDDED[0].1).expect("built-in strings.toml is valid (tested)");
+    let needed: BTreeSet<&String> = builtin
+        .id
+        .keys()
+        .chain(parsed.id.keys())
+        .chain(parsed.en.keys())
+        .collect();
+    for key in needed {
+        for (lang, table) in [(Language::Id, &parsed.id), (Language::En, &parsed.en)] {
+            if !table.contains_key(key) {
+                return Err(UiError::MissingString {
+                    path: src.path.clone(),
+                    key: key.clone(),
+                    lang,
+                });
+            }
+        }
+        let (id, en) = (fill_ins(&parsed.id[key]), fill_ins(&parsed.en[key]));
+        if id != en {
+            return Err(UiError::FillInMismatch {
+                path: src.path.clone(),
+                key: key.clone(),
+                id,
+                en,
+            });
+        }
+    }
+    Ok([parsed.id, parsed.en])
+}
+
+/// The sorted `{word}` names in a string.
+fn fill_ins(s: &str) -> Vec<String> {
+    let mut names: Vec<String> = s
+        .split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}'))
+        .map(|(name, _)| name)
+        .filter(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names
+}
+
+fn load_tips(src: &Source) -> Result<Vec<Tip>, UiError> {
+    let parsed: TipsFile = src.parse()?;
+    if parsed.tip.is_empty() {
+        return Err(UiError::NoTips {
+            path: src.path.clone(),
+        });
+    }
+    for (i, tip) in parsed.tip.iter().enumerate() {
+        for (field, text) in [("id", &tip.id), ("en", &tip.en)] {
+            if text.trim().is_empty() {
+                return Err(UiError::EmptyTip {
+                    path: src.path.clone(),
+                    number: i + 1,
+                    field,
+                });
+            }
+        }
+    }
+    Ok(parsed.tip)
+}
+
+/// Split a template into segments, checking every placeholder. A leading
+/// `<!-- ... -->` before the doctype is documentation and is dropped.
+fn parse_template(
+    src: &Source,
+    page: Page,
+    strings: &BTreeMap<String, String>,
+) -> Result<Vec<Seg>, UiError> {
+    let mut rest = src.text.trim_start();
+    if rest.starts_with("<!--") {
+        if let Some(end) = rest.find("-->") {
+            rest = rest[end + 3..].trim_start();
+        }
+    }
+    let mut segs = Vec::new();
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            segs.push(Seg::Lit(rest[..open].to_owned()));
+        }
+        let after = &rest[open + 2..];
+        let close = after.find("}}").ok_or_else(|| UiError::Unclosed {
+            path: src.path.clone(),
+            offset: src.text.len() - rest.len() + open,
+        })?;
+        let name = after[..close].trim();
+        segs.push(placeholder(src, page, strings, name)?);
+        rest = &after[close + 2..];
+    }
+    if !rest.is_empty() {
+        segs.push(Seg::Lit(rest.to_owned()));
+    }
+    Ok(segs)
+}
+
+fn placeholder(
+    src: &Source,
+    page: Page,
+    strings: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<Seg, UiError> {
+    if let Some(key) = name.strip_prefix("t:") {
+        let key = key.trim();
+        // Both languages have the same keys (checked before templates).
+        return if strings.contains_key(key) {
+            Ok(Seg::Text(key.to_owned()))
+        } else {
+            Err(UiError::MissingString {
+                path: src.path.clone(),
+                key: key.to_owned(),
+                lang: Language::Id,
+            })
+        };
+    }
+    match name {
+        "css" => return Ok(Seg::Css),
+        "logo" => return Ok(Seg::Logo),
+        "lang" => return Ok(Seg::Lang),
+        _ => {}
+    }
+    match page.vars().split_whitespace().find(|v| *v == name) {
+        Some(v) if v.ends_with("_html") => Ok(Seg::Raw(v)),
+        Some(v) => Ok(Seg::Var(v)),
+        None => Err(UiError::UnknownPlaceholder {
+            path: src.path.clone(),
+            name: name.to_owned(),
+            known: format!("{} lang css logo t:<key>", page.vars()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ui() -> Ui {
+        Ui::load(None).expect("built-in UI loads")
+    }
+
+    /// A fresh, empty directory under the system temp dir.
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("desawifi-ui-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        dir
+    }
+
+    fn splash(ui: &Ui, lang: Language, site: &str) -> String {
+        let tip = ui.tip(7);
+        ui.render(
+            Page::Splash,
+            lang,
+            &[
+                ("site_name", site),
+                ("regency", "Kabupaten Paser"),
+                ("tip", tip.text(lang)),
+                ("pillar", tip.pillar.name(lang)),
+                ("other_lang", lang.other().tag()),
+                ("notice_html", ""),
+            ],
+        )
+    }
+
+    fn status(ui: &Ui, lang: Language) -> String {
+        let notice = notice_html(ui.text(lang, "uplink_down"));
+        ui.render(
+            Page::Status,
+            lang,
+            &[
+                ("site_name", "Kepala Telake"),
+                ("regency", "Kabupaten Paser"),
+                (
+                    "state",
+                    &ui.text_with(lang, "state_throttled", &[("reset", "00:00")]),
+                ),
+                ("time_left", "2 jam 15 menit"),
+                ("data_used", "312 MB"),
+                ("data_left", "188 MB"),
+                ("notice_html", &notice),
+                ("other_lang", lang.other().tag()),
+            ],
+        )
+    }
+
+    #[test]
+    fn enough_tips_in_every_pillar() {
+        let ui = ui();
+        assert!(ui.tips().len() >= 40, "only {} tips", ui.tips().len());
+        for pillar in [Pillar::Cakap, Pillar::Etika, Pillar::Aman, Pillar::Budaya] {
+            let n = ui.tips().iter().filter(|t| t.pillar == pillar).count();
+            assert!(n >= 10, "{pillar:?} has only {n} tips");
+        }
+        for (i, tip) in ui.tips().iter().enumerate() {
+            assert!(
+                !tip.id.trim().is_empty() && !tip.en.trim().is_empty(),
+                "tip {i} is empty"
+            );
+            assert!(
+                tip.id.chars().count() <= 220,
+                "tip {i} is too long: {}",
+                tip.id
+            );
+            assert_ne!(tip.id, tip.en, "tip {i} is not translated");
+        }
+    }
+
+    #[test]
+    fn both_languages_have_the_same_keys() {
+        let file: StringsFile = toml::from_str(EMBEDDED[0].1).unwrap();
+        let id: Vec<_> = file.id.keys().collect();
+        let en: Vec<_> = file.en.keys().collect();
+        assert_eq!(id, en);
+        let ui = ui();
+        assert_eq!(ui.text(Language::Id, "connect"), "Sambungkan");
+        assert_eq!(ui.text(Language::En, "connect"), "Connect");
+        assert_eq!(ui.text(Language::Id, "logout"), "Keluar");
+        assert_eq!(ui.text(Language::En, "logout"), "Log out");
+        assert_eq!(ui.text(Language::Id, "tip_heading"), "Tip literasi digital");
+        for key in [
+            "blocked",
+            "over_quota",
+            "quota_cut",
+            "session_ended",
+            "error",
+            "no_device",
+            "uplink_down",
+        ] {
+            assert!(file.id.contains_key(key), "{key} missing");
+        }
+        assert!(ui
+            .text(Language::Id, "uplink_down")
+            .contains("bukan masalah di ponsel Anda"));
+        assert_eq!(ui.text(Language::En, "no_such_key"), "no_such_key");
+    }
+
+    #[test]
+    fn splash_is_small_self_contained_and_posts_a_form() {
+        let ui = ui();
+        for (lang, button) in [(Language::Id, "Sambungkan"), (Language::En, "Connect")] {
+            let html = splash(&ui, lang, "Kepala Telake");
+            assert!(
+                html.len() < 30 * 1024,
+                "{lang} splash is {} bytes",
+                html.len()
+            );
+            assert!(
+                html.starts_with("<!doctype html>"),
+                "doc comment not stripped"
+            );
+            let lower = html.to_ascii_lowercase();
+            for bad in [
+                "http://", "https://", "src=", "<script", "<link", "url(", "@import", "{{",
+            ] {
+                assert!(!lower.contains(bad), "{lang} splash contains {bad:?}");
+            }
+            for good in [
+                "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">",
+                "<form method=\"post\" action=\"/login\">",
+                &format!("<input type=\"hidden\" name=\"lang\" value=\"{lang}\">"),
+                &format!("href=\"?lang={}\"", lang.other()),
+                &format!("<html lang=\"{lang}\">"),
+                button,
+                "Kepala Telake",
+                "Kabupaten Paser",
+                ui.tip(7).text(lang),
+                "<svg",
+            ] {
+                assert!(html.contains(good), "{lang} splash lacks {good:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn status_and_message_pages_render() {
+        let ui = ui();
+        let html = status(&ui, Language::Id);
+        for good in [
+            "action=\"/logout\"",
+            "Keluar",
+            "Waktu tersisa",
+            "312 MB",
+            "pukul 00:00",
+            "class=\"notice\"",
+        ] {
+            assert!(html.contains(good), "status lacks {good:?}");
+        }
+        let html = ui.render(
+            Page::Message,
+            Language::En,
+            &[
+                ("title", ui.text(Language::En, "blocked_title")),
+                ("body", ui.text(Language::En, "blocked")),
+            ],
+        );
+        assert!(html.contains("<h1>Device blocked</h1>") && html.contains("href=\"/\""));
+        // other_lang was not passed: it renders empty rather than failing.
+        assert!(html.contains("href=\"?lang=\""));
+    }
+
+    #[test]
+    fn values_are_escaped_except_html_slots() {
+        let ui = ui();
+        let html = splash(&ui, Language::Id, "<b>&\"'");
+        assert!(html.contains("&lt;b&gt;&amp;&quot;&#39;"));
+        assert!(!html.contains("<b>"));
+        assert_eq!(
+            escape_html("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        let notice = notice_html("<i>down</i>");
+        let html = ui.render(Page::Splash, Language::Id, &[("notice_html", &notice)]);
+        assert!(html.contains("<p class=\"notice\" role=\"alert\">&lt;i&gt;down&lt;/i&gt;</p>"));
+    }
+
+    #[test]
+    fn override_replaces_one_file_and_keeps_the_rest() {
+        let dir = temp_dir("css");
+        std::fs::write(dir.join("style.css"), "body{color:#123456}").unwrap();
+        let ui = Ui::load(Some(&dir)).unwrap();
+        assert_eq!(ui.overridden(), [dir.join("style.css")]);
+        let html = splash(&ui, Language::Id, "Desa");
+        assert!(html.contains("<style>body{color:#123456}</style>"));
+        assert!(html.contains("Sambungkan"));
+        assert_eq!(ui.tips(), self::ui().tips());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn override_with_unknown_placeholder_fails_naming_it() {
+        let dir = temp_dir("typo");
+        let path = dir.join("templates/status.html");
+        std::fs::write(&path, "<!doctype html><p>{{time_left}} {{tiem_left}}</p>").unwrap();
+        let err = Ui::load(Some(&dir)).unwrap_err().to_string();
+        assert!(
+            err.contains("tiem_left") && err.contains(&path.display().to_string()),
+            "{err}"
+        );
+        // A placeholder of another page is unknown here too.
+        std::fs::write(&path, "{{tip}}").unwrap();
+        assert!(Ui::load(Some(&dir))
+            .unwrap_err()
+            .to_string()
+            .contains("{{tip}}"));
+        std::fs::write(&path, "<p>{{state</p>").unwrap();
+        assert!(matches!(
+            Ui::load(Some(&dir)),
+            Err(UiError::Unclosed { offset: 3, .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn override_strings_and_tips_are_checked() {
+        let dir = temp_dir("strings");
+        let path = dir.join("strings.toml");
+        let builtin = EMBEDDED[0].1;
+        std::fs::write(&path, builtin.replacen("logout = \"Log out\"\n", "", 1)).unwrap();
+        let err = Ui::load(Some(&dir)).unwrap_err().to_string();
+        assert!(err.contains("\"logout\"") && err.contains("[en]"), "{err}");
+        std::fs::write(
+            &path,
+            builtin.replacen("sampai pukul {reset}", "sampai besok", 1),
+        )
+        .unwrap();
+        assert!(matches!(
+            Ui::load(Some(&dir)),
+            Err(UiError::FillInMismatch { .. })
+        ));
+        std::fs::write(&path, "[id\n").unwrap();
+        assert!(matches!(Ui::load(Some(&dir)), Err(UiError::BadToml { .. })));
+        std::fs::remove_file(&path).unwrap();
+
+        let path = dir.join("tips.toml");
+        std::fs::write(&path, "# none yet\n").unwrap();
+        assert!(matches!(Ui::load(Some(&dir)), Err(UiError::NoTips { .. })));
+        std::fs::write(
+            &path,
+            "[[tip]]\npillar = \"lucu\"\nid = \"x\"\nen = \"y\"\n",
+        )
+        .unwrap();
+        let err = Ui::load(Some(&dir)).unwrap_err().to_string();
+        assert!(err.contains("lucu") && err.contains("tips.toml"), "{err}");
+        std::fs::write(
+            &path,
+            "[[tip]]\npillar = \"aman\"\nid = \"Jaga OTP\"\nen = \"\"\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            Ui::load(Some(&dir)),
+            Err(UiError::EmptyTip {
+                number: 1,
+                field: "en",
+                ..
+            })
+        ));
+        std::fs::write(
+            &path,
+            "[[tip]]\npillar = \"aman\"\nid = \"Jaga OTP\"\nen = \"Guard your OTP\"\n",
+        )
+        .unwrap();
+        assert_eq!(Ui::load(Some(&dir)).unwrap().tip(5).en, "Guard your OTP");
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        assert!(matches!(
+            Ui::load(Some(Path::new("/nonexistent/portal-ui"))),
+            Err(UiError::NoDir { .. })
+        ));
+    }
+
+    #[test]
+    fn tip_rotation_wraps() {
+        let ui = ui();
+        let n = ui.tips().len() as u64;
+        assert_eq!(ui.tip(0), ui.tip(n));
+        assert_eq!(ui.tip(3), ui.tip(3 + 5 * n));
+        let _ = ui.tip(u64::MAX);
+    }
+}

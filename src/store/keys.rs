@@ -1,0 +1,34 @@
+//! Keys and value encodings, in one place. Schema version 1:
+//!
+//! - tree `meta`:    `schema` -> u32 big-endian
+//! - tree `devices`: 6 MAC bytes -> JSON of [`super::Device`]
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::StoreError;
+use crate::mac::Mac;
+
+pub const TREE_META: &str = "meta";
+pub const TREE_DEVICES: &str = "devices";
+pub const SCHEMA: &[u8] = b"schema";
+
+pub fn device(mac: &Mac) -> [u8; 6] {
+    mac.0
+}
+
+pub fn describe_device_key(k: &[u8]) -> String {
+    <[u8; 6]>::try_from(k).map(|b| Mac(b).to_string()).unwrap_or_else(|_| format!("{k:02x?}"))
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("store records always serialize")
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], key: &str) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { key: key.to_owned(), message: e.to_string() })
+}
+
+pub fn decode_u32(bytes: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}

@@ -1,0 +1,612 @@
+//! The harness for the network-namespace tests: a village (router, upstream
+//! "internet", phones) from `scripts/village.sh`, commands and curl inside its
+//! namespaces, and the daemon under test started in the router's namespace.
+//!
+//! Every test that builds a village needs root and the tools the script names
+//! (iproute2, dnsmasq-base, curl, bind9-dnsutils, nftables, python3). A missing
+//! one fails the test with the package to install: a network test that skips
+//! proves nothing.
+//!
+//! ```ignore
+//! mod common;
+//! use common::*;
+//!
+//! #[test]
+//! fn http_goes_to_the_portal() {
+//!     let v = Village::up(&tag_for("portal::http_goes_to_the_portal"), 2);
+//!     let d = Daemon::start(&v, "[quota]\ndaily_data = \"10 MiB\"\n");
+//!     let r = curl(&v.phone(1), &["http://198.51.100.2/"], 5.0);
+//!     assert_eq!(r.code, 302, "{r:?}\n{}", d.log());
+//! }
+//! ```
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// The router's LAN address: portal, DNS forwarder, phones' gateway.
+pub const ROUTER_LAN: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// The portal's port in the base config.
+pub const PORTAL_PORT: u16 = 2050;
+/// The fake internet: HTTP on :80 and :443 (both plain HTTP) and DNS on :53.
+pub const UPSTREAM: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+/// The fake internet over IPv6 (HTTP on :80 and :443).
+pub const UPSTREAM6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 2);
+/// A "public service" host on the upstream (layanan.go.id, go.id): the walled garden's target.
+pub const GARDEN_HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/village.sh");
+/// How long `Daemon::start` waits for the portal to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `Drop for Daemon` waits after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// A short, stable village TAG (6 characters of [a-z0-9]) for a test.
+///
+/// Pass a string unique to the test, e.g. `"portal::redirects_http"`. The same
+/// name gives the same TAG, so a village left behind by a crashed run is
+/// cleaned by the next `up`. Set `DW_TAG_SALT` to run two copies of the suite
+/// on one machine at the same time.
+pub fn tag_for(test_name: &str) -> String {
+    let salt = std::env::var("DW_TAG_SALT").unwrap_or_default();
+    // FNV-1a, 64 bit: std has no stable hash across runs, this is.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in salt.bytes().chain([0]).chain(test_name.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    (0..6)
+        .map(|_| {
+            let d = DIGITS[(h % 36) as usize] as char;
+            h /= 36;
+            d
+        })
+        .collect()
+}
+
+/// One village: namespaces `dw-TAG-r`, `dw-TAG-u`, `dw-TAG-p1..N`, torn down on drop.
+#[derive(Debug)]
+pub struct Village {
+    pub tag: String,
+    pub phones: usize,
+    run_dir: PathBuf,
+}
+
+impl Village {
+    /// Builds the village with `scripts/village.sh up` (which first removes any
+    /// leftover of the same TAG). Panics with the script's stderr on failure.
+    pub fn up(tag: &str, phones: usize) -> Village {
+        Village::up_with_router_dns(tag, phones, &[])
+    }
+
+    /// `up` with extra options for the router's dnsmasq (e.g. `--nftset=...`
+    /// for walled-garden domains); each must be a single word.
+    pub fn up_with_router_dns(tag: &str, phones: usize, dnsmasq_args: &[&str]) -> Village {
+        require_root();
+        let out = Command::new("bash")
+            .args([SCRIPT, "up", tag, &phones.to_string()])
+            .env("DW_ROUTER_DNSMASQ_ARGS", dnsmasq_args.join(" "))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run bash {SCRIPT}: {e}"));
+        if !out.status.success() {
+            // The script already removes a half-built village; make sure.
+            let _ = Command::new("bash")
+                .args([SCRIPT, "down", tag])
+                .stdin(Stdio::null())
+                .output();
+            panic!(
+                "village.sh up {tag} {phones} failed ({}):\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let run_dir = std::env::temp_dir().join(format!("desawifi-village-{tag}"));
+        if run_dir.exists() {
+            fs::remove_dir_all(&run_dir)
+                .unwrap_or_else(|e| panic!("removing old {}: {e}", run_dir.display()));
+        }
+        fs::create_dir_all(&run_dir)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", run_dir.display()));
+        Village {
+            tag: tag.to_string(),
+            phones,
+            run_dir,
+        }
+    }
+
+    /// The router's namespace, where the daemon runs (br-lan, wan0).
+    pub fn router(&self) -> String {
+        format!("dw-{}-r", self.tag)
+    }
+
+    /// The upstream ("internet") namespace.
+    pub fn upstream(&self) -> String {
+        format!("dw-{}-u", self.tag)
+    }
+
+    /// Phone `n`'s namespace, 1-based.
+    pub fn phone(&self, n: usize) -> String {
+        self.check_phone(n);
+        format!("dw-{}-p{n}", self.tag)
+    }
+
+    /// Phone `n`'s IPv4 address: 10.77.0.(10+n).
+    pub fn phone_ip(&self, n: usize) -> Ipv4Addr {
+        self.check_phone(n);
+        Ipv4Addr::new(10, 77, 0, 10 + n as u8)
+    }
+
+    /// Phone `n`'s IPv6 address: `fd77::(10+n)`, the digits read as hex as the script writes them.
+    pub fn phone_ip6(&self, n: usize) -> Ipv6Addr {
+        self.check_phone(n);
+        format!("fd77::{}", 10 + n)
+            .parse()
+            .expect("phone IPv6 address")
+    }
+
+    /// Phone `n`'s MAC, lowercase: `02:77:00:00:00:0n` (n in hex).
+    pub fn phone_mac(&self, n: usize) -> String {
+        self.check_phone(n);
+        format!("02:77:00:00:00:{n:02x}")
+    }
+
+    /// A fresh directory for this village's config and store; removed on drop
+    /// (kept when the test panics, so daemon.log can be read).
+    pub fn run_dir(&self) -> PathBuf {
+        self.run_dir.clone()
+    }
+
+    fn check_phone(&self, n: usize) {
+        assert!(
+            n >= 1 && n <= self.phones,
+            "phone {n}: village {} has phones 1..={}",
+            self.tag,
+            self.phones
+        );
+    }
+}
+
+impl Drop for Village {
+    fn drop(&mut self) {
+        if std::env::var("DW_VILLAGE_KEEP").as_deref() == Ok("1") {
+            eprintln!(
+                "DW_VILLAGE_KEEP=1: village {} left up; run dir {}",
+                self.tag,
+                self.run_dir.display()
+            );
+            return;
+        }
+        match Command::new("bash")
+            .args([SCRIPT, "down", &self.tag])
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!(
+                "village.sh down {} failed: {}",
+                self.tag,
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => eprintln!("cannot run village.sh down {}: {e}", self.tag),
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "village {}: test failed; its run dir is kept: {}",
+                self.tag,
+                self.run_dir.display()
+            );
+        } else {
+            let _ = fs::remove_dir_all(&self.run_dir);
+        }
+    }
+}
+
+fn require_root() {
+    // /proc/self belongs to the effective uid; std has no geteuid().
+    let uid = fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX);
+    assert_eq!(
+        uid, 0,
+        "the network-namespace tests need root (ip netns, nft); run them as root, as CI does"
+    );
+}
+
+/// `ip netns exec NS ARGS...` with proxy variables removed (nothing here goes through a proxy).
+fn ns_command(ns: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns])
+        .args(args)
+        .stdin(Stdio::null());
+    for v in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Panics naming the package when a tool is missing, else with the error.
+fn spawn_failed(what: &str, e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        panic!("ip not found: apt-get install iproute2 ({what})");
+    }
+    panic!("cannot run {what}: {e}");
+}
+
+/// `ip netns exec NS ARGS...`, output captured. A non-zero exit is returned, not
+/// a panic; a program missing inside the namespace shows as exit 255 with
+/// `exec of "x" failed` on stderr.
+pub fn ns_exec(ns: &str, args: &[&str]) -> Output {
+    ns_command(ns, args)
+        .output()
+        .unwrap_or_else(|e| spawn_failed(&format!("ip netns exec {ns} {args:?}"), e))
+}
+
+/// `ns_exec` that must succeed; returns stdout. Panics with stderr otherwise.
+pub fn ns_ok(ns: &str, args: &[&str]) -> String {
+    let o = ns_exec(ns, args);
+    assert!(
+        o.status.success(),
+        "in {ns}: {args:?} failed ({}): {}{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Fails with the package to install when `ip netns exec` could not find `tool`.
+fn check_tool(o: &Output, tool: &str, package: &str) {
+    if o.status.code() == Some(255)
+        && String::from_utf8_lossy(&o.stderr).contains(&format!("exec of \"{tool}\" failed"))
+    {
+        panic!("{tool} not found: apt-get install {package}");
+    }
+}
+
+/// What one curl saw.
+#[derive(Debug, Clone)]
+pub struct Http {
+    /// The status code; 0 when no response came (refused, reset, timed out).
+    pub code: u16,
+    pub body: String,
+    /// The raw response headers (`-D`), all responses when `-L` was given.
+    pub headers: String,
+    /// curl's `time_total`, seconds.
+    pub secs: f64,
+    /// curl's exit code (7 refused, 28 timed out, 52 empty reply, 56 reset...).
+    pub exit: i32,
+    /// curl's error message (`-sS`), empty on success.
+    pub stderr: String,
+}
+
+impl Http {
+    /// The value of the last header `name` (case-insensitive), e.g. `Location`.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .lines()
+            .rev()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+    }
+}
+
+static SCRATCH: AtomicU64 = AtomicU64::new(0);
+
+/// A unique scratch path for one call (tests run in parallel threads).
+fn scratch(what: &str) -> PathBuf {
+    let n = SCRATCH.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("desawifi-{what}-{}-{n}", std::process::id()))
+}
+
+/// curl inside a namespace: `curl -sS -o BODY -D HEADERS -w "%{http_code} %{time_total}"
+/// --max-time MAX` plus `extra` (the URL and any options).
+pub fn curl(ns: &str, extra: &[&str], max_secs: f64) -> Http {
+    let body_path = scratch("curl-body");
+    let head_path = scratch("curl-head");
+    let max = format!("{max_secs}");
+    let mut args = vec![
+        "curl",
+        "-sS",
+        "--noproxy",
+        "*",
+        "-o",
+        body_path.to_str().unwrap(),
+        "-D",
+        head_path.to_str().unwrap(),
+        "-w",
+        "%{http_code} %{time_total}",
+        "--max-time",
+        &max,
+    ];
+    args.extend_from_slice(extra);
+    let o = ns_exec(ns, &args);
+    check_tool(&o, "curl", "curl");
+    let body = fs::read(&body_path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let headers = fs::read_to_string(&head_path).unwrap_or_default();
+    let _ = fs::remove_file(&body_path);
+    let _ = fs::remove_file(&head_path);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let mut w = out.split_whitespace();
+    let code = w.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+    let secs = w.next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    Http {
+        code,
+        body,
+        headers,
+        secs,
+        exit: o.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// `nft list tables` in a namespace, as "FAMILY NAME" (e.g. "inet desawifi").
+pub fn nft_tables_full(ns: &str) -> Vec<String> {
+    let o = ns_exec(ns, &["nft", "list", "tables"]);
+    check_tool(&o, "nft", "nftables");
+    assert!(
+        o.status.success(),
+        "in {ns}: nft list tables failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("table "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The names of the nftables tables in a namespace (e.g. ["desawifi"]); see
+/// `nft_tables_full` for the families.
+pub fn nft_tables(ns: &str) -> Vec<String> {
+    nft_tables_full(ns)
+        .iter()
+        .filter_map(|t| t.split_whitespace().last().map(str::to_string))
+        .collect()
+}
+
+/// The first A record for `name` from `server`, asked inside `ns`
+/// (`dig +short +time=1 +tries=1`); None when there is none or no answer.
+pub fn dig(ns: &str, server: &str, name: &str) -> Option<String> {
+    let at = format!("@{server}");
+    let o = ns_exec(
+        ns,
+        &["dig", "+short", "+time=1", "+tries=1", &at, name, "A"],
+    );
+    check_tool(&o, "dig", "bind9-dnsutils");
+    // +short prints CNAMEs before the address, and ";; ..." lines on timeouts.
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::trim)
+        .find(|l| l.parse::<Ipv4Addr>().is_ok())
+        .map(str::to_string)
+}
+
+/// Does `ip:port` accept TCP inside `ns`? (bash's /dev/tcp, at most 1 s.)
+pub fn tcp_accepts(ns: &str, ip: &str, port: u16) -> bool {
+    let probe = format!("exec 3<>/dev/tcp/{ip}/{port}");
+    ns_exec(ns, &["timeout", "1", "bash", "-c", &probe])
+        .status
+        .success()
+}
+
+/// The daemon under test, running in the village's router namespace.
+pub struct Daemon {
+    child: Option<Child>,
+    router: String,
+    config: PathBuf,
+    log: PathBuf,
+    starts: u32,
+}
+
+impl Daemon {
+    /// Writes `config.toml` in the village's run dir (the base config below with
+    /// `extra_toml` appended verbatim), starts `desawifi run --config` in the
+    /// router namespace (RUST_LOG=desawifi=debug, output to run_dir/daemon.log)
+    /// and waits until 10.77.0.1:2050 accepts TCP. Panics with the log's tail
+    /// when it does not within 10 s or the daemon exits.
+    pub fn start(v: &Village, extra_toml: &str) -> Daemon {
+        Daemon::try_start(v, extra_toml).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `start`, but a daemon that does not come up is an Err with the log's
+    /// tail (for tests of bad configs and refused starts).
+    pub fn try_start(v: &Village, extra_toml: &str) -> Result<Daemon, String> {
+        let dir = v.run_dir();
+        let config = dir.join("config.toml");
+        let text = format!("{}\n{extra_toml}\n", base_config(&dir));
+        fs::write(&config, text).unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
+        let mut d = Daemon {
+            child: None,
+            router: v.router(),
+            config,
+            log: dir.join("daemon.log"),
+            starts: 0,
+        };
+        d.spawn_and_wait()?;
+        Ok(d)
+    }
+
+    /// The config file the daemon runs with (a test may rewrite it before `restart`).
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// The daemon's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL and wait: a power cut, as far as the daemon can tell.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends a signal by name ("HUP", "TERM", ...) to the running daemon.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.pid().expect("daemon is not running");
+        let o = Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .output()
+            .expect("running kill");
+        assert!(
+            o.status.success(),
+            "kill -{sig} {pid}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// SIGTERM and wait for the exit (SIGKILL after 3 s); returns the exit
+    /// status, None if it had to be killed or was not running.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .output();
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Some(status);
+            }
+            sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+
+    /// Starts again with the same config file and store (stopping it first
+    /// with SIGTERM if it still runs). Panics like `start`.
+    pub fn restart(&mut self) {
+        self.stop();
+        if let Err(e) = self.spawn_and_wait() {
+            panic!("{e}");
+        }
+    }
+
+    /// Everything the daemon wrote, all starts (each begins with a `=== harness:` line).
+    pub fn log(&self) -> String {
+        fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    fn spawn_and_wait(&mut self) -> Result<(), String> {
+        self.starts += 1;
+        let mut log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", self.log.display()));
+        let _ = writeln!(
+            log,
+            "=== harness: start {} of desawifi in {}",
+            self.starts, self.router
+        );
+        let bin = env!("CARGO_BIN_EXE_desawifi");
+        // `ip netns exec` execs the program, so the child's pid is the daemon's.
+        let child = ns_command(
+            &self.router,
+            &[
+                bin,
+                "run",
+                "--config",
+                self.config.to_str().expect("utf-8 path"),
+            ],
+        )
+        .env("RUST_LOG", "desawifi=debug")
+        .stdout(log.try_clone().expect("log fd"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| spawn_failed("ip netns exec ... desawifi run", e));
+        self.child = Some(child);
+        let portal = ROUTER_LAN.to_string();
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                return Err(format!(
+                    "desawifi exited during start-up ({status}); log tail:\n{}",
+                    self.log_tail()
+                ));
+            }
+            if tcp_accepts(&self.router, &portal, PORTAL_PORT) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                self.kill9();
+                return Err(format!(
+                    "desawifi did not accept on {portal}:{PORTAL_PORT} within {}s; log tail:\n{}",
+                    START_TIMEOUT.as_secs(),
+                    self.log_tail()
+                ));
+            }
+            sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The config every daemon test starts from; tests append sections such as
+/// [quota] and [walled_garden].
+fn base_config(run_dir: &Path) -> String {
+    let store = run_dir.join("store");
+    let store = store
+        .to_str()
+        .expect("utf-8 path")
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    format!(
+        r#"[site]
+name = "Desa Uji"
+regency = "Paser"
+timezone = "Asia/Makassar"
+
+[network]
+lan_interface = "br-lan"
+wan_interface = "wan0"
+portal_address = "10.77.0.1"
+
+[portal]
+listen = "10.77.0.1:2050"
+
+[store]
+path = "{store}"
+"#
+    )
+}
