@@ -25,6 +25,7 @@ for arg in "$@"; do
     esac
 done
 [[ $EUID -eq 0 ]] || die "needs root for network namespaces: sudo $0 $*"
+"$HERE/install-deps.sh"
 
 if [[ -n "${DESAWIFI_BIN:-}" ]]; then
     BIN=$DESAWIFI_BIN

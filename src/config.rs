@@ -132,8 +132,8 @@ pub enum ConfigError {
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Config::parse(&text, path)
     }
 
@@ -302,12 +302,23 @@ impl Check<'_> {
     }
 
     /// `default` is written like a value in the file and goes through the same parser.
-    fn or<T>(&self, key: &str, raw: Option<Text>, default: &str, parse: impl Fn(&str) -> Result<T, String>) -> Parsed<T> {
+    fn or<T>(
+        &self,
+        key: &str,
+        raw: Option<Text>,
+        default: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Parsed<T> {
         let raw = raw.map_or_else(|| default.to_owned(), |t| t.0);
         parse(&raw).map_err(|m| self.invalid(key, m))
     }
 
-    fn optional<T>(&self, key: &str, raw: Option<Text>, parse: impl Fn(&str) -> Result<T, String>) -> Parsed<Option<T>> {
+    fn optional<T>(
+        &self,
+        key: &str,
+        raw: Option<Text>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Parsed<Option<T>> {
         raw.map(|t| parse(&t.0).map_err(|m| self.invalid(key, m))).transpose()
     }
 
@@ -320,7 +331,9 @@ impl Check<'_> {
             site,
             portal: self.portal(raw.portal.unwrap_or_default(), &network)?,
             network,
-            admin: Admin { listen: self.or("admin.listen", raw.admin.unwrap_or_default().listen, "127.0.0.1:8443", listen)? },
+            admin: Admin {
+                listen: self.or("admin.listen", raw.admin.unwrap_or_default().listen, "127.0.0.1:8443", listen)?,
+            },
             store: Store { path: self.required("store.path", raw.store.unwrap_or_default().path, path_value)? },
             quota: self.quota(raw.quota.unwrap_or_default())?,
             walled_garden: self.walled_garden(raw.walled_garden.unwrap_or_default())?,
@@ -354,11 +367,14 @@ impl Check<'_> {
         if lan_interface == wan_interface {
             return Err(self.invalid(
                 "network.wan_interface",
-                format!("{wan_interface:?} is also network.lan_interface (the LAN and WAN must be different interfaces)"),
+                format!(
+                    "{wan_interface:?} is also network.lan_interface (the LAN and WAN must be different interfaces)"
+                ),
             ));
         }
         let portal_address = self.required("network.portal_address", raw.portal_address, |s| {
-            let ip: Ipv4Addr = s.trim().parse().map_err(|_| format!("{s:?} is not an IPv4 address (try \"10.77.0.1\")"))?;
+            let ip: Ipv4Addr =
+                s.trim().parse().map_err(|_| format!("{s:?} is not an IPv4 address (try \"10.77.0.1\")"))?;
             if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.is_broadcast() {
                 return Err(format!("{s:?} cannot be the router's LAN address (try \"10.77.0.1\")"));
             }
@@ -388,10 +404,9 @@ impl Check<'_> {
         })?;
         let max_connections = match raw.max_connections {
             None => 512,
-            Some(n) => usize::try_from(n)
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| self.invalid("portal.max_connections", format!("{n} is not a positive number (try 512)")))?,
+            Some(n) => usize::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
+                self.invalid("portal.max_connections", format!("{n} is not a positive number (try 512)"))
+            })?,
         };
         Ok(Portal {
             listen,
@@ -412,7 +427,12 @@ impl Check<'_> {
         };
         Ok(Quota {
             daily_data: self.or("quota.daily_data", raw.daily_data, "500 MiB", |s| {
-                positive(s, parse_size(s)?, Size(0), "try \"500 MiB\"; to slow everyone always, set download_rate instead")
+                positive(
+                    s,
+                    parse_size(s)?,
+                    Size(0),
+                    "try \"500 MiB\"; to slow everyone always, set download_rate instead",
+                )
             })?,
             session_time: self.or("quota.session_time", raw.session_time, "4h", duration("4h"))?,
             idle_timeout: self.or("quota.idle_timeout", raw.idle_timeout, "30m", duration("30m"))?,
@@ -545,7 +565,7 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
         SIZE_UNITS.iter().find(|(name, _)| *name == unit).ok_or_else(bad)?.1
     };
     let bytes = scaled(number, scale).ok_or_else(bad)?;
-    if unit.is_empty() && bytes != 0 {
+    if unit.is_empty() && number.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
         return Err(format!("{s:?} needs a unit (try \"{number} MiB\")"));
     }
     u64::try_from(bytes).map(Size).map_err(|_| format!("{s:?} is too large for a size"))
@@ -569,7 +589,7 @@ pub fn parse_rate(s: &str) -> Result<Rate, String> {
         }
     };
     let bits = scaled(number, scale).ok_or_else(bad)?;
-    if unit.is_empty() && bits != 0 {
+    if unit.is_empty() && number.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
         return Err(format!("{s:?} needs a unit (try \"{number} Mbit/s\")"));
     }
     u64::try_from(bits).map(Rate).map_err(|_| format!("{s:?} is too large for a rate"))
@@ -628,8 +648,7 @@ impl fmt::Display for Rate {
 }
 
 /// Duration units, largest first, in milliseconds.
-const DURATION_UNITS: [(&str, u64); 5] =
-    [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+const DURATION_UNITS: [(&str, u64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
 
 /// Parses "30m", "4h", "1h30m", "90s", "1d" (largest unit first, each at most once) or "0".
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -774,10 +793,30 @@ path = "/var/lib/desawifi"
     fn example_file_documents_every_key() {
         // Every key of the raw structs appears in the example, set or commented out.
         for key in [
-            "name", "regency", "timezone", "language", "lan_interface", "wan_interface", "portal_address",
-            "uplink_download", "uplink_upload", "listen", "ui_dir", "max_connections", "header_timeout", "max_body",
-            "path", "daily_data", "session_time", "idle_timeout", "download_rate", "upload_rate",
-            "after_quota_rate", "accounting_interval", "addresses", "domains",
+            "name",
+            "regency",
+            "timezone",
+            "language",
+            "lan_interface",
+            "wan_interface",
+            "portal_address",
+            "uplink_download",
+            "uplink_upload",
+            "listen",
+            "ui_dir",
+            "max_connections",
+            "header_timeout",
+            "max_body",
+            "path",
+            "daily_data",
+            "session_time",
+            "idle_timeout",
+            "download_rate",
+            "upload_rate",
+            "after_quota_rate",
+            "accounting_interval",
+            "addresses",
+            "domains",
         ] {
             let line = EXAMPLE.lines().find(|l| l.trim_start_matches("# ").starts_with(&format!("{key} =")));
             let line = line.unwrap_or_else(|| panic!("{key} is not in the example"));
@@ -875,8 +914,18 @@ path = "/var/lib/desawifi"
             "\"br-lan\"",
             "\"br-lan\" is also network.lan_interface (the LAN and WAN must be different interfaces)",
         );
-        assert_error("network", "portal_address", "\"10.77.0\"", "\"10.77.0\" is not an IPv4 address (try \"10.77.0.1\")");
-        assert_error("network", "portal_address", "\"fd00::1\"", "\"fd00::1\" is not an IPv4 address (try \"10.77.0.1\")");
+        assert_error(
+            "network",
+            "portal_address",
+            "\"10.77.0\"",
+            "\"10.77.0\" is not an IPv4 address (try \"10.77.0.1\")",
+        );
+        assert_error(
+            "network",
+            "portal_address",
+            "\"fd00::1\"",
+            "\"fd00::1\" is not an IPv4 address (try \"10.77.0.1\")",
+        );
         assert_error(
             "network",
             "portal_address",
@@ -895,7 +944,12 @@ path = "/var/lib/desawifi"
             "\"10.77.0.1\"",
             "\"10.77.0.1\" is not an address with a port (try \"10.77.0.1:2050\")",
         );
-        assert_error("portal", "listen", "\"10.77.0.1:0\"", "\"10.77.0.1:0\" has port 0; pick a fixed port (try \"10.77.0.1:2050\")");
+        assert_error(
+            "portal",
+            "listen",
+            "\"10.77.0.1:0\"",
+            "\"10.77.0.1:0\" has port 0; pick a fixed port (try \"10.77.0.1:2050\")",
+        );
         assert_error(
             "portal",
             "listen",
@@ -908,15 +962,30 @@ path = "/var/lib/desawifi"
         assert_error("portal", "max_connections", "-3", "-3 is not a positive number (try 512)");
         assert_error("portal", "max_connections", "\"512\"", "invalid type: string \"512\", expected i64");
         assert_error("portal", "header_timeout", "\"0s\"", "\"0s\" must be more than zero (try \"10s\")");
-        assert_error("portal", "header_timeout", "\"ten\"", "\"ten\" is not a duration (try \"30m\", \"4h\" or \"1h30m\")");
+        assert_error(
+            "portal",
+            "header_timeout",
+            "\"ten\"",
+            "\"ten\" is not a duration (try \"30m\", \"4h\" or \"1h30m\")",
+        );
         assert_error("portal", "max_body", "\"0 KiB\"", "\"0 KiB\" must be more than zero (try \"16 KiB\")");
         assert_error("portal", "max_body", "\"big\"", "\"big\" is not a size (try \"500 MiB\")");
     }
 
     #[test]
     fn admin_and_store_errors() {
-        assert_error("admin", "listen", "\"localhost:8443\"", "\"localhost:8443\" is not an address with a port (try \"10.77.0.1:2050\")");
-        assert_error("admin", "listen", "\"127.0.0.1:0\"", "\"127.0.0.1:0\" has port 0; pick a fixed port (try \"127.0.0.1:2050\")");
+        assert_error(
+            "admin",
+            "listen",
+            "\"localhost:8443\"",
+            "\"localhost:8443\" is not an address with a port (try \"10.77.0.1:2050\")",
+        );
+        assert_error(
+            "admin",
+            "listen",
+            "\"127.0.0.1:0\"",
+            "\"127.0.0.1:0\" has port 0; pick a fixed port (try \"127.0.0.1:2050\")",
+        );
         assert_error("store", "path", "\"\"", "must not be empty (try \"/var/lib/desawifi\")");
     }
 
@@ -931,11 +1000,21 @@ path = "/var/lib/desawifi"
         );
         assert_error("quota", "daily_data", "500", "\"500\" needs a unit (try \"500 MiB\")");
         assert_error("quota", "daily_data", "1.5", "invalid type: floating point `1.5`, expected a string");
-        assert_error("quota", "session_time", "\"4 hours\"", "\"4 hours\" is not a duration (try \"30m\", \"4h\" or \"1h30m\")");
+        assert_error(
+            "quota",
+            "session_time",
+            "\"4 hours\"",
+            "\"4 hours\" is not a duration (try \"30m\", \"4h\" or \"1h30m\")",
+        );
         assert_error("quota", "session_time", "\"0\"", "\"0\" must be more than zero (try \"4h\")");
         assert_error("quota", "idle_timeout", "\"0m\"", "\"0m\" must be more than zero (try \"30m\")");
         assert_error("quota", "download_rate", "\"fast\"", "\"fast\" is not a rate (try \"2 Mbit/s\")");
-        assert_error("quota", "download_rate", "\"0 Mbit/s\"", "\"0 Mbit/s\" must be more than zero (try \"2 Mbit/s\")");
+        assert_error(
+            "quota",
+            "download_rate",
+            "\"0 Mbit/s\"",
+            "\"0 Mbit/s\" must be more than zero (try \"2 Mbit/s\")",
+        );
         assert_error("quota", "upload_rate", "\"0\"", "\"0\" must be more than zero (try \"2 Mbit/s\")");
         assert_error("quota", "after_quota_rate", "\"1 MB/s\"", "\"1 MB/s\" is not a rate (try \"2 Mbit/s\")");
         let out_of_range = |v: &str| format!("{v:?} is out of range (must be between 1s and 5m; try \"5s\")");
@@ -1010,7 +1089,8 @@ path = "/var/lib/desawifi"
             ("portal", "listen"),
             ("store", "path"),
         ] {
-            let text: String = MINIMAL.lines().filter(|l| !l.starts_with(&format!("{key} ="))).collect::<Vec<_>>().join("\n");
+            let text: String =
+                MINIMAL.lines().filter(|l| !l.starts_with(&format!("{key} ="))).collect::<Vec<_>>().join("\n");
             // `listen` and `path` only occur once in MINIMAL, so this removes exactly one key.
             let e = parse(&text).unwrap_err();
             assert_eq!(e.to_string(), format!("x.toml: {section}.{key}: missing key"));
@@ -1079,9 +1159,14 @@ path = "/var/lib/desawifi"
             assert_eq!(parse_size(bad), Err(format!("{bad:?} is not a size (try \"500 MiB\")")));
         }
         assert_eq!(parse_size("500"), Err("\"500\" needs a unit (try \"500 MiB\")".to_owned()));
+        assert_eq!(parse_size("0.4"), Err("\"0.4\" needs a unit (try \"0.4 MiB\")".to_owned()));
+        assert_eq!(parse_size("0.0"), Ok(Size(0)));
         assert_eq!(parse_size("16777216 TiB"), Err("\"16777216 TiB\" is too large for a size".to_owned()));
         assert_eq!(parse_size("18446744073709551615 B"), Ok(Size(u64::MAX)));
-        assert_eq!(parse_size("18446744073709551616 B"), Err("\"18446744073709551616 B\" is too large for a size".to_owned()));
+        assert_eq!(
+            parse_size("18446744073709551616 B"),
+            Err("\"18446744073709551616 B\" is too large for a size".to_owned())
+        );
     }
 
     #[test]
@@ -1126,6 +1211,7 @@ path = "/var/lib/desawifi"
             assert_eq!(parse_rate(bad), Err(format!("{bad:?} is not a rate (try \"2 Mbit/s\")")));
         }
         assert_eq!(parse_rate("2"), Err("\"2\" needs a unit (try \"2 Mbit/s\")".to_owned()));
+        assert_eq!(parse_rate("0.4"), Err("\"0.4\" needs a unit (try \"0.4 Mbit/s\")".to_owned()));
         assert_eq!(parse_rate("99999999999 Gbit/s"), Err("\"99999999999 Gbit/s\" is too large for a rate".to_owned()));
         for (bits, text) in [
             (0, "0 bit/s"),
@@ -1157,11 +1243,16 @@ path = "/var/lib/desawifi"
         }
         assert_eq!(parse_duration("1s500ms"), Ok(Duration::from_millis(1500)));
         for bad in ["", "5", "-5s", "4 hours", "1.5h", "30m1h", "1h1h", "h", "5x", "1h30"] {
-            assert_eq!(parse_duration(bad), Err(format!("{bad:?} is not a duration (try \"30m\", \"4h\" or \"1h30m\")")));
+            assert_eq!(
+                parse_duration(bad),
+                Err(format!("{bad:?} is not a duration (try \"30m\", \"4h\" or \"1h30m\")"))
+            );
         }
         assert_eq!(parse_duration("99999999999999999999s"), Err("\"99999999999999999999s\" is too long".to_owned()));
         assert_eq!(parse_duration("999999999999999d"), Err("\"999999999999999d\" is too long".to_owned()));
-        for (secs, text) in [(0, "0s"), (5, "5s"), (90, "1m30s"), (5400, "1h30m"), (14400, "4h"), (86400, "1d"), (93784, "1d2h3m4s")] {
+        for (secs, text) in
+            [(0, "0s"), (5, "5s"), (90, "1m30s"), (5400, "1h30m"), (14400, "4h"), (86400, "1d"), (93784, "1d2h3m4s")]
+        {
             assert_eq!(format_duration(Duration::from_secs(secs)), text);
             assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)));
         }

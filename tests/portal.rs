@@ -176,3 +176,61 @@ fn upload_counter(v: &Village, n: usize) -> u64 {
         .map(|e| e["elem"]["counter"]["bytes"].as_u64().unwrap())
         .unwrap_or_else(|| panic!("no element for {mac}: {doc}"))
 }
+
+#[test]
+fn sessions_end_when_their_time_is_up() {
+    let v = Village::up("expire", 1);
+    let d = Daemon::start(&v, "[quota]\nsession_time = \"3s\"\n");
+    assert_eq!(login(&v, 1).code, 303);
+    assert!(reaches_upstream(&v, 1));
+    let secs = captive_api(&v, 1)["seconds-remaining"].as_i64().unwrap();
+    assert!((1..=3).contains(&secs), "{secs}");
+    // The expiry loop sleeps until the session's end; give it a moment past that.
+    let t = std::time::Instant::now();
+    while reaches_upstream(&v, 1) {
+        assert!(t.elapsed().as_secs() < 8, "session did not end\n{}", d.log());
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(captive_api(&v, 1)["captive"], true);
+    assert!(d.log().contains("session time over"), "{}", d.log());
+}
+
+#[test]
+fn forged_headers_and_form_fields_identify_nobody() {
+    let v = Village::up("forge", 2);
+    let _d = Daemon::start(&v, "");
+    // Phone 2 claims to be phone 1 in every way a request can claim.
+    let r = curl(
+        &v.phone(2),
+        &[
+            "-X", "POST",
+            "-H", "X-Forwarded-For: 10.77.0.11",
+            "-H", "X-Real-IP: 10.77.0.11",
+            "--data", &format!("lang=id&mac={}&ip=10.77.0.11", v.phone_mac(1)),
+            &format!("{PORTAL}/login"),
+        ],
+        5.0,
+    );
+    assert_eq!(r.code, 303);
+    assert!(!reaches_upstream(&v, 1), "phone 1 must not be admitted by phone 2's claims");
+    assert!(reaches_upstream(&v, 2), "phone 2 admitted itself, as itself");
+}
+
+#[test]
+fn pages_speak_indonesian_first_and_english_on_request() {
+    let v = Village::up("lang", 1);
+    let _d = Daemon::start(&v, "");
+    let id = curl(&v.phone(1), &[&format!("{PORTAL}/")], 5.0);
+    assert!(id.body.contains("lang=\"id\"") && id.body.contains("Sambungkan"), "{}", id.body);
+    assert!(id.body.len() < 30 * 1024, "splash under 30 KB: {}", id.body.len());
+    for external in ["http://", "https://", "src=\"//", "<script"] {
+        assert!(!id.body.contains(external), "splash must load nothing from outside ({external})");
+    }
+    let en = curl(&v.phone(1), &[&format!("{PORTAL}/?lang=en")], 5.0);
+    assert!(en.body.contains("lang=\"en\"") && en.body.contains("Connect"), "{}", en.body);
+    // The login keeps the chosen language.
+    let r = curl(&v.phone(1), &["-X", "POST", "--data", "lang=en", &format!("{PORTAL}/login")], 5.0);
+    assert!(r.headers.contains("/status?lang=en"), "{}", r.headers);
+    let status = curl(&v.phone(1), &[&format!("{PORTAL}/status?lang=en")], 5.0);
+    assert!(status.body.contains("Log out"), "{}", status.body);
+}
