@@ -26,6 +26,11 @@ pub const SET_DOWN: &str = "down";
 pub const SET_GARDEN4: &str = "garden4";
 /// Walled-garden IPv6 networks (kept for the day IPv6 clients are admitted).
 pub const SET_GARDEN6: &str = "garden6";
+/// Walled-garden addresses learned from DNS: dnsmasq's `nftset=` puts the
+/// answers for the walled-garden domains here (elements time out after a day).
+pub const SET_GARDEN_DNS4: &str = "garden_dns4";
+/// How long a DNS-learned walled-garden address stays, in seconds.
+pub const GARDEN_DNS_TIMEOUT: u32 = 86_400;
 /// Sets whose elements carry a byte counter (declared with `counter`).
 pub const COUNTED_SETS: [&str; 2] = [SET_ONLINE, SET_DOWN];
 

@@ -9,9 +9,11 @@
 //!   set down    { type ipv4_addr; counter; }                # download bytes per device
 //!   set garden4 { type ipv4_addr; flags interval; }
 //!   set garden6 { type ipv6_addr; flags interval; }
+//!   set garden_dns4 { type ipv4_addr; flags timeout; timeout 1d; }   # filled by dnsmasq
 //!   chain prerouting { type nat hook prerouting priority dstnat; policy accept;
 //!     iifname LAN ether saddr . ip saddr @online return
 //!     iifname LAN ip daddr @garden4 return
+//!     iifname LAN ip daddr @garden_dns4 return
 //!     iifname LAN tcp dport 80 redirect to :PORT
 //!   }
 //!   chain forward { type filter hook forward priority filter; policy accept;
@@ -19,6 +21,7 @@
 //!     iifname LAN meta nfproto ipv6 reject with icmpx admin-prohibited
 //!     iifname LAN ether saddr . ip saddr @online accept
 //!     iifname LAN ip daddr @garden4 accept
+//!     iifname LAN ip daddr @garden_dns4 accept
 //!     iifname LAN meta l4proto tcp reject with tcp reset
 //!     iifname LAN reject with icmpx admin-prohibited
 //!   }
@@ -65,6 +68,13 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
     batch.add(set(SET_DOWN, SetTypeValue::Single(SetType::Ipv4Addr), None));
     batch.add(set(SET_GARDEN4, SetTypeValue::Single(SetType::Ipv4Addr), Some(SetFlag::Interval)));
     batch.add(set(SET_GARDEN6, SetTypeValue::Single(SetType::Ipv6Addr), Some(SetFlag::Interval)));
+    // Not flushed on reconcile: dnsmasq owns its elements.
+    batch.add(NfListObject::Set(Box::new(schema::Set {
+        set_type: SetTypeValue::Single(SetType::Ipv4Addr),
+        flags: Some(HashSet::from([SetFlag::Timeout])),
+        timeout: Some(GARDEN_DNS_TIMEOUT),
+        ..set_ref(SET_GARDEN_DNS4)
+    })));
     for (name, kind, hook, prio) in [
         (CHAIN_PREROUTING, NfChainType::NAT, NfHook::Prerouting, PRIO_DSTNAT),
         (CHAIN_FORWARD, NfChainType::Filter, NfHook::Forward, PRIO_FILTER),
@@ -158,6 +168,7 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
         rule(CHAIN_PREROUTING, vec![from_lan(), in_set(device_lhs(), SET_ONLINE), Statement::Return(None)]),
         // lan -> walled garden: ip daddr @garden4 return   (public services load without the portal)
         rule(CHAIN_PREROUTING, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN4), Statement::Return(None)]),
+        rule(CHAIN_PREROUTING, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN_DNS4), Statement::Return(None)]),
         // captive web: tcp dport 80 redirect to :PORT   (any host, so every OS probe lands on the portal)
         rule(
             CHAIN_PREROUTING,
@@ -175,6 +186,8 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
         rule(CHAIN_FORWARD, vec![from_lan(), in_set(device_lhs(), SET_ONLINE), Statement::Accept(None)]),
         // lan -> walled garden: ip daddr @garden4 accept
         rule(CHAIN_FORWARD, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN4), Statement::Accept(None)]),
+        // lan -> walled garden learned from DNS (dnsmasq nftset=)
+        rule(CHAIN_FORWARD, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN_DNS4), Statement::Accept(None)]),
         // captive tcp (HTTPS and the rest): reject with tcp reset   (fails fast instead of hanging)
         rule(CHAIN_FORWARD, vec![from_lan(), eq(meta(MetaKey::L4proto), Expression::String("tcp".into())), reject(RejectType::TCPReset)]),
         // captive anything else (outside DNS, QUIC, ping): reject with icmpx admin-prohibited

@@ -433,9 +433,20 @@ impl Daemon {
     /// `start`, but a daemon that does not come up is an Err with the log's
     /// tail (for tests of bad configs and refused starts).
     pub fn try_start(v: &Village, extra_toml: &str) -> Result<Daemon, String> {
+        Daemon::try_start_net(v, "", extra_toml)
+    }
+
+    /// `start` with extra lines inside the base config's `[network]` section
+    /// (e.g. `uplink_download = "20 Mbit/s"`).
+    pub fn start_net(v: &Village, network_lines: &str, extra_toml: &str) -> Daemon {
+        Daemon::try_start_net(v, network_lines, extra_toml).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `try_start` with extra `[network]` lines.
+    pub fn try_start_net(v: &Village, network_lines: &str, extra_toml: &str) -> Result<Daemon, String> {
         let dir = v.run_dir();
         let config = dir.join("config.toml");
-        let text = format!("{}\n{extra_toml}\n", base_config(&dir));
+        let text = format!("{}\n{extra_toml}\n", base_config(&dir, network_lines));
         fs::write(&config, text).unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
         let mut d = Daemon {
             child: None,
@@ -584,7 +595,7 @@ impl Drop for Daemon {
 
 /// The config every daemon test starts from; tests append sections such as
 /// [quota] and [walled_garden].
-fn base_config(run_dir: &Path) -> String {
+fn base_config(run_dir: &Path, network_lines: &str) -> String {
     let store = run_dir.join("store");
     let store = store
         .to_str()
@@ -601,6 +612,7 @@ timezone = "Asia/Makassar"
 lan_interface = "br-lan"
 wan_interface = "wan0"
 portal_address = "10.77.0.1"
+{network_lines}
 
 [portal]
 listen = "10.77.0.1:2050"
