@@ -42,3 +42,23 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// The wall clock shifted by a fixed offset: lets a test (or a demo) start
+/// the daemon at 23:59:55 local time and watch midnight pass.
+#[derive(Debug)]
+pub struct OffsetClock {
+    offset: i64,
+}
+
+impl OffsetClock {
+    /// A clock that reads `start` (unix seconds) now and runs on from there.
+    pub fn starting_at(start: i64) -> OffsetClock {
+        OffsetClock { offset: start - SystemClock.now() }
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> i64 {
+        SystemClock.now() + self.offset
+    }
+}

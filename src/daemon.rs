@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::config::Config;
 use crate::firewall::{Firewall, Nft};
 use crate::gateway::Gateway;
@@ -29,12 +29,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let (firewall, fw_handle) = Firewall::new(Nft::default());
     let fw_task = tokio::spawn(firewall.run(cancel.child_token()));
-    let gateway = Gateway::start(config.clone(), store, fw_handle, Arc::new(SystemClock))
+    let gateway = Gateway::start(config.clone(), store, fw_handle, clock()?)
         .await
         .context("reconciling the firewall with the store")?;
     let listener = portal::bind(config.portal.listen).await?;
     tracker.spawn(portal::serve(listener, Portal::new(gateway.clone(), ui), cancel.clone()));
     tracker.spawn(gateway.clone().run_expiry(cancel.clone()));
+    tracker.spawn(crate::quota::accounting::run(gateway.clone(), cancel.clone()));
     info!(site = %config.site.name, "desawifi running");
 
     let mut term = signal(SignalKind::terminate())?;
@@ -66,4 +67,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 pub async fn firewall_clear() -> anyhow::Result<()> {
     Nft::default().apply(&crate::firewall::render::clear()).await.context("removing table inet desawifi")?;
     Ok(())
+}
+
+/// Test hook: the environment variable that starts the daemon's clock at a
+/// given unix time (so tests watch local midnight pass in seconds).
+pub const TEST_NOW_ENV: &str = "DESAWIFI_TEST_NOW";
+
+fn clock() -> anyhow::Result<Arc<dyn Clock>> {
+    match std::env::var(TEST_NOW_ENV) {
+        Ok(v) => {
+            let start: i64 = v.parse().with_context(|| format!("{TEST_NOW_ENV}={v:?} is not unix seconds"))?;
+            tracing::warn!(start, "{TEST_NOW_ENV} is set: the clock is shifted (tests only)");
+            Ok(Arc::new(OffsetClock::starting_at(start)))
+        }
+        Err(_) => Ok(Arc::new(SystemClock)),
+    }
 }

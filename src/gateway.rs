@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::firewall::{Change, DeviceKey, FirewallError, FirewallHandle, GardenNet, Policy};
 use crate::mac::Mac;
+use crate::quota::{self, Limits, Standing};
 use crate::store::{Device, Session, Store, StoreError};
 
 /// Longest the expiry loop sleeps, so a clock jump is noticed within it.
@@ -25,6 +26,9 @@ pub enum GatewayError {
     /// An admin blocked this device.
     #[error("device {0} is blocked")]
     Blocked(Mac),
+    /// The device used today's quota and the fair-use speed is 0.
+    #[error("device {0} used today's quota")]
+    QuotaUsed(Mac),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -46,6 +50,12 @@ pub struct DeviceView {
     pub used_today: u64,
     /// Today's allowance in bytes.
     pub daily_data: u64,
+    /// No quota for this device.
+    pub exempt: bool,
+    /// Against today's quota.
+    pub standing: Standing,
+    /// Unix time of the next local midnight, when the quota starts over.
+    pub quota_resets: i64,
 }
 
 /// Store + firewall + config, shared by every room.
@@ -93,7 +103,7 @@ impl Gateway {
             .store
             .online_devices(now)?
             .into_iter()
-            .filter_map(|d| d.session.map(|s| DeviceKey { mac: d.mac, ip: s.ip }))
+            .filter_map(|d| d.session.filter(|s| s.standing != Standing::Cut).map(|s| DeviceKey { mac: d.mac, ip: s.ip }))
             .collect();
         let walled_garden = self
             .config
@@ -117,11 +127,38 @@ impl Gateway {
     /// What the portal needs to know about a device.
     pub fn view(&self, mac: Mac) -> Result<DeviceView, GatewayError> {
         let now = self.now();
-        let device = self.store.device(&mac)?;
-        let blocked = device.as_ref().is_some_and(|d| d.blocked);
-        let session = device.filter(|d| d.is_online(now)).and_then(|d| d.session);
+        let tz = &self.config.site.timezone;
+        let device = self.store.device(&mac)?.unwrap_or_else(|| Device::new(mac, now));
+        let limits = Limits::new(&self.config.quota, &device.quota);
+        let used_today = self.store.usage(&mac, quota::local_day(now, tz))?.total();
+        let session = Some(device.clone()).filter(|d| d.is_online(now)).and_then(|d| d.session);
         let seconds_remaining = session.as_ref().map_or(0, |s| (s.ends - now).max(0));
-        Ok(DeviceView { mac, blocked, session, seconds_remaining, used_today: 0, daily_data: self.config.quota.daily_data.0 })
+        Ok(DeviceView {
+            mac,
+            blocked: device.blocked,
+            standing: limits.standing(used_today),
+            session,
+            seconds_remaining,
+            used_today,
+            daily_data: limits.daily_data,
+            exempt: limits.exempt,
+            quota_resets: quota::next_midnight(now, tz),
+        })
+    }
+
+    /// The store, for the accounting pass.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The firewall task, for the accounting pass.
+    pub(crate) fn firewall(&self) -> &FirewallHandle {
+        &self.firewall
+    }
+
+    /// The device-record lock, for the accounting pass.
+    pub(crate) fn records(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.records.lock().expect("records lock")
     }
 
     /// Let a device online for one session: store first (flushed), then the
@@ -135,14 +172,22 @@ impl Gateway {
             if device.blocked {
                 return Err(GatewayError::Blocked(mac));
             }
+            let used = self.store.usage(&mac, quota::local_day(now, &self.config.site.timezone))?.total();
+            let standing = Limits::new(&self.config.quota, &device.quota).standing(used);
+            if standing == Standing::Cut {
+                return Err(GatewayError::QuotaUsed(mac));
+            }
             let mut changes = Vec::new();
             let session = match device.session.take().filter(|s| s.ends > now) {
-                Some(s) if s.ip == ip => s,
+                Some(s) if s.ip == ip && s.standing != Standing::Cut => s,
                 Some(s) => {
-                    changes.push(Change::Revoke(DeviceKey { mac, ip: s.ip }));
-                    Session { ip, ..s }
+                    if s.standing != Standing::Cut {
+                        changes.push(Change::Revoke(DeviceKey { mac, ip: s.ip }));
+                    }
+                    // A new kernel element: its counters start from zero.
+                    Session { ip, seen: (0, 0), standing, ..s }
                 }
-                None => Session { ip, started: now, ends: now + self.config.quota.session_time.as_secs() as i64 },
+                None => Session { standing, ..Session::new(ip, now, self.config.quota.session_time.as_secs() as i64) },
             };
             changes.push(Change::Admit(DeviceKey { mac, ip }));
             device.ip = Some(ip);
@@ -165,7 +210,9 @@ impl Gateway {
     pub async fn revoke(&self, mac: Mac, reason: &str) -> Result<(), GatewayError> {
         let Some(session) = self.end_session(mac, reason)? else { return Ok(()) };
         self.store.flush().await?;
-        self.firewall.revoke(DeviceKey { mac, ip: session.ip }).await?;
+        if session.standing != Standing::Cut {
+            self.firewall.revoke(DeviceKey { mac, ip: session.ip }).await?;
+        }
         info!(mac = %mac, ip = %session.ip, reason, "device captive");
         Ok(())
     }

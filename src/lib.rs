@@ -5,6 +5,7 @@
 //! - [`store`]     sled: devices and sessions, the source of truth.
 //! - [`firewall`]  the nftables ruleset as data, applied in one transaction; counters read back.
 //! - [`gateway`]   the core: admit / revoke / look up devices (store first, then firewall).
+//! - [`quota`]     daily usage from kernel counters; quota, idle and time decisions.
 //! - [`portal`]    hyper on the LAN: splash, login, status, RFC 8908 captive API.
 //! - [`neighbor`]  client IP -> MAC from the kernel's neighbour table.
 //! - [`daemon`]    wires the rooms together and runs them until shutdown.
@@ -19,4 +20,5 @@ pub mod lang;
 pub mod mac;
 pub mod neighbor;
 pub mod portal;
+pub mod quota;
 pub mod store;

@@ -24,6 +24,8 @@ pub struct KernelState {
     pub compatible: bool,
     /// `online` elements with their upload byte counters.
     pub online: BTreeMap<DeviceKey, u64>,
+    /// `online_nat` elements (no counters).
+    pub online_nat: std::collections::BTreeSet<DeviceKey>,
     /// `down` elements with their download byte counters.
     pub down: BTreeMap<Ipv4Addr, u64>,
 }
@@ -80,10 +82,13 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
                 online_ok = counted && set["type"] == serde_json::json!(["ether_addr", "ipv4_addr"]);
                 for e in elems {
                     let (val, bytes) = elem_parts(e);
-                    let parts = val["concat"].as_array().ok_or_else(|| bad_elem(e))?;
-                    let mac = parts.first().and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| bad_elem(e))?;
-                    let ip = parts.get(1).and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| bad_elem(e))?;
-                    state.online.insert(DeviceKey { mac, ip }, bytes);
+                    state.online.insert(device_key(val).ok_or_else(|| bad_elem(e))?, bytes);
+                }
+            }
+            Some(SET_ONLINE_NAT) => {
+                for e in elems {
+                    let (val, _) = elem_parts(e);
+                    state.online_nat.insert(device_key(val).ok_or_else(|| bad_elem(e))?);
                 }
             }
             Some(SET_DOWN) => {
@@ -99,6 +104,14 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
     }
     state.compatible = online_ok && down_ok;
     Ok(state)
+}
+
+/// `{"concat": ["02:..", "10.77.0.11"]}` -> the device.
+fn device_key(val: &Value) -> Option<DeviceKey> {
+    let parts = val["concat"].as_array()?;
+    let mac = parts.first()?.as_str()?.parse().ok()?;
+    let ip = parts.get(1)?.as_str()?.parse().ok()?;
+    Some(DeviceKey { mac, ip })
 }
 
 /// An element is either a bare value or `{"elem": {"val": .., "counter": {"bytes": ..}}}`.

@@ -20,6 +20,10 @@ pub use task::{Firewall, FirewallHandle};
 pub const TABLE: &str = "desawifi";
 /// Online devices as `ether_addr . ipv4_addr`, one counter per element (upload bytes).
 pub const SET_ONLINE: &str = "online";
+/// The same devices as [`SET_ONLINE`] without counters, for the nat chain:
+/// a lookup that matches a counted element counts the packet, so the nat
+/// chain must not look in `online` or first packets would count twice.
+pub const SET_ONLINE_NAT: &str = "online_nat";
 /// Online devices' IPv4 addresses, one counter per element (download bytes).
 pub const SET_DOWN: &str = "down";
 /// Walled-garden IPv4 networks, reachable without logging in.

@@ -6,12 +6,13 @@
 //! ```text
 //! table inet desawifi {
 //!   set online  { type ether_addr . ipv4_addr; counter; }   # upload bytes per device
+//!   set online_nat { type ether_addr . ipv4_addr; }        # the same, uncounted, for nat
 //!   set down    { type ipv4_addr; counter; }                # download bytes per device
 //!   set garden4 { type ipv4_addr; flags interval; }
 //!   set garden6 { type ipv6_addr; flags interval; }
 //!   set garden_dns4 { type ipv4_addr; flags timeout; timeout 1d; }   # filled by dnsmasq
 //!   chain prerouting { type nat hook prerouting priority dstnat; policy accept;
-//!     iifname LAN ether saddr . ip saddr @online return
+//!     iifname LAN ether saddr . ip saddr @online_nat return
 //!     iifname LAN ip daddr @garden4 return
 //!     iifname LAN ip daddr @garden_dns4 return
 //!     iifname LAN tcp dport 80 redirect to :PORT
@@ -65,6 +66,7 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
     }
     batch.add(NfListObject::Table(table()));
     batch.add(set(SET_ONLINE, SetTypeValue::Concatenated(Cow::Borrowed(&[SetType::EtherAddr, SetType::Ipv4Addr])), None));
+    batch.add(set(SET_ONLINE_NAT, SetTypeValue::Concatenated(Cow::Borrowed(&[SetType::EtherAddr, SetType::Ipv4Addr])), None));
     batch.add(set(SET_DOWN, SetTypeValue::Single(SetType::Ipv4Addr), None));
     batch.add(set(SET_GARDEN4, SetTypeValue::Single(SetType::Ipv4Addr), Some(SetFlag::Interval)));
     batch.add(set(SET_GARDEN6, SetTypeValue::Single(SetType::Ipv6Addr), Some(SetFlag::Interval)));
@@ -117,8 +119,17 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
     let have: BTreeSet<DeviceKey> = if kernel.compatible { kernel.online.keys().copied().collect() } else { BTreeSet::new() };
     let want_ips: BTreeSet<Ipv4Addr> = want.iter().map(|k| k.ip).collect();
     let have_ips: BTreeSet<Ipv4Addr> = if kernel.compatible { kernel.down.keys().copied().collect() } else { BTreeSet::new() };
+    let have_nat: BTreeSet<DeviceKey> = if kernel.compatible { kernel.online_nat.clone() } else { BTreeSet::new() };
     let stale: Vec<DeviceKey> = have.difference(&want).copied().collect();
     let missing: Vec<DeviceKey> = want.difference(&have).copied().collect();
+    let stale_nat: Vec<DeviceKey> = have_nat.difference(&want).copied().collect();
+    let missing_nat: Vec<DeviceKey> = want.difference(&have_nat).copied().collect();
+    if !stale_nat.is_empty() {
+        batch.delete(elements(SET_ONLINE_NAT, stale_nat.iter().map(device_expr).collect()));
+    }
+    if !missing_nat.is_empty() {
+        batch.add(elements(SET_ONLINE_NAT, missing_nat.iter().map(device_expr).collect()));
+    }
     let stale_ips: Vec<Ipv4Addr> = have_ips.difference(&want_ips).copied().collect();
     let missing_ips: Vec<Ipv4Addr> = want_ips.difference(&have_ips).copied().collect();
     push_device_changes(&mut batch, &stale, &stale_ips, &missing, &missing_ips);
@@ -131,6 +142,12 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
 pub fn device_changes(revoke: &[DeviceKey], revoke_ips: &[Ipv4Addr], admit: &[DeviceKey], admit_ips: &[Ipv4Addr]) -> String {
     let mut batch = Batch::new();
     push_device_changes(&mut batch, revoke, revoke_ips, admit, admit_ips);
+    if !revoke.is_empty() {
+        batch.delete(elements(SET_ONLINE_NAT, revoke.iter().map(device_expr).collect()));
+    }
+    if !admit.is_empty() {
+        batch.add(elements(SET_ONLINE_NAT, admit.iter().map(device_expr).collect()));
+    }
     to_json(batch.to_nftables())
 }
 
@@ -164,8 +181,9 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
     let port = u32::from(policy.portal_port);
     let from_lan = || iifname(lan);
     vec![
-        // lan -> any: ether saddr . ip saddr @online return   (online devices are never redirected)
-        rule(CHAIN_PREROUTING, vec![from_lan(), in_set(device_lhs(), SET_ONLINE), Statement::Return(None)]),
+        // lan -> any: ether saddr . ip saddr @online_nat return   (online devices are never redirected;
+        // the uncounted twin of @online, or each connection's first packet would count twice)
+        rule(CHAIN_PREROUTING, vec![from_lan(), in_set(device_lhs(), SET_ONLINE_NAT), Statement::Return(None)]),
         // lan -> walled garden: ip daddr @garden4 return   (public services load without the portal)
         rule(CHAIN_PREROUTING, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN4), Statement::Return(None)]),
         rule(CHAIN_PREROUTING, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN_DNS4), Statement::Return(None)]),
@@ -418,6 +436,17 @@ mod tests {
         let clear = commands(&clear());
         assert_eq!(clear.len(), 2);
         assert!(clear.iter().all(|(_, kind, obj)| kind == "table" && obj["name"] == TABLE && obj["family"] == "inet"));
+    }
+
+    #[test]
+    fn only_one_rule_looks_in_each_counted_set() {
+        // A lookup that matches a counted element counts the packet: a second
+        // lookup anywhere (the nat chain!) would count bytes twice.
+        let doc = full(&policy(vec![key(1)]), &KernelState::default());
+        for set in COUNTED_SETS {
+            let lookups = doc.matches(&format!("\"@{set}\"")).count();
+            assert_eq!(lookups, 1, "@{set} is looked up {lookups} times");
+        }
     }
 
     #[test]

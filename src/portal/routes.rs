@@ -18,6 +18,7 @@ use crate::gateway::{DeviceView, GatewayError};
 use crate::lang::Language;
 use crate::mac::Mac;
 use crate::neighbor;
+use crate::quota::{local_hhmm, Standing};
 
 /// A body must arrive within this time.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -101,17 +102,23 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
         return Ok(redirect(StatusCode::SEE_OTHER, &format!("/?lang={lang}")));
     }
     let config = portal.gateway.config();
-    let left = view.daily_data.saturating_sub(view.used_today);
+    let left = if view.exempt { portal.ui.text(lang, "unlimited").to_owned() } else { Size(view.daily_data.saturating_sub(view.used_today)).to_string() };
+    let reset = local_hhmm(view.quota_resets, &config.site.timezone);
+    let state = match view.standing {
+        Standing::Normal => portal.ui.text(lang, "state_online").to_owned(),
+        Standing::Throttled => portal.ui.text_with(lang, "state_throttled", &[("reset", &reset)]),
+        Standing::Cut => portal.ui.text_with(lang, "state_cut", &[("reset", &reset)]),
+    };
     let page = portal.ui.render(
         Page::Status,
         lang,
         &[
             ("site_name", &config.site.name),
             ("regency", &config.site.regency),
-            ("state", portal.ui.text(lang, "state_online")),
+            ("state", &state),
             ("time_left", &format_duration(Duration::from_secs(view.seconds_remaining as u64))),
             ("data_used", &Size(view.used_today).to_string()),
-            ("data_left", &Size(left).to_string()),
+            ("data_left", &left),
             ("notice_html", ""),
             ("other_lang", lang.other().tag()),
         ],
@@ -125,6 +132,12 @@ async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp,
         // A full-page navigation (not XHR), so Apple's sheet turns "Cancel" into "Done".
         Ok(_) => Ok(redirect(StatusCode::SEE_OTHER, &format!("/status?lang={lang}"))),
         Err(GatewayError::Blocked(_)) => Ok(message(portal, StatusCode::FORBIDDEN, lang, "blocked_title", "blocked")),
+        Err(GatewayError::QuotaUsed(_)) => {
+            let view = portal.gateway.view(mac)?;
+            let reset = local_hhmm(view.quota_resets, &portal.gateway.config().site.timezone);
+            let body = portal.ui.text_with(lang, "quota_cut", &[("reset", &reset)]);
+            Ok(message_text(portal, StatusCode::FORBIDDEN, lang, portal.ui.text(lang, "quota_cut_title"), &body))
+        }
         Err(e) => Err(e),
     }
 }
@@ -152,10 +165,12 @@ fn captive_api(portal: &Portal, client: &Client) -> Result<Resp, GatewayError> {
 /// The RFC 8908 JSON for a device (or for an unknown client: captive).
 pub fn captive_json(portal_url: &str, view: Option<&DeviceView>) -> String {
     let mut doc = serde_json::json!({ "captive": true, "user-portal-url": portal_url });
-    if let Some(v) = view.filter(|v| v.session.is_some()) {
+    if let Some(v) = view.filter(|v| v.session.is_some() && v.standing != Standing::Cut) {
         doc["captive"] = false.into();
         doc["seconds-remaining"] = v.seconds_remaining.into();
-        doc["bytes-remaining"] = v.daily_data.saturating_sub(v.used_today).into();
+        if !v.exempt {
+            doc["bytes-remaining"] = v.daily_data.saturating_sub(v.used_today).into();
+        }
         doc["can-extend-session"] = false.into();
     }
     doc.to_string()
@@ -212,11 +227,11 @@ fn notice_html(portal: &Portal, lang: Language, key: &str) -> String {
 }
 
 fn message(portal: &Portal, code: StatusCode, lang: Language, title: &str, body: &str) -> Resp {
-    let page = portal.ui.render(
-        Page::Message,
-        lang,
-        &[("title", portal.ui.text(lang, title)), ("body", portal.ui.text(lang, body)), ("other_lang", lang.other().tag())],
-    );
+    message_text(portal, code, lang, portal.ui.text(lang, title), portal.ui.text(lang, body))
+}
+
+fn message_text(portal: &Portal, code: StatusCode, lang: Language, title: &str, body: &str) -> Resp {
+    let page = portal.ui.render(Page::Message, lang, &[("title", title), ("body", body), ("other_lang", lang.other().tag())]);
     html(code, page)
 }
 
@@ -277,14 +292,23 @@ mod tests {
         let view = DeviceView {
             mac: "02:77:00:00:00:01".parse().unwrap(),
             blocked: false,
-            session: Some(crate::store::Session { ip: Ipv4Addr::new(10, 77, 0, 11), started: 0, ends: 100 }),
+            session: Some(crate::store::Session::new(Ipv4Addr::new(10, 77, 0, 11), 0, 100)),
             seconds_remaining: 90,
             used_today: 100,
             daily_data: 1000,
+            exempt: false,
+            standing: crate::quota::Standing::Normal,
+            quota_resets: 0,
         };
         let online: serde_json::Value = serde_json::from_str(&captive_json(url, Some(&view))).unwrap();
         assert_eq!(online["captive"], false);
         assert_eq!(online["seconds-remaining"], 90);
         assert_eq!(online["bytes-remaining"], 900);
+        let cut = DeviceView { standing: crate::quota::Standing::Cut, used_today: 2000, ..view.clone() };
+        let cut: serde_json::Value = serde_json::from_str(&captive_json(url, Some(&cut))).unwrap();
+        assert_eq!(cut["captive"], true, "cut off after quota: captive (walled garden only)");
+        let exempt = DeviceView { exempt: true, ..view };
+        let exempt: serde_json::Value = serde_json::from_str(&captive_json(url, Some(&exempt))).unwrap();
+        assert!(exempt.get("bytes-remaining").is_none(), "no quota, no bytes-remaining");
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - tree `meta`:    `schema` -> u32 big-endian
 //! - tree `devices`: 6 MAC bytes -> JSON of [`super::Device`]
+//! - tree `usage`:   6 MAC bytes + day (u32 BE, e.g. 20261127) -> JSON of [`super::DailyUsage`]
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -11,7 +12,21 @@ use crate::mac::Mac;
 
 pub const TREE_META: &str = "meta";
 pub const TREE_DEVICES: &str = "devices";
+pub const TREE_USAGE: &str = "usage";
 pub const SCHEMA: &[u8] = b"schema";
+
+pub fn usage(mac: &Mac, day: u32) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[..6].copy_from_slice(&mac.0);
+    k[6..].copy_from_slice(&day.to_be_bytes());
+    k
+}
+
+pub fn parse_usage(k: &[u8]) -> Option<(Mac, u32)> {
+    let mac: [u8; 6] = k.get(..6)?.try_into().ok()?;
+    let day = u32::from_be_bytes(k.get(6..10)?.try_into().ok()?);
+    Some((Mac(mac), day))
+}
 
 pub fn device(mac: &Mac) -> [u8; 6] {
     mac.0

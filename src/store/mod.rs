@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::mac::Mac;
+use crate::quota::{QuotaOverride, Standing};
 
 /// The on-disk layout this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -26,6 +27,9 @@ pub struct Device {
     /// An admin blocked it: it cannot log in.
     #[serde(default)]
     pub blocked: bool,
+    /// Per-device quota overrides set by an admin.
+    #[serde(default)]
+    pub quota: QuotaOverride,
     /// Unix seconds of the first visit.
     pub first_seen: i64,
 }
@@ -39,12 +43,46 @@ pub struct Session {
     pub started: i64,
     /// Unix seconds; the session ends (device captive again) at this time.
     pub ends: i64,
+    /// Unix seconds of the last counted byte (for the idle timeout).
+    #[serde(default)]
+    pub last_activity: i64,
+    /// Kernel counters (upload, download) as last read; the next read adds
+    /// only what is above them, so a restart never counts bytes twice.
+    #[serde(default)]
+    pub seen: (u64, u64),
+    /// Against today's quota.
+    #[serde(default)]
+    pub standing: Standing,
+    /// Traffic-shaping slot (one HTB class per direction).
+    #[serde(default)]
+    pub slot: Option<u16>,
+}
+
+impl Session {
+    /// A fresh session from `now` for `length` seconds.
+    pub fn new(ip: Ipv4Addr, now: i64, length: i64) -> Session {
+        Session { ip, started: now, ends: now + length, last_activity: now, seen: (0, 0), standing: Standing::Normal, slot: None }
+    }
+}
+
+/// Bytes a device moved in one local day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyUsage {
+    pub download: u64,
+    pub upload: u64,
+}
+
+impl DailyUsage {
+    /// Download plus upload: what the daily quota counts.
+    pub fn total(&self) -> u64 {
+        self.download.saturating_add(self.upload)
+    }
 }
 
 impl Device {
     /// A device seen for the first time.
     pub fn new(mac: Mac, now: i64) -> Device {
-        Device { mac, ip: None, session: None, blocked: false, first_seen: now }
+        Device { mac, ip: None, session: None, blocked: false, quota: QuotaOverride::default(), first_seen: now }
     }
 
     /// Online now: a session that has not ended.
@@ -75,6 +113,7 @@ pub enum StoreError {
 pub struct Store {
     db: sled::Db,
     devices: sled::Tree,
+    usage: sled::Tree,
 }
 
 impl Store {
@@ -100,7 +139,8 @@ impl Store {
             }
         }
         let devices = db.open_tree(keys::TREE_DEVICES)?;
-        Ok(Store { db, devices })
+        let usage = db.open_tree(keys::TREE_USAGE)?;
+        Ok(Store { db, devices, usage })
     }
 
     /// One device, if it was ever seen.
@@ -128,6 +168,66 @@ impl Store {
     /// Devices with a session that has not ended at `now`.
     pub fn online_devices(&self, now: i64) -> Result<Vec<Device>, StoreError> {
         Ok(self.devices()?.into_iter().filter(|d| d.is_online(now)).collect())
+    }
+
+    /// A device's usage on a local day (`20261127`).
+    pub fn usage(&self, mac: &Mac, day: u32) -> Result<DailyUsage, StoreError> {
+        Ok(self.usage.get(keys::usage(mac, day))?.map(|v| keys::decode(&v, &format!("usage/{mac}/{day}"))).transpose()?.unwrap_or_default())
+    }
+
+    /// Every device's usage per day in `from..=to`, as (day, mac, usage).
+    pub fn usage_between(&self, from: u32, to: u32) -> Result<Vec<(u32, Mac, DailyUsage)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.usage.iter() {
+            let (k, v) = kv?;
+            let Some((mac, day)) = keys::parse_usage(&k) else { continue };
+            if (from..=to).contains(&day) {
+                out.push((day, mac, keys::decode(&v, &format!("usage/{mac}/{day}"))?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One accounting pass, atomically: the devices' records (with the
+    /// counters seen) and the bytes added to their day. Both or neither
+    /// reach the disk, so bytes are never counted twice nor lost silently.
+    pub fn record_pass(&self, devices: &[Device], added: &[(Mac, u32, DailyUsage)]) -> Result<(), StoreError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        use sled::Transactional;
+        let result = (&self.devices, &self.usage).transaction(|(tx_devices, tx_usage)| {
+            for d in devices {
+                tx_devices.insert(&keys::device(&d.mac)[..], keys::encode(d))?;
+            }
+            for (mac, day, add) in added {
+                let key = keys::usage(mac, *day);
+                let mut day_usage: DailyUsage = match tx_usage.get(key)? {
+                    Some(v) => keys::decode(&v, "usage").map_err(ConflictableTransactionError::Abort)?,
+                    None => DailyUsage::default(),
+                };
+                day_usage.download = day_usage.download.saturating_add(add.download);
+                day_usage.upload = day_usage.upload.saturating_add(add.upload);
+                tx_usage.insert(&key[..], keys::encode(&day_usage))?;
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
+        }
+    }
+
+    /// Forget daily usage older than `before` (a day number); returns how many went.
+    pub fn prune_usage(&self, before: u32) -> Result<usize, StoreError> {
+        let mut gone = 0;
+        for kv in self.usage.iter() {
+            let (k, _) = kv?;
+            if keys::parse_usage(&k).is_some_and(|(_, day)| day < before) {
+                self.usage.remove(k)?;
+                gone += 1;
+            }
+        }
+        Ok(gone)
     }
 
     /// Make everything written so far durable (fsync). Logins call this
@@ -162,7 +262,7 @@ mod tests {
             let store = Store::open(&dir).unwrap();
             let mut d = Device::new(mac, 100);
             d.ip = Some(Ipv4Addr::new(10, 77, 0, 11));
-            d.session = Some(Session { ip: Ipv4Addr::new(10, 77, 0, 11), started: 100, ends: 200 });
+            d.session = Some(Session::new(Ipv4Addr::new(10, 77, 0, 11), 100, 100));
             store.put_device(&d).unwrap();
             store.flush_blocking().unwrap();
         }

@@ -418,6 +418,7 @@ pub struct Daemon {
     config: PathBuf,
     log: PathBuf,
     starts: u32,
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -444,6 +445,15 @@ impl Daemon {
 
     /// `try_start` with extra `[network]` lines.
     pub fn try_start_net(v: &Village, network_lines: &str, extra_toml: &str) -> Result<Daemon, String> {
+        Daemon::try_start_env(v, network_lines, extra_toml, &[])
+    }
+
+    /// `start_net` with extra environment variables for the daemon (e.g. `DESAWIFI_TEST_NOW`).
+    pub fn start_env(v: &Village, network_lines: &str, extra_toml: &str, env: &[(&str, &str)]) -> Daemon {
+        Daemon::try_start_env(v, network_lines, extra_toml, env).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_start_env(v: &Village, network_lines: &str, extra_toml: &str, env: &[(&str, &str)]) -> Result<Daemon, String> {
         let dir = v.run_dir();
         let config = dir.join("config.toml");
         let text = format!("{}\n{extra_toml}\n", base_config(&dir, network_lines));
@@ -454,6 +464,7 @@ impl Daemon {
             config,
             log: dir.join("daemon.log"),
             starts: 0,
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         d.spawn_and_wait()?;
         Ok(d)
@@ -556,6 +567,7 @@ impl Daemon {
             ],
         )
         .env("RUST_LOG", "desawifi=debug")
+        .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(log.try_clone().expect("log fd"))
         .stderr(log)
         .spawn()

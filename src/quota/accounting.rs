@@ -1,0 +1,132 @@
+//! The accounting loop: once per `quota.accounting_interval`, read every
+//! device's kernel counters in one `nft` call, add the new bytes to its
+//! local day in sled (atomically with the counters seen), and decide: idle
+//! sessions end, devices over their quota slow down (or are cut off to the
+//! walled garden), and at local midnight everyone starts over.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::{counter_delta, local_day, Limits, Standing};
+use crate::firewall::{Change, DeviceKey};
+use crate::gateway::{Gateway, GatewayError};
+use crate::mac::Mac;
+use crate::store::DailyUsage;
+
+/// Daily usage is kept this many days (the regency's reports need ≥ 90).
+pub const KEEP_DAYS: i64 = 120;
+
+/// What one pass did, for logs, metrics and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Devices with a session looked at.
+    pub devices: usize,
+    /// Bytes added (download + upload) across devices.
+    pub bytes: u64,
+    /// Devices whose standing changed (throttled, cut, reset at midnight).
+    pub standing_changes: usize,
+    /// Sessions ended for idleness.
+    pub idle_ended: usize,
+    /// Online devices the kernel had no element for (table flushed by someone?).
+    pub missing: usize,
+}
+
+/// Run passes until cancelled.
+pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
+    let interval = gw.config().quota.accounting_interval;
+    let mut last_prune_day = 0;
+    loop {
+        let started = Instant::now();
+        match pass(&gw).await {
+            Ok(r) => debug!(devices = r.devices, bytes = r.bytes, changes = r.standing_changes, idle = r.idle_ended, us = started.elapsed().as_micros() as u64, "accounting pass"),
+            Err(e) => warn!(error = %e, "accounting pass failed"),
+        }
+        let today = local_day(gw.now(), &gw.config().site.timezone);
+        if today != last_prune_day {
+            last_prune_day = today;
+            let cutoff = local_day(gw.now() - KEEP_DAYS * 86_400, &gw.config().site.timezone);
+            match gw.store().prune_usage(cutoff) {
+                Ok(n) if n > 0 => info!(removed = n, before = cutoff, "old daily usage pruned"),
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "pruning daily usage failed"),
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// One pass: counters -> usage -> decisions.
+pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
+    let kernel = gw.firewall().read().await?.counters();
+    let config = gw.config();
+    let idle_after = config.quota.idle_timeout.as_secs() as i64;
+    let mut report = PassReport::default();
+    let mut changes = Vec::new();
+    let mut idle: Vec<Mac> = Vec::new();
+    {
+        let _guard = gw.records();
+        let now = gw.now();
+        let day = local_day(now, &config.site.timezone);
+        let mut devices = Vec::new();
+        let mut added = Vec::new();
+        for mut device in gw.store().devices()? {
+            let Some(session) = device.session.as_mut() else { continue };
+            report.devices += 1;
+            let key = DeviceKey { mac: device.mac, ip: session.ip };
+            let mut delta = DailyUsage::default();
+            match kernel.get(&key) {
+                Some(c) => {
+                    delta.upload = counter_delta(c.upload, session.seen.0);
+                    delta.download = counter_delta(c.download, session.seen.1);
+                    session.seen = (c.upload, c.download);
+                }
+                None if session.standing != Standing::Cut && session.ends > now => report.missing += 1,
+                None => {}
+            }
+            if delta.total() > 0 {
+                session.last_activity = now;
+                report.bytes += delta.total();
+                added.push((device.mac, day, delta));
+            }
+            let used = gw.store().usage(&device.mac, day)?.total() + delta.total();
+            let standing = Limits::new(&config.quota, &device.quota).standing(used);
+            if standing != session.standing {
+                report.standing_changes += 1;
+                info!(mac = %device.mac, from = ?session.standing, to = ?standing, used, "quota standing changed");
+                match (session.standing, standing) {
+                    (Standing::Cut, _) => {
+                        // Back from the walled garden (midnight): a new element, counters from zero.
+                        session.seen = (0, 0);
+                        changes.push(Change::Admit(key));
+                    }
+                    (_, Standing::Cut) => changes.push(Change::Revoke(key)),
+                    _ => {}
+                }
+                session.standing = standing;
+            }
+            if now - session.last_activity >= idle_after && session.ends > now {
+                idle.push(device.mac);
+            }
+            devices.push(device);
+        }
+        gw.store().record_pass(&devices, &added)?;
+    }
+    if !changes.is_empty() {
+        gw.firewall().changes(changes).await?;
+    }
+    if report.missing > 0 {
+        warn!(missing = report.missing, "online devices missing from the kernel's table; reconciling");
+        gw.reconcile().await?;
+    }
+    for mac in idle {
+        gw.revoke(mac, "idle timeout").await?;
+        report.idle_ended += 1;
+    }
+    Ok(report)
+}

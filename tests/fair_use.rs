@@ -1,0 +1,147 @@
+//! Fair use in a namespace village: daily quota, idle timeout, midnight,
+//! and usage that survives kill -9. Real kernel counters, real nft, curl.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{curl, Daemon, Village};
+
+const PORTAL: &str = "http://10.77.0.1:2050";
+const MIB: u64 = 1024 * 1024;
+
+fn login(v: &Village, phone: usize) -> common::Http {
+    curl(&v.phone(phone), &["-X", "POST", "--data", "lang=id", &format!("{PORTAL}/login")], 5.0)
+}
+
+fn reaches_upstream(v: &Village, phone: usize) -> bool {
+    let r = curl(&v.phone(phone), &["http://198.51.100.2/"], 3.0);
+    r.code == 200 && r.body.starts_with("upstream ok")
+}
+
+fn captive_api(v: &Village, phone: usize) -> serde_json::Value {
+    let r = curl(&v.phone(phone), &[&format!("{PORTAL}/api/captive")], 5.0);
+    assert_eq!(r.code, 200, "{r:?}");
+    serde_json::from_str(&r.body).unwrap()
+}
+
+/// Bytes the gateway has counted for a phone today (from the captive API).
+fn used(v: &Village, phone: usize, daily: u64) -> u64 {
+    let api = captive_api(v, phone);
+    daily - api["bytes-remaining"].as_u64().unwrap_or_else(|| panic!("no bytes-remaining: {api}"))
+}
+
+/// Download `n` bytes from the upstream; returns curl's result.
+fn download(v: &Village, phone: usize, n: u64, extra: &[&str]) -> common::Http {
+    let url = format!("http://198.51.100.2/bytes/{n}");
+    let mut args: Vec<&str> = extra.to_vec();
+    args.push(&url);
+    curl(&v.phone(phone), &args, 60.0)
+}
+
+fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < Duration::from_secs(secs), "{what} did not happen within {secs} s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn over_quota_with_zero_fair_use_speed_is_cut_to_the_walled_garden() {
+    let v = Village::up("qcut", 2);
+    let d = Daemon::start(
+        &v,
+        "[quota]\ndaily_data = \"2 MiB\"\nafter_quota_rate = \"0\"\naccounting_interval = \"1s\"\n[walled_garden]\naddresses = [\"203.0.113.0/24\"]\n",
+    );
+    assert_eq!(login(&v, 1).code, 303);
+    assert_eq!(login(&v, 2).code, 303);
+    let r = download(&v, 1, 3 * MIB, &[]);
+    assert_eq!(r.code, 200);
+    // Within an accounting interval or two the phone is cut off...
+    wait_for("cut-off after quota", 5, || !reaches_upstream(&v, 1));
+    let api = captive_api(&v, 1);
+    assert_eq!(api["captive"], true, "cut off = captive again: {api}");
+    // ...but public services in the walled garden still work,
+    let r = curl(&v.phone(1), &["http://203.0.113.10/"], 3.0);
+    assert_eq!(r.code, 200, "walled garden after quota: {r:?}");
+    // the portal says why and when it comes back,
+    let status = curl(&v.phone(1), &[&format!("{PORTAL}/status")], 5.0);
+    assert!(status.body.contains("Kuota harian sudah habis") && status.body.contains("00:00"), "{}", status.body);
+    // logging in again does not get around it,
+    let r = login(&v, 1);
+    assert_eq!(r.code, 403, "{r:?}");
+    assert!(!reaches_upstream(&v, 1));
+    // and the other phone is untouched.
+    assert!(reaches_upstream(&v, 2));
+    assert!(d.log().contains("quota standing changed"), "{}", d.log());
+}
+
+#[test]
+fn idle_sessions_end() {
+    let v = Village::up("idle", 1);
+    let d = Daemon::start(&v, "[quota]\nidle_timeout = \"3s\"\naccounting_interval = \"1s\"\n");
+    assert_eq!(login(&v, 1).code, 303);
+    assert!(reaches_upstream(&v, 1));
+    // Traffic keeps it alive past the idle timeout...
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(900));
+        assert!(reaches_upstream(&v, 1), "active phone must stay online\n{}", d.log());
+    }
+    // ...silence ends it (asking the portal is not traffic through the router).
+    wait_for("idle timeout", 8, || captive_api(&v, 1)["captive"] == true);
+    assert!(!reaches_upstream(&v, 1));
+    assert!(d.log().contains("idle timeout"), "{}", d.log());
+}
+
+#[test]
+fn kill_9_mid_download_keeps_the_counted_usage_and_counts_nothing_twice() {
+    let v = Village::up("kusage", 1);
+    let daily = 1024 * MIB;
+    let mut d = Daemon::start(&v, "[quota]\ndaily_data = \"1 GiB\"\naccounting_interval = \"1s\"\n");
+    assert_eq!(login(&v, 1).code, 303);
+    // 6 MiB at 1.5 MiB/s: about four seconds, with the daemon killed in the middle.
+    let phone = v.phone(1);
+    let dl = std::thread::spawn(move || {
+        curl(&phone, &["--limit-rate", "1500k", &format!("http://198.51.100.2/bytes/{}", 6 * MIB)], 30.0)
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let before_kill = used(&v, 1, daily);
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(1000));
+    d.restart();
+    let after_restart = used(&v, 1, daily);
+    assert!(after_restart >= before_kill, "usage went backwards: {before_kill} -> {after_restart}");
+    let r = dl.join().unwrap();
+    assert_eq!(r.code, 200, "the download kept going through the restart: {r:?}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let total = used(&v, 1, daily);
+    // Every byte on the wire once: the payload plus TCP/IP headers (a few %), never twice.
+    assert!(total >= 6 * MIB, "lost bytes: counted {total}");
+    assert!(total < 6 * MIB + 6 * MIB / 10, "double-counted: {total} for a 6 MiB download");
+    println!("usage: {before_kill} before kill, {after_restart} after restart, {total} in the end");
+}
+
+#[test]
+fn local_midnight_starts_the_day_over() {
+    let v = Village::up("mnight", 1);
+    // 23:59:54 in Makassar (UTC+8) today.
+    let tz = jiff::tz::TimeZone::get("Asia/Makassar").unwrap();
+    let today = jiff::Timestamp::now().to_zoned_datetime(tz.clone()).date();
+    let start = today.at(23, 59, 54, 0).to_zoned_datetime(tz).unwrap().timestamp().as_second().to_string();
+    let d = Daemon::start_env(
+        &v,
+        "",
+        "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"0\"\naccounting_interval = \"1s\"\n",
+        &[("DESAWIFI_TEST_NOW", &start)],
+    );
+    assert_eq!(login(&v, 1).code, 303);
+    assert_eq!(download(&v, 1, 2 * MIB, &[]).code, 200);
+    wait_for("cut-off after quota", 4, || !reaches_upstream(&v, 1));
+    // The clock passes 00:00 local time: full access again, without a new tap.
+    wait_for("midnight reset", 12, || reaches_upstream(&v, 1));
+    let api = captive_api(&v, 1);
+    assert_eq!(api["captive"], false, "{api}");
+    assert!(api["bytes-remaining"].as_u64().unwrap() > MIB / 2, "a fresh day's quota: {api}");
+    assert!(d.log().contains("to=Normal"), "{}", d.log());
+}
