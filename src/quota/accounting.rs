@@ -76,6 +76,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
         let mut devices = Vec::new();
         let mut added = Vec::new();
         for mut device in gw.store().devices()? {
+            let before = device.session.clone();
             let Some(session) = device.session.as_mut() else { continue };
             report.devices += 1;
             let key = DeviceKey { mac: device.mac, ip: session.ip };
@@ -113,7 +114,10 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
             if now - session.last_activity >= idle_after && session.ends > now {
                 idle.push(device.mac);
             }
-            devices.push(device);
+            // Only records that changed are written (the router's storage is often an SD card).
+            if device.session != before {
+                devices.push(device);
+            }
         }
         gw.store().record_pass(&devices, &added)?;
     }

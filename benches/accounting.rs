@@ -1,0 +1,151 @@
+//! Cost of one accounting pass (read every device's kernel counters in one
+//! `nft` call, update sled, decide) at 100, 1,000 and 10,000 online devices.
+//!
+//!     sudo cargo bench --bench accounting
+//!
+//! Runs inside a network namespace of its own (it re-executes itself under
+//! `ip netns exec`), so the machine's own ruleset is never touched. Reports
+//! medians; no thresholds are asserted. Before each timed pass every
+//! device's counters grow (elements re-created with larger counters), so
+//! each pass adds usage and rewrites every record: the busy case.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use desawifi::clock::SystemClock;
+use desawifi::config::Config;
+use desawifi::firewall::{Firewall, Nft};
+use desawifi::gateway::Gateway;
+use desawifi::mac::Mac;
+use desawifi::quota::accounting;
+use desawifi::store::{Device, Session, Store};
+
+const NS: &str = "dw-bench-acct";
+const INSIDE: &str = "DESAWIFI_BENCH_INSIDE";
+
+fn main() {
+    if std::env::var_os(INSIDE).is_none() {
+        // Re-run this binary inside a fresh namespace with a LAN bridge.
+        let _ = Command::new("ip").args(["netns", "del", NS]).stderr(std::process::Stdio::null()).status();
+        run(&["ip", "netns", "add", NS]);
+        run(&["ip", "-n", NS, "link", "add", "br-lan", "type", "bridge"]);
+        let me = std::env::current_exe().unwrap();
+        let status = Command::new("ip").args(["netns", "exec", NS]).arg(me).env(INSIDE, "1").status().unwrap();
+        let _ = Command::new("ip").args(["netns", "del", NS]).status();
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    println!("accounting pass, median of 15 passes (after 2 warm-up passes); machine: {} cores, kernel {}", nproc(), kernel());
+    println!("{:>8} {:>12} {:>12} {:>14} {:>12}", "devices", "pass ms", "nft read ms", "disk KiB/pass", "us/device");
+    for n in [100usize, 1_000, 10_000] {
+        rt.block_on(bench(n));
+    }
+}
+
+async fn bench(n: usize) {
+    let dir = std::env::temp_dir().join(format!("desawifi-bench-acct-{n}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let toml = format!(
+        "[site]\nname = \"Bench\"\n[network]\nlan_interface = \"br-lan\"\nwan_interface = \"wan0\"\nportal_address = \"10.77.0.1\"\n\
+         [portal]\nlisten = \"10.77.0.1:2050\"\n[store]\npath = \"{}\"\n[quota]\nsession_time = \"24h\"\nidle_timeout = \"24h\"\n",
+        dir.display()
+    );
+    let config = Arc::new(Config::parse(&toml, Path::new("bench.toml")).unwrap());
+    let store = Store::open(&config.store.path).unwrap();
+    let now = jiff::Timestamp::now().as_second();
+    for i in 0..n {
+        let (mac, ip) = device(i);
+        let mut d = Device::new(mac, now);
+        d.ip = Some(ip);
+        d.session = Some(Session::new(ip, now, 86_400));
+        store.put_device(&d).unwrap();
+    }
+    store.flush().await.unwrap();
+    let (fw, handle) = Firewall::new(Nft::default());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(fw.run(cancel.clone()));
+    let gw = Gateway::start(config.clone(), store.clone(), handle.clone(), Arc::new(SystemClock)).await.unwrap();
+    for _ in 0..2 {
+        accounting::pass(&gw).await.unwrap();
+    }
+    let mut passes = Vec::new();
+    let mut reads = Vec::new();
+    let written_before = disk_written();
+    for round in 1..=15u64 {
+        // Every device moved some bytes since the last pass: the busy case.
+        bump_counters(n, round);
+        let t = Instant::now();
+        handle.read().await.unwrap();
+        reads.push(t.elapsed());
+        let t = Instant::now();
+        accounting::pass(&gw).await.unwrap();
+        store.flush().await.unwrap();
+        passes.push(t.elapsed());
+    }
+    let written = disk_written().saturating_sub(written_before) / 15;
+    let pass = median(&mut passes);
+    println!(
+        "{:>8} {:>12.2} {:>12.2} {:>14.1} {:>12.2}",
+        n,
+        ms(pass),
+        ms(median(&mut reads)),
+        written as f64 / 1024.0,
+        pass.as_secs_f64() * 1e6 / n as f64
+    );
+    cancel.cancel();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Re-create every element with larger counters, as if each phone had been busy.
+fn bump_counters(n: usize, round: u64) {
+    use std::io::Write;
+    let mut script = String::from("flush set inet desawifi online\nflush set inet desawifi down\n");
+    let (mut up, mut down) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        let (mac, ip) = device(i);
+        up.push(format!("{mac} . {ip} counter packets {round} bytes {}", round * 1000));
+        down.push(format!("{ip} counter packets {round} bytes {}", round * 5000));
+    }
+    script += &format!("add element inet desawifi online {{ {} }}\n", up.join(", "));
+    script += &format!("add element inet desawifi down {{ {} }}\n", down.join(", "));
+    let mut child = Command::new("nft").args(["-f", "-"]).stdin(std::process::Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "nft -f (bump counters) failed");
+}
+
+fn device(i: usize) -> (Mac, Ipv4Addr) {
+    (Mac([2, 0x42, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]), Ipv4Addr::from(0x0a40_0000u32 + i as u32 + 1))
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Bytes this process wrote to storage (`/proc/self/io` write_bytes).
+fn disk_written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("write_bytes: ").and_then(|v| v.trim().parse().ok())))
+        .unwrap_or(0)
+}
+
+fn nproc() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
+}
+
+fn run(args: &[&str]) {
+    let ok = Command::new(args[0]).args(&args[1..]).status().map(|s| s.success()).unwrap_or(false);
+    assert!(ok, "{args:?} failed");
+}
