@@ -9,11 +9,13 @@
 //! - [`portal`]    hyper on the LAN: splash, login, status, RFC 8908 captive API.
 //! - [`neighbor`]  client IP -> MAC from the kernel's neighbour table.
 //! - [`daemon`]    wires the rooms together and runs them until shutdown.
+//! - [`dnsmasq`]   the router's dnsmasq snippet (LAN DNS, RFC 8910 option 114, walled-garden nftset=).
 //! - [`clock`], [`lang`], [`mac`]: small shared types.
 
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod dnsmasq;
 pub mod firewall;
 pub mod gateway;
 pub mod lang;
@@ -21,4 +23,5 @@ pub mod mac;
 pub mod neighbor;
 pub mod portal;
 pub mod quota;
+pub mod shaping;
 pub mod store;

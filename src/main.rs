@@ -26,6 +26,11 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print the router's dnsmasq snippet (LAN DNS, RFC 8910 option 114, walled-garden nftset=).
+    DnsmasqConf {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Firewall verbs.
     Firewall {
         #[command(subcommand)]
@@ -54,6 +59,12 @@ fn main() -> ExitCode {
             println!("{}: ok ({})", config.display(), c.site.name);
         }).map_err(anyhow::Error::from),
         Command::Run { config } => Config::load(&config).map_err(anyhow::Error::from).and_then(|c| runtime()?.block_on(desawifi::daemon::run(c))),
+        Command::DnsmasqConf { config } => Config::load(&config).map(|c| {
+            for d in c.walled_garden.domains.iter().filter(|d| !desawifi::dnsmasq::probes_covered_by(d).is_empty()) {
+                eprintln!("desawifi: walled_garden.domains: {d} covers an OS connectivity probe; left out of the snippet");
+            }
+            print!("{}", desawifi::dnsmasq::snippet(&c));
+        }).map_err(anyhow::Error::from),
         Command::Firewall { verb: FirewallVerb::Clear { config } } => Config::load(&config)
             .map_err(anyhow::Error::from)
             .and_then(|_| runtime()?.block_on(desawifi::daemon::firewall_clear())),
