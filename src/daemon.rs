@@ -15,7 +15,8 @@ use tracing::info;
 use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::config::Config;
 use crate::firewall::{Firewall, Nft};
-use crate::gateway::Gateway;
+use crate::gateway::{default_slot_rates, shaping_plan, Gateway};
+use crate::shaping::Tc;
 use crate::portal::{self, ui::Ui, Portal};
 use crate::store::Store;
 
@@ -27,7 +28,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
 
-    let (firewall, fw_handle) = Firewall::new(Nft::default());
+    let (firewall, fw_handle) = Firewall::new(Nft::default(), Tc::default(), shaping_plan(&config), default_slot_rates(&config));
     let fw_task = tokio::spawn(firewall.run(cancel.child_token()));
     let gateway = Gateway::start(config.clone(), store, fw_handle, clock()?)
         .await
@@ -63,9 +64,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `desawifi firewall clear`: remove our table, and only ours.
-pub async fn firewall_clear() -> anyhow::Result<()> {
+/// `desawifi firewall clear`: remove our table and our shaping trees, and only ours.
+pub async fn firewall_clear(config: &Config) -> anyhow::Result<()> {
     Nft::default().apply(&crate::firewall::render::clear()).await.context("removing table inet desawifi")?;
+    Tc::default().teardown(&shaping_plan(config)).await.context("removing the shaping trees")?;
     Ok(())
 }
 

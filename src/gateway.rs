@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::firewall::{Change, DeviceKey, FirewallError, FirewallHandle, GardenNet, Policy};
+use crate::firewall::{Change, DeviceKey, FirewallError, FirewallHandle, GardenNet, OnlineDevice, Policy, SlotRates};
 use crate::mac::Mac;
 use crate::quota::{self, Limits, Standing};
 use crate::store::{Device, Session, Store, StoreError};
@@ -29,6 +29,9 @@ pub enum GatewayError {
     /// The device used today's quota and the fair-use speed is 0.
     #[error("device {0} used today's quota")]
     QuotaUsed(Mac),
+    /// Every traffic-shaping slot is taken (more phones online than slots).
+    #[error("all {0} device slots are in use")]
+    Full(u16),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -69,14 +72,47 @@ pub struct Gateway {
     records: Mutex<()>,
     /// Wakes the expiry loop when a session starts.
     wake: Notify,
+    /// Which traffic-shaping slots sessions hold (index = slot).
+    slots: Mutex<Vec<bool>>,
 }
 
 impl Gateway {
     /// Build the core and reconcile the kernel with the store.
     pub async fn start(config: Arc<Config>, store: Store, firewall: FirewallHandle, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, GatewayError> {
-        let gw = Arc::new(Gateway { config, store, firewall, clock, records: Mutex::new(()), wake: Notify::new() });
+        let slot_count = shaping_plan(&config).slots;
+        let gw = Arc::new(Gateway { config, store, firewall, clock, records: Mutex::new(()), wake: Notify::new(), slots: Mutex::new(vec![false; slot_count as usize]) });
+        gw.claim_stored_slots()?;
         gw.reconcile().await?;
         Ok(gw)
+    }
+
+    /// Mark the slots of stored sessions as taken; give a slot to any
+    /// session without one (or with one out of range after a config change).
+    fn claim_stored_slots(&self) -> Result<(), GatewayError> {
+        let _guard = self.records.lock().expect("records lock");
+        let mut slots = self.slots.lock().expect("slots lock");
+        let mut homeless = Vec::new();
+        for device in self.store.devices()? {
+            match device.session.as_ref().and_then(|s| s.slot) {
+                Some(slot) if (slot as usize) < slots.len() && !slots[slot as usize] => slots[slot as usize] = true,
+                Some(_) | None if device.session.is_some() => homeless.push(device),
+                _ => {}
+            }
+        }
+        for mut device in homeless {
+            let slot = take_slot(&mut slots).ok_or(GatewayError::Full(slots.len() as u16))?;
+            if let Some(s) = device.session.as_mut() {
+                s.slot = Some(slot);
+            }
+            self.store.put_device(&device)?;
+        }
+        Ok(())
+    }
+
+    /// The ceilings a device's slot should have now.
+    fn slot_rates(&self, device: &Device, standing: Standing) -> SlotRates {
+        let (download, upload) = Limits::new(&self.config.quota, &device.quota).rates(standing);
+        SlotRates { download, upload }
     }
 
     /// The configuration the gateway runs with.
@@ -103,7 +139,10 @@ impl Gateway {
             .store
             .online_devices(now)?
             .into_iter()
-            .filter_map(|d| d.session.filter(|s| s.standing != Standing::Cut).map(|s| DeviceKey { mac: d.mac, ip: s.ip }))
+            .filter_map(|d| {
+                let s = d.session.as_ref().filter(|s| s.standing != Standing::Cut)?;
+                Some(OnlineDevice { key: DeviceKey { mac: d.mac, ip: s.ip }, slot: s.slot?, rates: self.slot_rates(&d, s.standing) })
+            })
             .collect();
         let walled_garden = self
             .config
@@ -178,7 +217,7 @@ impl Gateway {
                 return Err(GatewayError::QuotaUsed(mac));
             }
             let mut changes = Vec::new();
-            let session = match device.session.take().filter(|s| s.ends > now) {
+            let mut session = match device.session.take().filter(|s| s.ends > now) {
                 Some(s) if s.ip == ip && s.standing != Standing::Cut => s,
                 Some(s) => {
                     if s.standing != Standing::Cut {
@@ -189,7 +228,12 @@ impl Gateway {
                 }
                 None => Session { standing, ..Session::new(ip, now, self.config.quota.session_time.as_secs() as i64) },
             };
-            changes.push(Change::Admit(DeviceKey { mac, ip }));
+            if session.slot.is_none() {
+                let mut slots = self.slots.lock().expect("slots lock");
+                session.slot = Some(take_slot(&mut slots).ok_or(GatewayError::Full(slots.len() as u16))?);
+            }
+            let online = OnlineDevice { key: DeviceKey { mac, ip }, slot: session.slot.unwrap_or(0), rates: self.slot_rates(&device, standing) };
+            changes.push(Change::Admit(online));
             device.ip = Some(ip);
             device.session = Some(session.clone());
             self.store.put_device(&device)?;
@@ -222,6 +266,11 @@ impl Gateway {
         let _guard = self.records.lock().expect("records lock");
         let Some(mut device) = self.store.device(&mac)? else { return Ok(None) };
         let session = device.session.take();
+        if let Some(slot) = session.as_ref().and_then(|s| s.slot) {
+            if let Some(taken) = self.slots.lock().expect("slots lock").get_mut(slot as usize) {
+                *taken = false;
+            }
+        }
         if session.is_some() {
             self.store.put_device(&device)?;
             tracing::debug!(mac = %mac, reason, "session ended in store");
@@ -267,4 +316,28 @@ impl Gateway {
     pub fn flush_blocking(&self) -> Result<(), GatewayError> {
         Ok(self.store.flush_blocking()?)
     }
+}
+
+/// The lowest free slot, now taken.
+fn take_slot(slots: &mut [bool]) -> Option<u16> {
+    let free = slots.iter().position(|taken| !taken)?;
+    slots[free] = true;
+    Some(free as u16)
+}
+
+/// The shaping trees this config asks for: uplink shares and one slot per
+/// possible online device.
+pub fn shaping_plan(config: &Config) -> crate::shaping::Plan {
+    crate::shaping::Plan {
+        lan_interface: config.network.lan_interface.clone(),
+        wan_interface: config.network.wan_interface.clone(),
+        uplink_download: config.network.uplink_download.map(|r| r.0),
+        uplink_upload: config.network.uplink_upload.map(|r| r.0),
+        slots: crate::shaping::DEFAULT_SLOTS,
+    }
+}
+
+/// The ceilings of a slot nobody has changed: the site's per-device caps.
+pub fn default_slot_rates(config: &Config) -> SlotRates {
+    SlotRates { download: config.quota.download_rate.0, upload: config.quota.upload_rate.0 }
 }

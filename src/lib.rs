@@ -6,6 +6,7 @@
 //! - [`firewall`]  the nftables ruleset as data, applied in one transaction; counters read back.
 //! - [`gateway`]   the core: admit / revoke / look up devices (store first, then firewall).
 //! - [`quota`]     daily usage from kernel counters; quota, idle and time decisions.
+//! - [`shaping`]   HTB trees on LAN and WAN: a fair share per device, caps, the fair-use speed.
 //! - [`portal`]    hyper on the LAN: splash, login, status, RFC 8908 captive API.
 //! - [`neighbor`]  client IP -> MAC from the kernel's neighbour table.
 //! - [`daemon`]    wires the rooms together and runs them until shutdown.

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         }).map_err(anyhow::Error::from),
         Command::Firewall { verb: FirewallVerb::Clear { config } } => Config::load(&config)
             .map_err(anyhow::Error::from)
-            .and_then(|_| runtime()?.block_on(desawifi::daemon::firewall_clear())),
+            .and_then(|c| runtime()?.block_on(desawifi::daemon::firewall_clear(&c))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -52,7 +52,7 @@ fn over_quota_with_zero_fair_use_speed_is_cut_to_the_walled_garden() {
     let v = Village::up("qcut", 2);
     let d = Daemon::start(
         &v,
-        "[quota]\ndaily_data = \"2 MiB\"\nafter_quota_rate = \"0\"\naccounting_interval = \"1s\"\n[walled_garden]\naddresses = [\"203.0.113.0/24\"]\n",
+        "[quota]\ndaily_data = \"2 MiB\"\nafter_quota_rate = \"0\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n[walled_garden]\naddresses = [\"203.0.113.0/24\"]\n",
     );
     assert_eq!(login(&v, 1).code, 303);
     assert_eq!(login(&v, 2).code, 303);
@@ -98,7 +98,7 @@ fn idle_sessions_end() {
 fn kill_9_mid_download_keeps_the_counted_usage_and_counts_nothing_twice() {
     let v = Village::up("kusage", 1);
     let daily = 1024 * MIB;
-    let mut d = Daemon::start(&v, "[quota]\ndaily_data = \"1 GiB\"\naccounting_interval = \"1s\"\n");
+    let mut d = Daemon::start(&v, "[quota]\ndaily_data = \"1 GiB\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n");
     assert_eq!(login(&v, 1).code, 303);
     // 6 MiB at 1.5 MiB/s: about four seconds, with the daemon killed in the middle.
     let phone = v.phone(1);
@@ -132,7 +132,7 @@ fn local_midnight_starts_the_day_over() {
     let d = Daemon::start_env(
         &v,
         "",
-        "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"0\"\naccounting_interval = \"1s\"\n",
+        "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"0\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n",
         &[("DESAWIFI_TEST_NOW", &start)],
     );
     assert_eq!(login(&v, 1).code, 303);
@@ -144,4 +144,63 @@ fn local_midnight_starts_the_day_over() {
     assert_eq!(api["captive"], false, "{api}");
     assert!(api["bytes-remaining"].as_u64().unwrap() > MIB / 2, "a fresh day's quota: {api}");
     assert!(d.log().contains("to=Normal"), "{}", d.log());
+}
+
+/// Payload bits per second of a download of `n` bytes.
+fn kbit_per_s(r: &common::Http, n: u64) -> f64 {
+    assert_eq!(r.code, 200, "{r:?}");
+    n as f64 * 8.0 / r.secs / 1000.0
+}
+
+#[test]
+fn over_quota_slows_to_the_fair_use_speed_but_not_for_the_walled_garden() {
+    let v = Village::up("qslow", 1);
+    let daily = MIB;
+    let d = Daemon::start(
+        &v,
+        "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"256 kbit/s\"\ndownload_rate = \"20 Mbit/s\"\nupload_rate = \"20 Mbit/s\"\n\
+         accounting_interval = \"1s\"\n[walled_garden]\naddresses = [\"203.0.113.0/24\"]\n",
+    );
+    assert_eq!(login(&v, 1).code, 303);
+    let full = download(&v, 1, 2 * MIB, &[]);
+    let full_speed = kbit_per_s(&full, 2 * MIB);
+    wait_for("throttle after quota", 5, || {
+        let s = curl(&v.phone(1), &[&format!("{PORTAL}/status")], 5.0);
+        s.body.contains("lebih pelan")
+    });
+    // Still online (not captive): the fair-use speed, not darkness.
+    let api = captive_api(&v, 1);
+    assert_eq!(api["captive"], false, "{api}");
+    assert_eq!(api["bytes-remaining"], 0, "{api}");
+    // What was counted when the throttle decision was taken (the daemon logs it).
+    let log = d.log();
+    let at_change: u64 = log
+        .lines()
+        .find(|l| l.contains("quota standing changed"))
+        .and_then(|l| l.split("used=").nth(1))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no standing change logged:\n{log}"));
+    let overshoot = at_change.saturating_sub(daily);
+    // The phone's speed now: 256 kbit/s within 15 % (payload; headers are the rest).
+    let n = 256 * 1024;
+    let slow = kbit_per_s(&download(&v, 1, n, &[]), n);
+    assert!((217.6..=294.4).contains(&slow), "throttled download at {slow:.0} kbit/s, want 256 ± 15 %\n{}", d.log());
+    // The walled garden stays at full speed.
+    let garden = kbit_per_s(&download_from(&v, 1, "203.0.113.10", 2 * MIB), 2 * MIB);
+    assert!(garden > 8.0 * slow, "walled garden at {garden:.0} kbit/s while throttled at {slow:.0}");
+    println!("full {full_speed:.0} kbit/s; throttled {slow:.0} kbit/s; walled garden {garden:.0} kbit/s; overshoot past the quota {overshoot} bytes");
+}
+
+#[test]
+fn download_rate_caps_each_phone() {
+    let v = Village::up("qcap", 1);
+    let _d = Daemon::start(&v, "[quota]\ndownload_rate = \"2 Mbit/s\"\ndaily_data = \"1 GiB\"\n");
+    assert_eq!(login(&v, 1).code, 303);
+    let n = 2 * MIB;
+    let speed = kbit_per_s(&download(&v, 1, n, &[]), n);
+    assert!((1700.0..=2300.0).contains(&speed), "capped download at {speed:.0} kbit/s, want 2000 ± 15 %");
+}
+
+fn download_from(v: &Village, phone: usize, host: &str, n: u64) -> common::Http {
+    curl(&v.phone(phone), &[&format!("http://{host}/bytes/{n}")], 60.0)
 }

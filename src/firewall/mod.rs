@@ -14,6 +14,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use crate::mac::Mac;
 
 pub use apply::{KernelState, Nft};
+pub use crate::shaping::SlotRates;
 pub use task::{Firewall, FirewallHandle};
 
 /// Our one table. Nothing else on the box is ever touched.
@@ -35,6 +36,10 @@ pub const SET_GARDEN6: &str = "garden6";
 pub const SET_GARDEN_DNS4: &str = "garden_dns4";
 /// How long a DNS-learned walled-garden address stays, in seconds.
 pub const GARDEN_DNS_TIMEOUT: u32 = 86_400;
+/// Online devices' IPv4 address -> HTB class id for download (sets skb->priority).
+pub const MAP_DOWN_CLASS: &str = "down_class";
+/// Online devices' IPv4 address -> HTB class id for upload.
+pub const MAP_UP_CLASS: &str = "up_class";
 /// Sets whose elements carry a byte counter (declared with `counter`).
 pub const COUNTED_SETS: [&str; 2] = [SET_ONLINE, SET_DOWN];
 
@@ -70,8 +75,18 @@ pub struct Policy {
     pub portal_port: u16,
     /// Destinations reachable without logging in.
     pub walled_garden: Vec<GardenNet>,
-    /// Devices that are online.
-    pub online: Vec<DeviceKey>,
+    /// Devices that are online, each with its shaping slot and ceilings.
+    pub online: Vec<OnlineDevice>,
+}
+
+/// An online device as the kernel needs it: who, which HTB class pair, how fast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnlineDevice {
+    pub key: DeviceKey,
+    /// Its traffic-shaping slot (an HTB class on the LAN and one on the WAN).
+    pub slot: u16,
+    /// The slot's ceilings now (caps, or the fair-use speed after the quota).
+    pub rates: SlotRates,
 }
 
 /// Byte counters of one online device, read back from the kernel.
@@ -83,13 +98,15 @@ pub struct DeviceCounters {
     pub download: u64,
 }
 
-/// A change to the set of online devices.
+/// A change to the online devices or their speeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
-    /// Let the device through.
-    Admit(DeviceKey),
+    /// Let the device through, steered into its slot at these rates.
+    Admit(OnlineDevice),
     /// Make the device captive again.
     Revoke(DeviceKey),
+    /// Change a slot's ceilings (throttle after quota, back at midnight, overrides).
+    Rates { slot: u16, rates: SlotRates },
 }
 
 /// What can go wrong talking to the kernel.
@@ -104,6 +121,9 @@ pub enum FirewallError {
     /// After a full apply, the kernel's table is not what we asked for.
     #[error("verification after apply failed: {0}")]
     Verify(String),
+    /// `tc` failed to build or change the shaping tree.
+    #[error(transparent)]
+    Shaping(#[from] crate::shaping::ShapingError),
     /// A request to the firewall task failed; the task logged the cause.
     #[error("{0}")]
     Task(String),

@@ -11,6 +11,8 @@
 //!   set garden4 { type ipv4_addr; flags interval; }
 //!   set garden6 { type ipv6_addr; flags interval; }
 //!   set garden_dns4 { type ipv4_addr; flags timeout; timeout 1d; }   # filled by dnsmasq
+//!   map down_class { type ipv4_addr : classid; }            # device -> its HTB class on the LAN
+//!   map up_class   { type ipv4_addr : classid; }            # device -> its HTB class on the WAN
 //!   chain prerouting { type nat hook prerouting priority dstnat; policy accept;
 //!     iifname LAN ether saddr . ip saddr @online_nat return
 //!     iifname LAN ip daddr @garden4 return
@@ -19,6 +21,12 @@
 //!   }
 //!   chain forward { type filter hook forward priority filter; policy accept;
 //!     oifname LAN ip daddr @down
+//!     oifname LAN meta priority set ip daddr map @down_class
+//!     oifname LAN ip saddr @garden4 meta priority set GARDEN
+//!     oifname LAN ip saddr @garden_dns4 meta priority set GARDEN
+//!     iifname LAN meta priority set ip saddr map @up_class
+//!     iifname LAN ip daddr @garden4 meta priority set GARDEN
+//!     iifname LAN ip daddr @garden_dns4 meta priority set GARDEN
 //!     iifname LAN meta nfproto ipv6 reject with icmpx admin-prohibited
 //!     iifname LAN ether saddr . ip saddr @online accept
 //!     iifname LAN ip daddr @garden4 accept
@@ -39,16 +47,21 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 
 use nftables::batch::Batch;
-use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, SetItem, CT};
+use nftables::expr::{self, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, SetItem, CT};
 use nftables::schema::{self, Chain, Element, FlushObject, NfCmd, NfListObject, Nftables, Rule, SetFlag, SetType, SetTypeValue, Table};
-use nftables::stmt::{Match, Operator, Reject, RejectType, Statement, NAT};
+use nftables::stmt::{Mangle, Match, Operator, Reject, RejectType, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
 
 use super::*;
+use crate::shaping::{garden_classid, slot_classid};
+
+/// Maps whose values are HTB class ids. The crate has no `classid` type, so
+/// they are rendered as `mark` and renamed in [`to_json`].
+const CLASS_MAPS: [&str; 2] = [MAP_DOWN_CLASS, MAP_UP_CLASS];
 
 const FAMILY: NfFamily = NfFamily::INet;
 /// Priority of `dstnat` and `filter`, as nft spells them.
@@ -77,6 +90,16 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
         timeout: Some(GARDEN_DNS_TIMEOUT),
         ..set_ref(SET_GARDEN_DNS4)
     })));
+    for name in CLASS_MAPS {
+        batch.add(NfListObject::Map(Box::new(schema::Map {
+            family: FAMILY,
+            table: TABLE.into(),
+            name: name.into(),
+            set_type: SetTypeValue::Single(SetType::Ipv4Addr),
+            map: SetTypeValue::Single(SetType::Mark),
+            ..schema::Map::default()
+        })));
+    }
     for (name, kind, hook, prio) in [
         (CHAIN_PREROUTING, NfChainType::NAT, NfHook::Prerouting, PRIO_DSTNAT),
         (CHAIN_FORWARD, NfChainType::Filter, NfHook::Forward, PRIO_FILTER),
@@ -114,8 +137,17 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
         }
     }
 
+    // Class maps: no counters, so simply refilled.
+    let classes: BTreeMap<Ipv4Addr, u16> = policy.online.iter().map(|d| (d.key.ip, d.slot)).collect();
+    for name in CLASS_MAPS {
+        batch.add_cmd(NfCmd::Flush(FlushObject::Map(Box::new(schema::Map { name: name.into(), ..class_map_ref() }))));
+        if !classes.is_empty() {
+            batch.add(class_elements(name, classes.iter().map(|(ip, slot)| (*ip, *slot))));
+        }
+    }
+
     // Online devices: only the difference, so counters of those who stay live on.
-    let want: BTreeSet<DeviceKey> = policy.online.iter().copied().collect();
+    let want: BTreeSet<DeviceKey> = policy.online.iter().map(|d| d.key).collect();
     let have: BTreeSet<DeviceKey> = if kernel.compatible { kernel.online.keys().copied().collect() } else { BTreeSet::new() };
     let want_ips: BTreeSet<Ipv4Addr> = want.iter().map(|k| k.ip).collect();
     let have_ips: BTreeSet<Ipv4Addr> = if kernel.compatible { kernel.down.keys().copied().collect() } else { BTreeSet::new() };
@@ -136,12 +168,30 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
     to_json(batch.to_nftables())
 }
 
+fn class_map_ref() -> schema::Map<'static> {
+    schema::Map { family: FAMILY, table: TABLE.into(), ..schema::Map::default() }
+}
+
+fn class_elements(name: &'static str, pairs: impl Iterator<Item = (Ipv4Addr, u16)>) -> NfListObject<'static> {
+    elements(name, pairs.map(|(ip, slot)| Expression::List(vec![ip_expr(ip), Expression::String(slot_classid(slot).into())])).collect())
+}
+
 /// A batch of device changes: elements deleted and added in one transaction.
 /// The caller guarantees deleted elements exist and added ones do not
 /// (the firewall task keeps a mirror of the kernel's sets for that).
-pub fn device_changes(revoke: &[DeviceKey], revoke_ips: &[Ipv4Addr], admit: &[DeviceKey], admit_ips: &[Ipv4Addr]) -> String {
+/// `admit_ips` carry the slot whose class the address is steered to.
+pub fn device_changes(revoke: &[DeviceKey], revoke_ips: &[Ipv4Addr], admit: &[DeviceKey], admit_ips: &[(Ipv4Addr, u16)]) -> String {
     let mut batch = Batch::new();
-    push_device_changes(&mut batch, revoke, revoke_ips, admit, admit_ips);
+    let ips: Vec<Ipv4Addr> = admit_ips.iter().map(|(ip, _)| *ip).collect();
+    push_device_changes(&mut batch, revoke, revoke_ips, admit, &ips);
+    for name in CLASS_MAPS {
+        if !revoke_ips.is_empty() {
+            batch.delete(elements(name, revoke_ips.iter().map(|ip| ip_expr(*ip)).collect()));
+        }
+        if !admit_ips.is_empty() {
+            batch.add(class_elements(name, admit_ips.iter().copied()));
+        }
+    }
     if !revoke.is_empty() {
         batch.delete(elements(SET_ONLINE_NAT, revoke.iter().map(device_expr).collect()));
     }
@@ -198,6 +248,15 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
         ),
         // wan -> lan: oifname LAN ip daddr @down   (no verdict: the element's counter counts download bytes)
         rule(CHAIN_FORWARD, vec![eq(meta(MetaKey::Oifname), Expression::String(lan.to_owned().into())), in_set(payload("ip", "daddr"), SET_DOWN)]),
+        // wan -> lan: meta priority set ip daddr map @down_class   (the device's HTB class on the LAN)
+        rule(CHAIN_FORWARD, vec![eq(meta(MetaKey::Oifname), Expression::String(lan.to_owned().into())), set_priority(class_lookup("daddr", MAP_DOWN_CLASS))]),
+        // wan -> lan from the walled garden: full speed, even for a throttled phone
+        rule(CHAIN_FORWARD, vec![eq(meta(MetaKey::Oifname), Expression::String(lan.to_owned().into())), in_set(payload("ip", "saddr"), SET_GARDEN4), set_priority(garden())]),
+        rule(CHAIN_FORWARD, vec![eq(meta(MetaKey::Oifname), Expression::String(lan.to_owned().into())), in_set(payload("ip", "saddr"), SET_GARDEN_DNS4), set_priority(garden())]),
+        // lan -> wan: meta priority set ip saddr map @up_class   (the device's HTB class on the WAN)
+        rule(CHAIN_FORWARD, vec![from_lan(), set_priority(class_lookup("saddr", MAP_UP_CLASS))]),
+        rule(CHAIN_FORWARD, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN4), set_priority(garden())]),
+        rule(CHAIN_FORWARD, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN_DNS4), set_priority(garden())]),
         // lan -> any, IPv6: reject   (before @online: IPv6 is never a way around the portal)
         rule(CHAIN_FORWARD, vec![from_lan(), eq(meta(MetaKey::Nfproto), Expression::String("ipv6".into())), reject(RejectType::ICMPX)]),
         // lan -> any: ether saddr . ip saddr @online accept   (the element's counter counts upload bytes)
@@ -289,6 +348,20 @@ fn in_anon_num(left: Expression<'static>, items: &[u32]) -> Statement<'static> {
     Statement::Match(Match { left, right: Expression::Named(NamedExpression::Set(items)), op: Operator::EQ })
 }
 
+/// `meta priority set VALUE`: HTB takes skb->priority as the class id.
+fn set_priority(value: Expression<'static>) -> Statement<'static> {
+    Statement::Mangle(Mangle { key: meta(MetaKey::Priority), value })
+}
+
+/// `ip FIELD map @MAP`
+fn class_lookup(field: &'static str, map: &str) -> Expression<'static> {
+    Expression::Named(NamedExpression::Map(Box::new(expr::Map { key: payload("ip", field), data: Expression::String(format!("@{map}").into()) })))
+}
+
+fn garden() -> Expression<'static> {
+    Expression::String(garden_classid().into())
+}
+
 fn reject(kind: RejectType) -> Statement<'static> {
     let code = (kind == RejectType::ICMPX).then_some(RejectCode::AdminProhibited);
     Statement::Reject(Some(Reject::new(Some(kind), code)))
@@ -318,11 +391,18 @@ fn garden_expr(net: &GardenNet) -> Expression<'static> {
     Expression::Named(NamedExpression::Prefix(Prefix { addr: Box::new(Expression::String(addr.into())), len }))
 }
 
-/// Serialize, adding what the crate's `Set` cannot say: `counter` on the
-/// sets whose elements count bytes (`"stmt": [{"counter": null}]`).
+/// Serialize, adding what the crate cannot say: `counter` on the sets whose
+/// elements count bytes (`"stmt": [{"counter": null}]`), and the `classid`
+/// value type of the class maps.
 fn to_json(doc: Nftables<'_>) -> String {
     let mut value = serde_json::to_value(&doc).expect("nftables documents always serialize");
     if let Some(objects) = value.get_mut("nftables").and_then(|v| v.as_array_mut()) {
+        for obj in objects.iter_mut() {
+            let Some(map) = obj.get_mut("add").and_then(|a| a.get_mut("map")) else { continue };
+            if map.get("name").and_then(|n| n.as_str()).is_some_and(|n| CLASS_MAPS.contains(&n)) {
+                map["map"] = "classid".into();
+            }
+        }
         for obj in objects {
             let Some(set) = obj.get_mut("add").and_then(|a| a.get_mut("set")) else { continue };
             let counted = set.get("name").and_then(|n| n.as_str()).is_some_and(|n| COUNTED_SETS.contains(&n));
@@ -343,7 +423,9 @@ mod tests {
         DeviceKey { mac: crate::mac::Mac([2, 0x77, 0, 0, 0, n]), ip: Ipv4Addr::new(10, 77, 0, 10 + n) }
     }
 
-    fn policy(online: Vec<DeviceKey>) -> Policy {
+    fn policy(keys: Vec<DeviceKey>) -> Policy {
+        let rates = SlotRates { download: 2_000_000, upload: 1_000_000 };
+        let online = keys.into_iter().enumerate().map(|(i, key)| OnlineDevice { key, slot: i as u16, rates }).collect();
         Policy {
             lan_interface: "br-lan".into(),
             portal_address: Ipv4Addr::new(10, 77, 0, 1),
@@ -386,7 +468,7 @@ mod tests {
 
     #[test]
     fn device_batch_matches_golden() {
-        golden("device-changes.json", &device_changes(&[key(1)], &[key(1).ip], &[key(3)], &[key(3).ip]));
+        golden("device-changes.json", &device_changes(&[key(1)], &[key(1).ip], &[key(3)], &[(key(3).ip, 2)]));
     }
 
     #[test]

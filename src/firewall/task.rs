@@ -1,9 +1,10 @@
-//! The one task that talks to `nft`. Requests queue on a channel; a burst of
-//! device changes (a hundred phones tapping Connect after a power cut) is
-//! coalesced into one transaction. The async runtime never waits on `nft`
-//! except through this task.
+//! The one task that talks to the kernel (`nft`, and `tc` for the shaping
+//! slots). Requests queue on a channel; a burst of device changes (a hundred
+//! phones tapping Connect after a power cut) is coalesced into one nft
+//! transaction and at most one tc batch. The async runtime never waits on
+//! either except through this task.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
 use super::*;
+use crate::shaping::{self, Plan, Tc};
 
 /// Most changes folded into one transaction.
 const MAX_BATCH: usize = 4096;
@@ -28,19 +30,51 @@ pub struct FirewallHandle {
     tx: mpsc::Sender<Request>,
 }
 
-/// The firewall task's state: how to run nft and what our sets hold now.
+/// The firewall task's state: how to run nft and tc, and what the kernel holds now.
 pub struct Firewall {
     nft: Nft,
-    /// Mirror of the kernel's `online` set after the last successful apply.
-    online: BTreeSet<DeviceKey>,
+    tc: Tc,
+    plan: Plan,
+    /// Every slot's ceilings when nobody has changed them.
+    default_rates: SlotRates,
+    /// The shaping trees exist (built on the first reconcile).
+    shaping_ready: bool,
+    /// Mirror of the kernel's `online` set (with each device's slot) after the last successful apply.
+    online: BTreeMap<DeviceKey, u16>,
+    /// Mirror of the slots' ceilings in the kernel (absent = `default_rates`).
+    rates: HashMap<u16, SlotRates>,
     rx: mpsc::Receiver<Request>,
 }
 
 impl Firewall {
     /// Make the task and its handle; run it with [`Firewall::run`].
-    pub fn new(nft: Nft) -> (Firewall, FirewallHandle) {
+    pub fn new(nft: Nft, tc: Tc, plan: Plan, default_rates: SlotRates) -> (Firewall, FirewallHandle) {
         let (tx, rx) = mpsc::channel(1024);
-        (Firewall { nft, online: BTreeSet::new(), rx }, FirewallHandle { tx })
+        let fw = Firewall { nft, tc, plan, default_rates, shaping_ready: false, online: BTreeMap::new(), rates: HashMap::new(), rx };
+        (fw, FirewallHandle { tx })
+    }
+
+    /// `tc` lines for the slots whose ceilings differ from the mirror; updates the mirror.
+    fn rate_changes(&mut self, wanted: impl IntoIterator<Item = (u16, SlotRates)>) -> Vec<(u16, SlotRates)> {
+        let mut out: BTreeMap<u16, SlotRates> = BTreeMap::new();
+        for (slot, rates) in wanted {
+            let current = self.rates.get(&slot).copied().unwrap_or(self.default_rates);
+            if current != rates || out.contains_key(&slot) {
+                out.insert(slot, rates);
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    async fn apply_rates(&mut self, changes: Vec<(u16, SlotRates)>) -> Result<(), FirewallError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.tc.run(&shaping::slots_script(&self.plan, &changes)).await?;
+        for (slot, rates) in changes {
+            self.rates.insert(slot, rates);
+        }
+        Ok(())
     }
 
     /// Serve requests until cancelled or every handle is dropped.
@@ -93,46 +127,67 @@ impl Firewall {
     #[instrument(skip_all, fields(online = policy.online.len()))]
     async fn reconcile(&mut self, policy: &Policy) -> Result<KernelState, FirewallError> {
         let started = Instant::now();
+        if !self.shaping_ready {
+            // Rebuild both HTB trees, every slot at the default ceilings.
+            self.tc.run(&shaping::setup_script(&self.plan, self.default_rates)).await?;
+            self.rates.clear();
+            self.shaping_ready = true;
+        }
+        let wanted_rates = self.rate_changes(policy.online.iter().map(|d| (d.slot, d.rates)));
+        self.apply_rates(wanted_rates).await?;
         let before = self.nft.read().await?;
         let doc = render::full(policy, &before);
         self.nft.apply(&doc).await?;
         let after = self.nft.read().await?;
-        let want: BTreeSet<DeviceKey> = policy.online.iter().copied().collect();
+        let want: BTreeSet<DeviceKey> = policy.online.iter().map(|d| d.key).collect();
         let have: BTreeSet<DeviceKey> = after.online.keys().copied().collect();
         if !after.compatible || want != have {
             return Err(FirewallError::Verify(format!("wanted {} online devices, the kernel has {}", want.len(), have.len())));
         }
         let kept = before.online.keys().filter(|k| want.contains(k)).count();
         info!(online = want.len(), kept, replaced = before.table_exists && !before.compatible, ms = started.elapsed().as_millis() as u64, "firewall reconciled");
-        self.online = have;
+        self.online = policy.online.iter().map(|d| (d.key, d.slot)).collect();
         Ok(after)
     }
 
-    /// Apply a burst of admits and revokes as one element batch. The last
-    /// change for a device wins.
+    /// Apply a burst of admits, revokes and rate changes: at most one tc
+    /// batch, then one nft element batch. The last change for a device wins.
     #[instrument(skip_all, fields(changes = changes.len()))]
     async fn apply_changes(&mut self, changes: &[Change]) -> Result<(), FirewallError> {
         let mut next = self.online.clone();
+        let mut wanted_rates = Vec::new();
         for change in changes {
             match *change {
-                Change::Admit(k) => next.insert(k),
-                Change::Revoke(k) => next.remove(&k),
-            };
+                Change::Admit(d) => {
+                    next.insert(d.key, d.slot);
+                    wanted_rates.push((d.slot, d.rates));
+                }
+                Change::Revoke(k) => {
+                    next.remove(&k);
+                }
+                Change::Rates { slot, rates } => wanted_rates.push((slot, rates)),
+            }
         }
-        let revoke: Vec<DeviceKey> = self.online.difference(&next).copied().collect();
-        let admit: Vec<DeviceKey> = next.difference(&self.online).copied().collect();
+        let started = Instant::now();
+        // Rates first: a phone is never let through into a class with stale ceilings.
+        let rate_changes = self.rate_changes(wanted_rates);
+        let tc_lines = rate_changes.len();
+        self.apply_rates(rate_changes).await?;
+        let old_keys: BTreeSet<DeviceKey> = self.online.keys().copied().collect();
+        let new_keys: BTreeSet<DeviceKey> = next.keys().copied().collect();
+        let revoke: Vec<DeviceKey> = old_keys.difference(&new_keys).copied().collect();
+        let admit: Vec<DeviceKey> = new_keys.difference(&old_keys).copied().collect();
         if revoke.is_empty() && admit.is_empty() {
             return Ok(());
         }
-        let ips = |s: &BTreeSet<DeviceKey>| s.iter().map(|k| k.ip).collect::<BTreeSet<Ipv4Addr>>();
+        let ips = |m: &BTreeMap<DeviceKey, u16>| m.iter().map(|(k, slot)| (k.ip, *slot)).collect::<BTreeMap<Ipv4Addr, u16>>();
         let (old_ips, new_ips) = (ips(&self.online), ips(&next));
-        let revoke_ips: Vec<Ipv4Addr> = old_ips.difference(&new_ips).copied().collect();
-        let admit_ips: Vec<Ipv4Addr> = new_ips.difference(&old_ips).copied().collect();
+        let revoke_ips: Vec<Ipv4Addr> = old_ips.keys().filter(|ip| !new_ips.contains_key(ip)).copied().collect();
+        let admit_ips: Vec<(Ipv4Addr, u16)> = new_ips.iter().filter(|(ip, _)| !old_ips.contains_key(ip)).map(|(ip, s)| (*ip, *s)).collect();
         let doc = render::device_changes(&revoke, &revoke_ips, &admit, &admit_ips);
-        let started = Instant::now();
         match self.nft.apply(&doc).await {
             Ok(()) => {
-                debug!(admitted = admit.len(), revoked = revoke.len(), us = started.elapsed().as_micros() as u64, "firewall batch applied");
+                debug!(admitted = admit.len(), revoked = revoke.len(), tc_lines, us = started.elapsed().as_micros() as u64, "firewall batch applied");
                 self.online = next;
                 Ok(())
             }
@@ -140,7 +195,8 @@ impl Firewall {
                 // Our mirror may be wrong (someone flushed the table?): re-read it.
                 warn!(error = %e, "firewall batch failed; re-reading the kernel's sets");
                 if let Ok(state) = self.nft.read().await {
-                    self.online = state.online.keys().copied().collect();
+                    let slots = self.online.clone();
+                    self.online = state.online.keys().map(|k| (*k, slots.get(k).copied().unwrap_or(0))).collect();
                 }
                 Err(e)
             }
@@ -150,8 +206,8 @@ impl Firewall {
 
 impl FirewallHandle {
     /// Let a device through (one element in the next batch).
-    pub async fn admit(&self, key: DeviceKey) -> Result<(), FirewallError> {
-        self.changes(vec![Change::Admit(key)]).await
+    pub async fn admit(&self, device: OnlineDevice) -> Result<(), FirewallError> {
+        self.changes(vec![Change::Admit(device)]).await
     }
 
     /// Make a device captive again.

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{counter_delta, local_day, Limits, Standing};
-use crate::firewall::{Change, DeviceKey};
+use crate::firewall::{Change, DeviceKey, OnlineDevice, SlotRates};
 use crate::gateway::{Gateway, GatewayError};
 use crate::mac::Mac;
 use crate::store::DailyUsage;
@@ -77,6 +77,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
         let mut added = Vec::new();
         for mut device in gw.store().devices()? {
             let before = device.session.clone();
+            let limits = Limits::new(&config.quota, &device.quota);
             let Some(session) = device.session.as_mut() else { continue };
             report.devices += 1;
             let key = DeviceKey { mac: device.mac, ip: session.ip };
@@ -96,7 +97,10 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
                 added.push((device.mac, day, delta));
             }
             let used = gw.store().usage(&device.mac, day)?.total() + delta.total();
-            let standing = Limits::new(&config.quota, &device.quota).standing(used);
+            let standing = limits.standing(used);
+            let (download, upload) = limits.rates(standing);
+            let rates = SlotRates { download, upload };
+            let slot = session.slot.unwrap_or(0);
             if standing != session.standing {
                 report.standing_changes += 1;
                 info!(mac = %device.mac, from = ?session.standing, to = ?standing, used, "quota standing changed");
@@ -104,12 +108,17 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
                     (Standing::Cut, _) => {
                         // Back from the walled garden (midnight): a new element, counters from zero.
                         session.seen = (0, 0);
-                        changes.push(Change::Admit(key));
+                        changes.push(Change::Admit(OnlineDevice { key, slot, rates }));
                     }
                     (_, Standing::Cut) => changes.push(Change::Revoke(key)),
                     _ => {}
                 }
                 session.standing = standing;
+            }
+            // Every pass states each slot's ceilings; the firewall task changes
+            // only those that differ (a throttle, midnight, an admin's override).
+            if standing != Standing::Cut {
+                changes.push(Change::Rates { slot, rates });
             }
             if now - session.last_activity >= idle_after && session.ends > now {
                 idle.push(device.mac);

@@ -1,0 +1,309 @@
+//! Shaping in a namespace village: the real kernel's HTB, real nft steering
+//! packets by `meta priority`, real iperf3 and ping. Functional checks of rates
+//! in the kernel (who gets what share, what a cap lets through), not benchmarks
+//! of this machine; the figures are printed for the README and BENCHMARKS
+//! (`cargo test --test shaping -- --nocapture`).
+//!
+//! The uplink is emulated as a forwarding hop, as a satellite link is: the
+//! router's WAN ingress goes through IFB into a TBF with a deep shared FIFO
+//! ([`satellite`]). A qdisc on the iperf3 server's own interface would not do:
+//! TCP small queues would keep each sender's share of that queue small.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::{ns_exec, ns_ok, tag_for, Village};
+use desawifi::shaping::{self, Plan, SlotRates, Tc};
+
+/// The upstream's address (iperf3 servers, ping target).
+const SERVER: &str = "198.51.100.2";
+/// The emulated satellite link, and the uplink we tell the shaper (lower, so our queue is the one that fills).
+const SATELLITE: u64 = 25_000_000;
+const UPLINK: u64 = 20_000_000;
+/// A per-device cap above the uplink: only the uplink limits.
+const FAST: SlotRates = SlotRates { download: 100_000_000, upload: 100_000_000 };
+
+/// Rate measurements one at a time: concurrent iperf3 runs on a small CI
+/// machine would measure each other's CPU use.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// A `tc` for the router's namespace: a wrapper script, so the tests apply
+/// scripts through [`Tc`] exactly as the daemon does.
+fn router_tc(v: &Village) -> Tc {
+    let path = v.run_dir().join("tc-in-router");
+    std::fs::write(&path, format!("#!/bin/sh\nexec ip netns exec {} tc \"$@\"\n", v.router())).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Tc { program: Some(path.to_str().unwrap().to_string()) }
+}
+
+fn plan(download: Option<u64>, upload: Option<u64>, slots: u16) -> Plan {
+    Plan { lan_interface: "br-lan".into(), wan_interface: "wan0".into(), uplink_download: download, uplink_upload: upload, slots }
+}
+
+/// The test's own nft table, as the daemon's forward chain will do it: phone
+/// n in slot n-1, by destination on the way down, by source on the way up.
+fn steer(v: &Village, phones: usize) {
+    let map = |n: usize| format!("{} : {}", v.phone_ip(n), shaping::slot_classid(n as u16 - 1));
+    let elements = (1..=phones).map(map).collect::<Vec<_>>().join(", ");
+    let ruleset = format!(
+        "table inet shapetest {{\n  chain forward {{ type filter hook forward priority filter; policy accept;\n    \
+         oifname \"br-lan\" meta priority set ip daddr map {{ {elements} }}\n    \
+         oifname \"wan0\" meta priority set ip saddr map {{ {elements} }}\n  }}\n}}\n"
+    );
+    nft_apply(&v.router(), &ruleset);
+}
+
+fn nft_apply(ns: &str, ruleset: &str) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ip netns exec nft (apt-get install nftables)");
+    child.stdin.take().unwrap().write_all(ruleset.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "nft -f failed: {}\n{ruleset}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The emulated satellite: everything arriving on the router's wan0 passes a
+/// `rate` TBF with 200 ms of shared buffer (IFB + mirred, the kernel has no netem).
+fn satellite(v: &Village, rate: u64) {
+    let r = v.router();
+    ns_ok(&r, &["ip", "link", "add", "ifb-sat", "type", "ifb"]);
+    ns_ok(&r, &["ip", "link", "set", "ifb-sat", "up"]);
+    ns_ok(&r, &["tc", "qdisc", "add", "dev", "wan0", "handle", "ffff:", "ingress"]);
+    ns_ok(&r, &["tc", "filter", "add", "dev", "wan0", "parent", "ffff:", "protocol", "all", "u32", "match", "u32", "0", "0",
+        "action", "mirred", "egress", "redirect", "dev", "ifb-sat"]);
+    let rate = format!("{rate}bit");
+    ns_ok(&r, &["tc", "qdisc", "add", "dev", "ifb-sat", "root", "tbf", "rate", &rate, "burst", "32k", "latency", "200ms"]);
+}
+
+/// `iperf3 -s -D` in the upstream on each port (one client per server at a time).
+fn iperf_servers(v: &Village, ports: &[u16]) {
+    let u = v.upstream();
+    for port in ports {
+        let o = ns_exec(&u, &["iperf3", "-s", "-D", "-p", &port.to_string()]);
+        assert!(o.status.code() != Some(255), "iperf3 not found: apt-get install iperf3");
+        assert!(o.status.success(), "iperf3 -s: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for port in ports {
+        let filter = format!("sport = :{port}");
+        while ns_ok(&u, &["ss", "-Hltn", &filter]).trim().is_empty() {
+            assert!(Instant::now() < deadline, "iperf3 server on :{port} did not listen");
+            sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// One iperf3 client running in a phone.
+struct Iperf(Child, String);
+
+impl Iperf {
+    /// `iperf3 -c SERVER -p PORT -P FLOWS -t SECS -O 1 -J`, downloading (`-R`) or uploading.
+    fn start(v: &Village, phone: usize, port: u16, flows: u32, secs: u32, download: bool) -> Iperf {
+        let (port, flows, secs) = (port.to_string(), flows.to_string(), secs.to_string());
+        let mut args = vec!["netns", "exec", "", "iperf3", "-c", SERVER, "-p", &port, "-P", &flows, "-t", &secs, "-O", "1", "-J"];
+        let ns = v.phone(phone);
+        args[2] = &ns;
+        if download {
+            args.push("-R");
+        }
+        let child = Command::new("ip").args(&args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        Iperf(child, format!("{ns}: iperf3 {}", args[3..].join(" ")))
+    }
+
+    /// What the receiving side got, bits per second (`end.sum_received`).
+    fn bits_per_second(self) -> f64 {
+        let out = self.0.wait_with_output().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}: {}{}", self.1, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+        json["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or_else(|| panic!("{}: no end.sum_received: {json}", self.1))
+    }
+}
+
+/// `ping -c COUNT -i 0.2` from a phone to the upstream: (avg, max) in ms.
+fn ping(ns: &str, count: u32) -> (f64, f64) {
+    let o = ns_exec(ns, &["ping", "-q", "-n", "-c", &count.to_string(), "-i", "0.2", SERVER]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("exec of \"ping\" failed"), "ping not found: apt-get install iputils-ping");
+    assert!(o.status.success(), "ping from {ns} failed: {out}{err}");
+    // rtt min/avg/max/mdev = 0.041/0.060/0.095/0.012 ms[, pipe 2]
+    let numbers: Option<Vec<f64>> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("rtt min/avg/max/mdev = "))
+        .and_then(|l| l.split(' ').next())
+        .map(|l| l.split('/').filter_map(|n| n.parse().ok()).collect());
+    match numbers.as_deref() {
+        Some([_, avg, max, _]) => (*avg, *max),
+        _ => panic!("no rtt line in ping output:\n{out}"),
+    }
+}
+
+/// What one load run measured.
+#[derive(Debug)]
+struct Load {
+    many_flows: f64,
+    one_flow: f64,
+    jain: f64,
+    ping_avg: f64,
+    ping_max: f64,
+}
+
+impl std::fmt::Display for Load {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "16 flows {:.2} Mbit/s, 1 flow {:.2} Mbit/s, Jain {:.3}; third phone's ping avg {:.2} ms, max {:.2} ms",
+            self.many_flows / 1e6,
+            self.one_flow / 1e6,
+            self.jain,
+            self.ping_avg,
+            self.ping_max
+        )
+    }
+}
+
+/// Jain's fairness index: 1 when all get the same, 1/n when one gets everything.
+fn jain(xs: &[f64]) -> f64 {
+    let sum: f64 = xs.iter().sum();
+    let squares: f64 = xs.iter().map(|x| x * x).sum();
+    sum * sum / (xs.len() as f64 * squares)
+}
+
+/// Phone 1 with 16 flows and phone 2 with 1 flow, at the same time, for 8 s;
+/// phone 3 pings the upstream meanwhile. Servers on ports 5201 and 5202.
+fn load(v: &Village, download: bool) -> Load {
+    let many = Iperf::start(v, 1, 5201, 16, 8, download);
+    let one = Iperf::start(v, 2, 5202, 1, 8, download);
+    sleep(Duration::from_millis(1500));
+    let (ping_avg, ping_max) = ping(&v.phone(3), 25);
+    let (many_flows, one_flow) = (many.bits_per_second(), one.bits_per_second());
+    Load { many_flows, one_flow, jain: jain(&[many_flows, one_flow]), ping_avg, ping_max }
+}
+
+#[test]
+fn a_phone_with_16_flows_does_not_starve_a_phone_with_one() {
+    let _serial = serial();
+    let v = Village::up(&tag_for("shaping::fairness"), 3);
+    satellite(&v, SATELLITE);
+    iperf_servers(&v, &[5201, 5202]);
+
+    let unshaped = load(&v, true);
+    println!("download, no shaping (one shared 25 Mbit/s queue): {unshaped}");
+
+    let tc = router_tc(&v);
+    let t = Instant::now();
+    block_on(tc.run(&shaping::setup_script(&plan(Some(UPLINK), Some(UPLINK), shaping::DEFAULT_SLOTS), FAST))).unwrap();
+    println!("tc setup of {} slots x 2 interfaces: {:?}", shaping::DEFAULT_SLOTS, t.elapsed());
+    steer(&v, 3);
+    let shaped = load(&v, true);
+    println!("download, HTB per device at 20 Mbit/s:              {shaped}");
+    assert!(shaped.jain >= 0.9, "unfair: {shaped}");
+    assert!(shaped.many_flows + shaped.one_flow > 0.8 * UPLINK as f64, "the uplink is not used: {shaped}");
+    assert!(shaped.ping_avg < 5.0 && shaped.ping_max < 50.0, "the third phone waits: {shaped}");
+}
+
+#[test]
+fn upload_is_shared_per_device_too() {
+    let _serial = serial();
+    let v = Village::up(&tag_for("shaping::upload"), 3);
+    iperf_servers(&v, &[5201, 5202]);
+    block_on(router_tc(&v).run(&shaping::setup_script(&plan(None, Some(UPLINK), 16), FAST))).unwrap();
+    steer(&v, 3);
+    let shaped = load(&v, false);
+    println!("upload, HTB per device at 20 Mbit/s: {shaped}");
+    assert!(shaped.jain >= 0.9, "unfair: {shaped}");
+    assert!(shaped.ping_avg < 5.0 && shaped.ping_max < 50.0, "the third phone waits: {shaped}");
+}
+
+/// One download (or upload) flow for `secs` seconds, the first omitted.
+fn one_flow(v: &Village, secs: u32, download: bool) -> f64 {
+    Iperf::start(v, 1, 5201, 1, secs, download).bits_per_second()
+}
+
+fn assert_near(what: &str, got: f64, want: u64) {
+    let error = (got - want as f64) / want as f64;
+    println!("{what}: {:.1} kbit/s for a cap of {} kbit/s ({:+.1} %)", got / 1e3, want / 1000, error * 100.0);
+    assert!(error.abs() <= 0.15, "{what}: {got:.0} bit/s is not within 15 % of {want}");
+}
+
+#[test]
+fn a_device_cap_is_what_the_device_gets() {
+    let _serial = serial();
+    let v = Village::up(&tag_for("shaping::cap"), 1);
+    iperf_servers(&v, &[5201]);
+    let tc = router_tc(&v);
+    // No uplink rates: the root does not shape, only the device's ceiling does.
+    let p = plan(None, None, 4);
+    block_on(tc.run(&shaping::setup_script(&p, FAST))).unwrap();
+    steer(&v, 1);
+
+    let two = SlotRates { download: 2_000_000, upload: 2_000_000 };
+    block_on(tc.run(&shaping::slots_script(&p, &[(0, two)]))).unwrap();
+    assert_near("download capped at 2 Mbit/s", one_flow(&v, 6, true), 2_000_000);
+    assert_near("upload capped at 2 Mbit/s", one_flow(&v, 6, false), 2_000_000);
+
+    let fair_use = SlotRates { download: 256_000, upload: 256_000 };
+    block_on(tc.run(&shaping::slots_script(&p, &[(0, fair_use)]))).unwrap();
+    assert_near("download at the fair-use speed", one_flow(&v, 7, true), 256_000);
+
+    // A slot that is not there fails loudly.
+    let err = block_on(tc.run(&shaping::slots_script(&p, &[(9, two)]))).unwrap_err();
+    assert!(matches!(err, shaping::ShapingError::Failed { .. }), "{err:?}");
+}
+
+fn root_qdisc(v: &Village, dev: &str) -> String {
+    ns_ok(&v.router(), &["tc", "qdisc", "show", "dev", dev, "root"])
+}
+
+fn class_count(v: &Village, dev: &str) -> usize {
+    ns_ok(&v.router(), &["tc", "class", "show", "dev", dev]).lines().count()
+}
+
+#[test]
+fn setup_rebuilds_and_teardown_removes_only_ours() {
+    let v = Village::up(&tag_for("shaping::teardown"), 1);
+    let tc = router_tc(&v);
+    let big = plan(Some(UPLINK), Some(UPLINK), shaping::DEFAULT_SLOTS);
+    // Twice the full size (the second replaces the first), then a smaller tree.
+    for _ in 0..2 {
+        let script = shaping::setup_script(&big, FAST);
+        let t = Instant::now();
+        block_on(tc.run(&script)).unwrap();
+        println!("tc -batch: {} lines ({} slots x 2 interfaces) in {:?}", script.lines().count(), big.slots, t.elapsed());
+    }
+    assert_eq!(class_count(&v, "br-lan"), 3 + usize::from(shaping::DEFAULT_SLOTS));
+    let small = plan(None, None, 3);
+    block_on(tc.run(&shaping::setup_script(&small, FAST))).unwrap();
+    assert_eq!(class_count(&v, "br-lan"), 6);
+    assert_eq!(class_count(&v, "wan0"), 6);
+    assert!(root_qdisc(&v, "br-lan").contains("htb de5a: root"));
+
+    block_on(tc.teardown(&small)).unwrap();
+    for dev in ["br-lan", "wan0"] {
+        let q = root_qdisc(&v, dev);
+        assert!(!q.contains("htb"), "{dev}: {q}");
+    }
+    // Nothing there: still fine.
+    block_on(tc.teardown(&small)).unwrap();
+    // Someone else's root qdisc stays.
+    ns_ok(&v.router(), &["tc", "qdisc", "add", "dev", "wan0", "root", "handle", "1:", "htb"]);
+    block_on(tc.teardown(&small)).unwrap();
+    assert!(root_qdisc(&v, "wan0").contains("htb 1: root"), "{}", root_qdisc(&v, "wan0"));
+}
