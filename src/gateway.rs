@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::firewall::{Change, DeviceKey, FirewallError, FirewallHandle, GardenNet, OnlineDevice, Policy, SlotRates};
 use crate::mac::Mac;
-use crate::quota::{self, Limits, Standing};
+use crate::quota::{self, Limits, QuotaOverride, Standing};
 use crate::store::{Device, Session, Store, StoreError};
 
 /// Longest the expiry loop sleeps, so a clock jump is noticed within it.
@@ -248,6 +248,39 @@ impl Gateway {
         info!(mac = %mac, ip = %ip, ends = session.ends, "device online");
         self.wake.notify_one();
         Ok(session)
+    }
+
+    /// Set (or clear, with the default) a device's quota overrides. Takes
+    /// effect on the next accounting pass, without a restart; returns the old ones.
+    pub async fn set_quota_override(&self, mac: Mac, over: QuotaOverride) -> Result<QuotaOverride, GatewayError> {
+        let old = {
+            let _guard = self.records.lock().expect("records lock");
+            let mut device = self.store.device(&mac)?.unwrap_or_else(|| Device::new(mac, self.now()));
+            let old = std::mem::replace(&mut device.quota, over);
+            self.store.put_device(&device)?;
+            old
+        };
+        self.store.flush().await?;
+        info!(mac = %mac, "quota override changed");
+        Ok(old)
+    }
+
+    /// Block or unblock a device. A blocked device cannot log in; one that is
+    /// online is made captive at once. Returns whether it was blocked before.
+    pub async fn set_blocked(&self, mac: Mac, blocked: bool) -> Result<bool, GatewayError> {
+        let was = {
+            let _guard = self.records.lock().expect("records lock");
+            let mut device = self.store.device(&mac)?.unwrap_or_else(|| Device::new(mac, self.now()));
+            let was = std::mem::replace(&mut device.blocked, blocked);
+            self.store.put_device(&device)?;
+            was
+        };
+        self.store.flush().await?;
+        if blocked {
+            self.revoke(mac, "blocked").await?;
+        }
+        info!(mac = %mac, blocked, "device block changed");
+        Ok(was)
     }
 
     /// Make a device captive again (logout, expiry, kick).

@@ -69,6 +69,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
     let mut report = PassReport::default();
     let mut changes = Vec::new();
     let mut idle: Vec<Mac> = Vec::new();
+    let mut ended: Vec<Mac> = Vec::new();
     {
         let _guard = gw.records();
         let now = gw.now();
@@ -120,7 +121,9 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
             if standing != Standing::Cut {
                 changes.push(Change::Rates { slot, rates });
             }
-            if now - session.last_activity >= idle_after && session.ends > now {
+            if session.ends <= now {
+                ended.push(device.mac);
+            } else if now - session.last_activity >= idle_after {
                 idle.push(device.mac);
             }
             // Only records that changed are written (the router's storage is often an SD card).
@@ -136,6 +139,9 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
     if report.missing > 0 {
         warn!(missing = report.missing, "online devices missing from the kernel's table; reconciling");
         gw.reconcile().await?;
+    }
+    for mac in ended {
+        gw.revoke(mac, "session time over").await?;
     }
     for mac in idle {
         gw.revoke(mac, "idle timeout").await?;

@@ -80,7 +80,26 @@ pub struct Village {
     run_dir: PathBuf,
 }
 
+/// A cheap, cloneable, thread-safe way to name a village's namespaces
+/// (the `Village` itself owns the teardown).
+#[derive(Debug, Clone)]
+pub struct VillageHandle {
+    tag: String,
+}
+
+impl VillageHandle {
+    /// Phone `n`'s namespace name (1-based).
+    pub fn phone(&self, n: usize) -> String {
+        format!("dw-{}-p{n}", self.tag)
+    }
+}
+
 impl Village {
+    /// A handle naming this village's namespaces, for other threads.
+    pub fn handle(&self) -> VillageHandle {
+        VillageHandle { tag: self.tag.clone() }
+    }
+
     /// Builds the village with `scripts/village.sh up` (which first removes any
     /// leftover of the same TAG). Panics with the script's stderr on failure.
     pub fn up(tag: &str, phones: usize) -> Village {
