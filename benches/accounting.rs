@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use desawifi::clock::SystemClock;
 use desawifi::config::Config;
 use desawifi::firewall::{Firewall, Nft};
-use desawifi::gateway::Gateway;
+use desawifi::gateway::{default_slot_rates, shaping_plan, Gateway};
+use desawifi::shaping::Tc;
 use desawifi::mac::Mac;
 use desawifi::quota::accounting;
 use desawifi::store::{Device, Session, Store};
@@ -32,6 +33,7 @@ fn main() {
         let _ = Command::new("ip").args(["netns", "del", NS]).stderr(std::process::Stdio::null()).status();
         run(&["ip", "netns", "add", NS]);
         run(&["ip", "-n", NS, "link", "add", "br-lan", "type", "bridge"]);
+        run(&["ip", "-n", NS, "link", "add", "wan0", "type", "dummy"]);
         let me = std::env::current_exe().unwrap();
         let status = Command::new("ip").args(["netns", "exec", NS]).arg(me).env(INSIDE, "1").status().unwrap();
         let _ = Command::new("ip").args(["netns", "del", NS]).status();
@@ -64,7 +66,7 @@ async fn bench(n: usize) {
         store.put_device(&d).unwrap();
     }
     store.flush().await.unwrap();
-    let (fw, handle) = Firewall::new(Nft::default());
+    let (fw, handle) = Firewall::new(Nft::default(), Tc::default(), shaping_plan(&config), default_slot_rates(&config));
     let cancel = tokio_util::sync::CancellationToken::new();
     tokio::spawn(fw.run(cancel.clone()));
     let gw = Gateway::start(config.clone(), store.clone(), handle.clone(), Arc::new(SystemClock)).await.unwrap();
