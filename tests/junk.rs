@@ -29,7 +29,12 @@ except Exception:
     pass
 print("bigheader", status(s))
 s = conn(); s.sendall(b"POST /login HTTP/1.1\r\nHost: 10.77.0.1\r\nContent-Length: 999999999\r\n\r\nlang=id"); held.append(s)
-s = conn(); s.sendall(b"POST /login HTTP/1.1\r\nHost: 10.77.0.1\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000); print("bigbody", status(s))
+s = conn()
+try:
+    s.sendall(b"POST /login HTTP/1.1\r\nHost: 10.77.0.1\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000)
+except Exception:
+    pass                                 # the portal may answer 413 and close before all of it is sent
+print("bigbody", status(s))
 sys.stdout.flush()
 print("holding", len(held)); sys.stdout.flush()
 time.sleep(float(sys.argv[1]))
