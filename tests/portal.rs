@@ -73,6 +73,12 @@ fn a_phone_goes_from_captive_to_online_and_back() {
     let api = captive_api(&v, 1);
     assert_eq!(api["captive"], true);
     assert_eq!(api["user-portal-url"], "http://10.77.0.1:2050/");
+    assert_eq!(api["can-extend-session"], false);
+    // RFC 8908's venue-info page: tips and the public services reachable without login.
+    let venue = api["venue-info-url"].as_str().expect("venue-info-url").to_owned();
+    let info = curl(&v.phone(1), &[&venue], 5.0);
+    assert_eq!(info.code, 200, "{info:?}");
+    assert!(info.body.contains("203.0.113.0/24") && info.body.contains("<li>"), "{}", info.body);
 
     // One tap: a full-page 303 to the status page, and online within a second.
     let r = login(&v, 1);

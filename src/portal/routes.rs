@@ -47,6 +47,7 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
         (&Method::GET | &Method::HEAD, "/") => splash(portal, &client, lang),
         (&Method::GET | &Method::HEAD, "/status") => status(portal, &client, lang),
         (&Method::GET | &Method::HEAD, "/api/captive") => captive_api(portal, &client),
+        (&Method::GET | &Method::HEAD, "/info") => Ok(info(portal, lang)),
         (&Method::POST, "/login") => match read_form(req, config.portal.max_body.0 as usize).await {
             Ok(form) => login(portal, &client, form_lang(&form).unwrap_or(lang)).await,
             Err(resp) => Ok(resp),
@@ -55,7 +56,7 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
             Ok(form) => logout(portal, &client, form_lang(&form).unwrap_or(lang)).await,
             Err(resp) => Ok(resp),
         },
-        (_, "/" | "/status" | "/api/captive" | "/login" | "/logout") => {
+        (_, "/" | "/status" | "/api/captive" | "/info" | "/login" | "/logout") => {
             Ok(message(portal, StatusCode::METHOD_NOT_ALLOWED, lang, "error_title", "not_found"))
         }
         _ => Ok(message(portal, StatusCode::NOT_FOUND, lang, "not_found_title", "not_found")),
@@ -148,6 +149,31 @@ async fn logout(portal: &Portal, client: &Client, lang: Language) -> Result<Resp
     Ok(redirect(StatusCode::SEE_OTHER, &format!("/?lang={lang}")))
 }
 
+/// RFC 8908's venue-info page: every tip, and the public services that
+/// stay reachable without logging in (the walled garden).
+fn info(portal: &Portal, lang: Language) -> Resp {
+    let config = portal.gateway.config();
+    let li = |text: &str| format!("<li>{}</li>", super::ui::escape_html(text));
+    let tips: String = portal.ui.tips().iter().map(|t| li(t.text(lang))).collect();
+    let garden = &config.walled_garden;
+    let mut services: String = garden.domains.iter().map(|d| li(d)).chain(garden.addresses.iter().map(|a| li(&a.to_string()))).collect();
+    if services.is_empty() {
+        services = li(portal.ui.text(lang, "info_no_services"));
+    }
+    let page = portal.ui.render(
+        Page::Info,
+        lang,
+        &[
+            ("site_name", &config.site.name),
+            ("regency", &config.site.regency),
+            ("tips_html", &tips),
+            ("services_html", &services),
+            ("other_lang", lang.other().tag()),
+        ],
+    );
+    html(StatusCode::OK, page)
+}
+
 /// RFC 8908: the captive-portal API.
 fn captive_api(portal: &Portal, client: &Client) -> Result<Resp, GatewayError> {
     let view = match client.mac {
@@ -155,6 +181,7 @@ fn captive_api(portal: &Portal, client: &Client) -> Result<Resp, GatewayError> {
         None => None,
     };
     let body = captive_json(&portal_url(portal), view.as_ref());
+    debug_assert!(body.len() < 4096, "RFC 8908 JSON stays small");
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/captive+json"));
@@ -163,15 +190,23 @@ fn captive_api(portal: &Portal, client: &Client) -> Result<Resp, GatewayError> {
 }
 
 /// The RFC 8908 JSON for a device (or for an unknown client: captive).
+///
+/// - captive, blocked, or cut off after its quota: `captive: true`;
+/// - online, or throttled after its quota (still online, slower):
+///   `captive: false` with `seconds-remaining` and, unless exempt,
+///   `bytes-remaining` (0 when throttled).
+///
+/// `can-extend-session` is false: a session cannot be lengthened from the
+/// portal; when it ends the villager taps Connect again.
 pub fn captive_json(portal_url: &str, view: Option<&DeviceView>) -> String {
-    let mut doc = serde_json::json!({ "captive": true, "user-portal-url": portal_url });
-    if let Some(v) = view.filter(|v| v.session.is_some() && v.standing != Standing::Cut) {
+    let venue = format!("{portal_url}info");
+    let mut doc = serde_json::json!({ "captive": true, "user-portal-url": portal_url, "venue-info-url": venue, "can-extend-session": false });
+    if let Some(v) = view.filter(|v| v.session.is_some() && v.standing != Standing::Cut && !v.blocked) {
         doc["captive"] = false.into();
         doc["seconds-remaining"] = v.seconds_remaining.into();
         if !v.exempt {
             doc["bytes-remaining"] = v.daily_data.saturating_sub(v.used_today).into();
         }
-        doc["can-extend-session"] = false.into();
     }
     doc.to_string()
 }
@@ -288,7 +323,8 @@ mod tests {
     fn captive_json_follows_rfc_8908() {
         let url = "http://10.77.0.1:2050/";
         let captive: serde_json::Value = serde_json::from_str(&captive_json(url, None)).unwrap();
-        assert_eq!(captive, serde_json::json!({"captive": true, "user-portal-url": url}));
+        let venue = format!("{url}info");
+        assert_eq!(captive, serde_json::json!({"captive": true, "user-portal-url": url, "venue-info-url": venue, "can-extend-session": false}));
         let view = DeviceView {
             mac: "02:77:00:00:00:01".parse().unwrap(),
             blocked: false,
@@ -307,6 +343,11 @@ mod tests {
         let cut = DeviceView { standing: crate::quota::Standing::Cut, used_today: 2000, ..view.clone() };
         let cut: serde_json::Value = serde_json::from_str(&captive_json(url, Some(&cut))).unwrap();
         assert_eq!(cut["captive"], true, "cut off after quota: captive (walled garden only)");
+        let throttled = DeviceView { standing: crate::quota::Standing::Throttled, used_today: 2000, ..view.clone() };
+        let throttled: serde_json::Value = serde_json::from_str(&captive_json(url, Some(&throttled))).unwrap();
+        assert_eq!((throttled["captive"].clone(), throttled["bytes-remaining"].clone()), (false.into(), 0.into()), "throttled is still online");
+        let blocked = DeviceView { blocked: true, ..view.clone() };
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&captive_json(url, Some(&blocked))).unwrap()["captive"], true);
         let exempt = DeviceView { exempt: true, ..view };
         let exempt: serde_json::Value = serde_json::from_str(&captive_json(url, Some(&exempt))).unwrap();
         assert!(exempt.get("bytes-remaining").is_none(), "no quota, no bytes-remaining");

@@ -29,7 +29,8 @@ const EMBEDDED: &[(&str, &str)] = embed!(
     "logo.svg",
     "templates/splash.html",
     "templates/status.html",
-    "templates/message.html"
+    "templates/message.html",
+    "templates/info.html"
 );
 
 /// The three page shapes the portal shows.
@@ -41,10 +42,12 @@ pub enum Page {
     Status,
     /// One plain message: blocked, over quota, error, ...
     Message,
+    /// RFC 8908's venue-info page: tips and the public services always reachable.
+    Info,
 }
 
 impl Page {
-    const ALL: [Page; 3] = [Page::Splash, Page::Status, Page::Message];
+    const ALL: [Page; 4] = [Page::Splash, Page::Status, Page::Message, Page::Info];
 
     /// The template's path inside `portal-ui/`.
     pub fn file(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Page {
             Page::Splash => "templates/splash.html",
             Page::Status => "templates/status.html",
             Page::Message => "templates/message.html",
+            Page::Info => "templates/info.html",
         }
     }
 
@@ -65,6 +69,7 @@ impl Page {
                 "site_name regency state time_left data_used data_left notice_html other_lang"
             }
             Page::Message => "title body other_lang",
+            Page::Info => "site_name regency tips_html services_html other_lang",
         }
     }
 
@@ -196,7 +201,7 @@ enum Seg {
 /// The loaded, checked portal UI. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Ui {
-    pages: [Vec<Seg>; 3],
+    pages: [Vec<Seg>; 4],
     css: String,
     logo: String,
     /// Indexed by [`lang_index`].
@@ -276,10 +281,10 @@ impl Ui {
 
         let strings = load_strings(&sources["strings.toml"])?;
         let tips = load_tips(&sources["tips.toml"])?;
-        let [splash, status, message] =
+        let [splash, status, message, info] =
             Page::ALL.map(|page| parse_template(&sources[page.file()], page, &strings[0]));
         Ok(Ui {
-            pages: [splash?, status?, message?],
+            pages: [splash?, status?, message?, info?],
             css: sources["style.css"].text.trim().to_owned(),
             logo: sources["logo.svg"].text.trim().to_owned(),
             strings,
