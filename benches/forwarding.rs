@@ -246,6 +246,7 @@ fn policy(n: usize) -> Policy {
         lan_interface: "br-lan".into(),
         portal_address: Ipv4Addr::new(10, 77, 0, 1),
         portal_port: 2050,
+        portal_https_port: None,
         walled_garden: vec![GardenNet::V4(Ipv4Addr::new(203, 0, 113, 0), 24)],
         online,
     }

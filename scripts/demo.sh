@@ -82,6 +82,10 @@ upload_rate = "2 Mbit/s"
 
 [walled_garden]
 addresses = ["203.0.113.0/24"]
+
+# The demo's "internet" is the upstream namespace: watch it, not public addresses.
+[uplink]
+targets = ["198.51.100.2:53"]
 EOF
 
 cat <<EOF

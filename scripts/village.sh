@@ -259,6 +259,12 @@ route add default via 2001:db8:100::2
 EOF
 
     # Upstream: the fake internet (HTTP on 80 and 443) and its DNS.
+    # The OS connectivity probes' hosts (tests/probes.rs) are the upstream too,
+    # so after login a probe gets the upstream's own answer (tests/upstream.py).
+    local probe_hosts=/connectivitycheck.gstatic.com/www.google.com/clients3.google.com
+    probe_hosts+=/connect.rom.miui.com/connectivitycheck.platform.hicloud.com/wifi.vivo.com.cn
+    probe_hosts+=/captive.apple.com/www.msftconnecttest.com/www.msftncsi.com
+    probe_hosts+=/detectportal.firefox.com/nmcheck.gnome.org
     ip netns exec "$U" "$(python)" "$UPSTREAM_PY" --ports 80,443 --pid-file "$RUN_DIR/upstream-http.pid" \
         </dev/null >"$RUN_DIR/upstream-http.log" 2>&1 &
     ip netns exec "$U" dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
@@ -266,6 +272,7 @@ EOF
         --address=/example.com/198.51.100.2 \
         --address=/layanan.go.id/203.0.113.10 \
         --address=/go.id/203.0.113.10 \
+        --address="$probe_hosts/198.51.100.2" \
         --pid-file="$RUN_DIR/upstream-dnsmasq.pid" --log-facility="$RUN_DIR/upstream-dnsmasq.log" \
         </dev/null >/dev/null 2>>"$RUN_DIR/upstream-dnsmasq.log"
 

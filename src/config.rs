@@ -27,6 +27,7 @@ pub struct Config {
     pub store: Store,
     pub quota: Quota,
     pub walled_garden: WalledGarden,
+    pub uplink: Uplink,
 }
 
 /// The village: shown on the splash page; its time zone decides when "today" ends.
@@ -64,6 +65,20 @@ pub struct Portal {
     /// How long a client may take to send its request headers.
     pub header_timeout: Duration,
     pub max_body: Size,
+    /// Also serve the portal and the captive API over HTTPS at a public name.
+    pub https: Option<PortalTls>,
+}
+
+/// `[portal] https_listen`, `tls_cert`, `tls_key`, `public_name`: all four or none.
+#[derive(Debug, Clone)]
+pub struct PortalTls {
+    pub listen: SocketAddr,
+    /// PEM certificate chain for `public_name`.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// The DNS name phones use (the router's dnsmasq maps it to the portal address).
+    pub public_name: String,
 }
 
 /// The operators' web interface; loopback by default so it is not on the village LAN.
@@ -101,6 +116,19 @@ pub struct WalledGarden {
     pub addresses: Vec<ipnet::IpNet>,
     /// Lower-case DNS names.
     pub domains: Vec<String>,
+}
+
+/// How the gateway checks its own uplink (the satellite dish drops out with weather and power).
+#[derive(Debug, Clone)]
+pub struct Uplink {
+    /// Tried with a TCP connect each round; the uplink is up if any answers.
+    pub targets: Vec<SocketAddr>,
+    /// Time from the start of one round to the start of the next.
+    pub interval: Duration,
+    /// How long one connect may take.
+    pub timeout: Duration,
+    /// Consecutive failed rounds before the uplink counts as down.
+    pub fail_after: u32,
 }
 
 /// An amount of data, in bytes.
@@ -220,6 +248,7 @@ struct RawConfig {
     store: Option<RawStore>,
     quota: Option<RawQuota>,
     walled_garden: Option<RawWalledGarden>,
+    uplink: Option<RawUplink>,
 }
 
 #[derive(Deserialize, Default)]
@@ -249,6 +278,10 @@ struct RawPortal {
     max_connections: Option<i64>,
     header_timeout: Option<Text>,
     max_body: Option<Text>,
+    https_listen: Option<Text>,
+    tls_cert: Option<Text>,
+    tls_key: Option<Text>,
+    public_name: Option<Text>,
 }
 
 #[derive(Deserialize, Default)]
@@ -280,6 +313,15 @@ struct RawQuota {
 struct RawWalledGarden {
     addresses: Vec<Text>,
     domains: Vec<Text>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "an [uplink] table")]
+struct RawUplink {
+    targets: Option<Vec<Text>>,
+    interval: Option<Text>,
+    timeout: Option<Text>,
+    fail_after: Option<i64>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -337,6 +379,7 @@ impl Check<'_> {
             store: Store { path: self.required("store.path", raw.store.unwrap_or_default().path, path_value)? },
             quota: self.quota(raw.quota.unwrap_or_default())?,
             walled_garden: self.walled_garden(raw.walled_garden.unwrap_or_default())?,
+            uplink: self.uplink(raw.uplink.unwrap_or_default())?,
         })
     }
 
@@ -391,7 +434,7 @@ impl Check<'_> {
 
     fn portal(&self, raw: RawPortal, network: &Network) -> Parsed<Portal> {
         let address = network.portal_address;
-        let listen = self.required("portal.listen", raw.listen, |s| {
+        let on_portal_address = move |s: &str| {
             let addr = listen(s)?;
             if addr.ip() != address && !(addr.is_ipv4() && addr.ip().is_unspecified()) {
                 return Err(format!(
@@ -401,7 +444,28 @@ impl Check<'_> {
                 ));
             }
             Ok(addr)
-        })?;
+        };
+        let listen = self.required("portal.listen", raw.listen, on_portal_address)?;
+        let https = if raw.https_listen.is_some() || raw.tls_cert.is_some() || raw.tls_key.is_some() || raw.public_name.is_some() {
+            let all = " (portal.https_listen, tls_cert, tls_key and public_name go together)";
+            let need = |key: &str, v: &Option<Text>| if v.is_none() { Err(self.invalid(key, format!("missing key{all}"))) } else { Ok(()) };
+            need("portal.https_listen", &raw.https_listen)?;
+            need("portal.tls_cert", &raw.tls_cert)?;
+            need("portal.tls_key", &raw.tls_key)?;
+            need("portal.public_name", &raw.public_name)?;
+            let https_listen = self.required("portal.https_listen", raw.https_listen, on_portal_address)?;
+            if https_listen.port() == listen.port() {
+                return Err(self.invalid("portal.https_listen", format!("port {} is already portal.listen's", listen.port())));
+            }
+            Some(PortalTls {
+                listen: https_listen,
+                cert: self.required("portal.tls_cert", raw.tls_cert, path_value)?,
+                key: self.required("portal.tls_key", raw.tls_key, path_value)?,
+                public_name: self.required("portal.public_name", raw.public_name, domain)?,
+            })
+        } else {
+            None
+        };
         let max_connections = match raw.max_connections {
             None => 512,
             Some(n) => usize::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
@@ -418,6 +482,7 @@ impl Check<'_> {
             max_body: self.or("portal.max_body", raw.max_body, "16 KiB", |s| {
                 positive(s, parse_size(s)?, Size(0), "try \"16 KiB\"")
             })?,
+            https,
         })
     }
 
@@ -461,6 +526,54 @@ impl Check<'_> {
         }
         Ok(garden)
     }
+
+    fn uplink(&self, raw: RawUplink) -> Parsed<Uplink> {
+        let targets = match raw.targets {
+            None => DEFAULT_UPLINK_TARGETS.iter().map(|t| t.parse().expect("default uplink target")).collect(),
+            Some(list) if list.is_empty() => {
+                return Err(self.invalid("uplink.targets", "must list at least one address (try [\"1.1.1.1:53\"])"))
+            }
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, t)| uplink_target(&t.0).map_err(|m| self.invalid(&format!("uplink.targets[{i}]"), m)))
+                .collect::<Parsed<Vec<_>>>()?,
+        };
+        let interval = self.or("uplink.interval", raw.interval, "10s", |s| {
+            let d = parse_duration(s)?;
+            if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
+                return Err(format!("{s:?} is out of range (must be between 1s and 1h; try \"10s\")"));
+            }
+            Ok(d)
+        })?;
+        let timeout = self.or("uplink.timeout", raw.timeout, "2s", |s| {
+            let d = positive(s, parse_duration(s)?, Duration::ZERO, "try \"2s\"")?;
+            if d > interval {
+                return Err(format!("{s:?} is longer than uplink.interval ({}; try \"2s\")", format_duration(interval)));
+            }
+            Ok(d)
+        })?;
+        let fail_after = match raw.fail_after {
+            None => 2,
+            Some(n) => u32::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
+                self.invalid("uplink.fail_after", format!("{n} is not a positive number of rounds (try 2)"))
+            })?,
+        };
+        Ok(Uplink { targets, interval, timeout, fail_after })
+    }
+}
+
+/// Checked when `[uplink] targets` is absent: public DNS servers answer TCP on port 53.
+pub const DEFAULT_UPLINK_TARGETS: [&str; 2] = ["1.1.1.1:53", "8.8.8.8:53"];
+
+/// An IP address and port to connect to (no names: DNS may be what is down).
+fn uplink_target(s: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr =
+        s.trim().parse().map_err(|_| format!("{s:?} is not an IP address with a port (try \"1.1.1.1:53\")"))?;
+    if addr.port() == 0 || addr.ip().is_unspecified() {
+        return Err(format!("{s:?} cannot be connected to (try \"1.1.1.1:53\")"));
+    }
+    Ok(addr)
 }
 
 /// `value` unless it is `zero`; the error names the text and gives a hint.
@@ -787,6 +900,9 @@ path = "/var/lib/desawifi"
         assert_eq!(c.quota.accounting_interval, Duration::from_secs(5));
         assert_eq!(c.walled_garden.addresses, vec!["203.0.113.0/24".parse::<ipnet::IpNet>().unwrap()]);
         assert_eq!(c.walled_garden.domains, vec!["go.id".to_owned()]);
+        let targets: Vec<SocketAddr> = DEFAULT_UPLINK_TARGETS.iter().map(|t| t.parse().unwrap()).collect();
+        assert_eq!(c.uplink.targets, targets, "the example documents the default targets");
+        assert_eq!((c.uplink.interval, c.uplink.timeout, c.uplink.fail_after), (Duration::from_secs(10), Duration::from_secs(2), 2));
     }
 
     #[test]
@@ -817,6 +933,10 @@ path = "/var/lib/desawifi"
             "accounting_interval",
             "addresses",
             "domains",
+            "targets",
+            "interval",
+            "timeout",
+            "fail_after",
         ] {
             let line = EXAMPLE.lines().find(|l| l.trim_start_matches("# ").starts_with(&format!("{key} =")));
             let line = line.unwrap_or_else(|| panic!("{key} is not in the example"));
@@ -1063,7 +1183,7 @@ path = "/var/lib/desawifi"
         let e = parse(&format!("{MINIMAL}[quotas]\ndaily_data = \"1 GiB\"\n")).unwrap_err().to_string();
         assert_eq!(
             e,
-            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden)"
+            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink)"
         );
         let e = parse(&format!("verbose = true\n{MINIMAL}")).unwrap_err().to_string();
         assert!(e.starts_with("x.toml: verbose: unknown key (expected one of: site, "), "{e}");
@@ -1258,5 +1378,51 @@ path = "/var/lib/desawifi"
         }
         assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
         assert_eq!(format_duration(Duration::from_nanos(999)), "0s");
+    }
+
+    #[test]
+    fn https_portal_keys_go_together() {
+        assert_eq!(
+            error_with("portal", "https_listen", "\"10.77.0.1:8443\""),
+            "x.toml: portal.tls_cert: missing key (portal.https_listen, tls_cert, tls_key and public_name go together)"
+        );
+        let full = MINIMAL.replace(
+            "listen = \"10.77.0.1:2050\"",
+            "listen = \"10.77.0.1:2050\"\nhttps_listen = \"10.77.0.1:8443\"\ntls_cert = \"/etc/desawifi/portal.crt\"\ntls_key = \"/etc/desawifi/portal.key\"\npublic_name = \"Portal.Desa.id\"",
+        );
+        let tls = parse(&full).unwrap().portal.https.expect("https portal");
+        assert_eq!((tls.listen.port(), tls.public_name.as_str()), (8443, "portal.desa.id"));
+        let clash = full.replace("10.77.0.1:8443", "10.77.0.1:2050");
+        assert!(parse(&clash).unwrap_err().to_string().contains("portal.https_listen: port 2050 is already portal.listen's"));
+    }
+
+    #[test]
+    fn uplink_defaults_and_errors() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.uplink.targets.len(), DEFAULT_UPLINK_TARGETS.len());
+        assert_eq!((c.uplink.interval, c.uplink.timeout, c.uplink.fail_after), (Duration::from_secs(10), Duration::from_secs(2), 2));
+        let set = parse(&format!(
+            "{MINIMAL}[uplink]\ntargets = [\"198.51.100.2:80\", \"[2001:db8::2]:53\"]\ninterval = \"1s\"\ntimeout = \"1s\"\nfail_after = 1\n"
+        ))
+        .unwrap()
+        .uplink;
+        assert_eq!(set.targets, ["198.51.100.2:80".parse().unwrap(), "[2001:db8::2]:53".parse().unwrap()] as [SocketAddr; 2]);
+        assert_eq!((set.interval, set.timeout, set.fail_after), (Duration::from_secs(1), Duration::from_secs(1), 1));
+
+        let e = error_with("uplink", "targets", "[\"1.1.1.1:53\", \"nohost\"]");
+        assert_eq!(e, "x.toml: uplink.targets[1]: \"nohost\" is not an IP address with a port (try \"1.1.1.1:53\")");
+        let e = error_with("uplink", "targets", "[\"dns.google:53\"]");
+        assert!(e.starts_with("x.toml: uplink.targets[0]: \"dns.google:53\" is not an IP address"), "{e}");
+        let e = error_with("uplink", "targets", "[\"1.1.1.1:0\"]");
+        assert_eq!(e, "x.toml: uplink.targets[0]: \"1.1.1.1:0\" cannot be connected to (try \"1.1.1.1:53\")");
+        assert_error("uplink", "targets", "[]", "must list at least one address (try [\"1.1.1.1:53\"])");
+        assert_error("uplink", "interval", "\"often\"", "\"often\" is not a duration (try \"30m\", \"4h\" or \"1h30m\")");
+        assert_error("uplink", "interval", "\"500ms\"", "\"500ms\" is out of range (must be between 1s and 1h; try \"10s\")");
+        assert_error("uplink", "timeout", "\"0s\"", "\"0s\" must be more than zero (try \"2s\")");
+        assert_error("uplink", "timeout", "\"11s\"", "\"11s\" is longer than uplink.interval (10s; try \"2s\")");
+        assert_error("uplink", "fail_after", "0", "0 is not a positive number of rounds (try 2)");
+        assert_error("uplink", "fail_after", "\"2\"", "invalid type: string \"2\", expected i64");
+        let e = error_with("uplink", "target", "[\"1.1.1.1:53\"]");
+        assert_eq!(e, "x.toml: uplink.target: unknown key (expected one of: targets, interval, timeout, fail_after)");
     }
 }

@@ -30,11 +30,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let (firewall, fw_handle) = Firewall::new(Nft::default(), Tc::default(), shaping_plan(&config), default_slot_rates(&config));
     let fw_task = tokio::spawn(firewall.run(cancel.child_token()));
-    let gateway = Gateway::start(config.clone(), store, fw_handle, clock()?)
+    let clock = clock()?;
+    let gateway = Gateway::start(config.clone(), store, fw_handle, clock.clone())
         .await
         .context("reconciling the firewall with the store")?;
     let listener = portal::bind(config.portal.listen).await?;
-    tracker.spawn(portal::serve(listener, Portal::new(gateway.clone(), ui), cancel.clone()));
+    let https = match &config.portal.https {
+        Some(tls) => Some((portal::bind(tls.listen).await?, portal::tls::acceptor(tls)?)),
+        None => None,
+    };
+    let (uplink_watcher, uplink) = crate::uplink::watcher(config.uplink.clone(), clock);
+    tracker.spawn(uplink_watcher.run(cancel.clone()));
+    let portal = Portal::new(gateway.clone(), ui, uplink);
+    tracker.spawn(portal::serve(listener, portal.clone(), cancel.clone(), None));
+    if let Some((listener, acceptor)) = https {
+        tracker.spawn(portal::serve(listener, portal, cancel.clone(), Some(acceptor)));
+    }
     tracker.spawn(gateway.clone().run_expiry(cancel.clone()));
     tracker.spawn(crate::quota::accounting::run(gateway.clone(), cancel.clone()));
     info!(site = %config.site.name, "desawifi running");

@@ -73,6 +73,10 @@ pub fn snippet(config: &Config) -> String {
          # looked up, and learned, here.\n",
     );
     let _ = writeln!(s, "interface={lan}");
+    if let Some(tls) = &config.portal.https {
+        let _ = writeln!(s, "# The portal's HTTPS name (its certificate's) answers with the router's LAN address.");
+        let _ = writeln!(s, "address=/{}/{router}", tls.public_name);
+    }
     let _ = write!(
         s,
         "\n\
@@ -137,9 +141,13 @@ pub fn snippet(config: &Config) -> String {
 /// element timed out (see [`snippet`]).
 pub const SHORT_TTL: u32 = 300;
 
-/// Where the RFC 8908 API is served: the portal's address and port.
+/// Where the RFC 8908 API is served: over HTTPS at the portal's public name
+/// when `[portal] https_listen` is set, else the portal's address and port.
 fn captive_api_url(config: &Config) -> String {
-    format!("http://{}:{}/api/captive", config.network.portal_address, config.portal.listen.port())
+    match &config.portal.https {
+        Some(tls) => format!("https://{}:{}/api/captive", tls.public_name, tls.listen.port()),
+        None => format!("http://{}:{}/api/captive", config.network.portal_address, config.portal.listen.port()),
+    }
 }
 
 /// A DHCP pool in the router's /24 that leaves the router's own address out.
@@ -245,5 +253,17 @@ mod tests {
             "config/dnsmasq-desawifi.conf is stale; regenerate it:\n  \
              cargo run -- dnsmasq-conf --config config/desawifi.toml > config/dnsmasq-desawifi.conf"
         );
+    }
+
+    #[test]
+    fn with_an_https_portal_option_114_is_https_and_the_name_maps_to_the_router() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/desawifi.toml")).unwrap().replace(
+            "listen = \"10.77.0.1:2050\"",
+            "listen = \"10.77.0.1:2050\"\nhttps_listen = \"10.77.0.1:8443\"\ntls_cert = \"/c\"\ntls_key = \"/k\"\npublic_name = \"portal.desa.id\"",
+        );
+        let config = Config::parse(&text, std::path::Path::new("x.toml")).unwrap();
+        let s = snippet(&config);
+        assert!(s.lines().any(|l| l == "dhcp-option=tag:br-lan,114,\"https://portal.desa.id:8443/api/captive\""), "{s}");
+        assert!(s.lines().any(|l| l == "address=/portal.desa.id/10.77.0.1"), "{s}");
     }
 }

@@ -158,6 +158,7 @@ impl Gateway {
             lan_interface: self.config.network.lan_interface.clone(),
             portal_address: self.config.network.portal_address,
             portal_port: self.config.portal.listen.port(),
+            portal_https_port: self.config.portal.https.as_ref().map(|t| t.listen.port()),
             walled_garden,
             online,
         })
@@ -253,14 +254,7 @@ impl Gateway {
     /// Set (or clear, with the default) a device's quota overrides. Takes
     /// effect on the next accounting pass, without a restart; returns the old ones.
     pub async fn set_quota_override(&self, mac: Mac, over: QuotaOverride) -> Result<QuotaOverride, GatewayError> {
-        let old = {
-            let _guard = self.records.lock().expect("records lock");
-            let mut device = self.store.device(&mac)?.unwrap_or_else(|| Device::new(mac, self.now()));
-            let old = std::mem::replace(&mut device.quota, over);
-            self.store.put_device(&device)?;
-            old
-        };
-        self.store.flush().await?;
+        let old = self.update_device(mac, |d| std::mem::replace(&mut d.quota, over)).await?;
         info!(mac = %mac, "quota override changed");
         Ok(old)
     }
@@ -268,19 +262,26 @@ impl Gateway {
     /// Block or unblock a device. A blocked device cannot log in; one that is
     /// online is made captive at once. Returns whether it was blocked before.
     pub async fn set_blocked(&self, mac: Mac, blocked: bool) -> Result<bool, GatewayError> {
-        let was = {
-            let _guard = self.records.lock().expect("records lock");
-            let mut device = self.store.device(&mac)?.unwrap_or_else(|| Device::new(mac, self.now()));
-            let was = std::mem::replace(&mut device.blocked, blocked);
-            self.store.put_device(&device)?;
-            was
-        };
-        self.store.flush().await?;
+        let was = self.update_device(mac, |d| std::mem::replace(&mut d.blocked, blocked)).await?;
         if blocked {
             self.revoke(mac, "blocked").await?;
         }
         info!(mac = %mac, blocked, "device block changed");
         Ok(was)
+    }
+
+    /// Read-modify-write one device record (made if new) under the records
+    /// lock, then flush it.
+    async fn update_device<T>(&self, mac: Mac, change: impl FnOnce(&mut Device) -> T) -> Result<T, GatewayError> {
+        let out = {
+            let _guard = self.records.lock().expect("records lock");
+            let mut device = self.store.device(&mac)?.unwrap_or_else(|| Device::new(mac, self.now()));
+            let out = change(&mut device);
+            self.store.put_device(&device)?;
+            out
+        };
+        self.store.flush().await?;
+        Ok(out)
     }
 
     /// Make a device captive again (logout, expiry, kick).

@@ -9,6 +9,7 @@
 //! - [`shaping`]   HTB trees on LAN and WAN: a fair share per device, caps, the fair-use speed.
 //! - [`portal`]    hyper on the LAN: splash, login, status, RFC 8908 captive API.
 //! - [`neighbor`]  client IP -> MAC from the kernel's neighbour table.
+//! - [`uplink`]    is the village's internet up? TCP checks, state read by the portal's pages.
 //! - [`daemon`]    wires the rooms together and runs them until shutdown.
 //! - [`dnsmasq`]   the router's dnsmasq snippet (LAN DNS, RFC 8910 option 114, walled-garden nftset=).
 //! - [`clock`], [`lang`], [`mac`]: small shared types.
@@ -26,3 +27,4 @@ pub mod portal;
 pub mod quota;
 pub mod shaping;
 pub mod store;
+pub mod uplink;

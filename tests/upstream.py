@@ -7,9 +7,12 @@ nothing listened). Standard library only.
 
   GET  any path            200 text/plain "upstream ok host=<Host> path=<path>\\n"
   GET  .../generate_204    204, empty (Android's probe; also .../gen_204)
+  GET  an OS probe's path  that service's own success answer (PROBES below), e.g.
+                           /hotspot-detect.html -> Apple's "Success" page
   GET  /bytes/N            200 application/octet-stream, N bytes (N <= 1 GiB), for quota tests
   POST any path            reads the body, 200 "upstream ok host=... path=... received=<bytes>\\n"
   HEAD                     the GET headers, no body
+Every answer carries X-Upstream-Host: <Host>, so even an empty 204 shows it came from here.
 """
 
 import argparse
@@ -20,6 +23,18 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MAX_BYTES = 1 << 30
+HTML = "text/html; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+# The OS connectivity probes' success answers, by path, as the real services
+# give them (scripts/village.sh points their hosts here; tests/probes.rs).
+PROBES = {
+    "/hotspot-detect.html": (HTML, b"<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>"),
+    "/connecttest.txt": (TEXT, b"Microsoft Connect Test"),
+    "/ncsi.txt": (TEXT, b"Microsoft NCSI"),
+    "/success.txt": (TEXT, b"success\n"),
+    "/canonical.html": (HTML, b'<meta http-equiv="refresh" content="0;url=https://support.mozilla.org/kb/captive-portal"/>'),
+    "/check_network_status.txt": (TEXT, b"NetworkManager is online\n"),
+}
 CHUNK = b"x" * 65536
 
 
@@ -38,6 +53,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body) if length is None else length))
         self.send_header("Cache-Control", "no-store")
+        # Which host the upstream answered (a 204 has no body to say so).
+        self.send_header("X-Upstream-Host", self.headers.get("Host", ""))
         self.end_headers()
         if self.command == "HEAD" or code == 204:
             return
@@ -58,6 +75,9 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path.endswith("/generate_204") or path.endswith("/gen_204"):
             return self._reply(204)
+        if path in PROBES:
+            ctype, body = PROBES[path]
+            return self._reply(200, body, ctype=ctype)
         if path.startswith("/bytes/"):
             try:
                 n = int(path[len("/bytes/"):])

@@ -73,6 +73,8 @@ pub struct Policy {
     pub portal_address: Ipv4Addr,
     /// The portal's TCP port; captive tcp/80 is redirected here.
     pub portal_port: u16,
+    /// The portal's HTTPS port, when it serves HTTPS too.
+    pub portal_https_port: Option<u16>,
     /// Destinations reachable without logging in.
     pub walled_garden: Vec<GardenNet>,
     /// Devices that are online, each with its shaping slot and ceilings.

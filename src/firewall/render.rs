@@ -37,7 +37,7 @@
 //!   chain input { type filter hook input priority filter; policy accept;
 //!     iifname LAN ct state established,related accept
 //!     iifname LAN udp dport { 53, 67 } accept
-//!     iifname LAN tcp dport { 53, PORT } accept
+//!     iifname LAN tcp dport { 53, PORT[, HTTPS_PORT] } accept
 //!     iifname LAN meta l4proto { icmp, ipv6-icmp } accept
 //!     iifname LAN udp dport 547 accept
 //!     iifname LAN meta l4proto tcp reject with tcp reset
@@ -230,6 +230,7 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
     let lan = policy.lan_interface.as_str();
     let port = u32::from(policy.portal_port);
     let from_lan = || iifname(lan);
+    let router_tcp: Vec<u32> = [53, port].into_iter().chain(policy.portal_https_port.map(u32::from)).collect();
     vec![
         // lan -> any: ether saddr . ip saddr @online_nat return   (online devices are never redirected;
         // the uncounted twin of @online, or each connection's first packet would count twice)
@@ -274,7 +275,7 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
         // lan -> router: DNS and DHCP (udp 53, 67; DHCPv6 547)
         rule(CHAIN_INPUT, vec![from_lan(), in_anon_num(payload("udp", "dport"), &[53, 67, 547]), Statement::Accept(None)]),
         // lan -> router: DNS over TCP and the portal
-        rule(CHAIN_INPUT, vec![from_lan(), in_anon_num(payload("tcp", "dport"), &[53, port]), Statement::Accept(None)]),
+        rule(CHAIN_INPUT, vec![from_lan(), in_anon_num(payload("tcp", "dport"), &router_tcp), Statement::Accept(None)]),
         // lan -> router: ICMP and ICMPv6 (neighbour discovery, path MTU, ping the gateway)
         rule(CHAIN_INPUT, vec![from_lan(), in_anon(meta(MetaKey::L4proto), &["icmp", "ipv6-icmp"]), Statement::Accept(None)]),
         // lan -> router, any other service (ssh, admin console, ...): refused
@@ -430,6 +431,7 @@ mod tests {
             lan_interface: "br-lan".into(),
             portal_address: Ipv4Addr::new(10, 77, 0, 1),
             portal_port: 2050,
+            portal_https_port: None,
             walled_garden: vec![GardenNet::V4(Ipv4Addr::new(203, 0, 113, 0), 24), GardenNet::V6("2001:db8:1::".parse().unwrap(), 48)],
             online,
         }

@@ -13,12 +13,13 @@ use tracing::{instrument, warn};
 
 use super::ui::Page;
 use super::Portal;
-use crate::config::{format_duration, Size};
+use crate::config::Size;
 use crate::gateway::{DeviceView, GatewayError};
 use crate::lang::Language;
 use crate::mac::Mac;
 use crate::neighbor;
 use crate::quota::{local_hhmm, Standing};
+use crate::uplink::UplinkState;
 
 /// A body must arrive within this time.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,8 +38,9 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
     let portal_host = config.network.portal_address.to_string();
     // A request for any other host reached us through the tcp/80 redirect:
     // send it to the splash page (a 302 every OS treats as "captive").
+    let public_name = config.portal.https.as_ref().map(|t| t.public_name.as_str());
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(strip_port);
-    if host.is_some_and(|h| !h.eq_ignore_ascii_case(&portal_host)) {
+    if host.is_some_and(|h| !h.eq_ignore_ascii_case(&portal_host) && public_name.is_none_or(|n| !h.eq_ignore_ascii_case(n))) {
         return redirect(StatusCode::FOUND, &portal_url(portal));
     }
     let client = identify(peer, &config.network.lan_interface);
@@ -80,7 +82,8 @@ fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
         Language::Id => tip.id.as_str(),
         Language::En => tip.en.as_str(),
     };
-    let notice = if view.blocked { notice_html(portal, lang, "blocked") } else { String::new() };
+    let mut notice = if view.blocked { notice_html(portal, lang, "blocked") } else { String::new() };
+    notice.push_str(&uplink_notice(portal, lang));
     let page = portal.ui.render(
         Page::Splash,
         lang,
@@ -117,10 +120,10 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
             ("site_name", &config.site.name),
             ("regency", &config.site.regency),
             ("state", &state),
-            ("time_left", &format_duration(Duration::from_secs(view.seconds_remaining as u64))),
+            ("time_left", &time_left(view.seconds_remaining, lang)),
             ("data_used", &Size(view.used_today).to_string()),
             ("data_left", &left),
-            ("notice_html", ""),
+            ("notice_html", &uplink_notice(portal, lang)),
             ("other_lang", lang.other().tag()),
         ],
     );
@@ -131,7 +134,12 @@ async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp,
     let Some(mac) = client.mac else { return Ok(not_on_lan(portal, lang)) };
     match portal.gateway.admit(mac, client.ip).await {
         // A full-page navigation (not XHR), so Apple's sheet turns "Cancel" into "Done".
-        Ok(_) => Ok(redirect(StatusCode::SEE_OTHER, &format!("/status?lang={lang}"))),
+        Ok(_) => {
+            // Its browser's sockets that were redirected here while captive
+            // would keep coming here: close them (this one after the 303).
+            portal.close_connections_of(IpAddr::V4(client.ip));
+            Ok(redirect(StatusCode::SEE_OTHER, &format!("/status?lang={lang}")))
+        }
         Err(GatewayError::Blocked(_)) => Ok(message(portal, StatusCode::FORBIDDEN, lang, "blocked_title", "blocked")),
         Err(GatewayError::QuotaUsed(_)) => {
             let view = portal.gateway.view(mac)?;
@@ -180,7 +188,7 @@ fn captive_api(portal: &Portal, client: &Client) -> Result<Resp, GatewayError> {
         Some(mac) => Some(portal.gateway.view(mac)?),
         None => None,
     };
-    let body = captive_json(&portal_url(portal), view.as_ref());
+    let body = captive_json(&user_portal_url(portal), view.as_ref());
     debug_assert!(body.len() < 4096, "RFC 8908 JSON stays small");
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     let h = resp.headers_mut();
@@ -220,6 +228,31 @@ fn identify(peer: SocketAddr, lan: &str) -> Client {
     Client { ip, mac }
 }
 
+/// Time left as a villager reads it: "3 jam 59 menit" / "3 h 59 min".
+fn time_left(secs: i64, lang: Language) -> String {
+    let (h, m) = (secs / 3600, (secs % 3600 + 59) / 60);
+    let (h, m) = if m == 60 { (h + 1, 0) } else { (h, m) };
+    let (hours, minutes) = match lang {
+        Language::Id => ("jam", "menit"),
+        Language::En => ("h", "min"),
+    };
+    match (h, m) {
+        (0, m) => format!("{m} {minutes}"),
+        (h, 0) => format!("{h} {hours}"),
+        (h, m) => format!("{h} {hours} {m} {minutes}"),
+    }
+}
+
+/// RFC 8908's user-portal-url: the HTTPS name when one is configured.
+fn user_portal_url(portal: &Portal) -> String {
+    match &portal.gateway.config().portal.https {
+        Some(tls) => format!("https://{}:{}/", tls.public_name, tls.listen.port()),
+        None => portal_url(portal),
+    }
+}
+
+/// Where captive plain-HTTP requests are sent: the portal by address, so it
+/// works before DNS and without trusting any certificate.
 fn portal_url(portal: &Portal) -> String {
     let config = portal.gateway.config();
     format!("http://{}:{}/", config.network.portal_address, config.portal.listen.port())
@@ -259,6 +292,18 @@ fn not_on_lan(portal: &Portal, lang: Language) -> Resp {
 
 fn notice_html(portal: &Portal, lang: Language, key: &str) -> String {
     format!("<p class=\"notice\">{}</p>", super::ui::escape_html(portal.ui.text(lang, key)))
+}
+
+/// While the uplink is down: the notice that it is the village's internet, not
+/// the phone, with the local time it went down. Empty while it is up.
+fn uplink_notice(portal: &Portal, lang: Language) -> String {
+    let UplinkState::Down { since } = *portal.uplink.borrow() else { return String::new() };
+    let hhmm = local_hhmm(since, &portal.gateway.config().site.timezone);
+    let since_word = match lang {
+        Language::Id => "sejak",
+        Language::En => "since",
+    };
+    super::ui::notice_html(&format!("{} ({since_word} {hhmm})", portal.ui.text(lang, "uplink_down")))
 }
 
 fn message(portal: &Portal, code: StatusCode, lang: Language, title: &str, body: &str) -> Resp {
@@ -310,6 +355,15 @@ mod tests {
         assert_eq!(strip_port("example.com"), "example.com");
         assert_eq!(strip_port("[::1]:80"), "::1");
         assert_eq!(strip_port("[::1]"), "::1");
+    }
+
+    #[test]
+    fn time_left_reads_naturally() {
+        assert_eq!(time_left(4 * 3600, Language::Id), "4 jam");
+        assert_eq!(time_left(3 * 3600 + 59 * 60 + 30, Language::Id), "4 jam");
+        assert_eq!(time_left(2 * 3600 + 15 * 60, Language::En), "2 h 15 min");
+        assert_eq!(time_left(61, Language::Id), "2 menit");
+        assert_eq!(time_left(0, Language::Id), "0 menit");
     }
 
     #[test]

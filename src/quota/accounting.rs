@@ -101,7 +101,8 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
             let standing = limits.standing(used);
             let (download, upload) = limits.rates(standing);
             let rates = SlotRates { download, upload };
-            let slot = session.slot.unwrap_or(0);
+            // Every session got a slot at admission (or at start-up, for older records).
+            let slot = session.slot;
             if standing != session.standing {
                 report.standing_changes += 1;
                 info!(mac = %device.mac, from = ?session.standing, to = ?standing, used, "quota standing changed");
@@ -109,7 +110,9 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
                     (Standing::Cut, _) => {
                         // Back from the walled garden (midnight): a new element, counters from zero.
                         session.seen = (0, 0);
-                        changes.push(Change::Admit(OnlineDevice { key, slot, rates }));
+                        if let Some(slot) = slot {
+                            changes.push(Change::Admit(OnlineDevice { key, slot, rates }));
+                        }
                     }
                     (_, Standing::Cut) => changes.push(Change::Revoke(key)),
                     _ => {}
@@ -118,7 +121,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
             }
             // Every pass states each slot's ceilings; the firewall task changes
             // only those that differ (a throttle, midnight, an admin's override).
-            if standing != Standing::Cut {
+            if let Some(slot) = slot.filter(|_| standing != Standing::Cut) {
                 changes.push(Change::Rates { slot, rates });
             }
             if session.ends <= now {

@@ -473,9 +473,24 @@ impl Daemon {
     }
 
     fn try_start_env(v: &Village, network_lines: &str, extra_toml: &str, env: &[(&str, &str)]) -> Result<Daemon, String> {
+        Daemon::try_start_full(v, network_lines, "", extra_toml, env)
+    }
+
+    /// `start` with extra lines inside the base config's `[portal]` section
+    /// (e.g. the HTTPS keys).
+    pub fn start_portal(v: &Village, portal_lines: &str, extra_toml: &str) -> Daemon {
+        Daemon::try_start_full(v, "", portal_lines, extra_toml, &[]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_start_full(v: &Village, network_lines: &str, portal_lines: &str, extra_toml: &str, env: &[(&str, &str)]) -> Result<Daemon, String> {
         let dir = v.run_dir();
         let config = dir.join("config.toml");
-        let text = format!("{}\n{extra_toml}\n", base_config(&dir, network_lines));
+        let mut text = format!("{}\n{extra_toml}\n", base_config(&dir, network_lines, portal_lines));
+        if !extra_toml.contains("[uplink]") {
+            // Watch the village's own upstream, never the public defaults:
+            // test traffic stays inside the namespaces.
+            text.push_str("[uplink]\ntargets = [\"198.51.100.2:53\"]\n");
+        }
         fs::write(&config, text).unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
         let mut d = Daemon {
             child: None,
@@ -626,7 +641,7 @@ impl Drop for Daemon {
 
 /// The config every daemon test starts from; tests append sections such as
 /// [quota] and [walled_garden].
-fn base_config(run_dir: &Path, network_lines: &str) -> String {
+fn base_config(run_dir: &Path, network_lines: &str, portal_lines: &str) -> String {
     let store = run_dir.join("store");
     let store = store
         .to_str()
@@ -647,6 +662,7 @@ portal_address = "10.77.0.1"
 
 [portal]
 listen = "10.77.0.1:2050"
+{portal_lines}
 
 [store]
 path = "{store}"
