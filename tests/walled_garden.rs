@@ -322,6 +322,9 @@ fn spawn_dnsmasq(ns: &str, args: &[&str], log: &Path) -> SnippetDnsmasq {
         .args(["netns", "exec", ns, "dnsmasq", "--keep-in-foreground"])
         .args(args)
         .arg(format!("--log-facility={}", log.display()))
+        // Its own pid file: two dnsmasqs started at once otherwise race for
+        // /var/run/dnsmasq.pid and one of them exits ("File exists").
+        .arg(format!("--pid-file={}", log.with_extension("pid").display()))
         .stdin(Stdio::null())
         .stderr(std::fs::File::create(log.with_extension("stderr")).expect("dnsmasq stderr file"))
         .spawn()
