@@ -402,6 +402,9 @@ mod tests {
         assert_eq!((throttled["captive"].clone(), throttled["bytes-remaining"].clone()), (false.into(), 0.into()), "throttled is still online");
         let blocked = DeviceView { blocked: true, ..view.clone() };
         assert_eq!(serde_json::from_str::<serde_json::Value>(&captive_json(url, Some(&blocked))).unwrap()["captive"], true);
+        // RFC 8908: small UTF-8 JSON, even for the longest URL we can make.
+        let long_url = format!("https://{}:65535/", "a".repeat(253));
+        assert!(captive_json(&long_url, Some(&view)).len() < 4096);
         let exempt = DeviceView { exempt: true, ..view };
         let exempt: serde_json::Value = serde_json::from_str(&captive_json(url, Some(&exempt))).unwrap();
         assert!(exempt.get("bytes-remaining").is_none(), "no quota, no bytes-remaining");
