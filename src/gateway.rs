@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::firewall::{Change, DeviceKey, FirewallError, FirewallHandle, GardenNet, OnlineDevice, Policy, SlotRates};
 use crate::mac::Mac;
 use crate::quota::{self, Limits, QuotaOverride, Standing};
-use crate::store::{Device, Session, Store, StoreError};
+use crate::store::{DailyUsage, Device, Session, Store, StoreError};
 
 /// Longest the expiry loop sleeps, so a clock jump is noticed within it.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
@@ -287,9 +287,25 @@ impl Gateway {
     /// Make a device captive again (logout, expiry, kick).
     pub async fn revoke(&self, mac: Mac, reason: &str) -> Result<(), GatewayError> {
         let Some(session) = self.end_session(mac, reason)? else { return Ok(()) };
-        self.store.flush().await?;
         if session.standing != Standing::Cut {
-            self.firewall.revoke(DeviceKey { mac, ip: session.ip }).await?;
+            let key = DeviceKey { mac, ip: session.ip };
+            // Count what the kernel saw since the last accounting pass before
+            // the element (and its counters) goes; the session is already out
+            // of the store, so no pass counts these bytes again.
+            if let Some(c) = self.firewall.read().await?.counters().get(&key) {
+                let added = DailyUsage {
+                    upload: quota::counter_delta(c.upload, session.seen.0),
+                    download: quota::counter_delta(c.download, session.seen.1),
+                };
+                if added.total() > 0 {
+                    let day = quota::local_day(self.now(), &self.config.site.timezone);
+                    self.store.record_pass(&[], &[(mac, day, added)])?;
+                }
+            }
+            self.store.flush().await?;
+            self.firewall.revoke(key).await?;
+        } else {
+            self.store.flush().await?;
         }
         info!(mac = %mac, ip = %session.ip, reason, "device captive");
         Ok(())

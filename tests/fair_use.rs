@@ -204,3 +204,17 @@ fn download_rate_caps_each_phone() {
 fn download_from(v: &Village, phone: usize, host: &str, n: u64) -> common::Http {
     curl(&v.phone(phone), &[&format!("http://{host}/bytes/{n}")], 60.0)
 }
+
+#[test]
+fn logging_out_counts_the_bytes_since_the_last_pass() {
+    let v = Village::up("qlogo", 1);
+    // A long interval: only the logout itself can count this download.
+    let _d = Daemon::start(&v, "[quota]\ndaily_data = \"1 GiB\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"5m\"\n");
+    assert_eq!(login(&v, 1).code, 303);
+    assert_eq!(download(&v, 1, 2 * MIB, &[]).code, 200);
+    let r = curl(&v.phone(1), &["-X", "POST", &format!("{PORTAL}/logout")], 5.0);
+    assert_eq!(r.code, 303);
+    assert_eq!(login(&v, 1).code, 303);
+    let counted = used(&v, 1, 1024 * MIB);
+    assert!(counted >= 2 * MIB && counted < 2 * MIB + 2 * MIB / 10, "the download before logout is counted once: {counted}");
+}
