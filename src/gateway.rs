@@ -286,28 +286,52 @@ impl Gateway {
 
     /// Make a device captive again (logout, expiry, kick).
     pub async fn revoke(&self, mac: Mac, reason: &str) -> Result<(), GatewayError> {
-        let Some(session) = self.end_session(mac, reason)? else { return Ok(()) };
-        if session.standing != Standing::Cut {
-            let key = DeviceKey { mac, ip: session.ip };
-            // Count what the kernel saw since the last accounting pass before
-            // the element (and its counters) goes; the session is already out
-            // of the store, so no pass counts these bytes again.
-            if let Some(c) = self.firewall.read().await?.counters().get(&key) {
-                let added = DailyUsage {
-                    upload: quota::counter_delta(c.upload, session.seen.0),
-                    download: quota::counter_delta(c.download, session.seen.1),
-                };
-                if added.total() > 0 {
-                    let day = quota::local_day(self.now(), &self.config.site.timezone);
-                    self.store.record_pass(&[], &[(mac, day, added)])?;
-                }
+        self.revoke_many(&[mac], reason).await
+    }
+
+    /// Make several devices captive at once (expiry, idle): one counter read,
+    /// one store transaction, one firewall batch.
+    ///
+    /// What the kernel counted since the last accounting pass is added to the
+    /// day before the elements (and their counters) go; the sessions are
+    /// already out of the store, so no pass counts those bytes again.
+    pub async fn revoke_many(&self, macs: &[Mac], reason: &str) -> Result<(), GatewayError> {
+        let mut ended = Vec::new();
+        for &mac in macs {
+            if let Some(session) = self.end_session(mac, reason)? {
+                ended.push((mac, session));
             }
-            self.store.flush().await?;
-            self.firewall.revoke(key).await?;
-        } else {
-            self.store.flush().await?;
         }
-        info!(mac = %mac, ip = %session.ip, reason, "device captive");
+        let in_kernel: Vec<(DeviceKey, &Session)> = ended
+            .iter()
+            .filter(|(_, s)| s.standing != Standing::Cut)
+            .map(|(mac, s)| (DeviceKey { mac: *mac, ip: s.ip }, s))
+            .collect();
+        if !in_kernel.is_empty() {
+            let counters = self.firewall.read().await?.counters();
+            let day = quota::local_day(self.now(), &self.config.site.timezone);
+            let added: Vec<(Mac, u32, DailyUsage)> = in_kernel
+                .iter()
+                .filter_map(|(key, s)| {
+                    let c = counters.get(key)?;
+                    let add = DailyUsage {
+                        upload: quota::counter_delta(c.upload, s.seen.0),
+                        download: quota::counter_delta(c.download, s.seen.1),
+                    };
+                    (add.total() > 0).then_some((key.mac, day, add))
+                })
+                .collect();
+            if !added.is_empty() {
+                self.store.record_pass(&[], &added)?;
+            }
+        }
+        self.store.flush().await?;
+        if !in_kernel.is_empty() {
+            self.firewall.changes(in_kernel.iter().map(|(key, _)| Change::Revoke(*key)).collect()).await?;
+        }
+        for (mac, session) in &ended {
+            info!(mac = %mac, ip = %session.ip, reason, "device captive");
+        }
         Ok(())
     }
 
@@ -351,14 +375,16 @@ impl Gateway {
     async fn expire_due(&self) -> Result<Option<i64>, GatewayError> {
         let now = self.now();
         let mut next: Option<i64> = None;
+        let mut due = Vec::new();
         for device in self.store.devices()? {
             let Some(session) = &device.session else { continue };
             if session.ends <= now {
-                self.revoke(device.mac, "session time over").await?;
+                due.push(device.mac);
             } else {
                 next = Some(next.map_or(session.ends, |n| n.min(session.ends)));
             }
         }
+        self.revoke_many(&due, "session time over").await?;
         Ok(next)
     }
 

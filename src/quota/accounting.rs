@@ -143,12 +143,8 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
         warn!(missing = report.missing, "online devices missing from the kernel's table; reconciling");
         gw.reconcile().await?;
     }
-    for mac in ended {
-        gw.revoke(mac, "session time over").await?;
-    }
-    for mac in idle {
-        gw.revoke(mac, "idle timeout").await?;
-        report.idle_ended += 1;
-    }
+    gw.revoke_many(&ended, "session time over").await?;
+    gw.revoke_many(&idle, "idle timeout").await?;
+    report.idle_ended = idle.len();
     Ok(report)
 }
