@@ -62,6 +62,9 @@ pub struct Portal {
     /// Pages to serve instead of the embedded ones.
     pub ui_dir: Option<PathBuf>,
     pub max_connections: usize,
+    /// Open connections one client address may hold, so one phone (or one
+    /// junk script) cannot take every one of `max_connections`.
+    pub max_connections_per_client: usize,
     /// How long a client may take to send its request headers.
     pub header_timeout: Duration,
     pub max_body: Size,
@@ -93,8 +96,10 @@ pub struct Store {
     pub path: PathBuf,
 }
 
-/// The fair-share rules every device gets.
-#[derive(Debug, Clone)]
+/// The fair-share rules every device gets. The config file gives the
+/// first-boot defaults; an admin's change (`PUT /api/quota`) is kept in the
+/// store and wins from then on (see `Gateway::quota`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Quota {
     /// Data per device per local day before it is slowed to `after_quota_rate`.
     pub daily_data: Size,
@@ -132,11 +137,13 @@ pub struct Uplink {
 }
 
 /// An amount of data, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Size(pub u64);
 
 /// A speed, in bits per second. `Rate(0)` means "cut off" where a rate may be zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Rate(pub u64);
 
 /// Why a configuration could not be used.
@@ -276,6 +283,7 @@ struct RawPortal {
     listen: Option<Text>,
     ui_dir: Option<Text>,
     max_connections: Option<i64>,
+    max_connections_per_client: Option<i64>,
     header_timeout: Option<Text>,
     max_body: Option<Text>,
     https_listen: Option<Text>,
@@ -466,16 +474,20 @@ impl Check<'_> {
         } else {
             None
         };
-        let max_connections = match raw.max_connections {
-            None => 512,
-            Some(n) => usize::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
-                self.invalid("portal.max_connections", format!("{n} is not a positive number (try 512)"))
-            })?,
+        let count = |key: &str, raw: Option<i64>, default: usize| match raw {
+            None => Ok(default),
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| self.invalid(key, format!("{n} is not a positive number (try {default})"))),
         };
+        let max_connections = count("portal.max_connections", raw.max_connections, 512)?;
+        let max_connections_per_client = count("portal.max_connections_per_client", raw.max_connections_per_client, 32)?;
         Ok(Portal {
             listen,
             ui_dir: self.optional("portal.ui_dir", raw.ui_dir, path_value)?,
             max_connections,
+            max_connections_per_client,
             header_timeout: self.or("portal.header_timeout", raw.header_timeout, "10s", |s| {
                 positive(s, parse_duration(s)?, Duration::ZERO, "try \"10s\"")
             })?,
@@ -887,6 +899,7 @@ path = "/var/lib/desawifi"
         assert_eq!(c.portal.listen, "10.77.0.1:2050".parse().unwrap());
         assert_eq!(c.portal.ui_dir, None);
         assert_eq!(c.portal.max_connections, 512);
+        assert_eq!(c.portal.max_connections_per_client, 32);
         assert_eq!(c.portal.header_timeout, Duration::from_secs(10));
         assert_eq!(c.portal.max_body, Size(16 * 1024));
         assert_eq!(c.admin.listen, "192.0.2.1:8443".parse().unwrap());
@@ -921,6 +934,7 @@ path = "/var/lib/desawifi"
             "listen",
             "ui_dir",
             "max_connections",
+            "max_connections_per_client",
             "header_timeout",
             "max_body",
             "path",
@@ -952,6 +966,7 @@ path = "/var/lib/desawifi"
         assert_eq!(c.site.language, Language::Id);
         assert_eq!(c.admin.listen, "127.0.0.1:8443".parse().unwrap());
         assert_eq!(c.portal.max_connections, 512);
+        assert_eq!(c.portal.max_connections_per_client, 32);
         assert_eq!(c.portal.header_timeout, Duration::from_secs(10));
         assert_eq!(c.portal.max_body, Size(16384));
         let example = Config::parse(EXAMPLE, Path::new("e.toml")).unwrap();
@@ -963,13 +978,14 @@ path = "/var/lib/desawifi"
     fn optional_values_when_set() {
         let text = MINIMAL
             .replace("[network]\n", "[network]\nuplink_download = \"50 Mbit/s\"\nuplink_upload = \"10Mbps\"\n")
-            .replace("[portal]\n", "[portal]\nui_dir = \"/etc/desawifi/portal-ui\"\nmax_connections = 64\n")
+            .replace("[portal]\n", "[portal]\nui_dir = \"/etc/desawifi/portal-ui\"\nmax_connections = 64\nmax_connections_per_client = 8\n")
             .replace("[site]\n", "[site]\nlanguage = \"en\"\ntimezone = \"asia/jakarta\"\n");
         let c = parse(&text).unwrap();
         assert_eq!(c.network.uplink_download, Some(Rate(50_000_000)));
         assert_eq!(c.network.uplink_upload, Some(Rate(10_000_000)));
         assert_eq!(c.portal.ui_dir.as_deref(), Some(Path::new("/etc/desawifi/portal-ui")));
         assert_eq!(c.portal.max_connections, 64);
+        assert_eq!(c.portal.max_connections_per_client, 8);
         assert_eq!(c.site.language, Language::En);
         assert_eq!(c.site.timezone_name, "Asia/Jakarta");
         let tz_offset = c.site.timezone.to_offset(jiff::Timestamp::UNIX_EPOCH);
@@ -1081,6 +1097,8 @@ path = "/var/lib/desawifi"
         assert_error("portal", "max_connections", "0", "0 is not a positive number (try 512)");
         assert_error("portal", "max_connections", "-3", "-3 is not a positive number (try 512)");
         assert_error("portal", "max_connections", "\"512\"", "invalid type: string \"512\", expected i64");
+        assert_error("portal", "max_connections_per_client", "0", "0 is not a positive number (try 32)");
+        assert_error("portal", "max_connections_per_client", "-1", "-1 is not a positive number (try 32)");
         assert_error("portal", "header_timeout", "\"0s\"", "\"0s\" must be more than zero (try \"10s\")");
         assert_error(
             "portal",

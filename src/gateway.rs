@@ -3,7 +3,7 @@
 //! writes the store first (durably), then asks the firewall task.
 
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::firewall::{Change, DeviceKey, FirewallError, FirewallHandle, GardenNet, OnlineDevice, Policy, SlotRates};
 use crate::mac::Mac;
 use crate::quota::{self, Limits, QuotaOverride, Standing};
@@ -44,6 +44,12 @@ pub enum GatewayError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceView {
     pub mac: Mac,
+    /// The IPv4 address it last used (the session's while online).
+    pub ip: Option<Ipv4Addr>,
+    /// Unix seconds of the first visit.
+    pub first_seen: i64,
+    /// The admin's per-device overrides.
+    pub quota: QuotaOverride,
     pub blocked: bool,
     /// `Some` while online.
     pub session: Option<Session>,
@@ -64,6 +70,9 @@ pub struct DeviceView {
 /// Store + firewall + config, shared by every room.
 pub struct Gateway {
     config: Arc<Config>,
+    /// The site's quota defaults: the config file's until an admin saves
+    /// others (kept in the store, and winning over the file from then on).
+    quota: RwLock<config::Quota>,
     store: Store,
     firewall: FirewallHandle,
     clock: Arc<dyn Clock>,
@@ -80,7 +89,8 @@ impl Gateway {
     /// Build the core and reconcile the kernel with the store.
     pub async fn start(config: Arc<Config>, store: Store, firewall: FirewallHandle, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, GatewayError> {
         let slot_count = shaping_plan(&config).slots;
-        let gw = Arc::new(Gateway { config, store, firewall, clock, records: Mutex::new(()), wake: Notify::new(), slots: Mutex::new(vec![false; slot_count as usize]) });
+        let quota = RwLock::new(store.site_quota()?.unwrap_or_else(|| config.quota.clone()));
+        let gw = Arc::new(Gateway { config, quota, store, firewall, clock, records: Mutex::new(()), wake: Notify::new(), slots: Mutex::new(vec![false; slot_count as usize]) });
         gw.claim_stored_slots()?;
         gw.reconcile().await?;
         Ok(gw)
@@ -111,13 +121,50 @@ impl Gateway {
 
     /// The ceilings a device's slot should have now.
     fn slot_rates(&self, device: &Device, standing: Standing) -> SlotRates {
-        let (download, upload) = Limits::new(&self.config.quota, &device.quota).rates(standing);
+        let (download, upload) = Limits::new(&self.quota(), &device.quota).rates(standing);
         SlotRates { download, upload }
     }
 
     /// The configuration the gateway runs with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The site's quota defaults in force now.
+    pub fn quota(&self) -> config::Quota {
+        self.quota.read().expect("quota lock").clone()
+    }
+
+    /// Replace the site's quota defaults: saved (flushed) first, then in
+    /// force for new logins at once and for connected devices from the next
+    /// accounting pass, without a restart. Returns the old defaults.
+    pub async fn set_quota(&self, quota: config::Quota) -> Result<config::Quota, GatewayError> {
+        let old = {
+            let _guard = self.records.lock().expect("records lock");
+            self.store.put_site_quota(&quota)?;
+            std::mem::replace(&mut *self.quota.write().expect("quota lock"), quota)
+        };
+        self.store.flush().await?;
+        info!("site quota changed");
+        Ok(old)
+    }
+
+    /// Every device ever seen, as the admin's device list shows them.
+    pub fn devices(&self) -> Result<Vec<DeviceView>, GatewayError> {
+        let now = self.now();
+        let day = quota::local_day(now, &self.config.site.timezone);
+        let quota = self.quota();
+        self.store.devices()?.into_iter().map(|d| Ok(self.view_of(d, now, day, &quota)?)).collect()
+    }
+
+    /// The site's per-day stats (sessions, peak devices) in `from..=to`.
+    pub fn day_stats_between(&self, from: u32, to: u32) -> Result<Vec<(u32, crate::store::DayStats)>, GatewayError> {
+        Ok(self.store.day_stats_between(from, to)?)
+    }
+
+    /// Every device's usage per day in `from..=to`, as (day, mac, usage).
+    pub fn usage_between(&self, from: u32, to: u32) -> Result<Vec<(u32, Mac, DailyUsage)>, GatewayError> {
+        Ok(self.store.usage_between(from, to)?)
     }
 
     /// Unix seconds, from the injected clock.
@@ -167,14 +214,23 @@ impl Gateway {
     /// What the portal needs to know about a device.
     pub fn view(&self, mac: Mac) -> Result<DeviceView, GatewayError> {
         let now = self.now();
-        let tz = &self.config.site.timezone;
+        let day = quota::local_day(now, &self.config.site.timezone);
         let device = self.store.device(&mac)?.unwrap_or_else(|| Device::new(mac, now));
-        let limits = Limits::new(&self.config.quota, &device.quota);
-        let used_today = self.store.usage(&mac, quota::local_day(now, tz))?.total();
+        self.view_of(device, now, day, &self.quota())
+    }
+
+    fn view_of(&self, device: Device, now: i64, day: u32, site: &config::Quota) -> Result<DeviceView, GatewayError> {
+        let tz = &self.config.site.timezone;
+        let mac = device.mac;
+        let limits = Limits::new(site, &device.quota);
+        let used_today = self.store.usage(&mac, day)?.total();
         let session = Some(device.clone()).filter(|d| d.is_online(now)).and_then(|d| d.session);
         let seconds_remaining = session.as_ref().map_or(0, |s| (s.ends - now).max(0));
         Ok(DeviceView {
             mac,
+            ip: session.as_ref().map(|s| s.ip).or(device.ip),
+            first_seen: device.first_seen,
+            quota: device.quota,
             blocked: device.blocked,
             standing: limits.standing(used_today),
             session,
@@ -212,8 +268,10 @@ impl Gateway {
             if device.blocked {
                 return Err(GatewayError::Blocked(mac));
             }
-            let used = self.store.usage(&mac, quota::local_day(now, &self.config.site.timezone))?.total();
-            let standing = Limits::new(&self.config.quota, &device.quota).standing(used);
+            let site = self.quota();
+            let day = quota::local_day(now, &self.config.site.timezone);
+            let used = self.store.usage(&mac, day)?.total();
+            let standing = Limits::new(&site, &device.quota).standing(used);
             if standing == Standing::Cut {
                 return Err(GatewayError::QuotaUsed(mac));
             }
@@ -227,7 +285,10 @@ impl Gateway {
                     // A new kernel element: its counters start from zero.
                     Session { ip, seen: (0, 0), standing, ..s }
                 }
-                None => Session { standing, ..Session::new(ip, now, self.config.quota.session_time.as_secs() as i64) },
+                None => {
+                    self.store.update_day_stats(day, |d| d.sessions += 1)?;
+                    Session { standing, ..Session::new(ip, now, site.session_time.as_secs() as i64) }
+                }
             };
             if session.slot.is_none() {
                 let mut slots = self.slots.lock().expect("slots lock");

@@ -4,7 +4,8 @@
 //! captive-portal API.
 //!
 //! Limits keep one slow or junk client from stalling the others: a cap on
-//! open connections, header size, header-read time, body size and body time.
+//! open connections (in all, and per client address), header size,
+//! header-read time, body size and body time.
 
 mod routes;
 pub mod tls;
@@ -61,6 +62,8 @@ pub struct Portal {
     /// the firewall redirected while the phone was captive (see [`Portal::close_connections_of`]).
     conns: Mutex<HashMap<IpAddr, Vec<(u64, CancellationToken)>>>,
     next_conn: AtomicU64,
+    /// The text of `/proc/net/arp` to use instead of the kernel's (fuzzing only).
+    neighbours: Option<String>,
 }
 
 impl Portal {
@@ -72,7 +75,27 @@ impl Portal {
             uplink,
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
+            neighbours: None,
         })
+    }
+
+    /// FUZZING SEAM: a portal that finds clients' MACs in `neighbours` (the
+    /// text of a `/proc/net/arp`) instead of the kernel's table, so a fuzzer
+    /// can play a phone on the LAN without a LAN. Not for the daemon.
+    #[doc(hidden)]
+    pub fn with_neighbour_table(gateway: Arc<Gateway>, ui: Ui, uplink: UplinkReader, neighbours: String) -> Arc<Portal> {
+        let mut portal = Portal::new(gateway, ui, uplink);
+        Arc::get_mut(&mut portal).expect("just made").neighbours = Some(neighbours);
+        portal
+    }
+
+    /// The client's MAC on the LAN, from the kernel's neighbour table.
+    fn mac_of(&self, ip: std::net::Ipv4Addr) -> Option<crate::mac::Mac> {
+        let lan = &self.gateway.config().network.lan_interface;
+        match &self.neighbours {
+            None => crate::neighbor::mac_of(ip, lan),
+            Some(table) => crate::neighbor::lookup(table, ip, lan),
+        }
     }
 
     /// Close every open connection from `ip` once its current response is
@@ -106,6 +129,49 @@ impl Portal {
     }
 }
 
+/// Open connections per client address, at most `max` each: 500 half-open
+/// sockets from one phone must not take the slots every other phone needs.
+/// (Each phone has its own address on the village LAN; there is no NAT.)
+struct ClientSlots {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in [`ClientSlots`], given back when dropped.
+struct ClientSlot {
+    slots: Arc<ClientSlots>,
+    ip: IpAddr,
+}
+
+impl ClientSlots {
+    fn new(max: usize) -> Arc<ClientSlots> {
+        Arc::new(ClientSlots { max, open: Mutex::new(HashMap::new()) })
+    }
+
+    /// A slot for one more connection from `ip`, or `None` if it holds `max`.
+    fn try_take(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        let mut open = self.open.lock().expect("client slots lock");
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot { slots: self.clone(), ip })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().expect("client slots lock");
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Bind the portal's listener (separately from serving, so start-up errors
 /// surface before the daemon reports itself ready).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, PortalError> {
@@ -117,10 +183,12 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, PortalError> {
 pub async fn serve(listener: TcpListener, portal: Arc<Portal>, cancel: CancellationToken, tls: Option<TlsAcceptor>) {
     let config = portal.gateway.config();
     let max_connections = config.portal.max_connections;
+    let per_client = config.portal.max_connections_per_client;
     let header_timeout = config.portal.header_timeout;
     let slots = Arc::new(Semaphore::new(max_connections));
+    let client_slots = ClientSlots::new(per_client);
     let tracker = TaskTracker::new();
-    info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), max_connections, "portal listening");
+    info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), max_connections, per_client, "portal listening");
     loop {
         let (stream, peer) = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -133,6 +201,12 @@ pub async fn serve(listener: TcpListener, portal: Arc<Portal>, cancel: Cancellat
                     continue;
                 }
             },
+        };
+        // The client's own cap first, so a greedy client never holds a global slot.
+        let Some(client_slot) = client_slots.try_take(peer.ip()) else {
+            debug!(%peer, per_client, "per-client connection limit reached; closing");
+            drop(stream);
+            continue;
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             debug!(%peer, "connection limit reached; closing");
@@ -152,12 +226,24 @@ pub async fn serve(listener: TcpListener, portal: Arc<Portal>, cancel: Cancellat
                     Err(_) => debug!(%peer, "TLS handshake too slow"),
                 },
             }
-            drop(slot);
+            drop((slot, client_slot));
         });
     }
     tracker.close();
     tracker.wait().await;
     info!("portal stopped");
+}
+
+/// FUZZING SEAM: serve one already-accepted connection from `peer` exactly
+/// as [`serve`] would (same hyper settings, limits and routes), e.g. over a
+/// `tokio::io::duplex` carrying a fuzzer's bytes. Not for the daemon.
+#[doc(hidden)]
+pub async fn serve_stream<S>(stream: S, peer: SocketAddr, portal: Arc<Portal>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let header_timeout = portal.gateway.config().portal.header_timeout;
+    serve_connection(stream, peer, portal, header_timeout, CancellationToken::new()).await
 }
 
 /// One HTTP/1.1 connection (plain or TLS), with its limits and graceful end.
@@ -198,4 +284,26 @@ where
         }
     }
     portal.unregister(peer.ip(), id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_client_cannot_take_every_slot() {
+        let slots = ClientSlots::new(3);
+        let greedy: IpAddr = "10.77.0.12".parse().unwrap();
+        let held: Vec<ClientSlot> = (0..3).map(|_| slots.try_take(greedy).expect("under the cap")).collect();
+        assert!(slots.try_take(greedy).is_none(), "a 4th connection from the same phone is refused");
+        let other = slots.try_take("10.77.0.11".parse().unwrap());
+        assert!(other.is_some(), "another phone still gets in");
+        drop(held);
+        let again = slots.try_take(greedy);
+        assert!(again.is_some(), "closed connections give their slots back");
+        drop(other);
+        assert_eq!(slots.open.lock().unwrap().get(&greedy), Some(&1), "only the live slot is counted");
+        drop(again);
+        assert!(slots.open.lock().unwrap().is_empty(), "no entry left for clients without connections");
+    }
 }

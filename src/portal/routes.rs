@@ -17,7 +17,6 @@ use crate::config::Size;
 use crate::gateway::{DeviceView, GatewayError};
 use crate::lang::Language;
 use crate::mac::Mac;
-use crate::neighbor;
 use crate::quota::{local_hhmm, Standing};
 use crate::uplink::UplinkState;
 
@@ -43,7 +42,7 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
     if host.is_some_and(|h| !h.eq_ignore_ascii_case(&portal_host) && public_name.is_none_or(|n| !h.eq_ignore_ascii_case(n))) {
         return redirect(StatusCode::FOUND, &portal_url(portal));
     }
-    let client = identify(peer, &config.network.lan_interface);
+    let client = identify(portal, peer);
     let lang = query_lang(req.uri().query()).unwrap_or(config.site.language);
     let result = match (req.method(), req.uri().path()) {
         (&Method::GET | &Method::HEAD, "/") => splash(portal, &client, lang),
@@ -219,12 +218,12 @@ pub fn captive_json(portal_url: &str, view: Option<&DeviceView>) -> String {
     doc.to_string()
 }
 
-fn identify(peer: SocketAddr, lan: &str) -> Client {
+fn identify(portal: &Portal, peer: SocketAddr) -> Client {
     let ip = match peer.ip() {
         IpAddr::V4(v4) => v4,
         IpAddr::V6(v6) => v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),
     };
-    let mac = if ip.is_unspecified() { None } else { neighbor::mac_of(ip, lan) };
+    let mac = if ip.is_unspecified() { None } else { portal.mac_of(ip) };
     Client { ip, mac }
 }
 
@@ -381,6 +380,9 @@ mod tests {
         assert_eq!(captive, serde_json::json!({"captive": true, "user-portal-url": url, "venue-info-url": venue, "can-extend-session": false}));
         let view = DeviceView {
             mac: "02:77:00:00:00:01".parse().unwrap(),
+            ip: Some(Ipv4Addr::new(10, 77, 0, 11)),
+            first_seen: 0,
+            quota: Default::default(),
             blocked: false,
             session: Some(crate::store::Session::new(Ipv4Addr::new(10, 77, 0, 11), 0, 100)),
             seconds_remaining: 90,

@@ -36,9 +36,10 @@ pub struct PassReport {
 
 /// Run passes until cancelled.
 pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
-    let interval = gw.config().quota.accounting_interval;
     let mut last_prune_day = 0;
     loop {
+        // Read every round: an admin may change it (PUT /api/quota).
+        let interval = gw.quota().accounting_interval;
         let started = Instant::now();
         match pass(&gw).await {
             Ok(r) => debug!(devices = r.devices, bytes = r.bytes, changes = r.standing_changes, idle = r.idle_ended, us = started.elapsed().as_micros() as u64, "accounting pass"),
@@ -65,7 +66,8 @@ pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
 pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
     let kernel = gw.firewall().read().await?.counters();
     let config = gw.config();
-    let idle_after = config.quota.idle_timeout.as_secs() as i64;
+    let site = gw.quota();
+    let idle_after = site.idle_timeout.as_secs() as i64;
     let mut report = PassReport::default();
     let mut changes = Vec::new();
     let mut idle: Vec<Mac> = Vec::new();
@@ -78,7 +80,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
         let mut added = Vec::new();
         for mut device in gw.store().devices()? {
             let before = device.session.clone();
-            let limits = Limits::new(&config.quota, &device.quota);
+            let limits = Limits::new(&site, &device.quota);
             let Some(session) = device.session.as_mut() else { continue };
             report.devices += 1;
             let key = DeviceKey { mac: device.mac, ip: session.ip };
@@ -135,6 +137,8 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
             }
         }
         gw.store().record_pass(&devices, &added)?;
+        let online = (report.devices - ended.len()) as u64;
+        gw.store().update_day_stats(day, |d| d.peak_devices = d.peak_devices.max(online))?;
     }
     if !changes.is_empty() {
         gw.firewall().changes(changes).await?;

@@ -3,6 +3,8 @@
 //! - tree `meta`:    `schema` -> u32 big-endian
 //! - tree `devices`: 6 MAC bytes -> JSON of [`super::Device`]
 //! - tree `usage`:   6 MAC bytes + day (u32 BE, e.g. 20261127) -> JSON of [`super::DailyUsage`]
+//! - tree `days`:    day (u32 BE) -> JSON of [`super::DayStats`] (logins, peak devices online)
+//! - tree `settings`: `quota` -> JSON of [`crate::config::Quota`] (the admin's site defaults)
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -13,7 +15,14 @@ use crate::mac::Mac;
 pub const TREE_META: &str = "meta";
 pub const TREE_DEVICES: &str = "devices";
 pub const TREE_USAGE: &str = "usage";
+pub const TREE_DAYS: &str = "days";
+pub const TREE_SETTINGS: &str = "settings";
 pub const SCHEMA: &[u8] = b"schema";
+pub const SETTING_QUOTA: &[u8] = b"quota";
+
+pub fn parse_day(k: &[u8]) -> Option<u32> {
+    decode_u32(k)
+}
 
 pub fn usage(mac: &Mac, day: u32) -> [u8; 10] {
     let mut k = [0u8; 10];

@@ -72,6 +72,15 @@ pub struct DailyUsage {
     pub upload: u64,
 }
 
+/// What happened on one local day across the whole site (for the regency's report).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayStats {
+    /// Sessions started (logins that made a new session).
+    pub sessions: u64,
+    /// Most devices online at once, as seen by the accounting passes.
+    pub peak_devices: u64,
+}
+
 impl DailyUsage {
     /// Download plus upload: what the daily quota counts.
     pub fn total(&self) -> u64 {
@@ -114,6 +123,8 @@ pub struct Store {
     db: sled::Db,
     devices: sled::Tree,
     usage: sled::Tree,
+    days: sled::Tree,
+    settings: sled::Tree,
 }
 
 impl Store {
@@ -140,7 +151,9 @@ impl Store {
         }
         let devices = db.open_tree(keys::TREE_DEVICES)?;
         let usage = db.open_tree(keys::TREE_USAGE)?;
-        Ok(Store { db, devices, usage })
+        let days = db.open_tree(keys::TREE_DAYS)?;
+        let settings = db.open_tree(keys::TREE_SETTINGS)?;
+        Ok(Store { db, devices, usage, days, settings })
     }
 
     /// One device, if it was ever seen.
@@ -217,6 +230,45 @@ impl Store {
         }
     }
 
+    /// The site's stats for one local day.
+    pub fn day_stats(&self, day: u32) -> Result<DayStats, StoreError> {
+        Ok(self.days.get(day.to_be_bytes())?.map(|v| keys::decode(&v, &format!("days/{day}"))).transpose()?.unwrap_or_default())
+    }
+
+    /// Site stats per day in `from..=to`, days without any left out.
+    pub fn day_stats_between(&self, from: u32, to: u32) -> Result<Vec<(u32, DayStats)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.days.range(from.to_be_bytes()..=to.to_be_bytes()) {
+            let (k, v) = kv?;
+            let Some(day) = keys::parse_day(&k) else { continue };
+            out.push((day, keys::decode(&v, &format!("days/{day}"))?));
+        }
+        Ok(out)
+    }
+
+    /// Change one day's stats (callers hold the gateway's records lock, so
+    /// read-modify-write is safe). Writes only when something changed.
+    pub fn update_day_stats(&self, day: u32, change: impl FnOnce(&mut DayStats)) -> Result<(), StoreError> {
+        let before = self.day_stats(day)?;
+        let mut after = before;
+        change(&mut after);
+        if after != before {
+            self.days.insert(day.to_be_bytes(), keys::encode(&after))?;
+        }
+        Ok(())
+    }
+
+    /// The site quota an admin saved, if any (else the config file's applies).
+    pub fn site_quota(&self) -> Result<Option<crate::config::Quota>, StoreError> {
+        self.settings.get(keys::SETTING_QUOTA)?.map(|v| keys::decode(&v, "settings/quota")).transpose()
+    }
+
+    /// Save the site quota (not yet flushed; see [`Store::flush`]).
+    pub fn put_site_quota(&self, quota: &crate::config::Quota) -> Result<(), StoreError> {
+        self.settings.insert(keys::SETTING_QUOTA, keys::encode(quota))?;
+        Ok(())
+    }
+
     /// Forget daily usage older than `before` (a day number); returns how many went.
     pub fn prune_usage(&self, before: u32) -> Result<usize, StoreError> {
         let mut gone = 0;
@@ -226,6 +278,10 @@ impl Store {
                 self.usage.remove(k)?;
                 gone += 1;
             }
+        }
+        for kv in self.days.range(..before.to_be_bytes()) {
+            let (k, _) = kv?;
+            self.days.remove(k)?;
         }
         Ok(gone)
     }
@@ -273,6 +329,31 @@ mod tests {
         assert_eq!(store.online_devices(150).unwrap().len(), 1);
         assert_eq!(store.online_devices(250).unwrap().len(), 0);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn day_stats_and_site_quota_survive_reopen_and_pruning() {
+        let dir = temp_dir("days");
+        let mut quota = crate::config::Config::parse(include_str!("../../config/desawifi.toml"), Path::new("desawifi.toml")).unwrap().quota;
+        quota.daily_data = crate::config::Size(1 << 30);
+        {
+            let store = Store::open(&dir).unwrap();
+            assert_eq!(store.site_quota().unwrap(), None);
+            store.put_site_quota(&quota).unwrap();
+            store.update_day_stats(20261126, |d| d.sessions += 2).unwrap();
+            store.update_day_stats(20261127, |d| d.sessions += 1).unwrap();
+            store.update_day_stats(20261127, |d| d.peak_devices = d.peak_devices.max(7)).unwrap();
+            store.update_day_stats(20261127, |d| d.peak_devices = d.peak_devices.max(3)).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.site_quota().unwrap(), Some(quota));
+        assert_eq!(
+            store.day_stats_between(20261101, 20261130).unwrap(),
+            vec![(20261126, DayStats { sessions: 2, peak_devices: 0 }), (20261127, DayStats { sessions: 1, peak_devices: 7 })]
+        );
+        store.prune_usage(20261127).unwrap();
+        assert_eq!(store.day_stats_between(0, u32::MAX).unwrap(), vec![(20261127, DayStats { sessions: 1, peak_devices: 7 })]);
     }
 
     #[test]
