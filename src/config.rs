@@ -84,10 +84,25 @@ pub struct PortalTls {
     pub public_name: String,
 }
 
-/// The operators' web interface; loopback by default so it is not on the village LAN.
+/// The operators' web interface (HTTPS only); loopback by default so it is
+/// not on the village LAN.
 #[derive(Debug, Clone)]
 pub struct Admin {
     pub listen: SocketAddr,
+    /// PEM certificate and key; `None` = a self-signed pair made on first
+    /// start and kept in the store directory.
+    pub tls: Option<AdminTls>,
+    /// A bearer token Prometheus may use for `/metrics` only.
+    pub metrics_token: Option<String>,
+    /// How long an admin's login lasts.
+    pub session_time: Duration,
+}
+
+/// The admin listener's own certificate and key.
+#[derive(Debug, Clone)]
+pub struct AdminTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Where the device and usage database lives.
@@ -296,6 +311,10 @@ struct RawPortal {
 #[serde(default, deny_unknown_fields, expecting = "an [admin] table")]
 struct RawAdmin {
     listen: Option<Text>,
+    tls_cert: Option<Text>,
+    tls_key: Option<Text>,
+    metrics_token: Option<Text>,
+    session_time: Option<Text>,
 }
 
 #[derive(Deserialize, Default)]
@@ -381,9 +400,7 @@ impl Check<'_> {
             site,
             portal: self.portal(raw.portal.unwrap_or_default(), &network)?,
             network,
-            admin: Admin {
-                listen: self.or("admin.listen", raw.admin.unwrap_or_default().listen, "127.0.0.1:8443", listen)?,
-            },
+            admin: self.admin(raw.admin.unwrap_or_default())?,
             store: Store { path: self.required("store.path", raw.store.unwrap_or_default().path, path_value)? },
             quota: self.quota(raw.quota.unwrap_or_default())?,
             walled_garden: self.walled_garden(raw.walled_garden.unwrap_or_default())?,
@@ -438,6 +455,30 @@ impl Check<'_> {
             uplink_download: self.optional("network.uplink_download", raw.uplink_download, positive_rate)?,
             uplink_upload: self.optional("network.uplink_upload", raw.uplink_upload, positive_rate)?,
         })
+    }
+
+    fn admin(&self, raw: RawAdmin) -> Parsed<Admin> {
+        let listen = self.or("admin.listen", raw.listen, "127.0.0.1:8443", listen)?;
+        let tls = match (raw.tls_cert.is_some(), raw.tls_key.is_some()) {
+            (false, false) => None,
+            (true, false) => return Err(self.invalid("admin.tls_key", "missing key (admin.tls_cert and tls_key go together)".to_owned())),
+            (false, true) => return Err(self.invalid("admin.tls_cert", "missing key (admin.tls_cert and tls_key go together)".to_owned())),
+            (true, true) => Some(AdminTls {
+                cert: self.required("admin.tls_cert", raw.tls_cert, path_value)?,
+                key: self.required("admin.tls_key", raw.tls_key, path_value)?,
+            }),
+        };
+        let metrics_token = self.optional("admin.metrics_token", raw.metrics_token, |s: &str| {
+            if s.len() < 16 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+                Err(format!("{s:?} is too weak (at least 16 visible ASCII characters, e.g. from `openssl rand -hex 16`)"))
+            } else {
+                Ok(s.to_owned())
+            }
+        })?;
+        let session_time = self.or("admin.session_time", raw.session_time, "12h", |s| {
+            positive(s, parse_duration(s)?, Duration::ZERO, "try \"12h\"")
+        })?;
+        Ok(Admin { listen, tls, metrics_token, session_time })
     }
 
     fn portal(&self, raw: RawPortal, network: &Network) -> Parsed<Portal> {
@@ -1208,7 +1249,7 @@ path = "/var/lib/desawifi"
         let e = parse(&format!("{MINIMAL}[walled_garden]\ndomain = []\n")).unwrap_err().to_string();
         assert_eq!(e, "x.toml: walled_garden.domain: unknown key (expected one of: addresses, domains)");
         let e = parse(&format!("{MINIMAL}[admin]\nlisten = \"127.0.0.1:1\"\n[admin.extra]\nx = 1\n")).unwrap_err();
-        assert_eq!(e.to_string(), "x.toml: admin.extra: unknown key (expected one of: listen)");
+        assert_eq!(e.to_string(), "x.toml: admin.extra: unknown key (expected one of: listen, tls_cert, tls_key, metrics_token, session_time)");
     }
 
     #[test]
