@@ -14,6 +14,7 @@
 //! - [`dnsmasq`]   the router's dnsmasq snippet (LAN DNS, RFC 8910 option 114, walled-garden nftset=).
 //! - [`clock`], [`lang`], [`mac`]: small shared types.
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod daemon;

@@ -4,6 +4,7 @@
 //! - tree `devices`: 6 MAC bytes -> JSON of [`super::Device`]
 //! - tree `usage`:   6 MAC bytes + day (u32 BE, e.g. 20261127) -> JSON of [`super::DailyUsage`]
 //! - tree `days`:    day (u32 BE) -> JSON of [`super::DayStats`] (logins, peak devices online)
+//! - tree `audit`:   u64 BE sequence -> JSON of [`super::AuditEntry`] (see `audit.rs`)
 //! - tree `settings`: `quota` -> JSON of [`crate::config::Quota`] (the admin's site defaults)
 
 use serde::de::DeserializeOwned;
@@ -17,6 +18,7 @@ pub const TREE_DEVICES: &str = "devices";
 pub const TREE_USAGE: &str = "usage";
 pub const TREE_DAYS: &str = "days";
 pub const TREE_SETTINGS: &str = "settings";
+pub const TREE_AUDIT: &str = "audit";
 pub const SCHEMA: &[u8] = b"schema";
 pub const SETTING_QUOTA: &[u8] = b"quota";
 

@@ -3,7 +3,10 @@
 //! Nothing outside this folder sees sled, its keys or its encodings
 //! ([`keys`]); callers get typed records.
 
+mod audit;
 mod keys;
+
+pub use audit::AuditEntry;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -125,6 +128,7 @@ pub struct Store {
     usage: sled::Tree,
     days: sled::Tree,
     settings: sled::Tree,
+    audit: sled::Tree,
 }
 
 impl Store {
@@ -153,7 +157,8 @@ impl Store {
         let usage = db.open_tree(keys::TREE_USAGE)?;
         let days = db.open_tree(keys::TREE_DAYS)?;
         let settings = db.open_tree(keys::TREE_SETTINGS)?;
-        Ok(Store { db, devices, usage, days, settings })
+        let audit = db.open_tree(keys::TREE_AUDIT)?;
+        Ok(Store { db, devices, usage, days, settings, audit })
     }
 
     /// One device, if it was ever seen.

@@ -1,0 +1,82 @@
+//! The admin room: the regency's HTTPS console and JSON API, beside the
+//! portal but never on it. Its own listener (`[admin] listen`, loopback or
+//! the management network), TLS only (rustls), its own accounts.
+//!
+//! - [`tls`]: the listener's certificate: from `[admin]` or self-signed on first start.
+//! - [`accounts`]: users (argon2id, in sled), login sessions, the login rate limit.
+//! - [`control`]: a root-only Unix socket so `desawifi user ...` works while the daemon runs.
+//! - [`ops`]: the changes an admin can make (quota, overrides, block, kick), each audited;
+//!   shared by the API and the console so both enforce the same rules.
+//! - [`api`]: the JSON API (`/api/...`).
+//! - [`usage`]: the per-day usage report (JSON and CSV).
+//! - [`console`]: the web console (HTML forms with CSRF tokens) from `admin-ui/`.
+//! - [`metrics`]: `/metrics` in Prometheus' text format.
+//! - [`server`]: the HTTPS listener and the router in front of the three.
+
+pub mod accounts;
+pub mod api;
+pub mod console;
+pub mod control;
+pub mod metrics;
+pub mod ops;
+pub mod server;
+pub mod tls;
+pub mod usage;
+
+use serde::{Deserialize, Serialize};
+
+/// What an account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything, changes nothing (the province's monitoring staff).
+    Viewer,
+    /// Reads and changes (the regency's communications office).
+    Admin,
+}
+
+impl Role {
+    /// May this role change things?
+    pub fn can_change(self) -> bool {
+        self == Role::Admin
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "admin" => Ok(Role::Admin),
+            _ => Err(format!("{s:?} is not a role (admin or viewer)")),
+        }
+    }
+}
+
+/// How a request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The `desawifi_admin` session cookie (browser): changes need the CSRF token too.
+    Cookie,
+    /// `Authorization: Bearer <session token>` (scripts; no CSRF risk).
+    Bearer,
+    /// `Authorization: Bearer <[admin] metrics_token>`: `/metrics` only.
+    MetricsToken,
+}
+
+/// Who is asking: a logged-in account (or Prometheus with the metrics token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub username: String,
+    pub role: Role,
+    /// This login session's CSRF token (empty for the metrics token).
+    pub csrf: String,
+    pub via: Via,
+}
