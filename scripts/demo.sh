@@ -70,6 +70,11 @@ portal_address = "10.77.0.1"
 [portal]
 listen = "10.77.0.1:2050"
 
+# The regency's console and API, on the router's WAN side (the "management
+# network" here); phones on the LAN cannot reach it.
+[admin]
+listen = "198.51.100.1:8443"
+
 [store]
 path = "$RUN_DIR/store"
 
@@ -87,6 +92,11 @@ addresses = ["203.0.113.0/24"]
 [uplink]
 targets = ["198.51.100.2:53"]
 EOF
+
+# A demo admin account (the password is printed below: a demo, not a router).
+ADMIN_PASSWORD=kelapa-muda-demo
+echo "$ADMIN_PASSWORD" | "$BIN" user add --config "$CONFIG" --username admin --role admin
+CERT=$RUN_DIR/store/admin-cert.pem
 
 cat <<EOF
 
@@ -110,6 +120,15 @@ Try it from another terminal (as root):
   ip netns exec dw-$TAG-p2 curl -i http://198.51.100.2/
   # what the router enforces
   ip netns exec dw-$TAG-r nft list table inet desawifi
+
+  # the regency's admin API over HTTPS (user admin, password $ADMIN_PASSWORD),
+  # from the management side, trusting exactly the gateway's certificate
+  T=\$(ip netns exec dw-$TAG-u curl -sS --cacert $CERT -H 'Content-Type: application/json' \\
+      -d '{"username":"admin","password":"$ADMIN_PASSWORD"}' https://198.51.100.1:8443/api/session | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  ip netns exec dw-$TAG-u curl -sS --cacert $CERT -H "Authorization: Bearer \$T" https://198.51.100.1:8443/api/devices
+  ip netns exec dw-$TAG-u curl -sS --cacert $CERT -H "Authorization: Bearer \$T" https://198.51.100.1:8443/metrics
+  # the admin port is shut to phones: curl fails
+  ip netns exec dw-$TAG-p1 curl -sS -m 3 -k https://10.77.0.1:8443/ ; echo "exit \$?"
 
 Ctrl-C stops the gateway and removes the village
 (or, if anything is left: sudo $HERE/village.sh down $TAG).

@@ -2,7 +2,7 @@
 # Debian packages the gateway, the demo village and the tests need.
 # Idempotent; skips apt when everything is already there.
 set -euo pipefail
-need=(nft:nftables ip:iproute2 tc:iproute2 dnsmasq:dnsmasq-base curl:curl python3:python3 dig:bind9-dnsutils iperf3:iperf3 pgrep:procps ping:iputils-ping openssl:openssl chromium:chromium)
+need=(nft:nftables ip:iproute2 tc:iproute2 dnsmasq:dnsmasq-base curl:curl python3:python3 dig:bind9-dnsutils iperf3:iperf3 pgrep:procps ping:iputils-ping openssl:openssl chromium:chromium wrk:wrk nginx:nginx-light promtool:prometheus)
 missing=()
 for pair in "${need[@]}"; do
   bin=${pair%%:*}; pkg=${pair#*:}

@@ -109,6 +109,10 @@ pub struct AdminTls {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub path: PathBuf,
+    /// How often a busy device's counters and usage are written to disk
+    /// (they are read every accounting interval, but the kernel keeps them
+    /// across a daemon restart; see RELIABILITY.md). Spares the SD card.
+    pub write_interval: Duration,
 }
 
 /// The fair-share rules every device gets. The config file gives the
@@ -321,6 +325,7 @@ struct RawAdmin {
 #[serde(default, deny_unknown_fields, expecting = "a [store] table")]
 struct RawStore {
     path: Option<Text>,
+    write_interval: Option<Text>,
 }
 
 #[derive(Deserialize, Default)]
@@ -401,7 +406,7 @@ impl Check<'_> {
             portal: self.portal(raw.portal.unwrap_or_default(), &network)?,
             network,
             admin: self.admin(raw.admin.unwrap_or_default())?,
-            store: Store { path: self.required("store.path", raw.store.unwrap_or_default().path, path_value)? },
+            store: self.store(raw.store.unwrap_or_default())?,
             quota: self.quota(raw.quota.unwrap_or_default())?,
             walled_garden: self.walled_garden(raw.walled_garden.unwrap_or_default())?,
             uplink: self.uplink(raw.uplink.unwrap_or_default())?,
@@ -454,6 +459,19 @@ impl Check<'_> {
             portal_address,
             uplink_download: self.optional("network.uplink_download", raw.uplink_download, positive_rate)?,
             uplink_upload: self.optional("network.uplink_upload", raw.uplink_upload, positive_rate)?,
+        })
+    }
+
+    fn store(&self, raw: RawStore) -> Parsed<Store> {
+        Ok(Store {
+            path: self.required("store.path", raw.path, path_value)?,
+            write_interval: self.or("store.write_interval", raw.write_interval, "1m", |s| {
+                let d = parse_duration(s)?;
+                if d > Duration::from_secs(3600) {
+                    return Err(format!("{s:?} is more than an hour (try \"1m\"; a power cut loses up to this much counting)"));
+                }
+                Ok(d)
+            })?,
         })
     }
 
@@ -540,31 +558,31 @@ impl Check<'_> {
     }
 
     fn quota(&self, raw: RawQuota) -> Parsed<Quota> {
-        let duration = |example: &'static str| {
-            move |s: &str| positive(s, parse_duration(s)?, Duration::ZERO, &format!("try {example:?}"))
+        // Every key through the one parser `PUT /api/quota` uses too ([`parse_quota_field`]),
+        // starting from placeholders that each key then replaces.
+        let mut quota = Quota {
+            daily_data: Size(0),
+            session_time: Duration::ZERO,
+            idle_timeout: Duration::ZERO,
+            download_rate: Rate(0),
+            upload_rate: Rate(0),
+            after_quota_rate: Rate(0),
+            accounting_interval: Duration::ZERO,
         };
-        Ok(Quota {
-            daily_data: self.or("quota.daily_data", raw.daily_data, "500 MiB", |s| {
-                positive(
-                    s,
-                    parse_size(s)?,
-                    Size(0),
-                    "try \"500 MiB\"; to slow everyone always, set download_rate instead",
-                )
-            })?,
-            session_time: self.or("quota.session_time", raw.session_time, "4h", duration("4h"))?,
-            idle_timeout: self.or("quota.idle_timeout", raw.idle_timeout, "30m", duration("30m"))?,
-            download_rate: self.or("quota.download_rate", raw.download_rate, "2 Mbit/s", positive_rate)?,
-            upload_rate: self.or("quota.upload_rate", raw.upload_rate, "1 Mbit/s", positive_rate)?,
-            after_quota_rate: self.or("quota.after_quota_rate", raw.after_quota_rate, "256 kbit/s", parse_rate)?,
-            accounting_interval: self.or("quota.accounting_interval", raw.accounting_interval, "5s", |s| {
-                let d = parse_duration(s)?;
-                if d < Duration::from_secs(1) || d > Duration::from_secs(300) {
-                    return Err(format!("{s:?} is out of range (must be between 1s and 5m; try \"5s\")"));
-                }
-                Ok(d)
-            })?,
-        })
+        let raws = [
+            raw.daily_data,
+            raw.session_time,
+            raw.idle_timeout,
+            raw.download_rate,
+            raw.upload_rate,
+            raw.after_quota_rate,
+            raw.accounting_interval,
+        ];
+        for ((key, default), value) in QUOTA_KEYS.iter().zip(raws) {
+            let path = format!("quota.{key}");
+            quota = self.or(&path, value, default, |text| parse_quota_field(&quota, key, text))?;
+        }
+        Ok(quota)
     }
 
     fn walled_garden(&self, raw: RawWalledGarden) -> Parsed<WalledGarden> {
@@ -618,6 +636,49 @@ impl Check<'_> {
 
 /// Checked when `[uplink] targets` is absent: public DNS servers answer TCP on port 53.
 pub const DEFAULT_UPLINK_TARGETS: [&str; 2] = ["1.1.1.1:53", "8.8.8.8:53"];
+
+/// The `[quota]` keys, in file order, with the default each has when absent.
+pub const QUOTA_KEYS: [(&str, &str); 7] = [
+    ("daily_data", "500 MiB"),
+    ("session_time", "4h"),
+    ("idle_timeout", "30m"),
+    ("download_rate", "2 Mbit/s"),
+    ("upload_rate", "1 Mbit/s"),
+    ("after_quota_rate", "256 kbit/s"),
+    ("accounting_interval", "5s"),
+];
+
+/// `base` with one `[quota]` key set from its text, validated exactly as the
+/// config file's value is (`Config::parse` goes through here too), so the
+/// admin API (`PUT /api/quota`) accepts what the file accepts and nothing else.
+/// The error is the message without the key (`"lots" is not a size (try "500 MiB")`).
+pub fn parse_quota_field(base: &Quota, key: &str, text: &str) -> Result<Quota, String> {
+    let duration = |example: &str| positive(text, parse_duration(text)?, Duration::ZERO, &format!("try {example:?}"));
+    let mut quota = base.clone();
+    match key {
+        "daily_data" => {
+            quota.daily_data =
+                positive(text, parse_size(text)?, Size(0), "try \"500 MiB\"; to slow everyone always, set download_rate instead")?
+        }
+        "session_time" => quota.session_time = duration("4h")?,
+        "idle_timeout" => quota.idle_timeout = duration("30m")?,
+        "download_rate" => quota.download_rate = positive_rate(text)?,
+        "upload_rate" => quota.upload_rate = positive_rate(text)?,
+        "after_quota_rate" => quota.after_quota_rate = parse_rate(text)?,
+        "accounting_interval" => {
+            let d = parse_duration(text)?;
+            if d < Duration::from_secs(1) || d > Duration::from_secs(300) {
+                return Err(format!("{text:?} is out of range (must be between 1s and 5m; try \"5s\")"));
+            }
+            quota.accounting_interval = d;
+        }
+        _ => {
+            let known: Vec<&str> = QUOTA_KEYS.iter().map(|(k, _)| *k).collect();
+            return Err(format!("unknown key (expected one of: {})", known.join(", ")));
+        }
+    }
+    Ok(quota)
+}
 
 /// An IP address and port to connect to (no names: DNS may be what is down).
 fn uplink_target(s: &str) -> Result<SocketAddr, String> {
@@ -1202,6 +1263,19 @@ path = "/var/lib/desawifi"
         assert_error("quota", "accounting_interval", "\"5m1s\"", &out_of_range("5m1s"));
         assert!(parse(&format!("{MINIMAL}[quota]\naccounting_interval = \"5m\"\n")).is_ok());
         assert!(parse(&format!("{MINIMAL}[quota]\naccounting_interval = \"1s\"\n")).is_ok());
+    }
+
+    #[test]
+    fn one_quota_key_parses_like_the_file() {
+        let base = parse(MINIMAL).unwrap().quota;
+        let q = parse_quota_field(&base, "daily_data", "1 GiB").unwrap();
+        assert_eq!(q, Quota { daily_data: Size(1 << 30), ..base.clone() });
+        for (key, value) in [("daily_data", "lots"), ("daily_data", "0"), ("idle_timeout", "0"), ("accounting_interval", "10m"), ("upload_rate", "1 MB/s")] {
+            let from_file = parse(&format!("{MINIMAL}[quota]\n{key} = \"{value}\"\n")).unwrap_err().to_string();
+            let alone = parse_quota_field(&base, key, value).unwrap_err();
+            assert_eq!(from_file, format!("x.toml: quota.{key}: {alone}"));
+        }
+        assert!(parse_quota_field(&base, "daly_data", "1 GiB").unwrap_err().starts_with("unknown key (expected one of: daily_data, "));
     }
 
     #[test]

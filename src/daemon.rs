@@ -1,5 +1,6 @@
-//! `desawifi run`: open the store, reconcile the firewall, serve the portal,
-//! expire sessions, and stop cleanly on SIGTERM / SIGINT.
+//! `desawifi run`: open the store, reconcile the firewall, serve the portal
+//! and the admin room (HTTPS + the root-only control socket), expire
+//! sessions, and stop cleanly on SIGTERM / SIGINT.
 //!
 //! Order on shutdown: stop accepting, drain HTTP, flush sled, leave the
 //! firewall table as it is (clients keep working through a restart).
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+use crate::admin::{self, accounts::Accounts, console::Console, server::Admin};
 use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::config::Config;
 use crate::firewall::{Firewall, Nft};
@@ -24,6 +26,7 @@ use crate::store::Store;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let ui = Ui::load(config.portal.ui_dir.as_deref()).context("loading the portal pages")?;
+    let console = Console::load(None).context("loading the admin console's pages")?;
     let store = Store::open(&config.store.path).context("opening the store")?;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -31,16 +34,33 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (firewall, fw_handle) = Firewall::new(Nft::default(), Tc::default(), shaping_plan(&config), default_slot_rates(&config));
     let fw_task = tokio::spawn(firewall.run(cancel.child_token()));
     let clock = clock()?;
-    let gateway = Gateway::start(config.clone(), store, fw_handle, clock.clone())
+    let gateway = Gateway::start(config.clone(), store.clone(), fw_handle, clock.clone())
         .await
         .context("reconciling the firewall with the store")?;
+    // One accounting pass before the portal answers: the kernel kept counting
+    // while the daemon was down, and usage not yet written (`[store]
+    // write_interval`) must show on the first page, not a minute later.
+    if let Err(e) = crate::quota::accounting::pass(&gateway).await {
+        tracing::warn!(error = %e, "first accounting pass failed");
+    }
     let listener = portal::bind(config.portal.listen).await?;
+    let admin_addr = config.admin.listen;
+    let admin_listener = tokio::net::TcpListener::bind(admin_addr)
+        .await
+        .with_context(|| format!("cannot listen on admin.listen = {admin_addr}"))?;
+    let (admin_tls, fingerprint) = admin::tls::acceptor(&config).context("the admin listener's certificate")?;
+    info!(addr = %admin_addr, sha256 = %fingerprint, "admin certificate (check it on first connect)");
+    let accounts = Accounts::new(store, config.admin.session_time, clock.clone());
     let https = match &config.portal.https {
         Some(tls) => Some((portal::bind(tls.listen).await?, portal::tls::acceptor(tls)?)),
         None => None,
     };
     let (uplink_watcher, uplink) = crate::uplink::watcher(config.uplink.clone(), clock);
     tracker.spawn(uplink_watcher.run(cancel.clone()));
+    let admin = Admin::new(gateway.clone(), accounts.clone(), uplink.clone(), console);
+    tracker.spawn(admin::server::serve(admin_listener, admin, admin_tls, cancel.clone()));
+    let control_path = config.store.path.join("control.sock");
+    tracker.spawn(admin::control::serve(control_path, accounts, cancel.clone()));
     let portal = Portal::new(gateway.clone(), ui, uplink);
     tracker.spawn(portal::serve(listener, portal.clone(), cancel.clone(), None));
     if let Some((listener, acceptor)) = https {

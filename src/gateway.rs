@@ -83,6 +83,21 @@ pub struct Gateway {
     wake: Notify,
     /// Which traffic-shaping slots sessions hold (index = slot).
     slots: Mutex<Vec<bool>>,
+    /// Bytes the last accounting pass counted but did not write yet
+    /// (`[store] write_interval`), so pages and reports show them at once.
+    unsaved: Mutex<std::collections::HashMap<Mac, Unsaved>>,
+}
+
+/// What the last accounting pass knows about a busy device that is not on
+/// disk yet (`[store] write_interval`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unsaved {
+    /// Bytes counted since the record was last written.
+    pub usage: DailyUsage,
+    /// The kernel counters (upload, download) that pass read.
+    pub seen: (u64, u64),
+    /// Unix seconds of the last pass that saw the counters grow.
+    pub last_activity: i64,
 }
 
 impl Gateway {
@@ -90,7 +105,7 @@ impl Gateway {
     pub async fn start(config: Arc<Config>, store: Store, firewall: FirewallHandle, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, GatewayError> {
         let slot_count = shaping_plan(&config).slots;
         let quota = RwLock::new(store.site_quota()?.unwrap_or_else(|| config.quota.clone()));
-        let gw = Arc::new(Gateway { config, quota, store, firewall, clock, records: Mutex::new(()), wake: Notify::new(), slots: Mutex::new(vec![false; slot_count as usize]) });
+        let gw = Arc::new(Gateway { config, quota, store, firewall, clock, records: Mutex::new(()), wake: Notify::new(), slots: Mutex::new(vec![false; slot_count as usize]), unsaved: Mutex::default() });
         gw.claim_stored_slots()?;
         gw.reconcile().await?;
         Ok(gw)
@@ -163,8 +178,26 @@ impl Gateway {
     }
 
     /// Every device's usage per day in `from..=to`, as (day, mac, usage).
+    /// Today's rows include what the last accounting pass counted but did
+    /// not write yet (`[store] write_interval`), as the device pages do.
     pub fn usage_between(&self, from: u32, to: u32) -> Result<Vec<(u32, Mac, DailyUsage)>, GatewayError> {
-        Ok(self.store.usage_between(from, to)?)
+        let mut rows = self.store.usage_between(from, to)?;
+        let today = quota::local_day(self.now(), &self.config.site.timezone);
+        if (from..=to).contains(&today) {
+            let unsaved = self.unsaved.lock().expect("unsaved lock").clone();
+            let index: std::collections::HashMap<Mac, usize> =
+                rows.iter().enumerate().filter(|(_, (day, _, _))| *day == today).map(|(i, (_, mac, _))| (*mac, i)).collect();
+            for (mac, u) in unsaved {
+                match index.get(&mac).map(|&i| &mut rows[i]) {
+                    Some((_, _, row)) => {
+                        row.download = row.download.saturating_add(u.usage.download);
+                        row.upload = row.upload.saturating_add(u.usage.upload);
+                    }
+                    None => rows.push((today, mac, u.usage)),
+                }
+            }
+        }
+        Ok(rows)
     }
 
     /// Unix seconds, from the injected clock.
@@ -223,7 +256,7 @@ impl Gateway {
         let tz = &self.config.site.timezone;
         let mac = device.mac;
         let limits = Limits::new(site, &device.quota);
-        let used_today = self.store.usage(&mac, day)?.total();
+        let used_today = self.used_today(&mac, day)?;
         let session = Some(device.clone()).filter(|d| d.is_online(now)).and_then(|d| d.session);
         let seconds_remaining = session.as_ref().map_or(0, |s| (s.ends - now).max(0));
         Ok(DeviceView {
@@ -240,6 +273,22 @@ impl Gateway {
             exempt: limits.exempt,
             quota_resets: quota::next_midnight(now, tz),
         })
+    }
+
+    /// What the last accounting pass counted but did not write (replaces the last).
+    pub(crate) fn replace_unsaved(&self, unsaved: std::collections::HashMap<Mac, Unsaved>) -> std::collections::HashMap<Mac, Unsaved> {
+        std::mem::replace(&mut *self.unsaved.lock().expect("unsaved lock"), unsaved)
+    }
+
+    /// What the last accounting pass counted for a device but did not write yet (for `/metrics`).
+    pub(crate) fn unsaved_usage(&self, mac: &Mac) -> DailyUsage {
+        self.unsaved.lock().expect("unsaved lock").get(mac).map(|u| u.usage).unwrap_or_default()
+    }
+
+    /// Today's usage of a device: written plus counted-but-unwritten.
+    fn used_today(&self, mac: &Mac, day: u32) -> Result<u64, GatewayError> {
+        let unsaved = self.unsaved.lock().expect("unsaved lock").get(mac).map_or(0, |u| u.usage.total());
+        Ok(self.store.usage(mac, day)?.total() + unsaved)
     }
 
     /// The store, for the accounting pass.
@@ -261,7 +310,20 @@ impl Gateway {
     /// firewall. A device already online from another address moves to the
     /// new one, keeping its session.
     pub async fn admit(&self, mac: Mac, ip: Ipv4Addr) -> Result<Session, GatewayError> {
+        let result = self.admit_device(mac, ip).await;
+        match &result {
+            Ok((_, true)) => crate::admin::metrics::session_started(),
+            Ok((_, false)) => {}
+            Err(e) => crate::admin::metrics::login_failed(e),
+        }
+        result.map(|(session, _)| session)
+    }
+
+    /// [`Gateway::admit`]'s work; also says whether a new session started
+    /// (not a re-tap while online), for the metrics.
+    async fn admit_device(&self, mac: Mac, ip: Ipv4Addr) -> Result<(Session, bool), GatewayError> {
         let now = self.now();
+        let mut new_session = false;
         let (session, changes) = {
             let _guard = self.records.lock().expect("records lock");
             let mut device = self.store.device(&mac)?.unwrap_or_else(|| Device::new(mac, now));
@@ -270,7 +332,7 @@ impl Gateway {
             }
             let site = self.quota();
             let day = quota::local_day(now, &self.config.site.timezone);
-            let used = self.store.usage(&mac, day)?.total();
+            let used = self.used_today(&mac, day)?;
             let standing = Limits::new(&site, &device.quota).standing(used);
             if standing == Standing::Cut {
                 return Err(GatewayError::QuotaUsed(mac));
@@ -287,6 +349,7 @@ impl Gateway {
                 }
                 None => {
                     self.store.update_day_stats(day, |d| d.sessions += 1)?;
+                    new_session = true;
                     Session { standing, ..Session::new(ip, now, site.session_time.as_secs() as i64) }
                 }
             };
@@ -309,7 +372,7 @@ impl Gateway {
         }
         info!(mac = %mac, ip = %ip, ends = session.ends, "device online");
         self.wake.notify_one();
-        Ok(session)
+        Ok((session, new_session))
     }
 
     /// Set (or clear, with the default) a device's quota overrides. Takes
@@ -363,6 +426,13 @@ impl Gateway {
                 ended.push((mac, session));
             }
         }
+        {
+            // Counted below from the written counters, so no longer "unsaved".
+            let mut unsaved = self.unsaved.lock().expect("unsaved lock");
+            for (mac, _) in &ended {
+                unsaved.remove(mac);
+            }
+        }
         let in_kernel: Vec<(DeviceKey, &Session)> = ended
             .iter()
             .filter(|(_, s)| s.standing != Standing::Cut)
@@ -384,6 +454,7 @@ impl Gateway {
                 .collect();
             if !added.is_empty() {
                 self.store.record_pass(&[], &added)?;
+                crate::admin::metrics::bytes_counted(&added);
             }
         }
         self.store.flush().await?;

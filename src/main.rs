@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use desawifi::admin::control::{self, Request};
+use desawifi::admin::Role;
 use desawifi::config::Config;
 
 #[derive(Parser)]
@@ -36,6 +39,58 @@ enum Command {
         #[command(subcommand)]
         verb: FirewallVerb,
     },
+    /// Admin accounts for the HTTPS console and API (works while the daemon runs).
+    User {
+        #[command(subcommand)]
+        verb: UserVerb,
+    },
+    /// The admin listener.
+    Admin {
+        #[command(subcommand)]
+        verb: AdminVerb,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserVerb {
+    /// Add an account; the password is read from stdin (asked twice on a terminal).
+    Add {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        username: String,
+        /// `admin` changes things; `viewer` only reads.
+        #[arg(long)]
+        role: Role,
+    },
+    /// Set a new password (from stdin); the account's logins end.
+    Passwd {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        username: String,
+    },
+    /// Remove an account; its logins end.
+    Remove {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        username: String,
+    },
+    /// List the accounts.
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminVerb {
+    /// Print the admin certificate's SHA-256 fingerprint (makes the self-signed one if absent).
+    Fingerprint {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -49,8 +104,10 @@ enum FirewallVerb {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One-shot account verbs print their result; their logs are for RUST_LOG.
+    let default_filter = if matches!(cli.command, Command::User { .. } | Command::Admin { .. }) { "desawifi=warn" } else { "desawifi=info" };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "desawifi=info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -68,6 +125,13 @@ fn main() -> ExitCode {
         Command::Firewall { verb: FirewallVerb::Clear { config } } => Config::load(&config)
             .map_err(anyhow::Error::from)
             .and_then(|c| runtime()?.block_on(desawifi::daemon::firewall_clear(&c))),
+        Command::User { verb } => user(verb),
+        Command::Admin { verb: AdminVerb::Fingerprint { config } } => Config::load(&config)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| {
+                println!("{}", desawifi::admin::tls::fingerprint(&c)?);
+                Ok(())
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -76,6 +140,66 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `desawifi user ...`: through the daemon's control socket, or on the store when no daemon runs.
+fn user(verb: UserVerb) -> anyhow::Result<()> {
+    use desawifi::admin::accounts::{check_password, check_username};
+    let (config, request, done) = match verb {
+        UserVerb::Add { config, username, role } => {
+            check_username(&username)?;
+            let password = read_password()?;
+            (config, Request::Add { username: username.clone(), role, password }, format!("added user \"{username}\" ({})", role.as_str()))
+        }
+        UserVerb::Passwd { config, username } => {
+            check_username(&username)?;
+            let password = read_password()?;
+            check_password(&password)?;
+            (config, Request::Passwd { username: username.clone(), password }, format!("new password for user \"{username}\"; its logins ended"))
+        }
+        UserVerb::Remove { config, username } => (config, Request::Remove { username: username.clone() }, format!("removed user \"{username}\"")),
+        UserVerb::List { config } => (config, Request::List, String::new()),
+    };
+    let config = Config::load(&config)?;
+    let (answer, _through_daemon) = runtime()?.block_on(control::run(&config, request))?;
+    if let Some(error) = answer.error {
+        bail!("{error}");
+    }
+    match answer.users {
+        Some(users) => {
+            let width = users.iter().map(|u| u.username.len()).max().unwrap_or(0).max("USERNAME".len());
+            println!("{:width$}  {:6}  CREATED", "USERNAME", "ROLE");
+            for u in users {
+                let created = jiff::Timestamp::from_second(u.created)
+                    .map(|t| t.to_zoned_datetime(config.site.timezone.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string())
+                    .unwrap_or_else(|_| u.created.to_string());
+                println!("{:width$}  {:6}  {created}", u.username, u.role.as_str());
+            }
+        }
+        None => println!("{done}"),
+    }
+    Ok(())
+}
+
+/// The password from stdin: asked twice without echo on a terminal, else one line.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+        desawifi::admin::accounts::check_password(&first)?;
+        let second = rpassword::prompt_password("Password again: ").context("reading the password")?;
+        if first != second {
+            bail!("the two passwords differ");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+    let password = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line).to_owned();
+    if password.is_empty() {
+        bail!("no password on stdin (give it as one line)");
+    }
+    Ok(password)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -8,7 +8,8 @@
 //!
 //! The state is published on a `tokio::sync::watch` channel: the portal
 //! reads the latest value without locking anything the watcher waits on.
-//! Logins and sessions are untouched by it; it only changes what pages say.
+//! Logins and sessions are untouched by it; it only changes what pages (and
+//! `/metrics`: `desawifi_uplink_*`) say.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,10 +65,12 @@ impl Watcher {
             match verdict.record(round, clock.now()) {
                 Some(Change::WentDown { since }) => {
                     warn!(since, targets = ?settings.targets, "uplink down");
+                    crate::admin::metrics::uplink_went_down();
                     tx.send_replace(UplinkState::Down { since });
                 }
                 Some(Change::CameBack { down_for_secs }) => {
                     info!(down_for_secs, "uplink back");
+                    crate::admin::metrics::uplink_came_back(down_for_secs);
                     tx.send_replace(UplinkState::Up);
                 }
                 None => debug!(up = round, "uplink round"),

@@ -1,1 +1,648 @@
-//! (being written)
+//! `/metrics`: the gateway in Prometheus' text exposition format (0.0.4), so
+//! a regency's Prometheus can watch dozens of villages (see
+//! `config/prometheus.yml` and `config/grafana-dashboard.json`).
+//!
+//! Two kinds of numbers:
+//! - **events**, counted as they happen by the rooms that see them (a login,
+//!   a firewall batch, an accounting pass), in a `static` registry of atomics
+//!   ([`REGISTRY`]); the hooks below are all a room calls, and none of them
+//!   blocks or allocates;
+//! - **state**, read at scrape time (devices by state, today's usage, the
+//!   uplink, this process's memory and CPU).
+//!
+//! No series carries a per-device label: a village has hundreds of phones and
+//! a regency dozens of villages, and per-device numbers belong in the admin
+//! API (`/api/devices`, `/api/usage`), not in the time-series database. The
+//! gateway says who it is once, in `desawifi_info{site,version}`.
+
+mod instruments;
+mod process;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+pub use instruments::{Counter, Gauge, Histogram, BUCKETS_US};
+pub use process::ProcessStats;
+
+use hyper::{header, StatusCode};
+use tracing::warn;
+
+use super::server::{respond, Admin, Resp};
+use super::Principal;
+use crate::gateway::{DeviceView, Gateway, GatewayError};
+use crate::mac::Mac;
+use crate::quota::{self, Standing};
+use crate::store::DailyUsage;
+use crate::uplink::UplinkState;
+
+/// The exposition format's content type (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+// ---------------------------------------------------------------- registry
+
+/// Why a villager's tap on Connect did not get them online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFailure {
+    /// An admin blocked the device.
+    Blocked,
+    /// Today's quota is used and the fair-use speed is 0.
+    QuotaUsed,
+    /// Every shaping slot is taken.
+    Full,
+    /// The store or the firewall failed.
+    Error,
+}
+
+impl LoginFailure {
+    const ALL: [LoginFailure; 4] = [LoginFailure::Blocked, LoginFailure::QuotaUsed, LoginFailure::Full, LoginFailure::Error];
+
+    fn label(self) -> &'static str {
+        match self {
+            LoginFailure::Blocked => "blocked",
+            LoginFailure::QuotaUsed => "quota_used",
+            LoginFailure::Full => "full",
+            LoginFailure::Error => "error",
+        }
+    }
+
+    /// The failure a gateway error stands for.
+    pub fn of(e: &GatewayError) -> LoginFailure {
+        match e {
+            GatewayError::Blocked(_) => LoginFailure::Blocked,
+            GatewayError::QuotaUsed(_) => LoginFailure::QuotaUsed,
+            GatewayError::Full(_) => LoginFailure::Full,
+            GatewayError::Store(_) | GatewayError::Firewall(_) => LoginFailure::Error,
+        }
+    }
+}
+
+/// How an admin's login attempt (console or `POST /api/session`) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminLogin {
+    /// Right password: a session was made.
+    Ok,
+    /// Unknown user or wrong password.
+    Bad,
+    /// Refused without checking: too many failures for that user or address.
+    Locked,
+}
+
+impl AdminLogin {
+    const ALL: [AdminLogin; 3] = [AdminLogin::Ok, AdminLogin::Bad, AdminLogin::Locked];
+
+    fn label(self) -> &'static str {
+        match self {
+            AdminLogin::Ok => "ok",
+            AdminLogin::Bad => "bad",
+            AdminLogin::Locked => "locked",
+        }
+    }
+}
+
+/// Every event counter of the process.
+#[derive(Debug, Default)]
+pub struct Registry {
+    sessions_started: Counter,
+    /// Indexed like [`LoginFailure::ALL`].
+    logins_failed: [Counter; 4],
+    /// Indexed like [`AdminLogin::ALL`].
+    admin_logins: [Counter; 3],
+    /// Bytes written to devices' daily usage since this process started
+    /// (process-lifetime on purpose: see [`bytes_counted`]).
+    bytes_download: Counter,
+    bytes_upload: Counter,
+    firewall_apply: Histogram,
+    firewall_apply_errors: Counter,
+    accounting_pass: Histogram,
+    accounting_pass_errors: Counter,
+    accounting_pass_devices: Gauge,
+    uplink_outages: Counter,
+    /// Seconds of outages that have ended (the current one is added at scrape time).
+    uplink_down_secs: Counter,
+}
+
+impl Registry {
+    pub const fn new() -> Registry {
+        Registry {
+            sessions_started: Counter::new(),
+            logins_failed: [const { Counter::new() }; 4],
+            admin_logins: [const { Counter::new() }; 3],
+            bytes_download: Counter::new(),
+            bytes_upload: Counter::new(),
+            firewall_apply: Histogram::new(),
+            firewall_apply_errors: Counter::new(),
+            accounting_pass: Histogram::new(),
+            accounting_pass_errors: Counter::new(),
+            accounting_pass_devices: Gauge::new(),
+            uplink_outages: Counter::new(),
+            uplink_down_secs: Counter::new(),
+        }
+    }
+
+    fn login_failed(&self, why: LoginFailure) {
+        self.logins_failed[LoginFailure::ALL.iter().position(|&w| w == why).expect("listed")].inc();
+    }
+
+    fn admin_login(&self, result: AdminLogin) {
+        self.admin_logins[AdminLogin::ALL.iter().position(|&r| r == result).expect("listed")].inc();
+    }
+
+    fn bytes_counted(&self, added: &[(Mac, u32, DailyUsage)]) {
+        let (down, up) = added.iter().fold((0u64, 0u64), |(d, u), (_, _, a)| (d.saturating_add(a.download), u.saturating_add(a.upload)));
+        self.bytes_download.add(down);
+        self.bytes_upload.add(up);
+    }
+}
+
+/// The process's event counters.
+pub static REGISTRY: Registry = Registry::new();
+
+// ------------------------------------------------------------------- hooks
+
+/// A device logged in and a new session started (not a re-tap while online).
+pub fn session_started() {
+    REGISTRY.sessions_started.inc();
+}
+
+/// A device's login was refused or failed.
+pub fn login_failed(e: &GatewayError) {
+    REGISTRY.login_failed(LoginFailure::of(e));
+}
+
+/// An admin's login attempt ended (call once per `POST /api/session` or console login).
+pub fn admin_login(result: AdminLogin) {
+    REGISTRY.admin_login(result);
+}
+
+/// Bytes were written to devices' daily usage (an accounting pass, or a
+/// logout's final count): called right after the store took them, with
+/// exactly what it took, so every byte is counted once.
+///
+/// The counter starts at 0 with each process instead of continuing a total
+/// kept in sled: the store flushes at most once a second (and accounting
+/// writes are not flushed at all), so after a power cut a stored total can
+/// come back *lower* than a value Prometheus already scraped, and Prometheus
+/// reads any decrease as a reset and would count the village's whole
+/// lifetime traffic again. A restart from 0 is a reset it handles exactly.
+pub fn bytes_counted(added: &[(Mac, u32, DailyUsage)]) {
+    REGISTRY.bytes_counted(added);
+}
+
+/// The firewall task applied (or failed to apply) one nft batch.
+pub fn firewall_applied(took: Duration, ok: bool) {
+    REGISTRY.firewall_apply.observe(took);
+    if !ok {
+        REGISTRY.firewall_apply_errors.inc();
+    }
+}
+
+/// An accounting pass ended: how long it took and how many sessions it
+/// looked at (`None`: it failed).
+pub fn accounting_pass(took: Duration, devices: Option<usize>) {
+    REGISTRY.accounting_pass.observe(took);
+    match devices {
+        Some(n) => REGISTRY.accounting_pass_devices.set(n as u64),
+        None => REGISTRY.accounting_pass_errors.inc(),
+    }
+}
+
+/// The uplink watcher declared the uplink down.
+pub fn uplink_went_down() {
+    REGISTRY.uplink_outages.inc();
+}
+
+/// The uplink is back after `down_for_secs`.
+pub fn uplink_came_back(down_for_secs: i64) {
+    REGISTRY.uplink_down_secs.add(down_for_secs.max(0) as u64);
+}
+
+// ------------------------------------------------------------------- state
+
+/// Devices by state, as `desawifi_devices{state}` counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceCounts {
+    /// Online at full speed.
+    pub online: u64,
+    /// Online at the fair-use speed (over today's quota).
+    pub throttled: u64,
+    /// Over today's quota with a fair-use speed of 0: walled garden only.
+    pub cut: u64,
+    /// Blocked by an admin (online or not, today or not).
+    pub blocked: u64,
+    /// Seen today (first visit or data today) but not online now.
+    pub captive: u64,
+}
+
+impl DeviceCounts {
+    /// Count `devices`; `today_starts` is the unix time of the last local midnight.
+    pub fn of(devices: &[DeviceView], today_starts: i64) -> DeviceCounts {
+        let mut c = DeviceCounts::default();
+        for d in devices {
+            match (&d.session, d.blocked) {
+                (_, true) => c.blocked += 1,
+                (Some(s), false) => match s.standing {
+                    Standing::Normal => c.online += 1,
+                    Standing::Throttled => c.throttled += 1,
+                    Standing::Cut => c.cut += 1,
+                },
+                (None, false) if d.first_seen >= today_starts || d.used_today > 0 => c.captive += 1,
+                (None, false) => {}
+            }
+        }
+        c
+    }
+}
+
+/// Everything a scrape reads besides the registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// `[site] name`.
+    pub site: String,
+    pub version: String,
+    pub devices: DeviceCounts,
+    /// Every device's usage today (local day), from the store.
+    pub usage_today: DailyUsage,
+    /// Every device's usage on the local day before (final once it ended).
+    pub usage_yesterday: DailyUsage,
+    /// The site's daily quota per device now (an admin may change it).
+    pub daily_data_bytes: u64,
+    pub uplink: UplinkState,
+    pub process: Option<ProcessStats>,
+    /// Unix time of the scrape (the gateway's clock).
+    pub now: i64,
+}
+
+/// Read the gateway's state for one scrape (store reads: call off the async threads).
+pub fn snapshot(gw: &Gateway, uplink: UplinkState) -> Result<Snapshot, GatewayError> {
+    let now = gw.now();
+    let tz = &gw.config().site.timezone;
+    let day = quota::local_day(now, tz);
+    let today_starts = quota::next_midnight(now, tz) - 86_400;
+    let yesterday = quota::local_day(today_starts - 1, tz);
+    let devices = gw.devices()?;
+    let (mut usage_today, mut usage_yesterday) = (DailyUsage::default(), DailyUsage::default());
+    let add = |sum: &mut DailyUsage, u: DailyUsage| {
+        sum.download = sum.download.saturating_add(u.download);
+        sum.upload = sum.upload.saturating_add(u.upload);
+    };
+    for d in &devices {
+        // Today as the portal and the API show it: written plus counted-but-unwritten.
+        add(&mut usage_today, gw.store().usage(&d.mac, day)?);
+        add(&mut usage_today, gw.unsaved_usage(&d.mac));
+        add(&mut usage_yesterday, gw.store().usage(&d.mac, yesterday)?);
+    }
+    Ok(Snapshot {
+        site: gw.config().site.name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        devices: DeviceCounts::of(&devices, today_starts),
+        usage_today,
+        usage_yesterday,
+        daily_data_bytes: gw.quota().daily_data.0,
+        uplink,
+        process: ProcessStats::read(),
+        now,
+    })
+}
+
+// --------------------------------------------------------------- rendering
+
+/// A label value as the text format wants it: `\`, `"` and newlines escaped.
+pub fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes families: `# HELP` and `# TYPE` once, then the samples.
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{k}=\"{}\"", escape_label(v));
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+
+    /// A one-sample family.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+
+    fn histogram(&mut self, name: &str, help: &str, h: &Histogram) {
+        self.family(name, "histogram", help);
+        // Read the count first: buckets only ever catch up with it.
+        let count = h.count();
+        let counts: Vec<u64> = h.bucket_counts().collect();
+        let mut cumulative = 0;
+        for (i, &le_us) in BUCKETS_US.iter().enumerate() {
+            cumulative += counts[i];
+            self.sample(&format!("{name}_bucket"), &[("le", &seconds(le_us))], cumulative);
+        }
+        cumulative += counts[BUCKETS_US.len()];
+        self.sample(&format!("{name}_bucket"), &[("le", "+Inf")], cumulative.max(count));
+        self.sample(&format!("{name}_sum"), &[], seconds(h.sum_us()));
+        self.sample(&format!("{name}_count"), &[], cumulative.max(count));
+    }
+}
+
+/// Microseconds as seconds, in the shortest decimal form ("0.0025", "10").
+fn seconds(us: u64) -> String {
+    let s = format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// Every metric family this module writes, for the dashboard's drift test:
+/// a Grafana panel may only ask for these (histograms with their
+/// `_bucket`/`_sum`/`_count` series).
+pub const FAMILIES: &[(&str, &str)] = &[
+    ("desawifi_info", "gauge"),
+    ("desawifi_devices", "gauge"),
+    ("desawifi_sessions_started_total", "counter"),
+    ("desawifi_logins_failed_total", "counter"),
+    ("desawifi_bytes_total", "counter"),
+    ("desawifi_usage_today_bytes", "gauge"),
+    ("desawifi_usage_yesterday_bytes", "gauge"),
+    ("desawifi_quota_daily_data_bytes", "gauge"),
+    ("desawifi_firewall_apply_seconds", "histogram"),
+    ("desawifi_firewall_apply_errors_total", "counter"),
+    ("desawifi_accounting_pass_seconds", "histogram"),
+    ("desawifi_accounting_pass_errors_total", "counter"),
+    ("desawifi_accounting_pass_devices", "gauge"),
+    ("desawifi_uplink_up", "gauge"),
+    ("desawifi_uplink_down_since_seconds", "gauge"),
+    ("desawifi_uplink_outages_total", "counter"),
+    ("desawifi_uplink_down_seconds_total", "counter"),
+    ("desawifi_admin_logins_total", "counter"),
+    ("process_resident_memory_bytes", "gauge"),
+    ("process_virtual_memory_bytes", "gauge"),
+    ("process_cpu_seconds_total", "counter"),
+    ("process_start_time_seconds", "gauge"),
+    ("process_open_fds", "gauge"),
+    ("process_max_fds", "gauge"),
+];
+
+/// The whole exposition for one scrape.
+pub fn render(s: &Snapshot, r: &Registry) -> String {
+    let mut e = Exposition(String::with_capacity(8 * 1024));
+    e.family("desawifi_info", "gauge", "This gateway: its site (village) name and desawifi's version. Always 1.");
+    e.sample("desawifi_info", &[("site", &s.site), ("version", &s.version)], 1);
+
+    e.family("desawifi_devices", "gauge", "Devices by state now: online, throttled (over quota, fair-use speed), cut (over quota, walled garden only), blocked (by an admin), captive (seen today, not online).");
+    let d = s.devices;
+    for (state, n) in [("online", d.online), ("throttled", d.throttled), ("cut", d.cut), ("blocked", d.blocked), ("captive", d.captive)] {
+        e.sample("desawifi_devices", &[("state", state)], n);
+    }
+
+    e.single("desawifi_sessions_started_total", "counter", "Logins that started a new session, since the daemon started.", r.sessions_started.get());
+    e.family("desawifi_logins_failed_total", "counter", "Logins refused or failed, by reason, since the daemon started.");
+    for (i, why) in LoginFailure::ALL.iter().enumerate() {
+        e.sample("desawifi_logins_failed_total", &[("reason", why.label())], r.logins_failed[i].get());
+    }
+
+    e.family("desawifi_bytes_total", "counter", "Bytes added to devices' daily usage in the store since the daemon started (0 at every start; follows the store's writes, so up to [store] write_interval behind; exact daily totals: desawifi_usage_yesterday_bytes and /api/usage).");
+    e.sample("desawifi_bytes_total", &[("direction", "download")], r.bytes_download.get());
+    e.sample("desawifi_bytes_total", &[("direction", "upload")], r.bytes_upload.get());
+    e.family("desawifi_usage_today_bytes", "gauge", "Bytes all devices used today (the site's local day), from the store; starts over at local midnight.");
+    e.sample("desawifi_usage_today_bytes", &[("direction", "download")], s.usage_today.download);
+    e.sample("desawifi_usage_today_bytes", &[("direction", "upload")], s.usage_today.upload);
+    e.family("desawifi_usage_yesterday_bytes", "gauge", "Bytes all devices used on the local day before today, from the store: a village's exact daily total, readable all day long.");
+    e.sample("desawifi_usage_yesterday_bytes", &[("direction", "download")], s.usage_yesterday.download);
+    e.sample("desawifi_usage_yesterday_bytes", &[("direction", "upload")], s.usage_yesterday.upload);
+    e.single("desawifi_quota_daily_data_bytes", "gauge", "The site's daily data quota per device now (download plus upload).", s.daily_data_bytes);
+
+    e.histogram("desawifi_firewall_apply_seconds", "Time to apply one nftables batch (device changes or a full reconcile).", &r.firewall_apply);
+    e.single("desawifi_firewall_apply_errors_total", "counter", "nftables batches the kernel refused.", r.firewall_apply_errors.get());
+    e.histogram("desawifi_accounting_pass_seconds", "Time of one accounting pass (counters read, usage stored, quota decisions applied).", &r.accounting_pass);
+    e.single("desawifi_accounting_pass_errors_total", "counter", "Accounting passes that failed.", r.accounting_pass_errors.get());
+    e.single("desawifi_accounting_pass_devices", "gauge", "Sessions the last successful accounting pass looked at.", r.accounting_pass_devices.get());
+
+    e.single("desawifi_uplink_up", "gauge", "1 if the village's uplink answers the [uplink] checks, 0 while it is down.", u8::from(s.uplink == UplinkState::Up));
+    if let UplinkState::Down { since } = s.uplink {
+        e.single("desawifi_uplink_down_since_seconds", "gauge", "Unix time the uplink went down (present only while it is down).", since);
+    }
+    e.single("desawifi_uplink_outages_total", "counter", "Times the uplink went down, since the daemon started.", r.uplink_outages.get());
+    let ongoing = match s.uplink {
+        UplinkState::Down { since } => (s.now - since).max(0) as u64,
+        UplinkState::Up => 0,
+    };
+    e.single("desawifi_uplink_down_seconds_total", "counter", "Seconds the uplink was down, since the daemon started (the current outage included).", r.uplink_down_secs.get() + ongoing);
+
+    e.family("desawifi_admin_logins_total", "counter", "Admin login attempts by result (ok, bad password or user, locked out), since the daemon started.");
+    for (i, result) in AdminLogin::ALL.iter().enumerate() {
+        e.sample("desawifi_admin_logins_total", &[("result", result.label())], r.admin_logins[i].get());
+    }
+
+    if let Some(p) = &s.process {
+        e.single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.resident_bytes);
+        e.single("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", p.virtual_bytes);
+        e.single("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpu_seconds);
+        e.single("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", p.start_time);
+        e.single("process_open_fds", "gauge", "Number of open file descriptors.", p.open_fds);
+        if let Some(max) = p.max_fds {
+            e.single("process_max_fds", "gauge", "Maximum number of open file descriptors.", max);
+        }
+    }
+    e.0
+}
+
+// -------------------------------------------------------------------- HTTP
+
+/// `GET /metrics`: any logged-in account (viewer or admin) or the metrics token.
+pub async fn handle(admin: &Admin, principal: Option<Principal>) -> Resp {
+    const PLAIN: &str = "text/plain; charset=utf-8";
+    if principal.is_none() {
+        let mut r = respond(StatusCode::UNAUTHORIZED, PLAIN, "401 unauthorized: send Authorization: Bearer <token>\n");
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"desawifi\""));
+        return r;
+    }
+    let gw = admin.gateway.clone();
+    let uplink = *admin.uplink.borrow();
+    // Store reads for every device: off the async threads.
+    match tokio::task::spawn_blocking(move || snapshot(&gw, uplink)).await {
+        Ok(Ok(snap)) => respond(StatusCode::OK, CONTENT_TYPE, render(&snap, &REGISTRY)),
+        Ok(Err(e)) => {
+            warn!(error = %e, "metrics: reading the gateway's state failed");
+            respond(StatusCode::INTERNAL_SERVER_ERROR, PLAIN, "500 the gateway's state could not be read\n")
+        }
+        Err(e) => {
+            warn!(error = %e, "metrics: the snapshot task failed");
+            respond(StatusCode::INTERNAL_SERVER_ERROR, PLAIN, "500 internal error\n")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot_for_tests() -> Snapshot {
+        Snapshot {
+            site: "Desa \"Uji\"\\Baru\nSatu".into(),
+            version: "0.1.0".into(),
+            devices: DeviceCounts { online: 3, throttled: 1, cut: 0, blocked: 2, captive: 5 },
+            usage_today: DailyUsage { download: 1_000_000, upload: 20_000 },
+            usage_yesterday: DailyUsage { download: 7_000_000, upload: 300_000 },
+            now: 1_764_200_090,
+            daily_data_bytes: 500 << 20,
+            uplink: UplinkState::Down { since: 1_764_200_000 },
+            process: Some(ProcessStats { resident_bytes: 8 << 20, virtual_bytes: 64 << 20, cpu_seconds: 1.25, start_time: 1_764_190_000.5, open_fds: 12, max_fds: Some(1024) }),
+        }
+    }
+
+    /// The value of the one sample line that starts with `series` (name and labels).
+    fn value(text: &str, series: &str) -> String {
+        let hits: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix(series)?.strip_prefix(' ')).collect();
+        assert_eq!(hits.len(), 1, "{series} in:\n{text}");
+        hits[0].to_owned()
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape_label("x\ny"), "x\\ny");
+        let text = render(&snapshot_for_tests(), &Registry::new());
+        assert!(text.contains(r#"desawifi_info{site="Desa \"Uji\"\\Baru\nSatu",version="0.1.0"} 1"#), "{text}");
+    }
+
+    #[test]
+    fn every_family_has_help_and_type_once_and_only_listed_names() {
+        let text = render(&snapshot_for_tests(), &Registry::new());
+        for (name, kind) in FAMILIES {
+            assert_eq!(text.matches(&format!("# TYPE {name} {kind}\n")).count(), 1, "{name}\n{text}");
+            assert_eq!(text.matches(&format!("# HELP {name} ")).count(), 1, "{name}");
+        }
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).filter(|f| FAMILIES.iter().any(|(n, k)| n == f && *k == "histogram")).unwrap_or(name);
+            assert!(FAMILIES.iter().any(|(n, _)| *n == family), "{name} is not in FAMILIES");
+            assert!(!line.contains("mac="), "no per-device labels: {line}");
+        }
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn counters_and_state_show_up() {
+        let r = Registry::new();
+        r.sessions_started.inc();
+        r.login_failed(LoginFailure::Blocked);
+        r.login_failed(LoginFailure::Blocked);
+        r.login_failed(LoginFailure::Full);
+        r.admin_login(AdminLogin::Locked);
+        let mac: Mac = "02:77:00:00:00:01".parse().unwrap();
+        r.bytes_counted(&[(mac, 20261127, DailyUsage { download: 700, upload: 30 }), (mac, 20261127, DailyUsage { download: 300, upload: 0 })]);
+        r.accounting_pass_devices.set(4);
+        let text = render(&snapshot_for_tests(), &r);
+        assert_eq!(value(&text, "desawifi_sessions_started_total"), "1");
+        assert_eq!(value(&text, r#"desawifi_logins_failed_total{reason="blocked"}"#), "2");
+        assert_eq!(value(&text, r#"desawifi_logins_failed_total{reason="full"}"#), "1");
+        assert_eq!(value(&text, r#"desawifi_logins_failed_total{reason="quota_used"}"#), "0");
+        assert_eq!(value(&text, r#"desawifi_admin_logins_total{result="locked"}"#), "1");
+        assert_eq!(value(&text, r#"desawifi_admin_logins_total{result="ok"}"#), "0");
+        assert_eq!(value(&text, r#"desawifi_bytes_total{direction="download"}"#), "1000");
+        assert_eq!(value(&text, r#"desawifi_bytes_total{direction="upload"}"#), "30");
+        assert_eq!(value(&text, r#"desawifi_usage_today_bytes{direction="download"}"#), "1000000");
+        assert_eq!(value(&text, r#"desawifi_devices{state="online"}"#), "3");
+        assert_eq!(value(&text, r#"desawifi_devices{state="captive"}"#), "5");
+        assert_eq!(value(&text, r#"desawifi_devices{state="cut"}"#), "0");
+        assert_eq!(value(&text, "desawifi_accounting_pass_devices"), "4");
+        assert_eq!(value(&text, "desawifi_uplink_up"), "0");
+        assert_eq!(value(&text, "desawifi_uplink_down_since_seconds"), "1764200000");
+        assert_eq!(value(&text, r#"desawifi_usage_yesterday_bytes{direction="upload"}"#), "300000");
+        r.uplink_outages.inc();
+        r.uplink_down_secs.add(30);
+        let text = render(&snapshot_for_tests(), &r);
+        assert_eq!(value(&text, "desawifi_uplink_outages_total"), "1");
+        assert_eq!(value(&text, "desawifi_uplink_down_seconds_total"), "120", "30 s before plus 90 s of the outage now");
+        assert_eq!(value(&text, "process_cpu_seconds_total"), "1.25");
+        assert_eq!(value(&text, "process_start_time_seconds"), "1764190000.5");
+        // Up: no down-since series at all.
+        let up = render(&Snapshot { uplink: UplinkState::Up, ..snapshot_for_tests() }, &r);
+        assert_eq!(value(&up, "desawifi_uplink_up"), "1");
+        assert!(!up.contains("desawifi_uplink_down_since_seconds"));
+    }
+
+    #[test]
+    fn histograms_are_cumulative_with_sum_and_count() {
+        let r = Registry::new();
+        for ms in [0, 1, 3, 3, 40, 20_000] {
+            r.firewall_apply.observe(Duration::from_millis(ms));
+        }
+        let text = render(&snapshot_for_tests(), &r);
+        let h = "desawifi_firewall_apply_seconds";
+        assert_eq!(value(&text, &format!(r#"{h}_bucket{{le="0.001"}}"#)), "2");
+        assert_eq!(value(&text, &format!(r#"{h}_bucket{{le="0.0025"}}"#)), "2");
+        assert_eq!(value(&text, &format!(r#"{h}_bucket{{le="0.005"}}"#)), "4");
+        assert_eq!(value(&text, &format!(r#"{h}_bucket{{le="0.05"}}"#)), "5");
+        assert_eq!(value(&text, &format!(r#"{h}_bucket{{le="10"}}"#)), "5");
+        assert_eq!(value(&text, &format!(r#"{h}_bucket{{le="+Inf"}}"#)), "6");
+        assert_eq!(value(&text, &format!("{h}_count")), "6");
+        assert_eq!(value(&text, &format!("{h}_sum")), "20.047");
+        // Buckets come in order, and an empty histogram is all zeros.
+        let bounds: Vec<&str> = text.lines().filter(|l| l.starts_with(&format!("{h}_bucket"))).map(|l| l.split('"').nth(1).unwrap()).collect();
+        assert_eq!(bounds.first(), Some(&"0.001"));
+        assert_eq!(bounds.len(), 14);
+        assert_eq!(value(&text, "desawifi_accounting_pass_seconds_count"), "0");
+    }
+
+    #[test]
+    fn seconds_are_short_decimals() {
+        assert_eq!(seconds(1_000), "0.001");
+        assert_eq!(seconds(2_500), "0.0025");
+        assert_eq!(seconds(10_000_000), "10");
+        assert_eq!(seconds(0), "0");
+        assert_eq!(seconds(1_500_001), "1.500001");
+    }
+
+    #[test]
+    fn device_states_are_counted_without_double_counting() {
+        use crate::store::Session;
+        let mac = |n: u8| Mac([2, 0x77, 0, 0, 0, n]);
+        let midnight = 1_764_172_800; // any local midnight
+        let view = |n: u8, session: Option<Standing>, blocked: bool, first_seen: i64, used_today: u64| DeviceView {
+            mac: mac(n),
+            ip: None,
+            first_seen,
+            quota: Default::default(),
+            blocked,
+            session: session.map(|standing| Session { standing, ..Session::new("10.77.0.11".parse().unwrap(), midnight, 3600) }),
+            seconds_remaining: 0,
+            used_today,
+            daily_data: 1 << 20,
+            exempt: false,
+            standing: Standing::Normal,
+            quota_resets: midnight + 86_400,
+        };
+        let devices = [
+            view(1, Some(Standing::Normal), false, 0, 10),
+            view(2, Some(Standing::Throttled), false, 0, 10),
+            view(3, Some(Standing::Cut), false, 0, 10),
+            view(4, None, true, 0, 0),                // blocked long ago: still blocked
+            view(5, None, false, midnight + 5, 0),    // first visit today, never logged in
+            view(6, None, false, midnight - 100, 50), // online earlier today, logged out
+            view(7, None, false, midnight - 100, 0),  // not seen today: not counted
+        ];
+        assert_eq!(DeviceCounts::of(&devices, midnight), DeviceCounts { online: 1, throttled: 1, cut: 1, blocked: 1, captive: 2 });
+    }
+}

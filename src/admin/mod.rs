@@ -80,3 +80,20 @@ pub struct Principal {
     pub csrf: String,
     pub via: Via,
 }
+
+/// What can go wrong in the admin room outside a request (start-up, the CLI).
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The admin certificate or key could not be read, made or used.
+    #[error("admin TLS: {path}: {message}")]
+    Tls { path: std::path::PathBuf, message: String },
+    /// The control socket could not be served, reached or understood.
+    #[error("control socket {path}: {message}")]
+    Control { path: std::path::PathBuf, message: String },
+    /// An account change was refused or failed.
+    #[error(transparent)]
+    Account(#[from] accounts::AccountError),
+    /// The store failed (or is held by a daemon that does not answer).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}

@@ -137,7 +137,10 @@ impl Firewall {
         self.apply_rates(wanted_rates).await?;
         let before = self.nft.read().await?;
         let doc = render::full(policy, &before);
-        self.nft.apply(&doc).await?;
+        let applying = Instant::now();
+        let applied = self.nft.apply(&doc).await;
+        crate::admin::metrics::firewall_applied(applying.elapsed(), applied.is_ok());
+        applied?;
         let after = self.nft.read().await?;
         let want: BTreeSet<DeviceKey> = policy.online.iter().map(|d| d.key).collect();
         let have: BTreeSet<DeviceKey> = after.online.keys().copied().collect();
@@ -185,7 +188,10 @@ impl Firewall {
         let revoke_ips: Vec<Ipv4Addr> = old_ips.keys().filter(|ip| !new_ips.contains_key(ip)).copied().collect();
         let admit_ips: Vec<(Ipv4Addr, u16)> = new_ips.iter().filter(|(ip, _)| !old_ips.contains_key(ip)).map(|(ip, s)| (*ip, *s)).collect();
         let doc = render::device_changes(&revoke, &revoke_ips, &admit, &admit_ips);
-        match self.nft.apply(&doc).await {
+        let applying = Instant::now();
+        let applied = self.nft.apply(&doc).await;
+        crate::admin::metrics::firewall_applied(applying.elapsed(), applied.is_ok());
+        match applied {
             Ok(()) => {
                 debug!(admitted = admit.len(), revoked = revoke.len(), tc_lines, us = started.elapsed().as_micros() as u64, "firewall batch applied");
                 self.online = next;

@@ -424,8 +424,8 @@ fn load_strings(src: &Source) -> Result<[BTreeMap<String, String>; 2], UiError> 
     Ok([parsed.id, parsed.en])
 }
 
-/// The sorted `{word}` names in a string.
-fn fill_ins(s: &str) -> Vec<String> {
+/// The sorted `{word}` names in a string (the admin console checks its strings with it too).
+pub(crate) fn fill_ins(s: &str) -> Vec<String> {
     let mut names: Vec<String> = s
         .split('{')
         .skip(1)

@@ -12,9 +12,9 @@ use tracing::{debug, info, warn};
 
 use super::{counter_delta, local_day, Limits, Standing};
 use crate::firewall::{Change, DeviceKey, OnlineDevice, SlotRates};
-use crate::gateway::{Gateway, GatewayError};
+use crate::gateway::{Gateway, GatewayError, Unsaved};
 use crate::mac::Mac;
-use crate::store::DailyUsage;
+use crate::store::{DailyUsage, Device, Session};
 
 /// Daily usage is kept this many days (the regency's reports need ≥ 90).
 pub const KEEP_DAYS: i64 = 120;
@@ -24,8 +24,11 @@ pub const KEEP_DAYS: i64 = 120;
 pub struct PassReport {
     /// Devices with a session looked at.
     pub devices: usize,
-    /// Bytes added (download + upload) across devices.
+    /// Bytes written to the day's usage (download + upload) across devices;
+    /// bytes counted but not yet written are in the next pass that writes.
     pub bytes: u64,
+    /// Device records written (see `[store] write_interval`).
+    pub written: usize,
     /// Devices whose standing changed (throttled, cut, reset at midnight).
     pub standing_changes: usize,
     /// Sessions ended for idleness.
@@ -41,7 +44,9 @@ pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
         // Read every round: an admin may change it (PUT /api/quota).
         let interval = gw.quota().accounting_interval;
         let started = Instant::now();
-        match pass(&gw).await {
+        let result = pass(&gw).await;
+        crate::admin::metrics::accounting_pass(started.elapsed(), result.as_ref().ok().map(|r| r.devices));
+        match result {
             Ok(r) => debug!(devices = r.devices, bytes = r.bytes, changes = r.standing_changes, idle = r.idle_ended, us = started.elapsed().as_micros() as u64, "accounting pass"),
             Err(e) => warn!(error = %e, "accounting pass failed"),
         }
@@ -76,8 +81,14 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
         let _guard = gw.records();
         let now = gw.now();
         let day = local_day(now, &config.site.timezone);
+        let write_interval = config.store.write_interval.as_secs() as i64;
         let mut devices = Vec::new();
         let mut added = Vec::new();
+        let mut unsaved = std::collections::HashMap::new();
+        // What the last pass counted but did not write; taken now, so a revoke
+        // that runs meanwhile (it counts from the written counters) can't be
+        // shown twice, and put back below.
+        let last = gw.replace_unsaved(std::collections::HashMap::new());
         for mut device in gw.store().devices()? {
             let before = device.session.clone();
             let limits = Limits::new(&site, &device.quota);
@@ -94,10 +105,13 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
                 None if session.standing != Standing::Cut && session.ends > now => report.missing += 1,
                 None => {}
             }
-            if delta.total() > 0 {
-                session.last_activity = now;
-                report.bytes += delta.total();
-                added.push((device.mac, day, delta));
+            // Activity: the counters grew since the last pass (not merely
+            // since the last write), so the idle timeout stays exact.
+            let previous = last.get(&device.mac).filter(|u| u.seen.0 <= session.seen.0 && u.seen.1 <= session.seen.1);
+            match previous {
+                Some(p) if (p.seen.0, p.seen.1) == session.seen => session.last_activity = session.last_activity.max(p.last_activity),
+                _ if delta.total() > 0 => session.last_activity = now,
+                _ => {}
             }
             let used = gw.store().usage(&device.mac, day)?.total() + delta.total();
             let standing = limits.standing(used);
@@ -131,12 +145,36 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
             } else if now - session.last_activity >= idle_after {
                 idle.push(device.mac);
             }
-            // Only records that changed are written (the router's storage is often an SD card).
-            if device.session != before {
+            // Writes spare the router's SD card: a record is written when
+            // something other than its counters changed (standing, slot...),
+            // or when it moved bytes and its last write is `write_interval`
+            // old (or from another day). In between, the kernel keeps counting
+            // and the next pass's delta (from the last *written* counters)
+            // covers everything since, so skipping a write loses nothing.
+            let cold_changed = before.as_ref().is_some_and(|b| {
+                let Some(s) = device.session.as_ref() else { return true };
+                Session { seen: s.seen, last_activity: s.last_activity, ..b.clone() } != *s
+            });
+            let write_due = now - session_written(&device) >= write_interval || local_day(session_written(&device), &config.site.timezone) != day;
+            if cold_changed || (delta.total() > 0 && write_due) {
+                if let Some(s) = device.session.as_mut() {
+                    s.written = now;
+                }
+                if delta.total() > 0 {
+                    report.bytes += delta.total();
+                    added.push((device.mac, day, delta));
+                }
+                report.written += 1;
                 devices.push(device);
+            } else if delta.total() > 0 {
+                let last_activity = device.session.as_ref().map_or(now, |s| s.last_activity);
+                let seen = device.session.as_ref().map_or((0, 0), |s| s.seen);
+                unsaved.insert(device.mac, Unsaved { usage: delta, seen, last_activity });
             }
         }
         gw.store().record_pass(&devices, &added)?;
+        crate::admin::metrics::bytes_counted(&added);
+        gw.replace_unsaved(unsaved);
         let online = (report.devices - ended.len()) as u64;
         gw.store().update_day_stats(day, |d| d.peak_devices = d.peak_devices.max(online))?;
     }
@@ -151,4 +189,9 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
     gw.revoke_many(&idle, "idle timeout").await?;
     report.idle_ended = idle.len();
     Ok(report)
+}
+
+/// When the device's session counters were last written (0 if never).
+fn session_written(device: &Device) -> i64 {
+    device.session.as_ref().map_or(0, |s| s.written)
 }

@@ -6,6 +6,8 @@
 //! - tree `days`:    day (u32 BE) -> JSON of [`super::DayStats`] (logins, peak devices online)
 //! - tree `audit`:   u64 BE sequence -> JSON of [`super::AuditEntry`] (see `audit.rs`)
 //! - tree `settings`: `quota` -> JSON of [`crate::config::Quota`] (the admin's site defaults)
+//! - tree `users`:   username (UTF-8) -> JSON of [`super::UserRecord`] (role, argon2id PHC string, created)
+//! - tree `admin_sessions`: SHA-256 of the login token -> JSON of [`super::AdminSession`] (see `accounts.rs`)
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -19,6 +21,8 @@ pub const TREE_USAGE: &str = "usage";
 pub const TREE_DAYS: &str = "days";
 pub const TREE_SETTINGS: &str = "settings";
 pub const TREE_AUDIT: &str = "audit";
+pub const TREE_USERS: &str = "users";
+pub const TREE_ADMIN_SESSIONS: &str = "admin_sessions";
 pub const SCHEMA: &[u8] = b"schema";
 pub const SETTING_QUOTA: &[u8] = b"quota";
 

@@ -3,9 +3,11 @@
 //! Nothing outside this folder sees sled, its keys or its encodings
 //! ([`keys`]); callers get typed records.
 
+mod accounts;
 mod audit;
 mod keys;
 
+pub use accounts::{AdminSession, UserChange, UserRecord};
 pub use audit::AuditEntry;
 
 use std::net::Ipv4Addr;
@@ -59,12 +61,16 @@ pub struct Session {
     /// Traffic-shaping slot (one HTB class per direction).
     #[serde(default)]
     pub slot: Option<u16>,
+    /// Unix seconds when an accounting pass last wrote `seen` (and the
+    /// usage up to it); passes in between only read (`[store] write_interval`).
+    #[serde(default)]
+    pub written: i64,
 }
 
 impl Session {
     /// A fresh session from `now` for `length` seconds.
     pub fn new(ip: Ipv4Addr, now: i64, length: i64) -> Session {
-        Session { ip, started: now, ends: now + length, last_activity: now, seen: (0, 0), standing: Standing::Normal, slot: None }
+        Session { ip, started: now, ends: now + length, last_activity: now, seen: (0, 0), standing: Standing::Normal, slot: None, written: now }
     }
 }
 
@@ -129,6 +135,8 @@ pub struct Store {
     days: sled::Tree,
     settings: sled::Tree,
     audit: sled::Tree,
+    users: sled::Tree,
+    admin_sessions: sled::Tree,
 }
 
 impl Store {
@@ -158,7 +166,9 @@ impl Store {
         let days = db.open_tree(keys::TREE_DAYS)?;
         let settings = db.open_tree(keys::TREE_SETTINGS)?;
         let audit = db.open_tree(keys::TREE_AUDIT)?;
-        Ok(Store { db, devices, usage, days, settings, audit })
+        let users = db.open_tree(keys::TREE_USERS)?;
+        let admin_sessions = db.open_tree(keys::TREE_ADMIN_SESSIONS)?;
+        Ok(Store { db, devices, usage, days, settings, audit, users, admin_sessions })
     }
 
     /// One device, if it was ever seen.
