@@ -7,7 +7,14 @@
 //! `ip netns exec`), so the machine's own ruleset is never touched. Reports
 //! medians; no thresholds are asserted. Before each timed pass every
 //! device's counters grow (elements re-created with larger counters), so
-//! each pass adds usage and rewrites every record: the busy case.
+//! every device is busy in every pass.
+//!
+//! Each size runs twice: `[store] write_interval = "0s"` (every pass writes
+//! every busy record, the old behaviour) and the default `"1m"`, with the
+//! clock advanced by the default 5 s accounting interval per pass (24 timed
+//! passes = 2 minutes of a village's time). Disk = `write_bytes` of
+//! `/proc/self/io` (what reached the block layer, sled's log and fsyncs
+//! included) per pass, averaged.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -15,7 +22,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use desawifi::clock::SystemClock;
+use desawifi::clock::ManualClock;
 use desawifi::config::Config;
 use desawifi::firewall::{Firewall, Nft};
 use desawifi::gateway::{default_slot_rates, shaping_plan, Gateway};
@@ -33,26 +40,32 @@ fn main() {
         let _ = Command::new("ip").args(["netns", "del", NS]).stderr(std::process::Stdio::null()).status();
         run(&["ip", "netns", "add", NS]);
         run(&["ip", "-n", NS, "link", "add", "br-lan", "type", "bridge"]);
-        run(&["ip", "-n", NS, "link", "add", "wan0", "type", "dummy"]);
+        run(&["ip", "-n", NS, "link", "add", "wan0", "type", "veth", "peer", "name", "wan0-peer"]);
         let me = std::env::current_exe().unwrap();
         let status = Command::new("ip").args(["netns", "exec", NS]).arg(me).env(INSIDE, "1").status().unwrap();
         let _ = Command::new("ip").args(["netns", "del", NS]).status();
         std::process::exit(status.code().unwrap_or(1));
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    println!("accounting pass, median of 15 passes (after 2 warm-up passes); machine: {} cores, kernel {}", nproc(), kernel());
-    println!("{:>8} {:>12} {:>12} {:>14} {:>12}", "devices", "pass ms", "nft read ms", "disk KiB/pass", "us/device");
-    for n in [100usize, 1_000, 10_000] {
-        rt.block_on(bench(n));
+    println!("accounting pass, median of {PASSES} passes (after 2 warm-up passes); machine: {} cores, kernel {}", nproc(), kernel());
+    println!("{:>8} {:>7} {:>12} {:>12} {:>14} {:>12} {:>10}", "devices", "writes", "pass ms", "nft read ms", "disk KiB/pass", "us/device", "B/device");
+    let sizes: Vec<usize> = std::env::var("ACCT_SIZES").map(|v| v.split(',').map(|n| n.parse().unwrap()).collect()).unwrap_or(vec![100, 1_000, 10_000]);
+    for n in sizes {
+        for write_interval in ["0s", "1m"] {
+            rt.block_on(bench(n, write_interval));
+        }
     }
 }
 
-async fn bench(n: usize) {
+/// Timed passes per run: 2 minutes at the default 5 s interval.
+const PASSES: u64 = 24;
+
+async fn bench(n: usize, write_interval: &str) {
     let dir = std::env::temp_dir().join(format!("desawifi-bench-acct-{n}"));
     let _ = std::fs::remove_dir_all(&dir);
     let toml = format!(
         "[site]\nname = \"Bench\"\n[network]\nlan_interface = \"br-lan\"\nwan_interface = \"wan0\"\nportal_address = \"10.77.0.1\"\n\
-         [portal]\nlisten = \"10.77.0.1:2050\"\n[store]\npath = \"{}\"\n[quota]\nsession_time = \"24h\"\nidle_timeout = \"24h\"\n",
+         [portal]\nlisten = \"10.77.0.1:2050\"\n[store]\npath = \"{}\"\nwrite_interval = \"{write_interval}\"\n[quota]\nsession_time = \"24h\"\nidle_timeout = \"24h\"\n",
         dir.display()
     );
     let config = Arc::new(Config::parse(&toml, Path::new("bench.toml")).unwrap());
@@ -69,16 +82,18 @@ async fn bench(n: usize) {
     let (fw, handle) = Firewall::new(Nft::default(), Tc::default(), shaping_plan(&config), default_slot_rates(&config));
     let cancel = tokio_util::sync::CancellationToken::new();
     tokio::spawn(fw.run(cancel.clone()));
-    let gw = Gateway::start(config.clone(), store.clone(), handle.clone(), Arc::new(SystemClock)).await.unwrap();
+    let clock = Arc::new(ManualClock::new(now));
+    let gw = Gateway::start(config.clone(), store.clone(), handle.clone(), clock.clone()).await.unwrap();
     for _ in 0..2 {
         accounting::pass(&gw).await.unwrap();
     }
     let mut passes = Vec::new();
     let mut reads = Vec::new();
     let written_before = disk_written();
-    for round in 1..=15u64 {
+    for round in 1..=PASSES {
         // Every device moved some bytes since the last pass: the busy case.
         bump_counters(n, round);
+        clock.advance(5);
         let t = Instant::now();
         handle.read().await.unwrap();
         reads.push(t.elapsed());
@@ -87,15 +102,17 @@ async fn bench(n: usize) {
         store.flush().await.unwrap();
         passes.push(t.elapsed());
     }
-    let written = disk_written().saturating_sub(written_before) / 15;
+    let written = disk_written().saturating_sub(written_before) / PASSES;
     let pass = median(&mut passes);
     println!(
-        "{:>8} {:>12.2} {:>12.2} {:>14.1} {:>12.2}",
+        "{:>8} {:>7} {:>12.2} {:>12.2} {:>14.1} {:>12.2} {:>10}",
         n,
+        write_interval,
         ms(pass),
         ms(median(&mut reads)),
         written as f64 / 1024.0,
-        pass.as_secs_f64() * 1e6 / n as f64
+        pass.as_secs_f64() * 1e6 / n as f64,
+        written / n as u64
     );
     cancel.cancel();
     let _ = std::fs::remove_dir_all(&dir);

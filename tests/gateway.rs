@@ -156,3 +156,58 @@ fn session_time_and_slots_follow_the_injected_clock() {
         assert_eq!(again.slot, s1.slot);
     });
 }
+
+#[test]
+fn busy_devices_are_written_once_per_write_interval_and_a_restart_loses_nothing() {
+    let v = Village::up("gwwri", 1);
+    let (mac, ip) = phone(&v, 1);
+    let dir = v.run_dir();
+    let vv = Village::handle(&v);
+    in_router(&v, move || async move {
+        let clock = Arc::new(ManualClock::new(today_at(12, 0, 0)));
+        // `write_interval` lands in [store]: the helper puts its text right after `path`.
+        let settings = "write_interval = \"1m\"\n[quota]\ndaily_data = \"1 GiB\"\ndownload_rate = \"100 Mbit/s\"\n";
+        let gw = gateway(&dir, settings, clock.clone()).await;
+        gw.admit(mac, ip).await.unwrap();
+        let download = |vv: common::VillageHandle| async move {
+            let r = tokio::task::spawn_blocking(move || curl(&vv.phone(1), &[&format!("http://198.51.100.2/bytes/{}", MIB)], 30.0)).await.unwrap();
+            assert_eq!(r.code, 200);
+            // Let the connection's closing packets pass before the next count.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        };
+        download(vv.clone()).await;
+        clock.advance(5);
+        let first = accounting::pass(&gw).await.unwrap();
+        assert_eq!((first.devices, first.written, first.bytes), (1, 0, 0), "counted, not yet written: {first:?}");
+        let shown = gw.view(mac).unwrap().used_today;
+        assert!(shown >= MIB, "the page shows bytes counted but not written: {shown}");
+        // Busy again, still within the minute: still not written, nothing lost from the view.
+        download(vv.clone()).await;
+        clock.advance(5);
+        let second = accounting::pass(&gw).await.unwrap();
+        assert_eq!(second.written, 0, "{second:?}");
+        let shown = gw.view(mac).unwrap().used_today;
+        assert!(shown >= 2 * MIB, "{shown}");
+        // A daemon crash here (the kernel keeps its counters): a new gateway on
+        // the same store counts everything since the last write exactly once.
+        drop(gw);
+        let gw = gateway(&dir, settings, clock.clone()).await;
+        clock.advance(5);
+        let after = accounting::pass(&gw).await.unwrap();
+        assert_eq!(after.written, 0, "{after:?}");
+        // (Not byte-equal: a connection's last FIN/ACK may land after a pass.)
+        let restarted = gw.view(mac).unwrap().used_today;
+        assert!((shown..shown + 1024).contains(&restarted), "the same usage after the restart, not lost, not twice: {shown} before, {restarted} after");
+        // A minute after the last write: written, with everything up to now.
+        clock.advance(60);
+        download(vv.clone()).await;
+        let due = accounting::pass(&gw).await.unwrap();
+        assert_eq!(due.written, 1, "{due:?}");
+        assert!(due.bytes >= 3 * MIB, "the write carries every byte since the last one: {due:?}");
+        let written = gw.view(mac).unwrap().used_today;
+        clock.advance(5);
+        let idle = accounting::pass(&gw).await.unwrap();
+        assert_eq!((idle.written, idle.bytes), (0, 0), "an idle device writes nothing: {idle:?}");
+        assert_eq!(gw.view(mac).unwrap().used_today, written);
+    });
+}
