@@ -53,6 +53,9 @@ pub struct Network {
     /// The uplink's capacity, if known; `None` means unshaped.
     pub uplink_download: Option<Rate>,
     pub uplink_upload: Option<Rate>,
+    /// Devices online at once; each holds a traffic-shaping slot (an HTB
+    /// class per direction, made at start-up). A login past it is refused.
+    pub max_online: u16,
 }
 
 /// The splash page server, with the limits that keep a busy village from starving it.
@@ -294,6 +297,7 @@ struct RawNetwork {
     portal_address: Option<Text>,
     uplink_download: Option<Text>,
     uplink_upload: Option<Text>,
+    max_online: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -459,6 +463,12 @@ impl Check<'_> {
             portal_address,
             uplink_download: self.optional("network.uplink_download", raw.uplink_download, positive_rate)?,
             uplink_upload: self.optional("network.uplink_upload", raw.uplink_upload, positive_rate)?,
+            max_online: match raw.max_online {
+                None => crate::shaping::DEFAULT_SLOTS,
+                Some(n) => u16::try_from(n).ok().filter(|&n| n > 0 && n <= crate::shaping::MAX_SLOTS).ok_or_else(|| {
+                    self.invalid("network.max_online", format!("{n} is not between 1 and {} (try {})", crate::shaping::MAX_SLOTS, crate::shaping::DEFAULT_SLOTS))
+                })?,
+            },
         })
     }
 
@@ -984,6 +994,13 @@ path = "/var/lib/desawifi"
         let message = error_with(section, key, value);
         let want = format!("x.toml: {section}.{key}: {expected}");
         assert_eq!(message, want);
+    }
+
+    #[test]
+    fn max_online_is_a_slot_count() {
+        assert_error("network", "max_online", "0", "0 is not between 1 and 32512 (try 1024)");
+        assert_error("network", "max_online", "40000", "40000 is not between 1 and 32512 (try 1024)");
+        assert_eq!(parse(&format!("{MINIMAL}")).unwrap().network.max_online, 1024);
     }
 
     #[test]

@@ -541,7 +541,7 @@ pub fn shaping_plan(config: &Config) -> crate::shaping::Plan {
         wan_interface: config.network.wan_interface.clone(),
         uplink_download: config.network.uplink_download.map(|r| r.0),
         uplink_upload: config.network.uplink_upload.map(|r| r.0),
-        slots: crate::shaping::DEFAULT_SLOTS,
+        slots: config.network.max_online,
     }
 }
 
