@@ -103,6 +103,7 @@ enum FirewallVerb {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     // One-shot account verbs print their result; their logs are for RUST_LOG.
     let default_filter = if matches!(cli.command, Command::User { .. } | Command::Admin { .. }) { "desawifi=warn" } else { "desawifi=info" };
@@ -204,4 +205,18 @@ fn read_password() -> anyhow::Result<String> {
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+}
+
+/// glibc gives every thread that allocates its own arena and keeps each
+/// arena's high-water mark: parsing a big `nft -j` document on a different
+/// worker each accounting pass left the daemon's resident memory at several
+/// times what it holds (BENCHMARKS.md, "Memory"). Two arenas (one per core
+/// of a small router) and an earlier trim keep it near the live data.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; called first thing, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+    }
 }

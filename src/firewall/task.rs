@@ -21,13 +21,16 @@ const MAX_BATCH: usize = 4096;
 enum Request {
     Changes(Vec<Change>, oneshot::Sender<Result<(), String>>),
     Reconcile(Policy, oneshot::Sender<Result<KernelState, String>>),
-    Read(oneshot::Sender<Result<KernelState, String>>),
 }
 
 /// A cheap, cloneable way to ask the firewall task for work.
 #[derive(Clone)]
 pub struct FirewallHandle {
     tx: mpsc::Sender<Request>,
+    /// Counter reads run here, beside the task, not in its queue: a read of
+    /// a big table takes tens of ms and a login must not wait behind it
+    /// (nft gives a read a consistent snapshot while a batch applies).
+    nft: Nft,
 }
 
 /// The firewall task's state: how to run nft and tc, and what the kernel holds now.
@@ -51,7 +54,8 @@ impl Firewall {
     pub fn new(nft: Nft, tc: Tc, plan: Plan, default_rates: SlotRates) -> (Firewall, FirewallHandle) {
         let (tx, rx) = mpsc::channel(1024);
         let fw = Firewall { nft, tc, plan, default_rates, shaping_ready: false, online: BTreeMap::new(), rates: HashMap::new(), rx };
-        (fw, FirewallHandle { tx })
+        let reader = fw.nft.clone();
+        (fw, FirewallHandle { tx, nft: reader })
     }
 
     /// `tc` lines for the slots whose ceilings differ from the mirror; updates the mirror.
@@ -113,9 +117,6 @@ impl Firewall {
                 }
                 Request::Reconcile(policy, reply) => {
                     let _ = reply.send(self.reconcile(&policy).await.map_err(|e| e.to_string()));
-                }
-                Request::Read(reply) => {
-                    let _ = reply.send(self.nft.read().await.map_err(|e| e.to_string()));
                 }
             }
         }
@@ -235,10 +236,9 @@ impl FirewallHandle {
         rx.await.map_err(|_| FirewallError::Stopped)?.map_err(FirewallError::Task)
     }
 
-    /// Read the table and its counters (one `nft` call).
+    /// Read the table and its counters (one `nft` call), without queueing
+    /// behind the task's batches.
     pub async fn read(&self) -> Result<KernelState, FirewallError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Read(tx)).await.map_err(|_| FirewallError::Stopped)?;
-        rx.await.map_err(|_| FirewallError::Stopped)?.map_err(FirewallError::Task)
+        self.nft.read().await
     }
 }

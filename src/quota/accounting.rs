@@ -16,6 +16,10 @@ use crate::gateway::{Gateway, GatewayError, Unsaved};
 use crate::mac::Mac;
 use crate::store::{DailyUsage, Device, Session};
 
+/// A session this young may be missing from the kernel's table without
+/// alarm: its login is between the store and the firewall batch.
+const MISSING_GRACE: i64 = 10;
+
 /// Daily usage is kept this many days (the regency's reports need ≥ 90).
 pub const KEEP_DAYS: i64 = 120;
 
@@ -102,7 +106,8 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
                     delta.download = counter_delta(c.download, session.seen.1);
                     session.seen = (c.upload, c.download);
                 }
-                None if session.standing != Standing::Cut && session.ends > now => report.missing += 1,
+                // (A login of the last seconds may still be on its way to the kernel.)
+                None if session.standing != Standing::Cut && session.ends > now && now - session.started > MISSING_GRACE => report.missing += 1,
                 None => {}
             }
             // Activity: the counters grew since the last pass (not merely

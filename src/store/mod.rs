@@ -121,6 +121,9 @@ pub enum StoreError {
     /// A read or write failed.
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
+    /// The flush task died (panicked or was cancelled at shutdown).
+    #[error("store flush did not finish: {0}")]
+    Flush(String),
     /// A record could not be decoded.
     #[error("store record {key} is corrupt: {message}")]
     Corrupt { key: String, message: String },
@@ -146,6 +149,9 @@ impl Store {
             .path(path)
             // Writes that must survive (logins) are flushed explicitly; this bounds the rest.
             .flush_every_ms(Some(1000))
+            // sled's default page cache is 1 GiB (never evicts); a router has
+            // little RAM, and the hot part (online devices, today) is small.
+            .cache_capacity(16 << 20)
             .open()
             .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
         let meta = db.open_tree(keys::TREE_META)?;
@@ -303,8 +309,14 @@ impl Store {
 
     /// Make everything written so far durable (fsync). Logins call this
     /// before answering, so `kill -9` or a power cut cannot lose them.
+    ///
+    /// A blocking flush on tokio's blocking pool, not sled's `flush_async`:
+    /// in sled 0.34 concurrent `flush_async` calls can lose their wake-up
+    /// (spacejam/sled#1241), and a burst of logins then hung the daemon
+    /// (found by the 1,000-phone burst benchmark).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush()).await.map_err(|e| StoreError::Flush(e.to_string()))??;
         Ok(())
     }
 
