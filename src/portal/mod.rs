@@ -219,9 +219,9 @@ pub async fn serve(listener: TcpListener, portal: Arc<Portal>, cancel: Cancellat
         let tls = tls.clone();
         tracker.spawn(async move {
             match tls {
-                None => serve_connection(stream, peer, portal, header_timeout, cancel).await,
+                None => serve_connection(stream, peer, portal, header_timeout, cancel, false).await,
                 Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => serve_connection(stream, peer, portal, header_timeout, cancel).await,
+                    Ok(Ok(stream)) => serve_connection(stream, peer, portal, header_timeout, cancel, false).await,
                     Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => debug!(%peer, "TLS handshake too slow"),
                 },
@@ -234,20 +234,23 @@ pub async fn serve(listener: TcpListener, portal: Arc<Portal>, cancel: Cancellat
     info!("portal stopped");
 }
 
-/// FUZZING SEAM: serve one already-accepted connection from `peer` exactly
-/// as [`serve`] would (same hyper settings, limits and routes), e.g. over a
-/// `tokio::io::duplex` carrying a fuzzer's bytes. Not for the daemon.
+/// FUZZING SEAM: serve one already-accepted connection from `peer` as
+/// [`serve`] would (same hyper settings, limits and routes), e.g. over a
+/// `tokio::io::duplex` carrying a fuzzer's bytes. One difference: a
+/// half-close (EOF after the last byte) still gets its answers, so the
+/// fuzzer can end its input with EOF; the daemon drops a request whose
+/// client closes mid-way (hyper's default). Not for the daemon.
 #[doc(hidden)]
 pub async fn serve_stream<S>(stream: S, peer: SocketAddr, portal: Arc<Portal>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let header_timeout = portal.gateway.config().portal.header_timeout;
-    serve_connection(stream, peer, portal, header_timeout, CancellationToken::new()).await
+    serve_connection(stream, peer, portal, header_timeout, CancellationToken::new(), true).await
 }
 
 /// One HTTP/1.1 connection (plain or TLS), with its limits and graceful end.
-async fn serve_connection<S>(stream: S, peer: SocketAddr, portal: Arc<Portal>, header_timeout: Duration, cancel: CancellationToken)
+async fn serve_connection<S>(stream: S, peer: SocketAddr, portal: Arc<Portal>, header_timeout: Duration, cancel: CancellationToken, half_close: bool)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -261,6 +264,7 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
+        .half_close(half_close)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     // Shutdown, the client logged in (its redirected sockets must go), or too old.
