@@ -67,36 +67,47 @@ impl Nft {
 
 /// Parse `nft -j list table inet desawifi`. Only the sets matter here; the
 /// chains are rewritten whole on every full apply.
+///
+/// Parsed into small typed records, set by set, never into one
+/// `serde_json::Value` tree: at 1,000 online devices that tree was about
+/// 5 MB (the maps and every element as maps of strings), the daemon's whole
+/// memory peak, once per accounting pass (BENCHMARKS.md, "Memory").
 pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
-    let doc: Value = serde_json::from_str(json).map_err(|e| FirewallError::Parse(e.to_string()))?;
-    let objects = doc["nftables"].as_array().ok_or_else(|| FirewallError::Parse("no \"nftables\" array".into()))?;
+    let doc: Listing<'_> = serde_json::from_str(json).map_err(|e| FirewallError::Parse(e.to_string()))?;
     let mut state = KernelState { table_exists: true, ..KernelState::default() };
     let mut online_ok = false;
     let mut down_ok = false;
-    for obj in objects {
-        let Some(set) = obj.get("set") else { continue };
-        let counted = set["stmt"].as_array().is_some_and(|s| s.iter().any(|st| st.get("counter").is_some()));
-        let elems = set["elem"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-        match set["name"].as_str() {
-            Some(SET_ONLINE) => {
-                online_ok = counted && set["type"] == serde_json::json!(["ether_addr", "ipv4_addr"]);
-                for e in elems {
-                    let (val, bytes) = elem_parts(e);
-                    state.online.insert(device_key(val).ok_or_else(|| bad_elem(e))?, bytes);
+    for set in doc.nftables.into_iter().filter_map(|o| o.set) {
+        let counted = set.stmt.iter().any(|st| st.get("counter").is_some());
+        let elems = |set: &ListedSet<'_>| -> Result<Vec<ListedElem>, FirewallError> {
+            match set.elem {
+                None => Ok(Vec::new()),
+                Some(raw) => serde_json::from_str(raw.get()).map_err(|e| FirewallError::Parse(format!("set {}: {e}", set.name))),
+            }
+        };
+        match set.name.as_ref() {
+            SET_ONLINE => {
+                online_ok = counted && set.kind == serde_json::json!(["ether_addr", "ipv4_addr"]);
+                for e in elems(&set)? {
+                    let (val, bytes) = e.parts();
+                    state.online.insert(device_key(val).ok_or_else(|| bad_elem(val))?, bytes);
                 }
             }
-            Some(SET_ONLINE_NAT) => {
-                for e in elems {
-                    let (val, _) = elem_parts(e);
-                    state.online_nat.insert(device_key(val).ok_or_else(|| bad_elem(e))?);
+            SET_ONLINE_NAT => {
+                for e in elems(&set)? {
+                    let (val, _) = e.parts();
+                    state.online_nat.insert(device_key(val).ok_or_else(|| bad_elem(val))?);
                 }
             }
-            Some(SET_DOWN) => {
-                down_ok = counted && set["type"] == "ipv4_addr";
-                for e in elems {
-                    let (val, bytes) = elem_parts(e);
-                    let ip = val.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| bad_elem(e))?;
-                    state.down.insert(ip, bytes);
+            SET_DOWN => {
+                down_ok = counted && set.kind == "ipv4_addr";
+                for e in elems(&set)? {
+                    let (val, bytes) = e.parts();
+                    let ip = match val {
+                        ElemValue::Plain(s) => s.parse().ok(),
+                        ElemValue::Concat { .. } => None,
+                    };
+                    state.down.insert(ip.ok_or_else(|| bad_elem(val))?, bytes);
                 }
             }
             _ => {}
@@ -106,24 +117,81 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
     Ok(state)
 }
 
-/// `{"concat": ["02:..", "10.77.0.11"]}` -> the device.
-fn device_key(val: &Value) -> Option<DeviceKey> {
-    let parts = val["concat"].as_array()?;
-    let mac = parts.first()?.as_str()?.parse().ok()?;
-    let ip = parts.get(1)?.as_str()?.parse().ok()?;
-    Some(DeviceKey { mac, ip })
+/// `{"nftables": [{"set": {...}}, {"map": {...}}, {"chain": {...}}, ...]}`:
+/// everything but sets is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct Listing<'a> {
+    #[serde(borrow)]
+    nftables: Vec<ListedObject<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedObject<'a> {
+    #[serde(borrow, default)]
+    set: Option<ListedSet<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedSet<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(rename = "type", default)]
+    kind: Value,
+    #[serde(default)]
+    stmt: Vec<Value>,
+    /// Left as text until we know the set is one of ours (garden sets hold prefixes and ranges).
+    #[serde(borrow, default)]
+    elem: Option<&'a serde_json::value::RawValue>,
 }
 
 /// An element is either a bare value or `{"elem": {"val": .., "counter": {"bytes": ..}}}`.
-fn elem_parts(e: &Value) -> (&Value, u64) {
-    match e.get("elem") {
-        Some(inner) => (&inner["val"], inner["counter"]["bytes"].as_u64().unwrap_or(0)),
-        None => (e, 0),
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum ListedElem {
+    Counted { elem: CountedElem },
+    Bare(ElemValue),
+}
+
+#[derive(serde::Deserialize)]
+struct CountedElem {
+    val: ElemValue,
+    #[serde(default)]
+    counter: Option<ElemCounter>,
+}
+
+#[derive(serde::Deserialize)]
+struct ElemCounter {
+    #[serde(default)]
+    bytes: u64,
+}
+
+/// `"10.77.0.11"` or `{"concat": ["02:..", "10.77.0.11"]}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum ElemValue {
+    Plain(String),
+    Concat { concat: Vec<String> },
+}
+
+impl ListedElem {
+    fn parts(&self) -> (&ElemValue, u64) {
+        match self {
+            ListedElem::Counted { elem } => (&elem.val, elem.counter.as_ref().map_or(0, |c| c.bytes)),
+            ListedElem::Bare(v) => (v, 0),
+        }
     }
 }
 
-fn bad_elem(e: &Value) -> FirewallError {
-    FirewallError::Parse(format!("unexpected set element {e}"))
+/// `{"concat": ["02:..", "10.77.0.11"]}` -> the device.
+fn device_key(val: &ElemValue) -> Option<DeviceKey> {
+    let ElemValue::Concat { concat } = val else { return None };
+    let mac = concat.first()?.parse().ok()?;
+    let ip = concat.get(1)?.parse().ok()?;
+    Some(DeviceKey { mac, ip })
+}
+
+fn bad_elem(val: &ElemValue) -> FirewallError {
+    FirewallError::Parse(format!("unexpected set element {val:?}"))
 }
 
 #[cfg(test)]
