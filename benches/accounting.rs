@@ -16,6 +16,11 @@
 //! `/proc/self/io` (what reached the block layer, sled's log and fsyncs
 //! included) per pass, averaged.
 
+#[path = "util/mod.rs"]
+mod util;
+
+use util::{kernel, nproc};
+
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
@@ -64,7 +69,7 @@ async fn bench(n: usize, write_interval: &str) {
     let dir = std::env::temp_dir().join(format!("desawifi-bench-acct-{n}"));
     let _ = std::fs::remove_dir_all(&dir);
     let toml = format!(
-        "[site]\nname = \"Bench\"\n[network]\nlan_interface = \"br-lan\"\nwan_interface = \"wan0\"\nportal_address = \"10.77.0.1\"\n\
+        "[site]\nname = \"Bench\"\n[network]\nlan_interface = \"br-lan\"\nwan_interface = \"wan0\"\nportal_address = \"10.77.0.1\"\nmax_online = {n}\n\
          [portal]\nlisten = \"10.77.0.1:2050\"\n[store]\npath = \"{}\"\nwrite_interval = \"{write_interval}\"\n[quota]\nsession_time = \"24h\"\nidle_timeout = \"24h\"\n",
         dir.display()
     );
@@ -154,14 +159,6 @@ fn disk_written() -> u64 {
         .ok()
         .and_then(|s| s.lines().find_map(|l| l.strip_prefix("write_bytes: ").and_then(|v| v.trim().parse().ok())))
         .unwrap_or(0)
-}
-
-fn nproc() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-}
-
-fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
 }
 
 fn run(args: &[&str]) {

@@ -22,6 +22,11 @@
 //! Reports medians and ratios to A of the same round; asserts no thresholds.
 //! Exits non-zero only when something failed to run.
 
+#[path = "util/mod.rs"]
+mod util;
+
+use util::{env_count, kernel, max, median, min, nproc, ns, run};
+
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
@@ -252,46 +257,3 @@ fn policy(n: usize) -> Policy {
     }
 }
 
-/// `ip netns exec NS ARGS...`, stdin closed.
-fn ns(namespace: &str, args: &[&str]) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", namespace]).args(args).stdin(Stdio::null());
-    c
-}
-
-/// Runs a command to completion; Err with its stderr when it fails.
-fn run(c: &mut Command) -> Result<(), String> {
-    let out = c.stdin(Stdio::null()).output().map_err(|e| format!("{c:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{c:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)))
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
-}
-
-fn min(v: &[f64]) -> f64 {
-    v.iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-fn max(v: &[f64]) -> f64 {
-    v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-}
-
-/// A count from the environment (e.g. `FWD_ROUNDS=7`), or `default`.
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
-}
-
-fn nproc() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-}
-
-fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
-}

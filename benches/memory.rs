@@ -27,6 +27,11 @@
 //! thresholds (the target is under 20 MB at 1,000 devices); exits
 //! non-zero only when something failed to run.
 
+#[path = "util/mod.rs"]
+mod util;
+
+use util::{env_count, kernel, nproc, ns, run};
+
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -257,32 +262,3 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-/// `ip netns exec NS ARGS...`, stdin closed.
-fn ns(namespace: &str, args: &[&str]) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", namespace]).args(args).stdin(Stdio::null());
-    c
-}
-
-/// Runs a command to completion; Err with its stderr when it fails.
-fn run(c: &mut Command) -> Result<(), String> {
-    let out = c.stdin(Stdio::null()).output().map_err(|e| format!("{c:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{c:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)))
-    }
-}
-
-/// A count from the environment (e.g. `MEM_SETTLE=30`), or `default`.
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
-}
-
-fn nproc() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-}
-
-fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
-}

@@ -20,6 +20,10 @@
 //! `/tmp/desawifi-bench-TAG/` after the run, to look at.
 #![allow(dead_code)]
 
+#[path = "../util/mod.rs"]
+mod util;
+pub use util::{kernel, nproc, run};
+
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
@@ -275,12 +279,17 @@ pub struct Daemon {
 impl Daemon {
     /// `portal_lines` go inside `[portal]`; `extra_toml` is appended (e.g. `[quota]`).
     pub fn start(v: &Village, portal_lines: &str, extra_toml: &str) -> Result<Daemon, String> {
+        Daemon::start_with(v, "", portal_lines, extra_toml)
+    }
+
+    /// As [`Daemon::start`], with `network_lines` inside `[network]` (e.g. `max_online = 10000`).
+    pub fn start_with(v: &Village, network_lines: &str, portal_lines: &str, extra_toml: &str) -> Result<Daemon, String> {
         let dir = v.run_dir();
         let store = dir.join("store");
         let config = dir.join("config.toml");
         let text = format!(
             "[site]\nname = \"Desa Uji\"\nregency = \"Paser\"\ntimezone = \"Asia/Makassar\"\n\n\
-             [network]\nlan_interface = \"br-lan\"\nwan_interface = \"wan0\"\nportal_address = \"10.77.0.1\"\n\n\
+             [network]\nlan_interface = \"br-lan\"\nwan_interface = \"wan0\"\nportal_address = \"10.77.0.1\"\n{network_lines}\n\
              [portal]\nlisten = \"10.77.0.1:2050\"\n{portal_lines}\n\n[store]\npath = \"{}\"\n\n\
              [uplink]\ntargets = [\"198.51.100.2:53\"]\n\n{extra_toml}\n",
             store.display()
@@ -396,27 +405,9 @@ pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Runs a command to completion; Err with its stderr when it fails.
-pub fn run(c: &mut Command) -> Result<(), String> {
-    let out = c.stdin(Stdio::null()).output().map_err(|e| format!("{c:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{c:?} failed ({}): {}{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-    }
-}
-
 /// A count or number from the environment, or `default`.
 pub fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
-}
-
-pub fn nproc() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-}
-
-pub fn kernel() -> String {
-    fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
 }
 
 /// Host load average (1 min), to say how busy the shared machine was.
