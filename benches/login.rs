@@ -101,7 +101,7 @@ fn state(v: &Village, n: usize, padded: bool, samples: usize) -> Result<String, 
     // LOGIN_QUOTA: extra `[quota]` lines, e.g. `accounting_interval = "1h"` to see the logins without counter reads.
     let quota = format!("[quota]\nsession_time = \"24h\"\nidle_timeout = \"24h\"\n{}\n", std::env::var("LOGIN_QUOTA").unwrap_or_default());
     // More than the default 1,024 shaping slots: say so in [network].
-    let network = if stored > 1024 { format!("max_online = {stored}\n") } else { String::new() };
+    let network = if stored >= 1024 { format!("max_online = {}\n", stored + 16) } else { String::new() };
     let daemon = Daemon::start_with(v, &network, "", &quota)?;
     eprintln!("{n} online: daemon up in {:.0} ms", ms(t.elapsed()));
     if padded && n > stored {
