@@ -99,6 +99,8 @@ pub struct Admin {
     pub metrics_token: Option<String>,
     /// How long an admin's login lasts.
     pub session_time: Duration,
+    /// Console pages to serve instead of the embedded `admin-ui/` ones.
+    pub ui_dir: Option<PathBuf>,
 }
 
 /// The admin listener's own certificate and key.
@@ -323,6 +325,7 @@ struct RawAdmin {
     tls_key: Option<Text>,
     metrics_token: Option<Text>,
     session_time: Option<Text>,
+    ui_dir: Option<Text>,
 }
 
 #[derive(Deserialize, Default)]
@@ -506,7 +509,8 @@ impl Check<'_> {
         let session_time = self.or("admin.session_time", raw.session_time, "12h", |s| {
             positive(s, parse_duration(s)?, Duration::ZERO, "try \"12h\"")
         })?;
-        Ok(Admin { listen, tls, metrics_token, session_time })
+        let ui_dir = self.optional("admin.ui_dir", raw.ui_dir, path_value)?;
+        Ok(Admin { listen, tls, metrics_token, session_time, ui_dir })
     }
 
     fn portal(&self, raw: RawPortal, network: &Network) -> Parsed<Portal> {
@@ -1340,7 +1344,7 @@ path = "/var/lib/desawifi"
         let e = parse(&format!("{MINIMAL}[walled_garden]\ndomain = []\n")).unwrap_err().to_string();
         assert_eq!(e, "x.toml: walled_garden.domain: unknown key (expected one of: addresses, domains)");
         let e = parse(&format!("{MINIMAL}[admin]\nlisten = \"127.0.0.1:1\"\n[admin.extra]\nx = 1\n")).unwrap_err();
-        assert_eq!(e.to_string(), "x.toml: admin.extra: unknown key (expected one of: listen, tls_cert, tls_key, metrics_token, session_time)");
+        assert_eq!(e.to_string(), "x.toml: admin.extra: unknown key (expected one of: listen, tls_cert, tls_key, metrics_token, session_time, ui_dir)");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::store::Store;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let ui = Ui::load(config.portal.ui_dir.as_deref()).context("loading the portal pages")?;
-    let console = Console::load(None).context("loading the admin console's pages")?;
+    let console = Console::load(config.admin.ui_dir.as_deref()).context("loading the admin console's pages")?;
     let store = Store::open(&config.store.path).context("opening the store")?;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
