@@ -348,7 +348,6 @@ impl Gateway {
                     Session { ip, seen: (0, 0), standing, ..s }
                 }
                 None => {
-                    self.store.update_day_stats(day, |d| d.sessions += 1)?;
                     new_session = true;
                     Session { standing, ..Session::new(ip, now, site.session_time.as_secs() as i64) }
                 }
@@ -356,6 +355,15 @@ impl Gateway {
             if session.slot.is_none() {
                 let mut slots = self.slots.lock().expect("slots lock");
                 session.slot = Some(take_slot(&mut slots).ok_or(GatewayError::Full(slots.len() as u16))?);
+            }
+            if new_session {
+                // The day's report: one more session, and the peak as of this
+                // login (a slot per session, so taken slots = devices online).
+                let online = self.slots.lock().expect("slots lock").iter().filter(|taken| **taken).count() as u64;
+                self.store.update_day_stats(day, |d| {
+                    d.sessions += 1;
+                    d.peak_devices = d.peak_devices.max(online);
+                })?;
             }
             let online = OnlineDevice { key: DeviceKey { mac, ip }, slot: session.slot.unwrap_or(0), rates: self.slot_rates(&device, standing) };
             changes.push(Change::Admit(online));
