@@ -8,10 +8,9 @@
 //! Plain HTTP on this port gets nothing: the TLS handshake fails and the
 //! connection closes. No admin route exists on the portal's listener.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -31,6 +30,7 @@ use tracing::{debug, info, instrument, warn};
 use super::accounts::Accounts;
 use super::{api, console, metrics, Principal, Via};
 use crate::gateway::Gateway;
+use crate::portal::ClientSlots;
 use crate::uplink::UplinkReader;
 
 /// A request with its body already read (at most [`MAX_BODY_BYTES`]).
@@ -219,46 +219,10 @@ async fn read_body(req: Request<Incoming>) -> Result<Req, Resp> {
     }
 }
 
-/// Open connections per client address, at most `max` each.
-struct ClientSlots {
-    max: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// One connection's place in [`ClientSlots`], given back when dropped.
-struct ClientSlot {
-    slots: Arc<ClientSlots>,
-    ip: IpAddr,
-}
-
-impl ClientSlots {
-    fn try_take(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
-        let mut open = self.open.lock().expect("client slots lock");
-        let n = open.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(ClientSlot { slots: self.clone(), ip })
-    }
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        let mut open = self.slots.open.lock().expect("client slots lock");
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
-
 /// Serve HTTPS on `listener` until `cancel`, then stop accepting and drain.
 pub async fn serve(listener: TcpListener, admin: Arc<Admin>, tls: TlsAcceptor, cancel: CancellationToken) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let client_slots = Arc::new(ClientSlots { max: MAX_CONNECTIONS_PER_CLIENT, open: Mutex::new(HashMap::new()) });
+    let client_slots = ClientSlots::new(MAX_CONNECTIONS_PER_CLIENT);
     let tracker = TaskTracker::new();
     info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "admin listening (HTTPS)");
     loop {

@@ -132,24 +132,25 @@ impl Portal {
 /// Open connections per client address, at most `max` each: 500 half-open
 /// sockets from one phone must not take the slots every other phone needs.
 /// (Each phone has its own address on the village LAN; there is no NAT.)
-struct ClientSlots {
+/// The admin listener uses the same cap.
+pub(crate) struct ClientSlots {
     max: usize,
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
 /// One connection's place in [`ClientSlots`], given back when dropped.
-struct ClientSlot {
+pub(crate) struct ClientSlot {
     slots: Arc<ClientSlots>,
     ip: IpAddr,
 }
 
 impl ClientSlots {
-    fn new(max: usize) -> Arc<ClientSlots> {
+    pub(crate) fn new(max: usize) -> Arc<ClientSlots> {
         Arc::new(ClientSlots { max, open: Mutex::new(HashMap::new()) })
     }
 
     /// A slot for one more connection from `ip`, or `None` if it holds `max`.
-    fn try_take(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+    pub(crate) fn try_take(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
         let mut open = self.open.lock().expect("client slots lock");
         let n = open.entry(ip).or_insert(0);
         if *n >= self.max {
