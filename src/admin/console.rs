@@ -302,22 +302,11 @@ pub fn form_value<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a st
     form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// The value of cookie `name` in a request's `Cookie` headers.
-pub fn cookie<'a>(headers: &'a hyper::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(hyper::header::COOKIE)
-        .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|h| h.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
-}
+pub use super::server::cookie;
 
-/// Equal without an early exit, so the time taken does not reveal how much
-/// of a guessed token was right.
-pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Equal without an early exit (the server's compare for tokens).
+fn same_token(a: &str, b: &str) -> bool {
+    super::server::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 /// Did this request come from one of our own pages? When the browser says

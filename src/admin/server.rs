@@ -108,15 +108,20 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// The `desawifi_admin` cookie's value, from any `Cookie` header.
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE).filter(|v| !v.is_empty())
+}
+
+/// The value of cookie `name` in a request's `Cookie` headers (the console's
+/// language and login cookies too).
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, value)| value.trim())
-        .filter(|v| !v.is_empty())
 }
 
 /// Does a cookie-authenticated change carry its session's CSRF token?
@@ -142,7 +147,9 @@ pub fn clear_cookie_header() -> String {
     format!("{COOKIE}=; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Equal without an early exit, so the time taken does not reveal how much
+/// of a guessed token was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
