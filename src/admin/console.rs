@@ -47,16 +47,17 @@ const EMBEDDED: &[(&str, &str)] = embed!(
     "templates/message.html"
 );
 
-/// The `[quota]` keys the quota form edits, in the form's order.
-pub const QUOTA_FIELDS: [&str; 7] = [
-    "daily_data",
-    "session_time",
-    "idle_timeout",
-    "download_rate",
-    "upload_rate",
-    "after_quota_rate",
-    "accounting_interval",
-];
+/// The `[quota]` keys the quota form edits, in the form's order: the config
+/// file's own list ([`crate::config::QUOTA_KEYS`]).
+pub const QUOTA_FIELDS: [&str; crate::config::QUOTA_KEYS.len()] = {
+    let mut keys = [""; crate::config::QUOTA_KEYS.len()];
+    let mut i = 0;
+    while i < keys.len() {
+        keys[i] = crate::config::QUOTA_KEYS[i].0;
+        i += 1;
+    }
+    keys
+};
 
 /// The console's templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

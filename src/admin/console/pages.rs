@@ -426,25 +426,14 @@ pub struct QuotaForm {
 impl QuotaForm {
     /// The values in force, in human units.
     pub fn from_quota(q: &config::Quota) -> QuotaForm {
-        let values = QUOTA_FIELDS.iter().map(|f| (*f, quota_value(q, f))).collect();
+        // The human forms the API answers with.
+        let human = crate::admin::ops::quota_json(q);
+        let values = QUOTA_FIELDS.iter().map(|f| (*f, human[*f].as_str().unwrap_or_default().to_owned())).collect();
         QuotaForm { values, errors: BTreeMap::new() }
     }
 }
 
 /// One `[quota]` value as the form shows it ("500 MiB", "4h", "2 Mbit/s").
-fn quota_value(q: &config::Quota, field: &str) -> String {
-    match field {
-        "daily_data" => q.daily_data.to_string(),
-        "session_time" => config::format_duration(q.session_time),
-        "idle_timeout" => config::format_duration(q.idle_timeout),
-        "download_rate" => q.download_rate.to_string(),
-        "upload_rate" => q.upload_rate.to_string(),
-        "after_quota_rate" => q.after_quota_rate.to_string(),
-        "accounting_interval" => config::format_duration(q.accounting_interval),
-        _ => String::new(),
-    }
-}
-
 /// Check a posted quota form field by field, each against the values in
 /// force with the config file's own rules (so every error shows at once, next
 /// to its field). Ok: the fields that differ from `current`, for
