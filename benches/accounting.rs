@@ -31,9 +31,9 @@ use desawifi::clock::ManualClock;
 use desawifi::config::Config;
 use desawifi::firewall::{Firewall, Nft};
 use desawifi::gateway::{default_slot_rates, shaping_plan, Gateway};
-use desawifi::shaping::Tc;
 use desawifi::mac::Mac;
 use desawifi::quota::accounting;
+use desawifi::shaping::Tc;
 use desawifi::store::{Device, Session, Store};
 
 const NS: &str = "dw-bench-acct";
@@ -42,19 +42,48 @@ const INSIDE: &str = "DESAWIFI_BENCH_INSIDE";
 fn main() {
     if std::env::var_os(INSIDE).is_none() {
         // Re-run this binary inside a fresh namespace with a LAN bridge.
-        let _ = Command::new("ip").args(["netns", "del", NS]).stderr(std::process::Stdio::null()).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", NS])
+            .stderr(std::process::Stdio::null())
+            .status();
         run(&["ip", "netns", "add", NS]);
         run(&["ip", "-n", NS, "link", "add", "br-lan", "type", "bridge"]);
-        run(&["ip", "-n", NS, "link", "add", "wan0", "type", "veth", "peer", "name", "wan0-peer"]);
+        run(&[
+            "ip",
+            "-n",
+            NS,
+            "link",
+            "add",
+            "wan0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "wan0-peer",
+        ]);
         let me = std::env::current_exe().unwrap();
-        let status = Command::new("ip").args(["netns", "exec", NS]).arg(me).env(INSIDE, "1").status().unwrap();
+        let status = Command::new("ip")
+            .args(["netns", "exec", NS])
+            .arg(me)
+            .env(INSIDE, "1")
+            .status()
+            .unwrap();
         let _ = Command::new("ip").args(["netns", "del", NS]).status();
         std::process::exit(status.code().unwrap_or(1));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     println!("accounting pass, median of {PASSES} passes (after 2 warm-up passes); machine: {} cores, kernel {}", nproc(), kernel());
-    println!("{:>8} {:>7} {:>12} {:>12} {:>14} {:>12} {:>10}", "devices", "writes", "pass ms", "nft read ms", "disk KiB/pass", "us/device", "B/device");
-    let sizes: Vec<usize> = std::env::var("ACCT_SIZES").map(|v| v.split(',').map(|n| n.parse().unwrap()).collect()).unwrap_or(vec![100, 1_000, 10_000]);
+    println!(
+        "{:>8} {:>7} {:>12} {:>12} {:>14} {:>12} {:>10}",
+        "devices", "writes", "pass ms", "nft read ms", "disk KiB/pass", "us/device", "B/device"
+    );
+    let sizes: Vec<usize> = std::env::var("ACCT_SIZES")
+        .map(|v| v.split(',').map(|n| n.parse().unwrap()).collect())
+        .unwrap_or(vec![100, 1_000, 10_000]);
     for n in sizes {
         for write_interval in ["0s", "1m"] {
             rt.block_on(bench(n, write_interval));
@@ -84,11 +113,18 @@ async fn bench(n: usize, write_interval: &str) {
         store.put_device(&d).unwrap();
     }
     store.flush().await.unwrap();
-    let (fw, handle) = Firewall::new(Nft::default(), Tc::default(), shaping_plan(&config), default_slot_rates(&config));
+    let (fw, handle) = Firewall::new(
+        Nft::default(),
+        Tc::default(),
+        shaping_plan(&config),
+        default_slot_rates(&config),
+    );
     let cancel = tokio_util::sync::CancellationToken::new();
     tokio::spawn(fw.run(cancel.clone()));
     let clock = Arc::new(ManualClock::new(now));
-    let gw = Gateway::start(config.clone(), store.clone(), handle.clone(), clock.clone()).await.unwrap();
+    let gw = Gateway::start(config.clone(), store.clone(), handle.clone(), clock.clone())
+        .await
+        .unwrap();
     for _ in 0..2 {
         accounting::pass(&gw).await.unwrap();
     }
@@ -130,18 +166,39 @@ fn bump_counters(n: usize, round: u64) {
     let (mut up, mut down) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
         let (mac, ip) = device(i);
-        up.push(format!("{mac} . {ip} counter packets {round} bytes {}", round * 1000));
-        down.push(format!("{ip} counter packets {round} bytes {}", round * 5000));
+        up.push(format!(
+            "{mac} . {ip} counter packets {round} bytes {}",
+            round * 1000
+        ));
+        down.push(format!(
+            "{ip} counter packets {round} bytes {}",
+            round * 5000
+        ));
     }
     script += &format!("add element inet desawifi online {{ {} }}\n", up.join(", "));
     script += &format!("add element inet desawifi down {{ {} }}\n", down.join(", "));
-    let mut child = Command::new("nft").args(["-f", "-"]).stdin(std::process::Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success(), "nft -f (bump counters) failed");
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "nft -f (bump counters) failed"
+    );
 }
 
 fn device(i: usize) -> (Mac, Ipv4Addr) {
-    (Mac([2, 0x42, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]), Ipv4Addr::from(0x0a40_0000u32 + i as u32 + 1))
+    (
+        Mac([2, 0x42, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+        Ipv4Addr::from(0x0a40_0000u32 + i as u32 + 1),
+    )
 }
 
 fn median(v: &mut [Duration]) -> Duration {
@@ -157,11 +214,20 @@ fn ms(d: Duration) -> f64 {
 fn disk_written() -> u64 {
     std::fs::read_to_string("/proc/self/io")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("write_bytes: ").and_then(|v| v.trim().parse().ok())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("write_bytes: ")
+                    .and_then(|v| v.trim().parse().ok())
+            })
+        })
         .unwrap_or(0)
 }
 
 fn run(args: &[&str]) {
-    let ok = Command::new(args[0]).args(&args[1..]).status().map(|s| s.success()).unwrap_or(false);
+    let ok = Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     assert!(ok, "{args:?} failed");
 }

@@ -60,7 +60,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    eprintln!("burst: {phones} phones made in {:.1} s", v.crowd_setup.as_secs_f64());
+    eprintln!(
+        "burst: {phones} phones made in {:.1} s",
+        v.crowd_setup.as_secs_f64()
+    );
     let ok = match bench(&v, &portal_lines) {
         Ok(ok) => ok,
         Err(e) => {
@@ -111,33 +114,68 @@ fn bench(v: &Village, portal_lines: &str) -> Result<bool, String> {
     let (cpu0, wall0) = (daemon.cpu_ticks(), Instant::now());
     start.set(Instant::now()).unwrap();
     barrier.wait();
-    let outcomes: Vec<Outcome> = handles.into_iter().map(|h| h.join().map_err(|_| "phone thread panicked".to_string()).and_then(|r| r)).collect::<Result<_, _>>()?;
+    let outcomes: Vec<Outcome> = handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .map_err(|_| "phone thread panicked".to_string())
+                .and_then(|r| r)
+        })
+        .collect::<Result<_, _>>()?;
     let wall = wall0.elapsed();
     let cpu = (daemon.cpu_ticks() - cpu0) as f64 / ticks_per_sec();
     let (rss, hwm) = daemon.memory_kib();
 
     let online: Vec<f64> = outcomes.iter().filter_map(|o| o.online_ms).collect();
-    let login: Vec<f64> = outcomes.iter().filter(|o| o.online_ms.is_some()).map(|o| o.login_ms).collect();
+    let login: Vec<f64> = outcomes
+        .iter()
+        .filter(|o| o.online_ms.is_some())
+        .map(|o| o.login_ms)
+        .collect();
     let login_errors: usize = outcomes.iter().map(|o| o.login_errors.len()).sum();
     let upstream_errors: usize = outcomes.iter().map(|o| o.upstream_errors.len()).sum();
-    let retried = outcomes.iter().filter(|o| !o.login_errors.is_empty()).count();
+    let retried = outcomes
+        .iter()
+        .filter(|o| !o.login_errors.is_empty())
+        .count();
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
-    for e in outcomes.iter().flat_map(|o| o.login_errors.iter().chain(&o.upstream_errors)) {
+    for e in outcomes
+        .iter()
+        .flat_map(|o| o.login_errors.iter().chain(&o.upstream_errors))
+    {
         *kinds.entry(e.clone()).or_default() += 1;
     }
     let in_set = online_elements(v);
     let total = online.iter().copied().fold(0.0, f64::max);
 
     println!("\nBurst: {n} phones tap Connect at once (village {TAG}, release daemon; portal lines: {:?})", portal_lines);
-    println!("machine: {} CPUs, kernel {}, load average at the end {}", nproc(), kernel(), loadavg());
-    println!("making the {n} phones (namespaces, veths, addresses): {:.1} s, not measured", v.crowd_setup.as_secs_f64());
+    println!(
+        "machine: {} CPUs, kernel {}, load average at the end {}",
+        nproc(),
+        kernel(),
+        loadavg()
+    );
+    println!(
+        "making the {n} phones (namespaces, veths, addresses): {:.1} s, not measured",
+        v.crowd_setup.as_secs_f64()
+    );
     println!("\n| phones | online (upstream page fetched) | in the kernel's @online | total time | login errors (phones that had to tap again) | upstream errors after a 303 |");
     println!("|---:|---:|---:|---:|---:|---:|");
-    println!("| {n} | {} | {in_set} | {:.2} s | {login_errors} ({retried}) | {upstream_errors} |", online.len(), total / 1e3);
+    println!(
+        "| {n} | {} | {in_set} | {:.2} s | {login_errors} ({retried}) | {upstream_errors} |",
+        online.len(),
+        total / 1e3
+    );
     println!("\n| per phone, ms | p50 / p90 / p99 / max |");
     println!("|---|---:|");
-    println!("| POST /login -> 303 (its own request) | {} |", summary_ms(&login));
-    println!("| barrier -> upstream page (time to online) | {} |", summary_ms(&online));
+    println!(
+        "| POST /login -> 303 (its own request) | {} |",
+        summary_ms(&login)
+    );
+    println!(
+        "| barrier -> upstream page (time to online) | {} |",
+        summary_ms(&online)
+    );
     println!("\ndaemon: {cpu:.2} s CPU in {:.2} s wall ({:.0} % of one core); VmRSS {} MiB, VmHWM {} MiB, {} threads", wall.as_secs_f64(), 100.0 * cpu / wall.as_secs_f64(), rss / 1024, hwm / 1024, daemon.threads());
     println!("{setup_note}");
     if !kinds.is_empty() {
@@ -150,11 +188,21 @@ fn bench(v: &Village, portal_lines: &str) -> Result<bool, String> {
 }
 
 /// One phone: splash page, wait at the barrier, log in, fetch an upstream page.
-fn phone(barrier: Arc<Barrier>, ready: mpsc::Sender<Result<(), String>>, start: Arc<std::sync::OnceLock<Instant>>) -> Outcome {
+fn phone(
+    barrier: Arc<Barrier>,
+    ready: mpsc::Sender<Result<(), String>>,
+    start: Arc<std::sync::OnceLock<Instant>>,
+) -> Outcome {
     // Setup, not measured: up to 3 tries (first-try failures are reported).
     let mut splash = Err(String::new());
     for _ in 0..3 {
-        splash = http(PORTAL, "GET", "/", Duration::from_secs(10)).and_then(|r| if r.code == 200 { Ok(()) } else { Err(format!("splash answered {}", r.code)) });
+        splash = http(PORTAL, "GET", "/", Duration::from_secs(10)).and_then(|r| {
+            if r.code == 200 {
+                Ok(())
+            } else {
+                Err(format!("splash answered {}", r.code))
+            }
+        });
         if splash.is_ok() {
             break;
         }
@@ -187,8 +235,13 @@ fn phone(barrier: Arc<Barrier>, ready: mpsc::Sender<Result<(), String>>, start: 
                 out.online_ms = Some(ms(t0.elapsed()));
                 break;
             }
-            Ok(r) => out.upstream_errors.push(format!("upstream fetch answered {} (still captive?)", r.code)),
-            Err(e) => out.upstream_errors.push(format!("upstream fetch: {}", strip_addr(&e))),
+            Ok(r) => out.upstream_errors.push(format!(
+                "upstream fetch answered {} (still captive?)",
+                r.code
+            )),
+            Err(e) => out
+                .upstream_errors
+                .push(format!("upstream fetch: {}", strip_addr(&e))),
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -202,8 +255,27 @@ fn strip_addr(e: &str) -> String {
 
 /// How many elements the kernel's `@online` set holds now.
 fn online_elements(v: &Village) -> usize {
-    let out = std::process::Command::new("ip").args(["netns", "exec", &v.router(), "nft", "-j", "list", "set", "inet", "desawifi", "online"]).output();
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &v.router(),
+            "nft",
+            "-j",
+            "list",
+            "set",
+            "inet",
+            "desawifi",
+            "online",
+        ])
+        .output();
     let Ok(out) = out else { return 0 };
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    json["nftables"].as_array().into_iter().flatten().filter_map(|o| o["set"]["elem"].as_array()).map(|a| a.len()).sum()
+    json["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["set"]["elem"].as_array())
+        .map(|a| a.len())
+        .sum()
 }

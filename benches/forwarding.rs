@@ -32,7 +32,9 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use desawifi::firewall::{render, DeviceKey, GardenNet, KernelState, OnlineDevice, Policy, SlotRates};
+use desawifi::firewall::{
+    render, DeviceKey, GardenNet, KernelState, OnlineDevice, Policy, SlotRates,
+};
 use desawifi::mac::Mac;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/village.sh");
@@ -42,7 +44,12 @@ const PHONE: &str = "dw-fwdbn-p1";
 const UPSTREAM: &str = "dw-fwdbn-u";
 const SERVER: &str = "198.51.100.2";
 /// The router states, in the order each round visits them: (label, online devices).
-const STATES: [(&str, Option<usize>); 4] = [("A", None), ("B", Some(1)), ("C", Some(1_000)), ("D", Some(10_000))];
+const STATES: [(&str, Option<usize>); 4] = [
+    ("A", None),
+    ("B", Some(1)),
+    ("C", Some(1_000)),
+    ("D", Some(10_000)),
+];
 
 /// The village, removed when dropped (also when the bench fails or panics).
 struct Village;
@@ -89,7 +96,10 @@ fn bench() -> Result<(), String> {
     let rounds = env_count("FWD_ROUNDS", 5).max(1);
     let p4_rounds = env_count("FWD_P4_ROUNDS", 3);
     let pidfile = format!("/run/desawifi-village/{TAG}/iperf3.pid");
-    run(&mut ns(UPSTREAM, &["iperf3", "-s", "-D", "-B", SERVER, "--pidfile", &pidfile]))?;
+    run(&mut ns(
+        UPSTREAM,
+        &["iperf3", "-s", "-D", "-B", SERVER, "--pidfile", &pidfile],
+    ))?;
     wait_listening()?;
 
     // The documents, rendered once; B/C/D differ only in their online sets.
@@ -108,20 +118,37 @@ fn bench() -> Result<(), String> {
     let parallel = series(4, p4_rounds, &docs, &mut applies)?;
 
     let args: Vec<String> = std::env::args().collect();
-    println!("\nForwarding throughput, phone 1 <-> upstream through the router (iperf3 TCP, -t 5 -O 1)");
-    println!("machine: {} CPUs, kernel {}; states A B C D interleaved in each round", nproc(), kernel());
-    println!("command: cargo bench --bench forwarding  (argv: {})", args.join(" "));
+    println!(
+        "\nForwarding throughput, phone 1 <-> upstream through the router (iperf3 TCP, -t 5 -O 1)"
+    );
+    println!(
+        "machine: {} CPUs, kernel {}; states A B C D interleaved in each round",
+        nproc(),
+        kernel()
+    );
+    println!(
+        "command: cargo bench --bench forwarding  (argv: {})",
+        args.join(" ")
+    );
     print_table(&format!("one flow (-P 1), {rounds} rounds"), &speeds);
     if p4_rounds > 0 {
         print_table(&format!("four flows (-P 4), {p4_rounds} rounds"), &parallel);
     }
     println!("\nStart-up reconcile cost: the whole document applied to an empty router with `nft -j -f -`");
-    println!("(process spawn included; median of {} applies; render = render::full in this process)\n", rounds + p4_rounds);
+    println!(
+        "(process spawn included; median of {} applies; render = render::full in this process)\n",
+        rounds + p4_rounds
+    );
     println!("| state | online devices | document bytes | render ms | apply ms (min-max) |");
     println!("|---|---:|---:|---:|---:|");
     for (i, (label, devices)) in STATES.iter().enumerate() {
-        let (Some(n), Some((doc, render_time))) = (devices, &docs[i]) else { continue };
-        let ms: Vec<f64> = applies[i].iter().map(|d: &Duration| d.as_secs_f64() * 1e3).collect();
+        let (Some(n), Some((doc, render_time))) = (devices, &docs[i]) else {
+            continue;
+        };
+        let ms: Vec<f64> = applies[i]
+            .iter()
+            .map(|d: &Duration| d.as_secs_f64() * 1e3)
+            .collect();
         println!(
             "| {label} | {n} | {} | {:.1} | {:.1} ({:.1}-{:.1}) |",
             doc.len(),
@@ -135,12 +162,20 @@ fn bench() -> Result<(), String> {
 }
 
 /// `rounds` rounds of A B C D with `flows` parallel streams: speeds[state][round].
-fn series(flows: usize, rounds: usize, docs: &[Option<(String, Duration)>], applies: &mut [Vec<Duration>]) -> Result<Vec<Vec<Speeds>>, String> {
+fn series(
+    flows: usize,
+    rounds: usize,
+    docs: &[Option<(String, Duration)>],
+    applies: &mut [Vec<Duration>],
+) -> Result<Vec<Vec<Speeds>>, String> {
     let mut speeds = vec![Vec::new(); STATES.len()];
     for round in 1..=rounds {
         for (i, (label, _)) in STATES.iter().enumerate() {
             let s = with_state(i, docs, applies, || measure(flows))?;
-            eprintln!("-P {flows} round {round}/{rounds} state {label}: down {:.0} up {:.0} Mbit/s", s.download, s.upload);
+            eprintln!(
+                "-P {flows} round {round}/{rounds} state {label}: down {:.0} up {:.0} Mbit/s",
+                s.download, s.upload
+            );
             speeds[i].push(s);
         }
     }
@@ -153,8 +188,17 @@ fn print_table(title: &str, speeds: &[Vec<Speeds>]) {
     println!("| state | online devices | download Mbit/s (min-max) | ratio to A | upload Mbit/s (min-max) | ratio to A |");
     println!("|---|---:|---:|---:|---:|---:|");
     for (i, (label, devices)) in STATES.iter().enumerate() {
-        let (down, up): (Vec<f64>, Vec<f64>) = speeds[i].iter().map(|s| (s.download, s.upload)).unzip();
-        let ratio = |f: fn(&Speeds) -> f64| median(speeds[i].iter().zip(&speeds[0]).map(|(x, a)| f(x) / f(a)).collect());
+        let (down, up): (Vec<f64>, Vec<f64>) =
+            speeds[i].iter().map(|s| (s.download, s.upload)).unzip();
+        let ratio = |f: fn(&Speeds) -> f64| {
+            median(
+                speeds[i]
+                    .iter()
+                    .zip(&speeds[0])
+                    .map(|(x, a)| f(x) / f(a))
+                    .collect(),
+            )
+        };
         println!(
             "| {label} | {} | {:.0} ({:.0}-{:.0}) | {:.3} | {:.0} ({:.0}-{:.0}) | {:.3} |",
             devices.map_or("no table".into(), |n| n.to_string()),
@@ -185,20 +229,35 @@ fn with_state<T>(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("ip netns exec {ROUTER} nft: {e}"))?;
-    child.stdin.take().unwrap().write_all(doc.as_bytes()).map_err(|e| format!("writing to nft: {e}"))?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .map_err(|e| format!("writing to nft: {e}"))?;
     let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
     applies[i].push(t.elapsed());
     if !out.status.success() {
-        return Err(format!("nft -j -f - ({} bytes) failed: {}", doc.len(), String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "nft -j -f - ({} bytes) failed: {}",
+            doc.len(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let result = f();
-    run(&mut ns(ROUTER, &["nft", "delete", "table", "inet", "desawifi"]))?;
+    run(&mut ns(
+        ROUTER,
+        &["nft", "delete", "table", "inet", "desawifi"],
+    ))?;
     result
 }
 
 /// Download (`-R`) and upload between phone 1 and the upstream, `flows` parallel streams.
 fn measure(flows: usize) -> Result<Speeds, String> {
-    Ok(Speeds { download: iperf(flows, true)?, upload: iperf(flows, false)? })
+    Ok(Speeds {
+        download: iperf(flows, true)?,
+        upload: iperf(flows, false)?,
+    })
 }
 
 /// One `iperf3 -c` run from phone 1; the receiver's rate in Mbit/s. Retried once
@@ -214,11 +273,20 @@ fn iperf(flows: usize, reverse: bool) -> Result<f64, String> {
         if attempt > 0 {
             std::thread::sleep(Duration::from_secs(2));
         }
-        let out = ns(PHONE, &args).output().map_err(|e| format!("iperf3: {e}"))?;
+        let out = ns(PHONE, &args)
+            .output()
+            .map_err(|e| format!("iperf3: {e}"))?;
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         match json["end"]["sum_received"]["bits_per_second"].as_f64() {
             Some(bps) if out.status.success() => return Ok(bps / 1e6),
-            _ => last = format!("{:?}: {} {}", args, json["error"], String::from_utf8_lossy(&out.stderr)),
+            _ => {
+                last = format!(
+                    "{:?}: {} {}",
+                    args,
+                    json["error"],
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            }
         }
     }
     Err(format!("iperf3 failed: {last}"))
@@ -227,7 +295,9 @@ fn iperf(flows: usize, reverse: bool) -> Result<f64, String> {
 /// Waits (at most 5 s) until the iperf3 server listens on :5201.
 fn wait_listening() -> Result<(), String> {
     for _ in 0..50 {
-        let out = ns(UPSTREAM, &["ss", "-Hltn", "sport = :5201"]).output().map_err(|e| format!("ss: {e}"))?;
+        let out = ns(UPSTREAM, &["ss", "-Hltn", "sport = :5201"])
+            .output()
+            .map_err(|e| format!("ss: {e}"))?;
         if !out.stdout.is_empty() {
             return Ok(());
         }
@@ -240,13 +310,30 @@ fn wait_listening() -> Result<(), String> {
 /// sets and class maps), device i in shaping slot i. No HTB tree is built here,
 /// so the class marks cost their map lookup but steer nothing.
 fn policy(n: usize) -> Policy {
-    let rates = SlotRates { download: 100_000_000, upload: 100_000_000 };
-    let mut keys = vec![DeviceKey { mac: Mac([2, 0x77, 0, 0, 0, 1]), ip: Ipv4Addr::new(10, 77, 0, 11) }];
+    let rates = SlotRates {
+        download: 100_000_000,
+        upload: 100_000_000,
+    };
+    let mut keys = vec![DeviceKey {
+        mac: Mac([2, 0x77, 0, 0, 0, 1]),
+        ip: Ipv4Addr::new(10, 77, 0, 11),
+    }];
     for i in 1..n {
         let (hi, lo) = ((i >> 8) as u8, i as u8);
-        keys.push(DeviceKey { mac: Mac([2, 0x78, 0, 0, hi, lo]), ip: Ipv4Addr::new(10, 78, hi, lo) });
+        keys.push(DeviceKey {
+            mac: Mac([2, 0x78, 0, 0, hi, lo]),
+            ip: Ipv4Addr::new(10, 78, hi, lo),
+        });
     }
-    let online = keys.into_iter().enumerate().map(|(i, key)| OnlineDevice { key, slot: i as u16, rates }).collect();
+    let online = keys
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| OnlineDevice {
+            key,
+            slot: i as u16,
+            rates,
+        })
+        .collect();
     Policy {
         lan_interface: "br-lan".into(),
         portal_address: Ipv4Addr::new(10, 77, 0, 1),
@@ -256,4 +343,3 @@ fn policy(n: usize) -> Policy {
         online,
     }
 }
-

@@ -56,7 +56,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    eprintln!("load: {phones} phones made in {:.1} s", v.crowd_setup.as_secs_f64());
+    eprintln!(
+        "load: {phones} phones made in {:.1} s",
+        v.crowd_setup.as_secs_f64()
+    );
     let ok = bench(&v).unwrap_or_else(|e| {
         eprintln!("load bench failed: {e}");
         false
@@ -73,32 +76,63 @@ fn bench(v: &Village) -> Result<bool, String> {
     let think = env_num("LOAD_THINK_SECS", 3.0f64);
     let daemon = Daemon::start(v, "", "")?;
     std::thread::sleep(Duration::from_secs(1));
-    let upstream_pid: Option<u32> = std::fs::read_to_string(format!("/run/desawifi-village/{TAG}/upstream-http.pid")).ok().and_then(|s| s.trim().parse().ok());
+    let upstream_pid: Option<u32> =
+        std::fs::read_to_string(format!("/run/desawifi-village/{TAG}/upstream-http.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
     let proc_ticks = |pid: u32| -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let f: Vec<u64> = stat.rsplit_once(") ").map(|(_, s)| s).unwrap_or("").split_whitespace().skip(11).take(2).filter_map(|x| x.parse().ok()).collect();
+        let f: Vec<u64> = stat
+            .rsplit_once(") ")
+            .map(|(_, s)| s)
+            .unwrap_or("")
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|x| x.parse().ok())
+            .collect();
         f.iter().sum()
     };
     let me = std::process::id();
     let t0 = Instant::now();
-    let (cpu0, up0, me0) = (daemon.cpu_ticks(), upstream_pid.map_or(0, proc_ticks), proc_ticks(me));
+    let (cpu0, up0, me0) = (
+        daemon.cpu_ticks(),
+        upstream_pid.map_or(0, proc_ticks),
+        proc_ticks(me),
+    );
     let end = t0 + Duration::from_secs_f64(ramp + secs);
     let mut handles = Vec::new();
     for p in v.crowd.clone() {
         let offset = Duration::from_secs_f64(Rng::new(p.n as u64).range(0.0, ramp.max(0.001)));
-        handles.push(spawn_in(p.ns.clone(), move || browse(p.n as u64, t0 + offset, end, think)));
+        handles.push(spawn_in(p.ns.clone(), move || {
+            browse(p.n as u64, t0 + offset, end, think)
+        }));
     }
     // Memory while it runs.
     let mut max_rss = 0;
     let mut samples = Vec::new();
     while Instant::now() < end {
-        std::thread::sleep(Duration::from_secs(5).min(end.saturating_duration_since(Instant::now())));
+        std::thread::sleep(
+            Duration::from_secs(5).min(end.saturating_duration_since(Instant::now())),
+        );
         let (rss, _) = daemon.memory_kib();
         max_rss = max_rss.max(rss);
         samples.push((t0.elapsed().as_secs(), rss));
-        eprintln!("load: t={:>4}s daemon VmRSS {} KiB, CPU so far {:.1} s", t0.elapsed().as_secs(), rss, (daemon.cpu_ticks() - cpu0) as f64 / ticks_per_sec());
+        eprintln!(
+            "load: t={:>4}s daemon VmRSS {} KiB, CPU so far {:.1} s",
+            t0.elapsed().as_secs(),
+            rss,
+            (daemon.cpu_ticks() - cpu0) as f64 / ticks_per_sec()
+        );
     }
-    let results: Vec<Seen> = handles.into_iter().map(|h| h.join().map_err(|_| "phone thread panicked".to_string()).and_then(|r| r)).collect::<Result<_, _>>()?;
+    let results: Vec<Seen> = handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .map_err(|_| "phone thread panicked".to_string())
+                .and_then(|r| r)
+        })
+        .collect::<Result<_, _>>()?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = (daemon.cpu_ticks() - cpu0) as f64 / ticks_per_sec();
     let up_cpu = upstream_pid.map_or(0, proc_ticks).saturating_sub(up0) as f64 / ticks_per_sec();
@@ -115,23 +149,61 @@ fn bench(v: &Village) -> Result<bool, String> {
         all.page.extend(s.page);
         all.errors.extend(s.errors);
     }
-    let portal: Vec<f64> = all.login.iter().chain(&all.captive_api).chain(&all.status).copied().collect();
+    let portal: Vec<f64> = all
+        .login
+        .iter()
+        .chain(&all.captive_api)
+        .chain(&all.status)
+        .copied()
+        .collect();
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for e in &all.errors {
         *kinds.entry(e.clone()).or_default() += 1;
     }
     let n = v.crowd.len();
     println!("\nLoad: {n} phones log in over {ramp:.0} s and browse for {secs:.0} s (village {TAG}, release daemon, default config)");
-    println!("machine: {} CPUs, kernel {}, load average at the end {}", nproc(), kernel(), loadavg());
-    println!("making the {n} phones: {:.1} s, not measured", v.crowd_setup.as_secs_f64());
+    println!(
+        "machine: {} CPUs, kernel {}, load average at the end {}",
+        nproc(),
+        kernel(),
+        loadavg()
+    );
+    println!(
+        "making the {n} phones: {:.1} s, not measured",
+        v.crowd_setup.as_secs_f64()
+    );
     println!("\n| requests | count | ms: p50 / p90 / p99 / max |");
     println!("|---|---:|---:|");
-    println!("| POST /login -> 303 | {} | {} |", all.login.len(), summary_ms(&all.login));
-    println!("| GET /api/captive (online) | {} | {} |", all.captive_api.len(), summary_ms(&all.captive_api));
-    println!("| GET /status | {} | {} |", all.status.len(), summary_ms(&all.status));
-    println!("| portal, all three | {} | {} |", portal.len(), summary_ms(&portal));
-    println!("| GET / splash (captive, before the run) | {} | {} |", all.splash.len(), summary_ms(&all.splash));
-    println!("| upstream page through the router | {} | {} |", all.page.len(), summary_ms(&all.page));
+    println!(
+        "| POST /login -> 303 | {} | {} |",
+        all.login.len(),
+        summary_ms(&all.login)
+    );
+    println!(
+        "| GET /api/captive (online) | {} | {} |",
+        all.captive_api.len(),
+        summary_ms(&all.captive_api)
+    );
+    println!(
+        "| GET /status | {} | {} |",
+        all.status.len(),
+        summary_ms(&all.status)
+    );
+    println!(
+        "| portal, all three | {} | {} |",
+        portal.len(),
+        summary_ms(&portal)
+    );
+    println!(
+        "| GET / splash (captive, before the run) | {} | {} |",
+        all.splash.len(),
+        summary_ms(&all.splash)
+    );
+    println!(
+        "| upstream page through the router | {} | {} |",
+        all.page.len(),
+        summary_ms(&all.page)
+    );
     println!(
         "\nfailed logins: {}; errors of any kind: {}",
         n - all.login.len(),
@@ -149,7 +221,14 @@ fn bench(v: &Village) -> Result<bool, String> {
         daemon.threads()
     );
     println!("same machine, same time: upstream HTTP server {up_cpu:.1} s CPU, this bench (the {n} phones) {me_cpu:.1} s CPU");
-    println!("daemon VmRSS over time (s: KiB): {}", samples.iter().map(|(t, r)| format!("{t}: {r}")).collect::<Vec<_>>().join(", "));
+    println!(
+        "daemon VmRSS over time (s: KiB): {}",
+        samples
+            .iter()
+            .map(|(t, r)| format!("{t}: {r}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(all.login.len() == n && all.errors.is_empty())
 }
 
@@ -181,9 +260,16 @@ fn browse(n: u64, login_at: Instant, end: Instant, think: f64) -> Seen {
     while Instant::now() < end {
         k += 1;
         match http(upstream, "GET", &format!("/p/{n}/{k}"), timeout) {
-            Ok(r) if r.code == 200 && r.body.starts_with("upstream ok") => seen.page.push(ms(r.took)),
-            Ok(r) => seen.errors.push(format!("upstream page answered {}", r.code)),
-            Err(e) => seen.errors.push(format!("upstream page: {}", e.split(':').next().unwrap_or(""))),
+            Ok(r) if r.code == 200 && r.body.starts_with("upstream ok") => {
+                seen.page.push(ms(r.took))
+            }
+            Ok(r) => seen
+                .errors
+                .push(format!("upstream page answered {}", r.code)),
+            Err(e) => seen.errors.push(format!(
+                "upstream page: {}",
+                e.split(':').next().unwrap_or("")
+            )),
         }
         if rng.next() % 8 == 0 {
             if rng.next() % 4 == 0 {
@@ -194,8 +280,14 @@ fn browse(n: u64, login_at: Instant, end: Instant, think: f64) -> Seen {
                 }
             } else {
                 match http(PORTAL, "GET", "/api/captive", timeout) {
-                    Ok(r) if r.code == 200 && r.body.contains("\"captive\":false") => seen.captive_api.push(ms(r.took)),
-                    Ok(r) => seen.errors.push(format!("/api/captive answered {} {}", r.code, r.body.chars().take(60).collect::<String>())),
+                    Ok(r) if r.code == 200 && r.body.contains("\"captive\":false") => {
+                        seen.captive_api.push(ms(r.took))
+                    }
+                    Ok(r) => seen.errors.push(format!(
+                        "/api/captive answered {} {}",
+                        r.code,
+                        r.body.chars().take(60).collect::<String>()
+                    )),
                     Err(e) => seen.errors.push(format!("/api/captive: {e}")),
                 }
             }

@@ -72,13 +72,22 @@ fn main() {
                 eprintln!("login bench: {n} online: {e}");
                 let first = e.lines().next().unwrap_or("");
                 let last = e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-                rows.push(format!("| {n} | — | — | — | did not run: {} / {} |", first.replace('|', "/"), last.replace('|', "/")));
+                rows.push(format!(
+                    "| {n} | — | — | — | did not run: {} / {} |",
+                    first.replace('|', "/"),
+                    last.replace('|', "/")
+                ));
                 failed = true;
             }
         }
     }
     println!("\nLogin -> online (phone 1, {samples} logins per state, ms: p50 / p90 / p99 / max)");
-    println!("machine: {} CPUs, kernel {}, load average at the end {}", nproc(), kernel(), loadavg());
+    println!(
+        "machine: {} CPUs, kernel {}, load average at the end {}",
+        nproc(),
+        kernel(),
+        loadavg()
+    );
     println!("\n| already online | login (POST -> 303) | online (POST -> first upstream connect) | online - login, p50 | note |");
     println!("|---:|---:|---:|---:|---|");
     for r in rows {
@@ -94,14 +103,30 @@ fn main() {
 fn state(v: &Village, n: usize, padded: bool, samples: usize) -> Result<String, String> {
     let store_dir = v.run_dir().join("store");
     let _ = std::fs::remove_dir_all(&store_dir);
-    let _ = run(std::process::Command::new("ip").args(["netns", "exec", &v.router(), "nft", "delete", "table", "inet", "desawifi"]));
+    let _ = run(std::process::Command::new("ip").args([
+        "netns",
+        "exec",
+        &v.router(),
+        "nft",
+        "delete",
+        "table",
+        "inet",
+        "desawifi",
+    ]));
     let stored = if padded { n.min(1000) } else { n };
     populate(&store_dir, stored)?;
     let t = Instant::now();
     // LOGIN_QUOTA: extra `[quota]` lines, e.g. `accounting_interval = "1h"` to see the logins without counter reads.
-    let quota = format!("[quota]\nsession_time = \"24h\"\nidle_timeout = \"24h\"\n{}\n", std::env::var("LOGIN_QUOTA").unwrap_or_default());
+    let quota = format!(
+        "[quota]\nsession_time = \"24h\"\nidle_timeout = \"24h\"\n{}\n",
+        std::env::var("LOGIN_QUOTA").unwrap_or_default()
+    );
     // More than the default 1,024 shaping slots: say so in [network].
-    let network = if stored >= 1024 { format!("max_online = {}\n", stored + 16) } else { String::new() };
+    let network = if stored >= 1024 {
+        format!("max_online = {}\n", stored + 16)
+    } else {
+        String::new()
+    };
     let daemon = Daemon::start_with(v, &network, "", &quota)?;
     eprintln!("{n} online: daemon up in {:.0} ms", ms(t.elapsed()));
     if padded && n > stored {
@@ -138,7 +163,11 @@ fn state(v: &Village, n: usize, padded: bool, samples: usize) -> Result<String, 
             let r = http(PORTAL, "POST", "/login", Duration::from_secs(10))?;
             let logged_in = Instant::now();
             if r.code != 303 {
-                return Err(format!("POST /login: {} {}", r.code, r.body.chars().take(200).collect::<String>()));
+                return Err(format!(
+                    "POST /login: {} {}",
+                    r.code,
+                    r.body.chars().take(200).collect::<String>()
+                ));
             }
             let first = done_rx.recv().map_err(|_| "prober gone")??;
             if i >= 5 {
@@ -157,12 +186,27 @@ fn state(v: &Village, n: usize, padded: bool, samples: usize) -> Result<String, 
     .join()
     .map_err(|_| "sampler panicked")??;
     let _ = prober.join();
-    let (login, online) = result.map_err(|e| format!("{e}\ndaemon log tail:\n{}", daemon.log_tail(20)))?;
+    let (login, online) =
+        result.map_err(|e| format!("{e}\ndaemon log tail:\n{}", daemon.log_tail(20)))?;
     let mut diff: Vec<f64> = online.iter().zip(&login).map(|(o, l)| o - l).collect();
     let (rss, hwm) = daemon.memory_kib();
-    eprintln!("{n} online: login {} | online {} ms; daemon RSS {rss} KiB, HWM {hwm} KiB", summary_ms(&login), summary_ms(&online));
-    let label = if padded { format!("{n} ({stored} sessions + {} kernel-only)", n - stored) } else { n.to_string() };
-    Ok(format!("| {label} | {} | {} | {:.2} | daemon RSS {} MiB |", summary_ms(&login), summary_ms(&online), quantile(&mut diff, 0.5), rss / 1024))
+    eprintln!(
+        "{n} online: login {} | online {} ms; daemon RSS {rss} KiB, HWM {hwm} KiB",
+        summary_ms(&login),
+        summary_ms(&online)
+    );
+    let label = if padded {
+        format!("{n} ({stored} sessions + {} kernel-only)", n - stored)
+    } else {
+        n.to_string()
+    };
+    Ok(format!(
+        "| {label} | {} | {} | {:.2} | daemon RSS {} MiB |",
+        summary_ms(&login),
+        summary_ms(&online),
+        quantile(&mut diff, 0.5),
+        rss / 1024
+    ))
 }
 
 /// Waits (at most 2 s) until phone 1 is captive: its connect to the upstream's :443 is reset.
@@ -171,7 +215,9 @@ fn captive_again() -> Result<(), String> {
     loop {
         match TcpStream::connect_timeout(&SocketAddr::V4(PROBE), Duration::from_secs(1)) {
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Ok(()),
-            _ if t.elapsed() > Duration::from_secs(2) => return Err("phone 1 still online 2 s after POST /logout".into()),
+            _ if t.elapsed() > Duration::from_secs(2) => {
+                return Err("phone 1 still online 2 s after POST /logout".into())
+            }
             _ => std::thread::sleep(Duration::from_millis(5)),
         }
     }
@@ -200,7 +246,12 @@ fn pad_kernel(v: &Village, from: usize, count: usize) -> Result<(), String> {
     use std::io::Write;
     let (mut pairs, mut ips, mut classes) = (Vec::new(), Vec::new(), Vec::new());
     for i in from..from + count {
-        let mac = format!("02:43:00:{:02x}:{:02x}:{:02x}", (i >> 16) as u8, (i >> 8) as u8, i as u8);
+        let mac = format!(
+            "02:43:00:{:02x}:{:02x}:{:02x}",
+            (i >> 16) as u8,
+            (i >> 8) as u8,
+            i as u8
+        );
         let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 79, 0, 0)) + i as u32 + 1);
         pairs.push(format!("{mac} . {ip}"));
         ips.push(ip.to_string());
@@ -218,10 +269,18 @@ fn pad_kernel(v: &Village, from: usize, count: usize) -> Result<(), String> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("nft: {e}"))?;
-    child.stdin.take().unwrap().write_all(script.as_bytes()).map_err(|e| format!("nft: {e}"))?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .map_err(|e| format!("nft: {e}"))?;
     let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
     if !out.status.success() {
-        return Err(format!("nft -f (padding the sets): {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "nft -f (padding the sets): {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok(())
 }

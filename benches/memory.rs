@@ -63,7 +63,10 @@ struct Daemon(Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.0.try_wait() {
@@ -115,21 +118,32 @@ fn bench(dir: &Path) -> Result<(), String> {
     let cases: Vec<(usize, usize)> = match std::env::var("MEM_CASES") {
         Ok(list) => list
             .split(',')
-            .map(|c| c.split_once(':').and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?))))
+            .map(|c| {
+                c.split_once(':')
+                    .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+            })
             .collect::<Option<_>>()
-            .ok_or(format!("MEM_CASES={list}: expected online:offline pairs, e.g. 1000:0,1000:9000"))?,
+            .ok_or(format!(
+                "MEM_CASES={list}: expected online:offline pairs, e.g. 1000:0,1000:9000"
+            ))?,
         Err(_) => CASES.to_vec(),
     };
     for (online, offline) in cases {
         let (mem, store_bytes, start_ms) = measure(dir, online, offline, settle)?;
-        eprintln!("{online} online + {offline} offline devices: VmRSS {} KiB, VmHWM {} KiB", mem.rss, mem.hwm);
+        eprintln!(
+            "{online} online + {offline} offline devices: VmRSS {} KiB, VmHWM {} KiB",
+            mem.rss, mem.hwm
+        );
         rows.push((online, offline, mem, store_bytes, start_ms));
     }
     let args: Vec<String> = std::env::args().collect();
     let size = std::fs::metadata(DAEMON).map(|m| m.len()).unwrap_or(0);
     println!("\nResident memory of `desawifi run` (release, {size} bytes), measured after {settle} s (accounting every 2 s)");
     println!("machine: {} CPUs, kernel {}", nproc(), kernel());
-    println!("command: cargo bench --bench memory  (argv: {})\n", args.join(" "));
+    println!(
+        "command: cargo bench --bench memory  (argv: {})\n",
+        args.join(" ")
+    );
     println!("| online devices | devices in store | VmRSS at ready MiB | VmRSS MiB | VmHWM (peak) MiB | RssAnon MiB | RssFile MiB | threads | store on disk MiB | ready after ms |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (online, offline, m, store, start) in rows {
@@ -151,17 +165,29 @@ fn bench(dir: &Path) -> Result<(), String> {
 /// One daemon with `n` online and `offline` other devices in its store: its
 /// memory after `settle` seconds, the store's size on disk, and how long it
 /// took to answer HTTP.
-fn measure(dir: &Path, n: usize, offline: usize, settle: usize) -> Result<(Mem, u64, u128), String> {
+fn measure(
+    dir: &Path,
+    n: usize,
+    offline: usize,
+    settle: usize,
+) -> Result<(Mem, u64, u128), String> {
     let run_dir = dir.join(format!("n{n}-{offline}"));
     let store_path = run_dir.join("store");
-    std::fs::create_dir_all(&run_dir).map_err(|e| format!("creating {}: {e}", run_dir.display()))?;
+    std::fs::create_dir_all(&run_dir)
+        .map_err(|e| format!("creating {}: {e}", run_dir.display()))?;
     fill_store(&store_path, n, offline)?;
     // The previous daemon's table stays (as it does on a router): start clean.
-    let _ = ns(ROUTER, &["nft", "delete", "table", "inet", "desawifi"]).stderr(Stdio::null()).status();
+    let _ = ns(ROUTER, &["nft", "delete", "table", "inet", "desawifi"])
+        .stderr(Stdio::null())
+        .status();
 
     let config = run_dir.join("desawifi.toml");
     // The default (1,024 slots) unless more devices are online.
-    let max_online = if n > 1024 { format!("max_online = {n}\n") } else { String::new() };
+    let max_online = if n > 1024 {
+        format!("max_online = {n}\n")
+    } else {
+        String::new()
+    };
     let toml = format!(
         "[site]\nname = \"Desa Uji\"\nregency = \"Paser\"\ntimezone = \"Asia/Makassar\"\n\
          [network]\nlan_interface = \"br-lan\"\nwan_interface = \"wan0\"\nportal_address = \"10.77.0.1\"\n{max_online}\
@@ -172,7 +198,8 @@ fn measure(dir: &Path, n: usize, offline: usize, settle: usize) -> Result<(Mem, 
     );
     std::fs::write(&config, toml).map_err(|e| format!("writing {}: {e}", config.display()))?;
     let log_path = run_dir.join("daemon.log");
-    let log = std::fs::File::create(&log_path).map_err(|e| format!("creating {}: {e}", log_path.display()))?;
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
     let t = Instant::now();
     let wrap = std::env::var("MEM_WRAP").unwrap_or_default();
     let mut argv: Vec<&str> = wrap.split_whitespace().collect();
@@ -188,14 +215,30 @@ fn measure(dir: &Path, n: usize, offline: usize, settle: usize) -> Result<(Mem, 
     // Ready when the portal accepts TCP (reconcile is done by then).
     loop {
         if let Ok(Some(status)) = daemon.0.try_wait() {
-            return Err(format!("desawifi exited ({status}):\n{}", std::fs::read_to_string(&log_path).unwrap_or_default()));
+            return Err(format!(
+                "desawifi exited ({status}):\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            ));
         }
-        let probe = ns(ROUTER, &["timeout", "1", "bash", "-c", "exec 3<>/dev/tcp/10.77.0.1/2050"]).stderr(Stdio::null()).status();
+        let probe = ns(
+            ROUTER,
+            &[
+                "timeout",
+                "1",
+                "bash",
+                "-c",
+                "exec 3<>/dev/tcp/10.77.0.1/2050",
+            ],
+        )
+        .stderr(Stdio::null())
+        .status();
         if probe.map(|s| s.success()).unwrap_or(false) {
             break;
         }
         if t.elapsed() > Duration::from_secs(60) {
-            return Err(format!("desawifi with {n} devices did not accept on 10.77.0.1:2050 within 60 s"));
+            return Err(format!(
+                "desawifi with {n} devices did not accept on 10.77.0.1:2050 within 60 s"
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -203,11 +246,24 @@ fn measure(dir: &Path, n: usize, offline: usize, settle: usize) -> Result<(Mem, 
     let at_ready = status_of(pid)?.rss;
     std::thread::sleep(Duration::from_secs(settle as u64));
     if let Ok(Some(status)) = daemon.0.try_wait() {
-        return Err(format!("desawifi exited ({status}):\n{}", std::fs::read_to_string(&log_path).unwrap_or_default()));
+        return Err(format!(
+            "desawifi exited ({status}):\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        ));
     }
-    let mem = Mem { at_ready, ..status_of(pid)? };
-    let online = ns(ROUTER, &["nft", "-j", "list", "set", "inet", "desawifi", "online"]).output().map_err(|e| format!("nft: {e}"))?;
-    let elements = String::from_utf8_lossy(&online.stdout).matches("\"concat\"").count();
+    let mem = Mem {
+        at_ready,
+        ..status_of(pid)?
+    };
+    let online = ns(
+        ROUTER,
+        &["nft", "-j", "list", "set", "inet", "desawifi", "online"],
+    )
+    .output()
+    .map_err(|e| format!("nft: {e}"))?;
+    let elements = String::from_utf8_lossy(&online.stdout)
+        .matches("\"concat\"")
+        .count();
     if elements != n {
         return Err(format!("the online set holds {elements} elements, not {n}"));
     }
@@ -219,7 +275,10 @@ fn measure(dir: &Path, n: usize, offline: usize, settle: usize) -> Result<(Mem, 
 /// session (addresses in 10.64.0.0/16, as benches/accounting.rs).
 fn fill_store(path: &Path, n: usize, offline: usize) -> Result<(), String> {
     let store = Store::open(path).map_err(|e| e.to_string())?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     for i in 0..n + offline {
         let mac = Mac([2, 0x42, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
         let ip = Ipv4Addr::from(0x0a40_0000u32 + i as u32 + 1);
@@ -234,7 +293,8 @@ fn fill_store(path: &Path, n: usize, offline: usize) -> Result<(), String> {
 }
 
 fn status_of(pid: u32) -> Result<Mem, String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
     let kib = |key: &str| -> u64 {
         text.lines()
             .find_map(|l| l.strip_prefix(key))
@@ -242,12 +302,21 @@ fn status_of(pid: u32) -> Result<Mem, String> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    Ok(Mem { rss: kib("VmRSS:"), hwm: kib("VmHWM:"), anon: kib("RssAnon:"), file: kib("RssFile:"), threads: kib("Threads:"), at_ready: 0 })
+    Ok(Mem {
+        rss: kib("VmRSS:"),
+        hwm: kib("VmHWM:"),
+        anon: kib("RssAnon:"),
+        file: kib("RssFile:"),
+        threads: kib("Threads:"),
+        at_ready: 0,
+    })
 }
 
 /// Bytes of all files under `path`.
 fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
     entries
         .flatten()
         .map(|e| match e.metadata() {
@@ -261,4 +330,3 @@ fn dir_size(path: &Path) -> u64 {
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
-

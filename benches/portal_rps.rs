@@ -72,7 +72,10 @@ struct Server {
 impl Drop for Server {
     fn drop(&mut self) {
         // SIGTERM (both exit cleanly on it), then SIGKILL after 3 s.
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(3);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -80,7 +83,10 @@ impl Drop for Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        eprintln!("portal_rps bench: {} did not stop on SIGTERM; killing it", self.name);
+        eprintln!(
+            "portal_rps bench: {} did not stop on SIGTERM; killing it",
+            self.name
+        );
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -123,7 +129,8 @@ fn bench(dir: &Path) -> Result<(), String> {
     let secs = env_count("PRS_SECS", 5).max(1);
     let conns = env_count("PRS_CONNECTIONS", 30).max(1);
     let threads = env_count("PRS_THREADS", 2).clamp(1, conns);
-    std::fs::create_dir_all(dir.join("www")).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("www"))
+        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
     // nginx's workers drop to an unprivileged user: they must read the file.
     chmod_755(dir)?;
     chmod_755(&dir.join("www"))?;
@@ -132,18 +139,32 @@ fn bench(dir: &Path) -> Result<(), String> {
     // The splash page as phone 1 gets it (a 200 with the tip of the day).
     let (code, page) = fetch(PORTAL)?;
     if code != 200 || !String::from_utf8_lossy(&page).contains("action=\"/login\"") {
-        return Err(format!("GET {PORTAL} from phone 1 gave {code}, not the splash page:\n{}", String::from_utf8_lossy(&page)));
+        return Err(format!(
+            "GET {PORTAL} from phone 1 gave {code}, not the splash page:\n{}",
+            String::from_utf8_lossy(&page)
+        ));
     }
-    std::fs::write(dir.join("www/index.html"), &page).map_err(|e| format!("writing index.html: {e}"))?;
+    std::fs::write(dir.join("www/index.html"), &page)
+        .map_err(|e| format!("writing index.html: {e}"))?;
     // The daemon's input chain lets the LAN reach only DNS, DHCP and the portal
     // (a reject in any table is final): open nginx's port in it, first in the
     // chain. Both servers' packets then cross the same chain (established
     // packets match its first rule either way).
-    run(&mut ns(ROUTER, &["nft", "insert", "rule", "inet", "desawifi", "input", "iifname", "br-lan", "tcp", "dport", "8080", "accept"]))?;
+    run(&mut ns(
+        ROUTER,
+        &[
+            "nft", "insert", "rule", "inet", "desawifi", "input", "iifname", "br-lan", "tcp",
+            "dport", "8080", "accept",
+        ],
+    ))?;
     let _nginx = start_nginx(dir)?;
     let (code, copy) = fetch(NGINX)?;
     if code != 200 || copy != page {
-        return Err(format!("GET {NGINX} gave {code} and {} bytes, not the {} bytes of the splash page", copy.len(), page.len()));
+        return Err(format!(
+            "GET {NGINX} gave {code} and {} bytes, not the {} bytes of the splash page",
+            copy.len(),
+            page.len()
+        ));
     }
 
     // Warm-up (caches, page cache, the daemon's allocator), not counted.
@@ -156,16 +177,27 @@ fn bench(dir: &Path) -> Result<(), String> {
         // A redirect (3xx) would pass wrk's status check: the byte count shows it.
         for (name, r) in [("desawifi", &x), ("nginx", &y)] {
             if r.bytes_per_req < page.len() as f64 {
-                return Err(format!("{name} sent {:.0} bytes per request, less than the {}-byte page", r.bytes_per_req, page.len()));
+                return Err(format!(
+                    "{name} sent {:.0} bytes per request, less than the {}-byte page",
+                    r.bytes_per_req,
+                    page.len()
+                ));
             }
         }
-        eprintln!("round {round}/{rounds}: desawifi {:.0} req/s, nginx {:.0} req/s, ratio {:.3}", x.rps, y.rps, x.rps / y.rps);
+        eprintln!(
+            "round {round}/{rounds}: desawifi {:.0} req/s, nginx {:.0} req/s, ratio {:.3}",
+            x.rps,
+            y.rps,
+            x.rps / y.rps
+        );
         a.push(x);
         b.push(y);
     }
 
     let args: Vec<String> = std::env::args().collect();
-    println!("\nSplash page requests/s, wrk from phone 1 to the router (10.77.0.1), GET /, keep-alive");
+    println!(
+        "\nSplash page requests/s, wrk from phone 1 to the router (10.77.0.1), GET /, keep-alive"
+    );
     println!(
         "machine: {} CPUs, kernel {}; {}; {}",
         nproc(),
@@ -173,12 +205,21 @@ fn bench(dir: &Path) -> Result<(), String> {
         first_line(&["wrk", "--version"]),
         first_line(&["nginx", "-v"])
     );
-    println!("wrk -t{threads} -c{conns} -d{secs}s, {rounds} rounds, A B interleaved; page {} bytes", page.len());
-    println!("command: cargo bench --bench portal_rps  (argv: {})\n", args.join(" "));
+    println!(
+        "wrk -t{threads} -c{conns} -d{secs}s, {rounds} rounds, A B interleaved; page {} bytes",
+        page.len()
+    );
+    println!(
+        "command: cargo bench --bench portal_rps  (argv: {})\n",
+        args.join(" ")
+    );
     println!("| server | req/s, median (min-max) | latency p50 ms | latency p99 ms | bytes/response | ratio to nginx |");
     println!("|---|---:|---:|---:|---:|---:|");
     let ratios: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x.rps / y.rps).collect();
-    for (name, runs, ratio) in [("A desawifi portal :2050", &a, median(ratios.clone())), ("B nginx :8080", &b, 1.0)] {
+    for (name, runs, ratio) in [
+        ("A desawifi portal :2050", &a, median(ratios.clone())),
+        ("B nginx :8080", &b, 1.0),
+    ] {
         let rps: Vec<f64> = runs.iter().map(|r| r.rps).collect();
         println!(
             "| {name} | {:.0} ({:.0}-{:.0}) | {:.2} | {:.2} | {:.0} | {ratio:.3} |",
@@ -190,7 +231,14 @@ fn bench(dir: &Path) -> Result<(), String> {
             median(runs.iter().map(|r| r.bytes_per_req).collect()),
         );
     }
-    println!("\nper-round ratios A/B: {}", ratios.iter().map(|r| format!("{r:.3}")).collect::<Vec<_>>().join(" "));
+    println!(
+        "\nper-round ratios A/B: {}",
+        ratios
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     Ok(())
 }
 
@@ -207,13 +255,19 @@ fn start_daemon(dir: &Path) -> Result<Server, String> {
     );
     std::fs::write(&config, toml).map_err(|e| format!("writing {}: {e}", config.display()))?;
     let log = log_file(&dir.join("daemon.log"))?;
-    let child = ns(ROUTER, &[DAEMON, "run", "--config", config.to_str().unwrap()])
-        .env_remove("RUST_LOG")
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("starting desawifi: {e}"))?;
-    let mut server = Server { name: "desawifi", child };
+    let child = ns(
+        ROUTER,
+        &[DAEMON, "run", "--config", config.to_str().unwrap()],
+    )
+    .env_remove("RUST_LOG")
+    .stdout(log.try_clone().map_err(|e| e.to_string())?)
+    .stderr(log)
+    .spawn()
+    .map_err(|e| format!("starting desawifi: {e}"))?;
+    let mut server = Server {
+        name: "desawifi",
+        child,
+    };
     wait_answering(&mut server, PORTAL, &dir.join("daemon.log"))?;
     Ok(server)
 }
@@ -233,12 +287,26 @@ fn start_nginx(dir: &Path) -> Result<Server, String> {
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).map_err(|e| format!("writing {}: {e}", path.display()))?;
     let log = log_file(&dir.join("nginx-stderr.log"))?;
-    let child = ns(ROUTER, &["nginx", "-e", &format!("{d}/nginx-error.log"), "-c", path.to_str().unwrap(), "-g", "daemon off;"])
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("starting nginx (apt-get install nginx-light): {e}"))?;
-    let mut server = Server { name: "nginx", child };
+    let child = ns(
+        ROUTER,
+        &[
+            "nginx",
+            "-e",
+            &format!("{d}/nginx-error.log"),
+            "-c",
+            path.to_str().unwrap(),
+            "-g",
+            "daemon off;",
+        ],
+    )
+    .stdout(log.try_clone().map_err(|e| e.to_string())?)
+    .stderr(log)
+    .spawn()
+    .map_err(|e| format!("starting nginx (apt-get install nginx-light): {e}"))?;
+    let mut server = Server {
+        name: "nginx",
+        child,
+    };
     wait_answering(&mut server, NGINX, &dir.join("nginx-stderr.log"))?;
     Ok(server)
 }
@@ -249,13 +317,20 @@ fn wait_answering(server: &mut Server, url: &str, log: &Path) -> Result<(), Stri
     loop {
         if let Ok(Some(status)) = server.child.try_wait() {
             let tail = std::fs::read_to_string(log).unwrap_or_default();
-            return Err(format!("{} exited during start-up ({status}):\n{tail}", server.name));
+            return Err(format!(
+                "{} exited during start-up ({status}):\n{tail}",
+                server.name
+            ));
         }
         if matches!(fetch(url), Ok((c, _)) if c != 0) {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(format!("{} did not answer {url} within 10 s (log {})", server.name, log.display()));
+            return Err(format!(
+                "{} did not answer {url} within 10 s (log {})",
+                server.name,
+                log.display()
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -263,44 +338,90 @@ fn wait_answering(server: &mut Server, url: &str, log: &Path) -> Result<(), Stri
 
 /// GET `url` from phone 1 with curl: (status, body); status 0 when nothing answered.
 fn fetch(url: &str) -> Result<(u16, Vec<u8>), String> {
-    let out = ns(PHONE, &["curl", "-sS", "--noproxy", "*", "--max-time", "2", "-w", "\n%{http_code}", url])
-        .output()
-        .map_err(|e| format!("curl: {e}"))?;
+    let out = ns(
+        PHONE,
+        &[
+            "curl",
+            "-sS",
+            "--noproxy",
+            "*",
+            "--max-time",
+            "2",
+            "-w",
+            "\n%{http_code}",
+            url,
+        ],
+    )
+    .output()
+    .map_err(|e| format!("curl: {e}"))?;
     let mut body = out.stdout;
     let nl = body.iter().rposition(|&b| b == b'\n').unwrap_or(0);
-    let code = String::from_utf8_lossy(&body[nl..]).trim().parse().unwrap_or(0);
+    let code = String::from_utf8_lossy(&body[nl..])
+        .trim()
+        .parse()
+        .unwrap_or(0);
     body.truncate(nl);
     Ok((code, body))
 }
 
 /// One wrk run from phone 1. Socket errors or non-2xx/3xx answers fail it.
 fn wrk(url: &str, secs: usize, conns: usize, threads: usize) -> Result<Wrk, String> {
-    let (t, c, d) = (format!("-t{threads}"), format!("-c{conns}"), format!("-d{secs}s"));
-    let out = ns(PHONE, &["wrk", &t, &c, &d, "--latency", url]).output().map_err(|e| format!("wrk (apt-get install wrk): {e}"))?;
+    let (t, c, d) = (
+        format!("-t{threads}"),
+        format!("-c{conns}"),
+        format!("-d{secs}s"),
+    );
+    let out = ns(PHONE, &["wrk", &t, &c, &d, "--latency", url])
+        .output()
+        .map_err(|e| format!("wrk (apt-get install wrk): {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() || text.contains("Socket errors") || text.contains("Non-2xx") {
-        return Err(format!("wrk {t} {c} {d} {url}: {}\n{text}{}", out.status, String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "wrk {t} {c} {d} {url}: {}\n{text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
-    let field = |prefix: &str| -> Option<&str> { text.lines().map(str::trim).find_map(|l| l.strip_prefix(prefix)).map(str::trim) };
+    let field = |prefix: &str| -> Option<&str> {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::trim)
+    };
     let rps = field("Requests/sec:").and_then(|v| v.parse().ok());
     let p50 = field("50%").and_then(parse_latency_ms);
     let p99 = field("99%").and_then(parse_latency_ms);
     // "  36028 requests in 2.00s, 150.37MB read"
-    let total = text.lines().find(|l| l.contains(" requests in ")).and_then(|l| {
-        let requests: f64 = l.split_whitespace().next()?.parse().ok()?;
-        let read = l.trim().strip_suffix(" read")?.rsplit(", ").next()?;
-        Some((requests, parse_bytes(read)?))
-    });
+    let total = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| {
+            let requests: f64 = l.split_whitespace().next()?.parse().ok()?;
+            let read = l.trim().strip_suffix(" read")?.rsplit(", ").next()?;
+            Some((requests, parse_bytes(read)?))
+        });
     match (rps, p50, p99, total) {
-        (Some(rps), Some(p50_ms), Some(p99_ms), Some((n, bytes))) if n > 0.0 => Ok(Wrk { rps, p50_ms, p99_ms, bytes_per_req: bytes / n }),
+        (Some(rps), Some(p50_ms), Some(p99_ms), Some((n, bytes))) if n > 0.0 => Ok(Wrk {
+            rps,
+            p50_ms,
+            p99_ms,
+            bytes_per_req: bytes / n,
+        }),
         _ => Err(format!("cannot read wrk's output:\n{text}")),
     }
 }
 
 /// wrk's byte counts ("150.37MB", binary units) in bytes.
 fn parse_bytes(s: &str) -> Option<f64> {
-    let units = [("GB", 1024.0 * 1024.0 * 1024.0), ("MB", 1024.0 * 1024.0), ("KB", 1024.0), ("B", 1.0)];
-    let (num, scale) = units.iter().find_map(|(u, k)| s.strip_suffix(u).map(|n| (n, *k)))?;
+    let units = [
+        ("GB", 1024.0 * 1024.0 * 1024.0),
+        ("MB", 1024.0 * 1024.0),
+        ("KB", 1024.0),
+        ("B", 1.0),
+    ];
+    let (num, scale) = units
+        .iter()
+        .find_map(|(u, k)| s.strip_suffix(u).map(|n| (n, *k)))?;
     num.parse::<f64>().ok().map(|n| n * scale)
 }
 
@@ -324,6 +445,6 @@ fn log_file(path: &Path) -> Result<std::fs::File, String> {
 
 fn chmod_755(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|e| format!("chmod {}: {e}", path.display()))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("chmod {}: {e}", path.display()))
 }
-

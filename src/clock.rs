@@ -53,7 +53,9 @@ pub struct OffsetClock {
 impl OffsetClock {
     /// A clock that reads `start` (unix seconds) now and runs on from there.
     pub fn starting_at(start: i64) -> OffsetClock {
-        OffsetClock { offset: start - SystemClock.now() }
+        OffsetClock {
+            offset: start - SystemClock.now(),
+        }
     }
 }
 

@@ -161,12 +161,16 @@ pub struct Uplink {
 }
 
 /// An amount of data, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Size(pub u64);
 
 /// A speed, in bits per second. `Rate(0)` means "cut off" where a rate may be zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Rate(pub u64);
 
@@ -182,17 +186,28 @@ pub enum ConfigError {
     },
     /// The TOML itself is malformed (line and column, counted from 1).
     #[error("{}:{line}:{column}: invalid TOML: {message}", path.display())]
-    Syntax { path: PathBuf, line: usize, column: usize, message: String },
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// A key is unknown, missing, or its value is wrong.
     #[error("{}: {key}: {message}", path.display())]
-    Invalid { path: PathBuf, key: String, message: String },
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
 }
 
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Config::parse(&text, path)
     }
 
@@ -200,9 +215,16 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         if let Err(e) = text.parse::<toml::Table>() {
             // toml always gives a span for syntax errors; 1:1 is a last resort.
-            let (line, column) = e.span().map_or((1, 1), |span| line_column(text, span.start));
+            let (line, column) = e
+                .span()
+                .map_or((1, 1), |span| line_column(text, span.start));
             let message = e.message().trim().to_owned();
-            return Err(ConfigError::Syntax { path: path.to_owned(), line, column, message });
+            return Err(ConfigError::Syntax {
+                path: path.to_owned(),
+                line,
+                column,
+                message,
+            });
         }
         let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
             .map_err(|e| shape_error(path, &e.path().to_string(), e.inner().message()))?;
@@ -214,7 +236,10 @@ impl Config {
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
 }
 
 /// Turns serde's wording into ours. Serde reports an unknown field at the enclosing
@@ -228,7 +253,11 @@ fn shape_error(path: &Path, at: &str, message: &str) -> ConfigError {
         let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
         if let Some((field, expected)) = quoted.split_first() {
             if !(at == *field || at.ends_with(&format!(".{field}"))) {
-                key = if at.is_empty() { field.to_string() } else { format!("{at}.{field}") };
+                key = if at.is_empty() {
+                    field.to_string()
+                } else {
+                    format!("{at}.{field}")
+                };
             }
             text = format!("unknown key (expected one of: {})", expected.join(", "));
         }
@@ -236,7 +265,11 @@ fn shape_error(path: &Path, at: &str, message: &str) -> ConfigError {
     if key.is_empty() {
         key = "(top level)".to_owned();
     }
-    ConfigError::Invalid { path: path.to_owned(), key, message: text }
+    ConfigError::Invalid {
+        path: path.to_owned(),
+        key,
+        message: text,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -374,10 +407,19 @@ type Parsed<T> = Result<T, ConfigError>;
 
 impl Check<'_> {
     fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid { path: self.path.to_owned(), key: key.to_owned(), message: message.into() }
+        ConfigError::Invalid {
+            path: self.path.to_owned(),
+            key: key.to_owned(),
+            message: message.into(),
+        }
     }
 
-    fn required<T>(&self, key: &str, raw: Option<Text>, parse: impl Fn(&str) -> Result<T, String>) -> Parsed<T> {
+    fn required<T>(
+        &self,
+        key: &str,
+        raw: Option<Text>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Parsed<T> {
         let raw = raw.ok_or_else(|| self.invalid(key, "missing key"))?;
         parse(&raw.0).map_err(|m| self.invalid(key, m))
     }
@@ -400,7 +442,8 @@ impl Check<'_> {
         raw: Option<Text>,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Parsed<Option<T>> {
-        raw.map(|t| parse(&t.0).map_err(|m| self.invalid(key, m))).transpose()
+        raw.map(|t| parse(&t.0).map_err(|m| self.invalid(key, m)))
+            .transpose()
     }
 
     fn config(&self, raw: RawConfig) -> Parsed<Config> {
@@ -422,7 +465,9 @@ impl Check<'_> {
 
     fn site(&self, raw: RawSite) -> Parsed<Site> {
         let name = self.required("site.name", raw.name, |s| match s.trim() {
-            "" => Err("must not be empty (the village's name, shown on the splash page)".to_owned()),
+            "" => {
+                Err("must not be empty (the village's name, shown on the splash page)".to_owned())
+            }
             name => Ok(name.to_owned()),
         })?;
         let (timezone, timezone_name) = self.or("site.timezone", raw.timezone, "Asia/Makassar", |s| {
@@ -434,7 +479,9 @@ impl Check<'_> {
         })?;
         Ok(Site {
             name,
-            regency: raw.regency.map_or_else(String::new, |t| t.0.trim().to_owned()),
+            regency: raw
+                .regency
+                .map_or_else(String::new, |t| t.0.trim().to_owned()),
             timezone,
             timezone_name,
             language: self.or("site.language", raw.language, "id", |s| s.parse())?,
@@ -453,10 +500,14 @@ impl Check<'_> {
             ));
         }
         let portal_address = self.required("network.portal_address", raw.portal_address, |s| {
-            let ip: Ipv4Addr =
-                s.trim().parse().map_err(|_| format!("{s:?} is not an IPv4 address (try \"10.77.0.1\")"))?;
+            let ip: Ipv4Addr = s
+                .trim()
+                .parse()
+                .map_err(|_| format!("{s:?} is not an IPv4 address (try \"10.77.0.1\")"))?;
             if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.is_broadcast() {
-                return Err(format!("{s:?} cannot be the router's LAN address (try \"10.77.0.1\")"));
+                return Err(format!(
+                    "{s:?} cannot be the router's LAN address (try \"10.77.0.1\")"
+                ));
             }
             Ok(ip)
         })?;
@@ -464,13 +515,31 @@ impl Check<'_> {
             lan_interface,
             wan_interface,
             portal_address,
-            uplink_download: self.optional("network.uplink_download", raw.uplink_download, positive_rate)?,
-            uplink_upload: self.optional("network.uplink_upload", raw.uplink_upload, positive_rate)?,
+            uplink_download: self.optional(
+                "network.uplink_download",
+                raw.uplink_download,
+                positive_rate,
+            )?,
+            uplink_upload: self.optional(
+                "network.uplink_upload",
+                raw.uplink_upload,
+                positive_rate,
+            )?,
             max_online: match raw.max_online {
                 None => crate::shaping::DEFAULT_SLOTS,
-                Some(n) => u16::try_from(n).ok().filter(|&n| n > 0 && n <= crate::shaping::MAX_SLOTS).ok_or_else(|| {
-                    self.invalid("network.max_online", format!("{n} is not between 1 and {} (try {})", crate::shaping::MAX_SLOTS, crate::shaping::DEFAULT_SLOTS))
-                })?,
+                Some(n) => u16::try_from(n)
+                    .ok()
+                    .filter(|&n| n > 0 && n <= crate::shaping::MAX_SLOTS)
+                    .ok_or_else(|| {
+                        self.invalid(
+                            "network.max_online",
+                            format!(
+                                "{n} is not between 1 and {} (try {})",
+                                crate::shaping::MAX_SLOTS,
+                                crate::shaping::DEFAULT_SLOTS
+                            ),
+                        )
+                    })?,
             },
         })
     }
@@ -492,8 +561,18 @@ impl Check<'_> {
         let listen = self.or("admin.listen", raw.listen, "127.0.0.1:8443", listen)?;
         let tls = match (raw.tls_cert.is_some(), raw.tls_key.is_some()) {
             (false, false) => None,
-            (true, false) => return Err(self.invalid("admin.tls_key", "missing key (admin.tls_cert and tls_key go together)".to_owned())),
-            (false, true) => return Err(self.invalid("admin.tls_cert", "missing key (admin.tls_cert and tls_key go together)".to_owned())),
+            (true, false) => {
+                return Err(self.invalid(
+                    "admin.tls_key",
+                    "missing key (admin.tls_cert and tls_key go together)".to_owned(),
+                ))
+            }
+            (false, true) => {
+                return Err(self.invalid(
+                    "admin.tls_cert",
+                    "missing key (admin.tls_cert and tls_key go together)".to_owned(),
+                ))
+            }
             (true, true) => Some(AdminTls {
                 cert: self.required("admin.tls_cert", raw.tls_cert, path_value)?,
                 key: self.required("admin.tls_key", raw.tls_key, path_value)?,
@@ -510,7 +589,13 @@ impl Check<'_> {
             positive(s, parse_duration(s)?, Duration::ZERO, "try \"12h\"")
         })?;
         let ui_dir = self.optional("admin.ui_dir", raw.ui_dir, path_value)?;
-        Ok(Admin { listen, tls, metrics_token, session_time, ui_dir })
+        Ok(Admin {
+            listen,
+            tls,
+            metrics_token,
+            session_time,
+            ui_dir,
+        })
     }
 
     fn portal(&self, raw: RawPortal, network: &Network) -> Parsed<Portal> {
@@ -527,16 +612,30 @@ impl Check<'_> {
             Ok(addr)
         };
         let listen = self.required("portal.listen", raw.listen, on_portal_address)?;
-        let https = if raw.https_listen.is_some() || raw.tls_cert.is_some() || raw.tls_key.is_some() || raw.public_name.is_some() {
+        let https = if raw.https_listen.is_some()
+            || raw.tls_cert.is_some()
+            || raw.tls_key.is_some()
+            || raw.public_name.is_some()
+        {
             let all = " (portal.https_listen, tls_cert, tls_key and public_name go together)";
-            let need = |key: &str, v: &Option<Text>| if v.is_none() { Err(self.invalid(key, format!("missing key{all}"))) } else { Ok(()) };
+            let need = |key: &str, v: &Option<Text>| {
+                if v.is_none() {
+                    Err(self.invalid(key, format!("missing key{all}")))
+                } else {
+                    Ok(())
+                }
+            };
             need("portal.https_listen", &raw.https_listen)?;
             need("portal.tls_cert", &raw.tls_cert)?;
             need("portal.tls_key", &raw.tls_key)?;
             need("portal.public_name", &raw.public_name)?;
-            let https_listen = self.required("portal.https_listen", raw.https_listen, on_portal_address)?;
+            let https_listen =
+                self.required("portal.https_listen", raw.https_listen, on_portal_address)?;
             if https_listen.port() == listen.port() {
-                return Err(self.invalid("portal.https_listen", format!("port {} is already portal.listen's", listen.port())));
+                return Err(self.invalid(
+                    "portal.https_listen",
+                    format!("port {} is already portal.listen's", listen.port()),
+                ));
             }
             Some(PortalTls {
                 listen: https_listen,
@@ -549,13 +648,16 @@ impl Check<'_> {
         };
         let count = |key: &str, raw: Option<i64>, default: usize| match raw {
             None => Ok(default),
-            Some(n) => usize::try_from(n)
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| self.invalid(key, format!("{n} is not a positive number (try {default})"))),
+            Some(n) => usize::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
+                self.invalid(key, format!("{n} is not a positive number (try {default})"))
+            }),
         };
         let max_connections = count("portal.max_connections", raw.max_connections, 512)?;
-        let max_connections_per_client = count("portal.max_connections_per_client", raw.max_connections_per_client, 32)?;
+        let max_connections_per_client = count(
+            "portal.max_connections_per_client",
+            raw.max_connections_per_client,
+            32,
+        )?;
         Ok(Portal {
             listen,
             ui_dir: self.optional("portal.ui_dir", raw.ui_dir, path_value)?,
@@ -594,7 +696,9 @@ impl Check<'_> {
         ];
         for ((key, default), value) in QUOTA_KEYS.iter().zip(raws) {
             let path = format!("quota.{key}");
-            quota = self.or(&path, value, default, |text| parse_quota_field(&quota, key, text))?;
+            quota = self.or(&path, value, default, |text| {
+                parse_quota_field(&quota, key, text)
+            })?;
         }
         Ok(quota)
     }
@@ -602,11 +706,13 @@ impl Check<'_> {
     fn walled_garden(&self, raw: RawWalledGarden) -> Parsed<WalledGarden> {
         let mut garden = WalledGarden::default();
         for (i, t) in raw.addresses.iter().enumerate() {
-            let net = network_address(&t.0).map_err(|m| self.invalid(&format!("walled_garden.addresses[{i}]"), m))?;
+            let net = network_address(&t.0)
+                .map_err(|m| self.invalid(&format!("walled_garden.addresses[{i}]"), m))?;
             garden.addresses.push(net);
         }
         for (i, t) in raw.domains.iter().enumerate() {
-            let name = domain(&t.0).map_err(|m| self.invalid(&format!("walled_garden.domains[{i}]"), m))?;
+            let name = domain(&t.0)
+                .map_err(|m| self.invalid(&format!("walled_garden.domains[{i}]"), m))?;
             garden.domains.push(name);
         }
         Ok(garden)
@@ -614,37 +720,59 @@ impl Check<'_> {
 
     fn uplink(&self, raw: RawUplink) -> Parsed<Uplink> {
         let targets = match raw.targets {
-            None => DEFAULT_UPLINK_TARGETS.iter().map(|t| t.parse().expect("default uplink target")).collect(),
+            None => DEFAULT_UPLINK_TARGETS
+                .iter()
+                .map(|t| t.parse().expect("default uplink target"))
+                .collect(),
             Some(list) if list.is_empty() => {
-                return Err(self.invalid("uplink.targets", "must list at least one address (try [\"1.1.1.1:53\"])"))
+                return Err(self.invalid(
+                    "uplink.targets",
+                    "must list at least one address (try [\"1.1.1.1:53\"])",
+                ))
             }
             Some(list) => list
                 .iter()
                 .enumerate()
-                .map(|(i, t)| uplink_target(&t.0).map_err(|m| self.invalid(&format!("uplink.targets[{i}]"), m)))
+                .map(|(i, t)| {
+                    uplink_target(&t.0)
+                        .map_err(|m| self.invalid(&format!("uplink.targets[{i}]"), m))
+                })
                 .collect::<Parsed<Vec<_>>>()?,
         };
         let interval = self.or("uplink.interval", raw.interval, "10s", |s| {
             let d = parse_duration(s)?;
             if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
-                return Err(format!("{s:?} is out of range (must be between 1s and 1h; try \"10s\")"));
+                return Err(format!(
+                    "{s:?} is out of range (must be between 1s and 1h; try \"10s\")"
+                ));
             }
             Ok(d)
         })?;
         let timeout = self.or("uplink.timeout", raw.timeout, "2s", |s| {
             let d = positive(s, parse_duration(s)?, Duration::ZERO, "try \"2s\"")?;
             if d > interval {
-                return Err(format!("{s:?} is longer than uplink.interval ({}; try \"2s\")", format_duration(interval)));
+                return Err(format!(
+                    "{s:?} is longer than uplink.interval ({}; try \"2s\")",
+                    format_duration(interval)
+                ));
             }
             Ok(d)
         })?;
         let fail_after = match raw.fail_after {
             None => 2,
             Some(n) => u32::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
-                self.invalid("uplink.fail_after", format!("{n} is not a positive number of rounds (try 2)"))
+                self.invalid(
+                    "uplink.fail_after",
+                    format!("{n} is not a positive number of rounds (try 2)"),
+                )
             })?,
         };
-        Ok(Uplink { targets, interval, timeout, fail_after })
+        Ok(Uplink {
+            targets,
+            interval,
+            timeout,
+            fail_after,
+        })
     }
 }
 
@@ -667,12 +795,23 @@ pub const QUOTA_KEYS: [(&str, &str); 7] = [
 /// admin API (`PUT /api/quota`) accepts what the file accepts and nothing else.
 /// The error is the message without the key (`"lots" is not a size (try "500 MiB")`).
 pub fn parse_quota_field(base: &Quota, key: &str, text: &str) -> Result<Quota, String> {
-    let duration = |example: &str| positive(text, parse_duration(text)?, Duration::ZERO, &format!("try {example:?}"));
+    let duration = |example: &str| {
+        positive(
+            text,
+            parse_duration(text)?,
+            Duration::ZERO,
+            &format!("try {example:?}"),
+        )
+    };
     let mut quota = base.clone();
     match key {
         "daily_data" => {
-            quota.daily_data =
-                positive(text, parse_size(text)?, Size(0), "try \"500 MiB\"; to slow everyone always, set download_rate instead")?
+            quota.daily_data = positive(
+                text,
+                parse_size(text)?,
+                Size(0),
+                "try \"500 MiB\"; to slow everyone always, set download_rate instead",
+            )?
         }
         "session_time" => quota.session_time = duration("4h")?,
         "idle_timeout" => quota.idle_timeout = duration("30m")?,
@@ -682,13 +821,18 @@ pub fn parse_quota_field(base: &Quota, key: &str, text: &str) -> Result<Quota, S
         "accounting_interval" => {
             let d = parse_duration(text)?;
             if d < Duration::from_secs(1) || d > Duration::from_secs(300) {
-                return Err(format!("{text:?} is out of range (must be between 1s and 5m; try \"5s\")"));
+                return Err(format!(
+                    "{text:?} is out of range (must be between 1s and 5m; try \"5s\")"
+                ));
             }
             quota.accounting_interval = d;
         }
         _ => {
             let known: Vec<&str> = QUOTA_KEYS.iter().map(|(k, _)| *k).collect();
-            return Err(format!("unknown key (expected one of: {})", known.join(", ")));
+            return Err(format!(
+                "unknown key (expected one of: {})",
+                known.join(", ")
+            ));
         }
     }
     Ok(quota)
@@ -696,8 +840,10 @@ pub fn parse_quota_field(base: &Quota, key: &str, text: &str) -> Result<Quota, S
 
 /// An IP address and port to connect to (no names: DNS may be what is down).
 fn uplink_target(s: &str) -> Result<SocketAddr, String> {
-    let addr: SocketAddr =
-        s.trim().parse().map_err(|_| format!("{s:?} is not an IP address with a port (try \"1.1.1.1:53\")"))?;
+    let addr: SocketAddr = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not an IP address with a port (try \"1.1.1.1:53\")"))?;
     if addr.port() == 0 || addr.ip().is_unspecified() {
         return Err(format!("{s:?} cannot be connected to (try \"1.1.1.1:53\")"));
     }
@@ -724,10 +870,15 @@ fn path_value(s: &str) -> Result<PathBuf, String> {
 }
 
 fn listen(s: &str) -> Result<SocketAddr, String> {
-    let addr: SocketAddr =
-        s.trim().parse().map_err(|_| format!("{s:?} is not an address with a port (try \"10.77.0.1:2050\")"))?;
+    let addr: SocketAddr = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not an address with a port (try \"10.77.0.1:2050\")"))?;
     if addr.port() == 0 {
-        return Err(format!("{s:?} has port 0; pick a fixed port (try \"{}:2050\")", addr.ip()));
+        return Err(format!(
+            "{s:?} has port 0; pick a fixed port (try \"{}:2050\")",
+            addr.ip()
+        ));
     }
     Ok(addr)
 }
@@ -737,7 +888,9 @@ fn interface(s: &str) -> Result<String, String> {
     let ok = (1..=15).contains(&s.len())
         && s != "."
         && s != ".."
-        && !s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+        && !s
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
     if !ok {
         return Err(format!(
             "{s:?} is not an interface name (1 to 15 characters, no '/', ':' or spaces; try \"br-lan\")"
@@ -754,10 +907,15 @@ fn network_address(s: &str) -> Result<ipnet::IpNet, String> {
         Err(_) => t
             .parse::<std::net::IpAddr>()
             .map(ipnet::IpNet::from)
-            .map_err(|_| format!("{s:?} is not an address or CIDR block (try \"203.0.113.0/24\")"))?,
+            .map_err(|_| {
+                format!("{s:?} is not an address or CIDR block (try \"203.0.113.0/24\")")
+            })?,
     };
     if net.trunc() != net {
-        return Err(format!("{s:?} has host bits set (did you mean \"{}\"?)", net.trunc()));
+        return Err(format!(
+            "{s:?} has host bits set (did you mean \"{}\"?)",
+            net.trunc()
+        ));
     }
     Ok(net)
 }
@@ -803,13 +961,19 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
         1
     } else {
         let unit = unit.to_ascii_lowercase();
-        SIZE_UNITS.iter().find(|(name, _)| *name == unit).ok_or_else(bad)?.1
+        SIZE_UNITS
+            .iter()
+            .find(|(name, _)| *name == unit)
+            .ok_or_else(bad)?
+            .1
     };
     let bytes = scaled(number, scale).ok_or_else(bad)?;
     if unit.is_empty() && number.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
         return Err(format!("{s:?} needs a unit (try \"{number} MiB\")"));
     }
-    u64::try_from(bytes).map(Size).map_err(|_| format!("{s:?} is too large for a size"))
+    u64::try_from(bytes)
+        .map(Size)
+        .map_err(|_| format!("{s:?} is too large for a size"))
 }
 
 /// Parses "2 Mbit/s", "256 kbit/s", "2Mbps" (decimal prefixes) or "0". The "bit" part
@@ -820,7 +984,10 @@ pub fn parse_rate(s: &str) -> Result<Rate, String> {
     let scale = if unit.is_empty() {
         1
     } else {
-        let prefix = unit.strip_suffix("bit/s").or_else(|| unit.strip_suffix("bps")).ok_or_else(bad)?;
+        let prefix = unit
+            .strip_suffix("bit/s")
+            .or_else(|| unit.strip_suffix("bps"))
+            .ok_or_else(bad)?;
         match prefix {
             "" => 1,
             "k" | "K" => 1_000,
@@ -833,13 +1000,17 @@ pub fn parse_rate(s: &str) -> Result<Rate, String> {
     if unit.is_empty() && number.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
         return Err(format!("{s:?} needs a unit (try \"{number} Mbit/s\")"));
     }
-    u64::try_from(bits).map(Rate).map_err(|_| format!("{s:?} is too large for a rate"))
+    u64::try_from(bits)
+        .map(Rate)
+        .map_err(|_| format!("{s:?} is too large for a rate"))
 }
 
 /// Splits "1.5 GiB" into ("1.5", "GiB"); `None` if there is no leading number.
 fn split_number(s: &str) -> Option<(&str, &str)> {
     let s = s.trim();
-    let end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (number, unit) = s.split_at(end);
     (!number.is_empty()).then_some((number, unit.trim()))
 }
@@ -852,7 +1023,11 @@ fn scaled(number: &str, scale: u64) -> Option<u128> {
     }
     let whole: u128 = whole.parse().ok()?;
     let denominator = 10u128.pow(fraction.len() as u32);
-    let fraction: u128 = if fraction.is_empty() { 0 } else { fraction.parse().ok()? };
+    let fraction: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().ok()?
+    };
     let part = (fraction * scale as u128 + denominator / 2) / denominator;
     whole.checked_mul(scale as u128)?.checked_add(part)
 }
@@ -870,7 +1045,12 @@ fn human(value: u64, unit: u64) -> String {
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+        const UNITS: [(&str, u64); 4] = [
+            ("TiB", 1 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ];
         match UNITS.iter().find(|(_, unit)| self.0 >= *unit) {
             Some((name, unit)) => write!(f, "{} {name}", human(self.0, *unit)),
             None => write!(f, "{} B", self.0),
@@ -880,7 +1060,11 @@ impl fmt::Display for Size {
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u64); 3] = [("Gbit/s", 1_000_000_000), ("Mbit/s", 1_000_000), ("kbit/s", 1_000)];
+        const UNITS: [(&str, u64); 3] = [
+            ("Gbit/s", 1_000_000_000),
+            ("Mbit/s", 1_000_000),
+            ("kbit/s", 1_000),
+        ];
         match UNITS.iter().find(|(_, unit)| self.0 >= *unit) {
             Some((name, unit)) => write!(f, "{} {name}", human(self.0, *unit)),
             None => write!(f, "{} bit/s", self.0),
@@ -889,7 +1073,13 @@ impl fmt::Display for Rate {
 }
 
 /// Duration units, largest first, in milliseconds.
-const DURATION_UNITS: [(&str, u64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+const DURATION_UNITS: [(&str, u64); 5] = [
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
 
 /// Parses "30m", "4h", "1h30m", "90s", "1d" (largest unit first, each at most once) or "0".
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -904,12 +1094,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut millis: u64 = 0;
     let mut smallest_so_far = usize::MAX; // index into DURATION_UNITS of the last unit seen
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let (number, tail) = rest.split_at(digits);
         let tail = tail.trim_start();
-        let letters = tail.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(tail.len());
+        let letters = tail
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(letters);
-        let index = DURATION_UNITS.iter().position(|(name, _)| *name == unit).ok_or_else(bad)?;
+        let index = DURATION_UNITS
+            .iter()
+            .position(|(name, _)| *name == unit)
+            .ok_or_else(bad)?;
         if number.is_empty() || (smallest_so_far != usize::MAX && index <= smallest_so_far) {
             return Err(bad());
         }
@@ -1002,9 +1199,22 @@ path = "/var/lib/desawifi"
 
     #[test]
     fn max_online_is_a_slot_count() {
-        assert_error("network", "max_online", "0", "0 is not between 1 and 32512 (try 1024)");
-        assert_error("network", "max_online", "40000", "40000 is not between 1 and 32512 (try 1024)");
-        assert_eq!(parse(&format!("{MINIMAL}")).unwrap().network.max_online, 1024);
+        assert_error(
+            "network",
+            "max_online",
+            "0",
+            "0 is not between 1 and 32512 (try 1024)",
+        );
+        assert_error(
+            "network",
+            "max_online",
+            "40000",
+            "40000 is not between 1 and 32512 (try 1024)",
+        );
+        assert_eq!(
+            parse(&format!("{MINIMAL}")).unwrap().network.max_online,
+            1024
+        );
     }
 
     #[test]
@@ -1034,11 +1244,23 @@ path = "/var/lib/desawifi"
         assert_eq!(c.quota.upload_rate, Rate(1_000_000));
         assert_eq!(c.quota.after_quota_rate, Rate(256_000));
         assert_eq!(c.quota.accounting_interval, Duration::from_secs(5));
-        assert_eq!(c.walled_garden.addresses, vec!["203.0.113.0/24".parse::<ipnet::IpNet>().unwrap()]);
+        assert_eq!(
+            c.walled_garden.addresses,
+            vec!["203.0.113.0/24".parse::<ipnet::IpNet>().unwrap()]
+        );
         assert_eq!(c.walled_garden.domains, vec!["go.id".to_owned()]);
-        let targets: Vec<SocketAddr> = DEFAULT_UPLINK_TARGETS.iter().map(|t| t.parse().unwrap()).collect();
-        assert_eq!(c.uplink.targets, targets, "the example documents the default targets");
-        assert_eq!((c.uplink.interval, c.uplink.timeout, c.uplink.fail_after), (Duration::from_secs(10), Duration::from_secs(2), 2));
+        let targets: Vec<SocketAddr> = DEFAULT_UPLINK_TARGETS
+            .iter()
+            .map(|t| t.parse().unwrap())
+            .collect();
+        assert_eq!(
+            c.uplink.targets, targets,
+            "the example documents the default targets"
+        );
+        assert_eq!(
+            (c.uplink.interval, c.uplink.timeout, c.uplink.fail_after),
+            (Duration::from_secs(10), Duration::from_secs(2), 2)
+        );
     }
 
     #[test]
@@ -1075,7 +1297,9 @@ path = "/var/lib/desawifi"
             "timeout",
             "fail_after",
         ] {
-            let line = EXAMPLE.lines().find(|l| l.trim_start_matches("# ").starts_with(&format!("{key} =")));
+            let line = EXAMPLE
+                .lines()
+                .find(|l| l.trim_start_matches("# ").starts_with(&format!("{key} =")));
             let line = line.unwrap_or_else(|| panic!("{key} is not in the example"));
             assert!(line.contains("  # "), "{key} has no comment: {line}");
         }
@@ -1106,7 +1330,10 @@ path = "/var/lib/desawifi"
         let c = parse(&text).unwrap();
         assert_eq!(c.network.uplink_download, Some(Rate(50_000_000)));
         assert_eq!(c.network.uplink_upload, Some(Rate(10_000_000)));
-        assert_eq!(c.portal.ui_dir.as_deref(), Some(Path::new("/etc/desawifi/portal-ui")));
+        assert_eq!(
+            c.portal.ui_dir.as_deref(),
+            Some(Path::new("/etc/desawifi/portal-ui"))
+        );
         assert_eq!(c.portal.max_connections, 64);
         assert_eq!(c.portal.max_connections_per_client, 8);
         assert_eq!(c.site.language, Language::En);
@@ -1136,8 +1363,16 @@ path = "/var/lib/desawifi"
              domains = [\"Kemkes.GO.id\", \"a-b.example\"]\n"
         );
         let c = parse(&text).unwrap();
-        let nets: Vec<String> = c.walled_garden.addresses.iter().map(|n| n.to_string()).collect();
-        assert_eq!(nets, ["198.51.100.7/32", "2001:db8::1/128", "2001:db8:1::/48"]);
+        let nets: Vec<String> = c
+            .walled_garden
+            .addresses
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(
+            nets,
+            ["198.51.100.7/32", "2001:db8::1/128", "2001:db8:1::/48"]
+        );
         assert_eq!(c.walled_garden.domains, ["kemkes.go.id", "a-b.example"]);
     }
 
@@ -1145,15 +1380,30 @@ path = "/var/lib/desawifi"
 
     #[test]
     fn site_errors() {
-        assert_error("site", "name", "\"  \"", "must not be empty (the village's name, shown on the splash page)");
+        assert_error(
+            "site",
+            "name",
+            "\"  \"",
+            "must not be empty (the village's name, shown on the splash page)",
+        );
         assert_error(
             "site",
             "timezone",
             "\"Asia/Makasar\"",
             "\"Asia/Makasar\" is not a known time zone (try \"Asia/Makassar\", \"Asia/Jakarta\" or \"Asia/Jayapura\")",
         );
-        assert_error("site", "language", "\"fr\"", "\"fr\" is not a language (expected \"id\" or \"en\")");
-        assert_error("site", "regency", "true", "invalid type: boolean `true`, expected a string");
+        assert_error(
+            "site",
+            "language",
+            "\"fr\"",
+            "\"fr\" is not a language (expected \"id\" or \"en\")",
+        );
+        assert_error(
+            "site",
+            "regency",
+            "true",
+            "invalid type: boolean `true`, expected a string",
+        );
     }
 
     #[test]
@@ -1162,11 +1412,29 @@ path = "/var/lib/desawifi"
             format!("{v:?} is not an interface name (1 to 15 characters, no '/', ':' or spaces; try \"br-lan\")")
         };
         assert_error("network", "lan_interface", "\"\"", &bad_interface(""));
-        assert_error("network", "lan_interface", "\"br lan\"", &bad_interface("br lan"));
-        assert_error("network", "lan_interface", "\"eth0:1\"", &bad_interface("eth0:1"));
+        assert_error(
+            "network",
+            "lan_interface",
+            "\"br lan\"",
+            &bad_interface("br lan"),
+        );
+        assert_error(
+            "network",
+            "lan_interface",
+            "\"eth0:1\"",
+            &bad_interface("eth0:1"),
+        );
         assert_error("network", "wan_interface", "\"a/b\"", &bad_interface("a/b"));
-        assert_error("network", "wan_interface", "\"abcdefghijklmnop\"", &bad_interface("abcdefghijklmnop"));
-        assert!(parse(&MINIMAL.replace("\"br-lan\"", "\"abcdefghijklmno\"")).is_ok(), "15 characters fit");
+        assert_error(
+            "network",
+            "wan_interface",
+            "\"abcdefghijklmnop\"",
+            &bad_interface("abcdefghijklmnop"),
+        );
+        assert!(
+            parse(&MINIMAL.replace("\"br-lan\"", "\"abcdefghijklmno\"")).is_ok(),
+            "15 characters fit"
+        );
         assert_error(
             "network",
             "wan_interface",
@@ -1191,8 +1459,18 @@ path = "/var/lib/desawifi"
             "\"0.0.0.0\"",
             "\"0.0.0.0\" cannot be the router's LAN address (try \"10.77.0.1\")",
         );
-        assert_error("network", "uplink_download", "\"fast\"", "\"fast\" is not a rate (try \"2 Mbit/s\")");
-        assert_error("network", "uplink_upload", "\"0\"", "\"0\" must be more than zero (try \"2 Mbit/s\")");
+        assert_error(
+            "network",
+            "uplink_download",
+            "\"fast\"",
+            "\"fast\" is not a rate (try \"2 Mbit/s\")",
+        );
+        assert_error(
+            "network",
+            "uplink_upload",
+            "\"0\"",
+            "\"0\" must be more than zero (try \"2 Mbit/s\")",
+        );
     }
 
     #[test]
@@ -1216,21 +1494,66 @@ path = "/var/lib/desawifi"
             "\"10.77.0.2:2050\" listens on 10.77.0.2, but network.portal_address is 10.77.0.1 \
              (use \"10.77.0.1:2050\" or \"0.0.0.0:2050\")",
         );
-        assert_error("portal", "ui_dir", "\"\"", "must not be empty (try \"/var/lib/desawifi\")");
-        assert_error("portal", "max_connections", "0", "0 is not a positive number (try 512)");
-        assert_error("portal", "max_connections", "-3", "-3 is not a positive number (try 512)");
-        assert_error("portal", "max_connections", "\"512\"", "invalid type: string \"512\", expected i64");
-        assert_error("portal", "max_connections_per_client", "0", "0 is not a positive number (try 32)");
-        assert_error("portal", "max_connections_per_client", "-1", "-1 is not a positive number (try 32)");
-        assert_error("portal", "header_timeout", "\"0s\"", "\"0s\" must be more than zero (try \"10s\")");
+        assert_error(
+            "portal",
+            "ui_dir",
+            "\"\"",
+            "must not be empty (try \"/var/lib/desawifi\")",
+        );
+        assert_error(
+            "portal",
+            "max_connections",
+            "0",
+            "0 is not a positive number (try 512)",
+        );
+        assert_error(
+            "portal",
+            "max_connections",
+            "-3",
+            "-3 is not a positive number (try 512)",
+        );
+        assert_error(
+            "portal",
+            "max_connections",
+            "\"512\"",
+            "invalid type: string \"512\", expected i64",
+        );
+        assert_error(
+            "portal",
+            "max_connections_per_client",
+            "0",
+            "0 is not a positive number (try 32)",
+        );
+        assert_error(
+            "portal",
+            "max_connections_per_client",
+            "-1",
+            "-1 is not a positive number (try 32)",
+        );
+        assert_error(
+            "portal",
+            "header_timeout",
+            "\"0s\"",
+            "\"0s\" must be more than zero (try \"10s\")",
+        );
         assert_error(
             "portal",
             "header_timeout",
             "\"ten\"",
             "\"ten\" is not a duration (try \"30m\", \"4h\" or \"1h30m\")",
         );
-        assert_error("portal", "max_body", "\"0 KiB\"", "\"0 KiB\" must be more than zero (try \"16 KiB\")");
-        assert_error("portal", "max_body", "\"big\"", "\"big\" is not a size (try \"500 MiB\")");
+        assert_error(
+            "portal",
+            "max_body",
+            "\"0 KiB\"",
+            "\"0 KiB\" must be more than zero (try \"16 KiB\")",
+        );
+        assert_error(
+            "portal",
+            "max_body",
+            "\"big\"",
+            "\"big\" is not a size (try \"500 MiB\")",
+        );
     }
 
     #[test]
@@ -1247,41 +1570,97 @@ path = "/var/lib/desawifi"
             "\"127.0.0.1:0\"",
             "\"127.0.0.1:0\" has port 0; pick a fixed port (try \"127.0.0.1:2050\")",
         );
-        assert_error("store", "path", "\"\"", "must not be empty (try \"/var/lib/desawifi\")");
+        assert_error(
+            "store",
+            "path",
+            "\"\"",
+            "must not be empty (try \"/var/lib/desawifi\")",
+        );
     }
 
     #[test]
     fn quota_errors() {
-        assert_error("quota", "daily_data", "\"lots\"", "\"lots\" is not a size (try \"500 MiB\")");
+        assert_error(
+            "quota",
+            "daily_data",
+            "\"lots\"",
+            "\"lots\" is not a size (try \"500 MiB\")",
+        );
         assert_error(
             "quota",
             "daily_data",
             "0",
             "\"0\" must be more than zero (try \"500 MiB\"; to slow everyone always, set download_rate instead)",
         );
-        assert_error("quota", "daily_data", "500", "\"500\" needs a unit (try \"500 MiB\")");
-        assert_error("quota", "daily_data", "1.5", "invalid type: floating point `1.5`, expected a string");
+        assert_error(
+            "quota",
+            "daily_data",
+            "500",
+            "\"500\" needs a unit (try \"500 MiB\")",
+        );
+        assert_error(
+            "quota",
+            "daily_data",
+            "1.5",
+            "invalid type: floating point `1.5`, expected a string",
+        );
         assert_error(
             "quota",
             "session_time",
             "\"4 hours\"",
             "\"4 hours\" is not a duration (try \"30m\", \"4h\" or \"1h30m\")",
         );
-        assert_error("quota", "session_time", "\"0\"", "\"0\" must be more than zero (try \"4h\")");
-        assert_error("quota", "idle_timeout", "\"0m\"", "\"0m\" must be more than zero (try \"30m\")");
-        assert_error("quota", "download_rate", "\"fast\"", "\"fast\" is not a rate (try \"2 Mbit/s\")");
+        assert_error(
+            "quota",
+            "session_time",
+            "\"0\"",
+            "\"0\" must be more than zero (try \"4h\")",
+        );
+        assert_error(
+            "quota",
+            "idle_timeout",
+            "\"0m\"",
+            "\"0m\" must be more than zero (try \"30m\")",
+        );
+        assert_error(
+            "quota",
+            "download_rate",
+            "\"fast\"",
+            "\"fast\" is not a rate (try \"2 Mbit/s\")",
+        );
         assert_error(
             "quota",
             "download_rate",
             "\"0 Mbit/s\"",
             "\"0 Mbit/s\" must be more than zero (try \"2 Mbit/s\")",
         );
-        assert_error("quota", "upload_rate", "\"0\"", "\"0\" must be more than zero (try \"2 Mbit/s\")");
-        assert_error("quota", "after_quota_rate", "\"1 MB/s\"", "\"1 MB/s\" is not a rate (try \"2 Mbit/s\")");
-        let out_of_range = |v: &str| format!("{v:?} is out of range (must be between 1s and 5m; try \"5s\")");
+        assert_error(
+            "quota",
+            "upload_rate",
+            "\"0\"",
+            "\"0\" must be more than zero (try \"2 Mbit/s\")",
+        );
+        assert_error(
+            "quota",
+            "after_quota_rate",
+            "\"1 MB/s\"",
+            "\"1 MB/s\" is not a rate (try \"2 Mbit/s\")",
+        );
+        let out_of_range =
+            |v: &str| format!("{v:?} is out of range (must be between 1s and 5m; try \"5s\")");
         assert_error("quota", "accounting_interval", "\"0\"", &out_of_range("0"));
-        assert_error("quota", "accounting_interval", "\"500ms\"", &out_of_range("500ms"));
-        assert_error("quota", "accounting_interval", "\"5m1s\"", &out_of_range("5m1s"));
+        assert_error(
+            "quota",
+            "accounting_interval",
+            "\"500ms\"",
+            &out_of_range("500ms"),
+        );
+        assert_error(
+            "quota",
+            "accounting_interval",
+            "\"5m1s\"",
+            &out_of_range("5m1s"),
+        );
         assert!(parse(&format!("{MINIMAL}[quota]\naccounting_interval = \"5m\"\n")).is_ok());
         assert!(parse(&format!("{MINIMAL}[quota]\naccounting_interval = \"1s\"\n")).is_ok());
     }
@@ -1290,18 +1669,38 @@ path = "/var/lib/desawifi"
     fn one_quota_key_parses_like_the_file() {
         let base = parse(MINIMAL).unwrap().quota;
         let q = parse_quota_field(&base, "daily_data", "1 GiB").unwrap();
-        assert_eq!(q, Quota { daily_data: Size(1 << 30), ..base.clone() });
-        for (key, value) in [("daily_data", "lots"), ("daily_data", "0"), ("idle_timeout", "0"), ("accounting_interval", "10m"), ("upload_rate", "1 MB/s")] {
-            let from_file = parse(&format!("{MINIMAL}[quota]\n{key} = \"{value}\"\n")).unwrap_err().to_string();
+        assert_eq!(
+            q,
+            Quota {
+                daily_data: Size(1 << 30),
+                ..base.clone()
+            }
+        );
+        for (key, value) in [
+            ("daily_data", "lots"),
+            ("daily_data", "0"),
+            ("idle_timeout", "0"),
+            ("accounting_interval", "10m"),
+            ("upload_rate", "1 MB/s"),
+        ] {
+            let from_file = parse(&format!("{MINIMAL}[quota]\n{key} = \"{value}\"\n"))
+                .unwrap_err()
+                .to_string();
             let alone = parse_quota_field(&base, key, value).unwrap_err();
             assert_eq!(from_file, format!("x.toml: quota.{key}: {alone}"));
         }
-        assert!(parse_quota_field(&base, "daly_data", "1 GiB").unwrap_err().starts_with("unknown key (expected one of: daily_data, "));
+        assert!(parse_quota_field(&base, "daly_data", "1 GiB")
+            .unwrap_err()
+            .starts_with("unknown key (expected one of: daily_data, "));
     }
 
     #[test]
     fn walled_garden_errors() {
-        let e = error_with("walled_garden", "addresses", "[\"203.0.113.0/24\", \"203.0.113.0/33\"]");
+        let e = error_with(
+            "walled_garden",
+            "addresses",
+            "[\"203.0.113.0/24\", \"203.0.113.0/33\"]",
+        );
         assert_eq!(
             e,
             "x.toml: walled_garden.addresses[1]: \"203.0.113.0/33\" is not an address or CIDR block (try \"203.0.113.0/24\")"
@@ -1309,12 +1708,25 @@ path = "/var/lib/desawifi"
         let e = error_with("walled_garden", "addresses", "[\"203.0.113.5/24\"]");
         assert_eq!(e, "x.toml: walled_garden.addresses[0]: \"203.0.113.5/24\" has host bits set (did you mean \"203.0.113.0/24\"?)");
         let e = error_with("walled_garden", "addresses", "[\"1.2.3.4\", true]");
-        assert_eq!(e, "x.toml: walled_garden.addresses[1]: invalid type: boolean `true`, expected a string");
+        assert_eq!(
+            e,
+            "x.toml: walled_garden.addresses[1]: invalid type: boolean `true`, expected a string"
+        );
         let e = error_with("walled_garden", "addresses", "\"1.2.3.4\"");
         assert_eq!(e, "x.toml: walled_garden.addresses: invalid type: string \"1.2.3.4\", expected a sequence");
         let long = format!("{}.id", vec!["a".repeat(63); 4].join("."));
         let too_long_label = format!("{}.id", "a".repeat(64));
-        for bad in [".go.id", "go.id.", "go..id", "*.go.id", "go_id", "-go.id", "", &long, &too_long_label] {
+        for bad in [
+            ".go.id",
+            "go.id.",
+            "go..id",
+            "*.go.id",
+            "go_id",
+            "-go.id",
+            "",
+            &long,
+            &too_long_label,
+        ] {
             let e = error_with("walled_garden", "domains", &format!("[\"ok.id\", {bad:?}]"));
             let want = format!(
                 "x.toml: walled_garden.domains[1]: {bad:?} is not a domain name \
@@ -1333,24 +1745,47 @@ path = "/var/lib/desawifi"
              download_rate, upload_rate, after_quota_rate, accounting_interval)"
         );
         let e = error_with("site", "nama", "\"x\"");
-        assert_eq!(e, "x.toml: site.nama: unknown key (expected one of: name, regency, timezone, language)");
-        let e = parse(&format!("{MINIMAL}[quotas]\ndaily_data = \"1 GiB\"\n")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "x.toml: site.nama: unknown key (expected one of: name, regency, timezone, language)"
+        );
+        let e = parse(&format!("{MINIMAL}[quotas]\ndaily_data = \"1 GiB\"\n"))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink)"
         );
-        let e = parse(&format!("verbose = true\n{MINIMAL}")).unwrap_err().to_string();
-        assert!(e.starts_with("x.toml: verbose: unknown key (expected one of: site, "), "{e}");
-        let e = parse(&format!("{MINIMAL}[walled_garden]\ndomain = []\n")).unwrap_err().to_string();
-        assert_eq!(e, "x.toml: walled_garden.domain: unknown key (expected one of: addresses, domains)");
-        let e = parse(&format!("{MINIMAL}[admin]\nlisten = \"127.0.0.1:1\"\n[admin.extra]\nx = 1\n")).unwrap_err();
+        let e = parse(&format!("verbose = true\n{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("x.toml: verbose: unknown key (expected one of: site, "),
+            "{e}"
+        );
+        let e = parse(&format!("{MINIMAL}[walled_garden]\ndomain = []\n"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "x.toml: walled_garden.domain: unknown key (expected one of: addresses, domains)"
+        );
+        let e = parse(&format!(
+            "{MINIMAL}[admin]\nlisten = \"127.0.0.1:1\"\n[admin.extra]\nx = 1\n"
+        ))
+        .unwrap_err();
         assert_eq!(e.to_string(), "x.toml: admin.extra: unknown key (expected one of: listen, tls_cert, tls_key, metrics_token, session_time, ui_dir)");
     }
 
     #[test]
     fn section_of_the_wrong_type() {
-        let e = parse(&format!("quota = \"lots\"\n{MINIMAL}")).unwrap_err().to_string();
-        assert_eq!(e, "x.toml: quota: invalid type: string \"lots\", expected a [quota] table");
+        let e = parse(&format!("quota = \"lots\"\n{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "x.toml: quota: invalid type: string \"lots\", expected a [quota] table"
+        );
     }
 
     #[test]
@@ -1363,24 +1798,40 @@ path = "/var/lib/desawifi"
             ("portal", "listen"),
             ("store", "path"),
         ] {
-            let text: String =
-                MINIMAL.lines().filter(|l| !l.starts_with(&format!("{key} ="))).collect::<Vec<_>>().join("\n");
+            let text: String = MINIMAL
+                .lines()
+                .filter(|l| !l.starts_with(&format!("{key} =")))
+                .collect::<Vec<_>>()
+                .join("\n");
             // `listen` and `path` only occur once in MINIMAL, so this removes exactly one key.
             let e = parse(&text).unwrap_err();
-            assert_eq!(e.to_string(), format!("x.toml: {section}.{key}: missing key"));
-            assert!(matches!(e, ConfigError::Invalid { key: ref k, .. } if *k == format!("{section}.{key}")));
+            assert_eq!(
+                e.to_string(),
+                format!("x.toml: {section}.{key}: missing key")
+            );
+            assert!(
+                matches!(e, ConfigError::Invalid { key: ref k, .. } if *k == format!("{section}.{key}"))
+            );
         }
         let e = parse("").unwrap_err().to_string();
         assert_eq!(e, "x.toml: site.name: missing key");
         let no_store = MINIMAL.replace("[store]\npath = \"/var/lib/desawifi\"\n", "");
-        assert_eq!(parse(&no_store).unwrap_err().to_string(), "x.toml: store.path: missing key");
+        assert_eq!(
+            parse(&no_store).unwrap_err().to_string(),
+            "x.toml: store.path: missing key"
+        );
     }
 
     #[test]
     fn syntax_error_has_line_and_column() {
         let text = "[site]\nname = \"Desa\"\nregency = Paser\n";
         match parse(text).unwrap_err() {
-            ConfigError::Syntax { path, line, column, message } => {
+            ConfigError::Syntax {
+                path,
+                line,
+                column,
+                message,
+            } => {
                 assert_eq!(path, Path::new("x.toml"));
                 assert_eq!((line, column), (3, 11));
                 assert!(!message.is_empty());
@@ -1404,7 +1855,9 @@ path = "/var/lib/desawifi"
         let missing = dir.join("nope.toml");
         let e = Config::load(&missing).unwrap_err();
         assert_eq!(e.to_string(), format!("cannot read {}", missing.display()));
-        assert!(matches!(e, ConfigError::Read { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound));
+        assert!(
+            matches!(e, ConfigError::Read { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -1429,13 +1882,36 @@ path = "/var/lib/desawifi"
         ] {
             assert_eq!(parse_size(text), Ok(Size(bytes)), "{text}");
         }
-        for bad in ["lots", "", "-5 MiB", "+5 MiB", "5 MiBs", ".5 MiB", "5. MiB", "1.2.3 MiB", "MiB", "5 Mbit"] {
-            assert_eq!(parse_size(bad), Err(format!("{bad:?} is not a size (try \"500 MiB\")")));
+        for bad in [
+            "lots",
+            "",
+            "-5 MiB",
+            "+5 MiB",
+            "5 MiBs",
+            ".5 MiB",
+            "5. MiB",
+            "1.2.3 MiB",
+            "MiB",
+            "5 Mbit",
+        ] {
+            assert_eq!(
+                parse_size(bad),
+                Err(format!("{bad:?} is not a size (try \"500 MiB\")"))
+            );
         }
-        assert_eq!(parse_size("500"), Err("\"500\" needs a unit (try \"500 MiB\")".to_owned()));
-        assert_eq!(parse_size("0.4"), Err("\"0.4\" needs a unit (try \"0.4 MiB\")".to_owned()));
+        assert_eq!(
+            parse_size("500"),
+            Err("\"500\" needs a unit (try \"500 MiB\")".to_owned())
+        );
+        assert_eq!(
+            parse_size("0.4"),
+            Err("\"0.4\" needs a unit (try \"0.4 MiB\")".to_owned())
+        );
         assert_eq!(parse_size("0.0"), Ok(Size(0)));
-        assert_eq!(parse_size("16777216 TiB"), Err("\"16777216 TiB\" is too large for a size".to_owned()));
+        assert_eq!(
+            parse_size("16777216 TiB"),
+            Err("\"16777216 TiB\" is too large for a size".to_owned())
+        );
         assert_eq!(parse_size("18446744073709551615 B"), Ok(Size(u64::MAX)));
         assert_eq!(
             parse_size("18446744073709551616 B"),
@@ -1459,8 +1935,23 @@ path = "/var/lib/desawifi"
             assert_eq!(Size(bytes).to_string(), text);
         }
         // Anything shown with at most two decimals reads back exactly.
-        for bytes in [0, 1, 1023, 1024, 1536, 16384, 500 << 20, 3 << 29, 5 << 40, (1 << 30) + (1 << 28)] {
-            assert_eq!(parse_size(&Size(bytes).to_string()), Ok(Size(bytes)), "{bytes}");
+        for bytes in [
+            0,
+            1,
+            1023,
+            1024,
+            1536,
+            16384,
+            500 << 20,
+            3 << 29,
+            5 << 40,
+            (1 << 30) + (1 << 28),
+        ] {
+            assert_eq!(
+                parse_size(&Size(bytes).to_string()),
+                Ok(Size(bytes)),
+                "{bytes}"
+            );
         }
     }
 
@@ -1481,12 +1972,33 @@ path = "/var/lib/desawifi"
         ] {
             assert_eq!(parse_rate(text), Ok(Rate(bits)), "{text}");
         }
-        for bad in ["fast", "", "-2 Mbit/s", "2 MB/s", "2 MBps", "2 Mbit", "2 Mib/s", "2 Tbit/s"] {
-            assert_eq!(parse_rate(bad), Err(format!("{bad:?} is not a rate (try \"2 Mbit/s\")")));
+        for bad in [
+            "fast",
+            "",
+            "-2 Mbit/s",
+            "2 MB/s",
+            "2 MBps",
+            "2 Mbit",
+            "2 Mib/s",
+            "2 Tbit/s",
+        ] {
+            assert_eq!(
+                parse_rate(bad),
+                Err(format!("{bad:?} is not a rate (try \"2 Mbit/s\")"))
+            );
         }
-        assert_eq!(parse_rate("2"), Err("\"2\" needs a unit (try \"2 Mbit/s\")".to_owned()));
-        assert_eq!(parse_rate("0.4"), Err("\"0.4\" needs a unit (try \"0.4 Mbit/s\")".to_owned()));
-        assert_eq!(parse_rate("99999999999 Gbit/s"), Err("\"99999999999 Gbit/s\" is too large for a rate".to_owned()));
+        assert_eq!(
+            parse_rate("2"),
+            Err("\"2\" needs a unit (try \"2 Mbit/s\")".to_owned())
+        );
+        assert_eq!(
+            parse_rate("0.4"),
+            Err("\"0.4\" needs a unit (try \"0.4 Mbit/s\")".to_owned())
+        );
+        assert_eq!(
+            parse_rate("99999999999 Gbit/s"),
+            Err("\"99999999999 Gbit/s\" is too large for a rate".to_owned())
+        );
         for (bits, text) in [
             (0, "0 bit/s"),
             (999, "999 bit/s"),
@@ -1513,20 +2025,40 @@ path = "/var/lib/desawifi"
             (" 1d ", 86400),
             ("1d2h3m4s", 93784),
         ] {
-            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
-        }
-        assert_eq!(parse_duration("1s500ms"), Ok(Duration::from_millis(1500)));
-        for bad in ["", "5", "-5s", "4 hours", "1.5h", "30m1h", "1h1h", "h", "5x", "1h30"] {
             assert_eq!(
-                parse_duration(bad),
-                Err(format!("{bad:?} is not a duration (try \"30m\", \"4h\" or \"1h30m\")"))
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
             );
         }
-        assert_eq!(parse_duration("99999999999999999999s"), Err("\"99999999999999999999s\" is too long".to_owned()));
-        assert_eq!(parse_duration("999999999999999d"), Err("\"999999999999999d\" is too long".to_owned()));
-        for (secs, text) in
-            [(0, "0s"), (5, "5s"), (90, "1m30s"), (5400, "1h30m"), (14400, "4h"), (86400, "1d"), (93784, "1d2h3m4s")]
-        {
+        assert_eq!(parse_duration("1s500ms"), Ok(Duration::from_millis(1500)));
+        for bad in [
+            "", "5", "-5s", "4 hours", "1.5h", "30m1h", "1h1h", "h", "5x", "1h30",
+        ] {
+            assert_eq!(
+                parse_duration(bad),
+                Err(format!(
+                    "{bad:?} is not a duration (try \"30m\", \"4h\" or \"1h30m\")"
+                ))
+            );
+        }
+        assert_eq!(
+            parse_duration("99999999999999999999s"),
+            Err("\"99999999999999999999s\" is too long".to_owned())
+        );
+        assert_eq!(
+            parse_duration("999999999999999d"),
+            Err("\"999999999999999d\" is too long".to_owned())
+        );
+        for (secs, text) in [
+            (0, "0s"),
+            (5, "5s"),
+            (90, "1m30s"),
+            (5400, "1h30m"),
+            (14400, "4h"),
+            (86400, "1d"),
+            (93784, "1d2h3m4s"),
+        ] {
             assert_eq!(format_duration(Duration::from_secs(secs)), text);
             assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)));
         }
@@ -1545,37 +2077,96 @@ path = "/var/lib/desawifi"
             "listen = \"10.77.0.1:2050\"\nhttps_listen = \"10.77.0.1:8443\"\ntls_cert = \"/etc/desawifi/portal.crt\"\ntls_key = \"/etc/desawifi/portal.key\"\npublic_name = \"Portal.Desa.id\"",
         );
         let tls = parse(&full).unwrap().portal.https.expect("https portal");
-        assert_eq!((tls.listen.port(), tls.public_name.as_str()), (8443, "portal.desa.id"));
+        assert_eq!(
+            (tls.listen.port(), tls.public_name.as_str()),
+            (8443, "portal.desa.id")
+        );
         let clash = full.replace("10.77.0.1:8443", "10.77.0.1:2050");
-        assert!(parse(&clash).unwrap_err().to_string().contains("portal.https_listen: port 2050 is already portal.listen's"));
+        assert!(parse(&clash)
+            .unwrap_err()
+            .to_string()
+            .contains("portal.https_listen: port 2050 is already portal.listen's"));
     }
 
     #[test]
     fn uplink_defaults_and_errors() {
         let c = parse(MINIMAL).unwrap();
         assert_eq!(c.uplink.targets.len(), DEFAULT_UPLINK_TARGETS.len());
-        assert_eq!((c.uplink.interval, c.uplink.timeout, c.uplink.fail_after), (Duration::from_secs(10), Duration::from_secs(2), 2));
+        assert_eq!(
+            (c.uplink.interval, c.uplink.timeout, c.uplink.fail_after),
+            (Duration::from_secs(10), Duration::from_secs(2), 2)
+        );
         let set = parse(&format!(
             "{MINIMAL}[uplink]\ntargets = [\"198.51.100.2:80\", \"[2001:db8::2]:53\"]\ninterval = \"1s\"\ntimeout = \"1s\"\nfail_after = 1\n"
         ))
         .unwrap()
         .uplink;
-        assert_eq!(set.targets, ["198.51.100.2:80".parse().unwrap(), "[2001:db8::2]:53".parse().unwrap()] as [SocketAddr; 2]);
-        assert_eq!((set.interval, set.timeout, set.fail_after), (Duration::from_secs(1), Duration::from_secs(1), 1));
+        assert_eq!(
+            set.targets,
+            [
+                "198.51.100.2:80".parse().unwrap(),
+                "[2001:db8::2]:53".parse().unwrap()
+            ] as [SocketAddr; 2]
+        );
+        assert_eq!(
+            (set.interval, set.timeout, set.fail_after),
+            (Duration::from_secs(1), Duration::from_secs(1), 1)
+        );
 
         let e = error_with("uplink", "targets", "[\"1.1.1.1:53\", \"nohost\"]");
         assert_eq!(e, "x.toml: uplink.targets[1]: \"nohost\" is not an IP address with a port (try \"1.1.1.1:53\")");
         let e = error_with("uplink", "targets", "[\"dns.google:53\"]");
-        assert!(e.starts_with("x.toml: uplink.targets[0]: \"dns.google:53\" is not an IP address"), "{e}");
+        assert!(
+            e.starts_with("x.toml: uplink.targets[0]: \"dns.google:53\" is not an IP address"),
+            "{e}"
+        );
         let e = error_with("uplink", "targets", "[\"1.1.1.1:0\"]");
-        assert_eq!(e, "x.toml: uplink.targets[0]: \"1.1.1.1:0\" cannot be connected to (try \"1.1.1.1:53\")");
-        assert_error("uplink", "targets", "[]", "must list at least one address (try [\"1.1.1.1:53\"])");
-        assert_error("uplink", "interval", "\"often\"", "\"often\" is not a duration (try \"30m\", \"4h\" or \"1h30m\")");
-        assert_error("uplink", "interval", "\"500ms\"", "\"500ms\" is out of range (must be between 1s and 1h; try \"10s\")");
-        assert_error("uplink", "timeout", "\"0s\"", "\"0s\" must be more than zero (try \"2s\")");
-        assert_error("uplink", "timeout", "\"11s\"", "\"11s\" is longer than uplink.interval (10s; try \"2s\")");
-        assert_error("uplink", "fail_after", "0", "0 is not a positive number of rounds (try 2)");
-        assert_error("uplink", "fail_after", "\"2\"", "invalid type: string \"2\", expected i64");
+        assert_eq!(
+            e,
+            "x.toml: uplink.targets[0]: \"1.1.1.1:0\" cannot be connected to (try \"1.1.1.1:53\")"
+        );
+        assert_error(
+            "uplink",
+            "targets",
+            "[]",
+            "must list at least one address (try [\"1.1.1.1:53\"])",
+        );
+        assert_error(
+            "uplink",
+            "interval",
+            "\"often\"",
+            "\"often\" is not a duration (try \"30m\", \"4h\" or \"1h30m\")",
+        );
+        assert_error(
+            "uplink",
+            "interval",
+            "\"500ms\"",
+            "\"500ms\" is out of range (must be between 1s and 1h; try \"10s\")",
+        );
+        assert_error(
+            "uplink",
+            "timeout",
+            "\"0s\"",
+            "\"0s\" must be more than zero (try \"2s\")",
+        );
+        assert_error(
+            "uplink",
+            "timeout",
+            "\"11s\"",
+            "\"11s\" is longer than uplink.interval (10s; try \"2s\")",
+        );
+        assert_error(
+            "uplink",
+            "fail_after",
+            "0",
+            "0 is not a positive number of rounds (try 2)",
+        );
+        assert_error(
+            "uplink",
+            "fail_after",
+            "\"2\"",
+            "invalid type: string \"2\", expected i64",
+        );
         let e = error_with("uplink", "target", "[\"1.1.1.1:53\"]");
         assert_eq!(e, "x.toml: uplink.target: unknown key (expected one of: targets, interval, timeout, fail_after)");
     }

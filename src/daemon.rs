@@ -18,20 +18,26 @@ use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::config::Config;
 use crate::firewall::{Firewall, Nft};
 use crate::gateway::{default_slot_rates, shaping_plan, Gateway};
-use crate::shaping::Tc;
 use crate::portal::{self, ui::Ui, Portal};
+use crate::shaping::Tc;
 use crate::store::Store;
 
 /// Run the gateway until a shutdown signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let ui = Ui::load(config.portal.ui_dir.as_deref()).context("loading the portal pages")?;
-    let console = Console::load(config.admin.ui_dir.as_deref()).context("loading the admin console's pages")?;
+    let console = Console::load(config.admin.ui_dir.as_deref())
+        .context("loading the admin console's pages")?;
     let store = Store::open(&config.store.path).context("opening the store")?;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
 
-    let (firewall, fw_handle) = Firewall::new(Nft::default(), Tc::default(), shaping_plan(&config), default_slot_rates(&config));
+    let (firewall, fw_handle) = Firewall::new(
+        Nft::default(),
+        Tc::default(),
+        shaping_plan(&config),
+        default_slot_rates(&config),
+    );
     let fw_task = tokio::spawn(firewall.run(cancel.child_token()));
     let clock = clock()?;
     let gateway = Gateway::start(config.clone(), store.clone(), fw_handle, clock.clone())
@@ -48,7 +54,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let admin_listener = tokio::net::TcpListener::bind(admin_addr)
         .await
         .with_context(|| format!("cannot listen on admin.listen = {admin_addr}"))?;
-    let (admin_tls, fingerprint) = admin::tls::acceptor(&config).context("the admin listener's certificate")?;
+    let (admin_tls, fingerprint) =
+        admin::tls::acceptor(&config).context("the admin listener's certificate")?;
     info!(addr = %admin_addr, sha256 = %fingerprint, "admin certificate (check it on first connect)");
     let accounts = Accounts::new(store, config.admin.session_time, clock.clone());
     let https = match &config.portal.https {
@@ -58,16 +65,38 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (uplink_watcher, uplink) = crate::uplink::watcher(config.uplink.clone(), clock);
     tracker.spawn(uplink_watcher.run(cancel.clone()));
     let admin = Admin::new(gateway.clone(), accounts.clone(), uplink.clone(), console);
-    tracker.spawn(admin::server::serve(admin_listener, admin, admin_tls, cancel.clone()));
+    tracker.spawn(admin::server::serve(
+        admin_listener,
+        admin,
+        admin_tls,
+        cancel.clone(),
+    ));
     let control_path = config.store.path.join("control.sock");
-    tracker.spawn(admin::control::serve(control_path, accounts, cancel.clone()));
+    tracker.spawn(admin::control::serve(
+        control_path,
+        accounts,
+        cancel.clone(),
+    ));
     let portal = Portal::new(gateway.clone(), ui, uplink);
-    tracker.spawn(portal::serve(listener, portal.clone(), cancel.clone(), None));
+    tracker.spawn(portal::serve(
+        listener,
+        portal.clone(),
+        cancel.clone(),
+        None,
+    ));
     if let Some((listener, acceptor)) = https {
-        tracker.spawn(portal::serve(listener, portal, cancel.clone(), Some(acceptor)));
+        tracker.spawn(portal::serve(
+            listener,
+            portal,
+            cancel.clone(),
+            Some(acceptor),
+        ));
     }
     tracker.spawn(gateway.clone().run_expiry(cancel.clone()));
-    tracker.spawn(crate::quota::accounting::run(gateway.clone(), cancel.clone()));
+    tracker.spawn(crate::quota::accounting::run(
+        gateway.clone(),
+        cancel.clone(),
+    ));
     info!(site = %config.site.name, "desawifi running");
 
     let mut term = signal(SignalKind::terminate())?;
@@ -97,8 +126,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// `desawifi firewall clear`: remove our table and our shaping trees, and only ours.
 pub async fn firewall_clear(config: &Config) -> anyhow::Result<()> {
-    Nft::default().apply(&crate::firewall::render::clear()).await.context("removing table inet desawifi")?;
-    Tc::default().teardown(&shaping_plan(config)).await.context("removing the shaping trees")?;
+    Nft::default()
+        .apply(&crate::firewall::render::clear())
+        .await
+        .context("removing table inet desawifi")?;
+    Tc::default()
+        .teardown(&shaping_plan(config))
+        .await
+        .context("removing the shaping trees")?;
     Ok(())
 }
 
@@ -109,8 +144,13 @@ pub const TEST_NOW_ENV: &str = "DESAWIFI_TEST_NOW";
 fn clock() -> anyhow::Result<Arc<dyn Clock>> {
     match std::env::var(TEST_NOW_ENV) {
         Ok(v) => {
-            let start: i64 = v.parse().with_context(|| format!("{TEST_NOW_ENV}={v:?} is not unix seconds"))?;
-            tracing::warn!(start, "{TEST_NOW_ENV} is set: the clock is shifted (tests only)");
+            let start: i64 = v
+                .parse()
+                .with_context(|| format!("{TEST_NOW_ENV}={v:?} is not unix seconds"))?;
+            tracing::warn!(
+                start,
+                "{TEST_NOW_ENV} is set: the clock is shifted (tests only)"
+            );
             Ok(Arc::new(OffsetClock::starting_at(start)))
         }
         Err(_) => Ok(Arc::new(SystemClock)),

@@ -46,7 +46,11 @@ pub fn probes_covered_by(domain: &str) -> Vec<&'static str> {
     PROBE_HOSTS
         .iter()
         .copied()
-        .filter(|p| *p == domain || p.strip_suffix(domain.as_str()).is_some_and(|rest| rest.ends_with('.')))
+        .filter(|p| {
+            *p == domain
+                || p.strip_suffix(domain.as_str())
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
         .collect()
 }
 
@@ -74,7 +78,10 @@ pub fn snippet(config: &Config) -> String {
     );
     let _ = writeln!(s, "interface={lan}");
     if let Some(tls) = &config.portal.https {
-        let _ = writeln!(s, "# The portal's HTTPS name (its certificate's) answers with the router's LAN address.");
+        let _ = writeln!(
+            s,
+            "# The portal's HTTPS name (its certificate's) answers with the router's LAN address."
+        );
         let _ = writeln!(s, "address=/{}/{router}", tls.public_name);
     }
     let _ = write!(
@@ -130,7 +137,11 @@ pub fn snippet(config: &Config) -> String {
         if probes.is_empty() {
             let _ = writeln!(s, "nftset=/{domain}/4#inet#{TABLE}#{SET_GARDEN_DNS4}");
         } else {
-            let _ = writeln!(s, "# NOT added: {domain} covers the probe host {} (see above).", probes.join(", "));
+            let _ = writeln!(
+                s,
+                "# NOT added: {domain} covers the probe host {} (see above).",
+                probes.join(", ")
+            );
         }
     }
     s
@@ -145,15 +156,27 @@ pub const SHORT_TTL: u32 = 300;
 /// when `[portal] https_listen` is set, else the portal's address and port.
 fn captive_api_url(config: &Config) -> String {
     match &config.portal.https {
-        Some(tls) => format!("https://{}:{}/api/captive", tls.public_name, tls.listen.port()),
-        None => format!("http://{}:{}/api/captive", config.network.portal_address, config.portal.listen.port()),
+        Some(tls) => format!(
+            "https://{}:{}/api/captive",
+            tls.public_name,
+            tls.listen.port()
+        ),
+        None => format!(
+            "http://{}:{}/api/captive",
+            config.network.portal_address,
+            config.portal.listen.port()
+        ),
     }
 }
 
 /// A DHCP pool in the router's /24 that leaves the router's own address out.
 fn dhcp_pool(router: Ipv4Addr) -> (Ipv4Addr, Ipv4Addr) {
     let [a, b, c, d] = router.octets();
-    let (lo, hi) = if (100..=250).contains(&d) { (10, 99) } else { (100, 250) };
+    let (lo, hi) = if (100..=250).contains(&d) {
+        (10, 99)
+    } else {
+        (100, 250)
+    };
     (Ipv4Addr::new(a, b, c, lo), Ipv4Addr::new(a, b, c, hi))
 }
 
@@ -181,7 +204,9 @@ mod tests {
 
     #[test]
     fn one_nftset_line_per_domain() {
-        let s = snippet(&config("[walled_garden]\ndomains = [\"go.id\", \"Kemkes.go.id\", \"bpjs-kesehatan.go.id\"]\n"));
+        let s = snippet(&config(
+            "[walled_garden]\ndomains = [\"go.id\", \"Kemkes.go.id\", \"bpjs-kesehatan.go.id\"]\n",
+        ));
         assert_eq!(
             nftset_lines(&s),
             [
@@ -190,7 +215,10 @@ mod tests {
                 "nftset=/bpjs-kesehatan.go.id/4#inet#desawifi#garden_dns4",
             ]
         );
-        assert!(s.lines().any(|l| l == "max-cache-ttl=300") && s.lines().any(|l| l == "max-ttl=300"), "{s}");
+        assert!(
+            s.lines().any(|l| l == "max-cache-ttl=300") && s.lines().any(|l| l == "max-ttl=300"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -200,7 +228,10 @@ mod tests {
             assert!(nftset_lines(&s).is_empty(), "{s}");
             assert!(!s.lines().any(|l| l.contains("nftset=")), "{s}");
             assert!(s.contains("walled_garden.domains is empty"), "{s}");
-            assert!(!s.contains("max-ttl="), "answers are only kept short for the walled garden: {s}");
+            assert!(
+                !s.contains("max-ttl="),
+                "answers are only kept short for the walled garden: {s}"
+            );
         }
     }
 
@@ -208,30 +239,74 @@ mod tests {
     fn option_114_points_at_the_captive_api_on_the_portal_address() {
         // listen is 0.0.0.0: the URI still names the router's LAN address.
         let s = snippet(&config(""));
-        assert!(s.lines().any(|l| l == "dhcp-option=tag:br-lan,114,\"http://10.77.0.1:2050/api/captive\""), "{s}");
-        assert!(s.lines().any(|l| l == "#dhcp-option=tag:br-lan,option6:103,\"http://10.77.0.1:2050/api/captive\""), "{s}");
+        assert!(
+            s.lines()
+                .any(|l| l == "dhcp-option=tag:br-lan,114,\"http://10.77.0.1:2050/api/captive\""),
+            "{s}"
+        );
+        assert!(
+            s.lines().any(|l| l
+                == "#dhcp-option=tag:br-lan,option6:103,\"http://10.77.0.1:2050/api/captive\""),
+            "{s}"
+        );
         assert!(s.lines().any(|l| l == "interface=br-lan"), "{s}");
-        assert!(s.lines().any(|l| l == "#dhcp-range=10.77.0.100,10.77.0.250,255.255.255.0,1h"), "{s}");
+        assert!(
+            s.lines()
+                .any(|l| l == "#dhcp-range=10.77.0.100,10.77.0.250,255.255.255.0,1h"),
+            "{s}"
+        );
     }
 
     #[test]
     fn the_dhcp_pool_never_holds_the_router() {
-        assert_eq!(dhcp_pool(Ipv4Addr::new(10, 77, 0, 1)), (Ipv4Addr::new(10, 77, 0, 100), Ipv4Addr::new(10, 77, 0, 250)));
-        assert_eq!(dhcp_pool(Ipv4Addr::new(192, 168, 8, 200)), (Ipv4Addr::new(192, 168, 8, 10), Ipv4Addr::new(192, 168, 8, 99)));
-        assert_eq!(dhcp_pool(Ipv4Addr::new(192, 168, 8, 254)).0, Ipv4Addr::new(192, 168, 8, 100));
+        assert_eq!(
+            dhcp_pool(Ipv4Addr::new(10, 77, 0, 1)),
+            (Ipv4Addr::new(10, 77, 0, 100), Ipv4Addr::new(10, 77, 0, 250))
+        );
+        assert_eq!(
+            dhcp_pool(Ipv4Addr::new(192, 168, 8, 200)),
+            (
+                Ipv4Addr::new(192, 168, 8, 10),
+                Ipv4Addr::new(192, 168, 8, 99)
+            )
+        );
+        assert_eq!(
+            dhcp_pool(Ipv4Addr::new(192, 168, 8, 254)).0,
+            Ipv4Addr::new(192, 168, 8, 100)
+        );
     }
 
     #[test]
     fn probe_hosts_and_domains_above_them_are_left_out() {
         assert_eq!(probes_covered_by("go.id"), Vec::<&str>::new());
-        assert_eq!(probes_covered_by("google.com"), ["clients3.google.com", "www.google.com"]);
-        assert_eq!(probes_covered_by("gstatic.com"), ["connectivitycheck.gstatic.com"]);
-        assert_eq!(probes_covered_by("captive.apple.com"), ["captive.apple.com"]);
-        assert!(probes_covered_by("ogle.com").is_empty(), "a suffix that is not a whole label covers nothing");
+        assert_eq!(
+            probes_covered_by("google.com"),
+            ["clients3.google.com", "www.google.com"]
+        );
+        assert_eq!(
+            probes_covered_by("gstatic.com"),
+            ["connectivitycheck.gstatic.com"]
+        );
+        assert_eq!(
+            probes_covered_by("captive.apple.com"),
+            ["captive.apple.com"]
+        );
+        assert!(
+            probes_covered_by("ogle.com").is_empty(),
+            "a suffix that is not a whole label covers nothing"
+        );
         assert!(probes_covered_by("maps.google.com").is_empty());
-        let s = snippet(&config("[walled_garden]\ndomains = [\"apple.com\", \"go.id\", \"msftconnecttest.com\"]\n"));
-        assert_eq!(nftset_lines(&s), ["nftset=/go.id/4#inet#desawifi#garden_dns4"]);
-        assert!(s.contains("# NOT added: apple.com covers the probe host captive.apple.com"), "{s}");
+        let s = snippet(&config(
+            "[walled_garden]\ndomains = [\"apple.com\", \"go.id\", \"msftconnecttest.com\"]\n",
+        ));
+        assert_eq!(
+            nftset_lines(&s),
+            ["nftset=/go.id/4#inet#desawifi#garden_dns4"]
+        );
+        assert!(
+            s.contains("# NOT added: apple.com covers the probe host captive.apple.com"),
+            "{s}"
+        );
         assert!(s.contains("# NOT added: msftconnecttest.com covers the probe host www.msftconnecttest.com, ipv6.msftconnecttest.com"), "{s}");
     }
 
@@ -263,7 +338,15 @@ mod tests {
         );
         let config = Config::parse(&text, std::path::Path::new("x.toml")).unwrap();
         let s = snippet(&config);
-        assert!(s.lines().any(|l| l == "dhcp-option=tag:br-lan,114,\"https://portal.desa.id:8443/api/captive\""), "{s}");
-        assert!(s.lines().any(|l| l == "address=/portal.desa.id/10.77.0.1"), "{s}");
+        assert!(
+            s.lines()
+                .any(|l| l
+                    == "dhcp-option=tag:br-lan,114,\"https://portal.desa.id:8443/api/captive\""),
+            "{s}"
+        );
+        assert!(
+            s.lines().any(|l| l == "address=/portal.desa.id/10.77.0.1"),
+            "{s}"
+        );
     }
 }

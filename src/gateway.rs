@@ -12,7 +12,9 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::config::{self, Config};
-use crate::firewall::{Change, DeviceKey, FirewallError, FirewallHandle, GardenNet, OnlineDevice, Policy, SlotRates};
+use crate::firewall::{
+    Change, DeviceKey, FirewallError, FirewallHandle, GardenNet, OnlineDevice, Policy, SlotRates,
+};
 use crate::mac::Mac;
 use crate::quota::{self, Limits, QuotaOverride, Standing};
 use crate::store::{DailyUsage, Device, Session, Store, StoreError};
@@ -102,10 +104,25 @@ pub struct Unsaved {
 
 impl Gateway {
     /// Build the core and reconcile the kernel with the store.
-    pub async fn start(config: Arc<Config>, store: Store, firewall: FirewallHandle, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, GatewayError> {
+    pub async fn start(
+        config: Arc<Config>,
+        store: Store,
+        firewall: FirewallHandle,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Gateway>, GatewayError> {
         let slot_count = shaping_plan(&config).slots;
         let quota = RwLock::new(store.site_quota()?.unwrap_or_else(|| config.quota.clone()));
-        let gw = Arc::new(Gateway { config, quota, store, firewall, clock, records: Mutex::new(()), wake: Notify::new(), slots: Mutex::new(vec![false; slot_count as usize]), unsaved: Mutex::default() });
+        let gw = Arc::new(Gateway {
+            config,
+            quota,
+            store,
+            firewall,
+            clock,
+            records: Mutex::new(()),
+            wake: Notify::new(),
+            slots: Mutex::new(vec![false; slot_count as usize]),
+            unsaved: Mutex::default(),
+        });
         gw.claim_stored_slots()?;
         gw.reconcile().await?;
         Ok(gw)
@@ -119,7 +136,9 @@ impl Gateway {
         let mut homeless = Vec::new();
         for device in self.store.devices()? {
             match device.session.as_ref().and_then(|s| s.slot) {
-                Some(slot) if (slot as usize) < slots.len() && !slots[slot as usize] => slots[slot as usize] = true,
+                Some(slot) if (slot as usize) < slots.len() && !slots[slot as usize] => {
+                    slots[slot as usize] = true
+                }
                 Some(_) | None if device.session.is_some() => homeless.push(device),
                 _ => {}
             }
@@ -169,24 +188,40 @@ impl Gateway {
         let now = self.now();
         let day = quota::local_day(now, &self.config.site.timezone);
         let quota = self.quota();
-        self.store.devices()?.into_iter().map(|d| Ok(self.view_of(d, now, day, &quota)?)).collect()
+        self.store
+            .devices()?
+            .into_iter()
+            .map(|d| Ok(self.view_of(d, now, day, &quota)?))
+            .collect()
     }
 
     /// The site's per-day stats (sessions, peak devices) in `from..=to`.
-    pub fn day_stats_between(&self, from: u32, to: u32) -> Result<Vec<(u32, crate::store::DayStats)>, GatewayError> {
+    pub fn day_stats_between(
+        &self,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<(u32, crate::store::DayStats)>, GatewayError> {
         Ok(self.store.day_stats_between(from, to)?)
     }
 
     /// Every device's usage per day in `from..=to`, as (day, mac, usage).
     /// Today's rows include what the last accounting pass counted but did
     /// not write yet (`[store] write_interval`), as the device pages do.
-    pub fn usage_between(&self, from: u32, to: u32) -> Result<Vec<(u32, Mac, DailyUsage)>, GatewayError> {
+    pub fn usage_between(
+        &self,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<(u32, Mac, DailyUsage)>, GatewayError> {
         let mut rows = self.store.usage_between(from, to)?;
         let today = quota::local_day(self.now(), &self.config.site.timezone);
         if (from..=to).contains(&today) {
             let unsaved = self.unsaved.lock().expect("unsaved lock").clone();
-            let index: std::collections::HashMap<Mac, usize> =
-                rows.iter().enumerate().filter(|(_, (day, _, _))| *day == today).map(|(i, (_, mac, _))| (*mac, i)).collect();
+            let index: std::collections::HashMap<Mac, usize> = rows
+                .iter()
+                .enumerate()
+                .filter(|(_, (day, _, _))| *day == today)
+                .map(|(i, (_, mac, _))| (*mac, i))
+                .collect();
             for (mac, u) in unsaved {
                 match index.get(&mac).map(|&i| &mut rows[i]) {
                     Some((_, _, row)) => {
@@ -221,7 +256,14 @@ impl Gateway {
             .into_iter()
             .filter_map(|d| {
                 let s = d.session.as_ref().filter(|s| s.standing != Standing::Cut)?;
-                Some(OnlineDevice { key: DeviceKey { mac: d.mac, ip: s.ip }, slot: s.slot?, rates: self.slot_rates(&d, s.standing) })
+                Some(OnlineDevice {
+                    key: DeviceKey {
+                        mac: d.mac,
+                        ip: s.ip,
+                    },
+                    slot: s.slot?,
+                    rates: self.slot_rates(&d, s.standing),
+                })
             })
             .collect();
         let walled_garden = self
@@ -248,16 +290,27 @@ impl Gateway {
     pub fn view(&self, mac: Mac) -> Result<DeviceView, GatewayError> {
         let now = self.now();
         let day = quota::local_day(now, &self.config.site.timezone);
-        let device = self.store.device(&mac)?.unwrap_or_else(|| Device::new(mac, now));
+        let device = self
+            .store
+            .device(&mac)?
+            .unwrap_or_else(|| Device::new(mac, now));
         self.view_of(device, now, day, &self.quota())
     }
 
-    fn view_of(&self, device: Device, now: i64, day: u32, site: &config::Quota) -> Result<DeviceView, GatewayError> {
+    fn view_of(
+        &self,
+        device: Device,
+        now: i64,
+        day: u32,
+        site: &config::Quota,
+    ) -> Result<DeviceView, GatewayError> {
         let tz = &self.config.site.timezone;
         let mac = device.mac;
         let limits = Limits::new(site, &device.quota);
         let used_today = self.used_today(&mac, day)?;
-        let session = Some(device.clone()).filter(|d| d.is_online(now)).and_then(|d| d.session);
+        let session = Some(device.clone())
+            .filter(|d| d.is_online(now))
+            .and_then(|d| d.session);
         let seconds_remaining = session.as_ref().map_or(0, |s| (s.ends - now).max(0));
         Ok(DeviceView {
             mac,
@@ -276,18 +329,31 @@ impl Gateway {
     }
 
     /// What the last accounting pass counted but did not write (replaces the last).
-    pub(crate) fn replace_unsaved(&self, unsaved: std::collections::HashMap<Mac, Unsaved>) -> std::collections::HashMap<Mac, Unsaved> {
+    pub(crate) fn replace_unsaved(
+        &self,
+        unsaved: std::collections::HashMap<Mac, Unsaved>,
+    ) -> std::collections::HashMap<Mac, Unsaved> {
         std::mem::replace(&mut *self.unsaved.lock().expect("unsaved lock"), unsaved)
     }
 
     /// What the last accounting pass counted for a device but did not write yet (for `/metrics`).
     pub(crate) fn unsaved_usage(&self, mac: &Mac) -> DailyUsage {
-        self.unsaved.lock().expect("unsaved lock").get(mac).map(|u| u.usage).unwrap_or_default()
+        self.unsaved
+            .lock()
+            .expect("unsaved lock")
+            .get(mac)
+            .map(|u| u.usage)
+            .unwrap_or_default()
     }
 
     /// Today's usage of a device: written plus counted-but-unwritten.
     fn used_today(&self, mac: &Mac, day: u32) -> Result<u64, GatewayError> {
-        let unsaved = self.unsaved.lock().expect("unsaved lock").get(mac).map_or(0, |u| u.usage.total());
+        let unsaved = self
+            .unsaved
+            .lock()
+            .expect("unsaved lock")
+            .get(mac)
+            .map_or(0, |u| u.usage.total());
         Ok(self.store.usage(mac, day)?.total() + unsaved)
     }
 
@@ -326,7 +392,10 @@ impl Gateway {
         let mut new_session = false;
         let (session, changes) = {
             let _guard = self.records.lock().expect("records lock");
-            let mut device = self.store.device(&mac)?.unwrap_or_else(|| Device::new(mac, now));
+            let mut device = self
+                .store
+                .device(&mac)?
+                .unwrap_or_else(|| Device::new(mac, now));
             if device.blocked {
                 return Err(GatewayError::Blocked(mac));
             }
@@ -345,27 +414,46 @@ impl Gateway {
                         changes.push(Change::Revoke(DeviceKey { mac, ip: s.ip }));
                     }
                     // A new kernel element: its counters start from zero.
-                    Session { ip, seen: (0, 0), standing, ..s }
+                    Session {
+                        ip,
+                        seen: (0, 0),
+                        standing,
+                        ..s
+                    }
                 }
                 None => {
                     new_session = true;
-                    Session { standing, ..Session::new(ip, now, site.session_time.as_secs() as i64) }
+                    Session {
+                        standing,
+                        ..Session::new(ip, now, site.session_time.as_secs() as i64)
+                    }
                 }
             };
             if session.slot.is_none() {
                 let mut slots = self.slots.lock().expect("slots lock");
-                session.slot = Some(take_slot(&mut slots).ok_or(GatewayError::Full(slots.len() as u16))?);
+                session.slot =
+                    Some(take_slot(&mut slots).ok_or(GatewayError::Full(slots.len() as u16))?);
             }
             if new_session {
                 // The day's report: one more session, and the peak as of this
                 // login (a slot per session, so taken slots = devices online).
-                let online = self.slots.lock().expect("slots lock").iter().filter(|taken| **taken).count() as u64;
+                let online = self
+                    .slots
+                    .lock()
+                    .expect("slots lock")
+                    .iter()
+                    .filter(|taken| **taken)
+                    .count() as u64;
                 self.store.update_day_stats(day, |d| {
                     d.sessions += 1;
                     d.peak_devices = d.peak_devices.max(online);
                 })?;
             }
-            let online = OnlineDevice { key: DeviceKey { mac, ip }, slot: session.slot.unwrap_or(0), rates: self.slot_rates(&device, standing) };
+            let online = OnlineDevice {
+                key: DeviceKey { mac, ip },
+                slot: session.slot.unwrap_or(0),
+                rates: self.slot_rates(&device, standing),
+            };
             changes.push(Change::Admit(online));
             device.ip = Some(ip);
             device.session = Some(session.clone());
@@ -385,8 +473,14 @@ impl Gateway {
 
     /// Set (or clear, with the default) a device's quota overrides. Takes
     /// effect on the next accounting pass, without a restart; returns the old ones.
-    pub async fn set_quota_override(&self, mac: Mac, over: QuotaOverride) -> Result<QuotaOverride, GatewayError> {
-        let old = self.update_device(mac, |d| std::mem::replace(&mut d.quota, over)).await?;
+    pub async fn set_quota_override(
+        &self,
+        mac: Mac,
+        over: QuotaOverride,
+    ) -> Result<QuotaOverride, GatewayError> {
+        let old = self
+            .update_device(mac, |d| std::mem::replace(&mut d.quota, over))
+            .await?;
         info!(mac = %mac, "quota override changed");
         Ok(old)
     }
@@ -394,7 +488,9 @@ impl Gateway {
     /// Block or unblock a device. A blocked device cannot log in; one that is
     /// online is made captive at once. Returns whether it was blocked before.
     pub async fn set_blocked(&self, mac: Mac, blocked: bool) -> Result<bool, GatewayError> {
-        let was = self.update_device(mac, |d| std::mem::replace(&mut d.blocked, blocked)).await?;
+        let was = self
+            .update_device(mac, |d| std::mem::replace(&mut d.blocked, blocked))
+            .await?;
         if blocked {
             self.revoke(mac, "blocked").await?;
         }
@@ -404,10 +500,17 @@ impl Gateway {
 
     /// Read-modify-write one device record (made if new) under the records
     /// lock, then flush it.
-    async fn update_device<T>(&self, mac: Mac, change: impl FnOnce(&mut Device) -> T) -> Result<T, GatewayError> {
+    async fn update_device<T>(
+        &self,
+        mac: Mac,
+        change: impl FnOnce(&mut Device) -> T,
+    ) -> Result<T, GatewayError> {
         let out = {
             let _guard = self.records.lock().expect("records lock");
-            let mut device = self.store.device(&mac)?.unwrap_or_else(|| Device::new(mac, self.now()));
+            let mut device = self
+                .store
+                .device(&mac)?
+                .unwrap_or_else(|| Device::new(mac, self.now()));
             let out = change(&mut device);
             self.store.put_device(&device)?;
             out
@@ -444,7 +547,15 @@ impl Gateway {
         let in_kernel: Vec<(DeviceKey, &Session)> = ended
             .iter()
             .filter(|(_, s)| s.standing != Standing::Cut)
-            .map(|(mac, s)| (DeviceKey { mac: *mac, ip: s.ip }, s))
+            .map(|(mac, s)| {
+                (
+                    DeviceKey {
+                        mac: *mac,
+                        ip: s.ip,
+                    },
+                    s,
+                )
+            })
             .collect();
         if !in_kernel.is_empty() {
             let counters = self.firewall.read().await?.counters();
@@ -467,7 +578,14 @@ impl Gateway {
         }
         self.store.flush().await?;
         if !in_kernel.is_empty() {
-            self.firewall.changes(in_kernel.iter().map(|(key, _)| Change::Revoke(*key)).collect()).await?;
+            self.firewall
+                .changes(
+                    in_kernel
+                        .iter()
+                        .map(|(key, _)| Change::Revoke(*key))
+                        .collect(),
+                )
+                .await?;
         }
         for (mac, session) in &ended {
             info!(mac = %mac, ip = %session.ip, reason, "device captive");
@@ -478,10 +596,17 @@ impl Gateway {
     /// Remove the session from the store; returns it if there was one.
     fn end_session(&self, mac: Mac, reason: &str) -> Result<Option<Session>, GatewayError> {
         let _guard = self.records.lock().expect("records lock");
-        let Some(mut device) = self.store.device(&mac)? else { return Ok(None) };
+        let Some(mut device) = self.store.device(&mac)? else {
+            return Ok(None);
+        };
         let session = device.session.take();
         if let Some(slot) = session.as_ref().and_then(|s| s.slot) {
-            if let Some(taken) = self.slots.lock().expect("slots lock").get_mut(slot as usize) {
+            if let Some(taken) = self
+                .slots
+                .lock()
+                .expect("slots lock")
+                .get_mut(slot as usize)
+            {
                 *taken = false;
             }
         }
@@ -502,7 +627,9 @@ impl Gateway {
                     None
                 }
             };
-            let sleep = next_due.map_or(MAX_SLEEP, |due| Duration::from_secs((due - self.now()).max(0) as u64).min(MAX_SLEEP));
+            let sleep = next_due.map_or(MAX_SLEEP, |due| {
+                Duration::from_secs((due - self.now()).max(0) as u64).min(MAX_SLEEP)
+            });
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(sleep) => {}
@@ -517,7 +644,9 @@ impl Gateway {
         let mut next: Option<i64> = None;
         let mut due = Vec::new();
         for device in self.store.devices()? {
-            let Some(session) = &device.session else { continue };
+            let Some(session) = &device.session else {
+                continue;
+            };
             if session.ends <= now {
                 due.push(device.mac);
             } else {
@@ -555,5 +684,8 @@ pub fn shaping_plan(config: &Config) -> crate::shaping::Plan {
 
 /// The ceilings of a slot nobody has changed: the site's per-device caps.
 pub fn default_slot_rates(config: &Config) -> SlotRates {
-    SlotRates { download: config.quota.download_rate.0, upload: config.quota.upload_rate.0 }
+    SlotRates {
+        download: config.quota.download_rate.0,
+        upload: config.quota.upload_rate.0,
+    }
 }

@@ -44,7 +44,9 @@ impl FromStr for Language {
         match s {
             "id" => Ok(Language::Id),
             "en" => Ok(Language::En),
-            other => Err(format!("{other:?} is not a language (expected \"id\" or \"en\")")),
+            other => Err(format!(
+                "{other:?} is not a language (expected \"id\" or \"en\")"
+            )),
         }
     }
 }

@@ -25,11 +25,14 @@ impl FromStr for Mac {
         let mut out = [0u8; 6];
         let mut parts = s.split([':', '-']);
         for byte in out.iter_mut() {
-            let part = parts.next().ok_or_else(|| format!("{s:?} is not a MAC address"))?;
+            let part = parts
+                .next()
+                .ok_or_else(|| format!("{s:?} is not a MAC address"))?;
             if part.len() != 2 {
                 return Err(format!("{s:?} is not a MAC address"));
             }
-            *byte = u8::from_str_radix(part, 16).map_err(|_| format!("{s:?} is not a MAC address"))?;
+            *byte =
+                u8::from_str_radix(part, 16).map_err(|_| format!("{s:?} is not a MAC address"))?;
         }
         if parts.next().is_some() {
             return Err(format!("{s:?} is not a MAC address"));
@@ -60,7 +63,13 @@ mod tests {
         let mac: Mac = "02:AB:cd:00:11:ff".parse().unwrap();
         assert_eq!(mac.to_string(), "02:ab:cd:00:11:ff");
         assert_eq!("02-ab-cd-00-11-ff".parse::<Mac>().unwrap(), mac);
-        for bad in ["", "02:ab:cd:00:11", "02:ab:cd:00:11:ff:00", "0g:ab:cd:00:11:ff", "2:ab:cd:00:11:ff0"] {
+        for bad in [
+            "",
+            "02:ab:cd:00:11",
+            "02:ab:cd:00:11:ff:00",
+            "0g:ab:cd:00:11:ff",
+            "2:ab:cd:00:11:ff0",
+        ] {
             assert!(bad.parse::<Mac>().is_err(), "{bad}");
         }
     }

@@ -11,7 +11,11 @@ use desawifi::admin::Role;
 use desawifi::config::Config;
 
 #[derive(Parser)]
-#[command(name = "desawifi", version, about = "Captive-portal gateway for free village wifi")]
+#[command(
+    name = "desawifi",
+    version,
+    about = "Captive-portal gateway for free village wifi"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -106,9 +110,16 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
     // One-shot account verbs print their result; their logs are for RUST_LOG.
-    let default_filter = if matches!(cli.command, Command::User { .. } | Command::Admin { .. }) { "desawifi=warn" } else { "desawifi=info" };
+    let default_filter = if matches!(cli.command, Command::User { .. } | Command::Admin { .. }) {
+        "desawifi=warn"
+    } else {
+        "desawifi=info"
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -147,18 +158,43 @@ fn main() -> ExitCode {
 fn user(verb: UserVerb) -> anyhow::Result<()> {
     use desawifi::admin::accounts::{check_password, check_username};
     let (config, request, done) = match verb {
-        UserVerb::Add { config, username, role } => {
+        UserVerb::Add {
+            config,
+            username,
+            role,
+        } => {
             check_username(&username)?;
             let password = read_password()?;
-            (config, Request::Add { username: username.clone(), role, password }, format!("added user \"{username}\" ({})", role.as_str()))
+            (
+                config,
+                Request::Add {
+                    username: username.clone(),
+                    role,
+                    password,
+                },
+                format!("added user \"{username}\" ({})", role.as_str()),
+            )
         }
         UserVerb::Passwd { config, username } => {
             check_username(&username)?;
             let password = read_password()?;
             check_password(&password)?;
-            (config, Request::Passwd { username: username.clone(), password }, format!("new password for user \"{username}\"; its logins ended"))
+            (
+                config,
+                Request::Passwd {
+                    username: username.clone(),
+                    password,
+                },
+                format!("new password for user \"{username}\"; its logins ended"),
+            )
         }
-        UserVerb::Remove { config, username } => (config, Request::Remove { username: username.clone() }, format!("removed user \"{username}\"")),
+        UserVerb::Remove { config, username } => (
+            config,
+            Request::Remove {
+                username: username.clone(),
+            },
+            format!("removed user \"{username}\""),
+        ),
         UserVerb::List { config } => (config, Request::List, String::new()),
     };
     let config = Config::load(&config)?;
@@ -168,11 +204,20 @@ fn user(verb: UserVerb) -> anyhow::Result<()> {
     }
     match answer.users {
         Some(users) => {
-            let width = users.iter().map(|u| u.username.len()).max().unwrap_or(0).max("USERNAME".len());
+            let width = users
+                .iter()
+                .map(|u| u.username.len())
+                .max()
+                .unwrap_or(0)
+                .max("USERNAME".len());
             println!("{:width$}  {:6}  CREATED", "USERNAME", "ROLE");
             for u in users {
                 let created = jiff::Timestamp::from_second(u.created)
-                    .map(|t| t.to_zoned_datetime(config.site.timezone.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string())
+                    .map(|t| {
+                        t.to_zoned_datetime(config.site.timezone.clone())
+                            .strftime("%Y-%m-%d %H:%M %Z")
+                            .to_string()
+                    })
                     .unwrap_or_else(|_| u.created.to_string());
                 println!("{:width$}  {:6}  {created}", u.username, u.role.as_str());
             }
@@ -188,15 +233,23 @@ fn read_password() -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password: ").context("reading the password")?;
         desawifi::admin::accounts::check_password(&first)?;
-        let second = rpassword::prompt_password("Password again: ").context("reading the password")?;
+        let second =
+            rpassword::prompt_password("Password again: ").context("reading the password")?;
         if first != second {
             bail!("the two passwords differ");
         }
         return Ok(first);
     }
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
-    let password = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line).to_owned();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&line)
+        .to_owned();
     if password.is_empty() {
         bail!("no password on stdin (give it as one line)");
     }
@@ -204,7 +257,10 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }
 
 /// glibc gives every thread that allocates its own arena and keeps each

@@ -22,7 +22,9 @@ pub fn mac_of(ip: Ipv4Addr, iface: &str) -> Option<Mac> {
 pub fn lookup(table: &str, ip: Ipv4Addr, iface: &str) -> Option<Mac> {
     table.lines().skip(1).find_map(|line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        let [addr, _hwtype, flags, hw, _mask, dev] = cols.as_slice() else { return None };
+        let [addr, _hwtype, flags, hw, _mask, dev] = cols.as_slice() else {
+            return None;
+        };
         let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;
         if addr.parse::<Ipv4Addr>().ok()? != ip || *dev != iface || flags & ATF_COM == 0 {
             return None;
@@ -36,7 +38,8 @@ pub fn lookup(table: &str, ip: Ipv4Addr, iface: &str) -> Option<Mac> {
 mod tests {
     use super::*;
 
-    const TABLE: &str = "IP address       HW type     Flags       HW address            Mask     Device
+    const TABLE: &str =
+        "IP address       HW type     Flags       HW address            Mask     Device
 10.77.0.11       0x1         0x2         02:77:00:00:00:01     *        br-lan
 10.77.0.12       0x1         0x0         00:00:00:00:00:00     *        br-lan
 198.51.100.2     0x1         0x2         02:aa:00:00:00:02     *        wan0
@@ -45,9 +48,20 @@ mod tests {
     #[test]
     fn finds_complete_entries_on_the_lan_only() {
         let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
-        assert_eq!(lookup(TABLE, ip("10.77.0.11"), "br-lan"), Some("02:77:00:00:00:01".parse().unwrap()));
-        assert_eq!(lookup(TABLE, ip("10.77.0.12"), "br-lan"), None, "incomplete entry");
-        assert_eq!(lookup(TABLE, ip("198.51.100.2"), "br-lan"), None, "wrong interface");
+        assert_eq!(
+            lookup(TABLE, ip("10.77.0.11"), "br-lan"),
+            Some("02:77:00:00:00:01".parse().unwrap())
+        );
+        assert_eq!(
+            lookup(TABLE, ip("10.77.0.12"), "br-lan"),
+            None,
+            "incomplete entry"
+        );
+        assert_eq!(
+            lookup(TABLE, ip("198.51.100.2"), "br-lan"),
+            None,
+            "wrong interface"
+        );
         assert_eq!(lookup(TABLE, ip("10.77.0.99"), "br-lan"), None, "absent");
     }
 }

@@ -48,13 +48,24 @@ pub struct Watcher {
 /// The uplink starts as `Up`: a page says it is down only once rounds show it.
 pub fn watcher(settings: config::Uplink, clock: Arc<dyn Clock>) -> (Watcher, UplinkReader) {
     let (tx, rx) = watch::channel(UplinkState::Up);
-    (Watcher { settings, clock, tx }, rx)
+    (
+        Watcher {
+            settings,
+            clock,
+            tx,
+        },
+        rx,
+    )
 }
 
 impl Watcher {
     /// Check the uplink every `interval` until `cancel`.
     pub async fn run(self, cancel: CancellationToken) {
-        let Watcher { settings, clock, tx } = self;
+        let Watcher {
+            settings,
+            clock,
+            tx,
+        } = self;
         let mut verdict = Verdict::new(settings.fail_after);
         let mut next = tokio::time::Instant::now();
         loop {
@@ -135,14 +146,21 @@ struct Verdict {
 
 impl Verdict {
     fn new(fail_after: u32) -> Verdict {
-        Verdict { fail_after: fail_after.max(1), failures: 0, first_failure: 0, down: false }
+        Verdict {
+            fail_after: fail_after.max(1),
+            failures: 0,
+            first_failure: 0,
+            down: false,
+        }
     }
 
     fn record(&mut self, up: bool, now: i64) -> Option<Change> {
         if up {
             self.failures = 0;
             if std::mem::take(&mut self.down) {
-                return Some(Change::CameBack { down_for_secs: (now - self.first_failure).max(0) });
+                return Some(Change::CameBack {
+                    down_for_secs: (now - self.first_failure).max(0),
+                });
             }
             return None;
         }
@@ -152,7 +170,9 @@ impl Verdict {
         self.failures = self.failures.saturating_add(1);
         if !self.down && self.failures >= self.fail_after {
             self.down = true;
-            return Some(Change::WentDown { since: self.first_failure });
+            return Some(Change::WentDown {
+                since: self.first_failure,
+            });
         }
         None
     }
@@ -166,12 +186,23 @@ mod tests {
     fn down_after_fail_after_rounds_and_back_on_the_first_answer() {
         let mut v = Verdict::new(2);
         assert_eq!(v.record(true, 100), None);
-        assert_eq!(v.record(false, 110), None, "one failed round is not an outage");
+        assert_eq!(
+            v.record(false, 110),
+            None,
+            "one failed round is not an outage"
+        );
         assert_eq!(v.record(true, 120), None);
         assert_eq!(v.record(false, 130), None);
-        assert_eq!(v.record(false, 140), Some(Change::WentDown { since: 130 }), "since the first failed round");
+        assert_eq!(
+            v.record(false, 140),
+            Some(Change::WentDown { since: 130 }),
+            "since the first failed round"
+        );
         assert_eq!(v.record(false, 150), None, "logged once");
-        assert_eq!(v.record(true, 160), Some(Change::CameBack { down_for_secs: 30 }));
+        assert_eq!(
+            v.record(true, 160),
+            Some(Change::CameBack { down_for_secs: 30 })
+        );
         assert_eq!(v.record(true, 170), None);
         let mut once = Verdict::new(1);
         assert_eq!(once.record(false, 5), Some(Change::WentDown { since: 5 }));
@@ -182,7 +213,11 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let open = listener.local_addr().unwrap();
         // A port nobody listens on: bind, note it, close.
-        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let timeout = Duration::from_secs(2);
         assert!(any_connects(&[closed, open], timeout).await);
         assert!(!any_connects(&[closed], timeout).await);
@@ -191,20 +226,38 @@ mod tests {
 
     #[tokio::test]
     async fn the_watcher_publishes_down_and_stops_on_cancel() {
-        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let settings = config::Uplink {
             targets: vec![closed],
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
             fail_after: 1,
         };
-        let (w, mut reader) = watcher(settings, Arc::new(crate::clock::ManualClock::new(1_700_000_000)));
+        let (w, mut reader) = watcher(
+            settings,
+            Arc::new(crate::clock::ManualClock::new(1_700_000_000)),
+        );
         assert_eq!(*reader.borrow(), UplinkState::Up);
         let cancel = CancellationToken::new();
         let task = tokio::spawn(w.run(cancel.clone()));
-        tokio::time::timeout(Duration::from_secs(5), reader.changed()).await.unwrap().unwrap();
-        assert_eq!(*reader.borrow(), UplinkState::Down { since: 1_700_000_000 });
+        tokio::time::timeout(Duration::from_secs(5), reader.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            *reader.borrow(),
+            UplinkState::Down {
+                since: 1_700_000_000
+            }
+        );
         cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(2), task).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .unwrap()
+            .unwrap();
     }
 }

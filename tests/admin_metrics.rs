@@ -15,7 +15,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{add_user, curl, tag_for, AdminClient, Daemon, Village, ADMIN_ADDR};
-use desawifi::admin::metrics::{self, DeviceCounts, ProcessStats, Snapshot, CONTENT_TYPE, FAMILIES, REGISTRY};
+use desawifi::admin::metrics::{
+    self, DeviceCounts, ProcessStats, Snapshot, CONTENT_TYPE, FAMILIES, REGISTRY,
+};
 use desawifi::store::DailyUsage;
 use desawifi::uplink::UplinkState;
 use serde_json::Value;
@@ -39,25 +41,44 @@ fn promtool(args: &[&str], stdin: &[u8], dir: &Path) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("promtool not found ({e}): apt-get install prometheus (scripts/install-deps.sh does)"));
-    child.stdin.take().expect("stdin").write_all(stdin).expect("feeding promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("feeding promtool");
     child.wait_with_output().expect("waiting for promtool")
 }
 
 fn both(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// `promtool check metrics` must pass with nothing to say.
 fn assert_promtool_metrics_clean(text: &str) {
     let o = promtool(&["check", "metrics"], text.as_bytes(), Path::new("."));
-    assert!(o.status.success() && both(&o).trim().is_empty(), "promtool check metrics ({}):\n{}\n--- exposition:\n{text}", o.status, both(&o));
+    assert!(
+        o.status.success() && both(&o).trim().is_empty(),
+        "promtool check metrics ({}):\n{}\n--- exposition:\n{text}",
+        o.status,
+        both(&o)
+    );
 }
 
 /// The value of the one sample `series` (name plus labels exactly as exported).
 fn sample(text: &str, series: &str) -> f64 {
-    let hits: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix(series)?.strip_prefix(' ')).collect();
+    let hits: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .collect();
     assert_eq!(hits.len(), 1, "{series} should appear once in:\n{text}");
-    hits[0].parse().unwrap_or_else(|e| panic!("{series}: {:?} is not a number: {e}", hits[0]))
+    hits[0]
+        .parse()
+        .unwrap_or_else(|e| panic!("{series}: {:?} is not a number: {e}", hits[0]))
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
@@ -71,7 +92,13 @@ fn scratch_dir(name: &str) -> PathBuf {
 fn label_pairs(text: &str) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some(labels) = line.split_once('{').and_then(|(_, rest)| rest.rsplit_once('}')).map(|(l, _)| l) else { continue };
+        let Some(labels) = line
+            .split_once('{')
+            .and_then(|(_, rest)| rest.rsplit_once('}'))
+            .map(|(l, _)| l)
+        else {
+            continue;
+        };
         for pair in labels.split("\",") {
             if let Some((k, v)) = pair.split_once("=\"") {
                 out.insert((k.to_string(), v.trim_end_matches('"').to_string()));
@@ -86,11 +113,25 @@ fn full_snapshot() -> Snapshot {
     Snapshot {
         site: "Desa \"Uji\" \\ Satu".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        devices: DeviceCounts { online: 2, throttled: 1, cut: 1, blocked: 1, captive: 4 },
-        usage_today: DailyUsage { download: 5 * MIB, upload: MIB },
-        usage_yesterday: DailyUsage { download: 50 * MIB, upload: 7 * MIB },
+        devices: DeviceCounts {
+            online: 2,
+            throttled: 1,
+            cut: 1,
+            blocked: 1,
+            captive: 4,
+        },
+        usage_today: DailyUsage {
+            download: 5 * MIB,
+            upload: MIB,
+        },
+        usage_yesterday: DailyUsage {
+            download: 50 * MIB,
+            upload: 7 * MIB,
+        },
         daily_data_bytes: 500 * MIB,
-        uplink: UplinkState::Down { since: 1_764_200_000 },
+        uplink: UplinkState::Down {
+            since: 1_764_200_000,
+        },
         process: ProcessStats::read(),
         now: 1_764_200_100,
     }
@@ -107,9 +148,15 @@ fn the_exposition_passes_promtool() {
     metrics::uplink_went_down();
     let text = metrics::render(&full_snapshot(), &REGISTRY);
     assert_promtool_metrics_clean(&text);
-    assert!(text.contains(r#"desawifi_info{site="Desa \"Uji\" \\ Satu","#), "{text}");
+    assert!(
+        text.contains(r#"desawifi_info{site="Desa \"Uji\" \\ Satu","#),
+        "{text}"
+    );
     for (name, _) in FAMILIES {
-        assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing:\n{text}");
+        assert!(
+            text.contains(&format!("# TYPE {name} ")),
+            "{name} missing:\n{text}"
+        );
     }
 }
 
@@ -119,7 +166,11 @@ fn the_prometheus_examples_pass_promtool_and_name_every_village() {
     // The example's files live in /etc/prometheus; promtool wants them to exist.
     let etc = dir.join("etc");
     std::fs::create_dir_all(etc.join("desawifi-villages")).unwrap();
-    std::fs::write(etc.join("desawifi-metrics.token"), format!("{METRICS_TOKEN}\n")).unwrap();
+    std::fs::write(
+        etc.join("desawifi-metrics.token"),
+        format!("{METRICS_TOKEN}\n"),
+    )
+    .unwrap();
     std::fs::write(
         etc.join("desawifi-villages/tanah-grogot.yml"),
         "- targets: [\"10.20.4.1:8443\"]\n  labels: { village: \"Tanjung Aru\", kecamatan: \"Tanah Grogot\" }\n",
@@ -127,13 +178,33 @@ fn the_prometheus_examples_pass_promtool_and_name_every_village() {
     .unwrap();
     let config = std::fs::read_to_string(format!("{CONFIG_DIR}/prometheus.yml")).unwrap();
     // Every job checks the gateway's certificate.
-    let settings: Vec<&str> = config.lines().map(str::trim).filter(|l| !l.starts_with('#')).collect();
-    let jobs = settings.iter().filter(|l| l.starts_with("- job_name:")).count();
-    assert_eq!(settings.iter().filter(|l| **l == "insecure_skip_verify: false").count(), jobs, "{config}");
-    assert!(!settings.iter().any(|l| l.contains("insecure_skip_verify: true")));
+    let settings: Vec<&str> = config
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    let jobs = settings
+        .iter()
+        .filter(|l| l.starts_with("- job_name:"))
+        .count();
+    assert_eq!(
+        settings
+            .iter()
+            .filter(|l| **l == "insecure_skip_verify: false")
+            .count(),
+        jobs,
+        "{config}"
+    );
+    assert!(!settings
+        .iter()
+        .any(|l| l.contains("insecure_skip_verify: true")));
     let config = config.replace("/etc/prometheus/", &format!("{}/", etc.display()));
     std::fs::write(dir.join("prometheus.yml"), &config).unwrap();
-    std::fs::copy(format!("{CONFIG_DIR}/prometheus-alerts.yml"), dir.join("prometheus-alerts.yml")).unwrap();
+    std::fs::copy(
+        format!("{CONFIG_DIR}/prometheus-alerts.yml"),
+        dir.join("prometheus-alerts.yml"),
+    )
+    .unwrap();
 
     let o = promtool(&["check", "config", "prometheus.yml"], b"", &dir);
     assert!(o.status.success(), "promtool check config:\n{}", both(&o));
@@ -141,7 +212,11 @@ fn the_prometheus_examples_pass_promtool_and_name_every_village() {
     let o = promtool(&["check", "rules", "prometheus-alerts.yml"], b"", &dir);
     assert!(o.status.success(), "promtool check rules:\n{}", both(&o));
     // The alerts fire when they should (and not before): config/prometheus-alerts.test.yml.
-    let o = promtool(&["test", "rules", "prometheus-alerts.test.yml"], b"", Path::new(CONFIG_DIR));
+    let o = promtool(
+        &["test", "rules", "prometheus-alerts.test.yml"],
+        b"",
+        Path::new(CONFIG_DIR),
+    );
     assert!(o.status.success(), "promtool test rules:\n{}", both(&o));
 
     // The relabelling, through Prometheus' own code: every target gets a `village`
@@ -161,34 +236,102 @@ fn the_prometheus_examples_pass_promtool_and_name_every_village() {
         }
     }
     std::fs::write(dir.join("static-only.yml"), static_only).unwrap();
-    let o = promtool(&["check", "service-discovery", "--timeout=5s", "static-only.yml", "desawifi"], b"", &dir);
-    assert!(o.status.success(), "promtool check service-discovery:\n{}", both(&o));
-    let targets: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", both(&o)));
+    let o = promtool(
+        &[
+            "check",
+            "service-discovery",
+            "--timeout=5s",
+            "static-only.yml",
+            "desawifi",
+        ],
+        b"",
+        &dir,
+    );
+    assert!(
+        o.status.success(),
+        "promtool check service-discovery:\n{}",
+        both(&o)
+    );
+    let targets: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", both(&o)));
     let labels: BTreeMap<String, (String, String)> = targets
         .as_array()
         .unwrap()
         .iter()
         .map(|t| {
             let l = &t["labels"];
-            let s = |k: &str| l[k].as_str().unwrap_or_else(|| panic!("no {k} in {l}")).to_string();
+            let s = |k: &str| {
+                l[k].as_str()
+                    .unwrap_or_else(|| panic!("no {k} in {l}"))
+                    .to_string()
+            };
             (s("__address__"), (s("village"), s("instance")))
         })
         .collect();
-    assert_eq!(labels["10.20.1.1:8443"], ("Sumber Sari".into(), "Sumber Sari".into()), "{labels:?}");
-    assert_eq!(labels["10.20.3.1:8443"], ("10.20.3.1".into(), "10.20.3.1".into()), "a target without a village is named by its address: {labels:?}");
-    assert!(targets.as_array().unwrap().iter().all(|t| t["labels"]["__scheme__"] == "https"), "{targets}");
+    assert_eq!(
+        labels["10.20.1.1:8443"],
+        ("Sumber Sari".into(), "Sumber Sari".into()),
+        "{labels:?}"
+    );
+    assert_eq!(
+        labels["10.20.3.1:8443"],
+        ("10.20.3.1".into(), "10.20.3.1".into()),
+        "a target without a village is named by its address: {labels:?}"
+    );
+    assert!(
+        targets
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["labels"]["__scheme__"] == "https"),
+        "{targets}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Metric names a PromQL expression reads (functions, keywords, label names,
 /// label values, durations and Grafana variables left out).
-fn metric_names(expr: &str, grouping_labels: &mut BTreeSet<String>, matchers: &mut Vec<(String, String)>) -> BTreeSet<String> {
+fn metric_names(
+    expr: &str,
+    grouping_labels: &mut BTreeSet<String>,
+    matchers: &mut Vec<(String, String)>,
+) -> BTreeSet<String> {
     // Aggregations may be written `sum by (x) (...)`: not followed by '(' directly.
     const KEYWORDS: &[&str] = &[
-        "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool", "inf", "nan", "sum", "min", "max",
-        "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk", "quantile",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "and",
+        "or",
+        "unless",
+        "offset",
+        "bool",
+        "inf",
+        "nan",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
     ];
-    const GROUPING: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
+    const GROUPING: &[&str] = &[
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+    ];
     let chars: Vec<char> = expr.chars().collect();
     let mut names = BTreeSet::new();
     let mut i = 0;
@@ -210,7 +353,9 @@ fn metric_names(expr: &str, grouping_labels: &mut BTreeSet<String>, matchers: &m
             }
         } else if c == '{' {
             // Label matchers: keep them for the value check.
-            let end = (i..chars.len()).find(|&j| chars[j] == '}').expect("unclosed {");
+            let end = (i..chars.len())
+                .find(|&j| chars[j] == '}')
+                .expect("unclosed {");
             let inner: String = chars[i + 1..end].iter().collect();
             for m in inner.split(',') {
                 let m = m.trim();
@@ -221,9 +366,15 @@ fn metric_names(expr: &str, grouping_labels: &mut BTreeSet<String>, matchers: &m
             }
             i = end + 1;
         } else if c == '[' {
-            i = (i..chars.len()).find(|&j| chars[j] == ']').expect("unclosed [") + 1;
+            i = (i..chars.len())
+                .find(|&j| chars[j] == ']')
+                .expect("unclosed [")
+                + 1;
         } else if c == '"' {
-            i = (i + 1..chars.len()).find(|&j| chars[j] == '"').expect("unclosed string") + 1;
+            i = (i + 1..chars.len())
+                .find(|&j| chars[j] == '"')
+                .expect("unclosed string")
+                + 1;
         } else if c.is_ascii_digit() {
             while i < chars.len() && (ident(chars[i]) || chars[i] == '.') {
                 i += 1;
@@ -237,9 +388,16 @@ fn metric_names(expr: &str, grouping_labels: &mut BTreeSet<String>, matchers: &m
             let next = chars[i..].iter().find(|c| !c.is_whitespace());
             if GROUPING.contains(&word.as_str()) && next == Some(&'(') {
                 let open = (i..chars.len()).find(|&j| chars[j] == '(').unwrap();
-                let close = (open..chars.len()).find(|&j| chars[j] == ')').expect("unclosed (");
+                let close = (open..chars.len())
+                    .find(|&j| chars[j] == ')')
+                    .expect("unclosed (");
                 let inner: String = chars[open + 1..close].iter().collect();
-                grouping_labels.extend(inner.split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()));
+                grouping_labels.extend(
+                    inner
+                        .split(',')
+                        .map(|l| l.trim().to_string())
+                        .filter(|l| !l.is_empty()),
+                );
                 i = close + 1;
             } else if next != Some(&'(') && !KEYWORDS.contains(&word.as_str()) {
                 names.insert(word);
@@ -255,8 +413,15 @@ fn metric_names(expr: &str, grouping_labels: &mut BTreeSet<String>, matchers: &m
 fn the_grafana_dashboard_asks_only_for_what_metrics_exports() {
     let text = std::fs::read_to_string(format!("{CONFIG_DIR}/grafana-dashboard.json")).unwrap();
     let dash: Value = serde_json::from_str(&text).expect("grafana-dashboard.json is JSON");
-    let inputs = dash["__inputs"].as_array().expect("__inputs (importable dashboard)");
-    assert!(inputs.iter().any(|i| i["name"] == "DS_PROMETHEUS" && i["pluginId"] == "prometheus"), "{inputs:?}");
+    let inputs = dash["__inputs"]
+        .as_array()
+        .expect("__inputs (importable dashboard)");
+    assert!(
+        inputs
+            .iter()
+            .any(|i| i["name"] == "DS_PROMETHEUS" && i["pluginId"] == "prometheus"),
+        "{inputs:?}"
+    );
 
     // What /metrics can answer: every family (histograms with their series) and
     // Prometheus' own `up`; every label value it uses.
@@ -272,36 +437,76 @@ fn the_grafana_dashboard_asks_only_for_what_metrics_exports() {
     }
     let exported_labels = label_pairs(&exposition);
     // Labels a series may carry: ours, plus what the scrape config adds.
-    let known_labels: BTreeSet<String> = exported_labels.iter().map(|(k, _)| k.clone()).chain(["village", "kecamatan", "instance", "job"].map(String::from)).collect();
+    let known_labels: BTreeSet<String> = exported_labels
+        .iter()
+        .map(|(k, _)| k.clone())
+        .chain(["village", "kecamatan", "instance", "job"].map(String::from))
+        .collect();
 
     let mut exprs: Vec<(String, String)> = Vec::new();
     let panels = dash["panels"].as_array().expect("panels");
     let mut titles = Vec::new();
     for p in panels.iter().filter(|p| p["type"] != "row") {
         let title = p["title"].as_str().unwrap().to_string();
-        assert_eq!(p["datasource"]["uid"], "${DS_PROMETHEUS}", "{title}: datasource");
-        let targets = p["targets"].as_array().unwrap_or_else(|| panic!("{title}: no targets"));
+        assert_eq!(
+            p["datasource"]["uid"], "${DS_PROMETHEUS}",
+            "{title}: datasource"
+        );
+        let targets = p["targets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{title}: no targets"));
         assert!(!targets.is_empty(), "{title}: no queries");
         for t in targets {
-            assert_eq!(t["datasource"]["uid"], "${DS_PROMETHEUS}", "{title}: target datasource");
-            exprs.push((title.clone(), t["expr"].as_str().unwrap_or_else(|| panic!("{title}: target without expr")).to_string()));
+            assert_eq!(
+                t["datasource"]["uid"], "${DS_PROMETHEUS}",
+                "{title}: target datasource"
+            );
+            exprs.push((
+                title.clone(),
+                t["expr"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{title}: target without expr"))
+                    .to_string(),
+            ));
         }
         titles.push(title);
     }
     for v in dash["templating"]["list"].as_array().unwrap() {
         if v["type"] == "query" {
             assert_eq!(v["datasource"]["uid"], "${DS_PROMETHEUS}");
-            let q = v["query"]["query"].as_str().or(v["query"].as_str()).unwrap();
+            let q = v["query"]["query"]
+                .as_str()
+                .or(v["query"].as_str())
+                .unwrap();
             // label_values(SELECTOR, LABEL)
-            let inner = q.strip_prefix("label_values(").and_then(|s| s.strip_suffix(')')).unwrap_or_else(|| panic!("{q}"));
+            let inner = q
+                .strip_prefix("label_values(")
+                .and_then(|s| s.strip_suffix(')'))
+                .unwrap_or_else(|| panic!("{q}"));
             let (selector, label) = inner.rsplit_once(',').unwrap();
-            assert!(known_labels.contains(label.trim()), "variable {} lists unknown label {label}", v["name"]);
-            exprs.push((format!("variable {}", v["name"]), selector.trim().to_string()));
+            assert!(
+                known_labels.contains(label.trim()),
+                "variable {} lists unknown label {label}",
+                v["name"]
+            );
+            exprs.push((
+                format!("variable {}", v["name"]),
+                selector.trim().to_string(),
+            ));
         }
     }
     // The panels the regency asked for.
-    for want in ["Devices online per village", "Data per village per day", "Gateways down", "Villages without internet", "Logins per hour"] {
-        assert!(titles.iter().any(|t| t.starts_with(want)), "no panel {want:?} in {titles:?}");
+    for want in [
+        "Devices online per village",
+        "Data per village per day",
+        "Gateways down",
+        "Villages without internet",
+        "Logins per hour",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.starts_with(want)),
+            "no panel {want:?} in {titles:?}"
+        );
     }
 
     let mut used = BTreeSet::new();
@@ -310,24 +515,49 @@ fn the_grafana_dashboard_asks_only_for_what_metrics_exports() {
         let names = metric_names(expr, &mut grouping, &mut matchers);
         assert!(!names.is_empty(), "{title}: no metric in {expr}");
         for name in &names {
-            assert!(exported.contains(name), "{title}: {name} is not exported by /metrics ({expr})");
+            assert!(
+                exported.contains(name),
+                "{title}: {name} is not exported by /metrics ({expr})"
+            );
             used.insert(name.clone());
         }
         for label in &grouping {
-            assert!(known_labels.contains(label), "{title}: grouping by unknown label {label} ({expr})");
+            assert!(
+                known_labels.contains(label),
+                "{title}: grouping by unknown label {label} ({expr})"
+            );
         }
         for (label, value) in &matchers {
-            assert!(known_labels.contains(label), "{title}: matcher on unknown label {label} ({expr})");
+            assert!(
+                known_labels.contains(label),
+                "{title}: matcher on unknown label {label} ({expr})"
+            );
             // Our own labels' values must be ones we export (state="onlin" would match nothing, silently).
-            if exported_labels.iter().any(|(k, _)| k == label) && !value.contains('$') && label != "site" && label != "version" {
+            if exported_labels.iter().any(|(k, _)| k == label)
+                && !value.contains('$')
+                && label != "site"
+                && label != "version"
+            {
                 for alternative in value.split('|') {
-                    assert!(exported_labels.contains(&(label.clone(), alternative.to_string())), "{title}: {label}={alternative:?} is never exported ({expr})");
+                    assert!(
+                        exported_labels.contains(&(label.clone(), alternative.to_string())),
+                        "{title}: {label}={alternative:?} is never exported ({expr})"
+                    );
                 }
             }
         }
     }
-    for must in ["desawifi_devices", "desawifi_usage_yesterday_bytes", "desawifi_sessions_started_total", "desawifi_uplink_up", "up"] {
-        assert!(used.contains(must), "the dashboard does not use {must}: {used:?}");
+    for must in [
+        "desawifi_devices",
+        "desawifi_usage_yesterday_bytes",
+        "desawifi_sessions_started_total",
+        "desawifi_uplink_up",
+        "up",
+    ] {
+        assert!(
+            used.contains(must),
+            "the dashboard does not use {must}: {used:?}"
+        );
     }
 
     // And every query is valid PromQL, checked by Prometheus' parser (as recording rules,
@@ -341,11 +571,18 @@ fn the_grafana_dashboard_asks_only_for_what_metrics_exports() {
             .replace("$__interval", "1h")
             .replace("$local_day_offset", "-40h")
             .replace("$village", ".*");
-        rules.push_str(&format!("      - record: dashboard:query_{n}\n        expr: {}\n", serde_json::to_string(&filled).unwrap()));
+        rules.push_str(&format!(
+            "      - record: dashboard:query_{n}\n        expr: {}\n",
+            serde_json::to_string(&filled).unwrap()
+        ));
     }
     std::fs::write(dir.join("dashboard-rules.yml"), &rules).unwrap();
     let o = promtool(&["check", "rules", "dashboard-rules.yml"], b"", &dir);
-    assert!(o.status.success(), "the dashboard's PromQL:\n{}\n{rules}", both(&o));
+    assert!(
+        o.status.success(),
+        "the dashboard's PromQL:\n{}\n{rules}",
+        both(&o)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -357,15 +594,42 @@ fn metric_names_are_found_in_promql() {
         &mut g,
         &mut m,
     );
-    assert_eq!(names, BTreeSet::from(["x_bucket".to_string(), "up".to_string()]));
-    assert_eq!(g, BTreeSet::from(["le".to_string(), "village".to_string(), "instance".to_string()]));
-    assert_eq!(m, vec![("job".to_string(), "d.*".to_string()), ("state".to_string(), "a|b".to_string())]);
+    assert_eq!(
+        names,
+        BTreeSet::from(["x_bucket".to_string(), "up".to_string()])
+    );
+    assert_eq!(
+        g,
+        BTreeSet::from([
+            "le".to_string(),
+            "village".to_string(),
+            "instance".to_string()
+        ])
+    );
+    assert_eq!(
+        m,
+        vec![
+            ("job".to_string(), "d.*".to_string()),
+            ("state".to_string(), "a|b".to_string())
+        ]
+    );
 }
 
 // ------------------------------------------------------ a real village, over TLS
 
 fn login_phone(v: &Village, n: usize) -> u16 {
-    curl(&v.phone(n), &["-X", "POST", "--data", "lang=id", &format!("{PORTAL}/login")], 5.0).code
+    curl(
+        &v.phone(n),
+        &[
+            "-X",
+            "POST",
+            "--data",
+            "lang=id",
+            &format!("{PORTAL}/login"),
+        ],
+        5.0,
+    )
+    .code
 }
 
 #[test]
@@ -391,13 +655,26 @@ fn a_village_scraped_over_tls_counts_the_phone_online_and_its_download() {
     assert_eq!(r.status, 401, "{r:?}");
     assert!(!r.text().contains("desawifi_"), "{}", r.text());
     assert_eq!(scrape("not-the-metrics-token-0123456789").status, 401);
-    assert_eq!(c.bearer("GET", "/api/devices", METRICS_TOKEN, &Value::Null).status, 401, "the metrics token is refused on the API");
-    assert_eq!(c.bearer("GET", "/api/quota", METRICS_TOKEN, &Value::Null).status, 401);
+    assert_eq!(
+        c.bearer("GET", "/api/devices", METRICS_TOKEN, &Value::Null)
+            .status,
+        401,
+        "the metrics token is refused on the API"
+    );
+    assert_eq!(
+        c.bearer("GET", "/api/quota", METRICS_TOKEN, &Value::Null)
+            .status,
+        401
+    );
 
     // A phone logs in and downloads.
     assert_eq!(login_phone(&v, 1), 303, "{}", d.log_tail());
     let payload = 3 * MIB;
-    let dl = curl(&v.phone(1), &[&format!("http://198.51.100.2/bytes/{payload}")], 60.0);
+    let dl = curl(
+        &v.phone(1),
+        &[&format!("http://198.51.100.2/bytes/{payload}")],
+        60.0,
+    );
     assert_eq!(dl.code, 200, "{dl:?}");
 
     // Within a few accounting passes the scrape has counted it.
@@ -410,23 +687,59 @@ fn a_village_scraped_over_tls_counts_the_phone_online_and_its_download() {
         if sample(&text, r#"desawifi_bytes_total{direction="download"}"#) >= payload as f64 {
             break text;
         }
-        assert!(Instant::now() < deadline, "the download was not counted within 15 s:\n{text}\n{}", d.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "the download was not counted within 15 s:\n{text}\n{}",
+            d.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(300));
     };
     assert_promtool_metrics_clean(&text);
-    assert_eq!(sample(&text, &format!(r#"desawifi_info{{site="Desa Uji",version="{}"}}"#, env!("CARGO_PKG_VERSION"))), 1.0);
-    assert_eq!(sample(&text, r#"desawifi_devices{state="online"}"#), 1.0, "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                r#"desawifi_info{{site="Desa Uji",version="{}"}}"#,
+                env!("CARGO_PKG_VERSION")
+            )
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, r#"desawifi_devices{state="online"}"#),
+        1.0,
+        "{text}"
+    );
     for state in ["throttled", "cut", "blocked", "captive"] {
-        assert_eq!(sample(&text, &format!(r#"desawifi_devices{{state="{state}"}}"#)), 0.0, "{state}\n{text}");
+        assert_eq!(
+            sample(&text, &format!(r#"desawifi_devices{{state="{state}"}}"#)),
+            0.0,
+            "{state}\n{text}"
+        );
     }
     assert_eq!(sample(&text, "desawifi_sessions_started_total"), 1.0);
     // The payload plus TCP/IP headers; the requests went up.
     let down = sample(&text, r#"desawifi_bytes_total{direction="download"}"#);
-    assert!(down > payload as f64 && down < payload as f64 * 1.2, "download bytes {down} for a {payload}-byte payload");
+    assert!(
+        down > payload as f64 && down < payload as f64 * 1.2,
+        "download bytes {down} for a {payload}-byte payload"
+    );
     assert!(sample(&text, r#"desawifi_bytes_total{direction="upload"}"#) > 0.0);
-    assert!(sample(&text, r#"desawifi_usage_today_bytes{direction="download"}"#) >= down, "today's usage includes everything counted");
-    assert_eq!(sample(&text, r#"desawifi_usage_yesterday_bytes{direction="download"}"#), 0.0);
-    assert!(sample(&text, "desawifi_firewall_apply_seconds_count") >= 2.0, "the start-up reconcile and the login's batch");
+    assert!(
+        sample(&text, r#"desawifi_usage_today_bytes{direction="download"}"#) >= down,
+        "today's usage includes everything counted"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"desawifi_usage_yesterday_bytes{direction="download"}"#
+        ),
+        0.0
+    );
+    assert!(
+        sample(&text, "desawifi_firewall_apply_seconds_count") >= 2.0,
+        "the start-up reconcile and the login's batch"
+    );
     assert!(sample(&text, "desawifi_accounting_pass_seconds_count") >= 1.0);
     assert_eq!(sample(&text, "desawifi_accounting_pass_devices"), 1.0);
     assert_eq!(sample(&text, "desawifi_accounting_pass_errors_total"), 0.0);
@@ -435,9 +748,18 @@ fn a_village_scraped_over_tls_counts_the_phone_online_and_its_download() {
     assert!(up == 0.0 || up == 1.0);
     assert!(sample(&text, "process_resident_memory_bytes") > 1_000_000.0);
     let started = sample(&text, "process_start_time_seconds");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-    assert!(started <= now + 1.0 && started > now - 600.0, "start time {started}, now {now}");
-    assert!(!text.contains("mac=") && !text.contains("02:77:00"), "no per-device series:\n{text}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        started <= now + 1.0 && started > now - 600.0,
+        "start time {started}, now {now}"
+    );
+    assert!(
+        !text.contains("mac=") && !text.contains("02:77:00"),
+        "no per-device series:\n{text}"
+    );
 
     // Accounts: a viewer's (and an admin's) session token scrape too; logins are counted.
     let viewer = c.token(VIEWER.0, VIEWER.1);
@@ -446,29 +768,79 @@ fn a_village_scraped_over_tls_counts_the_phone_online_and_its_download() {
     assert_eq!(c.login(ADMIN.0, "not my password").status, 401);
     // An admin blocks phone 2; its tap on Connect is refused and counted.
     let mac2 = v.phone_mac(2);
-    let r = c.bearer("POST", &format!("/api/devices/{mac2}/block"), &admin, &Value::Null);
+    let r = c.bearer(
+        "POST",
+        &format!("/api/devices/{mac2}/block"),
+        &admin,
+        &Value::Null,
+    );
     assert!(r.status == 200 || r.status == 204, "{r:?}");
     assert_eq!(login_phone(&v, 2), 403);
     // Phone 1 logs out: captive (seen today, not online).
-    let r = curl(&v.phone(1), &["-X", "POST", &format!("{PORTAL}/logout")], 5.0);
+    let r = curl(
+        &v.phone(1),
+        &["-X", "POST", &format!("{PORTAL}/logout")],
+        5.0,
+    );
     assert_eq!(r.code, 303, "{r:?}");
     let text = scrape(&admin).text();
     assert_promtool_metrics_clean(&text);
-    assert_eq!(sample(&text, r#"desawifi_admin_logins_total{result="ok"}"#), 2.0, "{text}");
-    assert_eq!(sample(&text, r#"desawifi_admin_logins_total{result="bad"}"#), 1.0);
-    assert_eq!(sample(&text, r#"desawifi_admin_logins_total{result="locked"}"#), 0.0);
-    assert_eq!(sample(&text, r#"desawifi_logins_failed_total{reason="blocked"}"#), 1.0);
-    assert_eq!(sample(&text, r#"desawifi_logins_failed_total{reason="quota_used"}"#), 0.0);
-    assert_eq!(sample(&text, "desawifi_sessions_started_total"), 1.0, "a refused login starts nothing");
-    assert_eq!(sample(&text, r#"desawifi_devices{state="online"}"#), 0.0, "{text}");
-    assert_eq!(sample(&text, r#"desawifi_devices{state="captive"}"#), 1.0, "{text}");
-    assert_eq!(sample(&text, r#"desawifi_devices{state="blocked"}"#), 1.0, "{text}");
+    assert_eq!(
+        sample(&text, r#"desawifi_admin_logins_total{result="ok"}"#),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"desawifi_admin_logins_total{result="bad"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, r#"desawifi_admin_logins_total{result="locked"}"#),
+        0.0
+    );
+    assert_eq!(
+        sample(&text, r#"desawifi_logins_failed_total{reason="blocked"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"desawifi_logins_failed_total{reason="quota_used"}"#
+        ),
+        0.0
+    );
+    assert_eq!(
+        sample(&text, "desawifi_sessions_started_total"),
+        1.0,
+        "a refused login starts nothing"
+    );
+    assert_eq!(
+        sample(&text, r#"desawifi_devices{state="online"}"#),
+        0.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"desawifi_devices{state="captive"}"#),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"desawifi_devices{state="blocked"}"#),
+        1.0,
+        "{text}"
+    );
     // The logout's final count never makes the byte counter go back.
     assert!(sample(&text, r#"desawifi_bytes_total{direction="download"}"#) >= down);
 }
 
 /// Scrape until `want(text)` holds (at most `within`); returns that exposition.
-fn scrape_until(c: &AdminClient, d: &Daemon, within: Duration, what: &str, want: impl Fn(&str) -> bool) -> String {
+fn scrape_until(
+    c: &AdminClient,
+    d: &Daemon,
+    within: Duration,
+    what: &str,
+    want: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + within;
     loop {
         let r = c.bearer("GET", "/metrics", METRICS_TOKEN, &Value::Null);
@@ -477,7 +849,11 @@ fn scrape_until(c: &AdminClient, d: &Daemon, within: Duration, what: &str, want:
         if want(&text) {
             return text;
         }
-        assert!(Instant::now() < deadline, "{what} within {within:?}; last scrape:\n{text}\n{}", d.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "{what} within {within:?}; last scrape:\n{text}\n{}",
+            d.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -517,23 +893,41 @@ fn the_uplink_going_down_and_coming_back_shows_in_the_metrics() {
         ),
     );
     let c = AdminClient::new(&d, &v.upstream(), ADMIN_ADDR);
-    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
     let started = now();
 
-    let down = scrape_until(&c, &d, Duration::from_secs(8), "uplink down", |t| t.contains("\ndesawifi_uplink_up 0\n"));
+    let down = scrape_until(&c, &d, Duration::from_secs(8), "uplink down", |t| {
+        t.contains("\ndesawifi_uplink_up 0\n")
+    });
     assert_promtool_metrics_clean(&down);
     let since = sample(&down, "desawifi_uplink_down_since_seconds");
-    assert!(since >= started - 2.0 && since <= now(), "down since {since}, test started {started}");
+    assert!(
+        since >= started - 2.0 && since <= now(),
+        "down since {since}, test started {started}"
+    );
     assert_eq!(sample(&down, "desawifi_uplink_outages_total"), 1.0);
 
     // The dish comes back: the target answers.
     let target = Target::start(&v.upstream(), "198.51.100.2", 9999);
     std::thread::sleep(Duration::from_millis(1500));
-    let up = scrape_until(&c, &d, Duration::from_secs(8), "uplink back", |t| t.contains("\ndesawifi_uplink_up 1\n"));
+    let up = scrape_until(&c, &d, Duration::from_secs(8), "uplink back", |t| {
+        t.contains("\ndesawifi_uplink_up 1\n")
+    });
     assert_promtool_metrics_clean(&up);
-    assert!(!up.contains("desawifi_uplink_down_since_seconds"), "no down-since while up:\n{up}");
+    assert!(
+        !up.contains("desawifi_uplink_down_since_seconds"),
+        "no down-since while up:\n{up}"
+    );
     assert_eq!(sample(&up, "desawifi_uplink_outages_total"), 1.0);
     let down_secs = sample(&up, "desawifi_uplink_down_seconds_total");
-    assert!(down_secs >= 1.0 && down_secs <= now() - started + 1.0, "down for {down_secs} s");
+    assert!(
+        down_secs >= 1.0 && down_secs <= now() - started + 1.0,
+        "down for {down_secs} s"
+    );
     drop(target);
 }

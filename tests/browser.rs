@@ -28,7 +28,9 @@ const SPLASH_BUDGET: f64 = 30.0 * 1024.0;
 
 /// The host of an http(s) URL; None for data:, about: and the like.
 fn host_of(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"))?;
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
     let hostport = rest.split(['/', '?', '#']).next().unwrap_or("");
     Some(hostport.rsplit_once(':').map_or(hostport, |(h, _)| h))
 }
@@ -36,11 +38,19 @@ fn host_of(url: &str) -> Option<&str> {
 /// Every URL the page asked for (`Network.requestWillBeSent`, redirects included).
 fn requested_urls(events: &[Value]) -> Vec<String> {
     let mut urls = Vec::new();
-    for e in events.iter().filter(|e| e["method"] == "Network.requestWillBeSent") {
+    for e in events
+        .iter()
+        .filter(|e| e["method"] == "Network.requestWillBeSent")
+    {
         if let Some(r) = e["params"]["redirectResponse"]["url"].as_str() {
             urls.push(r.to_owned());
         }
-        urls.push(e["params"]["request"]["url"].as_str().unwrap_or_default().to_owned());
+        urls.push(
+            e["params"]["request"]["url"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
     }
     urls.dedup();
     urls
@@ -60,7 +70,19 @@ fn bytes_on_wire(events: &[Value]) -> f64 {
 fn external_refs(html: &str) -> Vec<String> {
     let lower = html.to_ascii_lowercase();
     let mut found = Vec::new();
-    for pat in ["src=\"http", "src='http", "href=\"http", "href='http", "src=\"//", "href=\"//", "url(http", "url(\"http", "url('http", "url(//", "@import"] {
+    for pat in [
+        "src=\"http",
+        "src='http",
+        "href=\"http",
+        "href='http",
+        "src=\"//",
+        "href=\"//",
+        "url(http",
+        "url(\"http",
+        "url('http",
+        "url(//",
+        "@import",
+    ] {
         if let Some(i) = lower.find(pat) {
             found.push(html[i..(i + 80).min(html.len())].to_owned());
         }
@@ -83,28 +105,54 @@ fn captive_then_tap(tab: &mut Tab, d: &Daemon, shot_prefix: &str) {
         d.log()
     );
     let text = tab.text();
-    assert!(text.contains("Desa Uji"), "village name on the splash page: {text}");
+    assert!(
+        text.contains("Desa Uji"),
+        "village name on the splash page: {text}"
+    );
     // The tip's heading is upper-cased by CSS, so read the DOM's text, not the rendered one.
-    let tip = tab.eval("document.querySelector('.tip') && document.querySelector('.tip').textContent");
+    let tip =
+        tab.eval("document.querySelector('.tip') && document.querySelector('.tip').textContent");
     let tip = tip.as_str().unwrap_or_default();
-    assert!(tip.contains("Tip literasi digital") && tip.len() > 60, "a digital literacy tip: {tip:?}\n{text}");
+    assert!(
+        tip.contains("Tip literasi digital") && tip.len() > 60,
+        "a digital literacy tip: {tip:?}\n{text}"
+    );
     let button = tab.eval(
         "(() => { const b = document.querySelector('form[action=\"/login\"] button[type=submit]'); \
          if (!b) return null; const r = b.getBoundingClientRect(); \
          return {text: b.innerText, top: r.top, left: r.left, right: r.right, bottom: r.bottom}; })()",
     );
-    assert_eq!(button["text"].as_str().map(str::trim), Some("Sambungkan"), "the connect button: {button}");
+    assert_eq!(
+        button["text"].as_str().map(str::trim),
+        Some("Sambungkan"),
+        "the connect button: {button}"
+    );
     // The button fits the phone's width and the first screen (no scrolling to reach it).
     let (w, h) = (f64::from(SCREEN.0), f64::from(SCREEN.1));
-    assert!(button["left"].as_f64().unwrap() >= 0.0 && button["right"].as_f64().unwrap() <= w, "{button}");
-    assert!(button["bottom"].as_f64().unwrap() <= h, "the button is below the first screen: {button}");
-    let page_width = tab.eval("document.documentElement.scrollWidth").as_f64().unwrap();
-    assert!(page_width <= w, "splash page is {page_width}px wide on a {w}px screen");
+    assert!(
+        button["left"].as_f64().unwrap() >= 0.0 && button["right"].as_f64().unwrap() <= w,
+        "{button}"
+    );
+    assert!(
+        button["bottom"].as_f64().unwrap() <= h,
+        "the button is below the first screen: {button}"
+    );
+    let page_width = tab
+        .eval("document.documentElement.scrollWidth")
+        .as_f64()
+        .unwrap();
+    assert!(
+        page_width <= w,
+        "splash page is {page_width}px wide on a {w}px screen"
+    );
     tab.screenshot(&format!("{shot_prefix}-splash-360x640.png"));
 
     // Nothing leaves the router: the only hosts asked are the one typed (redirected) and the portal.
     let urls = requested_urls(&events);
-    assert!(urls.iter().any(|u| u.starts_with(UPSTREAM)), "the original request: {urls:?}");
+    assert!(
+        urls.iter().any(|u| u.starts_with(UPSTREAM)),
+        "the original request: {urls:?}"
+    );
     for u in &urls {
         let host = host_of(u);
         assert!(
@@ -112,10 +160,21 @@ fn captive_then_tap(tab: &mut Tab, d: &Daemon, shot_prefix: &str) {
             "splash page made a request outside the router: {u} (all: {urls:?})"
         );
     }
-    let html = tab.eval("document.documentElement.outerHTML").as_str().unwrap_or_default().to_owned();
-    assert_eq!(external_refs(&html), Vec::<String>::new(), "external references in the splash HTML");
+    let html = tab
+        .eval("document.documentElement.outerHTML")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        external_refs(&html),
+        Vec::<String>::new(),
+        "external references in the splash HTML"
+    );
     let weight = bytes_on_wire(&events);
-    assert!(weight > 0.0 && weight < SPLASH_BUDGET, "splash page weighs {weight} bytes, budget {SPLASH_BUDGET}");
+    assert!(
+        weight > 0.0 && weight < SPLASH_BUDGET,
+        "splash page weighs {weight} bytes, budget {SPLASH_BUDGET}"
+    );
     println!("splash page: {weight} bytes on the wire, requests: {urls:?}");
 
     // Tap "Sambungkan": a full-page form POST, then the status page.
@@ -129,18 +188,34 @@ fn captive_then_tap(tab: &mut Tab, d: &Daemon, shot_prefix: &str) {
     let posted = events.iter().any(|e| {
         e["method"] == "Network.requestWillBeSent"
             && e["params"]["request"]["method"] == "POST"
-            && e["params"]["request"]["url"].as_str().is_some_and(|u| u.ends_with("/login"))
+            && e["params"]["request"]["url"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("/login"))
     });
-    assert!(posted, "the tap must POST /login: {:?}", requested_urls(&events));
+    assert!(
+        posted,
+        "the tap must POST /login: {:?}",
+        requested_urls(&events)
+    );
     let url = tab.url();
-    assert!(url.contains("/status"), "after the tap the browser is at {url}\n{}", d.log());
+    assert!(
+        url.contains("/status"),
+        "after the tap the browser is at {url}\n{}",
+        d.log()
+    );
     let text = tab.text();
-    assert!(text.contains("Keluar"), "status page has the logout button: {text}");
+    assert!(
+        text.contains("Keluar"),
+        "status page has the logout button: {text}"
+    );
     let time_left = tab.eval(
         "[...document.querySelectorAll('dl.stats div')].filter(d => d.querySelector('dt').textContent.includes('Waktu tersisa')).map(d => d.querySelector('dd').textContent)[0]",
     );
     let time_left = time_left.as_str().unwrap_or_default();
-    assert!(time_left.starts_with('4') || time_left.starts_with('3'), "time left of a fresh 4h session: {time_left:?}\n{text}");
+    assert!(
+        time_left.starts_with('4') || time_left.starts_with('3'),
+        "time left of a fresh 4h session: {time_left:?}\n{text}"
+    );
     tab.screenshot(&format!("{shot_prefix}-status-360x640.png"));
 }
 
@@ -154,10 +229,15 @@ fn reaches_upstream(tab: &mut Tab, d: &Daemon, what: &str) {
     for e in &events {
         let r = match e["method"].as_str() {
             Some("Network.responseReceived") => &e["params"]["response"],
-            Some("Network.requestWillBeSent") if !e["params"]["redirectResponse"].is_null() => &e["params"]["redirectResponse"],
+            Some("Network.requestWillBeSent") if !e["params"]["redirectResponse"].is_null() => {
+                &e["params"]["redirectResponse"]
+            }
             _ => continue,
         };
-        hops.push(format!("{} {} (connection {}, reused {})", r["url"], r["status"], r["connectionId"], r["connectionReused"]));
+        hops.push(format!(
+            "{} {} (connection {}, reused {})",
+            r["url"], r["status"], r["connectionId"], r["connectionReused"]
+        ));
     }
     assert!(
         url == UPSTREAM && text.starts_with("upstream ok"),
@@ -171,7 +251,11 @@ fn a_villager_connects_with_a_real_browser() {
     let t0 = Instant::now();
     let v = Village::up(&tag_for("browser::a_villager_connects"), 1);
     let d = Daemon::start(&v, "");
-    let mut browser = Browser::launch(&v.phone(1), &v.run_dir(), &[format!("--window-size={},{}", SCREEN.0, SCREEN.1)]);
+    let mut browser = Browser::launch(
+        &v.phone(1),
+        &v.run_dir(),
+        &[format!("--window-size={},{}", SCREEN.0, SCREEN.1)],
+    );
     let mut tab = Tab::open(&mut browser, false, SCREEN.0, SCREEN.1, true);
     captive_then_tap(&mut tab, &d, "browser");
     drop(tab);
@@ -197,7 +281,11 @@ fn a_villager_connects_with_a_real_browser() {
 fn the_same_tab_reaches_the_site_right_after_the_tap() {
     let v = Village::up(&tag_for("browser::same_tab"), 1);
     let d = Daemon::start(&v, "");
-    let mut browser = Browser::launch(&v.phone(1), &v.run_dir(), &[format!("--window-size={},{}", SCREEN.0, SCREEN.1)]);
+    let mut browser = Browser::launch(
+        &v.phone(1),
+        &v.run_dir(),
+        &[format!("--window-size={},{}", SCREEN.0, SCREEN.1)],
+    );
     let mut tab = Tab::open(&mut browser, false, SCREEN.0, SCREEN.1, true);
     captive_then_tap(&mut tab, &d, "browser-same-tab");
     reaches_upstream(&mut tab, &d, "same tab, right after the tap");
@@ -213,8 +301,14 @@ fn base64_decodes() {
 #[test]
 fn finds_external_references() {
     assert!(external_refs("<img src=\"/logo.svg\"><a href=\"?lang=en\">").is_empty());
-    assert_eq!(external_refs("<link href=\"https://cdn.example/x.css\">").len(), 1);
+    assert_eq!(
+        external_refs("<link href=\"https://cdn.example/x.css\">").len(),
+        1
+    );
     assert_eq!(external_refs("<style>@import 'x.css';</style>").len(), 1);
-    assert_eq!(host_of("http://10.77.0.1:2050/status?lang=id"), Some("10.77.0.1"));
+    assert_eq!(
+        host_of("http://10.77.0.1:2050/status?lang=id"),
+        Some("10.77.0.1")
+    );
     assert_eq!(host_of("data:text/html,x"), None);
 }

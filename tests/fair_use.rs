@@ -11,7 +11,17 @@ const PORTAL: &str = "http://10.77.0.1:2050";
 const MIB: u64 = 1024 * 1024;
 
 fn login(v: &Village, phone: usize) -> common::Http {
-    curl(&v.phone(phone), &["-X", "POST", "--data", "lang=id", &format!("{PORTAL}/login")], 5.0)
+    curl(
+        &v.phone(phone),
+        &[
+            "-X",
+            "POST",
+            "--data",
+            "lang=id",
+            &format!("{PORTAL}/login"),
+        ],
+        5.0,
+    )
 }
 
 fn reaches_upstream(v: &Village, phone: usize) -> bool {
@@ -28,7 +38,10 @@ fn captive_api(v: &Village, phone: usize) -> serde_json::Value {
 /// Bytes the gateway has counted for a phone today (from the captive API).
 fn used(v: &Village, phone: usize, daily: u64) -> u64 {
     let api = captive_api(v, phone);
-    daily - api["bytes-remaining"].as_u64().unwrap_or_else(|| panic!("no bytes-remaining: {api}"))
+    daily
+        - api["bytes-remaining"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no bytes-remaining: {api}"))
 }
 
 /// Download `n` bytes from the upstream; returns curl's result.
@@ -42,7 +55,10 @@ fn download(v: &Village, phone: usize, n: u64, extra: &[&str]) -> common::Http {
 fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     let t = Instant::now();
     while !cond() {
-        assert!(t.elapsed() < Duration::from_secs(secs), "{what} did not happen within {secs} s");
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "{what} did not happen within {secs} s"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -67,7 +83,11 @@ fn over_quota_with_zero_fair_use_speed_is_cut_to_the_walled_garden() {
     assert_eq!(r.code, 200, "walled garden after quota: {r:?}");
     // the portal says why and when it comes back,
     let status = curl(&v.phone(1), &[&format!("{PORTAL}/status")], 5.0);
-    assert!(status.body.contains("Kuota harian sudah habis") && status.body.contains("00:00"), "{}", status.body);
+    assert!(
+        status.body.contains("Kuota harian sudah habis") && status.body.contains("00:00"),
+        "{}",
+        status.body
+    );
     // logging in again does not get around it,
     let r = login(&v, 1);
     assert_eq!(r.code, 403, "{r:?}");
@@ -80,13 +100,20 @@ fn over_quota_with_zero_fair_use_speed_is_cut_to_the_walled_garden() {
 #[test]
 fn idle_sessions_end() {
     let v = Village::up("idle", 1);
-    let d = Daemon::start(&v, "[quota]\nidle_timeout = \"3s\"\naccounting_interval = \"1s\"\n");
+    let d = Daemon::start(
+        &v,
+        "[quota]\nidle_timeout = \"3s\"\naccounting_interval = \"1s\"\n",
+    );
     assert_eq!(login(&v, 1).code, 303);
     assert!(reaches_upstream(&v, 1));
     // Traffic keeps it alive past the idle timeout...
     for _ in 0..5 {
         std::thread::sleep(Duration::from_millis(900));
-        assert!(reaches_upstream(&v, 1), "active phone must stay online\n{}", d.log());
+        assert!(
+            reaches_upstream(&v, 1),
+            "active phone must stay online\n{}",
+            d.log()
+        );
     }
     // ...silence ends it (asking the portal is not traffic through the router).
     wait_for("idle timeout", 8, || captive_api(&v, 1)["captive"] == true);
@@ -103,7 +130,15 @@ fn kill_9_mid_download_keeps_the_counted_usage_and_counts_nothing_twice() {
     // 6 MiB at 1.5 MiB/s: about four seconds, with the daemon killed in the middle.
     let phone = v.phone(1);
     let dl = std::thread::spawn(move || {
-        curl(&phone, &["--limit-rate", "1500k", &format!("http://198.51.100.2/bytes/{}", 6 * MIB)], 30.0)
+        curl(
+            &phone,
+            &[
+                "--limit-rate",
+                "1500k",
+                &format!("http://198.51.100.2/bytes/{}", 6 * MIB),
+            ],
+            30.0,
+        )
     });
     std::thread::sleep(Duration::from_millis(1500));
     let before_kill = used(&v, 1, daily);
@@ -111,14 +146,23 @@ fn kill_9_mid_download_keeps_the_counted_usage_and_counts_nothing_twice() {
     std::thread::sleep(Duration::from_millis(1000));
     d.restart();
     let after_restart = used(&v, 1, daily);
-    assert!(after_restart >= before_kill, "usage went backwards: {before_kill} -> {after_restart}");
+    assert!(
+        after_restart >= before_kill,
+        "usage went backwards: {before_kill} -> {after_restart}"
+    );
     let r = dl.join().unwrap();
-    assert_eq!(r.code, 200, "the download kept going through the restart: {r:?}");
+    assert_eq!(
+        r.code, 200,
+        "the download kept going through the restart: {r:?}"
+    );
     std::thread::sleep(Duration::from_millis(2500));
     let total = used(&v, 1, daily);
     // Every byte on the wire once: the payload plus TCP/IP headers (a few %), never twice.
     assert!(total >= 6 * MIB, "lost bytes: counted {total}");
-    assert!(total < 6 * MIB + 6 * MIB / 10, "double-counted: {total} for a 6 MiB download");
+    assert!(
+        total < 6 * MIB + 6 * MIB / 10,
+        "double-counted: {total} for a 6 MiB download"
+    );
     println!("usage: {before_kill} before kill, {after_restart} after restart, {total} in the end");
 }
 
@@ -128,7 +172,13 @@ fn local_midnight_starts_the_day_over() {
     // 23:59:54 in Makassar (UTC+8) today.
     let tz = jiff::tz::TimeZone::get("Asia/Makassar").unwrap();
     let today = jiff::Timestamp::now().to_zoned_datetime(tz.clone()).date();
-    let start = today.at(23, 59, 54, 0).to_zoned_datetime(tz).unwrap().timestamp().as_second().to_string();
+    let start = today
+        .at(23, 59, 54, 0)
+        .to_zoned_datetime(tz)
+        .unwrap()
+        .timestamp()
+        .as_second()
+        .to_string();
     let d = Daemon::start_env(
         &v,
         "",
@@ -142,7 +192,10 @@ fn local_midnight_starts_the_day_over() {
     wait_for("midnight reset", 12, || reaches_upstream(&v, 1));
     let api = captive_api(&v, 1);
     assert_eq!(api["captive"], false, "{api}");
-    assert!(api["bytes-remaining"].as_u64().unwrap() > MIB / 2, "a fresh day's quota: {api}");
+    assert!(
+        api["bytes-remaining"].as_u64().unwrap() > MIB / 2,
+        "a fresh day's quota: {api}"
+    );
     assert!(d.log().contains("to=Normal"), "{}", d.log());
 }
 
@@ -184,25 +237,42 @@ fn over_quota_slows_to_the_fair_use_speed_but_not_for_the_walled_garden() {
     // The phone's speed now: 256 kbit/s within 15 % (payload; headers are the rest).
     let n = 256 * 1024;
     let slow = kbit_per_s(&download(&v, 1, n, &[]), n);
-    assert!((217.6..=294.4).contains(&slow), "throttled download at {slow:.0} kbit/s, want 256 ± 15 %\n{}", d.log());
+    assert!(
+        (217.6..=294.4).contains(&slow),
+        "throttled download at {slow:.0} kbit/s, want 256 ± 15 %\n{}",
+        d.log()
+    );
     // The walled garden stays at full speed.
     let garden = kbit_per_s(&download_from(&v, 1, "203.0.113.10", 2 * MIB), 2 * MIB);
-    assert!(garden > 8.0 * slow, "walled garden at {garden:.0} kbit/s while throttled at {slow:.0}");
+    assert!(
+        garden > 8.0 * slow,
+        "walled garden at {garden:.0} kbit/s while throttled at {slow:.0}"
+    );
     println!("full {full_speed:.0} kbit/s; throttled {slow:.0} kbit/s; walled garden {garden:.0} kbit/s; overshoot past the quota {overshoot} bytes");
 }
 
 #[test]
 fn download_rate_caps_each_phone() {
     let v = Village::up("qcap", 1);
-    let _d = Daemon::start(&v, "[quota]\ndownload_rate = \"2 Mbit/s\"\ndaily_data = \"1 GiB\"\n");
+    let _d = Daemon::start(
+        &v,
+        "[quota]\ndownload_rate = \"2 Mbit/s\"\ndaily_data = \"1 GiB\"\n",
+    );
     assert_eq!(login(&v, 1).code, 303);
     let n = 2 * MIB;
     let speed = kbit_per_s(&download(&v, 1, n, &[]), n);
-    assert!((1700.0..=2300.0).contains(&speed), "capped download at {speed:.0} kbit/s, want 2000 ± 15 %");
+    assert!(
+        (1700.0..=2300.0).contains(&speed),
+        "capped download at {speed:.0} kbit/s, want 2000 ± 15 %"
+    );
 }
 
 fn download_from(v: &Village, phone: usize, host: &str, n: u64) -> common::Http {
-    curl(&v.phone(phone), &[&format!("http://{host}/bytes/{n}")], 60.0)
+    curl(
+        &v.phone(phone),
+        &[&format!("http://{host}/bytes/{n}")],
+        60.0,
+    )
 }
 
 #[test]
@@ -212,9 +282,16 @@ fn logging_out_counts_the_bytes_since_the_last_pass() {
     let _d = Daemon::start(&v, "[quota]\ndaily_data = \"1 GiB\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"5m\"\n");
     assert_eq!(login(&v, 1).code, 303);
     assert_eq!(download(&v, 1, 2 * MIB, &[]).code, 200);
-    let r = curl(&v.phone(1), &["-X", "POST", &format!("{PORTAL}/logout")], 5.0);
+    let r = curl(
+        &v.phone(1),
+        &["-X", "POST", &format!("{PORTAL}/logout")],
+        5.0,
+    );
     assert_eq!(r.code, 303);
     assert_eq!(login(&v, 1).code, 303);
     let counted = used(&v, 1, 1024 * MIB);
-    assert!((2 * MIB..2 * MIB + 2 * MIB / 10).contains(&counted), "the download before logout is counted once: {counted}");
+    assert!(
+        (2 * MIB..2 * MIB + 2 * MIB / 10).contains(&counted),
+        "the download before logout is counted once: {counted}"
+    );
 }

@@ -33,8 +33,17 @@ where
     std::thread::spawn(move || {
         let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns into {path}: {}", std::io::Error::last_os_error());
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f())
+        assert_eq!(
+            rc,
+            0,
+            "setns into {path}: {}",
+            std::io::Error::last_os_error()
+        );
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f())
     })
     .join()
     .unwrap_or_else(|e| std::panic::resume_unwind(e))
@@ -49,7 +58,12 @@ async fn gateway(v_dir: &Path, quota: &str, clock: Arc<dyn Clock>) -> Arc<Gatewa
     );
     let config = Arc::new(Config::parse(&toml, Path::new("test.toml")).unwrap());
     let store = Store::open(&config.store.path).unwrap();
-    let (fw, handle) = Firewall::new(Nft::default(), Tc::default(), shaping_plan(&config), default_slot_rates(&config));
+    let (fw, handle) = Firewall::new(
+        Nft::default(),
+        Tc::default(),
+        shaping_plan(&config),
+        default_slot_rates(&config),
+    );
     tokio::spawn(fw.run(tokio_util::sync::CancellationToken::new()));
     Gateway::start(config, store, handle, clock).await.unwrap()
 }
@@ -67,7 +81,12 @@ fn reaches_upstream(v: &common::VillageHandle, n: usize) -> bool {
 fn today_at(h: i8, m: i8, s: i8) -> i64 {
     let tz = jiff::tz::TimeZone::get("Asia/Makassar").unwrap();
     let today = jiff::Timestamp::now().to_zoned_datetime(tz.clone()).date();
-    today.at(h, m, s, 0).to_zoned_datetime(tz).unwrap().timestamp().as_second()
+    today
+        .at(h, m, s, 0)
+        .to_zoned_datetime(tz)
+        .unwrap()
+        .timestamp()
+        .as_second()
 }
 
 #[test]
@@ -81,20 +100,41 @@ fn midnight_with_an_injected_clock() {
         let gw = gateway(&dir, "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"0\"\ndownload_rate = \"100 Mbit/s\"\n", clock.clone()).await;
         gw.admit(mac, ip).await.unwrap();
         let curl_phone = vv.phone(1);
-        let r = tokio::task::spawn_blocking(move || curl(&curl_phone, &[&format!("http://198.51.100.2/bytes/{}", 2 * MIB)], 10.0)).await.unwrap();
+        let r = tokio::task::spawn_blocking(move || {
+            curl(
+                &curl_phone,
+                &[&format!("http://198.51.100.2/bytes/{}", 2 * MIB)],
+                10.0,
+            )
+        })
+        .await
+        .unwrap();
         assert_eq!(r.code, 200);
         accounting::pass(&gw).await.unwrap();
         assert_eq!(gw.view(mac).unwrap().standing, Standing::Cut);
-        assert!(matches!(gw.admit(mac, ip).await, Err(GatewayError::QuotaUsed(_))), "no way around the quota today");
+        assert!(
+            matches!(gw.admit(mac, ip).await, Err(GatewayError::QuotaUsed(_))),
+            "no way around the quota today"
+        );
         let vv2 = vv.clone();
-        assert!(!tokio::task::spawn_blocking(move || reaches_upstream(&vv2, 1)).await.unwrap(), "cut off before midnight");
+        assert!(
+            !tokio::task::spawn_blocking(move || reaches_upstream(&vv2, 1))
+                .await
+                .unwrap(),
+            "cut off before midnight"
+        );
         // 00:00:01 local time: a new day.
         clock.advance(3);
         accounting::pass(&gw).await.unwrap();
         let view = gw.view(mac).unwrap();
         assert_eq!(view.standing, Standing::Normal, "{view:?}");
         assert_eq!(view.used_today, 0);
-        assert!(tokio::task::spawn_blocking(move || reaches_upstream(&vv, 1)).await.unwrap(), "back online after midnight without a new tap");
+        assert!(
+            tokio::task::spawn_blocking(move || reaches_upstream(&vv, 1))
+                .await
+                .unwrap(),
+            "back online after midnight without a new tap"
+        );
     });
 }
 
@@ -106,30 +146,63 @@ fn an_override_takes_effect_on_the_next_pass_and_blocking_kicks() {
     let vv = Village::handle(&v);
     in_router(&v, move || async move {
         let clock = Arc::new(ManualClock::new(today_at(12, 0, 0)));
-        let gw = gateway(&dir, "[quota]\ndownload_rate = \"2 Mbit/s\"\ndaily_data = \"1 GiB\"\n", clock.clone()).await;
+        let gw = gateway(
+            &dir,
+            "[quota]\ndownload_rate = \"2 Mbit/s\"\ndaily_data = \"1 GiB\"\n",
+            clock.clone(),
+        )
+        .await;
         gw.admit(mac, ip).await.unwrap();
         let speed = |vv: common::VillageHandle| async move {
             let n = 2 * MIB;
-            let r = tokio::task::spawn_blocking(move || curl(&vv.phone(1), &[&format!("http://198.51.100.2/bytes/{n}")], 30.0)).await.unwrap();
+            let r = tokio::task::spawn_blocking(move || {
+                curl(
+                    &vv.phone(1),
+                    &[&format!("http://198.51.100.2/bytes/{n}")],
+                    30.0,
+                )
+            })
+            .await
+            .unwrap();
             assert_eq!(r.code, 200);
             n as f64 * 8.0 / r.secs / 1e6
         };
         let capped = speed(vv.clone()).await;
-        assert!((1.7..=2.3).contains(&capped), "site cap 2 Mbit/s: got {capped:.2}");
+        assert!(
+            (1.7..=2.3).contains(&capped),
+            "site cap 2 Mbit/s: got {capped:.2}"
+        );
         // An admin gives this device 8 Mbit/s: no restart, one accounting pass.
-        let over = QuotaOverride { download_rate: Some(8_000_000), ..QuotaOverride::default() };
+        let over = QuotaOverride {
+            download_rate: Some(8_000_000),
+            ..QuotaOverride::default()
+        };
         gw.set_quota_override(mac, over).await.unwrap();
         accounting::pass(&gw).await.unwrap();
         let faster = speed(vv.clone()).await;
-        assert!((6.8..=9.2).contains(&faster), "override 8 Mbit/s: got {faster:.2}");
+        assert!(
+            (6.8..=9.2).contains(&faster),
+            "override 8 Mbit/s: got {faster:.2}"
+        );
         // Blocked: captive at once, and no way back in until unblocked.
         gw.set_blocked(mac, true).await.unwrap();
         let vv2 = vv.clone();
-        assert!(!tokio::task::spawn_blocking(move || reaches_upstream(&vv2, 1)).await.unwrap());
-        assert!(matches!(gw.admit(mac, ip).await, Err(GatewayError::Blocked(_))));
+        assert!(
+            !tokio::task::spawn_blocking(move || reaches_upstream(&vv2, 1))
+                .await
+                .unwrap()
+        );
+        assert!(matches!(
+            gw.admit(mac, ip).await,
+            Err(GatewayError::Blocked(_))
+        ));
         gw.set_blocked(mac, false).await.unwrap();
         gw.admit(mac, ip).await.unwrap();
-        assert!(tokio::task::spawn_blocking(move || reaches_upstream(&vv, 1)).await.unwrap());
+        assert!(
+            tokio::task::spawn_blocking(move || reaches_upstream(&vv, 1))
+                .await
+                .unwrap()
+        );
     });
 }
 
@@ -141,16 +214,30 @@ fn session_time_and_slots_follow_the_injected_clock() {
     let dir = v.run_dir();
     in_router(&v, move || async move {
         let clock = Arc::new(ManualClock::new(today_at(9, 0, 0)));
-        let gw = gateway(&dir, "[quota]\nsession_time = \"1h\"\nidle_timeout = \"2h\"\n", clock.clone()).await;
+        let gw = gateway(
+            &dir,
+            "[quota]\nsession_time = \"1h\"\nidle_timeout = \"2h\"\n",
+            clock.clone(),
+        )
+        .await;
         let s1 = gw.admit(mac1, ip1).await.unwrap();
         clock.advance(1800);
         let s2 = gw.admit(mac2, ip2).await.unwrap();
-        assert_ne!(s1.slot, s2.slot, "each online phone has its own shaping slot");
+        assert_ne!(
+            s1.slot, s2.slot,
+            "each online phone has its own shaping slot"
+        );
         assert_eq!(gw.view(mac1).unwrap().seconds_remaining, 1800);
         clock.advance(1801);
         accounting::pass(&gw).await.unwrap();
-        assert!(gw.view(mac1).unwrap().session.is_none(), "phone 1's hour is over");
-        assert!(gw.view(mac2).unwrap().session.is_some(), "phone 2 has half an hour left");
+        assert!(
+            gw.view(mac1).unwrap().session.is_none(),
+            "phone 1's hour is over"
+        );
+        assert!(
+            gw.view(mac2).unwrap().session.is_some(),
+            "phone 2 has half an hour left"
+        );
         // Phone 1's slot is free again for the next phone.
         let again = gw.admit(mac1, ip1).await.unwrap();
         assert_eq!(again.slot, s1.slot);
@@ -170,7 +257,15 @@ fn busy_devices_are_written_once_per_write_interval_and_a_restart_loses_nothing(
         let gw = gateway(&dir, settings, clock.clone()).await;
         gw.admit(mac, ip).await.unwrap();
         let download = |vv: common::VillageHandle| async move {
-            let r = tokio::task::spawn_blocking(move || curl(&vv.phone(1), &[&format!("http://198.51.100.2/bytes/{}", MIB)], 30.0)).await.unwrap();
+            let r = tokio::task::spawn_blocking(move || {
+                curl(
+                    &vv.phone(1),
+                    &[&format!("http://198.51.100.2/bytes/{}", MIB)],
+                    30.0,
+                )
+            })
+            .await
+            .unwrap();
             assert_eq!(r.code, 200);
             // Let the connection's closing packets pass before the next count.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -178,9 +273,16 @@ fn busy_devices_are_written_once_per_write_interval_and_a_restart_loses_nothing(
         download(vv.clone()).await;
         clock.advance(5);
         let first = accounting::pass(&gw).await.unwrap();
-        assert_eq!((first.devices, first.written, first.bytes), (1, 0, 0), "counted, not yet written: {first:?}");
+        assert_eq!(
+            (first.devices, first.written, first.bytes),
+            (1, 0, 0),
+            "counted, not yet written: {first:?}"
+        );
         let shown = gw.view(mac).unwrap().used_today;
-        assert!(shown >= MIB, "the page shows bytes counted but not written: {shown}");
+        assert!(
+            shown >= MIB,
+            "the page shows bytes counted but not written: {shown}"
+        );
         // Busy again, still within the minute: still not written, nothing lost from the view.
         download(vv.clone()).await;
         clock.advance(5);
@@ -203,11 +305,18 @@ fn busy_devices_are_written_once_per_write_interval_and_a_restart_loses_nothing(
         download(vv.clone()).await;
         let due = accounting::pass(&gw).await.unwrap();
         assert_eq!(due.written, 1, "{due:?}");
-        assert!(due.bytes >= 3 * MIB, "the write carries every byte since the last one: {due:?}");
+        assert!(
+            due.bytes >= 3 * MIB,
+            "the write carries every byte since the last one: {due:?}"
+        );
         let written = gw.view(mac).unwrap().used_today;
         clock.advance(5);
         let idle = accounting::pass(&gw).await.unwrap();
-        assert_eq!((idle.written, idle.bytes), (0, 0), "an idle device writes nothing: {idle:?}");
+        assert_eq!(
+            (idle.written, idle.bytes),
+            (0, 0),
+            "an idle device writes nothing: {idle:?}"
+        );
         assert_eq!(gw.view(mac).unwrap().used_today, written);
     });
 }

@@ -14,15 +14,34 @@ const NAME: &str = "portal.desa.test";
 fn test_certificate(dir: &std::path::Path) -> (String, String) {
     let (cert, key) = (dir.join("portal.crt"), dir.join("portal.key"));
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-        .args(["-subj", &format!("/CN={NAME}"), "-addext", &format!("subjectAltName=DNS:{NAME}")])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+        ])
+        .args([
+            "-subj",
+            &format!("/CN={NAME}"),
+            "-addext",
+            &format!("subjectAltName=DNS:{NAME}"),
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
         .arg(&cert)
         .output()
         .expect("openssl not found: apt-get install openssl");
-    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (cert.display().to_string(), key.display().to_string())
 }
 
@@ -38,23 +57,47 @@ fn the_captive_api_is_served_over_https_at_the_public_name() {
     let https = |path: &str| {
         curl(
             &v.phone(1),
-            &["--cacert", &cert, "--resolve", &format!("{NAME}:8443:10.77.0.1"), &format!("https://{NAME}:8443{path}")],
+            &[
+                "--cacert",
+                &cert,
+                "--resolve",
+                &format!("{NAME}:8443:10.77.0.1"),
+                &format!("https://{NAME}:8443{path}"),
+            ],
             5.0,
         )
     };
     // A captive phone reaches the HTTPS portal (the firewall lets the port in) and trusts it.
     let r = https("/api/captive");
     assert_eq!(r.code, 200, "{r:?}");
-    assert!(r.headers.to_ascii_lowercase().contains("content-type: application/captive+json"), "{}", r.headers);
+    assert!(
+        r.headers
+            .to_ascii_lowercase()
+            .contains("content-type: application/captive+json"),
+        "{}",
+        r.headers
+    );
     let api: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(api["captive"], true);
-    assert_eq!(api["user-portal-url"], format!("https://{NAME}:8443/"), "user-portal-url is https: {api}");
+    assert_eq!(
+        api["user-portal-url"],
+        format!("https://{NAME}:8443/"),
+        "user-portal-url is https: {api}"
+    );
     // The splash page too, and logging in over HTTPS works.
     let r = https("/");
     assert!(r.code == 200 && r.body.contains("Sambungkan"), "{r:?}");
     let login = curl(
         &v.phone(1),
-        &["--cacert", &cert, "--resolve", &format!("{NAME}:8443:10.77.0.1"), "-X", "POST", &format!("https://{NAME}:8443/login")],
+        &[
+            "--cacert",
+            &cert,
+            "--resolve",
+            &format!("{NAME}:8443:10.77.0.1"),
+            "-X",
+            "POST",
+            &format!("https://{NAME}:8443/login"),
+        ],
         5.0,
     );
     assert_eq!(login.code, 303, "{login:?}");

@@ -65,21 +65,56 @@ fn junk_gets_4xx_and_never_stalls_a_normal_phone() {
     // While junk is held open, phone 1 still gets its splash page within curl's 3 s.
     for _ in 0..5 {
         let r = curl(&v.phone(1), &["http://10.77.0.1:2050/"], 3.0);
-        assert_eq!(r.code, 200, "normal phone answered while junk is held open: {r:?}\n{}", d.log());
+        assert_eq!(
+            r.code,
+            200,
+            "normal phone answered while junk is held open: {r:?}\n{}",
+            d.log()
+        );
         assert!(r.body.contains("Sambungkan"));
     }
     let r = curl(&v.phone(1), &["http://example.com/"], 3.0);
-    assert_eq!(r.code, 302, "a captive phone's redirect still comes while junk is held open: {r:?}");
+    assert_eq!(
+        r.code, 302,
+        "a captive phone's redirect still comes while junk is held open: {r:?}"
+    );
     let out = junk.join().unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "junk script: {report} {}", String::from_utf8_lossy(&out.stderr));
-    let line = |name: &str| report.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {report}")).to_owned();
-    assert!(line("garbage").contains("HTTP/1.1 400"), "garbage gets 400: {report}");
-    assert!(line("bigheader").contains("HTTP/1.1 431"), "2 MB header gets 431: {report}");
-    assert!(line("bigbody").contains("HTTP/1.1 413"), "oversized body gets 413: {report}");
-    let held: usize = line("opened").split_whitespace().last().unwrap().parse().unwrap();
+    assert!(
+        out.status.success(),
+        "junk script: {report} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |name: &str| {
+        report
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {report}"))
+            .to_owned()
+    };
+    assert!(
+        line("garbage").contains("HTTP/1.1 400"),
+        "garbage gets 400: {report}"
+    );
+    assert!(
+        line("bigheader").contains("HTTP/1.1 431"),
+        "2 MB header gets 431: {report}"
+    );
+    assert!(
+        line("bigbody").contains("HTTP/1.1 413"),
+        "oversized body gets 413: {report}"
+    );
+    let held: usize = line("opened")
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(held <= 32, "one phone holds at most max_connections_per_client (32) connections, held {held}: {report}");
-    assert!(held >= 16, "the phone's first connections are accepted, held {held}: {report}");
+    assert!(
+        held >= 16,
+        "the phone's first connections are accepted, held {held}: {report}"
+    );
     // And afterwards everything is still fine.
     let r = curl(&v.phone(1), &["http://10.77.0.1:2050/api/captive"], 3.0);
     assert_eq!(r.code, 200);

@@ -80,20 +80,27 @@ fn captive(v: &Village, phone: usize) -> Option<(bool, Option<u64>)> {
     if r.code != 200 {
         return None;
     }
-    let api: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body));
+    let api: serde_json::Value =
+        serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body));
     let captive = api["captive"] == true;
     let remaining = api["bytes-remaining"].as_u64();
-    assert!(captive || remaining.is_some(), "an online phone without bytes-remaining: {api}");
+    assert!(
+        captive || remaining.is_some(),
+        "an online phone without bytes-remaining: {api}"
+    );
     Some((captive, remaining.map(|r| DAILY - r)))
 }
 
 fn must_captive(v: &Village, d: &Daemon, phone: usize) -> (bool, Option<u64>) {
-    captive(v, phone).unwrap_or_else(|| panic!("phone {phone}: /api/captive did not answer\n{}", tail(d)))
+    captive(v, phone)
+        .unwrap_or_else(|| panic!("phone {phone}: /api/captive did not answer\n{}", tail(d)))
 }
 
 /// Bytes an online phone has used today, as the portal shows it.
 fn used(v: &Village, d: &Daemon, phone: usize) -> u64 {
-    must_captive(v, d, phone).1.unwrap_or_else(|| panic!("phone {phone} is captive\n{}", tail(d)))
+    must_captive(v, d, phone)
+        .1
+        .unwrap_or_else(|| panic!("phone {phone} is captive\n{}", tail(d)))
 }
 
 fn tail(d: &Daemon) -> String {
@@ -110,15 +117,37 @@ fn spawn_curl(ns: String, args: Vec<String>, max_secs: f64) -> JoinHandle<Http> 
 }
 
 fn login(v: &Village, phone: usize) -> JoinHandle<Http> {
-    spawn_curl(v.phone(phone), vec!["-X".into(), "POST".into(), "--data".into(), "lang=id".into(), format!("{PORTAL}/login")], 5.0)
+    spawn_curl(
+        v.phone(phone),
+        vec![
+            "-X".into(),
+            "POST".into(),
+            "--data".into(),
+            "lang=id".into(),
+            format!("{PORTAL}/login"),
+        ],
+        5.0,
+    )
 }
 
 fn logout(v: &Village, phone: usize) -> JoinHandle<Http> {
-    spawn_curl(v.phone(phone), vec!["-X".into(), "POST".into(), format!("{PORTAL}/logout")], 5.0)
+    spawn_curl(
+        v.phone(phone),
+        vec!["-X".into(), "POST".into(), format!("{PORTAL}/logout")],
+        5.0,
+    )
 }
 
 fn download(v: &Village, phone: usize, n: u64) -> JoinHandle<Http> {
-    spawn_curl(v.phone(phone), vec!["--limit-rate".into(), RATE.into(), format!("http://198.51.100.2/bytes/{n}")], 30.0)
+    spawn_curl(
+        v.phone(phone),
+        vec![
+            "--limit-rate".into(),
+            RATE.into(),
+            format!("http://198.51.100.2/bytes/{n}"),
+        ],
+        30.0,
+    )
 }
 
 /// A download that ended: it must have gone through whole (the kernel's
@@ -132,7 +161,10 @@ fn finish_download(d: &Daemon, phone: usize, p: &mut Phone, n: u64, r: Http) {
 /// Collect the downloads that have ended.
 fn reap(d: &Daemon, phones: &mut [Phone], wait: bool) {
     for (i, p) in phones.iter_mut().enumerate() {
-        if p.download.as_ref().is_some_and(|(_, h)| wait || h.is_finished()) {
+        if p.download
+            .as_ref()
+            .is_some_and(|(_, h)| wait || h.is_finished())
+        {
             let (n, h) = p.download.take().unwrap();
             finish_download(d, i + 1, p, n, h.join().unwrap());
         }
@@ -141,9 +173,16 @@ fn reap(d: &Daemon, phones: &mut [Phone], wait: bool) {
 
 #[test]
 fn kill_9_at_random_moments_loses_no_login_and_counts_every_byte_once() {
-    let seed = std::env::var("POWER_CUT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
-    });
+    let seed = std::env::var("POWER_CUT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
     println!("power_cut: seed {seed} (POWER_CUT_SEED={seed} to repeat)");
     let mut rng = Rng(seed);
     let test_started = Instant::now();
@@ -167,8 +206,14 @@ fn kill_9_at_random_moments_loses_no_login_and_counts_every_byte_once() {
     let after = used(&v, &d, 1);
     let per_request = (after - before) / EMPTY;
     println!("power_cut: one empty request costs {per_request} bytes (allowance {PER_REQUEST_ALLOWANCE})");
-    assert!(per_request > 0, "empty requests were not counted at all: {before} -> {after}");
-    assert!(per_request <= PER_REQUEST_ALLOWANCE, "a request costs {per_request} bytes, more than the allowance {PER_REQUEST_ALLOWANCE}");
+    assert!(
+        per_request > 0,
+        "empty requests were not counted at all: {before} -> {after}"
+    );
+    assert!(
+        per_request <= PER_REQUEST_ALLOWANCE,
+        "a request costs {per_request} bytes, more than the allowance {PER_REQUEST_ALLOWANCE}"
+    );
     // Those empty requests are counted against phone 1 too.
     phones[0].requests += EMPTY;
     phones[0].used = after;
@@ -182,12 +227,21 @@ fn kill_9_at_random_moments_loses_no_login_and_counts_every_byte_once() {
         // once the portal shows its bytes counted: a logout drops the
         // element and its counter, so bytes not yet read would be lost to
         // the logout (not to the power cut).
-        let idle: Vec<usize> = (0..PHONES).filter(|&i| phones[i].online && phones[i].download.is_none()).collect();
-        let leaving = (cycle % 4 == 3 && !idle.is_empty()).then(|| idle[rng.upto(idle.len() as u64 - 1) as usize]);
+        let idle: Vec<usize> = (0..PHONES)
+            .filter(|&i| phones[i].online && phones[i].download.is_none())
+            .collect();
+        let leaving = (cycle % 4 == 3 && !idle.is_empty())
+            .then(|| idle[rng.upto(idle.len() as u64 - 1) as usize]);
         if let Some(i) = leaving {
             let t = Instant::now();
             while used(&v, &d, i + 1) < phones[i].payload {
-                assert!(t.elapsed() < 3 * ACCOUNTING, "phone {}: {} payload bytes not counted within 3 s\n{}", i + 1, phones[i].payload, tail(&d));
+                assert!(
+                    t.elapsed() < 3 * ACCOUNTING,
+                    "phone {}: {} payload bytes not counted within 3 s\n{}",
+                    i + 1,
+                    phones[i].payload,
+                    tail(&d)
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
@@ -195,7 +249,8 @@ fn kill_9_at_random_moments_loses_no_login_and_counts_every_byte_once() {
         // The cycle's actions, all at once; the kill comes while they run.
         let delay = Duration::from_millis(rng.upto(MAX_KILL_DELAY_MS));
         let t0 = Instant::now();
-        let mut actions: Vec<Option<(Action, JoinHandle<Http>)>> = (0..PHONES).map(|_| None).collect();
+        let mut actions: Vec<Option<(Action, JoinHandle<Http>)>> =
+            (0..PHONES).map(|_| None).collect();
         for i in 0..PHONES {
             let p = &mut phones[i];
             if Some(i) == leaving {
@@ -218,11 +273,16 @@ fn kill_9_at_random_moments_loses_no_login_and_counts_every_byte_once() {
         // (read in parallel, so the kill lands 30–60 ms after the drawn moment).
         let village = &v;
         let shown: Vec<Option<u64>> = std::thread::scope(|s| {
-            let reads: Vec<_> = (1..=PHONES).map(|i| s.spawn(move || captive(village, i).and_then(|c| c.1))).collect();
+            let reads: Vec<_> = (1..=PHONES)
+                .map(|i| s.spawn(move || captive(village, i).and_then(|c| c.1)))
+                .collect();
             reads.into_iter().map(|r| r.join().unwrap()).collect()
         });
         kill_at.push(t0.elapsed());
-        across_kill += phones.iter().filter(|p| p.download.as_ref().is_some_and(|(_, h)| !h.is_finished())).count();
+        across_kill += phones
+            .iter()
+            .filter(|p| p.download.as_ref().is_some_and(|(_, h)| !h.is_finished()))
+            .count();
         let t = Instant::now();
         d.kill9();
         d.restart();
@@ -287,8 +347,18 @@ fn kill_9_at_random_moments_loses_no_login_and_counts_every_byte_once() {
             p.requests,
             (used as f64 - p.payload as f64) * 100.0 / p.payload.max(1) as f64
         );
-        assert!(used >= p.payload, "phone {phone}: bytes lost: {} payload, {used} counted\n{}", p.payload, tail(&d));
-        assert!(used <= ceiling, "phone {phone}: bytes counted twice: {} payload, {used} counted, ceiling {ceiling}\n{}", p.payload, tail(&d));
+        assert!(
+            used >= p.payload,
+            "phone {phone}: bytes lost: {} payload, {used} counted\n{}",
+            p.payload,
+            tail(&d)
+        );
+        assert!(
+            used <= ceiling,
+            "phone {phone}: bytes counted twice: {} payload, {used} counted, ceiling {ceiling}\n{}",
+            p.payload,
+            tail(&d)
+        );
     }
 
     let mut sorted = restarts.clone();

@@ -27,7 +27,8 @@ const UA_ANDROID: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KH
 const UA_APPLE: &str = "CaptiveNetworkSupport-481.0.1 wispr";
 /// Windows' Network Connectivity Status Indicator.
 const UA_WINDOWS: &str = "Microsoft NCSI";
-const UA_FIREFOX: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+const UA_FIREFOX: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
 const UA_NETWORKMANAGER: &str = "NetworkManager/1.42.4";
 
 /// What the real service answers when the phone is online.
@@ -79,7 +80,10 @@ const PROBES: &[Probe] = &[
 
 impl Probe {
     fn host(&self) -> &'static str {
-        let rest = self.url.strip_prefix("http://").expect("probe URLs are plain HTTP");
+        let rest = self
+            .url
+            .strip_prefix("http://")
+            .expect("probe URLs are plain HTTP");
         rest.split('/').next().unwrap()
     }
 
@@ -98,7 +102,10 @@ impl Probe {
         let cache = r.header("Cache-Control").unwrap_or_default();
         let ok = r.code == 302
             && location.as_deref() == Some(SPLASH)
-            && cache.to_ascii_lowercase().split(',').any(|d| d.trim() == "no-store")
+            && cache
+                .to_ascii_lowercase()
+                .split(',')
+                .any(|d| d.trim() == "no-store")
             && r.header("X-Upstream-Host").is_none()
             && !r.body.contains("Success")
             && !r.body.starts_with("upstream ok");
@@ -113,10 +120,16 @@ impl Probe {
         let (code, body) = match self.online {
             Online::NoContent => (204, String::new()),
             Online::Body(b) => (200, b.to_owned()),
-            Online::UpstreamLine => (200, format!("upstream ok host={host} path={}\n", self.path())),
+            Online::UpstreamLine => (
+                200,
+                format!("upstream ok host={host} path={}\n", self.path()),
+            ),
         };
         let from = r.header("X-Upstream-Host");
-        let ok = r.code == code && r.body == body && from.as_deref() == Some(host) && r.header("Location").is_none();
+        let ok = r.code == code
+            && r.body == body
+            && from.as_deref() == Some(host)
+            && r.header("Location").is_none();
         (!ok).then(|| {
             format!("{} {}: want the upstream's {code} {body:?} (X-Upstream-Host {host}), got {} {:?} X-Upstream-Host={from:?} (curl exit {} {})", self.os, self.url, r.code, r.body, r.exit, r.stderr.trim())
         })
@@ -124,21 +137,44 @@ impl Probe {
 }
 
 /// Every probe from phone `n`; panics listing each row that `check` rejects.
-fn assert_all(v: &Village, n: usize, d: &Daemon, when: &str, check: impl Fn(&Probe, &Http) -> Option<String>) {
-    let failures: Vec<String> = PROBES.iter().filter_map(|p| check(p, &p.fetch(&v.phone(n)))).collect();
-    assert!(failures.is_empty(), "{when}: {} of {} probes wrong:\n{}\n--- daemon log:\n{}", failures.len(), PROBES.len(), failures.join("\n"), d.log());
+fn assert_all(
+    v: &Village,
+    n: usize,
+    d: &Daemon,
+    when: &str,
+    check: impl Fn(&Probe, &Http) -> Option<String>,
+) {
+    let failures: Vec<String> = PROBES
+        .iter()
+        .filter_map(|p| check(p, &p.fetch(&v.phone(n))))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{when}: {} of {} probes wrong:\n{}\n--- daemon log:\n{}",
+        failures.len(),
+        PROBES.len(),
+        failures.join("\n"),
+        d.log()
+    );
 }
 
 /// One tap on Connect, from the phone itself.
 fn login(v: &Village, n: usize) {
-    let r = curl(&v.phone(n), &["-X", "POST", &format!("{PORTAL}/login")], 5.0);
+    let r = curl(
+        &v.phone(n),
+        &["-X", "POST", &format!("{PORTAL}/login")],
+        5.0,
+    );
     assert_eq!(r.code, 303, "login: {r:?}");
 }
 
 fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let t = Instant::now();
     while !cond() {
-        assert!(t.elapsed() < limit, "{what} did not happen within {limit:?}");
+        assert!(
+            t.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -153,9 +189,19 @@ fn captive_api(v: &Village, n: usize) -> serde_json::Value {
 fn use_up_the_quota(v: &Village, d: &Daemon) {
     login(v, 1);
     let android = &PROBES[0];
-    wait_for("online after login", Duration::from_secs(2), || android.not_online(&android.fetch(&v.phone(1))).is_none());
+    wait_for("online after login", Duration::from_secs(2), || {
+        android.not_online(&android.fetch(&v.phone(1))).is_none()
+    });
     let r = curl(&v.phone(1), &["http://198.51.100.2/bytes/2097152"], 30.0);
-    assert_eq!((r.code, r.body.len()), (200, 2 * 1024 * 1024), "2 MiB download: code {} exit {} {}\n{}", r.code, r.exit, r.stderr, d.log());
+    assert_eq!(
+        (r.code, r.body.len()),
+        (200, 2 * 1024 * 1024),
+        "2 MiB download: code {} exit {} {}\n{}",
+        r.code,
+        r.exit,
+        r.stderr,
+        d.log()
+    );
 }
 
 #[test]
@@ -166,7 +212,9 @@ fn every_probe_sees_the_portal_before_login_and_the_upstream_after() {
 
     login(&v, 1);
     let android = &PROBES[0];
-    wait_for("online after login", Duration::from_secs(2), || android.not_online(&android.fetch(&v.phone(1))).is_none());
+    wait_for("online after login", Duration::from_secs(2), || {
+        android.not_online(&android.fetch(&v.phone(1))).is_none()
+    });
     assert_all(&v, 1, &d, "after login", Probe::not_online);
 }
 
@@ -176,7 +224,9 @@ fn cut_off_after_the_quota_every_probe_sees_the_portal_again() {
     let d = Daemon::start(&v, "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"0\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n");
     use_up_the_quota(&v, &d);
     let android = &PROBES[0];
-    wait_for("cut-off after the quota", Duration::from_secs(5), || android.not_captive(&android.fetch(&v.phone(1))).is_none());
+    wait_for("cut-off after the quota", Duration::from_secs(5), || {
+        android.not_captive(&android.fetch(&v.phone(1))).is_none()
+    });
     assert_eq!(captive_api(&v, 1)["captive"], true);
     assert_all(&v, 1, &d, "cut off after the quota", Probe::not_captive);
 }

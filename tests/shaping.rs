@@ -27,7 +27,10 @@ const SERVER: &str = "198.51.100.2";
 const SATELLITE: u64 = 25_000_000;
 const UPLINK: u64 = 20_000_000;
 /// A per-device cap above the uplink: only the uplink limits.
-const FAST: SlotRates = SlotRates { download: 100_000_000, upload: 100_000_000 };
+const FAST: SlotRates = SlotRates {
+    download: 100_000_000,
+    upload: 100_000_000,
+};
 
 /// Rate measurements one at a time: concurrent iperf3 runs on a small CI
 /// machine would measure each other's CPU use.
@@ -38,26 +41,48 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// A `tc` for the router's namespace: a wrapper script, so the tests apply
 /// scripts through [`Tc`] exactly as the daemon does.
 fn router_tc(v: &Village) -> Tc {
     let path = v.run_dir().join("tc-in-router");
-    std::fs::write(&path, format!("#!/bin/sh\nexec ip netns exec {} tc \"$@\"\n", v.router())).unwrap();
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\nexec ip netns exec {} tc \"$@\"\n", v.router()),
+    )
+    .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    Tc { program: Some(path.to_str().unwrap().to_string()) }
+    Tc {
+        program: Some(path.to_str().unwrap().to_string()),
+    }
 }
 
 fn plan(download: Option<u64>, upload: Option<u64>, slots: u16) -> Plan {
-    Plan { lan_interface: "br-lan".into(), wan_interface: "wan0".into(), uplink_download: download, uplink_upload: upload, slots }
+    Plan {
+        lan_interface: "br-lan".into(),
+        wan_interface: "wan0".into(),
+        uplink_download: download,
+        uplink_upload: upload,
+        slots,
+    }
 }
 
 /// The test's own nft table, as the daemon's forward chain will do it: phone
 /// n in slot n-1, by destination on the way down, by source on the way up.
 fn steer(v: &Village, phones: usize) {
-    let map = |n: usize| format!("{} : {}", v.phone_ip(n), shaping::slot_classid(n as u16 - 1));
+    let map = |n: usize| {
+        format!(
+            "{} : {}",
+            v.phone_ip(n),
+            shaping::slot_classid(n as u16 - 1)
+        )
+    };
     let elements = (1..=phones).map(map).collect::<Vec<_>>().join(", ");
     let ruleset = format!(
         "table inet shapetest {{\n  chain forward {{ type filter hook forward priority filter; policy accept;\n    \
@@ -74,9 +99,18 @@ fn nft_apply(ns: &str, ruleset: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("ip netns exec nft (apt-get install nftables)");
-    child.stdin.take().unwrap().write_all(ruleset.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ruleset.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "nft -f failed: {}\n{ruleset}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "nft -f failed: {}\n{ruleset}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The emulated satellite: everything arriving on the router's wan0 passes a
@@ -85,11 +119,27 @@ fn satellite(v: &Village, rate: u64) {
     let r = v.router();
     ns_ok(&r, &["ip", "link", "add", "ifb-sat", "type", "ifb"]);
     ns_ok(&r, &["ip", "link", "set", "ifb-sat", "up"]);
-    ns_ok(&r, &["tc", "qdisc", "add", "dev", "wan0", "handle", "ffff:", "ingress"]);
-    ns_ok(&r, &["tc", "filter", "add", "dev", "wan0", "parent", "ffff:", "protocol", "all", "u32", "match", "u32", "0", "0",
-        "action", "mirred", "egress", "redirect", "dev", "ifb-sat"]);
+    ns_ok(
+        &r,
+        &[
+            "tc", "qdisc", "add", "dev", "wan0", "handle", "ffff:", "ingress",
+        ],
+    );
+    ns_ok(
+        &r,
+        &[
+            "tc", "filter", "add", "dev", "wan0", "parent", "ffff:", "protocol", "all", "u32",
+            "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", "ifb-sat",
+        ],
+    );
     let rate = format!("{rate}bit");
-    ns_ok(&r, &["tc", "qdisc", "add", "dev", "ifb-sat", "root", "tbf", "rate", &rate, "burst", "32k", "latency", "200ms"]);
+    ns_ok(
+        &r,
+        &[
+            "tc", "qdisc", "add", "dev", "ifb-sat", "root", "tbf", "rate", &rate, "burst", "32k",
+            "latency", "200ms",
+        ],
+    );
 }
 
 /// `iperf3 -s -D` in the upstream on each port (one client per server at a time).
@@ -97,14 +147,24 @@ fn iperf_servers(v: &Village, ports: &[u16]) {
     let u = v.upstream();
     for port in ports {
         let o = ns_exec(&u, &["iperf3", "-s", "-D", "-p", &port.to_string()]);
-        assert!(o.status.code() != Some(255), "iperf3 not found: apt-get install iperf3");
-        assert!(o.status.success(), "iperf3 -s: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.code() != Some(255),
+            "iperf3 not found: apt-get install iperf3"
+        );
+        assert!(
+            o.status.success(),
+            "iperf3 -s: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     for port in ports {
         let filter = format!("sport = :{port}");
         while ns_ok(&u, &["ss", "-Hltn", &filter]).trim().is_empty() {
-            assert!(Instant::now() < deadline, "iperf3 server on :{port} did not listen");
+            assert!(
+                Instant::now() < deadline,
+                "iperf3 server on :{port} did not listen"
+            );
             sleep(Duration::from_millis(50));
         }
     }
@@ -115,45 +175,87 @@ struct Iperf(Child, String);
 
 impl Iperf {
     /// `iperf3 -c SERVER -p PORT -P FLOWS -t SECS -O OMIT -J`, downloading (`-R`) or uploading.
-    fn start(v: &Village, phone: usize, port: u16, flows: u32, secs: u32, omit: u32, download: bool) -> Iperf {
-        let (port, flows, secs, omit) = (port.to_string(), flows.to_string(), secs.to_string(), omit.to_string());
-        let mut args = vec!["netns", "exec", "", "iperf3", "-c", SERVER, "-p", &port, "-P", &flows, "-t", &secs, "-O", &omit, "-J"];
+    fn start(
+        v: &Village,
+        phone: usize,
+        port: u16,
+        flows: u32,
+        secs: u32,
+        omit: u32,
+        download: bool,
+    ) -> Iperf {
+        let (port, flows, secs, omit) = (
+            port.to_string(),
+            flows.to_string(),
+            secs.to_string(),
+            omit.to_string(),
+        );
+        let mut args = vec![
+            "netns", "exec", "", "iperf3", "-c", SERVER, "-p", &port, "-P", &flows, "-t", &secs,
+            "-O", &omit, "-J",
+        ];
         let ns = v.phone(phone);
         args[2] = &ns;
         if download {
             args.push("-R");
         }
-        let child = Command::new("ip").args(&args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let child = Command::new("ip")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         Iperf(child, format!("{ns}: iperf3 {}", args[3..].join(" ")))
     }
 
     /// What the receiving side got, bits per second (`end.sum_received`).
     fn bits_per_second(self) -> f64 {
         let out = self.0.wait_with_output().unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{}: {e}: {}{}", self.1, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
-        json["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or_else(|| panic!("{}: no end.sum_received: {json}", self.1))
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: {}{}",
+                self.1,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        json["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{}: no end.sum_received: {json}", self.1))
     }
 }
 
 /// `ping -c COUNT -i 0.2` from a phone to the upstream: each reply's round trip in ms, in order (lost ones left out).
 fn ping(ns: &str, count: u32) -> Vec<f64> {
-    let o = ns_exec(ns, &["ping", "-n", "-c", &count.to_string(), "-i", "0.2", SERVER]);
+    let o = ns_exec(
+        ns,
+        &["ping", "-n", "-c", &count.to_string(), "-i", "0.2", SERVER],
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!err.contains("exec of \"ping\" failed"), "ping not found: apt-get install iputils-ping");
+    assert!(
+        !err.contains("exec of \"ping\" failed"),
+        "ping not found: apt-get install iputils-ping"
+    );
     // 64 bytes from 198.51.100.2: icmp_seq=1 ttl=63 time=0.051 ms
     let rtts: Vec<f64> = out
         .lines()
         .filter_map(|l| l.split_once(" time=")?.1.split(' ').next()?.parse().ok())
         .collect();
-    assert!(rtts.len() as u32 > count / 2, "ping from {ns}: most replies lost: {out}{err}");
+    assert!(
+        rtts.len() as u32 > count / 2,
+        "ping from {ns}: most replies lost: {out}{err}"
+    );
     rtts
 }
 
 /// (avg, max) of some round trips.
 fn avg_max(rtts: &[f64]) -> (f64, f64) {
-    (rtts.iter().sum::<f64>() / rtts.len() as f64, rtts.iter().copied().fold(0.0, f64::max))
+    (
+        rtts.iter().sum::<f64>() / rtts.len() as f64,
+        rtts.iter().copied().fold(0.0, f64::max),
+    )
 }
 
 /// What one load run measured.
@@ -229,15 +331,29 @@ fn a_phone_with_16_flows_does_not_starve_a_phone_with_one() {
 
     let tc = router_tc(&v);
     let t = Instant::now();
-    block_on(tc.run(&shaping::setup_script(&plan(Some(UPLINK), Some(UPLINK), shaping::DEFAULT_SLOTS), FAST))).unwrap();
-    println!("tc setup of {} slots x 2 interfaces: {:?}", shaping::DEFAULT_SLOTS, t.elapsed());
+    block_on(tc.run(&shaping::setup_script(
+        &plan(Some(UPLINK), Some(UPLINK), shaping::DEFAULT_SLOTS),
+        FAST,
+    )))
+    .unwrap();
+    println!(
+        "tc setup of {} slots x 2 interfaces: {:?}",
+        shaping::DEFAULT_SLOTS,
+        t.elapsed()
+    );
     steer(&v, 3);
     let shaped = load(&v, true);
     println!("download, HTB per device at 20 Mbit/s:              {shaped}");
     assert!(shaped.jain >= 0.9, "unfair: {shaped}");
-    assert!(shaped.many_flows + shaped.one_flow > 0.8 * UPLINK as f64, "the uplink is not used: {shaped}");
+    assert!(
+        shaped.many_flows + shaped.one_flow > 0.8 * UPLINK as f64,
+        "the uplink is not used: {shaped}"
+    );
     // Measured 0.7-2.2 ms avg, 21-34 ms max (against 40-160 ms avg with one shared queue).
-    assert!(shaped.ping.0 < 10.0 && shaped.ping.1 < 120.0, "the third phone waits: {shaped}");
+    assert!(
+        shaped.ping.0 < 10.0 && shaped.ping.1 < 120.0,
+        "the third phone waits: {shaped}"
+    );
 }
 
 #[test]
@@ -252,20 +368,40 @@ fn the_daemon_shares_the_uplink_per_device() {
         "[quota]\ndownload_rate = \"100 Mbit/s\"\nupload_rate = \"100 Mbit/s\"\ndaily_data = \"10 GiB\"\n",
     );
     for dev in ["br-lan", "wan0"] {
-        assert!(root_qdisc(&v, dev).contains("htb de5a: root"), "{dev}: {}\n{}", root_qdisc(&v, dev), d.log());
+        assert!(
+            root_qdisc(&v, dev).contains("htb de5a: root"),
+            "{dev}: {}\n{}",
+            root_qdisc(&v, dev),
+            d.log()
+        );
     }
     for phone in 1..=3 {
-        let r = curl(&v.phone(phone), &["-X", "POST", "http://10.77.0.1:2050/login"], 5.0);
+        let r = curl(
+            &v.phone(phone),
+            &["-X", "POST", "http://10.77.0.1:2050/login"],
+            5.0,
+        );
         assert_eq!(r.code, 303, "phone {phone} login: {r:?}\n{}", d.log());
     }
     let shaped = load(&v, true);
     println!("download through the daemon, uplink 20 Mbit/s: {shaped}");
     assert!(shaped.jain >= 0.9, "unfair: {shaped}\n{}", d.log());
-    assert!(shaped.many_flows + shaped.one_flow > 0.8 * UPLINK as f64, "the uplink is not used: {shaped}");
-    assert!(shaped.ping.0 < 10.0 && shaped.ping.1 < 120.0, "the third phone waits: {shaped}");
+    assert!(
+        shaped.many_flows + shaped.one_flow > 0.8 * UPLINK as f64,
+        "the uplink is not used: {shaped}"
+    );
+    assert!(
+        shaped.ping.0 < 10.0 && shaped.ping.1 < 120.0,
+        "the third phone waits: {shaped}"
+    );
     // The phones' traffic went through their own slots, not the default class.
     let classes = ns_ok(&v.router(), &["tc", "-s", "class", "show", "dev", "br-lan"]);
-    let busy = classes.split("class htb ").filter(|c| c.starts_with("de5a:1") && !c.starts_with("de5a:1 ") && !c.contains("Sent 0 bytes")).count();
+    let busy = classes
+        .split("class htb ")
+        .filter(|c| {
+            c.starts_with("de5a:1") && !c.starts_with("de5a:1 ") && !c.contains("Sent 0 bytes")
+        })
+        .count();
     assert!(busy >= 3, "fewer than 3 busy slot classes:\n{classes}");
 }
 
@@ -274,12 +410,16 @@ fn upload_is_shared_per_device_too() {
     let _serial = serial();
     let v = Village::up(&tag_for("shaping::upload"), 3);
     iperf_servers(&v, &[5201, 5202]);
-    block_on(router_tc(&v).run(&shaping::setup_script(&plan(None, Some(UPLINK), 16), FAST))).unwrap();
+    block_on(router_tc(&v).run(&shaping::setup_script(&plan(None, Some(UPLINK), 16), FAST)))
+        .unwrap();
     steer(&v, 3);
     let shaped = load(&v, false);
     println!("upload, HTB per device at 20 Mbit/s: {shaped}");
     assert!(shaped.jain >= 0.9, "unfair: {shaped}");
-    assert!(shaped.ping.0 < 5.0 && shaped.ping.1 < 50.0, "the third phone waits: {shaped}");
+    assert!(
+        shaped.ping.0 < 5.0 && shaped.ping.1 < 50.0,
+        "the third phone waits: {shaped}"
+    );
 }
 
 /// One download (or upload) flow for `secs` seconds, the first omitted.
@@ -289,8 +429,16 @@ fn one_flow(v: &Village, secs: u32, download: bool) -> f64 {
 
 fn assert_near(what: &str, got: f64, want: u64) {
     let error = (got - want as f64) / want as f64;
-    println!("{what}: {:.1} kbit/s for a cap of {} kbit/s ({:+.1} %)", got / 1e3, want / 1000, error * 100.0);
-    assert!(error.abs() <= 0.15, "{what}: {got:.0} bit/s is not within 15 % of {want}");
+    println!(
+        "{what}: {:.1} kbit/s for a cap of {} kbit/s ({:+.1} %)",
+        got / 1e3,
+        want / 1000,
+        error * 100.0
+    );
+    assert!(
+        error.abs() <= 0.15,
+        "{what}: {got:.0} bit/s is not within 15 % of {want}"
+    );
 }
 
 #[test]
@@ -304,18 +452,39 @@ fn a_device_cap_is_what_the_device_gets() {
     block_on(tc.run(&shaping::setup_script(&p, FAST))).unwrap();
     steer(&v, 1);
 
-    let two = SlotRates { download: 2_000_000, upload: 2_000_000 };
+    let two = SlotRates {
+        download: 2_000_000,
+        upload: 2_000_000,
+    };
     block_on(tc.run(&shaping::slots_script(&p, &[(0, two)]))).unwrap();
-    assert_near("download capped at 2 Mbit/s", one_flow(&v, 6, true), 2_000_000);
-    assert_near("upload capped at 2 Mbit/s", one_flow(&v, 6, false), 2_000_000);
+    assert_near(
+        "download capped at 2 Mbit/s",
+        one_flow(&v, 6, true),
+        2_000_000,
+    );
+    assert_near(
+        "upload capped at 2 Mbit/s",
+        one_flow(&v, 6, false),
+        2_000_000,
+    );
 
-    let fair_use = SlotRates { download: 256_000, upload: 256_000 };
+    let fair_use = SlotRates {
+        download: 256_000,
+        upload: 256_000,
+    };
     block_on(tc.run(&shaping::slots_script(&p, &[(0, fair_use)]))).unwrap();
-    assert_near("download at the fair-use speed", one_flow(&v, 7, true), 256_000);
+    assert_near(
+        "download at the fair-use speed",
+        one_flow(&v, 7, true),
+        256_000,
+    );
 
     // A slot that is not there fails loudly.
     let err = block_on(tc.run(&shaping::slots_script(&p, &[(9, two)]))).unwrap_err();
-    assert!(matches!(err, shaping::ShapingError::Failed { .. }), "{err:?}");
+    assert!(
+        matches!(err, shaping::ShapingError::Failed { .. }),
+        "{err:?}"
+    );
 }
 
 fn root_qdisc(v: &Village, dev: &str) -> String {
@@ -324,7 +493,10 @@ fn root_qdisc(v: &Village, dev: &str) -> String {
 
 fn class_count(v: &Village, dev: &str) -> usize {
     // Only HTB's: each leaf TBF shows its own inner class too.
-    ns_ok(&v.router(), &["tc", "class", "show", "dev", dev]).lines().filter(|l| l.starts_with("class htb")).count()
+    ns_ok(&v.router(), &["tc", "class", "show", "dev", dev])
+        .lines()
+        .filter(|l| l.starts_with("class htb"))
+        .count()
 }
 
 #[test]
@@ -337,9 +509,17 @@ fn setup_rebuilds_and_teardown_removes_only_ours() {
         let script = shaping::setup_script(&big, FAST);
         let t = Instant::now();
         block_on(tc.run(&script)).unwrap();
-        println!("tc -batch: {} lines ({} slots x 2 interfaces) in {:?}", script.lines().count(), big.slots, t.elapsed());
+        println!(
+            "tc -batch: {} lines ({} slots x 2 interfaces) in {:?}",
+            script.lines().count(),
+            big.slots,
+            t.elapsed()
+        );
     }
-    assert_eq!(class_count(&v, "br-lan"), 3 + usize::from(shaping::DEFAULT_SLOTS));
+    assert_eq!(
+        class_count(&v, "br-lan"),
+        3 + usize::from(shaping::DEFAULT_SLOTS)
+    );
     let small = plan(None, None, 3);
     block_on(tc.run(&shaping::setup_script(&small, FAST))).unwrap();
     assert_eq!(class_count(&v, "br-lan"), 6);
@@ -354,7 +534,16 @@ fn setup_rebuilds_and_teardown_removes_only_ours() {
     // Nothing there: still fine.
     block_on(tc.teardown(&small)).unwrap();
     // Someone else's root qdisc stays.
-    ns_ok(&v.router(), &["tc", "qdisc", "add", "dev", "wan0", "root", "handle", "1:", "htb"]);
+    ns_ok(
+        &v.router(),
+        &[
+            "tc", "qdisc", "add", "dev", "wan0", "root", "handle", "1:", "htb",
+        ],
+    );
     block_on(tc.teardown(&small)).unwrap();
-    assert!(root_qdisc(&v, "wan0").contains("htb 1: root"), "{}", root_qdisc(&v, "wan0"));
+    assert!(
+        root_qdisc(&v, "wan0").contains("htb 1: root"),
+        "{}",
+        root_qdisc(&v, "wan0")
+    );
 }

@@ -25,7 +25,14 @@ fn page(v: &Village, phone: usize, path: &str) -> String {
 }
 
 /// Polls `path` until `want(body)` holds; panics with the last body and the log after `NOTICE_WITHIN`.
-fn wait_for_page(v: &Village, d: &Daemon, phone: usize, path: &str, what: &str, want: impl Fn(&str) -> bool) -> String {
+fn wait_for_page(
+    v: &Village,
+    d: &Daemon,
+    phone: usize,
+    path: &str,
+    what: &str,
+    want: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + NOTICE_WITHIN;
     loop {
         let body = page(v, phone, path);
@@ -33,7 +40,10 @@ fn wait_for_page(v: &Village, d: &Daemon, phone: usize, path: &str, what: &str, 
             return body;
         }
         if Instant::now() > deadline {
-            panic!("{path}: {what} within {NOTICE_WITHIN:?}; last page:\n{body}\n--- daemon log:\n{}", d.log());
+            panic!(
+                "{path}: {what} within {NOTICE_WITHIN:?}; last page:\n{body}\n--- daemon log:\n{}",
+                d.log()
+            );
         }
         sleep(Duration::from_millis(250));
     }
@@ -49,11 +59,23 @@ fn time_after<'a>(body: &'a str, marker: &str) -> Option<&'a str> {
 
 fn ip_ok(ns: &str, args: &[&str]) {
     let o = ns_exec(ns, args);
-    assert!(o.status.success(), "{args:?} in {ns}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{args:?} in {ns}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 fn captive(v: &Village, phone: usize) -> serde_json::Value {
-    let r = curl(&v.phone(phone), &["-H", "Accept: application/captive+json", &format!("{PORTAL}/api/captive")], 5.0);
+    let r = curl(
+        &v.phone(phone),
+        &[
+            "-H",
+            "Accept: application/captive+json",
+            &format!("{PORTAL}/api/captive"),
+        ],
+        5.0,
+    );
     assert_eq!(r.code, 200, "{r:?}");
     serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("captive API JSON: {e}: {}", r.body))
 }
@@ -68,46 +90,127 @@ fn pages_say_when_the_uplink_is_down_and_logins_still_work() {
     sleep(Duration::from_millis(1500));
     let splash = page(&v, 2, "/");
     assert!(splash.contains("Sambungkan"), "{splash}");
-    assert!(!splash.contains(DOWN_ID) && !splash.contains("class=\"notice\""), "no notice while up:\n{splash}");
+    assert!(
+        !splash.contains(DOWN_ID) && !splash.contains("class=\"notice\""),
+        "no notice while up:\n{splash}"
+    );
 
     // The dish loses power: the router's WAN link goes down.
     ip_ok(&router, &["ip", "link", "set", "wan0", "down"]);
     let splash = wait_for_page(&v, &d, 2, "/", "the uplink notice", |b| b.contains(DOWN_ID));
     assert!(splash.contains("bukan masalah di ponsel Anda"), "{splash}");
-    assert!(time_after(&splash, "(sejak ").is_some(), "the notice says since when (HH:MM):\n{splash}");
-    assert!(splash.contains("Sambungkan"), "the connect button stays:\n{splash}");
+    assert!(
+        time_after(&splash, "(sejak ").is_some(),
+        "the notice says since when (HH:MM):\n{splash}"
+    );
+    assert!(
+        splash.contains("Sambungkan"),
+        "the connect button stays:\n{splash}"
+    );
     let en = page(&v, 2, "/?lang=en");
     assert!(en.contains(DOWN_EN), "{en}");
-    assert_eq!(time_after(&en, "(since "), time_after(&splash, "(sejak "), "same time in both languages:\n{en}");
+    assert_eq!(
+        time_after(&en, "(since "),
+        time_after(&splash, "(sejak "),
+        "same time in both languages:\n{en}"
+    );
 
     // Logging in still works while it is down, and the status page says it too.
-    let r = curl(&v.phone(1), &["-X", "POST", "--data", "lang=id", &format!("{PORTAL}/login")], 5.0);
-    assert_eq!(r.code, 303, "login while the uplink is down: {r:?}\n{}", d.log());
+    let r = curl(
+        &v.phone(1),
+        &[
+            "-X",
+            "POST",
+            "--data",
+            "lang=id",
+            &format!("{PORTAL}/login"),
+        ],
+        5.0,
+    );
+    assert_eq!(
+        r.code,
+        303,
+        "login while the uplink is down: {r:?}\n{}",
+        d.log()
+    );
     assert_eq!(r.header("location").as_deref(), Some("/status?lang=id"));
     let status = page(&v, 1, "/status");
-    assert!(status.contains(DOWN_ID), "status page notice while down:\n{status}");
+    assert!(
+        status.contains(DOWN_ID),
+        "status page notice while down:\n{status}"
+    );
     assert_eq!(captive(&v, 1)["captive"], false, "logged in while down");
 
     // The link comes back; the kernel dropped the routes through it (and, with
     // keep_addr_on_down=0, the IPv6 address): put them back as ifupdown would.
     ip_ok(&router, &["ip", "link", "set", "wan0", "up"]);
-    ip_ok(&router, &["ip", "-6", "addr", "replace", "2001:db8:100::1/64", "dev", "wan0", "nodad"]);
-    ip_ok(&router, &["ip", "route", "replace", "default", "via", "198.51.100.2"]);
-    ip_ok(&router, &["ip", "-6", "route", "replace", "default", "via", "2001:db8:100::2"]);
+    ip_ok(
+        &router,
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "replace",
+            "2001:db8:100::1/64",
+            "dev",
+            "wan0",
+            "nodad",
+        ],
+    );
+    ip_ok(
+        &router,
+        &["ip", "route", "replace", "default", "via", "198.51.100.2"],
+    );
+    ip_ok(
+        &router,
+        &[
+            "ip",
+            "-6",
+            "route",
+            "replace",
+            "default",
+            "via",
+            "2001:db8:100::2",
+        ],
+    );
     let splash = wait_for_page(&v, &d, 2, "/", "the notice gone", |b| !b.contains(DOWN_ID));
     assert!(splash.contains("Sambungkan"), "{splash}");
     let status = page(&v, 1, "/status");
-    assert!(!status.contains(DOWN_ID), "status page notice gone:\n{status}");
+    assert!(
+        !status.contains(DOWN_ID),
+        "status page notice gone:\n{status}"
+    );
 
     // The login made during the outage was kept: online, and the internet works.
-    assert_eq!(captive(&v, 1)["captive"], false, "still online after the link returned");
+    assert_eq!(
+        captive(&v, 1)["captive"],
+        false,
+        "still online after the link returned"
+    );
     let r = curl(&v.phone(1), &["http://198.51.100.2/"], 5.0);
-    assert!(r.code == 200 && r.body.starts_with("upstream ok"), "phone 1 reaches the internet again: {r:?}");
+    assert!(
+        r.code == 200 && r.body.starts_with("upstream ok"),
+        "phone 1 reaches the internet again: {r:?}"
+    );
 
     let log = d.log();
-    let down = log.find("uplink down").unwrap_or_else(|| panic!("no \"uplink down\" in the log:\n{log}"));
-    let back = log.find("uplink back").unwrap_or_else(|| panic!("no \"uplink back\" in the log:\n{log}"));
+    let down = log
+        .find("uplink down")
+        .unwrap_or_else(|| panic!("no \"uplink down\" in the log:\n{log}"));
+    let back = log
+        .find("uplink back")
+        .unwrap_or_else(|| panic!("no \"uplink back\" in the log:\n{log}"));
     assert!(down < back, "down, then back:\n{log}");
-    assert!(log[down..].lines().next().unwrap_or("").contains("since="), "{log}");
-    assert!(log[back..].lines().next().unwrap_or("").contains("down_for_secs="), "{log}");
+    assert!(
+        log[down..].lines().next().unwrap_or("").contains("since="),
+        "{log}"
+    );
+    assert!(
+        log[back..]
+            .lines()
+            .next()
+            .unwrap_or("")
+            .contains("down_for_secs="),
+        "{log}"
+    );
 }

@@ -67,7 +67,13 @@ impl Village {
         let run_dir = std::env::temp_dir().join(format!("desawifi-bench-{tag}"));
         let _ = fs::remove_dir_all(&run_dir);
         fs::create_dir_all(&run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
-        let mut v = Village { tag: tag.into(), crowd: Vec::new(), crowd_setup: Duration::ZERO, run_dir, neigh: None };
+        let mut v = Village {
+            tag: tag.into(),
+            crowd: Vec::new(),
+            crowd_setup: Duration::ZERO,
+            run_dir,
+            neigh: None,
+        };
         if crowd > 0 {
             v.neigh = Some(NeighLimits::raise(4 * crowd as u64 + 1024)?);
             let t = Instant::now();
@@ -87,7 +93,12 @@ impl Village {
 
     /// Phone 1 (from village.sh): 10.77.0.11, 02:77:00:00:00:01.
     pub fn phone1(&self) -> Phone {
-        Phone { n: 1, ns: format!("dw-{}-p1", self.tag), ip: Ipv4Addr::new(10, 77, 0, 11), mac: "02:77:00:00:00:01".into() }
+        Phone {
+            n: 1,
+            ns: format!("dw-{}-p1", self.tag),
+            ip: Ipv4Addr::new(10, 77, 0, 11),
+            mac: "02:77:00:00:00:01".into(),
+        }
     }
 
     /// Config, store and daemon log live here.
@@ -127,13 +138,25 @@ impl NeighLimits {
     fn raise(want3: u64) -> Result<NeighLimits, String> {
         let read = |k: &str| -> Result<u64, String> {
             let p = format!("{NEIGH}/{k}");
-            fs::read_to_string(&p).map_err(|e| format!("{p}: {e}"))?.trim().parse().map_err(|e| format!("{p}: {e}"))
+            fs::read_to_string(&p)
+                .map_err(|e| format!("{p}: {e}"))?
+                .trim()
+                .parse()
+                .map_err(|e| format!("{p}: {e}"))
         };
-        let old = [("gc_thresh1".to_string(), read("gc_thresh1")?), ("gc_thresh2".to_string(), read("gc_thresh2")?), ("gc_thresh3".to_string(), read("gc_thresh3")?)];
+        let old = [
+            ("gc_thresh1".to_string(), read("gc_thresh1")?),
+            ("gc_thresh2".to_string(), read("gc_thresh2")?),
+            ("gc_thresh3".to_string(), read("gc_thresh3")?),
+        ];
         let want = [old[0].1, old[1].1.max(want3 / 2), old[2].1.max(want3)];
-        for (i, k) in ["gc_thresh1", "gc_thresh2", "gc_thresh3"].iter().enumerate() {
+        for (i, k) in ["gc_thresh1", "gc_thresh2", "gc_thresh3"]
+            .iter()
+            .enumerate()
+        {
             if want[i] != old[i].1 {
-                fs::write(format!("{NEIGH}/{k}"), want[i].to_string()).map_err(|e| format!("{NEIGH}/{k}: {e}"))?;
+                fs::write(format!("{NEIGH}/{k}"), want[i].to_string())
+                    .map_err(|e| format!("{NEIGH}/{k}: {e}"))?;
                 eprintln!("bench: host {k} {} -> {} (one neighbour table for all namespaces; restored at the end)", old[i].1, want[i]);
             }
         }
@@ -152,7 +175,12 @@ pub fn crowd_phone(tag: &str, n: usize) -> Phone {
     let i = n - 2;
     let ip = Ipv4Addr::new(10, 77, 4 + (i / 200) as u8, 10 + (i % 200) as u8);
     let mac = format!("02:77:01:00:{:02x}:{:02x}", i >> 8, i & 0xff);
-    Phone { n, ns: format!("dw-{tag}-p{n}"), ip, mac }
+    Phone {
+        n,
+        ns: format!("dw-{tag}-p{n}"),
+        ip,
+        mac,
+    }
 }
 
 /// Namespaces, veths into the router's bridge, addresses and routes for
@@ -167,12 +195,21 @@ fn make_crowd(tag: &str, count: usize) -> Result<Vec<Phone>, String> {
     batch(None, &netns)?;
     let mut links = String::new();
     for p in &phones {
-        links += &format!("link add lan-p{} type veth peer name eth0 address {} netns {}\n", p.n, p.mac, p.ns);
-        links += &format!("link set lan-p{} addrgenmode none\nlink set lan-p{} master br-lan up\n", p.n, p.n);
+        links += &format!(
+            "link add lan-p{} type veth peer name eth0 address {} netns {}\n",
+            p.n, p.mac, p.ns
+        );
+        links += &format!(
+            "link set lan-p{} addrgenmode none\nlink set lan-p{} master br-lan up\n",
+            p.n, p.n
+        );
     }
     links += "route add 10.77.0.0/16 dev br-lan src 10.77.0.1\n";
     batch(Some(&router), &links)?;
-    batch(Some(&format!("dw-{tag}-u")), "route add 10.77.0.0/16 via 198.51.100.1\n")?;
+    batch(
+        Some(&format!("dw-{tag}-u")),
+        "route add 10.77.0.0/16 via 198.51.100.1\n",
+    )?;
     // One `ip -n PHONE -batch` each, two at a time (2 cores).
     let chunks: Vec<&[Phone]> = phones.chunks(phones.len().div_ceil(2)).collect();
     std::thread::scope(|s| {
@@ -201,20 +238,37 @@ fn batch(ns: Option<&str>, script: &str) -> Result<(), String> {
     if let Some(ns) = ns {
         c.args(["-n", ns]);
     }
-    let mut child = c.args(["-batch", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(|e| format!("ip: {e}"))?;
-    child.stdin.take().unwrap().write_all(script.as_bytes()).map_err(|e| format!("ip -batch: {e}"))?;
-    let out = child.wait_with_output().map_err(|e| format!("ip -batch: {e}"))?;
+    let mut child = c
+        .args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("ip: {e}"))?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .map_err(|e| format!("ip -batch: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("ip -batch: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("ip {ns:?} -batch failed: {}", String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "ip {ns:?} -batch failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
 /// Moves the calling thread into namespace `ns` for good (a thread made for
 /// one phone). Sockets it makes afterwards belong to that namespace.
 pub fn enter(ns: &str) -> Result<(), String> {
-    let f = fs::File::open(format!("/run/netns/{ns}")).map_err(|e| format!("/run/netns/{ns}: {e}"))?;
+    let f =
+        fs::File::open(format!("/run/netns/{ns}")).map_err(|e| format!("/run/netns/{ns}: {e}"))?;
     // SAFETY: setns on a valid fd; it affects only the calling thread.
     let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
     if rc != 0 {
@@ -224,7 +278,10 @@ pub fn enter(ns: &str) -> Result<(), String> {
 }
 
 /// A thread of `stack` bytes that enters `ns` and runs `f`.
-pub fn spawn_in<T: Send + 'static>(ns: String, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<Result<T, String>> {
+pub fn spawn_in<T: Send + 'static>(
+    ns: String,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<Result<T, String>> {
     std::thread::Builder::new()
         .stack_size(256 * 1024)
         .spawn(move || {
@@ -244,27 +301,58 @@ pub struct Reply {
 }
 
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`), read to EOF.
-pub fn http(to: SocketAddrV4, method: &str, path: &str, timeout: Duration) -> Result<Reply, String> {
+pub fn http(
+    to: SocketAddrV4,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<Reply, String> {
     let t = Instant::now();
-    let mut s = TcpStream::connect_timeout(&SocketAddr::V4(to), timeout).map_err(|e| format!("connect {to}: {e}"))?;
+    let mut s = TcpStream::connect_timeout(&SocketAddr::V4(to), timeout)
+        .map_err(|e| format!("connect {to}: {e}"))?;
     let _ = s.set_nodelay(true);
     s.set_read_timeout(Some(timeout)).ok();
     s.set_write_timeout(Some(timeout)).ok();
     let body = if method == "POST" { "lang=id" } else { "" };
-    let extra = if method == "POST" { format!("Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n", body.len()) } else { String::new() };
+    let extra = if method == "POST" {
+        format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    } else {
+        String::new()
+    };
     let req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: desawifi-bench\r\n{extra}Connection: close\r\n\r\n{body}", host(to));
-    s.write_all(req.as_bytes()).map_err(|e| format!("write {to}: {e}"))?;
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("write {to}: {e}"))?;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).map_err(|e| format!("read {to}{path}: {e}"))?;
+    s.read_to_end(&mut buf)
+        .map_err(|e| format!("read {to}{path}: {e}"))?;
     let took = t.elapsed();
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("{to}{path}: no status line in {:?}", text.chars().take(80).collect::<String>()))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "{to}{path}: no status line in {:?}",
+                text.chars().take(80).collect::<String>()
+            )
+        })?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok(Reply { code, body, took })
 }
 
 fn host(to: SocketAddrV4) -> String {
-    if to.port() == 80 { to.ip().to_string() } else { to.to_string() }
+    if to.port() == 80 {
+        to.ip().to_string()
+    } else {
+        to.to_string()
+    }
 }
 
 /// The daemon under test: the release binary cargo built for this bench,
@@ -283,7 +371,12 @@ impl Daemon {
     }
 
     /// As [`Daemon::start`], with `network_lines` inside `[network]` (e.g. `max_online = 10000`).
-    pub fn start_with(v: &Village, network_lines: &str, portal_lines: &str, extra_toml: &str) -> Result<Daemon, String> {
+    pub fn start_with(
+        v: &Village,
+        network_lines: &str,
+        portal_lines: &str,
+        extra_toml: &str,
+    ) -> Result<Daemon, String> {
         let dir = v.run_dir();
         let store = dir.join("store");
         let config = dir.join("config.toml");
@@ -296,33 +389,55 @@ impl Daemon {
         );
         fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
         let log = dir.join("daemon.log");
-        let logf = fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let logf = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| format!("{}: {e}", log.display()))?;
         let bin = env!("CARGO_BIN_EXE_desawifi");
         // `ip netns exec` execs the program: the child's pid is the daemon's.
         let child = Command::new("ip")
             .args(["netns", "exec", &v.router(), bin, "run", "--config"])
             .arg(&config)
-            .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "desawifi=info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "desawifi=info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(logf.try_clone().unwrap())
             .stderr(logf)
             .spawn()
             .map_err(|e| format!("starting desawifi: {e}"))?;
-        let mut d = Daemon { pid: child.id(), child: Some(child), log };
+        let mut d = Daemon {
+            pid: child.id(),
+            child: Some(child),
+            log,
+        };
         let router = v.router();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(Ok(Some(status))) = d.child.as_mut().map(Child::try_wait) {
                 d.child = None;
-                return Err(format!("desawifi exited during start-up ({status}); log tail:\n{}", d.log_tail(30)));
+                return Err(format!(
+                    "desawifi exited during start-up ({status}); log tail:\n{}",
+                    d.log_tail(30)
+                ));
             }
             let r = router.clone();
-            let up = spawn_in(r, || TcpStream::connect_timeout(&SocketAddr::V4(PORTAL), Duration::from_millis(500)).is_ok()).join().unwrap()?;
+            let up = spawn_in(r, || {
+                TcpStream::connect_timeout(&SocketAddr::V4(PORTAL), Duration::from_millis(500))
+                    .is_ok()
+            })
+            .join()
+            .unwrap()?;
             if up {
                 return Ok(d);
             }
             if Instant::now() > deadline {
-                return Err(format!("desawifi did not listen within 60 s; log tail:\n{}", d.log_tail(30)));
+                return Err(format!(
+                    "desawifi did not listen within 60 s; log tail:\n{}",
+                    d.log_tail(30)
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -340,25 +455,38 @@ impl Daemon {
         let after = stat.rsplit_once(") ").map(|(_, s)| s).unwrap_or("");
         let f: Vec<&str> = after.split_whitespace().collect();
         // Fields after the comm: state is [0], utime is field 14 overall -> [11], stime [12].
-        f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+        f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
     }
 
     /// (VmRSS, VmHWM) in KiB.
     pub fn memory_kib(&self) -> (u64, u64) {
         let status = fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        let get = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+        let get = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
         (get("VmRSS:"), get("VmHWM:"))
     }
 
     /// Threads of the daemon (`/proc/PID/status` Threads).
     pub fn threads(&self) -> u64 {
         let status = fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// SIGTERM, wait up to 5 s, then SIGKILL.
     pub fn stop(&mut self) {
-        let Some(mut c) = self.child.take() else { return };
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -398,7 +526,13 @@ pub fn quantile(v: &mut [f64], q: f64) -> f64 {
 /// "p50 p90 p99 max" of milliseconds, for a table row.
 pub fn summary_ms(v: &[f64]) -> String {
     let mut v = v.to_vec();
-    format!("{:.1} / {:.1} / {:.1} / {:.1}", quantile(&mut v, 0.5), quantile(&mut v, 0.9), quantile(&mut v, 0.99), quantile(&mut v, 1.0))
+    format!(
+        "{:.1} / {:.1} / {:.1} / {:.1}",
+        quantile(&mut v, 0.5),
+        quantile(&mut v, 0.9),
+        quantile(&mut v, 0.99),
+        quantile(&mut v, 1.0)
+    )
 }
 
 pub fn ms(d: Duration) -> f64 {
@@ -407,12 +541,20 @@ pub fn ms(d: Duration) -> f64 {
 
 /// A count or number from the environment, or `default`.
 pub fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Host load average (1 min), to say how busy the shared machine was.
 pub fn loadavg() -> String {
-    fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A small deterministic PRNG (xorshift64*), so runs are repeatable without a crate.

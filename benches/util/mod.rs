@@ -8,8 +8,17 @@ use std::process::{Command, Stdio};
 /// from the invoking shell would send curl and wrk somewhere else).
 pub fn ns(namespace: &str, args: &[&str]) -> Command {
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", namespace]).args(args).stdin(Stdio::null());
-    for v in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
+    c.args(["netns", "exec", namespace])
+        .args(args)
+        .stdin(Stdio::null());
+    for v in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
         c.env_remove(v);
     }
     c
@@ -17,25 +26,48 @@ pub fn ns(namespace: &str, args: &[&str]) -> Command {
 
 /// Runs a command to completion; Err with its output when it fails.
 pub fn run(c: &mut Command) -> Result<(), String> {
-    let out = c.stdin(Stdio::null()).output().map_err(|e| format!("{c:?}: {e}"))?;
+    let out = c
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{c:?}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{c:?} failed ({}): {}{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "{c:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
 /// The first line a tool prints about its version (stdout or stderr).
 pub fn first_line(args: &[&str]) -> String {
-    let Ok(out) = Command::new(args[0]).args(&args[1..]).stdin(Stdio::null()).output() else { return format!("{} ?", args[0]) };
+    let Ok(out) = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        return format!("{} ?", args[0]);
+    };
     let text = [out.stdout, out.stderr].concat();
-    String::from_utf8_lossy(&text).lines().next().unwrap_or_default().trim().to_owned()
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 pub fn min(v: &[f64]) -> f64 {
@@ -48,13 +80,21 @@ pub fn max(v: &[f64]) -> f64 {
 
 /// A count from the environment (e.g. `FWD_ROUNDS=7`), or `default`.
 pub fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 pub fn nproc() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0)
 }
 
 pub fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }

@@ -112,7 +112,9 @@ impl AccountError {
     /// The input field at fault, for a 400 `{"error", "field"}`; `None` for internal failures.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            AccountError::BadUsername(_) | AccountError::Exists(_) | AccountError::NoUser(_) => Some("username"),
+            AccountError::BadUsername(_) | AccountError::Exists(_) | AccountError::NoUser(_) => {
+                Some("username")
+            }
             AccountError::PasswordTooShort | AccountError::PasswordTooLong => Some("password"),
             AccountError::Store(_) | AccountError::Hash(_) => None,
         }
@@ -150,15 +152,34 @@ impl Accounts {
 
     /// Create an account. Blocking (hashes the password and flushes the
     /// store): from async code, call it on the blocking pool.
-    pub fn add_user(&self, username: &str, role: Role, password: &str, who: &str) -> Result<(), AccountError> {
+    pub fn add_user(
+        &self,
+        username: &str,
+        role: Role,
+        password: &str,
+        who: &str,
+    ) -> Result<(), AccountError> {
         check_username(username)?;
         let hash = self.hash(password)?;
         let now = self.inner.clock.now();
-        let record = UserRecord { role, hash, created: now, generation: 0 };
-        let audit = self.audit(who, "user.add", username, serde_json::Value::Null, serde_json::json!({ "role": role }));
+        let record = UserRecord {
+            role,
+            hash,
+            created: now,
+            generation: 0,
+        };
+        let audit = self.audit(
+            who,
+            "user.add",
+            username,
+            serde_json::Value::Null,
+            serde_json::json!({ "role": role }),
+        );
         match self.inner.store.add_user(username, &record, &audit)? {
             UserChange::Done => {}
-            UserChange::Exists | UserChange::Missing => return Err(AccountError::Exists(username.to_owned())),
+            UserChange::Exists | UserChange::Missing => {
+                return Err(AccountError::Exists(username.to_owned()))
+            }
         }
         self.inner.store.flush_blocking()?;
         info!(username, role = role.as_str(), who, "admin account added");
@@ -166,13 +187,30 @@ impl Accounts {
     }
 
     /// Give an account a new password; its login sessions end. Blocking, like [`Accounts::add_user`].
-    pub fn set_password(&self, username: &str, password: &str, who: &str) -> Result<(), AccountError> {
+    pub fn set_password(
+        &self,
+        username: &str,
+        password: &str,
+        who: &str,
+    ) -> Result<(), AccountError> {
         let hash = self.hash(password)?;
-        let audit = self.audit(who, "user.passwd", username, serde_json::Value::Null, serde_json::json!("new password"));
-        let change = |old: &UserRecord| UserRecord { hash: hash.clone(), generation: old.generation + 1, ..old.clone() };
+        let audit = self.audit(
+            who,
+            "user.passwd",
+            username,
+            serde_json::Value::Null,
+            serde_json::json!("new password"),
+        );
+        let change = |old: &UserRecord| UserRecord {
+            hash: hash.clone(),
+            generation: old.generation + 1,
+            ..old.clone()
+        };
         match self.inner.store.replace_user(username, change, &audit)? {
             UserChange::Done => {}
-            UserChange::Missing | UserChange::Exists => return Err(AccountError::NoUser(username.to_owned())),
+            UserChange::Missing | UserChange::Exists => {
+                return Err(AccountError::NoUser(username.to_owned()))
+            }
         }
         self.inner.store.flush_blocking()?;
         info!(username, who, "admin password changed; its sessions ended");
@@ -181,11 +219,21 @@ impl Accounts {
 
     /// Remove an account; its login sessions end. Blocking (flushes the store).
     pub fn remove_user(&self, username: &str, who: &str) -> Result<(), AccountError> {
-        let Some(old) = self.inner.store.user(username)? else { return Err(AccountError::NoUser(username.to_owned())) };
-        let audit = self.audit(who, "user.remove", username, serde_json::json!({ "role": old.role }), serde_json::Value::Null);
+        let Some(old) = self.inner.store.user(username)? else {
+            return Err(AccountError::NoUser(username.to_owned()));
+        };
+        let audit = self.audit(
+            who,
+            "user.remove",
+            username,
+            serde_json::json!({ "role": old.role }),
+            serde_json::Value::Null,
+        );
         match self.inner.store.remove_user(username, &audit)? {
             UserChange::Done => {}
-            UserChange::Missing | UserChange::Exists => return Err(AccountError::NoUser(username.to_owned())),
+            UserChange::Missing | UserChange::Exists => {
+                return Err(AccountError::NoUser(username.to_owned()))
+            }
         }
         self.inner.store.flush_blocking()?;
         info!(username, who, "admin account removed");
@@ -194,57 +242,123 @@ impl Accounts {
 
     /// Every account, ordered by name.
     pub fn users(&self) -> Result<Vec<UserInfo>, AccountError> {
-        Ok(self.inner.store.users()?.into_iter().map(|(username, r)| UserInfo { username, role: r.role, created: r.created }).collect())
+        Ok(self
+            .inner
+            .store
+            .users()?
+            .into_iter()
+            .map(|(username, r)| UserInfo {
+                username,
+                role: r.role,
+                created: r.created,
+            })
+            .collect())
     }
 
     /// Check a password and start a session. Usernames are compared in lower
     /// case (phones capitalise the first letter). Failures are counted per
     /// username and per `peer` address (see [`limiter`]). Every attempt is
     /// counted in `/metrics` (`desawifi_admin_logins_total{result}`).
-    pub async fn login(&self, username: &str, password: &str, peer: IpAddr) -> Result<LoginSession, LoginError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        peer: IpAddr,
+    ) -> Result<LoginSession, LoginError> {
         let result = self.check_login(username, password, peer).await;
         match &result {
             Ok(_) => super::metrics::admin_login(super::metrics::AdminLogin::Ok),
-            Err(LoginError::Invalid) => super::metrics::admin_login(super::metrics::AdminLogin::Bad),
-            Err(LoginError::Locked { .. }) => super::metrics::admin_login(super::metrics::AdminLogin::Locked),
+            Err(LoginError::Invalid) => {
+                super::metrics::admin_login(super::metrics::AdminLogin::Bad)
+            }
+            Err(LoginError::Locked { .. }) => {
+                super::metrics::admin_login(super::metrics::AdminLogin::Locked)
+            }
             Err(LoginError::Internal(_)) => {}
         }
         result
     }
 
     /// [`Accounts::login`]'s work.
-    async fn check_login(&self, username: &str, password: &str, peer: IpAddr) -> Result<LoginSession, LoginError> {
+    async fn check_login(
+        &self,
+        username: &str,
+        password: &str,
+        peer: IpAddr,
+    ) -> Result<LoginSession, LoginError> {
         let username = username.trim().to_lowercase();
         self.check_limit(&username, peer)?;
-        let _slot = self.inner.verify_slots.acquire().await.map_err(|e| LoginError::Internal(e.to_string()))?;
+        let _slot = self
+            .inner
+            .verify_slots
+            .acquire()
+            .await
+            .map_err(|e| LoginError::Internal(e.to_string()))?;
         // Again: a failure may have been counted while this one waited for a slot.
         self.check_limit(&username, peer)?;
-        let record = if check_username(&username).is_ok() { self.inner.store.user(&username).map_err(|e| LoginError::Internal(e.to_string()))? } else { None };
-        let hash = record.as_ref().map_or_else(|| DUMMY_HASH.to_owned(), |r| r.hash.clone());
+        let record = if check_username(&username).is_ok() {
+            self.inner
+                .store
+                .user(&username)
+                .map_err(|e| LoginError::Internal(e.to_string()))?
+        } else {
+            None
+        };
+        let hash = record
+            .as_ref()
+            .map_or_else(|| DUMMY_HASH.to_owned(), |r| r.hash.clone());
         let password = password.to_owned();
-        let matches = tokio::task::spawn_blocking(move || verify(&password, &hash)).await.map_err(|e| LoginError::Internal(e.to_string()))?;
+        let matches = tokio::task::spawn_blocking(move || verify(&password, &hash))
+            .await
+            .map_err(|e| LoginError::Internal(e.to_string()))?;
         drop(_slot);
         let now = self.inner.clock.now();
         let record = match (matches, record) {
             (true, Some(record)) => record,
             _ => {
-                self.inner.limiter.lock().unwrap_or_else(|p| p.into_inner()).failed(&username, peer, now);
+                self.inner
+                    .limiter
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .failed(&username, peer, now);
                 info!(username = ?shown(&username), peer = %peer, "admin login failed");
                 return Err(LoginError::Invalid);
             }
         };
-        self.inner.limiter.lock().unwrap_or_else(|p| p.into_inner()).succeeded(&username);
+        self.inner
+            .limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .succeeded(&username);
         let token = self.random_hex().map_err(LoginError::Internal)?;
         let csrf = self.random_hex().map_err(LoginError::Internal)?;
-        let expires = now.saturating_add(i64::try_from(self.inner.session_time.as_secs()).unwrap_or(i64::MAX));
-        let session = AdminSession { username: username.clone(), csrf: csrf.clone(), expires, created: now, generation: record.generation };
+        let expires = now
+            .saturating_add(i64::try_from(self.inner.session_time.as_secs()).unwrap_or(i64::MAX));
+        let session = AdminSession {
+            username: username.clone(),
+            csrf: csrf.clone(),
+            expires,
+            created: now,
+            generation: record.generation,
+        };
         let store = &self.inner.store;
         let internal = |e: StoreError| LoginError::Internal(e.to_string());
         store.prune_admin_sessions(now).map_err(internal)?;
-        store.put_admin_session(&token_hash(&token), &session).map_err(internal)?;
+        store
+            .put_admin_session(&token_hash(&token), &session)
+            .map_err(internal)?;
         store.flush().await.map_err(internal)?;
         info!(username = %username, peer = %peer, role = record.role.as_str(), "admin logged in");
-        Ok(LoginSession { token, principal: Principal { username, role: record.role, csrf, via: Via::Bearer }, expires })
+        Ok(LoginSession {
+            token,
+            principal: Principal {
+                username,
+                role: record.role,
+                csrf,
+                via: Via::Bearer,
+            },
+            expires,
+        })
     }
 
     /// Who holds this session token (`None`: unknown, expired, or the user
@@ -255,16 +369,27 @@ impl Accounts {
         }
         let key = token_hash(token);
         let store = &self.inner.store;
-        let session = store.admin_session(&key).inspect_err(|e| warn!(error = %e, "reading an admin session")).ok()??;
+        let session = store
+            .admin_session(&key)
+            .inspect_err(|e| warn!(error = %e, "reading an admin session"))
+            .ok()??;
         if session.expires <= self.inner.clock.now() {
             let _ = store.remove_admin_session(&key);
             return None;
         }
-        let user = store.user(&session.username).inspect_err(|e| warn!(error = %e, "reading an admin account")).ok()??;
+        let user = store
+            .user(&session.username)
+            .inspect_err(|e| warn!(error = %e, "reading an admin account"))
+            .ok()??;
         if user.generation != session.generation {
             return None;
         }
-        Some(Principal { username: session.username, role: user.role, csrf: session.csrf, via })
+        Some(Principal {
+            username: session.username,
+            role: user.role,
+            csrf: session.csrf,
+            via,
+        })
     }
 
     /// End a session (unknown tokens are ignored).
@@ -283,7 +408,12 @@ impl Accounts {
 
     fn check_limit(&self, username: &str, peer: IpAddr) -> Result<(), LoginError> {
         let now = self.inner.clock.now();
-        let result = self.inner.limiter.lock().unwrap_or_else(|p| p.into_inner()).check(username, peer, now);
+        let result = self
+            .inner
+            .limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .check(username, peer, now);
         result.map_err(|retry_after_secs| {
             info!(username = ?shown(username), peer = %peer, retry_after_secs, "admin login refused: too many failures");
             LoginError::Locked { retry_after_secs }
@@ -293,27 +423,51 @@ impl Accounts {
     fn hash(&self, password: &str) -> Result<String, AccountError> {
         check_password(password)?;
         let mut salt = [0u8; 16];
-        self.inner.rng.fill(&mut salt).map_err(|_| AccountError::Hash("no randomness for the salt".into()))?;
+        self.inner
+            .rng
+            .fill(&mut salt)
+            .map_err(|_| AccountError::Hash("no randomness for the salt".into()))?;
         let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Hash(e.to_string()))?;
-        let hash = hasher().hash_password(password.as_bytes(), &salt).map_err(|e| AccountError::Hash(e.to_string()))?;
+        let hash = hasher()
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(|e| AccountError::Hash(e.to_string()))?;
         Ok(hash.to_string())
     }
 
     fn random_hex(&self) -> Result<String, String> {
         let mut bytes = [0u8; 32];
-        self.inner.rng.fill(&mut bytes).map_err(|_| "no randomness for a session token".to_owned())?;
+        self.inner
+            .rng
+            .fill(&mut bytes)
+            .map_err(|_| "no randomness for a session token".to_owned())?;
         Ok(hex(&bytes))
     }
 
-    fn audit(&self, who: &str, action: &str, target: &str, old: serde_json::Value, new: serde_json::Value) -> AuditEntry {
-        AuditEntry { at: self.inner.clock.now(), who: who.to_owned(), action: action.to_owned(), target: target.to_owned(), old, new }
+    fn audit(
+        &self,
+        who: &str,
+        action: &str,
+        target: &str,
+        old: serde_json::Value,
+        new: serde_json::Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            at: self.inner.clock.now(),
+            who: who.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            old,
+            new,
+        }
     }
 }
 
 /// 1–32 characters of a-z, 0-9, `.`, `_`, `-`.
 pub fn check_username(username: &str) -> Result<(), AccountError> {
     let ok = (1..=MAX_USERNAME).contains(&username.len())
-        && username.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+        && username.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
     if ok {
         Ok(())
     } else {
@@ -331,14 +485,17 @@ pub fn check_password(password: &str) -> Result<(), AccountError> {
 }
 
 fn hasher() -> Argon2<'static> {
-    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None).expect("valid argon2 parameters");
+    let params =
+        Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None).expect("valid argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
 /// Does `password` match the PHC string (with the parameters the string names)?
 fn verify(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(e) => {
             warn!(error = %e, "a stored admin password hash is unreadable");
             false

@@ -44,7 +44,11 @@ enum Route {
 
 /// A JSON answer.
 pub fn json_resp(status: StatusCode, body: &Value) -> Resp {
-    server::respond(status, "application/json", serde_json::to_vec(body).expect("JSON values serialize"))
+    server::respond(
+        status,
+        "application/json",
+        serde_json::to_vec(body).expect("JSON values serialize"),
+    )
 }
 
 /// `{"error": ...}` with a status.
@@ -54,7 +58,10 @@ fn error(status: StatusCode, message: &str) -> Resp {
 
 /// 400 `{"error", "field"}`.
 fn bad(field: &str, message: &str) -> Resp {
-    json_resp(StatusCode::BAD_REQUEST, &json!({ "error": message, "field": field }))
+    json_resp(
+        StatusCode::BAD_REQUEST,
+        &json!({ "error": message, "field": field }),
+    )
 }
 
 fn op_error(e: OpError) -> Resp {
@@ -64,18 +71,30 @@ fn op_error(e: OpError) -> Resp {
         OpError::NotFound(m) => error(StatusCode::NOT_FOUND, &m),
         OpError::Internal(m) => {
             warn!(error = %m, "admin API request failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error (see the router's log)")
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error (see the router's log)",
+            )
         }
     }
 }
 
 fn forbidden() -> Resp {
-    error(StatusCode::FORBIDDEN, "this account may only read (role viewer)")
+    error(
+        StatusCode::FORBIDDEN,
+        "this account may only read (role viewer)",
+    )
 }
 
 fn unauthorized() -> Resp {
-    let mut r = error(StatusCode::UNAUTHORIZED, "log in first (POST /api/session), then send Authorization: Bearer <token>");
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"desawifi\""));
+    let mut r = error(
+        StatusCode::UNAUTHORIZED,
+        "log in first (POST /api/session), then send Authorization: Bearer <token>",
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"desawifi\""),
+    );
     r
 }
 
@@ -85,8 +104,10 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
     let rest = path.strip_prefix("/api/").ok_or_else(not_found)?;
     let parts: Vec<&str> = rest.split('/').collect();
     let mac = |s: &str| -> Result<Mac, Resp> {
-        let s = percent_decode(s).ok_or_else(|| bad("mac", "not a MAC address (try 02:ab:cd:00:11:22)"))?;
-        s.parse::<Mac>().map_err(|m| bad("mac", &format!("{m} (try 02:ab:cd:00:11:22)")))
+        let s = percent_decode(s)
+            .ok_or_else(|| bad("mac", "not a MAC address (try 02:ab:cd:00:11:22)"))?;
+        s.parse::<Mac>()
+            .map_err(|m| bad("mac", &format!("{m} (try 02:ab:cd:00:11:22)")))
     };
     Ok(match parts.as_slice() {
         ["session"] => Route::Session,
@@ -115,15 +136,27 @@ fn allowed(route: &Route) -> &'static [Method] {
 }
 
 /// Serve one `/api/...` request.
-pub async fn handle(admin: &Admin, peer: SocketAddr, principal: Option<Principal>, req: Req) -> Resp {
+pub async fn handle(
+    admin: &Admin,
+    peer: SocketAddr,
+    principal: Option<Principal>,
+    req: Req,
+) -> Resp {
     let route = match parse_route(req.uri().path()) {
         Ok(r) => r,
         Err(resp) => return resp,
     };
     let methods = allowed(&route);
     if !methods.contains(req.method()) {
-        let mut r = error(StatusCode::METHOD_NOT_ALLOWED, &format!("{} is not allowed here", req.method()));
-        let list = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        let mut r = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("{} is not allowed here", req.method()),
+        );
+        let list = methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
         if let Ok(v) = HeaderValue::from_str(&list) {
             r.headers_mut().insert(header::ALLOW, v);
         }
@@ -133,7 +166,9 @@ pub async fn handle(admin: &Admin, peer: SocketAddr, principal: Option<Principal
     if matches!(route, Route::Session) && req.method() == Method::POST {
         return login(admin, peer, &req).await;
     }
-    let Some(who) = principal else { return unauthorized() };
+    let Some(who) = principal else {
+        return unauthorized();
+    };
     let change = req.method() != Method::GET;
     if change {
         let logout = matches!(route, Route::Session);
@@ -141,24 +176,39 @@ pub async fn handle(admin: &Admin, peer: SocketAddr, principal: Option<Principal
             return forbidden();
         }
         if !server::csrf_ok(&who, &req) {
-            return error(StatusCode::FORBIDDEN, "a change made with the session cookie needs the X-CSRF-Token header");
+            return error(
+                StatusCode::FORBIDDEN,
+                "a change made with the session cookie needs the X-CSRF-Token header",
+            );
         }
     }
     let result = match (route, req.method().clone()) {
-        (Route::Session, Method::GET) => Ok(json_resp(StatusCode::OK, &json!({ "username": who.username, "role": who.role.as_str(), "csrf": who.csrf }))),
+        (Route::Session, Method::GET) => Ok(json_resp(
+            StatusCode::OK,
+            &json!({ "username": who.username, "role": who.role.as_str(), "csrf": who.csrf }),
+        )),
         (Route::Session, _) => Ok(logout(admin, &req)),
         (Route::Devices, _) => devices(admin),
         (Route::Device(mac), _) => ops::known(admin, mac).and_then(|_| device(admin, mac)),
-        (Route::SiteQuota, Method::GET) => Ok(json_resp(StatusCode::OK, &ops::quota_json(&admin.gateway.quota()))),
+        (Route::SiteQuota, Method::GET) => Ok(json_resp(
+            StatusCode::OK,
+            &ops::quota_json(&admin.gateway.quota()),
+        )),
         (Route::SiteQuota, _) => match json_object(&req) {
-            Ok(fields) => ops::set_site_quota(admin, &who, &fields).await.map(|q| json_resp(StatusCode::OK, &ops::quota_json(&q))),
+            Ok(fields) => ops::set_site_quota(admin, &who, &fields)
+                .await
+                .map(|q| json_resp(StatusCode::OK, &ops::quota_json(&q))),
             Err(resp) => Ok(resp),
         },
-        (Route::DeviceQuota(mac), Method::GET) => ops::known(admin, mac).and_then(|_| device_quota(admin, mac)),
-        (Route::DeviceQuota(mac), Method::DELETE) => match ops::clear_device_quota(admin, &who, mac).await {
-            Ok(_) => device_quota(admin, mac),
-            Err(e) => Err(e),
-        },
+        (Route::DeviceQuota(mac), Method::GET) => {
+            ops::known(admin, mac).and_then(|_| device_quota(admin, mac))
+        }
+        (Route::DeviceQuota(mac), Method::DELETE) => {
+            match ops::clear_device_quota(admin, &who, mac).await {
+                Ok(_) => device_quota(admin, mac),
+                Err(e) => Err(e),
+            }
+        }
         (Route::DeviceQuota(mac), _) => match json_object(&req) {
             Ok(fields) => match ops::set_device_quota(admin, &who, mac, &fields).await {
                 Ok(_) => device_quota(admin, mac),
@@ -167,11 +217,15 @@ pub async fn handle(admin: &Admin, peer: SocketAddr, principal: Option<Principal
             Err(resp) => Ok(resp),
         },
         (Route::Block(mac), _) => match no_body(&req) {
-            Ok(()) => ops::block(admin, &who, mac).await.and_then(|_| device(admin, mac)),
+            Ok(()) => ops::block(admin, &who, mac)
+                .await
+                .and_then(|_| device(admin, mac)),
             Err(resp) => Ok(resp),
         },
         (Route::Unblock(mac), _) => match no_body(&req) {
-            Ok(()) => ops::unblock(admin, &who, mac).await.and_then(|_| device(admin, mac)),
+            Ok(()) => ops::unblock(admin, &who, mac)
+                .await
+                .and_then(|_| device(admin, mac)),
             Err(resp) => Ok(resp),
         },
         (Route::Kick(mac), _) => match no_body(&req) {
@@ -222,7 +276,9 @@ async fn login(admin: &Admin, peer: SocketAddr, req: &Req) -> Resp {
                     "expires_at_unix": session.expires,
                 }),
             );
-            if let Ok(v) = HeaderValue::from_str(&server::session_cookie_header(&session.token, max_age)) {
+            if let Ok(v) =
+                HeaderValue::from_str(&server::session_cookie_header(&session.token, max_age))
+            {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
             r
@@ -233,7 +289,10 @@ async fn login(admin: &Admin, peer: SocketAddr, req: &Req) -> Resp {
                 StatusCode::TOO_MANY_REQUESTS,
                 &json!({ "error": "too many failed logins; try again later", "retry_after_secs": retry_after_secs }),
             );
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            );
             r
         }
         Err(LoginError::Internal(m)) => op_error(OpError::Internal(m)),
@@ -262,7 +321,11 @@ fn devices(admin: &Admin) -> Result<Resp, OpError> {
 }
 
 fn device_value(admin: &Admin, mac: Mac) -> Result<Value, OpError> {
-    Ok(ops::device_json(&admin.gateway.view(mac)?, admin.gateway.now(), &admin.gateway.config().site.timezone))
+    Ok(ops::device_json(
+        &admin.gateway.view(mac)?,
+        admin.gateway.now(),
+        &admin.gateway.config().site.timezone,
+    ))
 }
 
 fn device(admin: &Admin, mac: Mac) -> Result<Resp, OpError> {
@@ -282,7 +345,10 @@ fn device_quota(admin: &Admin, mac: Mac) -> Result<Resp, OpError> {
         "upload_rate_bps": limits.upload_rate,
         "exempt": limits.exempt,
     });
-    Ok(json_resp(StatusCode::OK, &json!({ "mac": mac.to_string(), "override": ops::override_json(&view.quota), "effective": effective })))
+    Ok(json_resp(
+        StatusCode::OK,
+        &json!({ "mac": mac.to_string(), "override": ops::override_json(&view.quota), "effective": effective }),
+    ))
 }
 
 /// `GET /api/usage?from=YYYY-MM-DD&to=YYYY-MM-DD`: JSON, or CSV with
@@ -293,29 +359,58 @@ fn usage_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
         Err(resp) => return Ok(resp),
     };
     let gw = &admin.gateway;
-    let day = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| usage::parse_day(v).map_err(|m| OpError::bad(key, m))).transpose();
+    let day = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| usage::parse_day(v).map_err(|m| OpError::bad(key, m)))
+            .transpose()
+    };
     let to = day("to")?.unwrap_or_else(|| usage::today(gw));
     let from = match day("from")? {
         Some(d) => d,
         None => usage::add_days(to, -6).ok_or_else(|| OpError::bad("to", "out of range"))?,
     };
     if from > to {
-        return Err(OpError::bad("to", format!("{} is before from ({})", usage::day_string(to), usage::day_string(from))));
+        return Err(OpError::bad(
+            "to",
+            format!(
+                "{} is before from ({})",
+                usage::day_string(to),
+                usage::day_string(from)
+            ),
+        ));
     }
     if usage::days_in(from, to) > MAX_USAGE_DAYS {
-        return Err(OpError::bad("from", format!("at most {MAX_USAGE_DAYS} days per report")));
+        return Err(OpError::bad(
+            "from",
+            format!("at most {MAX_USAGE_DAYS} days per report"),
+        ));
     }
-    let csv = match query.iter().find(|(k, _)| k == "format").map(|(_, v)| v.as_str()) {
+    let csv = match query
+        .iter()
+        .find(|(k, _)| k == "format")
+        .map(|(_, v)| v.as_str())
+    {
         Some("csv") => true,
         Some("json") => false,
-        Some(other) => return Err(OpError::bad("format", format!("{other:?} is not a format (csv or json)"))),
+        Some(other) => {
+            return Err(OpError::bad(
+                "format",
+                format!("{other:?} is not a format (csv or json)"),
+            ))
+        }
         None => req
             .headers()
             .get_all(header::ACCEPT)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .any(|m| m.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/csv"))),
+            .any(|m| {
+                m.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/csv"))
+            }),
     };
     let days = usage::report(gw, from, to)?;
     let (from_s, to_s) = (usage::day_string(from), usage::day_string(to));
@@ -344,25 +439,40 @@ fn audit(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
         query
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.parse::<u64>().map_err(|_| OpError::bad(key, format!("{v:?} is not a whole number"))))
+            .map(|(_, v)| {
+                v.parse::<u64>()
+                    .map_err(|_| OpError::bad(key, format!("{v:?} is not a whole number")))
+            })
             .transpose()
     };
     let before = number("before")?;
     let limit = match number("limit")? {
         None => AUDIT_PAGE,
         Some(n) if n >= 1 && n <= AUDIT_PAGE_MAX as u64 => n as usize,
-        Some(_) => return Err(OpError::bad("limit", format!("must be between 1 and {AUDIT_PAGE_MAX}"))),
+        Some(_) => {
+            return Err(OpError::bad(
+                "limit",
+                format!("must be between 1 and {AUDIT_PAGE_MAX}"),
+            ))
+        }
     };
     let tz = &admin.gateway.config().site.timezone;
     let entries = admin.gateway.store().audit_log(before, limit)?;
-    let next = if entries.len() == limit { entries.last().map(|(id, _)| *id) } else { None };
+    let next = if entries.len() == limit {
+        entries.last().map(|(id, _)| *id)
+    } else {
+        None
+    };
     let entries: Vec<Value> = entries
         .into_iter()
         .map(|(id, e)| {
             json!({ "id": id, "at": ops::rfc3339(e.at, tz), "at_unix": e.at, "who": e.who, "action": e.action, "target": e.target, "old": e.old, "new": e.new })
         })
         .collect();
-    Ok(json_resp(StatusCode::OK, &json!({ "entries": entries, "next_before": next })))
+    Ok(json_resp(
+        StatusCode::OK,
+        &json!({ "entries": entries, "next_before": next }),
+    ))
 }
 
 /// The body as a JSON object (an empty body is an empty object). A body
@@ -405,12 +515,21 @@ fn no_body(req: &Req) -> Result<(), Resp> {
 /// The query string's parameters, each known and given once.
 fn query_params(req: &Req, known: &[&str]) -> Result<Vec<(String, String)>, Resp> {
     let mut out: Vec<(String, String)> = Vec::new();
-    for pair in req.uri().query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    for pair in req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let k = percent_decode(k).ok_or_else(|| bad(k, "bad percent-encoding"))?;
         let v = percent_decode(v).ok_or_else(|| bad(&k, "bad percent-encoding"))?;
         if !known.contains(&k.as_str()) {
-            return Err(bad(&k, &format!("unknown parameter (expected one of: {})", known.join(", "))));
+            return Err(bad(
+                &k,
+                &format!("unknown parameter (expected one of: {})", known.join(", ")),
+            ));
         }
         if out.iter().any(|(seen, _)| *seen == k) {
             return Err(bad(&k, "given twice"));
@@ -452,21 +571,68 @@ mod tests {
     #[test]
     fn routes_parse_and_bad_macs_are_400() {
         assert!(matches!(parse_route("/api/devices"), Ok(Route::Devices)));
-        assert!(matches!(parse_route("/api/devices/02:77:00:00:00:01/block"), Ok(Route::Block(_))));
-        assert!(matches!(parse_route("/api/devices/02%3A77%3A00%3A00%3A00%3A01/quota"), Ok(Route::DeviceQuota(_))));
-        assert_eq!(parse_route("/api/devices/nope/kick").err().unwrap().status(), StatusCode::BAD_REQUEST);
-        assert_eq!(parse_route("/api/devices/02:77:00:00:00:01/explode").err().unwrap().status(), StatusCode::NOT_FOUND);
-        assert_eq!(parse_route("/api/").err().unwrap().status(), StatusCode::NOT_FOUND);
-        assert_eq!(parse_route("/api/quota/").err().unwrap().status(), StatusCode::NOT_FOUND);
+        assert!(matches!(
+            parse_route("/api/devices/02:77:00:00:00:01/block"),
+            Ok(Route::Block(_))
+        ));
+        assert!(matches!(
+            parse_route("/api/devices/02%3A77%3A00%3A00%3A00%3A01/quota"),
+            Ok(Route::DeviceQuota(_))
+        ));
+        assert_eq!(
+            parse_route("/api/devices/nope/kick")
+                .err()
+                .unwrap()
+                .status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            parse_route("/api/devices/02:77:00:00:00:01/explode")
+                .err()
+                .unwrap()
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            parse_route("/api/").err().unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            parse_route("/api/quota/").err().unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[test]
     fn query_strings_are_strict() {
-        let req = |q: &str| hyper::Request::builder().uri(format!("/api/usage?{q}")).body(hyper::body::Bytes::new()).unwrap();
+        let req = |q: &str| {
+            hyper::Request::builder()
+                .uri(format!("/api/usage?{q}"))
+                .body(hyper::body::Bytes::new())
+                .unwrap()
+        };
         let q = query_params(&req("from=2026-11-01&to=2026-11-27"), &["from", "to"]).unwrap();
-        assert_eq!(q, vec![("from".into(), "2026-11-01".into()), ("to".into(), "2026-11-27".into())]);
-        assert_eq!(query_params(&req("form=2026-11-01"), &["from", "to"]).err().unwrap().status(), StatusCode::BAD_REQUEST);
-        assert_eq!(query_params(&req("to=1&to=2"), &["from", "to"]).err().unwrap().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            q,
+            vec![
+                ("from".into(), "2026-11-01".into()),
+                ("to".into(), "2026-11-27".into())
+            ]
+        );
+        assert_eq!(
+            query_params(&req("form=2026-11-01"), &["from", "to"])
+                .err()
+                .unwrap()
+                .status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            query_params(&req("to=1&to=2"), &["from", "to"])
+                .err()
+                .unwrap()
+                .status(),
+            StatusCode::BAD_REQUEST
+        );
         assert_eq!(percent_decode("a%3Ab+c"), Some("a:b c".into()));
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%3"), None);

@@ -19,7 +19,9 @@
 mod pages;
 mod routes;
 
-pub use pages::{check_quota_form, local_datetime, Dashboard, DeviceCard, DeviceList, Frame, Nav, QuotaForm};
+pub use pages::{
+    check_quota_form, local_datetime, Dashboard, DeviceCard, DeviceList, Frame, Nav, QuotaForm,
+};
 pub use routes::handle;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -138,13 +140,26 @@ pub enum ConsoleError {
     BadToml { path: PathBuf, message: String },
     /// A string is missing in one language (or needed by a template or the console).
     #[error("{path}: string {key:?} is missing in [{lang}]")]
-    MissingString { path: PathBuf, key: String, lang: Language },
+    MissingString {
+        path: PathBuf,
+        key: String,
+        lang: Language,
+    },
     /// A string's `{word}` fill-ins differ between the languages.
     #[error("{path}: string {key:?} uses fill-ins {id:?} in [id] but {en:?} in [en]")]
-    FillInMismatch { path: PathBuf, key: String, id: Vec<String>, en: Vec<String> },
+    FillInMismatch {
+        path: PathBuf,
+        key: String,
+        id: Vec<String>,
+        en: Vec<String>,
+    },
     /// A template uses a placeholder its page does not provide.
     #[error("{path}: unknown placeholder {{{{{name}}}}} (this page knows: {known})")]
-    UnknownPlaceholder { path: PathBuf, name: String, known: String },
+    UnknownPlaceholder {
+        path: PathBuf,
+        name: String,
+        known: String,
+    },
     /// `{{` without a matching `}}`.
     #[error("{path}: '{{{{' at byte {offset} is never closed with '}}}}'")]
     Unclosed { path: PathBuf, offset: usize },
@@ -191,19 +206,28 @@ impl Console {
     /// Embedded defaults; files present in `dir` override them file by file.
     pub fn load(dir: Option<&Path>) -> Result<Console, ConsoleError> {
         if let Some(dir) = dir.filter(|d| !d.is_dir()) {
-            return Err(ConsoleError::NoDir { path: dir.to_path_buf() });
+            return Err(ConsoleError::NoDir {
+                path: dir.to_path_buf(),
+            });
         }
         let mut overridden = Vec::new();
         let mut sources: BTreeMap<&str, (PathBuf, String)> = BTreeMap::new();
         for &(rel, builtin) in EMBEDDED {
             let source = match dir.map(|d| d.join(rel)).filter(|p| p.is_file()) {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|source| ConsoleError::Unreadable { path: path.clone(), source })?;
+                    let text = std::fs::read_to_string(&path).map_err(|source| {
+                        ConsoleError::Unreadable {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
                     overridden.push(path.clone());
                     (path, text)
                 }
-                None => (Path::new("<built-in>/admin-ui").join(rel), builtin.to_owned()),
+                None => (
+                    Path::new("<built-in>/admin-ui").join(rel),
+                    builtin.to_owned(),
+                ),
             };
             sources.insert(rel, source);
         }
@@ -216,7 +240,12 @@ impl Console {
                 parse_template(path, text, *t, &strings[0])
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Console { templates, css: sources["console.css"].1.clone(), strings, overridden })
+        Ok(Console {
+            templates,
+            css: sources["console.css"].1.clone(),
+            strings,
+            overridden,
+        })
     }
 
     /// The override files actually used (for a start-up log line).
@@ -232,7 +261,9 @@ impl Console {
     /// A string in a language; the key itself if missing (load() checked both
     /// languages have every key the built-in file has).
     pub fn text<'a>(&'a self, lang: Language, key: &'a str) -> &'a str {
-        self.strings[lang_index(lang)].get(key).map_or(key, String::as_str)
+        self.strings[lang_index(lang)]
+            .get(key)
+            .map_or(key, String::as_str)
     }
 
     /// A string with its `{word}` fill-ins replaced; not escaped.
@@ -247,7 +278,11 @@ impl Console {
     /// Render one template: values escaped except `_html` ones; a variable
     /// the template uses but `vars` lacks renders empty.
     pub fn render(&self, template: Template, lang: Language, vars: &[(&str, &str)]) -> String {
-        let var = |name: &str| vars.iter().find(|(k, _)| *k == name).map_or("", |(_, v)| *v);
+        let var = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map_or("", |(_, v)| *v)
+        };
         let mut out = String::with_capacity(4096);
         for seg in &self.templates[template as usize] {
             match seg {
@@ -300,7 +335,9 @@ fn percent_decode(s: &[u8]) -> String {
 
 /// The first value of `name` in a decoded form.
 pub fn form_value<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 pub use super::server::cookie;
@@ -325,14 +362,20 @@ pub fn same_origin(headers: &hyper::HeaderMap) -> bool {
     match get("origin") {
         None => true,
         Some("null") => site == Some("same-origin"),
-        Some(origin) => get("host").is_some_and(|host| origin.eq_ignore_ascii_case(&format!("https://{host}"))),
+        Some(origin) => {
+            get("host").is_some_and(|host| origin.eq_ignore_ascii_case(&format!("https://{host}")))
+        }
     }
 }
 
 /// May this POST change something? The form's `csrf` field must be the
 /// session's token, and the request must not come from another origin.
 /// Checked before any change; a refusal is a 403 and changes nothing.
-pub fn csrf_ok(headers: &hyper::HeaderMap, principal: &Principal, form: &[(String, String)]) -> bool {
+pub fn csrf_ok(
+    headers: &hyper::HeaderMap,
+    principal: &Principal,
+    form: &[(String, String)],
+) -> bool {
     let sent = form_value(form, "csrf").unwrap_or("");
     !principal.csrf.is_empty() && same_token(sent, &principal.csrf) && same_origin(headers)
 }
@@ -358,7 +401,9 @@ pub const LANG_COOKIE: &str = "desawifi_lang";
 pub fn random_token() -> String {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the system's random source works");
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system's random source works");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -368,18 +413,36 @@ pub fn random_token() -> String {
 /// file has (the console asks for those), every key the other language has,
 /// and the same `{word}` fill-ins.
 fn load_strings(path: &Path, text: &str) -> Result<[BTreeMap<String, String>; 2], ConsoleError> {
-    let parsed: StringsFile = toml::from_str(text).map_err(|e| ConsoleError::BadToml { path: path.to_path_buf(), message: e.to_string() })?;
-    let builtin: StringsFile = toml::from_str(EMBEDDED[0].1).expect("built-in admin-ui/strings.toml is valid (tested)");
-    let needed: BTreeSet<&String> = builtin.id.keys().chain(parsed.id.keys()).chain(parsed.en.keys()).collect();
+    let parsed: StringsFile = toml::from_str(text).map_err(|e| ConsoleError::BadToml {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let builtin: StringsFile =
+        toml::from_str(EMBEDDED[0].1).expect("built-in admin-ui/strings.toml is valid (tested)");
+    let needed: BTreeSet<&String> = builtin
+        .id
+        .keys()
+        .chain(parsed.id.keys())
+        .chain(parsed.en.keys())
+        .collect();
     for key in needed {
         for (lang, table) in [(Language::Id, &parsed.id), (Language::En, &parsed.en)] {
             if !table.contains_key(key) {
-                return Err(ConsoleError::MissingString { path: path.to_path_buf(), key: key.clone(), lang });
+                return Err(ConsoleError::MissingString {
+                    path: path.to_path_buf(),
+                    key: key.clone(),
+                    lang,
+                });
             }
         }
         let (id, en) = (fill_ins(&parsed.id[key]), fill_ins(&parsed.en[key]));
         if id != en {
-            return Err(ConsoleError::FillInMismatch { path: path.to_path_buf(), key: key.clone(), id, en });
+            return Err(ConsoleError::FillInMismatch {
+                path: path.to_path_buf(),
+                key: key.clone(),
+                id,
+                en,
+            });
         }
     }
     Ok([parsed.id, parsed.en])
@@ -387,7 +450,12 @@ fn load_strings(path: &Path, text: &str) -> Result<[BTreeMap<String, String>; 2]
 
 /// Split a template into segments, checking every placeholder. A leading
 /// `<!-- ... -->` is documentation and is dropped.
-fn parse_template(path: &Path, text: &str, template: Template, strings: &BTreeMap<String, String>) -> Result<Vec<Seg>, ConsoleError> {
+fn parse_template(
+    path: &Path,
+    text: &str,
+    template: Template,
+    strings: &BTreeMap<String, String>,
+) -> Result<Vec<Seg>, ConsoleError> {
     let mut rest = text.trim_start();
     if rest.starts_with("<!--") {
         if let Some(end) = rest.find("-->") {
@@ -400,9 +468,10 @@ fn parse_template(path: &Path, text: &str, template: Template, strings: &BTreeMa
             segs.push(Seg::Lit(rest[..open].to_owned()));
         }
         let after = &rest[open + 2..];
-        let close = after
-            .find("}}")
-            .ok_or_else(|| ConsoleError::Unclosed { path: path.to_path_buf(), offset: text.len() - rest.len() + open })?;
+        let close = after.find("}}").ok_or_else(|| ConsoleError::Unclosed {
+            path: path.to_path_buf(),
+            offset: text.len() - rest.len() + open,
+        })?;
         let name = after[..close].trim();
         segs.push(placeholder(path, template, strings, name)?);
         rest = &after[close + 2..];
@@ -413,13 +482,22 @@ fn parse_template(path: &Path, text: &str, template: Template, strings: &BTreeMa
     Ok(segs)
 }
 
-fn placeholder(path: &Path, template: Template, strings: &BTreeMap<String, String>, name: &str) -> Result<Seg, ConsoleError> {
+fn placeholder(
+    path: &Path,
+    template: Template,
+    strings: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<Seg, ConsoleError> {
     if let Some(key) = name.strip_prefix("t:") {
         let key = key.trim();
         return if strings.contains_key(key) {
             Ok(Seg::Text(key.to_owned()))
         } else {
-            Err(ConsoleError::MissingString { path: path.to_path_buf(), key: key.to_owned(), lang: Language::Id })
+            Err(ConsoleError::MissingString {
+                path: path.to_path_buf(),
+                key: key.to_owned(),
+                lang: Language::Id,
+            })
         };
     }
     if name == "lang" {
@@ -453,11 +531,22 @@ mod tests {
     }
 
     fn principal(role: Role) -> Principal {
-        Principal { username: "ani".into(), role, csrf: "c".repeat(64), via: Via::Cookie }
+        Principal {
+            username: "ani".into(),
+            role,
+            csrf: "c".repeat(64),
+            via: Via::Cookie,
+        }
     }
 
     fn frame<'a>(p: Option<&'a Principal>, lang: Language) -> Frame<'a> {
-        Frame { lang, site_name: "Kepala Telake", principal: p, nav: Some(Nav::Devices), notice_html: String::new() }
+        Frame {
+            lang,
+            site_name: "Kepala Telake",
+            principal: p,
+            nav: Some(Nav::Devices),
+            notice_html: String::new(),
+        }
     }
 
     fn quota() -> config::Quota {
@@ -479,7 +568,8 @@ mod tests {
             first_seen: 0,
             quota: Default::default(),
             blocked,
-            session: online.then(|| crate::store::Session::new(Ipv4Addr::new(10, 77, 0, 10 + n), 0, 100)),
+            session: online
+                .then(|| crate::store::Session::new(Ipv4Addr::new(10, 77, 0, 10 + n), 0, 100)),
             seconds_remaining: 90,
             used_today: 12 << 20,
             daily_data: 500 << 20,
@@ -492,8 +582,14 @@ mod tests {
     fn devices_html(p: &Principal) -> String {
         let list = DeviceList {
             devices: vec![
-                DeviceCard { view: device(1, true, false), session_ends: Some("23:15".into()) },
-                DeviceCard { view: device(2, false, true), session_ends: None },
+                DeviceCard {
+                    view: device(1, true, false),
+                    session_ends: Some("23:15".into()),
+                },
+                DeviceCard {
+                    view: device(2, false, true),
+                    session_ends: None,
+                },
             ],
             total: 2,
             page: 0,
@@ -503,39 +599,72 @@ mod tests {
     }
 
     fn day(d: &str, down: u64, up: u64) -> DayReport {
-        DayReport { day: d.into(), bytes_down: down, bytes_up: up, ..DayReport::default() }
+        DayReport {
+            day: d.into(),
+            bytes_down: down,
+            bytes_up: up,
+            ..DayReport::default()
+        }
     }
 
     /// Every page is self-contained and CSP-clean: no script, no inline style,
     /// nothing from elsewhere, no placeholder left over.
     fn assert_clean(html: &str) {
         let lower = html.to_ascii_lowercase();
-        for bad in ["<script", "style=", "<style", "javascript:", "http://", "https://", "{{"] {
+        for bad in [
+            "<script",
+            "style=",
+            "<style",
+            "javascript:",
+            "http://",
+            "https://",
+            "{{",
+        ] {
             assert!(!lower.contains(bad), "page contains {bad:?}:\n{html}");
         }
-        assert!(!html.contains("NaN") && !html.contains("inf\""), "a bad number:\n{html}");
-        assert!(html.starts_with("<!doctype html>"), "doc comment not stripped");
+        assert!(
+            !html.contains("NaN") && !html.contains("inf\""),
+            "a bad number:\n{html}"
+        );
+        assert!(
+            html.starts_with("<!doctype html>"),
+            "doc comment not stripped"
+        );
     }
 
     #[test]
     fn both_languages_have_the_same_keys() {
         let file: StringsFile = toml::from_str(EMBEDDED[0].1).unwrap();
-        assert_eq!(file.id.keys().collect::<Vec<_>>(), file.en.keys().collect::<Vec<_>>());
+        assert_eq!(
+            file.id.keys().collect::<Vec<_>>(),
+            file.en.keys().collect::<Vec<_>>()
+        );
         let c = console();
         assert_eq!(c.text(Language::Id, "logout"), "Keluar");
         assert_eq!(c.text(Language::En, "logout"), "Log out");
-        assert_eq!(c.text_with(Language::En, "login_locked", &[("minutes", "15")]), "Too many failed attempts. This login is locked; try again in 15 minutes.");
+        assert_eq!(
+            c.text_with(Language::En, "login_locked", &[("minutes", "15")]),
+            "Too many failed attempts. This login is locked; try again in 15 minutes."
+        );
     }
 
     #[test]
     fn login_page_escapes_and_carries_the_login_token() {
         let c = console();
-        let html = c.login_page(&frame(None, Language::Id), &"a".repeat(64), "<b>\"x'&", Some("<i>salah</i>"));
+        let html = c.login_page(
+            &frame(None, Language::Id),
+            &"a".repeat(64),
+            "<b>\"x'&",
+            Some("<i>salah</i>"),
+        );
         assert_clean(&html);
         assert!(html.contains("&lt;b&gt;&quot;x&#39;&amp;"), "{html}");
         assert!(html.contains("&lt;i&gt;salah&lt;/i&gt;"));
         assert!(!html.contains("<b>") && !html.contains("<i>"));
-        assert!(html.contains(&format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", "a".repeat(64))));
+        assert!(html.contains(&format!(
+            "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+            "a".repeat(64)
+        )));
         assert!(html.contains("<form method=\"post\" action=\"/login\""));
         assert!(html.contains("<html lang=\"id\">") && html.contains("href=\"?lang=en\""));
         // No one is logged in: no menu, no log-out button.
@@ -548,21 +677,51 @@ mod tests {
         let html = devices_html(&admin);
         assert_clean(&html);
         let forms = html.matches("<form ").count();
-        let tokens = html.matches(&format!("name=\"csrf\" value=\"{}\"", admin.csrf)).count();
-        assert!(forms >= 4, "logout, kick, block, unblock, overrides: {forms}\n{html}");
+        let tokens = html
+            .matches(&format!("name=\"csrf\" value=\"{}\"", admin.csrf))
+            .count();
+        assert!(
+            forms >= 4,
+            "logout, kick, block, unblock, overrides: {forms}\n{html}"
+        );
         assert_eq!(forms, tokens, "a form without the CSRF token:\n{html}");
-        for action in ["/devices/02:77:00:00:00:01/kick", "/devices/02:77:00:00:00:01/block", "/devices/02:77:00:00:00:02/unblock", "/devices/02:77:00:00:00:01/quota"] {
-            assert!(html.contains(&format!("action=\"{action}\"")), "{action} missing");
+        for action in [
+            "/devices/02:77:00:00:00:01/kick",
+            "/devices/02:77:00:00:00:01/block",
+            "/devices/02:77:00:00:00:02/unblock",
+            "/devices/02:77:00:00:00:01/quota",
+        ] {
+            assert!(
+                html.contains(&format!("action=\"{action}\"")),
+                "{action} missing"
+            );
         }
-        assert!(!html.contains("/devices/02:77:00:00:00:02/kick"), "an offline device cannot be kicked");
+        assert!(
+            !html.contains("/devices/02:77:00:00:00:02/kick"),
+            "an offline device cannot be kicked"
+        );
 
         let viewer = principal(Role::Viewer);
         let html = devices_html(&viewer);
-        assert!(!html.contains("action=\"/devices/"), "a viewer sees no action buttons:\n{html}");
+        assert!(
+            !html.contains("action=\"/devices/"),
+            "a viewer sees no action buttons:\n{html}"
+        );
         assert_eq!(html.matches("<form ").count(), 1, "only the log-out form");
-        assert!(html.contains("02:77:00:00:00:02") && html.contains("diblokir") && html.contains("pemantau"));
-        let quota_html = console().quota_page(&frame(Some(&viewer), Language::En), &QuotaForm::from_quota(&quota()), false);
-        assert!(quota_html.contains("<fieldset disabled>") && !quota_html.contains("type=\"submit\">Save"));
+        assert!(
+            html.contains("02:77:00:00:00:02")
+                && html.contains("diblokir")
+                && html.contains("pemantau")
+        );
+        let quota_html = console().quota_page(
+            &frame(Some(&viewer), Language::En),
+            &QuotaForm::from_quota(&quota()),
+            false,
+        );
+        assert!(
+            quota_html.contains("<fieldset disabled>")
+                && !quota_html.contains("type=\"submit\">Save")
+        );
     }
 
     #[test]
@@ -570,42 +729,84 @@ mod tests {
         let c = console();
         let empty = c.chart_svg(Language::Id, &[]);
         assert!(empty.starts_with("<svg") && empty.ends_with("</svg>"));
-        assert!(!empty.contains("<rect") && empty.contains("<title id=\"chart-title\">Pemakaian 7 hari terakhir</title>"));
+        assert!(
+            !empty.contains("<rect")
+                && empty.contains("<title id=\"chart-title\">Pemakaian 7 hari terakhir</title>")
+        );
 
-        let zeros: Vec<DayReport> = (21..28).map(|d| day(&format!("2026-11-{d}"), 0, 0)).collect();
+        let zeros: Vec<DayReport> = (21..28)
+            .map(|d| day(&format!("2026-11-{d}"), 0, 0))
+            .collect();
         let svg = c.chart_svg(Language::En, &zeros);
         assert_eq!(svg.matches("<rect").count(), 14);
         assert_eq!(svg.matches("<title>").count(), 7, "one <title> per day");
         assert!(svg.contains("height=\"0.0\"") && !svg.contains("NaN") && !svg.contains("inf"));
         assert!(svg.contains(">27 Nov<") && svg.contains(">0 B<"));
 
-        let huge = vec![day("2026-11-26", u64::MAX, u64::MAX), day("2026-11-27", 1 << 30, 0), day("2026-08-17", 0, 0)];
+        let huge = vec![
+            day("2026-11-26", u64::MAX, u64::MAX),
+            day("2026-11-27", 1 << 30, 0),
+            day("2026-08-17", 0, 0),
+        ];
         let svg = c.chart_svg(Language::Id, &huge);
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
         assert!(svg.contains(">17 Agu<"), "Indonesian month names: {svg}");
         // The biggest bar fills the plot (160 units: 80 + 80); the rest scale down, never below 0.
         assert!(svg.contains("height=\"80.0\""), "{svg}");
-        for h in svg.split("height=\"").skip(2).map(|s| s.split('"').next().unwrap().parse::<f64>().unwrap()) {
+        for h in svg
+            .split("height=\"")
+            .skip(2)
+            .map(|s| s.split('"').next().unwrap().parse::<f64>().unwrap())
+        {
             assert!((0.0..=160.0).contains(&h), "bar height {h}");
         }
-        assert!(svg.contains("16777216 TiB") || svg.contains("32 EiB") || svg.contains("TiB"), "{svg}");
+        assert!(
+            svg.contains("16777216 TiB") || svg.contains("32 EiB") || svg.contains("TiB"),
+            "{svg}"
+        );
     }
 
     #[test]
     fn dashboard_renders_everything_escaped() {
         let c = console();
         let p = principal(Role::Viewer);
-        let week: Vec<DayReport> = (21..28).map(|d| day(&format!("2026-11-{d}"), d << 20, d << 10)).collect();
+        let week: Vec<DayReport> = (21..28)
+            .map(|d| day(&format!("2026-11-{d}"), d << 20, d << 10))
+            .collect();
         let data = Dashboard {
             online: 3,
-            today: DayReport { devices: 4, sessions: 9, peak_devices: 3, ..week[6].clone() },
-            top: vec![("02:77:00:00:00:01".parse().unwrap(), DailyUsage { download: 27 << 20, upload: 1 << 20 })],
+            today: DayReport {
+                devices: 4,
+                sessions: 9,
+                peak_devices: 3,
+                ..week[6].clone()
+            },
+            top: vec![(
+                "02:77:00:00:00:01".parse().unwrap(),
+                DailyUsage {
+                    download: 27 << 20,
+                    upload: 1 << 20,
+                },
+            )],
             week,
             uplink_down_since: Some("2026-11-27 <08:00>".into()),
         };
-        let html = c.dashboard_page(&Frame { nav: Some(Nav::Dashboard), ..frame(Some(&p), Language::Id) }, &data);
+        let html = c.dashboard_page(
+            &Frame {
+                nav: Some(Nav::Dashboard),
+                ..frame(Some(&p), Language::Id)
+            },
+            &data,
+        );
         assert_clean(&html);
-        for good in ["id=\"online-now\">3<", "27 MiB", "Terputus sejak 2026-11-27 &lt;08:00&gt;", "<svg class=\"chart\"", "href=\"/\" aria-current=\"page\"", "02:77:00:00:00:01"] {
+        for good in [
+            "id=\"online-now\">3<",
+            "27 MiB",
+            "Terputus sejak 2026-11-27 &lt;08:00&gt;",
+            "<svg class=\"chart\"",
+            "href=\"/\" aria-current=\"page\"",
+            "02:77:00:00:00:01",
+        ] {
             assert!(html.contains(good), "dashboard lacks {good:?}:\n{html}");
         }
     }
@@ -615,10 +816,27 @@ mod tests {
         let c = console();
         let p = principal(Role::Admin);
         let tz = jiff::tz::TimeZone::get("Asia/Makassar").unwrap();
-        let e = AuditEntry { at: 1_795_000_000, who: "<ani>".into(), action: "quota.set".into(), target: "site".into(), old: serde_json::json!({"daily_data": "500 MiB"}), new: serde_json::json!("</p><script>") };
-        let html = c.audit_page(&frame(Some(&p), Language::En), &[(7, e)], &tz, false, Some(7));
+        let e = AuditEntry {
+            at: 1_795_000_000,
+            who: "<ani>".into(),
+            action: "quota.set".into(),
+            target: "site".into(),
+            old: serde_json::json!({"daily_data": "500 MiB"}),
+            new: serde_json::json!("</p><script>"),
+        };
+        let html = c.audit_page(
+            &frame(Some(&p), Language::En),
+            &[(7, e)],
+            &tz,
+            false,
+            Some(7),
+        );
         assert_clean(&html);
-        assert!(html.contains("&lt;ani&gt;") && html.contains("&lt;/p&gt;&lt;script&gt;") && html.contains("daily_data: 500 MiB →"));
+        assert!(
+            html.contains("&lt;ani&gt;")
+                && html.contains("&lt;/p&gt;&lt;script&gt;")
+                && html.contains("daily_data: 500 MiB →")
+        );
         assert!(html.contains("href=\"/audit?before=7\""));
         assert_eq!(local_datetime(0, &tz), "1970-01-01 08:00");
     }
@@ -626,15 +844,53 @@ mod tests {
     #[test]
     fn quota_form_checks_every_field_and_sends_only_changes() {
         let q = quota();
-        let form = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
-        let changed = check_quota_form(&q, &form(&[("daily_data", " 1 GiB "), ("session_time", "4h"), ("csrf", "x")])).unwrap();
-        assert_eq!(serde_json::Value::Object(changed), serde_json::json!({"daily_data": "1 GiB"}));
-        let err = check_quota_form(&q, &form(&[("daily_data", "lots"), ("download_rate", "<b>"), ("idle_timeout", "30m")])).unwrap_err();
-        assert_eq!(err.errors.keys().copied().collect::<Vec<_>>(), vec!["daily_data", "download_rate"]);
-        assert_eq!(err.values["daily_data"], "lots", "what was typed stays in the field");
-        let html = console().quota_page(&frame(Some(&principal(Role::Admin)), Language::Id), &err, true);
+        let form = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let changed = check_quota_form(
+            &q,
+            &form(&[
+                ("daily_data", " 1 GiB "),
+                ("session_time", "4h"),
+                ("csrf", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::Value::Object(changed),
+            serde_json::json!({"daily_data": "1 GiB"})
+        );
+        let err = check_quota_form(
+            &q,
+            &form(&[
+                ("daily_data", "lots"),
+                ("download_rate", "<b>"),
+                ("idle_timeout", "30m"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.errors.keys().copied().collect::<Vec<_>>(),
+            vec!["daily_data", "download_rate"]
+        );
+        assert_eq!(
+            err.values["daily_data"], "lots",
+            "what was typed stays in the field"
+        );
+        let html = console().quota_page(
+            &frame(Some(&principal(Role::Admin)), Language::Id),
+            &err,
+            true,
+        );
         assert_clean(&html);
-        assert!(html.contains("id=\"daily_data-error\"") && html.contains("value=\"&lt;b&gt;\"") && html.contains("&quot;&lt;b&gt;&quot;"));
+        assert!(
+            html.contains("id=\"daily_data-error\"")
+                && html.contains("value=\"&lt;b&gt;\"")
+                && html.contains("&quot;&lt;b&gt;&quot;")
+        );
         assert!(html.contains("<fieldset >") && html.contains("type=\"submit\">Simpan"));
         let shown = QuotaForm::from_quota(&q);
         assert_eq!(shown.values["daily_data"], "500 MiB");
@@ -645,7 +901,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> hyper::HeaderMap {
         let mut h = hyper::HeaderMap::new();
         for (k, v) in pairs {
-            h.append(hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.append(
+                hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
@@ -656,18 +915,85 @@ mod tests {
         let good = vec![("csrf".to_owned(), p.csrf.clone())];
         let host = [("host", "192.0.2.1:8443")];
         assert!(csrf_ok(&headers(&host), &p, &good));
-        assert!(csrf_ok(&headers(&[("host", "192.0.2.1:8443"), ("origin", "https://192.0.2.1:8443"), ("sec-fetch-site", "same-origin")]), &p, &good));
+        assert!(csrf_ok(
+            &headers(&[
+                ("host", "192.0.2.1:8443"),
+                ("origin", "https://192.0.2.1:8443"),
+                ("sec-fetch-site", "same-origin")
+            ]),
+            &p,
+            &good
+        ));
         assert!(!csrf_ok(&headers(&host), &p, &[]), "no token");
-        assert!(!csrf_ok(&headers(&host), &p, &[("csrf".into(), "c".repeat(63) + "d")]), "wrong token");
-        assert!(!csrf_ok(&headers(&host), &p, &[("csrf".into(), String::new())]));
-        assert!(!csrf_ok(&headers(&[("host", "192.0.2.1:8443"), ("origin", "https://evil.example")]), &p, &good), "foreign Origin");
-        assert!(!csrf_ok(&headers(&[("host", "192.0.2.1:8443"), ("origin", "null")]), &p, &good), "opaque Origin");
-        assert!(!csrf_ok(&headers(&[("origin", "null"), ("sec-fetch-site", "cross-site")]), &p, &good), "sandboxed frame elsewhere");
-        assert!(csrf_ok(&headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]), &p, &good), "no-referrer policy, same origin");
-        assert!(!csrf_ok(&headers(&[("origin", "https://192.0.2.1:8443")]), &p, &good), "Origin without Host");
-        assert!(!csrf_ok(&headers(&[("host", "192.0.2.1:8443"), ("sec-fetch-site", "cross-site")]), &p, &good));
-        let tokenless = Principal { csrf: String::new(), ..p.clone() };
-        assert!(!csrf_ok(&headers(&host), &tokenless, &[("csrf".into(), String::new())]), "an empty token never matches");
+        assert!(
+            !csrf_ok(
+                &headers(&host),
+                &p,
+                &[("csrf".into(), "c".repeat(63) + "d")]
+            ),
+            "wrong token"
+        );
+        assert!(!csrf_ok(
+            &headers(&host),
+            &p,
+            &[("csrf".into(), String::new())]
+        ));
+        assert!(
+            !csrf_ok(
+                &headers(&[
+                    ("host", "192.0.2.1:8443"),
+                    ("origin", "https://evil.example")
+                ]),
+                &p,
+                &good
+            ),
+            "foreign Origin"
+        );
+        assert!(
+            !csrf_ok(
+                &headers(&[("host", "192.0.2.1:8443"), ("origin", "null")]),
+                &p,
+                &good
+            ),
+            "opaque Origin"
+        );
+        assert!(
+            !csrf_ok(
+                &headers(&[("origin", "null"), ("sec-fetch-site", "cross-site")]),
+                &p,
+                &good
+            ),
+            "sandboxed frame elsewhere"
+        );
+        assert!(
+            csrf_ok(
+                &headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]),
+                &p,
+                &good
+            ),
+            "no-referrer policy, same origin"
+        );
+        assert!(
+            !csrf_ok(&headers(&[("origin", "https://192.0.2.1:8443")]), &p, &good),
+            "Origin without Host"
+        );
+        assert!(!csrf_ok(
+            &headers(&[("host", "192.0.2.1:8443"), ("sec-fetch-site", "cross-site")]),
+            &p,
+            &good
+        ));
+        let tokenless = Principal {
+            csrf: String::new(),
+            ..p.clone()
+        };
+        assert!(
+            !csrf_ok(
+                &headers(&host),
+                &tokenless,
+                &[("csrf".into(), String::new())]
+            ),
+            "an empty token never matches"
+        );
 
         let t = random_token();
         assert_eq!(t.len(), 64);
@@ -675,10 +1001,29 @@ mod tests {
         let field = vec![("csrf".to_owned(), t.clone())];
         let cookie = format!("a=b; {LOGIN_CSRF_COOKIE}={t}");
         assert!(login_csrf_ok(&headers(&[("cookie", &cookie)]), &field));
-        assert!(!login_csrf_ok(&headers(&[]), &field), "no cookie: posted from another site");
-        assert!(!login_csrf_ok(&headers(&[("cookie", &format!("{LOGIN_CSRF_COOKIE}={}", random_token()))]), &field));
-        assert!(!login_csrf_ok(&headers(&[("cookie", &format!("{LOGIN_CSRF_COOKIE}=x"))]), &[("csrf".into(), "x".into())]), "too short");
-        assert!(!login_csrf_ok(&headers(&[("cookie", &cookie), ("host", "h"), ("origin", "https://evil.example")]), &field));
+        assert!(
+            !login_csrf_ok(&headers(&[]), &field),
+            "no cookie: posted from another site"
+        );
+        assert!(!login_csrf_ok(
+            &headers(&[("cookie", &format!("{LOGIN_CSRF_COOKIE}={}", random_token()))]),
+            &field
+        ));
+        assert!(
+            !login_csrf_ok(
+                &headers(&[("cookie", &format!("{LOGIN_CSRF_COOKIE}=x"))]),
+                &[("csrf".into(), "x".into())]
+            ),
+            "too short"
+        );
+        assert!(!login_csrf_ok(
+            &headers(&[
+                ("cookie", &cookie),
+                ("host", "h"),
+                ("origin", "https://evil.example")
+            ]),
+            &field
+        ));
     }
 
     #[test]
@@ -690,7 +1035,10 @@ mod tests {
         assert_eq!(form_value(&f, "empty"), Some(""));
         assert_eq!(form_value(&f, "missing"), None);
         assert_eq!(parse_form(b"a=%4"), vec![("a".to_owned(), "%4".to_owned())]);
-        let h = headers(&[("cookie", "desawifi_lang=en; desawifi_admin=tok"), ("cookie", "z=1")]);
+        let h = headers(&[
+            ("cookie", "desawifi_lang=en; desawifi_admin=tok"),
+            ("cookie", "z=1"),
+        ]);
         assert_eq!(cookie(&h, LANG_COOKIE), Some("en"));
         assert_eq!(cookie(&h, "z"), Some("1"));
         assert_eq!(cookie(&h, "desawifi"), None);
@@ -704,15 +1052,28 @@ mod tests {
         let path = dir.join("templates/quota.html");
         std::fs::write(&path, "<p>{{daily_data}} {{daliy_data}}</p>").unwrap();
         let err = Console::load(Some(&dir)).unwrap_err().to_string();
-        assert!(err.contains("daliy_data") && err.contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains("daliy_data") && err.contains(&path.display().to_string()),
+            "{err}"
+        );
         std::fs::remove_file(&path).unwrap();
         std::fs::write(dir.join("console.css"), "body{color:#123456}").unwrap();
         let c = Console::load(Some(&dir)).unwrap();
         assert_eq!(c.css(), "body{color:#123456}");
         assert_eq!(c.overridden(), [dir.join("console.css")]);
-        std::fs::write(dir.join("strings.toml"), EMBEDDED[0].1.replacen("logout = \"Log out\"\n", "", 1)).unwrap();
-        assert!(matches!(Console::load(Some(&dir)), Err(ConsoleError::MissingString { .. })));
+        std::fs::write(
+            dir.join("strings.toml"),
+            EMBEDDED[0].1.replacen("logout = \"Log out\"\n", "", 1),
+        )
+        .unwrap();
+        assert!(matches!(
+            Console::load(Some(&dir)),
+            Err(ConsoleError::MissingString { .. })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(matches!(Console::load(Some(Path::new("/nonexistent/admin-ui"))), Err(ConsoleError::NoDir { .. })));
+        assert!(matches!(
+            Console::load(Some(Path::new("/nonexistent/admin-ui"))),
+            Err(ConsoleError::NoDir { .. })
+        ));
     }
 }

@@ -53,9 +53,18 @@ pub fn socket_path(config: &Config) -> PathBuf {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Request {
-    Add { username: String, role: Role, password: String },
-    Passwd { username: String, password: String },
-    Remove { username: String },
+    Add {
+        username: String,
+        role: Role,
+        password: String,
+    },
+    Passwd {
+        username: String,
+        password: String,
+    },
+    Remove {
+        username: String,
+    },
     List,
 }
 
@@ -71,11 +80,19 @@ pub struct Response {
 
 impl Response {
     fn ok() -> Response {
-        Response { ok: true, error: None, users: None }
+        Response {
+            ok: true,
+            error: None,
+            users: None,
+        }
     }
 
     fn error(message: impl ToString) -> Response {
-        Response { ok: false, error: Some(message.to_string()), users: None }
+        Response {
+            ok: false,
+            error: Some(message.to_string()),
+            users: None,
+        }
     }
 }
 
@@ -117,14 +134,20 @@ pub async fn serve(path: PathBuf, accounts: Accounts, cancel: CancellationToken)
 
 /// Bind, replacing a stale socket file (from a killed daemon), mode 0600.
 fn bind(path: &Path) -> Result<UnixListener, AdminError> {
-    let control_error = |message: String| AdminError::Control { path: path.to_owned(), message };
+    let control_error = |message: String| AdminError::Control {
+        path: path.to_owned(),
+        message,
+    };
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_dir() => return Err(control_error("is a directory".into())),
-        Ok(_) => std::fs::remove_file(path).map_err(|e| control_error(format!("cannot remove the stale socket: {e}")))?,
+        Ok(_) => std::fs::remove_file(path)
+            .map_err(|e| control_error(format!("cannot remove the stale socket: {e}")))?,
         Err(_) => {}
     }
-    let listener = UnixListener::bind(path).map_err(|e| control_error(format!("cannot listen: {e}")))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| control_error(format!("cannot chmod 0600: {e}")))?;
+    let listener =
+        UnixListener::bind(path).map_err(|e| control_error(format!("cannot listen: {e}")))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| control_error(format!("cannot chmod 0600: {e}")))?;
     Ok(listener)
 }
 
@@ -132,7 +155,10 @@ async fn connection(stream: UnixStream, accounts: Accounts, owner: u32) {
     match stream.peer_cred() {
         Ok(cred) if cred.uid() == 0 || cred.uid() == owner => {}
         Ok(cred) => {
-            warn!(uid = cred.uid(), "control socket: refused a connection from an unprivileged user");
+            warn!(
+                uid = cred.uid(),
+                "control socket: refused a connection from an unprivileged user"
+            );
             return;
         }
         Err(e) => {
@@ -146,13 +172,17 @@ async fn connection(stream: UnixStream, accounts: Accounts, owner: u32) {
     let response = match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
         Err(_) => Response::error("no request within 10 s"),
         Ok(Err(e)) => Response::error(format!("reading the request: {e}")),
-        Ok(Ok(_)) if !line.ends_with('\n') => Response::error("the request must be one line of at most 16 KiB"),
+        Ok(Ok(_)) if !line.ends_with('\n') => {
+            Response::error("the request must be one line of at most 16 KiB")
+        }
         Ok(Ok(_)) => match serde_json::from_str::<Request>(&line) {
             Err(e) => Response::error(format!("bad request: {e}")),
             Ok(request) => {
                 debug!(op = request.op(), "control request");
                 let accounts = accounts.clone();
-                tokio::task::spawn_blocking(move || apply(&accounts, request)).await.unwrap_or_else(Response::error)
+                tokio::task::spawn_blocking(move || apply(&accounts, request))
+                    .await
+                    .unwrap_or_else(Response::error)
             }
         },
     };
@@ -177,35 +207,71 @@ impl Request {
 /// Changes are audited as made by `cli`.
 pub fn apply(accounts: &Accounts, request: Request) -> Response {
     let result = match request {
-        Request::Add { username, role, password } => accounts.add_user(&username, role, &password, "cli").map(|()| Response::ok()),
-        Request::Passwd { username, password } => accounts.set_password(&username, &password, "cli").map(|()| Response::ok()),
-        Request::Remove { username } => accounts.remove_user(&username, "cli").map(|()| Response::ok()),
-        Request::List => accounts.users().map(|users| Response { users: Some(users), ..Response::ok() }),
+        Request::Add {
+            username,
+            role,
+            password,
+        } => accounts
+            .add_user(&username, role, &password, "cli")
+            .map(|()| Response::ok()),
+        Request::Passwd { username, password } => accounts
+            .set_password(&username, &password, "cli")
+            .map(|()| Response::ok()),
+        Request::Remove { username } => accounts
+            .remove_user(&username, "cli")
+            .map(|()| Response::ok()),
+        Request::List => accounts.users().map(|users| Response {
+            users: Some(users),
+            ..Response::ok()
+        }),
     };
     result.unwrap_or_else(Response::error)
 }
 
 /// Ask the daemon; `Ok(None)` when no daemon listens (no socket, or a stale one).
 pub async fn request(path: &Path, request: &Request) -> Result<Option<Response>, AdminError> {
-    let control_error = |message: String| AdminError::Control { path: path.to_owned(), message };
+    let control_error = |message: String| AdminError::Control {
+        path: path.to_owned(),
+        message,
+    };
     let stream = match UnixStream::connect(path).await {
         Ok(s) => s,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => return Ok(None),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None)
+        }
         Err(e) => return Err(control_error(format!("cannot connect: {e} (run as root)"))),
     };
     let (read, mut write) = stream.into_split();
     let mut line = serde_json::to_vec(request).expect("requests serialize");
     line.push(b'\n');
-    write.write_all(&line).await.map_err(|e| control_error(format!("sending the request: {e}")))?;
+    write
+        .write_all(&line)
+        .await
+        .map_err(|e| control_error(format!("sending the request: {e}")))?;
     let mut answer = String::new();
     let mut reader = BufReader::new(read).take(4 << 20);
     match tokio::time::timeout(ANSWER_TIMEOUT, reader.read_line(&mut answer)).await {
-        Err(_) => return Err(control_error("the daemon did not answer within 60 s".into())),
+        Err(_) => {
+            return Err(control_error(
+                "the daemon did not answer within 60 s".into(),
+            ))
+        }
         Ok(Err(e)) => return Err(control_error(format!("reading the answer: {e}"))),
-        Ok(Ok(0)) => return Err(control_error("the daemon closed the connection without answering".into())),
+        Ok(Ok(0)) => {
+            return Err(control_error(
+                "the daemon closed the connection without answering".into(),
+            ))
+        }
         Ok(Ok(_)) => {}
     }
-    serde_json::from_str(&answer).map(Some).map_err(|e| control_error(format!("unreadable answer: {e}")))
+    serde_json::from_str(&answer)
+        .map(Some)
+        .map_err(|e| control_error(format!("unreadable answer: {e}")))
 }
 
 /// What `desawifi user ...` does: through the running daemon's socket, or,
@@ -220,7 +286,9 @@ pub async fn run(config: &Config, req: Request) -> Result<(Response, bool), Admi
     let answer = tokio::task::spawn_blocking(move || -> Result<Response, AdminError> {
         let store = Store::open(&path).map_err(|e| AdminError::Control {
             path: path.join(SOCKET),
-            message: format!("no daemon answers here, and the store cannot be opened directly: {e}"),
+            message: format!(
+                "no daemon answers here, and the store cannot be opened directly: {e}"
+            ),
         })?;
         let accounts = Accounts::new(store.clone(), session_time, Arc::new(SystemClock));
         let answer = apply(&accounts, req);
@@ -228,7 +296,10 @@ pub async fn run(config: &Config, req: Request) -> Result<(Response, bool), Admi
         Ok(answer)
     })
     .await
-    .map_err(|e| AdminError::Control { path: config.store.path.clone(), message: e.to_string() })??;
+    .map_err(|e| AdminError::Control {
+        path: config.store.path.clone(),
+        message: e.to_string(),
+    })??;
     Ok((answer, false))
 }
 
@@ -237,10 +308,14 @@ mod tests {
     use super::*;
 
     fn accounts(name: &str) -> (Accounts, PathBuf) {
-        let dir = std::env::temp_dir().join(format!("desawifi-control-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("desawifi-control-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::open(&dir).unwrap();
-        (Accounts::new(store, Duration::from_secs(60), Arc::new(SystemClock)), dir)
+        (
+            Accounts::new(store, Duration::from_secs(60), Arc::new(SystemClock)),
+            dir,
+        )
     }
 
     #[tokio::test]
@@ -251,21 +326,53 @@ mod tests {
         let cancel = CancellationToken::new();
         let server = tokio::spawn(serve(path.clone(), accounts.clone(), cancel.clone()));
         let mut tries = 0;
-        while !std::fs::metadata(&path).is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type())) && tries < 100 {
+        while !std::fs::metadata(&path)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+            && tries < 100
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
             tries += 1;
         }
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
 
-        let add = Request::Add { username: "ani".into(), role: Role::Admin, password: "kelapa-muda-1".into() };
+        let add = Request::Add {
+            username: "ani".into(),
+            role: Role::Admin,
+            password: "kelapa-muda-1".into(),
+        };
         assert_eq!(request(&path, &add).await.unwrap(), Some(Response::ok()));
         let again = request(&path, &add).await.unwrap().unwrap();
         assert_eq!(again.error.as_deref(), Some("user \"ani\" already exists"));
-        let short = request(&path, &Request::Passwd { username: "ani".into(), password: "short".into() }).await.unwrap().unwrap();
-        assert_eq!(short.error.as_deref(), Some("password too short: use at least 10 characters"));
+        let short = request(
+            &path,
+            &Request::Passwd {
+                username: "ani".into(),
+                password: "short".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            short.error.as_deref(),
+            Some("password too short: use at least 10 characters")
+        );
         let list = request(&path, &Request::List).await.unwrap().unwrap();
-        assert_eq!(list.users.unwrap().iter().map(|u| (u.username.as_str(), u.role)).collect::<Vec<_>>(), vec![("ani", Role::Admin)]);
-        assert!(accounts.login("ani", "kelapa-muda-1", "127.0.0.1".parse().unwrap()).await.is_ok());
+        assert_eq!(
+            list.users
+                .unwrap()
+                .iter()
+                .map(|u| (u.username.as_str(), u.role))
+                .collect::<Vec<_>>(),
+            vec![("ani", Role::Admin)]
+        );
+        assert!(accounts
+            .login("ani", "kelapa-muda-1", "127.0.0.1".parse().unwrap())
+            .await
+            .is_ok());
 
         // Junk gets an error line, not a hang or a crash.
         let mut raw = UnixStream::connect(&path).await.unwrap();
@@ -278,7 +385,11 @@ mod tests {
         cancel.cancel();
         server.await.unwrap();
         assert!(!path.exists(), "the socket file goes with the server");
-        assert_eq!(request(&path, &Request::List).await.unwrap(), None, "nothing listens");
+        assert_eq!(
+            request(&path, &Request::List).await.unwrap(),
+            None,
+            "nothing listens"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -54,7 +54,12 @@ pub enum LoginFailure {
 }
 
 impl LoginFailure {
-    const ALL: [LoginFailure; 4] = [LoginFailure::Blocked, LoginFailure::QuotaUsed, LoginFailure::Full, LoginFailure::Error];
+    const ALL: [LoginFailure; 4] = [
+        LoginFailure::Blocked,
+        LoginFailure::QuotaUsed,
+        LoginFailure::Full,
+        LoginFailure::Error,
+    ];
 
     fn label(self) -> &'static str {
         match self {
@@ -140,15 +145,25 @@ impl Registry {
     }
 
     fn login_failed(&self, why: LoginFailure) {
-        self.logins_failed[LoginFailure::ALL.iter().position(|&w| w == why).expect("listed")].inc();
+        self.logins_failed[LoginFailure::ALL
+            .iter()
+            .position(|&w| w == why)
+            .expect("listed")]
+        .inc();
     }
 
     fn admin_login(&self, result: AdminLogin) {
-        self.admin_logins[AdminLogin::ALL.iter().position(|&r| r == result).expect("listed")].inc();
+        self.admin_logins[AdminLogin::ALL
+            .iter()
+            .position(|&r| r == result)
+            .expect("listed")]
+        .inc();
     }
 
     fn bytes_counted(&self, added: &[(Mac, u32, DailyUsage)]) {
-        let (down, up) = added.iter().fold((0u64, 0u64), |(d, u), (_, _, a)| (d.saturating_add(a.download), u.saturating_add(a.upload)));
+        let (down, up) = added.iter().fold((0u64, 0u64), |(d, u), (_, _, a)| {
+            (d.saturating_add(a.download), u.saturating_add(a.upload))
+        });
         self.bytes_download.add(down);
         self.bytes_upload.add(up);
     }
@@ -358,10 +373,18 @@ impl Exposition {
         let mut cumulative = 0;
         for (i, &le_us) in BUCKETS_US.iter().enumerate() {
             cumulative += counts[i];
-            self.sample(&format!("{name}_bucket"), &[("le", &seconds(le_us))], cumulative);
+            self.sample(
+                &format!("{name}_bucket"),
+                &[("le", &seconds(le_us))],
+                cumulative,
+            );
         }
         cumulative += counts[BUCKETS_US.len()];
-        self.sample(&format!("{name}_bucket"), &[("le", "+Inf")], cumulative.max(count));
+        self.sample(
+            &format!("{name}_bucket"),
+            &[("le", "+Inf")],
+            cumulative.max(count),
+        );
         self.sample(&format!("{name}_sum"), &[], seconds(h.sum_us()));
         self.sample(&format!("{name}_count"), &[], cumulative.max(count));
     }
@@ -406,62 +429,195 @@ pub const FAMILIES: &[(&str, &str)] = &[
 /// The whole exposition for one scrape.
 pub fn render(s: &Snapshot, r: &Registry) -> String {
     let mut e = Exposition(String::with_capacity(8 * 1024));
-    e.family("desawifi_info", "gauge", "This gateway: its site (village) name and desawifi's version. Always 1.");
-    e.sample("desawifi_info", &[("site", &s.site), ("version", &s.version)], 1);
+    e.family(
+        "desawifi_info",
+        "gauge",
+        "This gateway: its site (village) name and desawifi's version. Always 1.",
+    );
+    e.sample(
+        "desawifi_info",
+        &[("site", &s.site), ("version", &s.version)],
+        1,
+    );
 
     e.family("desawifi_devices", "gauge", "Devices by state now: online, throttled (over quota, fair-use speed), cut (over quota, walled garden only), blocked (by an admin), captive (seen today, not online).");
     let d = s.devices;
-    for (state, n) in [("online", d.online), ("throttled", d.throttled), ("cut", d.cut), ("blocked", d.blocked), ("captive", d.captive)] {
+    for (state, n) in [
+        ("online", d.online),
+        ("throttled", d.throttled),
+        ("cut", d.cut),
+        ("blocked", d.blocked),
+        ("captive", d.captive),
+    ] {
         e.sample("desawifi_devices", &[("state", state)], n);
     }
 
-    e.single("desawifi_sessions_started_total", "counter", "Logins that started a new session, since the daemon started.", r.sessions_started.get());
-    e.family("desawifi_logins_failed_total", "counter", "Logins refused or failed, by reason, since the daemon started.");
+    e.single(
+        "desawifi_sessions_started_total",
+        "counter",
+        "Logins that started a new session, since the daemon started.",
+        r.sessions_started.get(),
+    );
+    e.family(
+        "desawifi_logins_failed_total",
+        "counter",
+        "Logins refused or failed, by reason, since the daemon started.",
+    );
     for (i, why) in LoginFailure::ALL.iter().enumerate() {
-        e.sample("desawifi_logins_failed_total", &[("reason", why.label())], r.logins_failed[i].get());
+        e.sample(
+            "desawifi_logins_failed_total",
+            &[("reason", why.label())],
+            r.logins_failed[i].get(),
+        );
     }
 
     e.family("desawifi_bytes_total", "counter", "Bytes added to devices' daily usage in the store since the daemon started (0 at every start; follows the store's writes, so up to [store] write_interval behind; exact daily totals: desawifi_usage_yesterday_bytes and /api/usage).");
-    e.sample("desawifi_bytes_total", &[("direction", "download")], r.bytes_download.get());
-    e.sample("desawifi_bytes_total", &[("direction", "upload")], r.bytes_upload.get());
+    e.sample(
+        "desawifi_bytes_total",
+        &[("direction", "download")],
+        r.bytes_download.get(),
+    );
+    e.sample(
+        "desawifi_bytes_total",
+        &[("direction", "upload")],
+        r.bytes_upload.get(),
+    );
     e.family("desawifi_usage_today_bytes", "gauge", "Bytes all devices used today (the site's local day), from the store; starts over at local midnight.");
-    e.sample("desawifi_usage_today_bytes", &[("direction", "download")], s.usage_today.download);
-    e.sample("desawifi_usage_today_bytes", &[("direction", "upload")], s.usage_today.upload);
+    e.sample(
+        "desawifi_usage_today_bytes",
+        &[("direction", "download")],
+        s.usage_today.download,
+    );
+    e.sample(
+        "desawifi_usage_today_bytes",
+        &[("direction", "upload")],
+        s.usage_today.upload,
+    );
     e.family("desawifi_usage_yesterday_bytes", "gauge", "Bytes all devices used on the local day before today, from the store: a village's exact daily total, readable all day long.");
-    e.sample("desawifi_usage_yesterday_bytes", &[("direction", "download")], s.usage_yesterday.download);
-    e.sample("desawifi_usage_yesterday_bytes", &[("direction", "upload")], s.usage_yesterday.upload);
-    e.single("desawifi_quota_daily_data_bytes", "gauge", "The site's daily data quota per device now (download plus upload).", s.daily_data_bytes);
+    e.sample(
+        "desawifi_usage_yesterday_bytes",
+        &[("direction", "download")],
+        s.usage_yesterday.download,
+    );
+    e.sample(
+        "desawifi_usage_yesterday_bytes",
+        &[("direction", "upload")],
+        s.usage_yesterday.upload,
+    );
+    e.single(
+        "desawifi_quota_daily_data_bytes",
+        "gauge",
+        "The site's daily data quota per device now (download plus upload).",
+        s.daily_data_bytes,
+    );
 
-    e.histogram("desawifi_firewall_apply_seconds", "Time to apply one nftables batch (device changes or a full reconcile).", &r.firewall_apply);
-    e.single("desawifi_firewall_apply_errors_total", "counter", "nftables batches the kernel refused.", r.firewall_apply_errors.get());
-    e.histogram("desawifi_accounting_pass_seconds", "Time of one accounting pass (counters read, usage stored, quota decisions applied).", &r.accounting_pass);
-    e.single("desawifi_accounting_pass_errors_total", "counter", "Accounting passes that failed.", r.accounting_pass_errors.get());
-    e.single("desawifi_accounting_pass_devices", "gauge", "Sessions the last successful accounting pass looked at.", r.accounting_pass_devices.get());
+    e.histogram(
+        "desawifi_firewall_apply_seconds",
+        "Time to apply one nftables batch (device changes or a full reconcile).",
+        &r.firewall_apply,
+    );
+    e.single(
+        "desawifi_firewall_apply_errors_total",
+        "counter",
+        "nftables batches the kernel refused.",
+        r.firewall_apply_errors.get(),
+    );
+    e.histogram(
+        "desawifi_accounting_pass_seconds",
+        "Time of one accounting pass (counters read, usage stored, quota decisions applied).",
+        &r.accounting_pass,
+    );
+    e.single(
+        "desawifi_accounting_pass_errors_total",
+        "counter",
+        "Accounting passes that failed.",
+        r.accounting_pass_errors.get(),
+    );
+    e.single(
+        "desawifi_accounting_pass_devices",
+        "gauge",
+        "Sessions the last successful accounting pass looked at.",
+        r.accounting_pass_devices.get(),
+    );
 
-    e.single("desawifi_uplink_up", "gauge", "1 if the village's uplink answers the [uplink] checks, 0 while it is down.", u8::from(s.uplink == UplinkState::Up));
+    e.single(
+        "desawifi_uplink_up",
+        "gauge",
+        "1 if the village's uplink answers the [uplink] checks, 0 while it is down.",
+        u8::from(s.uplink == UplinkState::Up),
+    );
     if let UplinkState::Down { since } = s.uplink {
-        e.single("desawifi_uplink_down_since_seconds", "gauge", "Unix time the uplink went down (present only while it is down).", since);
+        e.single(
+            "desawifi_uplink_down_since_seconds",
+            "gauge",
+            "Unix time the uplink went down (present only while it is down).",
+            since,
+        );
     }
-    e.single("desawifi_uplink_outages_total", "counter", "Times the uplink went down, since the daemon started.", r.uplink_outages.get());
+    e.single(
+        "desawifi_uplink_outages_total",
+        "counter",
+        "Times the uplink went down, since the daemon started.",
+        r.uplink_outages.get(),
+    );
     let ongoing = match s.uplink {
         UplinkState::Down { since } => (s.now - since).max(0) as u64,
         UplinkState::Up => 0,
     };
-    e.single("desawifi_uplink_down_seconds_total", "counter", "Seconds the uplink was down, since the daemon started (the current outage included).", r.uplink_down_secs.get() + ongoing);
+    e.single(
+        "desawifi_uplink_down_seconds_total",
+        "counter",
+        "Seconds the uplink was down, since the daemon started (the current outage included).",
+        r.uplink_down_secs.get() + ongoing,
+    );
 
     e.family("desawifi_admin_logins_total", "counter", "Admin login attempts by result (ok, bad password or user, locked out), since the daemon started.");
     for (i, result) in AdminLogin::ALL.iter().enumerate() {
-        e.sample("desawifi_admin_logins_total", &[("result", result.label())], r.admin_logins[i].get());
+        e.sample(
+            "desawifi_admin_logins_total",
+            &[("result", result.label())],
+            r.admin_logins[i].get(),
+        );
     }
 
     if let Some(p) = &s.process {
-        e.single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.resident_bytes);
-        e.single("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", p.virtual_bytes);
-        e.single("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpu_seconds);
-        e.single("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", p.start_time);
-        e.single("process_open_fds", "gauge", "Number of open file descriptors.", p.open_fds);
+        e.single(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            p.resident_bytes,
+        );
+        e.single(
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            p.virtual_bytes,
+        );
+        e.single(
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            p.cpu_seconds,
+        );
+        e.single(
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+            p.start_time,
+        );
+        e.single(
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            p.open_fds,
+        );
         if let Some(max) = p.max_fds {
-            e.single("process_max_fds", "gauge", "Maximum number of open file descriptors.", max);
+            e.single(
+                "process_max_fds",
+                "gauge",
+                "Maximum number of open file descriptors.",
+                max,
+            );
         }
     }
     e.0
@@ -473,8 +629,15 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
 pub async fn handle(admin: &Admin, principal: Option<Principal>) -> Resp {
     const PLAIN: &str = "text/plain; charset=utf-8";
     if principal.is_none() {
-        let mut r = respond(StatusCode::UNAUTHORIZED, PLAIN, "401 unauthorized: send Authorization: Bearer <token>\n");
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"desawifi\""));
+        let mut r = respond(
+            StatusCode::UNAUTHORIZED,
+            PLAIN,
+            "401 unauthorized: send Authorization: Bearer <token>\n",
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"desawifi\""),
+        );
         return r;
     }
     let gw = admin.gateway.clone();
@@ -484,11 +647,19 @@ pub async fn handle(admin: &Admin, principal: Option<Principal>) -> Resp {
         Ok(Ok(snap)) => respond(StatusCode::OK, CONTENT_TYPE, render(&snap, &REGISTRY)),
         Ok(Err(e)) => {
             warn!(error = %e, "metrics: reading the gateway's state failed");
-            respond(StatusCode::INTERNAL_SERVER_ERROR, PLAIN, "500 the gateway's state could not be read\n")
+            respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                PLAIN,
+                "500 the gateway's state could not be read\n",
+            )
         }
         Err(e) => {
             warn!(error = %e, "metrics: the snapshot task failed");
-            respond(StatusCode::INTERNAL_SERVER_ERROR, PLAIN, "500 internal error\n")
+            respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                PLAIN,
+                "500 internal error\n",
+            )
         }
     }
 }
@@ -501,19 +672,43 @@ mod tests {
         Snapshot {
             site: "Desa \"Uji\"\\Baru\nSatu".into(),
             version: "0.1.0".into(),
-            devices: DeviceCounts { online: 3, throttled: 1, cut: 0, blocked: 2, captive: 5 },
-            usage_today: DailyUsage { download: 1_000_000, upload: 20_000 },
-            usage_yesterday: DailyUsage { download: 7_000_000, upload: 300_000 },
+            devices: DeviceCounts {
+                online: 3,
+                throttled: 1,
+                cut: 0,
+                blocked: 2,
+                captive: 5,
+            },
+            usage_today: DailyUsage {
+                download: 1_000_000,
+                upload: 20_000,
+            },
+            usage_yesterday: DailyUsage {
+                download: 7_000_000,
+                upload: 300_000,
+            },
             now: 1_764_200_090,
             daily_data_bytes: 500 << 20,
-            uplink: UplinkState::Down { since: 1_764_200_000 },
-            process: Some(ProcessStats { resident_bytes: 8 << 20, virtual_bytes: 64 << 20, cpu_seconds: 1.25, start_time: 1_764_190_000.5, open_fds: 12, max_fds: Some(1024) }),
+            uplink: UplinkState::Down {
+                since: 1_764_200_000,
+            },
+            process: Some(ProcessStats {
+                resident_bytes: 8 << 20,
+                virtual_bytes: 64 << 20,
+                cpu_seconds: 1.25,
+                start_time: 1_764_190_000.5,
+                open_fds: 12,
+                max_fds: Some(1024),
+            }),
         }
     }
 
     /// The value of the one sample line that starts with `series` (name and labels).
     fn value(text: &str, series: &str) -> String {
-        let hits: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix(series)?.strip_prefix(' ')).collect();
+        let hits: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .collect();
         assert_eq!(hits.len(), 1, "{series} in:\n{text}");
         hits[0].to_owned()
     }
@@ -523,20 +718,38 @@ mod tests {
         assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
         assert_eq!(escape_label("x\ny"), "x\\ny");
         let text = render(&snapshot_for_tests(), &Registry::new());
-        assert!(text.contains(r#"desawifi_info{site="Desa \"Uji\"\\Baru\nSatu",version="0.1.0"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"desawifi_info{site="Desa \"Uji\"\\Baru\nSatu",version="0.1.0"} 1"#),
+            "{text}"
+        );
     }
 
     #[test]
     fn every_family_has_help_and_type_once_and_only_listed_names() {
         let text = render(&snapshot_for_tests(), &Registry::new());
         for (name, kind) in FAMILIES {
-            assert_eq!(text.matches(&format!("# TYPE {name} {kind}\n")).count(), 1, "{name}\n{text}");
-            assert_eq!(text.matches(&format!("# HELP {name} ")).count(), 1, "{name}");
+            assert_eq!(
+                text.matches(&format!("# TYPE {name} {kind}\n")).count(),
+                1,
+                "{name}\n{text}"
+            );
+            assert_eq!(
+                text.matches(&format!("# HELP {name} ")).count(),
+                1,
+                "{name}"
+            );
         }
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
-            let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).filter(|f| FAMILIES.iter().any(|(n, k)| n == f && *k == "histogram")).unwrap_or(name);
-            assert!(FAMILIES.iter().any(|(n, _)| *n == family), "{name} is not in FAMILIES");
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|f| FAMILIES.iter().any(|(n, k)| n == f && *k == "histogram"))
+                .unwrap_or(name);
+            assert!(
+                FAMILIES.iter().any(|(n, _)| *n == family),
+                "{name} is not in FAMILIES"
+            );
             assert!(!line.contains("mac="), "no per-device labels: {line}");
         }
         assert!(text.ends_with('\n'));
@@ -551,34 +764,97 @@ mod tests {
         r.login_failed(LoginFailure::Full);
         r.admin_login(AdminLogin::Locked);
         let mac: Mac = "02:77:00:00:00:01".parse().unwrap();
-        r.bytes_counted(&[(mac, 20261127, DailyUsage { download: 700, upload: 30 }), (mac, 20261127, DailyUsage { download: 300, upload: 0 })]);
+        r.bytes_counted(&[
+            (
+                mac,
+                20261127,
+                DailyUsage {
+                    download: 700,
+                    upload: 30,
+                },
+            ),
+            (
+                mac,
+                20261127,
+                DailyUsage {
+                    download: 300,
+                    upload: 0,
+                },
+            ),
+        ]);
         r.accounting_pass_devices.set(4);
         let text = render(&snapshot_for_tests(), &r);
         assert_eq!(value(&text, "desawifi_sessions_started_total"), "1");
-        assert_eq!(value(&text, r#"desawifi_logins_failed_total{reason="blocked"}"#), "2");
-        assert_eq!(value(&text, r#"desawifi_logins_failed_total{reason="full"}"#), "1");
-        assert_eq!(value(&text, r#"desawifi_logins_failed_total{reason="quota_used"}"#), "0");
-        assert_eq!(value(&text, r#"desawifi_admin_logins_total{result="locked"}"#), "1");
-        assert_eq!(value(&text, r#"desawifi_admin_logins_total{result="ok"}"#), "0");
-        assert_eq!(value(&text, r#"desawifi_bytes_total{direction="download"}"#), "1000");
-        assert_eq!(value(&text, r#"desawifi_bytes_total{direction="upload"}"#), "30");
-        assert_eq!(value(&text, r#"desawifi_usage_today_bytes{direction="download"}"#), "1000000");
+        assert_eq!(
+            value(&text, r#"desawifi_logins_failed_total{reason="blocked"}"#),
+            "2"
+        );
+        assert_eq!(
+            value(&text, r#"desawifi_logins_failed_total{reason="full"}"#),
+            "1"
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"desawifi_logins_failed_total{reason="quota_used"}"#
+            ),
+            "0"
+        );
+        assert_eq!(
+            value(&text, r#"desawifi_admin_logins_total{result="locked"}"#),
+            "1"
+        );
+        assert_eq!(
+            value(&text, r#"desawifi_admin_logins_total{result="ok"}"#),
+            "0"
+        );
+        assert_eq!(
+            value(&text, r#"desawifi_bytes_total{direction="download"}"#),
+            "1000"
+        );
+        assert_eq!(
+            value(&text, r#"desawifi_bytes_total{direction="upload"}"#),
+            "30"
+        );
+        assert_eq!(
+            value(&text, r#"desawifi_usage_today_bytes{direction="download"}"#),
+            "1000000"
+        );
         assert_eq!(value(&text, r#"desawifi_devices{state="online"}"#), "3");
         assert_eq!(value(&text, r#"desawifi_devices{state="captive"}"#), "5");
         assert_eq!(value(&text, r#"desawifi_devices{state="cut"}"#), "0");
         assert_eq!(value(&text, "desawifi_accounting_pass_devices"), "4");
         assert_eq!(value(&text, "desawifi_uplink_up"), "0");
-        assert_eq!(value(&text, "desawifi_uplink_down_since_seconds"), "1764200000");
-        assert_eq!(value(&text, r#"desawifi_usage_yesterday_bytes{direction="upload"}"#), "300000");
+        assert_eq!(
+            value(&text, "desawifi_uplink_down_since_seconds"),
+            "1764200000"
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"desawifi_usage_yesterday_bytes{direction="upload"}"#
+            ),
+            "300000"
+        );
         r.uplink_outages.inc();
         r.uplink_down_secs.add(30);
         let text = render(&snapshot_for_tests(), &r);
         assert_eq!(value(&text, "desawifi_uplink_outages_total"), "1");
-        assert_eq!(value(&text, "desawifi_uplink_down_seconds_total"), "120", "30 s before plus 90 s of the outage now");
+        assert_eq!(
+            value(&text, "desawifi_uplink_down_seconds_total"),
+            "120",
+            "30 s before plus 90 s of the outage now"
+        );
         assert_eq!(value(&text, "process_cpu_seconds_total"), "1.25");
         assert_eq!(value(&text, "process_start_time_seconds"), "1764190000.5");
         // Up: no down-since series at all.
-        let up = render(&Snapshot { uplink: UplinkState::Up, ..snapshot_for_tests() }, &r);
+        let up = render(
+            &Snapshot {
+                uplink: UplinkState::Up,
+                ..snapshot_for_tests()
+            },
+            &r,
+        );
         assert_eq!(value(&up, "desawifi_uplink_up"), "1");
         assert!(!up.contains("desawifi_uplink_down_since_seconds"));
     }
@@ -600,7 +876,11 @@ mod tests {
         assert_eq!(value(&text, &format!("{h}_count")), "6");
         assert_eq!(value(&text, &format!("{h}_sum")), "20.047");
         // Buckets come in order, and an empty histogram is all zeros.
-        let bounds: Vec<&str> = text.lines().filter(|l| l.starts_with(&format!("{h}_bucket"))).map(|l| l.split('"').nth(1).unwrap()).collect();
+        let bounds: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{h}_bucket")))
+            .map(|l| l.split('"').nth(1).unwrap())
+            .collect();
         assert_eq!(bounds.first(), Some(&"0.001"));
         assert_eq!(bounds.len(), 14);
         assert_eq!(value(&text, "desawifi_accounting_pass_seconds_count"), "0");
@@ -620,29 +900,44 @@ mod tests {
         use crate::store::Session;
         let mac = |n: u8| Mac([2, 0x77, 0, 0, 0, n]);
         let midnight = 1_764_172_800; // any local midnight
-        let view = |n: u8, session: Option<Standing>, blocked: bool, first_seen: i64, used_today: u64| DeviceView {
-            mac: mac(n),
-            ip: None,
-            first_seen,
-            quota: Default::default(),
-            blocked,
-            session: session.map(|standing| Session { standing, ..Session::new("10.77.0.11".parse().unwrap(), midnight, 3600) }),
-            seconds_remaining: 0,
-            used_today,
-            daily_data: 1 << 20,
-            exempt: false,
-            standing: Standing::Normal,
-            quota_resets: midnight + 86_400,
-        };
+        let view =
+            |n: u8, session: Option<Standing>, blocked: bool, first_seen: i64, used_today: u64| {
+                DeviceView {
+                    mac: mac(n),
+                    ip: None,
+                    first_seen,
+                    quota: Default::default(),
+                    blocked,
+                    session: session.map(|standing| Session {
+                        standing,
+                        ..Session::new("10.77.0.11".parse().unwrap(), midnight, 3600)
+                    }),
+                    seconds_remaining: 0,
+                    used_today,
+                    daily_data: 1 << 20,
+                    exempt: false,
+                    standing: Standing::Normal,
+                    quota_resets: midnight + 86_400,
+                }
+            };
         let devices = [
             view(1, Some(Standing::Normal), false, 0, 10),
             view(2, Some(Standing::Throttled), false, 0, 10),
             view(3, Some(Standing::Cut), false, 0, 10),
-            view(4, None, true, 0, 0),                // blocked long ago: still blocked
-            view(5, None, false, midnight + 5, 0),    // first visit today, never logged in
+            view(4, None, true, 0, 0), // blocked long ago: still blocked
+            view(5, None, false, midnight + 5, 0), // first visit today, never logged in
             view(6, None, false, midnight - 100, 50), // online earlier today, logged out
-            view(7, None, false, midnight - 100, 0),  // not seen today: not counted
+            view(7, None, false, midnight - 100, 0), // not seen today: not counted
         ];
-        assert_eq!(DeviceCounts::of(&devices, midnight), DeviceCounts { online: 1, throttled: 1, cut: 1, blocked: 1, captive: 2 });
+        assert_eq!(
+            DeviceCounts::of(&devices, midnight),
+            DeviceCounts {
+                online: 1,
+                throttled: 1,
+                cut: 1,
+                blocked: 1,
+                captive: 2
+            }
+        );
     }
 }

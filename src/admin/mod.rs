@@ -86,10 +86,16 @@ pub struct Principal {
 pub enum AdminError {
     /// The admin certificate or key could not be read, made or used.
     #[error("admin TLS: {path}: {message}")]
-    Tls { path: std::path::PathBuf, message: String },
+    Tls {
+        path: std::path::PathBuf,
+        message: String,
+    },
     /// The control socket could not be served, reached or understood.
     #[error("control socket {path}: {message}")]
-    Control { path: std::path::PathBuf, message: String },
+    Control {
+        path: std::path::PathBuf,
+        message: String,
+    },
     /// An account change was refused or failed.
     #[error(transparent)]
     Account(#[from] accounts::AccountError),

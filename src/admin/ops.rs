@@ -38,7 +38,10 @@ pub enum OpError {
 
 impl OpError {
     pub fn bad(field: &str, message: impl Into<String>) -> OpError {
-        OpError::BadInput { field: field.to_owned(), message: message.into() }
+        OpError::BadInput {
+            field: field.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -94,18 +97,26 @@ type QuotaText<'a> = (&'static str, Option<String>, &'a str);
 /// `fields` as (quota key, text to parse, the field name the client used),
 /// one per key; unknown keys, wrong JSON types and a key given twice (human
 /// and number form) are errors naming the field.
-fn quota_texts<'a>(fields: &'a Map<String, Value>, allowed: &[&str], also: &[&str]) -> Result<Vec<QuotaText<'a>>, OpError> {
+fn quota_texts<'a>(
+    fields: &'a Map<String, Value>,
+    allowed: &[&str],
+    also: &[&str],
+) -> Result<Vec<QuotaText<'a>>, OpError> {
     let mut out: Vec<QuotaText<'a>> = Vec::new();
     for (field, value) in fields {
-        let found = QUOTA_KEYS.iter().map(|(k, _)| *k).filter(|k| allowed.contains(k)).find_map(|k| {
-            if field == k {
-                Some((k, false))
-            } else if field.strip_prefix(k) == Some(suffix(kind_of(k))) {
-                Some((k, true))
-            } else {
-                None
-            }
-        });
+        let found = QUOTA_KEYS
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| allowed.contains(k))
+            .find_map(|k| {
+                if field == k {
+                    Some((k, false))
+                } else if field.strip_prefix(k) == Some(suffix(kind_of(k))) {
+                    Some((k, true))
+                } else {
+                    None
+                }
+            });
         let Some((key, numeric)) = found else {
             let mut names: Vec<String> = Vec::new();
             for k in allowed {
@@ -113,10 +124,16 @@ fn quota_texts<'a>(fields: &'a Map<String, Value>, allowed: &[&str], also: &[&st
                 names.push(format!("{k}{}", suffix(kind_of(k))));
             }
             names.extend(also.iter().map(|s| s.to_string()));
-            return Err(OpError::bad(field, format!("unknown key (expected one of: {})", names.join(", "))));
+            return Err(OpError::bad(
+                field,
+                format!("unknown key (expected one of: {})", names.join(", ")),
+            ));
         };
         if let Some((_, _, other)) = out.iter().find(|(k, _, _)| *k == key) {
-            return Err(OpError::bad(field, format!("{other} and {field} are the same setting; give one")));
+            return Err(OpError::bad(
+                field,
+                format!("{other} and {field} are the same setting; give one"),
+            ));
         }
         let kind = kind_of(key);
         let text = match (value, numeric) {
@@ -126,10 +143,25 @@ fn quota_texts<'a>(fields: &'a Map<String, Value>, allowed: &[&str], also: &[&st
             (Value::Number(n), false) if n.as_u64().is_some() => Some(n.to_string()),
             (Value::Number(n), true) => match n.as_u64() {
                 Some(n) => Some(number_text(kind, n)),
-                None => return Err(OpError::bad(field, format!("{n} is not a whole number of {}", &suffix(kind)[1..]))),
+                None => {
+                    return Err(OpError::bad(
+                        field,
+                        format!("{n} is not a whole number of {}", &suffix(kind)[1..]),
+                    ))
+                }
             },
-            (_, false) => return Err(OpError::bad(field, format!("expected a string like {:?}", example(key)))),
-            (_, true) => return Err(OpError::bad(field, format!("expected a whole number of {}", &suffix(kind)[1..]))),
+            (_, false) => {
+                return Err(OpError::bad(
+                    field,
+                    format!("expected a string like {:?}", example(key)),
+                ))
+            }
+            (_, true) => {
+                return Err(OpError::bad(
+                    field,
+                    format!("expected a whole number of {}", &suffix(kind)[1..]),
+                ))
+            }
         };
         out.push((key, text, field));
     }
@@ -137,17 +169,41 @@ fn quota_texts<'a>(fields: &'a Map<String, Value>, allowed: &[&str], also: &[&st
 }
 
 fn example(key: &str) -> &'static str {
-    QUOTA_KEYS.iter().find(|(k, _)| *k == key).map_or("", |(_, d)| d)
+    QUOTA_KEYS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or("", |(_, d)| d)
 }
 
-fn audit(admin: &Admin, who: &Principal, action: &str, target: &str, old: Value, new: Value) -> Result<(), OpError> {
-    let entry = AuditEntry { at: admin.gateway.now(), who: who.username.clone(), action: action.into(), target: target.into(), old, new };
+fn audit(
+    admin: &Admin,
+    who: &Principal,
+    action: &str,
+    target: &str,
+    old: Value,
+    new: Value,
+) -> Result<(), OpError> {
+    let entry = AuditEntry {
+        at: admin.gateway.now(),
+        who: who.username.clone(),
+        action: action.into(),
+        target: target.into(),
+        old,
+        new,
+    };
     admin.gateway.store().append_audit(&entry)?;
     Ok(())
 }
 
 /// Append an audit entry and make it durable (the change it records already is).
-async fn audited(admin: &Admin, who: &Principal, action: &str, target: &str, old: Value, new: Value) -> Result<(), OpError> {
+async fn audited(
+    admin: &Admin,
+    who: &Principal,
+    action: &str,
+    target: &str,
+    old: Value,
+    new: Value,
+) -> Result<(), OpError> {
     audit(admin, who, action, target, old, new)?;
     admin.gateway.store().flush().await?;
     tracing::info!(who = %who.username, action, target, "admin change");
@@ -166,22 +222,43 @@ fn may_change(who: &Principal) -> Result<(), OpError> {
 /// key is validated first; then all are saved at once (kept in the store,
 /// winning over the config file from now on) and in force for connected
 /// devices from the next accounting pass.
-pub async fn set_site_quota(admin: &Admin, who: &Principal, fields: &Map<String, Value>) -> Result<Quota, OpError> {
+pub async fn set_site_quota(
+    admin: &Admin,
+    who: &Principal,
+    fields: &Map<String, Value>,
+) -> Result<Quota, OpError> {
     may_change(who)?;
     if fields.is_empty() {
-        return Err(OpError::bad("", "no quota keys given (e.g. {\"daily_data\": \"1 GiB\"})"));
+        return Err(OpError::bad(
+            "",
+            "no quota keys given (e.g. {\"daily_data\": \"1 GiB\"})",
+        ));
     }
-    let texts = quota_texts(fields, &QUOTA_KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>(), &[])?;
+    let texts = quota_texts(
+        fields,
+        &QUOTA_KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        &[],
+    )?;
     let _changing = admin.changes.lock().await;
     let old = admin.gateway.quota();
     let mut new = old.clone();
     for (key, text, field) in &texts {
-        let text = text.as_deref().ok_or_else(|| OpError::bad(field, "must not be null (every site default has a value)"))?;
+        let text = text.as_deref().ok_or_else(|| {
+            OpError::bad(field, "must not be null (every site default has a value)")
+        })?;
         new = config::parse_quota_field(&new, key, text).map_err(|m| OpError::bad(field, m))?;
     }
     admin.gateway.set_quota(new.clone()).await?;
     let keys: Vec<&str> = texts.iter().map(|(k, _, _)| *k).collect();
-    audited(admin, who, "quota.set", "site", pick(&quota_json(&old), &keys), pick(&quota_json(&new), &keys)).await?;
+    audited(
+        admin,
+        who,
+        "quota.set",
+        "site",
+        pick(&quota_json(&old), &keys),
+        pick(&quota_json(&new), &keys),
+    )
+    .await?;
     Ok(new)
 }
 
@@ -205,26 +282,43 @@ const OVERRIDE_KEYS: [&str; 3] = ["daily_data", "download_rate", "upload_rate"];
 /// `daily_data`, `download_rate`, `upload_rate` (same rules as the site's
 /// keys; `null` goes back to the site default) and `exempt` (bool). Keys not
 /// given stay. Allowed for a device never seen (set up before it arrives).
-pub async fn set_device_quota(admin: &Admin, who: &Principal, mac: Mac, fields: &Map<String, Value>) -> Result<QuotaOverride, OpError> {
+pub async fn set_device_quota(
+    admin: &Admin,
+    who: &Principal,
+    mac: Mac,
+    fields: &Map<String, Value>,
+) -> Result<QuotaOverride, OpError> {
     may_change(who)?;
     if fields.is_empty() {
-        return Err(OpError::bad("", "no keys given (daily_data, download_rate, upload_rate, exempt)"));
+        return Err(OpError::bad(
+            "",
+            "no keys given (daily_data, download_rate, upload_rate, exempt)",
+        ));
     }
     let mut exempt = None;
     let mut rest = fields.clone();
     if let Some(v) = rest.remove("exempt") {
-        exempt = Some(v.as_bool().ok_or_else(|| OpError::bad("exempt", "expected true or false"))?);
+        exempt = Some(
+            v.as_bool()
+                .ok_or_else(|| OpError::bad("exempt", "expected true or false"))?,
+        );
     }
     let texts = quota_texts(&rest, &OVERRIDE_KEYS, &["exempt"])?;
     let _changing = admin.changes.lock().await;
     let site = admin.gateway.quota();
-    let old = admin.gateway.store().device(&mac)?.map(|d| d.quota).unwrap_or_default();
+    let old = admin
+        .gateway
+        .store()
+        .device(&mac)?
+        .map(|d| d.quota)
+        .unwrap_or_default();
     let mut new = old.clone();
     for (key, text, field) in &texts {
         let value = match text {
             None => None,
             Some(text) => {
-                let q = config::parse_quota_field(&site, key, text).map_err(|m| OpError::bad(field, m))?;
+                let q = config::parse_quota_field(&site, key, text)
+                    .map_err(|m| OpError::bad(field, m))?;
                 Some(match *key {
                     "daily_data" => q.daily_data.0,
                     "download_rate" => q.download_rate.0,
@@ -242,23 +336,50 @@ pub async fn set_device_quota(admin: &Admin, who: &Principal, mac: Mac, fields: 
         new.exempt = e;
     }
     admin.gateway.set_quota_override(mac, new.clone()).await?;
-    audited(admin, who, "device.quota.set", &mac.to_string(), override_json(&old), override_json(&new)).await?;
+    audited(
+        admin,
+        who,
+        "device.quota.set",
+        &mac.to_string(),
+        override_json(&old),
+        override_json(&new),
+    )
+    .await?;
     Ok(new)
 }
 
 /// Remove a device's overrides (`DELETE /api/devices/{mac}/quota`): back to the site defaults.
-pub async fn clear_device_quota(admin: &Admin, who: &Principal, mac: Mac) -> Result<QuotaOverride, OpError> {
+pub async fn clear_device_quota(
+    admin: &Admin,
+    who: &Principal,
+    mac: Mac,
+) -> Result<QuotaOverride, OpError> {
     may_change(who)?;
     let _changing = admin.changes.lock().await;
     known(admin, mac)?;
-    let old = admin.gateway.set_quota_override(mac, QuotaOverride::default()).await?;
-    audited(admin, who, "device.quota.clear", &mac.to_string(), override_json(&old), override_json(&QuotaOverride::default())).await?;
+    let old = admin
+        .gateway
+        .set_quota_override(mac, QuotaOverride::default())
+        .await?;
+    audited(
+        admin,
+        who,
+        "device.quota.clear",
+        &mac.to_string(),
+        override_json(&old),
+        override_json(&QuotaOverride::default()),
+    )
+    .await?;
     Ok(QuotaOverride::default())
 }
 
 /// The stored device, or 404 for a MAC never seen nor set up by an admin.
 pub fn known(admin: &Admin, mac: Mac) -> Result<crate::store::Device, OpError> {
-    admin.gateway.store().device(&mac)?.ok_or_else(|| OpError::NotFound(format!("device {mac} has never been seen")))
+    admin
+        .gateway
+        .store()
+        .device(&mac)?
+        .ok_or_else(|| OpError::NotFound(format!("device {mac} has never been seen")))
 }
 
 /// Block a device: it cannot log in, and if online it is captive at once.
@@ -267,7 +388,15 @@ pub async fn block(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpErr
     may_change(who)?;
     let _changing = admin.changes.lock().await;
     let was = admin.gateway.set_blocked(mac, true).await?;
-    audited(admin, who, "device.block", &mac.to_string(), json!({ "blocked": was }), json!({ "blocked": true })).await
+    audited(
+        admin,
+        who,
+        "device.block",
+        &mac.to_string(),
+        json!({ "blocked": was }),
+        json!({ "blocked": true }),
+    )
+    .await
 }
 
 /// Let a blocked device log in again (it stays captive until it does).
@@ -276,7 +405,15 @@ pub async fn unblock(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpE
     let _changing = admin.changes.lock().await;
     known(admin, mac)?;
     let was = admin.gateway.set_blocked(mac, false).await?;
-    audited(admin, who, "device.unblock", &mac.to_string(), json!({ "blocked": was }), json!({ "blocked": false })).await
+    audited(
+        admin,
+        who,
+        "device.unblock",
+        &mac.to_string(),
+        json!({ "blocked": was }),
+        json!({ "blocked": false }),
+    )
+    .await
 }
 
 /// End a device's session now (captive again; it may log in again).
@@ -287,7 +424,15 @@ pub async fn kick(admin: &Admin, who: &Principal, mac: Mac) -> Result<bool, OpEr
     let device = known(admin, mac)?;
     let was_online = device.is_online(admin.gateway.now());
     admin.gateway.revoke(mac, "kicked by an admin").await?;
-    audited(admin, who, "device.kick", &mac.to_string(), json!({ "online": was_online }), json!({ "online": false })).await?;
+    audited(
+        admin,
+        who,
+        "device.kick",
+        &mac.to_string(),
+        json!({ "online": was_online }),
+        json!({ "online": false }),
+    )
+    .await?;
     Ok(was_online)
 }
 
@@ -368,7 +513,9 @@ pub fn device_json(v: &DeviceView, now: i64, tz: &jiff::tz::TimeZone) -> Value {
 /// `2026-11-27T21:05:00+08:00`: unix seconds in the zone `tz`.
 pub fn rfc3339(unix: i64, tz: &jiff::tz::TimeZone) -> String {
     let ts = jiff::Timestamp::from_second(unix).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    ts.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    ts.to_zoned_datetime(tz.clone())
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -379,11 +526,21 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
-    const ALL: [&str; 7] = ["daily_data", "session_time", "idle_timeout", "download_rate", "upload_rate", "after_quota_rate", "accounting_interval"];
+    const ALL: [&str; 7] = [
+        "daily_data",
+        "session_time",
+        "idle_timeout",
+        "download_rate",
+        "upload_rate",
+        "after_quota_rate",
+        "accounting_interval",
+    ];
 
     #[test]
     fn human_and_number_forms_become_config_text() {
-        let f = fields(json!({"daily_data": "1 GiB", "download_rate_bps": 3000000, "session_time_secs": 7200, "after_quota_rate": 0}));
+        let f = fields(
+            json!({"daily_data": "1 GiB", "download_rate_bps": 3000000, "session_time_secs": 7200, "after_quota_rate": 0}),
+        );
         let mut t = quota_texts(&f, &ALL, &[]).unwrap();
         t.sort();
         assert_eq!(
@@ -391,7 +548,11 @@ mod tests {
             vec![
                 ("after_quota_rate", Some("0".into()), "after_quota_rate"),
                 ("daily_data", Some("1 GiB".into()), "daily_data"),
-                ("download_rate", Some("3000000 bit/s".into()), "download_rate_bps"),
+                (
+                    "download_rate",
+                    Some("3000000 bit/s".into()),
+                    "download_rate_bps"
+                ),
                 ("session_time", Some("7200s".into()), "session_time_secs"),
             ]
         );
@@ -405,8 +566,16 @@ mod tests {
         };
         let (field, message) = err(json!({"daly_data": "1 GiB"}));
         assert_eq!(field, "daly_data");
-        assert!(message.starts_with("unknown key (expected one of: daily_data, daily_data_bytes, session_time"), "{message}");
-        assert_eq!(err(json!({"daily_data": "1 GiB", "daily_data_bytes": 5})).0, "daily_data_bytes");
+        assert!(
+            message.starts_with(
+                "unknown key (expected one of: daily_data, daily_data_bytes, session_time"
+            ),
+            "{message}"
+        );
+        assert_eq!(
+            err(json!({"daily_data": "1 GiB", "daily_data_bytes": 5})).0,
+            "daily_data_bytes"
+        );
         assert_eq!(err(json!({"daily_data": true})).0, "daily_data");
         assert_eq!(err(json!({"daily_data_bytes": -1})).0, "daily_data_bytes");
         assert_eq!(err(json!({"daily_data_bytes": "5"})).0, "daily_data_bytes");
@@ -438,7 +607,12 @@ mod tests {
     #[test]
     fn times_are_local_rfc3339() {
         let tz = jiff::tz::TimeZone::get("Asia/Makassar").unwrap();
-        let noon_utc = jiff::civil::date(2026, 11, 27).at(12, 0, 0, 0).to_zoned_datetime(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second();
+        let noon_utc = jiff::civil::date(2026, 11, 27)
+            .at(12, 0, 0, 0)
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .unwrap()
+            .timestamp()
+            .as_second();
         assert_eq!(rfc3339(noon_utc, &tz), "2026-11-27T20:00:00+08:00");
         let jayapura = jiff::tz::TimeZone::get("Asia/Jayapura").unwrap();
         assert_eq!(rfc3339(noon_utc, &jayapura), "2026-11-27T21:00:00+09:00");

@@ -71,8 +71,19 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub fn new(gateway: Arc<Gateway>, accounts: Accounts, uplink: UplinkReader, console: console::Console) -> Arc<Admin> {
-        Arc::new(Admin { gateway, accounts, uplink, console, changes: tokio::sync::Mutex::new(()) })
+    pub fn new(
+        gateway: Arc<Gateway>,
+        accounts: Accounts,
+        uplink: UplinkReader,
+        console: console::Console,
+    ) -> Arc<Admin> {
+        Arc::new(Admin {
+            gateway,
+            accounts,
+            uplink,
+            console,
+            changes: tokio::sync::Mutex::new(()),
+        })
     }
 }
 
@@ -84,7 +95,12 @@ pub fn principal(admin: &Admin, req: &Req) -> Option<Principal> {
     if let Some(token) = bearer_token(req.headers()) {
         if let Some(expected) = &admin.gateway.config().admin.metrics_token {
             if constant_time_eq(token.as_bytes(), expected.as_bytes()) {
-                return Some(Principal { username: "metrics".into(), role: super::Role::Viewer, csrf: String::new(), via: Via::MetricsToken });
+                return Some(Principal {
+                    username: "metrics".into(),
+                    role: super::Role::Viewer,
+                    csrf: String::new(),
+                    via: Via::MetricsToken,
+                });
             }
         }
         return admin.accounts.authenticate(token, Via::Bearer);
@@ -131,7 +147,11 @@ pub fn csrf_ok(principal: &Principal, req: &Req) -> bool {
         Via::Bearer => true,
         Via::MetricsToken => false,
         Via::Cookie => {
-            let sent = req.headers().get(CSRF_HEADER).map(HeaderValue::as_bytes).unwrap_or_default();
+            let sent = req
+                .headers()
+                .get(CSRF_HEADER)
+                .map(HeaderValue::as_bytes)
+                .unwrap_or_default();
             !principal.csrf.is_empty() && constant_time_eq(sent, principal.csrf.as_bytes())
         }
     }
@@ -139,7 +159,10 @@ pub fn csrf_ok(principal: &Principal, req: &Req) -> bool {
 
 /// The `Set-Cookie` value that starts a browser session.
 pub fn session_cookie_header(token: &str, max_age_secs: i64) -> String {
-    format!("{COOKIE}={token}; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", max_age_secs.max(0))
+    format!(
+        "{COOKIE}={token}; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        max_age_secs.max(0)
+    )
 }
 
 /// The `Set-Cookie` value that ends one.
@@ -178,16 +201,31 @@ pub async fn route(admin: &Admin, peer: SocketAddr, req: Req) -> Resp {
 /// frame (clickjacking a quota form), no referrer; API and metrics answers
 /// are never cached (they hold usage data and tokens).
 fn security_headers(h: &mut HeaderMap, no_store: bool) {
-    h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if no_store {
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     } else {
         // The console sets its own policy; it must still forbid framing.
-        match h.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()) {
+        match h
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+        {
             Some(csp) if csp.contains("frame-ancestors") => {}
             Some(csp) => {
                 if let Ok(v) = HeaderValue::from_str(&format!("{csp}; frame-ancestors 'none'")) {
@@ -195,10 +233,14 @@ fn security_headers(h: &mut HeaderMap, no_store: bool) {
                 }
             }
             None => {
-                h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+                h.insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("frame-ancestors 'none'"),
+                );
             }
         }
-        h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+        h.entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
     }
 }
 
@@ -206,15 +248,26 @@ fn security_headers(h: &mut HeaderMap, no_store: bool) {
 pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
     let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
 }
 
 /// Read the body (capped, with a deadline): a request too big or too slow
 /// is answered at once and never reaches a handler.
 async fn read_body(req: Request<Incoming>) -> Result<Req, Resp> {
-    let too_large = || respond(StatusCode::PAYLOAD_TOO_LARGE, "application/json", r#"{"error":"request body too large (at most 64 KiB)","field":"body"}"#);
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        respond(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "application/json",
+            r#"{"error":"request body too large (at most 64 KiB)","field":"body"}"#,
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
@@ -222,12 +275,21 @@ async fn read_body(req: Request<Incoming>) -> Result<Req, Resp> {
     match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await {
         Ok(Ok(collected)) => Ok(Request::from_parts(parts, collected.to_bytes())),
         Ok(Err(_)) => Err(too_large()),
-        Err(_) => Err(respond(StatusCode::REQUEST_TIMEOUT, "application/json", r#"{"error":"request body too slow","field":"body"}"#)),
+        Err(_) => Err(respond(
+            StatusCode::REQUEST_TIMEOUT,
+            "application/json",
+            r#"{"error":"request body too slow","field":"body"}"#,
+        )),
     }
 }
 
 /// Serve HTTPS on `listener` until `cancel`, then stop accepting and drain.
-pub async fn serve(listener: TcpListener, admin: Arc<Admin>, tls: TlsAcceptor, cancel: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    admin: Arc<Admin>,
+    tls: TlsAcceptor,
+    cancel: CancellationToken,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let client_slots = ClientSlots::new(MAX_CONNECTIONS_PER_CLIENT);
     let tracker = TaskTracker::new();
@@ -269,8 +331,12 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, tls: TlsAcceptor, c
 }
 
 /// One HTTP/1.1 connection over TLS, with its limits and graceful end.
-async fn serve_connection<S>(stream: S, peer: SocketAddr, admin: Arc<Admin>, cancel: CancellationToken)
-where
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    admin: Arc<Admin>,
+    cancel: CancellationToken,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req: Request<Incoming>| {
@@ -325,24 +391,65 @@ mod tests {
 
     #[test]
     fn tokens_come_from_bearer_or_the_cookie() {
-        assert_eq!(bearer_token(req(&[("authorization", "Bearer abc")]).headers()), Some("abc"));
-        assert_eq!(bearer_token(req(&[("authorization", "bearer  abc ")]).headers()), Some("abc"));
-        assert_eq!(bearer_token(req(&[("authorization", "Basic abc")]).headers()), None);
-        assert_eq!(bearer_token(req(&[("authorization", "Bearer ")]).headers()), None);
-        assert_eq!(session_cookie(req(&[("cookie", "a=1; desawifi_admin=tok; b=2")]).headers()), Some("tok"));
-        assert_eq!(session_cookie(req(&[("cookie", "a=1"), ("cookie", "desawifi_admin=tok")]).headers()), Some("tok"));
-        assert_eq!(session_cookie(req(&[("cookie", "xdesawifi_admin=tok")]).headers()), None);
-        assert_eq!(session_token(&req(&[("cookie", "desawifi_admin=c"), ("authorization", "Bearer b")])), Some("b"));
+        assert_eq!(
+            bearer_token(req(&[("authorization", "Bearer abc")]).headers()),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer_token(req(&[("authorization", "bearer  abc ")]).headers()),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer_token(req(&[("authorization", "Basic abc")]).headers()),
+            None
+        );
+        assert_eq!(
+            bearer_token(req(&[("authorization", "Bearer ")]).headers()),
+            None
+        );
+        assert_eq!(
+            session_cookie(req(&[("cookie", "a=1; desawifi_admin=tok; b=2")]).headers()),
+            Some("tok")
+        );
+        assert_eq!(
+            session_cookie(req(&[("cookie", "a=1"), ("cookie", "desawifi_admin=tok")]).headers()),
+            Some("tok")
+        );
+        assert_eq!(
+            session_cookie(req(&[("cookie", "xdesawifi_admin=tok")]).headers()),
+            None
+        );
+        assert_eq!(
+            session_token(&req(&[
+                ("cookie", "desawifi_admin=c"),
+                ("authorization", "Bearer b")
+            ])),
+            Some("b")
+        );
     }
 
     #[test]
     fn csrf_is_needed_for_cookies_only() {
-        let p = |via| Principal { username: "ani".into(), role: super::super::Role::Admin, csrf: "s3cret".into(), via };
+        let p = |via| Principal {
+            username: "ani".into(),
+            role: super::super::Role::Admin,
+            csrf: "s3cret".into(),
+            via,
+        };
         assert!(csrf_ok(&p(Via::Bearer), &req(&[])));
         assert!(!csrf_ok(&p(Via::Cookie), &req(&[])));
-        assert!(!csrf_ok(&p(Via::Cookie), &req(&[("x-csrf-token", "wrong!")])));
-        assert!(csrf_ok(&p(Via::Cookie), &req(&[("x-csrf-token", "s3cret")])));
-        assert!(!csrf_ok(&p(Via::MetricsToken), &req(&[("x-csrf-token", "s3cret")])));
+        assert!(!csrf_ok(
+            &p(Via::Cookie),
+            &req(&[("x-csrf-token", "wrong!")])
+        ));
+        assert!(csrf_ok(
+            &p(Via::Cookie),
+            &req(&[("x-csrf-token", "s3cret")])
+        ));
+        assert!(!csrf_ok(
+            &p(Via::MetricsToken),
+            &req(&[("x-csrf-token", "s3cret")])
+        ));
     }
 
     #[test]
@@ -353,12 +460,28 @@ mod tests {
         assert_eq!(h[header::CACHE_CONTROL], "no-store");
         assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
         assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-        assert!(h[header::STRICT_TRANSPORT_SECURITY].to_str().unwrap().starts_with("max-age="));
+        assert!(h[header::STRICT_TRANSPORT_SECURITY]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age="));
         let mut page = respond(StatusCode::OK, "text/html", "<p>");
-        page.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'self'"));
-        page.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=60"));
+        page.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'"),
+        );
+        page.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=60"),
+        );
         security_headers(page.headers_mut(), false);
-        assert_eq!(page.headers()[header::CONTENT_SECURITY_POLICY], "default-src 'self'; frame-ancestors 'none'");
-        assert_eq!(page.headers()[header::CACHE_CONTROL], "max-age=60", "the console's own caching (static CSS) stays");
+        assert_eq!(
+            page.headers()[header::CONTENT_SECURITY_POLICY],
+            "default-src 'self'; frame-ancestors 'none'"
+        );
+        assert_eq!(
+            page.headers()[header::CACHE_CONTROL],
+            "max-age=60",
+            "the console's own caching (static CSS) stays"
+        );
     }
 }

@@ -28,7 +28,8 @@ pub const SELF_SIGNED_KEY: &str = "admin-key.pem";
 pub fn acceptor(config: &Config) -> Result<(TlsAcceptor, String), AdminError> {
     let (cert_path, key_path) = pair(config)?;
     let certs = read_certs(&cert_path)?;
-    let key = read_pem(&key_path, rustls_pemfile::private_key)?.ok_or_else(|| tls_error(&key_path, "no private key in the file"))?;
+    let key = read_pem(&key_path, rustls_pemfile::private_key)?
+        .ok_or_else(|| tls_error(&key_path, "no private key in the file"))?;
     let fingerprint = sha256_fingerprint(&certs[0]);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut server = rustls::ServerConfig::builder_with_provider(provider)
@@ -36,7 +37,12 @@ pub fn acceptor(config: &Config) -> Result<(TlsAcceptor, String), AdminError> {
         .map_err(|e| tls_error(&cert_path, &e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| tls_error(&cert_path, &format!("certificate and key do not fit together: {e}")))?;
+        .map_err(|e| {
+            tls_error(
+                &cert_path,
+                &format!("certificate and key do not fit together: {e}"),
+            )
+        })?;
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     info!(cert = %cert_path.display(), fingerprint = %fingerprint, "admin TLS certificate (SHA-256)");
     Ok((TlsAcceptor::from(Arc::new(server)), fingerprint))
@@ -52,7 +58,12 @@ pub fn fingerprint(config: &Config) -> Result<String, AdminError> {
 /// `AB:CD:...`: upper-case hex, colon-separated, of the SHA-256 of the DER.
 pub fn sha256_fingerprint(der: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, der);
-    digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// The certificate and key files in use: the configured ones, or the
@@ -69,9 +80,15 @@ fn pair(config: &Config) -> Result<(PathBuf, PathBuf), AdminError> {
     Ok((cert, key))
 }
 
-fn make_self_signed(cert_path: &Path, key_path: &Path, listen: IpAddr, site: &str) -> Result<(), AdminError> {
+fn make_self_signed(
+    cert_path: &Path,
+    key_path: &Path,
+    listen: IpAddr,
+    site: &str,
+) -> Result<(), AdminError> {
     let dir = cert_path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| tls_error(dir, &format!("cannot create the directory: {e}")))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| tls_error(dir, &format!("cannot create the directory: {e}")))?;
     let mut names = Vec::new();
     if !listen.is_unspecified() {
         names.push(listen.to_string());
@@ -81,11 +98,19 @@ fn make_self_signed(cert_path: &Path, key_path: &Path, listen: IpAddr, site: &st
             names.push(name);
         }
     }
-    let rcgen_error = |e: rcgen::Error| tls_error(cert_path, &format!("cannot make a self-signed certificate: {e}"));
+    let rcgen_error = |e: rcgen::Error| {
+        tls_error(
+            cert_path,
+            &format!("cannot make a self-signed certificate: {e}"),
+        )
+    };
     let key = rcgen::KeyPair::generate().map_err(rcgen_error)?;
     let mut params = rcgen::CertificateParams::new(names.clone()).map_err(rcgen_error)?;
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::CommonName, format!("desawifi admin ({site})"));
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!("desawifi admin ({site})"),
+    );
     let cert = params.self_signed(&key).map_err(rcgen_error)?;
     // The key first: a certificate file on disk means the pair is complete.
     write_new(key_path, key.serialize_pem().as_bytes(), 0o600)?;
@@ -109,20 +134,28 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), AdminError> 
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, AdminError> {
-    let certs = read_pem(path, |r| rustls_pemfile::certs(r).collect::<Result<Vec<_>, _>>())?;
+    let certs = read_pem(path, |r| {
+        rustls_pemfile::certs(r).collect::<Result<Vec<_>, _>>()
+    })?;
     if certs.is_empty() {
         return Err(tls_error(path, "no certificate in the file"));
     }
     Ok(certs)
 }
 
-fn read_pem<T>(path: &Path, parse: impl FnOnce(&mut dyn std::io::BufRead) -> std::io::Result<T>) -> Result<T, AdminError> {
+fn read_pem<T>(
+    path: &Path,
+    parse: impl FnOnce(&mut dyn std::io::BufRead) -> std::io::Result<T>,
+) -> Result<T, AdminError> {
     let file = std::fs::File::open(path).map_err(|e| tls_error(path, &e.to_string()))?;
     parse(&mut std::io::BufReader::new(file)).map_err(|e| tls_error(path, &e.to_string()))
 }
 
 fn tls_error(path: &Path, message: &str) -> AdminError {
-    AdminError::Tls { path: path.to_owned(), message: message.to_owned() }
+    AdminError::Tls {
+        path: path.to_owned(),
+        message: message.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -132,9 +165,14 @@ mod tests {
     use super::*;
 
     fn config(name: &str) -> Config {
-        let dir = std::env::temp_dir().join(format!("desawifi-admin-tls-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("desawifi-admin-tls-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut c = Config::parse(include_str!("../../config/desawifi.toml"), Path::new("desawifi.toml")).unwrap();
+        let mut c = Config::parse(
+            include_str!("../../config/desawifi.toml"),
+            Path::new("desawifi.toml"),
+        )
+        .unwrap();
         c.store.path = dir.join("store");
         c.admin.listen = "192.0.2.1:8443".parse().unwrap();
         c.admin.tls = None;
@@ -147,9 +185,17 @@ mod tests {
             .arg(cert)
             .output()
             .expect("openssl must be installed (scripts/install-deps.sh)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
-        text.trim().split_once('=').expect("sha256 Fingerprint=...").1.to_owned()
+        text.trim()
+            .split_once('=')
+            .expect("sha256 Fingerprint=...")
+            .1
+            .to_owned()
     }
 
     #[test]
@@ -158,14 +204,25 @@ mod tests {
         let first = fingerprint(&c).unwrap();
         let cert = c.store.path.join(SELF_SIGNED_CERT);
         let key = c.store.path.join(SELF_SIGNED_KEY);
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(first, openssl_fingerprint(&cert));
         assert_eq!(first.len(), 32 * 3 - 1);
         let (_acceptor, second) = acceptor(&c).unwrap();
         assert_eq!(second, first, "the pair is kept, not made anew");
-        let text = std::process::Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(&cert).output().unwrap();
+        let text = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(&cert)
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&text.stdout);
-        for san in ["IP Address:192.0.2.1", "DNS:localhost", "IP Address:127.0.0.1"] {
+        for san in [
+            "IP Address:192.0.2.1",
+            "DNS:localhost",
+            "IP Address:127.0.0.1",
+        ] {
             assert!(text.contains(san), "{san} missing in\n{text}");
         }
         // A missing key means a new pair (a certificate alone is of no use).
@@ -179,13 +236,31 @@ mod tests {
         let made = config("made");
         fingerprint(&made).unwrap();
         let mut c = config("configured");
-        c.admin.tls = Some(crate::config::AdminTls { cert: made.store.path.join(SELF_SIGNED_CERT), key: made.store.path.join(SELF_SIGNED_KEY) });
+        c.admin.tls = Some(crate::config::AdminTls {
+            cert: made.store.path.join(SELF_SIGNED_CERT),
+            key: made.store.path.join(SELF_SIGNED_KEY),
+        });
         let (_, fp) = acceptor(&c).unwrap();
-        assert_eq!(fp, openssl_fingerprint(&made.store.path.join(SELF_SIGNED_CERT)));
-        assert!(!c.store.path.join(SELF_SIGNED_CERT).exists(), "no self-signed pair when one is configured");
-        c.admin.tls = Some(crate::config::AdminTls { cert: made.store.path.join(SELF_SIGNED_KEY), key: made.store.path.join(SELF_SIGNED_KEY) });
-        let err = acceptor(&c).err().expect("a key is not a certificate").to_string();
-        assert!(err.contains("admin-key.pem") && err.contains("no certificate"), "{err}");
+        assert_eq!(
+            fp,
+            openssl_fingerprint(&made.store.path.join(SELF_SIGNED_CERT))
+        );
+        assert!(
+            !c.store.path.join(SELF_SIGNED_CERT).exists(),
+            "no self-signed pair when one is configured"
+        );
+        c.admin.tls = Some(crate::config::AdminTls {
+            cert: made.store.path.join(SELF_SIGNED_KEY),
+            key: made.store.path.join(SELF_SIGNED_KEY),
+        });
+        let err = acceptor(&c)
+            .err()
+            .expect("a key is not a certificate")
+            .to_string();
+        assert!(
+            err.contains("admin-key.pem") && err.contains("no certificate"),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(made.store.path.parent().unwrap());
     }
 }

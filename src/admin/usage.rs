@@ -37,7 +37,16 @@ pub fn report(gw: &Gateway, from: u32, to: u32) -> Result<Vec<DayReport>, OpErro
     let mut days: BTreeMap<u32, (DayReport, BTreeSet<Mac>)> = BTreeMap::new();
     let mut day = from;
     while day <= to {
-        days.insert(day, (DayReport { day: day_string(day), ..DayReport::default() }, BTreeSet::new()));
+        days.insert(
+            day,
+            (
+                DayReport {
+                    day: day_string(day),
+                    ..DayReport::default()
+                },
+                BTreeSet::new(),
+            ),
+        );
         day = next_day(day).ok_or_else(|| OpError::Internal(format!("no day after {day}")))?;
     }
     for (day, mac, usage) in gw.usage_between(from, to)? {
@@ -68,14 +77,21 @@ pub fn report(gw: &Gateway, from: u32, to: u32) -> Result<Vec<DayReport>, OpErro
 pub fn csv(days: &[DayReport]) -> String {
     let mut out = String::from("day,devices,sessions,bytes_down,bytes_up,peak_devices\r\n");
     for d in days {
-        out.push_str(&format!("{},{},{},{},{},{}\r\n", d.day, d.devices, d.sessions, d.bytes_down, d.bytes_up, d.peak_devices));
+        out.push_str(&format!(
+            "{},{},{},{},{},{}\r\n",
+            d.day, d.devices, d.sessions, d.bytes_down, d.bytes_up, d.peak_devices
+        ));
     }
     out
 }
 
 /// The `n` devices that moved the most bytes on `day`, most first.
 pub fn top_devices(gw: &Gateway, day: u32, n: usize) -> Result<Vec<(Mac, DailyUsage)>, OpError> {
-    let mut all: Vec<(Mac, DailyUsage)> = gw.usage_between(day, day)?.into_iter().map(|(_, mac, usage)| (mac, usage)).collect();
+    let mut all: Vec<(Mac, DailyUsage)> = gw
+        .usage_between(day, day)?
+        .into_iter()
+        .map(|(_, mac, usage)| (mac, usage))
+        .collect();
     all.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then(a.0.cmp(&b.0)));
     all.truncate(n);
     Ok(all)
@@ -93,14 +109,25 @@ pub fn parse_day(s: &str) -> Result<u32, String> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return Err(bad());
     }
-    let num = |r: std::ops::Range<usize>| s.get(r).filter(|p| p.bytes().all(|c| c.is_ascii_digit())).and_then(|p| p.parse::<i16>().ok()).ok_or_else(bad);
-    let date = jiff::civil::Date::new(num(0..4)?, num(5..7)? as i8, num(8..10)? as i8).map_err(|_| bad())?;
+    let num = |r: std::ops::Range<usize>| {
+        s.get(r)
+            .filter(|p| p.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|p| p.parse::<i16>().ok())
+            .ok_or_else(bad)
+    };
+    let date = jiff::civil::Date::new(num(0..4)?, num(5..7)? as i8, num(8..10)? as i8)
+        .map_err(|_| bad())?;
     Ok(day_number(date))
 }
 
 /// Store day number -> `YYYY-MM-DD`.
 pub fn day_string(day: u32) -> String {
-    format!("{:04}-{:02}-{:02}", day / 10_000, day / 100 % 100, day % 100)
+    format!(
+        "{:04}-{:02}-{:02}",
+        day / 10_000,
+        day / 100 % 100,
+        day % 100
+    )
 }
 
 /// The day after `day`, `None` past the calendar's end.
@@ -110,7 +137,11 @@ pub fn next_day(day: u32) -> Option<u32> {
 
 /// `day` moved by `days` (negative: back).
 pub fn add_days(day: u32, days: i32) -> Option<u32> {
-    Some(day_number(date_of(day)?.checked_add(jiff::Span::new().days(days)).ok()?))
+    Some(day_number(
+        date_of(day)?
+            .checked_add(jiff::Span::new().days(days))
+            .ok()?,
+    ))
 }
 
 /// How many days `from..=to` holds (0 when `to` is before `from`).
@@ -122,7 +153,12 @@ pub fn days_in(from: u32, to: u32) -> i64 {
 }
 
 fn date_of(day: u32) -> Option<jiff::civil::Date> {
-    jiff::civil::Date::new((day / 10_000) as i16, (day / 100 % 100) as i8, (day % 100) as i8).ok()
+    jiff::civil::Date::new(
+        (day / 10_000) as i16,
+        (day / 100 % 100) as i8,
+        (day % 100) as i8,
+    )
+    .ok()
 }
 
 fn day_number(d: jiff::civil::Date) -> u32 {
@@ -136,7 +172,17 @@ mod tests {
     #[test]
     fn days_parse_strictly_and_walk_the_calendar() {
         assert_eq!(parse_day("2026-11-27"), Ok(20261127));
-        for bad in ["2026-11-31", "2026-13-01", "26-11-27", "2026/11/27", "2026-1-27", "2026-11-27T00", "", "abcd-ef-gh", "2026-+1-27"] {
+        for bad in [
+            "2026-11-31",
+            "2026-13-01",
+            "26-11-27",
+            "2026/11/27",
+            "2026-1-27",
+            "2026-11-27T00",
+            "",
+            "abcd-ef-gh",
+            "2026-+1-27",
+        ] {
             assert!(parse_day(bad).is_err(), "{bad}");
         }
         assert_eq!(day_string(20260305), "2026-03-05");
@@ -152,8 +198,18 @@ mod tests {
     #[test]
     fn csv_has_a_header_and_one_row_per_day() {
         let days = vec![
-            DayReport { day: "2026-11-26".into(), devices: 3, sessions: 5, bytes_down: 1000, bytes_up: 200, peak_devices: 2 },
-            DayReport { day: "2026-11-27".into(), ..DayReport::default() },
+            DayReport {
+                day: "2026-11-26".into(),
+                devices: 3,
+                sessions: 5,
+                bytes_down: 1000,
+                bytes_up: 200,
+                peak_devices: 2,
+            },
+            DayReport {
+                day: "2026-11-27".into(),
+                ..DayReport::default()
+            },
         ];
         assert_eq!(
             csv(&days),

@@ -37,7 +37,13 @@ impl KernelState {
             .iter()
             .map(|(key, up)| {
                 let download = self.down.get(&key.ip).copied().unwrap_or(0);
-                (*key, DeviceCounters { upload: *up, download })
+                (
+                    *key,
+                    DeviceCounters {
+                        upload: *up,
+                        download,
+                    },
+                )
             })
             .collect()
     }
@@ -57,7 +63,9 @@ impl Nft {
         let args = ["list", "table", "inet", TABLE];
         match helper::get_current_ruleset_raw_async(self.program.as_deref(), args).await {
             Ok(json) => parse_table(&json),
-            Err(NftablesError::NftFailed { stderr, .. }) if stderr.contains("No such file or directory") => {
+            Err(NftablesError::NftFailed { stderr, .. })
+                if stderr.contains("No such file or directory") =>
+            {
                 Ok(KernelState::default())
             }
             Err(e) => Err(FirewallError::Nft(e)),
@@ -73,8 +81,12 @@ impl Nft {
 /// 5 MB (the maps and every element as maps of strings), the daemon's whole
 /// memory peak, once per accounting pass (BENCHMARKS.md, "Memory").
 pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
-    let doc: Listing<'_> = serde_json::from_str(json).map_err(|e| FirewallError::Parse(e.to_string()))?;
-    let mut state = KernelState { table_exists: true, ..KernelState::default() };
+    let doc: Listing<'_> =
+        serde_json::from_str(json).map_err(|e| FirewallError::Parse(e.to_string()))?;
+    let mut state = KernelState {
+        table_exists: true,
+        ..KernelState::default()
+    };
     let mut online_ok = false;
     let mut down_ok = false;
     for set in doc.nftables.into_iter().filter_map(|o| o.set) {
@@ -82,7 +94,8 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
         let elems = |set: &ListedSet<'_>| -> Result<Vec<ListedElem>, FirewallError> {
             match set.elem {
                 None => Ok(Vec::new()),
-                Some(raw) => serde_json::from_str(raw.get()).map_err(|e| FirewallError::Parse(format!("set {}: {e}", set.name))),
+                Some(raw) => serde_json::from_str(raw.get())
+                    .map_err(|e| FirewallError::Parse(format!("set {}: {e}", set.name))),
             }
         };
         match set.name.as_ref() {
@@ -90,13 +103,17 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
                 online_ok = counted && set.kind == serde_json::json!(["ether_addr", "ipv4_addr"]);
                 for e in elems(&set)? {
                     let (val, bytes) = e.parts();
-                    state.online.insert(device_key(val).ok_or_else(|| bad_elem(val))?, bytes);
+                    state
+                        .online
+                        .insert(device_key(val).ok_or_else(|| bad_elem(val))?, bytes);
                 }
             }
             SET_ONLINE_NAT => {
                 for e in elems(&set)? {
                     let (val, _) = e.parts();
-                    state.online_nat.insert(device_key(val).ok_or_else(|| bad_elem(val))?);
+                    state
+                        .online_nat
+                        .insert(device_key(val).ok_or_else(|| bad_elem(val))?);
                 }
             }
             SET_DOWN => {
@@ -176,7 +193,9 @@ enum ElemValue {
 impl ListedElem {
     fn parts(&self) -> (&ElemValue, u64) {
         match self {
-            ListedElem::Counted { elem } => (&elem.val, elem.counter.as_ref().map_or(0, |c| c.bytes)),
+            ListedElem::Counted { elem } => {
+                (&elem.val, elem.counter.as_ref().map_or(0, |c| c.bytes))
+            }
             ListedElem::Bare(v) => (v, 0),
         }
     }
@@ -184,7 +203,9 @@ impl ListedElem {
 
 /// `{"concat": ["02:..", "10.77.0.11"]}` -> the device.
 fn device_key(val: &ElemValue) -> Option<DeviceKey> {
-    let ElemValue::Concat { concat } = val else { return None };
+    let ElemValue::Concat { concat } = val else {
+        return None;
+    };
     let mac = concat.first()?.parse().ok()?;
     let ip = concat.get(1)?.parse().ok()?;
     Some(DeviceKey { mac, ip })
@@ -212,13 +233,24 @@ mod tests {
     fn reads_elements_and_counters() {
         let state = parse_table(LISTED).unwrap();
         assert!(state.table_exists && state.compatible);
-        let key = DeviceKey { mac: "02:77:00:00:00:01".parse().unwrap(), ip: "10.77.0.11".parse().unwrap() };
-        assert_eq!(state.counters().get(&key), Some(&DeviceCounters { upload: 180, download: 4096 }));
+        let key = DeviceKey {
+            mac: "02:77:00:00:00:01".parse().unwrap(),
+            ip: "10.77.0.11".parse().unwrap(),
+        };
+        assert_eq!(
+            state.counters().get(&key),
+            Some(&DeviceCounters {
+                upload: 180,
+                download: 4096
+            })
+        );
     }
 
     #[test]
     fn a_table_without_counted_sets_is_incompatible() {
-        let old = LISTED.replace(r#", "stmt": [{"counter": null}]"#, "").replace(r#""stmt": [{"counter": null}]"#, r#""flags": []"#);
+        let old = LISTED
+            .replace(r#", "stmt": [{"counter": null}]"#, "")
+            .replace(r#""stmt": [{"counter": null}]"#, r#""flags": []"#);
         let state = parse_table(&old).unwrap();
         assert!(state.table_exists && !state.compatible);
         assert!(parse_table("not json").is_err());

@@ -13,8 +13,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::mac::Mac;
 
-pub use apply::{KernelState, Nft};
 pub use crate::shaping::SlotRates;
+pub use apply::{KernelState, Nft};
 pub use task::{Firewall, FirewallHandle};
 
 /// Our one table. Nothing else on the box is ever touched.

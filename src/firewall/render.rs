@@ -51,8 +51,13 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 
 use nftables::batch::Batch;
-use nftables::expr::{self, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, SetItem, CT};
-use nftables::schema::{self, Chain, Element, FlushObject, NfCmd, NfListObject, Nftables, Rule, SetFlag, SetType, SetTypeValue, Table};
+use nftables::expr::{
+    self, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, SetItem, CT,
+};
+use nftables::schema::{
+    self, Chain, Element, FlushObject, NfCmd, NfListObject, Nftables, Rule, SetFlag, SetType,
+    SetTypeValue, Table,
+};
 use nftables::stmt::{Mangle, Match, Operator, Reject, RejectType, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
 
@@ -78,11 +83,27 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
         batch.delete(NfListObject::Table(table()));
     }
     batch.add(NfListObject::Table(table()));
-    batch.add(set(SET_ONLINE, SetTypeValue::Concatenated(Cow::Borrowed(&[SetType::EtherAddr, SetType::Ipv4Addr])), None));
-    batch.add(set(SET_ONLINE_NAT, SetTypeValue::Concatenated(Cow::Borrowed(&[SetType::EtherAddr, SetType::Ipv4Addr])), None));
+    batch.add(set(
+        SET_ONLINE,
+        SetTypeValue::Concatenated(Cow::Borrowed(&[SetType::EtherAddr, SetType::Ipv4Addr])),
+        None,
+    ));
+    batch.add(set(
+        SET_ONLINE_NAT,
+        SetTypeValue::Concatenated(Cow::Borrowed(&[SetType::EtherAddr, SetType::Ipv4Addr])),
+        None,
+    ));
     batch.add(set(SET_DOWN, SetTypeValue::Single(SetType::Ipv4Addr), None));
-    batch.add(set(SET_GARDEN4, SetTypeValue::Single(SetType::Ipv4Addr), Some(SetFlag::Interval)));
-    batch.add(set(SET_GARDEN6, SetTypeValue::Single(SetType::Ipv6Addr), Some(SetFlag::Interval)));
+    batch.add(set(
+        SET_GARDEN4,
+        SetTypeValue::Single(SetType::Ipv4Addr),
+        Some(SetFlag::Interval),
+    ));
+    batch.add(set(
+        SET_GARDEN6,
+        SetTypeValue::Single(SetType::Ipv6Addr),
+        Some(SetFlag::Interval),
+    ));
     // Not flushed on reconcile: dnsmasq owns its elements.
     batch.add(NfListObject::Set(Box::new(schema::Set {
         set_type: SetTypeValue::Single(SetType::Ipv4Addr),
@@ -101,8 +122,18 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
         })));
     }
     for (name, kind, hook, prio) in [
-        (CHAIN_PREROUTING, NfChainType::NAT, NfHook::Prerouting, PRIO_DSTNAT),
-        (CHAIN_FORWARD, NfChainType::Filter, NfHook::Forward, PRIO_FILTER),
+        (
+            CHAIN_PREROUTING,
+            NfChainType::NAT,
+            NfHook::Prerouting,
+            PRIO_DSTNAT,
+        ),
+        (
+            CHAIN_FORWARD,
+            NfChainType::Filter,
+            NfHook::Forward,
+            PRIO_FILTER,
+        ),
         (CHAIN_INPUT, NfChainType::Filter, NfHook::Input, PRIO_FILTER),
     ] {
         batch.add(NfListObject::Chain(Chain {
@@ -130,37 +161,68 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
     for name in [SET_GARDEN4, SET_GARDEN6] {
         batch.add_cmd(NfCmd::Flush(FlushObject::Set(Box::new(set_ref(name)))));
     }
-    let (v4, v6): (Vec<_>, Vec<_>) = policy.walled_garden.iter().partition(|n| matches!(n, GardenNet::V4(..)));
+    let (v4, v6): (Vec<_>, Vec<_>) = policy
+        .walled_garden
+        .iter()
+        .partition(|n| matches!(n, GardenNet::V4(..)));
     for (name, nets) in [(SET_GARDEN4, v4), (SET_GARDEN6, v6)] {
         if !nets.is_empty() {
-            batch.add(elements(name, nets.iter().map(|n| garden_expr(n)).collect()));
+            batch.add(elements(
+                name,
+                nets.iter().map(|n| garden_expr(n)).collect(),
+            ));
         }
     }
 
     // Class maps: no counters, so simply refilled.
-    let classes: BTreeMap<Ipv4Addr, u16> = policy.online.iter().map(|d| (d.key.ip, d.slot)).collect();
+    let classes: BTreeMap<Ipv4Addr, u16> =
+        policy.online.iter().map(|d| (d.key.ip, d.slot)).collect();
     for name in CLASS_MAPS {
-        batch.add_cmd(NfCmd::Flush(FlushObject::Map(Box::new(schema::Map { name: name.into(), ..class_map_ref() }))));
+        batch.add_cmd(NfCmd::Flush(FlushObject::Map(Box::new(schema::Map {
+            name: name.into(),
+            ..class_map_ref()
+        }))));
         if !classes.is_empty() {
-            batch.add(class_elements(name, classes.iter().map(|(ip, slot)| (*ip, *slot))));
+            batch.add(class_elements(
+                name,
+                classes.iter().map(|(ip, slot)| (*ip, *slot)),
+            ));
         }
     }
 
     // Online devices: only the difference, so counters of those who stay live on.
     let want: BTreeSet<DeviceKey> = policy.online.iter().map(|d| d.key).collect();
-    let have: BTreeSet<DeviceKey> = if kernel.compatible { kernel.online.keys().copied().collect() } else { BTreeSet::new() };
+    let have: BTreeSet<DeviceKey> = if kernel.compatible {
+        kernel.online.keys().copied().collect()
+    } else {
+        BTreeSet::new()
+    };
     let want_ips: BTreeSet<Ipv4Addr> = want.iter().map(|k| k.ip).collect();
-    let have_ips: BTreeSet<Ipv4Addr> = if kernel.compatible { kernel.down.keys().copied().collect() } else { BTreeSet::new() };
-    let have_nat: BTreeSet<DeviceKey> = if kernel.compatible { kernel.online_nat.clone() } else { BTreeSet::new() };
+    let have_ips: BTreeSet<Ipv4Addr> = if kernel.compatible {
+        kernel.down.keys().copied().collect()
+    } else {
+        BTreeSet::new()
+    };
+    let have_nat: BTreeSet<DeviceKey> = if kernel.compatible {
+        kernel.online_nat.clone()
+    } else {
+        BTreeSet::new()
+    };
     let stale: Vec<DeviceKey> = have.difference(&want).copied().collect();
     let missing: Vec<DeviceKey> = want.difference(&have).copied().collect();
     let stale_nat: Vec<DeviceKey> = have_nat.difference(&want).copied().collect();
     let missing_nat: Vec<DeviceKey> = want.difference(&have_nat).copied().collect();
     if !stale_nat.is_empty() {
-        batch.delete(elements(SET_ONLINE_NAT, stale_nat.iter().map(device_expr).collect()));
+        batch.delete(elements(
+            SET_ONLINE_NAT,
+            stale_nat.iter().map(device_expr).collect(),
+        ));
     }
     if !missing_nat.is_empty() {
-        batch.add(elements(SET_ONLINE_NAT, missing_nat.iter().map(device_expr).collect()));
+        batch.add(elements(
+            SET_ONLINE_NAT,
+            missing_nat.iter().map(device_expr).collect(),
+        ));
     }
     let stale_ips: Vec<Ipv4Addr> = have_ips.difference(&want_ips).copied().collect();
     let missing_ips: Vec<Ipv4Addr> = want_ips.difference(&have_ips).copied().collect();
@@ -169,34 +231,65 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
 }
 
 fn class_map_ref() -> schema::Map<'static> {
-    schema::Map { family: FAMILY, table: TABLE.into(), ..schema::Map::default() }
+    schema::Map {
+        family: FAMILY,
+        table: TABLE.into(),
+        ..schema::Map::default()
+    }
 }
 
-fn class_elements(name: &'static str, pairs: impl Iterator<Item = (Ipv4Addr, u16)>) -> NfListObject<'static> {
-    elements(name, pairs.map(|(ip, slot)| Expression::List(vec![ip_expr(ip), Expression::String(slot_classid(slot).into())])).collect())
+fn class_elements(
+    name: &'static str,
+    pairs: impl Iterator<Item = (Ipv4Addr, u16)>,
+) -> NfListObject<'static> {
+    elements(
+        name,
+        pairs
+            .map(|(ip, slot)| {
+                Expression::List(vec![
+                    ip_expr(ip),
+                    Expression::String(slot_classid(slot).into()),
+                ])
+            })
+            .collect(),
+    )
 }
 
 /// A batch of device changes: elements deleted and added in one transaction.
 /// The caller guarantees deleted elements exist and added ones do not
 /// (the firewall task keeps a mirror of the kernel's sets for that).
 /// `admit_ips` carry the slot whose class the address is steered to.
-pub fn device_changes(revoke: &[DeviceKey], revoke_ips: &[Ipv4Addr], admit: &[DeviceKey], admit_ips: &[(Ipv4Addr, u16)]) -> String {
+pub fn device_changes(
+    revoke: &[DeviceKey],
+    revoke_ips: &[Ipv4Addr],
+    admit: &[DeviceKey],
+    admit_ips: &[(Ipv4Addr, u16)],
+) -> String {
     let mut batch = Batch::new();
     let ips: Vec<Ipv4Addr> = admit_ips.iter().map(|(ip, _)| *ip).collect();
     push_device_changes(&mut batch, revoke, revoke_ips, admit, &ips);
     for name in CLASS_MAPS {
         if !revoke_ips.is_empty() {
-            batch.delete(elements(name, revoke_ips.iter().map(|ip| ip_expr(*ip)).collect()));
+            batch.delete(elements(
+                name,
+                revoke_ips.iter().map(|ip| ip_expr(*ip)).collect(),
+            ));
         }
         if !admit_ips.is_empty() {
             batch.add(class_elements(name, admit_ips.iter().copied()));
         }
     }
     if !revoke.is_empty() {
-        batch.delete(elements(SET_ONLINE_NAT, revoke.iter().map(device_expr).collect()));
+        batch.delete(elements(
+            SET_ONLINE_NAT,
+            revoke.iter().map(device_expr).collect(),
+        ));
     }
     if !admit.is_empty() {
-        batch.add(elements(SET_ONLINE_NAT, admit.iter().map(device_expr).collect()));
+        batch.add(elements(
+            SET_ONLINE_NAT,
+            admit.iter().map(device_expr).collect(),
+        ));
     }
     to_json(batch.to_nftables())
 }
@@ -210,18 +303,36 @@ pub fn clear() -> String {
     to_json(batch.to_nftables())
 }
 
-fn push_device_changes(batch: &mut Batch<'static>, revoke: &[DeviceKey], revoke_ips: &[Ipv4Addr], admit: &[DeviceKey], admit_ips: &[Ipv4Addr]) {
+fn push_device_changes(
+    batch: &mut Batch<'static>,
+    revoke: &[DeviceKey],
+    revoke_ips: &[Ipv4Addr],
+    admit: &[DeviceKey],
+    admit_ips: &[Ipv4Addr],
+) {
     if !revoke.is_empty() {
-        batch.delete(elements(SET_ONLINE, revoke.iter().map(device_expr).collect()));
+        batch.delete(elements(
+            SET_ONLINE,
+            revoke.iter().map(device_expr).collect(),
+        ));
     }
     if !revoke_ips.is_empty() {
-        batch.delete(elements(SET_DOWN, revoke_ips.iter().map(|ip| ip_expr(*ip)).collect()));
+        batch.delete(elements(
+            SET_DOWN,
+            revoke_ips.iter().map(|ip| ip_expr(*ip)).collect(),
+        ));
     }
     if !admit.is_empty() {
-        batch.add(elements(SET_ONLINE, admit.iter().map(device_expr).collect()));
+        batch.add(elements(
+            SET_ONLINE,
+            admit.iter().map(device_expr).collect(),
+        ));
     }
     if !admit_ips.is_empty() {
-        batch.add(elements(SET_DOWN, admit_ips.iter().map(|ip| ip_expr(*ip)).collect()));
+        batch.add(elements(
+            SET_DOWN,
+            admit_ips.iter().map(|ip| ip_expr(*ip)).collect(),
+        ));
     }
 }
 
@@ -230,65 +341,230 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
     let lan = policy.lan_interface.as_str();
     let port = u32::from(policy.portal_port);
     let from_lan = || iifname(lan);
-    let router_tcp: Vec<u32> = [53, port].into_iter().chain(policy.portal_https_port.map(u32::from)).collect();
+    let router_tcp: Vec<u32> = [53, port]
+        .into_iter()
+        .chain(policy.portal_https_port.map(u32::from))
+        .collect();
     vec![
         // lan -> any: ether saddr . ip saddr @online_nat return   (online devices are never redirected;
         // the uncounted twin of @online, or each connection's first packet would count twice)
-        rule(CHAIN_PREROUTING, vec![from_lan(), in_set(device_lhs(), SET_ONLINE_NAT), Statement::Return(None)]),
+        rule(
+            CHAIN_PREROUTING,
+            vec![
+                from_lan(),
+                in_set(device_lhs(), SET_ONLINE_NAT),
+                Statement::Return(None),
+            ],
+        ),
         // lan -> walled garden: ip daddr @garden4 return   (public services load without the portal)
-        rule(CHAIN_PREROUTING, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN4), Statement::Return(None)]),
-        rule(CHAIN_PREROUTING, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN_DNS4), Statement::Return(None)]),
+        rule(
+            CHAIN_PREROUTING,
+            vec![
+                from_lan(),
+                in_set(payload("ip", "daddr"), SET_GARDEN4),
+                Statement::Return(None),
+            ],
+        ),
+        rule(
+            CHAIN_PREROUTING,
+            vec![
+                from_lan(),
+                in_set(payload("ip", "daddr"), SET_GARDEN_DNS4),
+                Statement::Return(None),
+            ],
+        ),
         // captive web: tcp dport 80 redirect to :PORT   (any host, so every OS probe lands on the portal)
         rule(
             CHAIN_PREROUTING,
             vec![
                 from_lan(),
                 eq(payload("tcp", "dport"), Expression::Number(80)),
-                Statement::Redirect(Some(NAT { addr: None, family: None, port: Some(Expression::Number(port)), flags: None })),
+                Statement::Redirect(Some(NAT {
+                    addr: None,
+                    family: None,
+                    port: Some(Expression::Number(port)),
+                    flags: None,
+                })),
             ],
         ),
         // wan -> lan: oifname LAN ip daddr @down   (no verdict: the element's counter counts download bytes)
-        rule(CHAIN_FORWARD, vec![eq(meta(MetaKey::Oifname), Expression::String(lan.to_owned().into())), in_set(payload("ip", "daddr"), SET_DOWN)]),
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                eq(
+                    meta(MetaKey::Oifname),
+                    Expression::String(lan.to_owned().into()),
+                ),
+                in_set(payload("ip", "daddr"), SET_DOWN),
+            ],
+        ),
         // wan -> lan: meta priority set ip daddr map @down_class   (the device's HTB class on the LAN)
-        rule(CHAIN_FORWARD, vec![eq(meta(MetaKey::Oifname), Expression::String(lan.to_owned().into())), set_priority(class_lookup("daddr", MAP_DOWN_CLASS))]),
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                eq(
+                    meta(MetaKey::Oifname),
+                    Expression::String(lan.to_owned().into()),
+                ),
+                set_priority(class_lookup("daddr", MAP_DOWN_CLASS)),
+            ],
+        ),
         // wan -> lan from the walled garden: full speed, even for a throttled phone
-        rule(CHAIN_FORWARD, vec![eq(meta(MetaKey::Oifname), Expression::String(lan.to_owned().into())), in_set(payload("ip", "saddr"), SET_GARDEN4), set_priority(garden())]),
-        rule(CHAIN_FORWARD, vec![eq(meta(MetaKey::Oifname), Expression::String(lan.to_owned().into())), in_set(payload("ip", "saddr"), SET_GARDEN_DNS4), set_priority(garden())]),
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                eq(
+                    meta(MetaKey::Oifname),
+                    Expression::String(lan.to_owned().into()),
+                ),
+                in_set(payload("ip", "saddr"), SET_GARDEN4),
+                set_priority(garden()),
+            ],
+        ),
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                eq(
+                    meta(MetaKey::Oifname),
+                    Expression::String(lan.to_owned().into()),
+                ),
+                in_set(payload("ip", "saddr"), SET_GARDEN_DNS4),
+                set_priority(garden()),
+            ],
+        ),
         // lan -> wan: meta priority set ip saddr map @up_class   (the device's HTB class on the WAN)
-        rule(CHAIN_FORWARD, vec![from_lan(), set_priority(class_lookup("saddr", MAP_UP_CLASS))]),
-        rule(CHAIN_FORWARD, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN4), set_priority(garden())]),
-        rule(CHAIN_FORWARD, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN_DNS4), set_priority(garden())]),
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                from_lan(),
+                set_priority(class_lookup("saddr", MAP_UP_CLASS)),
+            ],
+        ),
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                from_lan(),
+                in_set(payload("ip", "daddr"), SET_GARDEN4),
+                set_priority(garden()),
+            ],
+        ),
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                from_lan(),
+                in_set(payload("ip", "daddr"), SET_GARDEN_DNS4),
+                set_priority(garden()),
+            ],
+        ),
         // lan -> any, IPv6: reject   (before @online: IPv6 is never a way around the portal)
-        rule(CHAIN_FORWARD, vec![from_lan(), eq(meta(MetaKey::Nfproto), Expression::String("ipv6".into())), reject(RejectType::ICMPX)]),
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                from_lan(),
+                eq(meta(MetaKey::Nfproto), Expression::String("ipv6".into())),
+                reject(RejectType::ICMPX),
+            ],
+        ),
         // lan -> any: ether saddr . ip saddr @online accept   (the element's counter counts upload bytes)
-        rule(CHAIN_FORWARD, vec![from_lan(), in_set(device_lhs(), SET_ONLINE), Statement::Accept(None)]),
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                from_lan(),
+                in_set(device_lhs(), SET_ONLINE),
+                Statement::Accept(None),
+            ],
+        ),
         // lan -> walled garden: ip daddr @garden4 accept
-        rule(CHAIN_FORWARD, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN4), Statement::Accept(None)]),
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                from_lan(),
+                in_set(payload("ip", "daddr"), SET_GARDEN4),
+                Statement::Accept(None),
+            ],
+        ),
         // lan -> walled garden learned from DNS (dnsmasq nftset=)
-        rule(CHAIN_FORWARD, vec![from_lan(), in_set(payload("ip", "daddr"), SET_GARDEN_DNS4), Statement::Accept(None)]),
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                from_lan(),
+                in_set(payload("ip", "daddr"), SET_GARDEN_DNS4),
+                Statement::Accept(None),
+            ],
+        ),
         // captive tcp (HTTPS and the rest): reject with tcp reset   (fails fast instead of hanging)
-        rule(CHAIN_FORWARD, vec![from_lan(), eq(meta(MetaKey::L4proto), Expression::String("tcp".into())), reject(RejectType::TCPReset)]),
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                from_lan(),
+                eq(meta(MetaKey::L4proto), Expression::String("tcp".into())),
+                reject(RejectType::TCPReset),
+            ],
+        ),
         // captive anything else (outside DNS, QUIC, ping): reject with icmpx admin-prohibited
         rule(CHAIN_FORWARD, vec![from_lan(), reject(RejectType::ICMPX)]),
         // lan -> router: replies to the router's own connections
-        rule(CHAIN_INPUT, vec![from_lan(), ct_state_in(&["established", "related"]), Statement::Accept(None)]),
+        rule(
+            CHAIN_INPUT,
+            vec![
+                from_lan(),
+                ct_state_in(&["established", "related"]),
+                Statement::Accept(None),
+            ],
+        ),
         // lan -> router: DNS and DHCP (udp 53, 67; DHCPv6 547)
-        rule(CHAIN_INPUT, vec![from_lan(), in_anon_num(payload("udp", "dport"), &[53, 67, 547]), Statement::Accept(None)]),
+        rule(
+            CHAIN_INPUT,
+            vec![
+                from_lan(),
+                in_anon_num(payload("udp", "dport"), &[53, 67, 547]),
+                Statement::Accept(None),
+            ],
+        ),
         // lan -> router: DNS over TCP and the portal
-        rule(CHAIN_INPUT, vec![from_lan(), in_anon_num(payload("tcp", "dport"), &router_tcp), Statement::Accept(None)]),
+        rule(
+            CHAIN_INPUT,
+            vec![
+                from_lan(),
+                in_anon_num(payload("tcp", "dport"), &router_tcp),
+                Statement::Accept(None),
+            ],
+        ),
         // lan -> router: ICMP and ICMPv6 (neighbour discovery, path MTU, ping the gateway)
-        rule(CHAIN_INPUT, vec![from_lan(), in_anon(meta(MetaKey::L4proto), &["icmp", "ipv6-icmp"]), Statement::Accept(None)]),
+        rule(
+            CHAIN_INPUT,
+            vec![
+                from_lan(),
+                in_anon(meta(MetaKey::L4proto), &["icmp", "ipv6-icmp"]),
+                Statement::Accept(None),
+            ],
+        ),
         // lan -> router, any other service (ssh, admin console, ...): refused
-        rule(CHAIN_INPUT, vec![from_lan(), eq(meta(MetaKey::L4proto), Expression::String("tcp".into())), reject(RejectType::TCPReset)]),
+        rule(
+            CHAIN_INPUT,
+            vec![
+                from_lan(),
+                eq(meta(MetaKey::L4proto), Expression::String("tcp".into())),
+                reject(RejectType::TCPReset),
+            ],
+        ),
         rule(CHAIN_INPUT, vec![from_lan(), reject(RejectType::ICMPX)]),
     ]
 }
 
 fn table() -> Table<'static> {
-    Table { family: FAMILY, name: TABLE.into(), handle: None }
+    Table {
+        family: FAMILY,
+        name: TABLE.into(),
+        handle: None,
+    }
 }
 
-fn set(name: &'static str, set_type: SetTypeValue<'static>, flag: Option<SetFlag>) -> NfListObject<'static> {
+fn set(
+    name: &'static str,
+    set_type: SetTypeValue<'static>,
+    flag: Option<SetFlag>,
+) -> NfListObject<'static> {
     NfListObject::Set(Box::new(schema::Set {
         name: name.into(),
         set_type,
@@ -298,19 +574,40 @@ fn set(name: &'static str, set_type: SetTypeValue<'static>, flag: Option<SetFlag
 }
 
 fn set_ref(name: &'static str) -> schema::Set<'static> {
-    schema::Set { family: FAMILY, table: TABLE.into(), name: name.into(), ..schema::Set::default() }
+    schema::Set {
+        family: FAMILY,
+        table: TABLE.into(),
+        name: name.into(),
+        ..schema::Set::default()
+    }
 }
 
 fn elements(name: &'static str, elem: Vec<Expression<'static>>) -> NfListObject<'static> {
-    NfListObject::Element(Element { family: FAMILY, table: TABLE.into(), name: name.into(), elem: elem.into() })
+    NfListObject::Element(Element {
+        family: FAMILY,
+        table: TABLE.into(),
+        name: name.into(),
+        elem: elem.into(),
+    })
 }
 
 fn rule(chain: &'static str, expr: Vec<Statement<'static>>) -> Rule<'static> {
-    Rule { family: FAMILY, table: TABLE.into(), chain: chain.into(), expr: expr.into(), ..Rule::default() }
+    Rule {
+        family: FAMILY,
+        table: TABLE.into(),
+        chain: chain.into(),
+        expr: expr.into(),
+        ..Rule::default()
+    }
 }
 
 fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField { protocol: protocol.into(), field: field.into() })))
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+        PayloadField {
+            protocol: protocol.into(),
+            field: field.into(),
+        },
+    )))
 }
 
 fn meta(key: MetaKey) -> Expression<'static> {
@@ -318,45 +615,87 @@ fn meta(key: MetaKey) -> Expression<'static> {
 }
 
 fn ct_state() -> Expression<'static> {
-    Expression::Named(NamedExpression::CT(CT { key: "state".into(), family: None, dir: None }))
+    Expression::Named(NamedExpression::CT(CT {
+        key: "state".into(),
+        family: None,
+        dir: None,
+    }))
 }
 
 fn iifname(lan: &str) -> Statement<'static> {
-    eq(meta(MetaKey::Iifname), Expression::String(lan.to_owned().into()))
+    eq(
+        meta(MetaKey::Iifname),
+        Expression::String(lan.to_owned().into()),
+    )
 }
 
 fn eq(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
-    Statement::Match(Match { left, right, op: Operator::EQ })
+    Statement::Match(Match {
+        left,
+        right,
+        op: Operator::EQ,
+    })
 }
 
 fn in_set(left: Expression<'static>, set: &str) -> Statement<'static> {
-    Statement::Match(Match { left, right: Expression::String(format!("@{set}").into()), op: Operator::EQ })
+    Statement::Match(Match {
+        left,
+        right: Expression::String(format!("@{set}").into()),
+        op: Operator::EQ,
+    })
 }
 
 /// `ct state { a, b }` is a bitmask match: nft spells it `in` with a list.
 fn ct_state_in(states: &[&'static str]) -> Statement<'static> {
-    let list = states.iter().map(|s| Expression::String((*s).into())).collect();
-    Statement::Match(Match { left: ct_state(), right: Expression::List(list), op: Operator::IN })
+    let list = states
+        .iter()
+        .map(|s| Expression::String((*s).into()))
+        .collect();
+    Statement::Match(Match {
+        left: ct_state(),
+        right: Expression::List(list),
+        op: Operator::IN,
+    })
 }
 
 fn in_anon(left: Expression<'static>, items: &[&'static str]) -> Statement<'static> {
-    let items = items.iter().map(|s| SetItem::Element(Expression::String((*s).into()))).collect();
-    Statement::Match(Match { left, right: Expression::Named(NamedExpression::Set(items)), op: Operator::EQ })
+    let items = items
+        .iter()
+        .map(|s| SetItem::Element(Expression::String((*s).into())))
+        .collect();
+    Statement::Match(Match {
+        left,
+        right: Expression::Named(NamedExpression::Set(items)),
+        op: Operator::EQ,
+    })
 }
 
 fn in_anon_num(left: Expression<'static>, items: &[u32]) -> Statement<'static> {
-    let items = items.iter().map(|n| SetItem::Element(Expression::Number(*n))).collect();
-    Statement::Match(Match { left, right: Expression::Named(NamedExpression::Set(items)), op: Operator::EQ })
+    let items = items
+        .iter()
+        .map(|n| SetItem::Element(Expression::Number(*n)))
+        .collect();
+    Statement::Match(Match {
+        left,
+        right: Expression::Named(NamedExpression::Set(items)),
+        op: Operator::EQ,
+    })
 }
 
 /// `meta priority set VALUE`: HTB takes skb->priority as the class id.
 fn set_priority(value: Expression<'static>) -> Statement<'static> {
-    Statement::Mangle(Mangle { key: meta(MetaKey::Priority), value })
+    Statement::Mangle(Mangle {
+        key: meta(MetaKey::Priority),
+        value,
+    })
 }
 
 /// `ip FIELD map @MAP`
 fn class_lookup(field: &'static str, map: &str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Map(Box::new(expr::Map { key: payload("ip", field), data: Expression::String(format!("@{map}").into()) })))
+    Expression::Named(NamedExpression::Map(Box::new(expr::Map {
+        key: payload("ip", field),
+        data: Expression::String(format!("@{map}").into()),
+    })))
 }
 
 fn garden() -> Expression<'static> {
@@ -370,7 +709,10 @@ fn reject(kind: RejectType) -> Statement<'static> {
 
 /// `ether saddr . ip saddr`: the device as MAC and IPv4 together.
 fn device_lhs() -> Expression<'static> {
-    Expression::Named(NamedExpression::Concat(vec![payload("ether", "saddr"), payload("ip", "saddr")]))
+    Expression::Named(NamedExpression::Concat(vec![
+        payload("ether", "saddr"),
+        payload("ip", "saddr"),
+    ]))
 }
 
 fn device_expr(key: &DeviceKey) -> Expression<'static> {
@@ -389,7 +731,10 @@ fn garden_expr(net: &GardenNet) -> Expression<'static> {
         GardenNet::V4(a, l) => (a.to_string(), u32::from(l)),
         GardenNet::V6(a, l) => (a.to_string(), u32::from(l)),
     };
-    Expression::Named(NamedExpression::Prefix(Prefix { addr: Box::new(Expression::String(addr.into())), len }))
+    Expression::Named(NamedExpression::Prefix(Prefix {
+        addr: Box::new(Expression::String(addr.into())),
+        len,
+    }))
 }
 
 /// Serialize, adding what the crate cannot say: `counter` on the sets whose
@@ -399,14 +744,25 @@ fn to_json(doc: Nftables<'_>) -> String {
     let mut value = serde_json::to_value(&doc).expect("nftables documents always serialize");
     if let Some(objects) = value.get_mut("nftables").and_then(|v| v.as_array_mut()) {
         for obj in objects.iter_mut() {
-            let Some(map) = obj.get_mut("add").and_then(|a| a.get_mut("map")) else { continue };
-            if map.get("name").and_then(|n| n.as_str()).is_some_and(|n| CLASS_MAPS.contains(&n)) {
+            let Some(map) = obj.get_mut("add").and_then(|a| a.get_mut("map")) else {
+                continue;
+            };
+            if map
+                .get("name")
+                .and_then(|n| n.as_str())
+                .is_some_and(|n| CLASS_MAPS.contains(&n))
+            {
                 map["map"] = "classid".into();
             }
         }
         for obj in objects {
-            let Some(set) = obj.get_mut("add").and_then(|a| a.get_mut("set")) else { continue };
-            let counted = set.get("name").and_then(|n| n.as_str()).is_some_and(|n| COUNTED_SETS.contains(&n));
+            let Some(set) = obj.get_mut("add").and_then(|a| a.get_mut("set")) else {
+                continue;
+            };
+            let counted = set
+                .get("name")
+                .and_then(|n| n.as_str())
+                .is_some_and(|n| COUNTED_SETS.contains(&n));
             if counted {
                 set["stmt"] = serde_json::json!([{ "counter": null }]);
             }
@@ -421,31 +777,58 @@ mod tests {
     use serde_json::Value;
 
     fn key(n: u8) -> DeviceKey {
-        DeviceKey { mac: crate::mac::Mac([2, 0x77, 0, 0, 0, n]), ip: Ipv4Addr::new(10, 77, 0, 10 + n) }
+        DeviceKey {
+            mac: crate::mac::Mac([2, 0x77, 0, 0, 0, n]),
+            ip: Ipv4Addr::new(10, 77, 0, 10 + n),
+        }
     }
 
     fn policy(keys: Vec<DeviceKey>) -> Policy {
-        let rates = SlotRates { download: 2_000_000, upload: 1_000_000 };
-        let online = keys.into_iter().enumerate().map(|(i, key)| OnlineDevice { key, slot: i as u16, rates }).collect();
+        let rates = SlotRates {
+            download: 2_000_000,
+            upload: 1_000_000,
+        };
+        let online = keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, key)| OnlineDevice {
+                key,
+                slot: i as u16,
+                rates,
+            })
+            .collect();
         Policy {
             lan_interface: "br-lan".into(),
             portal_address: Ipv4Addr::new(10, 77, 0, 1),
             portal_port: 2050,
             portal_https_port: None,
-            walled_garden: vec![GardenNet::V4(Ipv4Addr::new(203, 0, 113, 0), 24), GardenNet::V6("2001:db8:1::".parse().unwrap(), 48)],
+            walled_garden: vec![
+                GardenNet::V4(Ipv4Addr::new(203, 0, 113, 0), 24),
+                GardenNet::V6("2001:db8:1::".parse().unwrap(), 48),
+            ],
             online,
         }
     }
 
     /// Compare with a golden file; `UPDATE_GOLDEN=1 cargo test` rewrites it.
     fn golden(name: &str, doc: &str) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
-        let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(doc).unwrap()).unwrap() + "\n";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(name);
+        let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(doc).unwrap())
+            .unwrap()
+            + "\n";
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(&path, &pretty).unwrap();
         }
-        let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 makes it)", path.display()));
-        assert_eq!(pretty, want, "{} differs; review and UPDATE_GOLDEN=1 if intended", path.display());
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 makes it)", path.display()));
+        assert_eq!(
+            pretty,
+            want,
+            "{} differs; review and UPDATE_GOLDEN=1 if intended",
+            path.display()
+        );
     }
 
     /// The commands of a document as (verb, object kind, name) for terse asserts.
@@ -465,61 +848,118 @@ mod tests {
 
     #[test]
     fn fresh_table_matches_golden() {
-        golden("full-fresh.json", &full(&policy(vec![key(1), key(2)]), &KernelState::default()));
+        golden(
+            "full-fresh.json",
+            &full(&policy(vec![key(1), key(2)]), &KernelState::default()),
+        );
     }
 
     #[test]
     fn device_batch_matches_golden() {
-        golden("device-changes.json", &device_changes(&[key(1)], &[key(1).ip], &[key(3)], &[(key(3).ip, 2)]));
+        golden(
+            "device-changes.json",
+            &device_changes(&[key(1)], &[key(1).ip], &[key(3)], &[(key(3).ip, 2)]),
+        );
     }
 
     #[test]
     fn reconcile_touches_only_the_difference() {
         // Kernel: devices 1 and 2 with counters; store: devices 2 and 3.
-        let mut kernel = KernelState { table_exists: true, compatible: true, ..KernelState::default() };
+        let mut kernel = KernelState {
+            table_exists: true,
+            compatible: true,
+            ..KernelState::default()
+        };
         for k in [key(1), key(2)] {
             kernel.online.insert(k, 1000);
             kernel.down.insert(k.ip, 5000);
         }
         let doc = full(&policy(vec![key(2), key(3)]), &kernel);
         let cmds = commands(&doc);
-        assert!(!cmds.iter().any(|(verb, kind, _)| verb == "delete" && kind == "table"), "a compatible table is kept");
+        assert!(
+            !cmds
+                .iter()
+                .any(|(verb, kind, _)| verb == "delete" && kind == "table"),
+            "a compatible table is kept"
+        );
         let element_ops: Vec<(String, String, Value)> = cmds
             .iter()
-            .filter(|(_, kind, obj)| kind == "element" && (obj["name"] == SET_ONLINE || obj["name"] == SET_DOWN))
-            .map(|(verb, _, obj)| (verb.clone(), obj["name"].as_str().unwrap().to_owned(), obj["elem"].clone()))
+            .filter(|(_, kind, obj)| {
+                kind == "element" && (obj["name"] == SET_ONLINE || obj["name"] == SET_DOWN)
+            })
+            .map(|(verb, _, obj)| {
+                (
+                    verb.clone(),
+                    obj["name"].as_str().unwrap().to_owned(),
+                    obj["elem"].clone(),
+                )
+            })
             .collect();
         assert_eq!(
             element_ops,
             vec![
-                ("delete".into(), "online".into(), serde_json::json!([{"concat": ["02:77:00:00:00:01", "10.77.0.11"]}])),
-                ("delete".into(), "down".into(), serde_json::json!(["10.77.0.11"])),
-                ("add".into(), "online".into(), serde_json::json!([{"concat": ["02:77:00:00:00:03", "10.77.0.13"]}])),
-                ("add".into(), "down".into(), serde_json::json!(["10.77.0.13"])),
+                (
+                    "delete".into(),
+                    "online".into(),
+                    serde_json::json!([{"concat": ["02:77:00:00:00:01", "10.77.0.11"]}])
+                ),
+                (
+                    "delete".into(),
+                    "down".into(),
+                    serde_json::json!(["10.77.0.11"])
+                ),
+                (
+                    "add".into(),
+                    "online".into(),
+                    serde_json::json!([{"concat": ["02:77:00:00:00:03", "10.77.0.13"]}])
+                ),
+                (
+                    "add".into(),
+                    "down".into(),
+                    serde_json::json!(["10.77.0.13"])
+                ),
             ],
             "device 2 stays untouched (its counters live on)"
         );
-        assert!(!cmds.iter().any(|(verb, kind, obj)| verb == "flush" && kind == "set" && obj["name"] == SET_ONLINE));
+        assert!(!cmds.iter().any(|(verb, kind, obj)| verb == "flush"
+            && kind == "set"
+            && obj["name"] == SET_ONLINE));
     }
 
     #[test]
     fn an_incompatible_table_is_replaced_whole() {
-        let kernel = KernelState { table_exists: true, compatible: false, ..KernelState::default() };
+        let kernel = KernelState {
+            table_exists: true,
+            compatible: false,
+            ..KernelState::default()
+        };
         let cmds = commands(&full(&policy(vec![key(1)]), &kernel));
-        assert_eq!((cmds[0].0.as_str(), cmds[0].1.as_str()), ("delete", "table"));
+        assert_eq!(
+            (cmds[0].0.as_str(), cmds[0].1.as_str()),
+            ("delete", "table")
+        );
         assert_eq!((cmds[1].0.as_str(), cmds[1].1.as_str()), ("add", "table"));
     }
 
     #[test]
     fn counted_sets_declare_counters_and_clear_touches_only_our_table() {
         let cmds = commands(&full(&policy(vec![]), &KernelState::default()));
-        for (_, kind, obj) in cmds.iter().filter(|(verb, kind, _)| verb == "add" && kind == "set") {
+        for (_, kind, obj) in cmds
+            .iter()
+            .filter(|(verb, kind, _)| verb == "add" && kind == "set")
+        {
             let counted = obj.get("stmt").is_some();
-            assert_eq!(counted, COUNTED_SETS.contains(&obj["name"].as_str().unwrap()), "{kind} {obj}");
+            assert_eq!(
+                counted,
+                COUNTED_SETS.contains(&obj["name"].as_str().unwrap()),
+                "{kind} {obj}"
+            );
         }
         let clear = commands(&clear());
         assert_eq!(clear.len(), 2);
-        assert!(clear.iter().all(|(_, kind, obj)| kind == "table" && obj["name"] == TABLE && obj["family"] == "inet"));
+        assert!(clear.iter().all(|(_, kind, obj)| kind == "table"
+            && obj["name"] == TABLE
+            && obj["family"] == "inet"));
     }
 
     #[test]
@@ -535,7 +975,19 @@ mod tests {
 
     #[test]
     fn the_rule_count_does_not_grow_with_devices() {
-        let rules = |n: u8| commands(&full(&policy((1..=n).map(key).collect()), &KernelState::default())).iter().filter(|(_, k, _)| k == "rule").count();
-        assert_eq!(rules(1), rules(200), "devices are set elements, never rules");
+        let rules = |n: u8| {
+            commands(&full(
+                &policy((1..=n).map(key).collect()),
+                &KernelState::default(),
+            ))
+            .iter()
+            .filter(|(_, k, _)| k == "rule")
+            .count()
+        };
+        assert_eq!(
+            rules(1),
+            rules(200),
+            "devices are set elements, never rules"
+        );
     }
 }

@@ -51,15 +51,32 @@ pub struct Firewall {
 
 impl Firewall {
     /// Make the task and its handle; run it with [`Firewall::run`].
-    pub fn new(nft: Nft, tc: Tc, plan: Plan, default_rates: SlotRates) -> (Firewall, FirewallHandle) {
+    pub fn new(
+        nft: Nft,
+        tc: Tc,
+        plan: Plan,
+        default_rates: SlotRates,
+    ) -> (Firewall, FirewallHandle) {
         let (tx, rx) = mpsc::channel(1024);
-        let fw = Firewall { nft, tc, plan, default_rates, shaping_ready: false, online: BTreeMap::new(), rates: HashMap::new(), rx };
+        let fw = Firewall {
+            nft,
+            tc,
+            plan,
+            default_rates,
+            shaping_ready: false,
+            online: BTreeMap::new(),
+            rates: HashMap::new(),
+            rx,
+        };
         let reader = fw.nft.clone();
         (fw, FirewallHandle { tx, nft: reader })
     }
 
     /// `tc` lines for the slots whose ceilings differ from the mirror; updates the mirror.
-    fn rate_changes(&mut self, wanted: impl IntoIterator<Item = (u16, SlotRates)>) -> Vec<(u16, SlotRates)> {
+    fn rate_changes(
+        &mut self,
+        wanted: impl IntoIterator<Item = (u16, SlotRates)>,
+    ) -> Vec<(u16, SlotRates)> {
         let mut out: BTreeMap<u16, SlotRates> = BTreeMap::new();
         for (slot, rates) in wanted {
             let current = self.rates.get(&slot).copied().unwrap_or(self.default_rates);
@@ -74,7 +91,9 @@ impl Firewall {
         if changes.is_empty() {
             return Ok(());
         }
-        self.tc.run(&shaping::slots_script(&self.plan, &changes)).await?;
+        self.tc
+            .run(&shaping::slots_script(&self.plan, &changes))
+            .await?;
         for (slot, rates) in changes {
             self.rates.insert(slot, rates);
         }
@@ -110,7 +129,10 @@ impl Firewall {
                             Err(_) => break,
                         }
                     }
-                    let result = self.apply_changes(&changes).await.map_err(|e| e.to_string());
+                    let result = self
+                        .apply_changes(&changes)
+                        .await
+                        .map_err(|e| e.to_string());
                     for r in replies {
                         let _ = r.send(result.clone());
                     }
@@ -130,7 +152,9 @@ impl Firewall {
         let started = Instant::now();
         if !self.shaping_ready {
             // Rebuild both HTB trees, every slot at the default ceilings.
-            self.tc.run(&shaping::setup_script(&self.plan, self.default_rates)).await?;
+            self.tc
+                .run(&shaping::setup_script(&self.plan, self.default_rates))
+                .await?;
             self.rates.clear();
             self.shaping_ready = true;
         }
@@ -146,10 +170,20 @@ impl Firewall {
         let want: BTreeSet<DeviceKey> = policy.online.iter().map(|d| d.key).collect();
         let have: BTreeSet<DeviceKey> = after.online.keys().copied().collect();
         if !after.compatible || want != have {
-            return Err(FirewallError::Verify(format!("wanted {} online devices, the kernel has {}", want.len(), have.len())));
+            return Err(FirewallError::Verify(format!(
+                "wanted {} online devices, the kernel has {}",
+                want.len(),
+                have.len()
+            )));
         }
         let kept = before.online.keys().filter(|k| want.contains(k)).count();
-        info!(online = want.len(), kept, replaced = before.table_exists && !before.compatible, ms = started.elapsed().as_millis() as u64, "firewall reconciled");
+        info!(
+            online = want.len(),
+            kept,
+            replaced = before.table_exists && !before.compatible,
+            ms = started.elapsed().as_millis() as u64,
+            "firewall reconciled"
+        );
         self.online = policy.online.iter().map(|d| (d.key, d.slot)).collect();
         Ok(after)
     }
@@ -184,17 +218,35 @@ impl Firewall {
         if revoke.is_empty() && admit.is_empty() {
             return Ok(());
         }
-        let ips = |m: &BTreeMap<DeviceKey, u16>| m.iter().map(|(k, slot)| (k.ip, *slot)).collect::<BTreeMap<Ipv4Addr, u16>>();
+        let ips = |m: &BTreeMap<DeviceKey, u16>| {
+            m.iter()
+                .map(|(k, slot)| (k.ip, *slot))
+                .collect::<BTreeMap<Ipv4Addr, u16>>()
+        };
         let (old_ips, new_ips) = (ips(&self.online), ips(&next));
-        let revoke_ips: Vec<Ipv4Addr> = old_ips.keys().filter(|ip| !new_ips.contains_key(ip)).copied().collect();
-        let admit_ips: Vec<(Ipv4Addr, u16)> = new_ips.iter().filter(|(ip, _)| !old_ips.contains_key(ip)).map(|(ip, s)| (*ip, *s)).collect();
+        let revoke_ips: Vec<Ipv4Addr> = old_ips
+            .keys()
+            .filter(|ip| !new_ips.contains_key(ip))
+            .copied()
+            .collect();
+        let admit_ips: Vec<(Ipv4Addr, u16)> = new_ips
+            .iter()
+            .filter(|(ip, _)| !old_ips.contains_key(ip))
+            .map(|(ip, s)| (*ip, *s))
+            .collect();
         let doc = render::device_changes(&revoke, &revoke_ips, &admit, &admit_ips);
         let applying = Instant::now();
         let applied = self.nft.apply(&doc).await;
         crate::admin::metrics::firewall_applied(applying.elapsed(), applied.is_ok());
         match applied {
             Ok(()) => {
-                debug!(admitted = admit.len(), revoked = revoke.len(), tc_lines, us = started.elapsed().as_micros() as u64, "firewall batch applied");
+                debug!(
+                    admitted = admit.len(),
+                    revoked = revoke.len(),
+                    tc_lines,
+                    us = started.elapsed().as_micros() as u64,
+                    "firewall batch applied"
+                );
                 self.online = next;
                 Ok(())
             }
@@ -203,7 +255,11 @@ impl Firewall {
                 warn!(error = %e, "firewall batch failed; re-reading the kernel's sets");
                 if let Ok(state) = self.nft.read().await {
                     let slots = self.online.clone();
-                    self.online = state.online.keys().map(|k| (*k, slots.get(k).copied().unwrap_or(0))).collect();
+                    self.online = state
+                        .online
+                        .keys()
+                        .map(|k| (*k, slots.get(k).copied().unwrap_or(0)))
+                        .collect();
                 }
                 Err(e)
             }
@@ -225,15 +281,25 @@ impl FirewallHandle {
     /// Several changes, applied together (and with whatever else is queued).
     pub async fn changes(&self, changes: Vec<Change>) -> Result<(), FirewallError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Changes(changes, tx)).await.map_err(|_| FirewallError::Stopped)?;
-        rx.await.map_err(|_| FirewallError::Stopped)?.map_err(FirewallError::Task)
+        self.tx
+            .send(Request::Changes(changes, tx))
+            .await
+            .map_err(|_| FirewallError::Stopped)?;
+        rx.await
+            .map_err(|_| FirewallError::Stopped)?
+            .map_err(FirewallError::Task)
     }
 
     /// Full reconcile to `policy` (start-up, SIGHUP, config change).
     pub async fn reconcile(&self, policy: Policy) -> Result<KernelState, FirewallError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Reconcile(policy, tx)).await.map_err(|_| FirewallError::Stopped)?;
-        rx.await.map_err(|_| FirewallError::Stopped)?.map_err(FirewallError::Task)
+        self.tx
+            .send(Request::Reconcile(policy, tx))
+            .await
+            .map_err(|_| FirewallError::Stopped)?;
+        rx.await
+            .map_err(|_| FirewallError::Stopped)?
+            .map_err(FirewallError::Task)
     }
 
     /// Read the table and its counters (one `nft` call), without queueing

@@ -44,10 +44,17 @@ const DRAIN_TIME: Duration = Duration::from_secs(5);
 pub enum PortalError {
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, #[source] source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     /// The HTTPS certificate or key could not be used.
     #[error("portal TLS: {path}: {message}")]
-    Tls { path: std::path::PathBuf, message: String },
+    Tls {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 /// Shared state of the portal's handlers.
@@ -83,7 +90,12 @@ impl Portal {
     /// text of a `/proc/net/arp`) instead of the kernel's table, so a fuzzer
     /// can play a phone on the LAN without a LAN. Not for the daemon.
     #[doc(hidden)]
-    pub fn with_neighbour_table(gateway: Arc<Gateway>, ui: Ui, uplink: UplinkReader, neighbours: String) -> Arc<Portal> {
+    pub fn with_neighbour_table(
+        gateway: Arc<Gateway>,
+        ui: Ui,
+        uplink: UplinkReader,
+        neighbours: String,
+    ) -> Arc<Portal> {
         let mut portal = Portal::new(gateway, ui, uplink);
         Arc::get_mut(&mut portal).expect("just made").neighbours = Some(neighbours);
         portal
@@ -114,7 +126,12 @@ impl Portal {
     fn register(&self, ip: IpAddr) -> (u64, CancellationToken) {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let token = CancellationToken::new();
-        self.conns.lock().expect("conns lock").entry(ip).or_default().push((id, token.clone()));
+        self.conns
+            .lock()
+            .expect("conns lock")
+            .entry(ip)
+            .or_default()
+            .push((id, token.clone()));
         (id, token)
     }
 
@@ -146,7 +163,10 @@ pub(crate) struct ClientSlot {
 
 impl ClientSlots {
     pub(crate) fn new(max: usize) -> Arc<ClientSlots> {
-        Arc::new(ClientSlots { max, open: Mutex::new(HashMap::new()) })
+        Arc::new(ClientSlots {
+            max,
+            open: Mutex::new(HashMap::new()),
+        })
     }
 
     /// A slot for one more connection from `ip`, or `None` if it holds `max`.
@@ -157,7 +177,10 @@ impl ClientSlots {
             return None;
         }
         *n += 1;
-        Some(ClientSlot { slots: self.clone(), ip })
+        Some(ClientSlot {
+            slots: self.clone(),
+            ip,
+        })
     }
 }
 
@@ -176,12 +199,19 @@ impl Drop for ClientSlot {
 /// Bind the portal's listener (separately from serving, so start-up errors
 /// surface before the daemon reports itself ready).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, PortalError> {
-    TcpListener::bind(addr).await.map_err(|source| PortalError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| PortalError::Bind { addr, source })
 }
 
 /// Serve until `cancel`, then stop accepting and drain open connections.
 /// With `tls`, every connection is a TLS handshake first (the HTTPS portal).
-pub async fn serve(listener: TcpListener, portal: Arc<Portal>, cancel: CancellationToken, tls: Option<TlsAcceptor>) {
+pub async fn serve(
+    listener: TcpListener,
+    portal: Arc<Portal>,
+    cancel: CancellationToken,
+    tls: Option<TlsAcceptor>,
+) {
     let config = portal.gateway.config();
     let max_connections = config.portal.max_connections;
     let per_client = config.portal.max_connections_per_client;
@@ -221,11 +251,16 @@ pub async fn serve(listener: TcpListener, portal: Arc<Portal>, cancel: Cancellat
         tracker.spawn(async move {
             match tls {
                 None => serve_connection(stream, peer, portal, header_timeout, cancel, false).await,
-                Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => serve_connection(stream, peer, portal, header_timeout, cancel, false).await,
-                    Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
-                    Err(_) => debug!(%peer, "TLS handshake too slow"),
-                },
+                Some(acceptor) => {
+                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, portal, header_timeout, cancel, false)
+                                .await
+                        }
+                        Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => debug!(%peer, "TLS handshake too slow"),
+                    }
+                }
             }
             drop((slot, client_slot));
         });
@@ -247,12 +282,26 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let header_timeout = portal.gateway.config().portal.header_timeout;
-    serve_connection(stream, peer, portal, header_timeout, CancellationToken::new(), true).await
+    serve_connection(
+        stream,
+        peer,
+        portal,
+        header_timeout,
+        CancellationToken::new(),
+        true,
+    )
+    .await
 }
 
 /// One HTTP/1.1 connection (plain or TLS), with its limits and graceful end.
-async fn serve_connection<S>(stream: S, peer: SocketAddr, portal: Arc<Portal>, header_timeout: Duration, cancel: CancellationToken, half_close: bool)
-where
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    portal: Arc<Portal>,
+    header_timeout: Duration,
+    cancel: CancellationToken,
+    half_close: bool,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (id, closed) = portal.register(peer.ip());
@@ -299,16 +348,28 @@ mod tests {
     fn one_client_cannot_take_every_slot() {
         let slots = ClientSlots::new(3);
         let greedy: IpAddr = "10.77.0.12".parse().unwrap();
-        let held: Vec<ClientSlot> = (0..3).map(|_| slots.try_take(greedy).expect("under the cap")).collect();
-        assert!(slots.try_take(greedy).is_none(), "a 4th connection from the same phone is refused");
+        let held: Vec<ClientSlot> = (0..3)
+            .map(|_| slots.try_take(greedy).expect("under the cap"))
+            .collect();
+        assert!(
+            slots.try_take(greedy).is_none(),
+            "a 4th connection from the same phone is refused"
+        );
         let other = slots.try_take("10.77.0.11".parse().unwrap());
         assert!(other.is_some(), "another phone still gets in");
         drop(held);
         let again = slots.try_take(greedy);
         assert!(again.is_some(), "closed connections give their slots back");
         drop(other);
-        assert_eq!(slots.open.lock().unwrap().get(&greedy), Some(&1), "only the live slot is counted");
+        assert_eq!(
+            slots.open.lock().unwrap().get(&greedy),
+            Some(&1),
+            "only the live slot is counted"
+        );
         drop(again);
-        assert!(slots.open.lock().unwrap().is_empty(), "no entry left for clients without connections");
+        assert!(
+            slots.open.lock().unwrap().is_empty(),
+            "no entry left for clients without connections"
+        );
     }
 }

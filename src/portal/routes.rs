@@ -38,8 +38,15 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
     // A request for any other host reached us through the tcp/80 redirect:
     // send it to the splash page (a 302 every OS treats as "captive").
     let public_name = config.portal.https.as_ref().map(|t| t.public_name.as_str());
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(strip_port);
-    if host.is_some_and(|h| !h.eq_ignore_ascii_case(&portal_host) && public_name.is_none_or(|n| !h.eq_ignore_ascii_case(n))) {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(strip_port);
+    if host.is_some_and(|h| {
+        !h.eq_ignore_ascii_case(&portal_host)
+            && public_name.is_none_or(|n| !h.eq_ignore_ascii_case(n))
+    }) {
         return redirect(StatusCode::FOUND, &portal_url(portal));
     }
     let client = identify(portal, peer);
@@ -49,30 +56,54 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
         (&Method::GET | &Method::HEAD, "/status") => status(portal, &client, lang),
         (&Method::GET | &Method::HEAD, "/api/captive") => captive_api(portal, &client),
         (&Method::GET | &Method::HEAD, "/info") => Ok(info(portal, lang)),
-        (&Method::POST, "/login") => match read_form(req, config.portal.max_body.0 as usize).await {
-            Ok(form) => login(portal, &client, form_lang(&form).unwrap_or(lang)).await,
-            Err(resp) => Ok(resp),
-        },
-        (&Method::POST, "/logout") => match read_form(req, config.portal.max_body.0 as usize).await {
+        (&Method::POST, "/login") => {
+            match read_form(req, config.portal.max_body.0 as usize).await {
+                Ok(form) => login(portal, &client, form_lang(&form).unwrap_or(lang)).await,
+                Err(resp) => Ok(resp),
+            }
+        }
+        (&Method::POST, "/logout") => match read_form(req, config.portal.max_body.0 as usize).await
+        {
             Ok(form) => logout(portal, &client, form_lang(&form).unwrap_or(lang)).await,
             Err(resp) => Ok(resp),
         },
-        (_, "/" | "/status" | "/api/captive" | "/info" | "/login" | "/logout") => {
-            Ok(message(portal, StatusCode::METHOD_NOT_ALLOWED, lang, "error_title", "not_found"))
-        }
-        _ => Ok(message(portal, StatusCode::NOT_FOUND, lang, "not_found_title", "not_found")),
+        (_, "/" | "/status" | "/api/captive" | "/info" | "/login" | "/logout") => Ok(message(
+            portal,
+            StatusCode::METHOD_NOT_ALLOWED,
+            lang,
+            "error_title",
+            "not_found",
+        )),
+        _ => Ok(message(
+            portal,
+            StatusCode::NOT_FOUND,
+            lang,
+            "not_found_title",
+            "not_found",
+        )),
     };
     result.unwrap_or_else(|e| {
         warn!(error = %e, "portal request failed");
-        message(portal, StatusCode::INTERNAL_SERVER_ERROR, lang, "error_title", "error")
+        message(
+            portal,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            lang,
+            "error_title",
+            "error",
+        )
     })
 }
 
 fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, GatewayError> {
-    let Some(mac) = client.mac else { return Ok(not_on_lan(portal, lang)) };
+    let Some(mac) = client.mac else {
+        return Ok(not_on_lan(portal, lang));
+    };
     let view = portal.gateway.view(mac)?;
     if view.session.is_some() {
-        return Ok(redirect(StatusCode::SEE_OTHER, &format!("/status?lang={lang}")));
+        return Ok(redirect(
+            StatusCode::SEE_OTHER,
+            &format!("/status?lang={lang}"),
+        ));
     }
     let config = portal.gateway.config();
     let n = portal.tip_counter.fetch_add(1, Ordering::Relaxed);
@@ -81,7 +112,11 @@ fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
         Language::Id => tip.id.as_str(),
         Language::En => tip.en.as_str(),
     };
-    let mut notice = if view.blocked { notice_html(portal, lang, "blocked") } else { String::new() };
+    let mut notice = if view.blocked {
+        notice_html(portal, lang, "blocked")
+    } else {
+        String::new()
+    };
     notice.push_str(&uplink_notice(portal, lang));
     let page = portal.ui.render(
         Page::Splash,
@@ -99,17 +134,25 @@ fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
 }
 
 fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, GatewayError> {
-    let Some(mac) = client.mac else { return Ok(not_on_lan(portal, lang)) };
+    let Some(mac) = client.mac else {
+        return Ok(not_on_lan(portal, lang));
+    };
     let view = portal.gateway.view(mac)?;
     if view.session.is_none() {
         return Ok(redirect(StatusCode::SEE_OTHER, &format!("/?lang={lang}")));
     }
     let config = portal.gateway.config();
-    let left = if view.exempt { portal.ui.text(lang, "unlimited").to_owned() } else { Size(view.daily_data.saturating_sub(view.used_today)).to_string() };
+    let left = if view.exempt {
+        portal.ui.text(lang, "unlimited").to_owned()
+    } else {
+        Size(view.daily_data.saturating_sub(view.used_today)).to_string()
+    };
     let reset = local_hhmm(view.quota_resets, &config.site.timezone);
     let state = match view.standing {
         Standing::Normal => portal.ui.text(lang, "state_online").to_owned(),
-        Standing::Throttled => portal.ui.text_with(lang, "state_throttled", &[("reset", &reset)]),
+        Standing::Throttled => portal
+            .ui
+            .text_with(lang, "state_throttled", &[("reset", &reset)]),
         Standing::Cut => portal.ui.text_with(lang, "state_cut", &[("reset", &reset)]),
     };
     let page = portal.ui.render(
@@ -130,28 +173,47 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
 }
 
 async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, GatewayError> {
-    let Some(mac) = client.mac else { return Ok(not_on_lan(portal, lang)) };
+    let Some(mac) = client.mac else {
+        return Ok(not_on_lan(portal, lang));
+    };
     match portal.gateway.admit(mac, client.ip).await {
         // A full-page navigation (not XHR), so Apple's sheet turns "Cancel" into "Done".
         Ok(_) => {
             // Its browser's sockets that were redirected here while captive
             // would keep coming here: close them (this one after the 303).
             portal.close_connections_of(IpAddr::V4(client.ip));
-            Ok(redirect(StatusCode::SEE_OTHER, &format!("/status?lang={lang}")))
+            Ok(redirect(
+                StatusCode::SEE_OTHER,
+                &format!("/status?lang={lang}"),
+            ))
         }
-        Err(GatewayError::Blocked(_)) => Ok(message(portal, StatusCode::FORBIDDEN, lang, "blocked_title", "blocked")),
+        Err(GatewayError::Blocked(_)) => Ok(message(
+            portal,
+            StatusCode::FORBIDDEN,
+            lang,
+            "blocked_title",
+            "blocked",
+        )),
         Err(GatewayError::QuotaUsed(_)) => {
             let view = portal.gateway.view(mac)?;
             let reset = local_hhmm(view.quota_resets, &portal.gateway.config().site.timezone);
             let body = portal.ui.text_with(lang, "quota_cut", &[("reset", &reset)]);
-            Ok(message_text(portal, StatusCode::FORBIDDEN, lang, portal.ui.text(lang, "quota_cut_title"), &body))
+            Ok(message_text(
+                portal,
+                StatusCode::FORBIDDEN,
+                lang,
+                portal.ui.text(lang, "quota_cut_title"),
+                &body,
+            ))
         }
         Err(e) => Err(e),
     }
 }
 
 async fn logout(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, GatewayError> {
-    let Some(mac) = client.mac else { return Ok(not_on_lan(portal, lang)) };
+    let Some(mac) = client.mac else {
+        return Ok(not_on_lan(portal, lang));
+    };
     portal.gateway.revoke(mac, "logout").await?;
     Ok(redirect(StatusCode::SEE_OTHER, &format!("/?lang={lang}")))
 }
@@ -163,7 +225,12 @@ fn info(portal: &Portal, lang: Language) -> Resp {
     let li = |text: &str| format!("<li>{}</li>", super::ui::escape_html(text));
     let tips: String = portal.ui.tips().iter().map(|t| li(t.text(lang))).collect();
     let garden = &config.walled_garden;
-    let mut services: String = garden.domains.iter().map(|d| li(d)).chain(garden.addresses.iter().map(|a| li(&a.to_string()))).collect();
+    let mut services: String = garden
+        .domains
+        .iter()
+        .map(|d| li(d))
+        .chain(garden.addresses.iter().map(|a| li(&a.to_string())))
+        .collect();
     if services.is_empty() {
         services = li(portal.ui.text(lang, "info_no_services"));
     }
@@ -191,8 +258,14 @@ fn captive_api(portal: &Portal, client: &Client) -> Result<Resp, GatewayError> {
     debug_assert!(body.len() < 4096, "RFC 8908 JSON stays small");
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/captive+json"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/captive+json"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     Ok(resp)
 }
 
@@ -208,7 +281,9 @@ fn captive_api(portal: &Portal, client: &Client) -> Result<Resp, GatewayError> {
 pub fn captive_json(portal_url: &str, view: Option<&DeviceView>) -> String {
     let venue = format!("{portal_url}info");
     let mut doc = serde_json::json!({ "captive": true, "user-portal-url": portal_url, "venue-info-url": venue, "can-extend-session": false });
-    if let Some(v) = view.filter(|v| v.session.is_some() && v.standing != Standing::Cut && !v.blocked) {
+    if let Some(v) =
+        view.filter(|v| v.session.is_some() && v.standing != Standing::Cut && !v.blocked)
+    {
         doc["captive"] = false.into();
         doc["seconds-remaining"] = v.seconds_remaining.into();
         if !v.exempt {
@@ -223,7 +298,11 @@ fn identify(portal: &Portal, peer: SocketAddr) -> Client {
         IpAddr::V4(v4) => v4,
         IpAddr::V6(v6) => v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),
     };
-    let mac = if ip.is_unspecified() { None } else { portal.mac_of(ip) };
+    let mac = if ip.is_unspecified() {
+        None
+    } else {
+        portal.mac_of(ip)
+    };
     Client { ip, mac }
 }
 
@@ -254,7 +333,11 @@ fn user_portal_url(portal: &Portal) -> String {
 /// works before DNS and without trusting any certificate.
 fn portal_url(portal: &Portal) -> String {
     let config = portal.gateway.config();
-    format!("http://{}:{}/", config.network.portal_address, config.portal.listen.port())
+    format!(
+        "http://{}:{}/",
+        config.network.portal_address,
+        config.portal.listen.port()
+    )
 }
 
 fn strip_port(host: &str) -> &str {
@@ -268,11 +351,15 @@ fn strip_port(host: &str) -> &str {
 }
 
 fn query_lang(query: Option<&str>) -> Option<Language> {
-    query?.split('&').find_map(|kv| kv.strip_prefix("lang=")?.parse().ok())
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("lang=")?.parse().ok())
 }
 
 fn form_lang(form: &[u8]) -> Option<Language> {
-    std::str::from_utf8(form).ok().and_then(|s| query_lang(Some(s)))
+    std::str::from_utf8(form)
+        .ok()
+        .and_then(|s| query_lang(Some(s)))
 }
 
 /// Read a small form body, bounded in size and time.
@@ -280,37 +367,77 @@ async fn read_form(req: Request<Incoming>, limit: usize) -> Result<Bytes, Resp> 
     let body = Limited::new(req.into_body(), limit);
     match tokio::time::timeout(BODY_TIMEOUT, body.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(_)) => Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large or malformed\n")),
-        Err(_) => Err(plain(StatusCode::REQUEST_TIMEOUT, "request body too slow\n")),
+        Ok(Err(_)) => Err(plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large or malformed\n",
+        )),
+        Err(_) => Err(plain(
+            StatusCode::REQUEST_TIMEOUT,
+            "request body too slow\n",
+        )),
     }
 }
 
 fn not_on_lan(portal: &Portal, lang: Language) -> Resp {
-    message(portal, StatusCode::FORBIDDEN, lang, "no_device_title", "no_device")
+    message(
+        portal,
+        StatusCode::FORBIDDEN,
+        lang,
+        "no_device_title",
+        "no_device",
+    )
 }
 
 fn notice_html(portal: &Portal, lang: Language, key: &str) -> String {
-    format!("<p class=\"notice\">{}</p>", super::ui::escape_html(portal.ui.text(lang, key)))
+    format!(
+        "<p class=\"notice\">{}</p>",
+        super::ui::escape_html(portal.ui.text(lang, key))
+    )
 }
 
 /// While the uplink is down: the notice that it is the village's internet, not
 /// the phone, with the local time it went down. Empty while it is up.
 fn uplink_notice(portal: &Portal, lang: Language) -> String {
-    let UplinkState::Down { since } = *portal.uplink.borrow() else { return String::new() };
+    let UplinkState::Down { since } = *portal.uplink.borrow() else {
+        return String::new();
+    };
     let hhmm = local_hhmm(since, &portal.gateway.config().site.timezone);
     let since_word = match lang {
         Language::Id => "sejak",
         Language::En => "since",
     };
-    super::ui::notice_html(&format!("{} ({since_word} {hhmm})", portal.ui.text(lang, "uplink_down")))
+    super::ui::notice_html(&format!(
+        "{} ({since_word} {hhmm})",
+        portal.ui.text(lang, "uplink_down")
+    ))
 }
 
 fn message(portal: &Portal, code: StatusCode, lang: Language, title: &str, body: &str) -> Resp {
-    message_text(portal, code, lang, portal.ui.text(lang, title), portal.ui.text(lang, body))
+    message_text(
+        portal,
+        code,
+        lang,
+        portal.ui.text(lang, title),
+        portal.ui.text(lang, body),
+    )
 }
 
-fn message_text(portal: &Portal, code: StatusCode, lang: Language, title: &str, body: &str) -> Resp {
-    let page = portal.ui.render(Page::Message, lang, &[("title", title), ("body", body), ("other_lang", lang.other().tag())]);
+fn message_text(
+    portal: &Portal,
+    code: StatusCode,
+    lang: Language,
+    title: &str,
+    body: &str,
+) -> Resp {
+    let page = portal.ui.render(
+        Page::Message,
+        lang,
+        &[
+            ("title", title),
+            ("body", body),
+            ("other_lang", lang.other().tag()),
+        ],
+    );
     html(code, page)
 }
 
@@ -318,7 +445,10 @@ fn html(code: StatusCode, page: String) -> Resp {
     let mut resp = Response::new(Full::new(Bytes::from(page)));
     *resp.status_mut() = code;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
@@ -326,13 +456,20 @@ fn html(code: StatusCode, page: String) -> Resp {
 fn plain(code: StatusCode, text: &'static str) -> Resp {
     let mut resp = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *resp.status_mut() = code;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 
 fn redirect(code: StatusCode, location: &str) -> Resp {
-    let body = format!("<a href=\"{0}\">{0}</a>\n", super::ui::escape_html(location));
+    let body = format!(
+        "<a href=\"{0}\">{0}</a>\n",
+        super::ui::escape_html(location)
+    );
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = code;
     let h = resp.headers_mut();
@@ -340,7 +477,10 @@ fn redirect(code: StatusCode, location: &str) -> Resp {
         h.insert(header::LOCATION, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     resp
 }
 
@@ -377,14 +517,21 @@ mod tests {
         let url = "http://10.77.0.1:2050/";
         let captive: serde_json::Value = serde_json::from_str(&captive_json(url, None)).unwrap();
         let venue = format!("{url}info");
-        assert_eq!(captive, serde_json::json!({"captive": true, "user-portal-url": url, "venue-info-url": venue, "can-extend-session": false}));
+        assert_eq!(
+            captive,
+            serde_json::json!({"captive": true, "user-portal-url": url, "venue-info-url": venue, "can-extend-session": false})
+        );
         let view = DeviceView {
             mac: "02:77:00:00:00:01".parse().unwrap(),
             ip: Some(Ipv4Addr::new(10, 77, 0, 11)),
             first_seen: 0,
             quota: Default::default(),
             blocked: false,
-            session: Some(crate::store::Session::new(Ipv4Addr::new(10, 77, 0, 11), 0, 100)),
+            session: Some(crate::store::Session::new(
+                Ipv4Addr::new(10, 77, 0, 11),
+                0,
+                100,
+            )),
             seconds_remaining: 90,
             used_today: 100,
             daily_data: 1000,
@@ -392,23 +539,57 @@ mod tests {
             standing: crate::quota::Standing::Normal,
             quota_resets: 0,
         };
-        let online: serde_json::Value = serde_json::from_str(&captive_json(url, Some(&view))).unwrap();
+        let online: serde_json::Value =
+            serde_json::from_str(&captive_json(url, Some(&view))).unwrap();
         assert_eq!(online["captive"], false);
         assert_eq!(online["seconds-remaining"], 90);
         assert_eq!(online["bytes-remaining"], 900);
-        let cut = DeviceView { standing: crate::quota::Standing::Cut, used_today: 2000, ..view.clone() };
+        let cut = DeviceView {
+            standing: crate::quota::Standing::Cut,
+            used_today: 2000,
+            ..view.clone()
+        };
         let cut: serde_json::Value = serde_json::from_str(&captive_json(url, Some(&cut))).unwrap();
-        assert_eq!(cut["captive"], true, "cut off after quota: captive (walled garden only)");
-        let throttled = DeviceView { standing: crate::quota::Standing::Throttled, used_today: 2000, ..view.clone() };
-        let throttled: serde_json::Value = serde_json::from_str(&captive_json(url, Some(&throttled))).unwrap();
-        assert_eq!((throttled["captive"].clone(), throttled["bytes-remaining"].clone()), (false.into(), 0.into()), "throttled is still online");
-        let blocked = DeviceView { blocked: true, ..view.clone() };
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&captive_json(url, Some(&blocked))).unwrap()["captive"], true);
+        assert_eq!(
+            cut["captive"], true,
+            "cut off after quota: captive (walled garden only)"
+        );
+        let throttled = DeviceView {
+            standing: crate::quota::Standing::Throttled,
+            used_today: 2000,
+            ..view.clone()
+        };
+        let throttled: serde_json::Value =
+            serde_json::from_str(&captive_json(url, Some(&throttled))).unwrap();
+        assert_eq!(
+            (
+                throttled["captive"].clone(),
+                throttled["bytes-remaining"].clone()
+            ),
+            (false.into(), 0.into()),
+            "throttled is still online"
+        );
+        let blocked = DeviceView {
+            blocked: true,
+            ..view.clone()
+        };
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&captive_json(url, Some(&blocked))).unwrap()
+                ["captive"],
+            true
+        );
         // RFC 8908: small UTF-8 JSON, even for the longest URL we can make.
         let long_url = format!("https://{}:65535/", "a".repeat(253));
         assert!(captive_json(&long_url, Some(&view)).len() < 4096);
-        let exempt = DeviceView { exempt: true, ..view };
-        let exempt: serde_json::Value = serde_json::from_str(&captive_json(url, Some(&exempt))).unwrap();
-        assert!(exempt.get("bytes-remaining").is_none(), "no quota, no bytes-remaining");
+        let exempt = DeviceView {
+            exempt: true,
+            ..view
+        };
+        let exempt: serde_json::Value =
+            serde_json::from_str(&captive_json(url, Some(&exempt))).unwrap();
+        assert!(
+            exempt.get("bytes-remaining").is_none(),
+            "no quota, no bytes-remaining"
+        );
     }
 }

@@ -49,9 +49,19 @@ pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
         let interval = gw.quota().accounting_interval;
         let started = Instant::now();
         let result = pass(&gw).await;
-        crate::admin::metrics::accounting_pass(started.elapsed(), result.as_ref().ok().map(|r| r.devices));
+        crate::admin::metrics::accounting_pass(
+            started.elapsed(),
+            result.as_ref().ok().map(|r| r.devices),
+        );
         match result {
-            Ok(r) => debug!(devices = r.devices, bytes = r.bytes, changes = r.standing_changes, idle = r.idle_ended, us = started.elapsed().as_micros() as u64, "accounting pass"),
+            Ok(r) => debug!(
+                devices = r.devices,
+                bytes = r.bytes,
+                changes = r.standing_changes,
+                idle = r.idle_ended,
+                us = started.elapsed().as_micros() as u64,
+                "accounting pass"
+            ),
             Err(e) => warn!(error = %e, "accounting pass failed"),
         }
         let today = local_day(gw.now(), &gw.config().site.timezone);
@@ -96,9 +106,14 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
         for mut device in gw.store().devices()? {
             let before = device.session.clone();
             let limits = Limits::new(&site, &device.quota);
-            let Some(session) = device.session.as_mut() else { continue };
+            let Some(session) = device.session.as_mut() else {
+                continue;
+            };
             report.devices += 1;
-            let key = DeviceKey { mac: device.mac, ip: session.ip };
+            let key = DeviceKey {
+                mac: device.mac,
+                ip: session.ip,
+            };
             let mut delta = DailyUsage::default();
             match kernel.get(&key) {
                 Some(c) => {
@@ -107,14 +122,23 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
                     session.seen = (c.upload, c.download);
                 }
                 // (A login of the last seconds may still be on its way to the kernel.)
-                None if session.standing != Standing::Cut && session.ends > now && now - session.started > MISSING_GRACE => report.missing += 1,
+                None if session.standing != Standing::Cut
+                    && session.ends > now
+                    && now - session.started > MISSING_GRACE =>
+                {
+                    report.missing += 1
+                }
                 None => {}
             }
             // Activity: the counters grew since the last pass (not merely
             // since the last write), so the idle timeout stays exact.
-            let previous = last.get(&device.mac).filter(|u| u.seen.0 <= session.seen.0 && u.seen.1 <= session.seen.1);
+            let previous = last
+                .get(&device.mac)
+                .filter(|u| u.seen.0 <= session.seen.0 && u.seen.1 <= session.seen.1);
             match previous {
-                Some(p) if (p.seen.0, p.seen.1) == session.seen => session.last_activity = session.last_activity.max(p.last_activity),
+                Some(p) if (p.seen.0, p.seen.1) == session.seen => {
+                    session.last_activity = session.last_activity.max(p.last_activity)
+                }
                 _ if delta.total() > 0 => session.last_activity = now,
                 _ => {}
             }
@@ -157,10 +181,17 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
             // and the next pass's delta (from the last *written* counters)
             // covers everything since, so skipping a write loses nothing.
             let cold_changed = before.as_ref().is_some_and(|b| {
-                let Some(s) = device.session.as_ref() else { return true };
-                Session { seen: s.seen, last_activity: s.last_activity, ..b.clone() } != *s
+                let Some(s) = device.session.as_ref() else {
+                    return true;
+                };
+                Session {
+                    seen: s.seen,
+                    last_activity: s.last_activity,
+                    ..b.clone()
+                } != *s
             });
-            let write_due = now - session_written(&device) >= write_interval || local_day(session_written(&device), &config.site.timezone) != day;
+            let write_due = now - session_written(&device) >= write_interval
+                || local_day(session_written(&device), &config.site.timezone) != day;
             if cold_changed || (delta.total() > 0 && write_due) {
                 if let Some(s) = device.session.as_mut() {
                     s.written = now;
@@ -174,20 +205,31 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
             } else if delta.total() > 0 {
                 let last_activity = device.session.as_ref().map_or(now, |s| s.last_activity);
                 let seen = device.session.as_ref().map_or((0, 0), |s| s.seen);
-                unsaved.insert(device.mac, Unsaved { usage: delta, seen, last_activity });
+                unsaved.insert(
+                    device.mac,
+                    Unsaved {
+                        usage: delta,
+                        seen,
+                        last_activity,
+                    },
+                );
             }
         }
         gw.store().record_pass(&devices, &added)?;
         crate::admin::metrics::bytes_counted(&added);
         gw.replace_unsaved(unsaved);
         let online = (report.devices - ended.len()) as u64;
-        gw.store().update_day_stats(day, |d| d.peak_devices = d.peak_devices.max(online))?;
+        gw.store()
+            .update_day_stats(day, |d| d.peak_devices = d.peak_devices.max(online))?;
     }
     if !changes.is_empty() {
         gw.firewall().changes(changes).await?;
     }
     if report.missing > 0 {
-        warn!(missing = report.missing, "online devices missing from the kernel's table; reconciling");
+        warn!(
+            missing = report.missing,
+            "online devices missing from the kernel's table; reconciling"
+        );
         gw.reconcile().await?;
     }
     gw.revoke_many(&ended, "session time over").await?;

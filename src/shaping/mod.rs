@@ -173,17 +173,37 @@ pub fn setup_script(plan: &Plan, default: SlotRates) -> String {
     for dir in directions(plan) {
         let root = dir.root_rate();
         let reserved = (root / RESERVED_DIVISOR).max(MIN_SLOT_RATE);
-        let uplink = dir.uplink.filter(|r| *r > 0).map_or_else(|| format!("not set, {}", rate(root)), rate);
-        let _ = writeln!(out, "# {} egress ({}): uplink {uplink}, {slots} slots", dir.dev, dir.what);
+        let uplink = dir
+            .uplink
+            .filter(|r| *r > 0)
+            .map_or_else(|| format!("not set, {}", rate(root)), rate);
+        let _ = writeln!(
+            out,
+            "# {} egress ({}): uplink {uplink}, {slots} slots",
+            dir.dev, dir.what
+        );
         let _ = writeln!(out, "qdisc replace dev {} root pfifo", dir.dev);
         let _ = writeln!(out, "qdisc replace dev {} root handle {MAJOR:x}: htb default {DEFAULT_MINOR:x} direct_qlen {DIRECT_QLEN}", dir.dev);
-        let _ = writeln!(out, "class add dev {} parent {MAJOR:x}: classid {} htb {}", dir.dev, classid(UPLINK_MINOR), class_params(root, root));
+        let _ = writeln!(
+            out,
+            "class add dev {} parent {MAJOR:x}: classid {} htb {}",
+            dir.dev,
+            classid(UPLINK_MINOR),
+            class_params(root, root)
+        );
         for minor in [DEFAULT_MINOR, GARDEN_MINOR] {
             leaf(&mut out, "add", dir.dev, minor, reserved, root);
         }
         for slot in 0..slots {
             let ceil = dir.pick(default).min(root);
-            leaf(&mut out, "add", dir.dev, slot_minor(slot), dir.slot_rate(slots, ceil), ceil);
+            leaf(
+                &mut out,
+                "add",
+                dir.dev,
+                slot_minor(slot),
+                dir.slot_rate(slots, ceil),
+                ceil,
+            );
         }
     }
     out
@@ -198,7 +218,14 @@ pub fn slots_script(plan: &Plan, slots: &[(u16, SlotRates)]) -> String {
     for dir in directions(plan) {
         for &(slot, rates) in slots {
             let ceil = dir.pick(rates).min(dir.root_rate());
-            leaf(&mut out, "change", dir.dev, slot_minor(slot), dir.slot_rate(n, ceil), ceil);
+            leaf(
+                &mut out,
+                "change",
+                dir.dev,
+                slot_minor(slot),
+                dir.slot_rate(n, ceil),
+                ceil,
+            );
         }
     }
     out
@@ -209,7 +236,10 @@ pub fn slots_script(plan: &Plan, slots: &[(u16, SlotRates)]) -> String {
 /// that as an error; [`Tc::teardown`] runs this script and treats "nothing of
 /// ours there" (and a missing interface) as done.
 pub fn teardown_script(plan: &Plan) -> String {
-    directions(plan).iter().map(|d| format!("qdisc del dev {} root handle {MAJOR:x}:\n", d.dev)).collect()
+    directions(plan)
+        .iter()
+        .map(|d| format!("qdisc del dev {} root handle {MAJOR:x}:\n", d.dev))
+        .collect()
 }
 
 /// One tree: an interface's egress and the rates that apply to it.
@@ -242,13 +272,26 @@ impl Direction<'_> {
 
 fn directions(plan: &Plan) -> [Direction<'_>; 2] {
     [
-        Direction { dev: &plan.lan_interface, what: "download", uplink: plan.uplink_download, pick: |r| r.download },
-        Direction { dev: &plan.wan_interface, what: "upload", uplink: plan.uplink_upload, pick: |r| r.upload },
+        Direction {
+            dev: &plan.lan_interface,
+            what: "download",
+            uplink: plan.uplink_download,
+            pick: |r| r.download,
+        },
+        Direction {
+            dev: &plan.wan_interface,
+            what: "upload",
+            uplink: plan.uplink_upload,
+            pick: |r| r.upload,
+        },
     ]
 }
 
 fn slot_minor(slot: u16) -> u16 {
-    assert!(slot < MAX_SLOTS, "shaping slot {slot} out of range (at most {MAX_SLOTS} slots)");
+    assert!(
+        slot < MAX_SLOTS,
+        "shaping slot {slot} out of range (at most {MAX_SLOTS} slots)"
+    );
     FIRST_SLOT_MINOR + slot
 }
 
@@ -261,8 +304,17 @@ fn classid(minor: u16) -> String {
 // qdisc add dev LAN parent de5a:100 handle 100: tbf rate 100gbit burst 3028 limit BYTES
 fn leaf(out: &mut String, verb: &str, dev: &str, minor: u16, rate_bits: u64, ceil_bits: u64) {
     let id = classid(minor);
-    let _ = writeln!(out, "class {verb} dev {dev} parent {} classid {id} htb {}", classid(UPLINK_MINOR), class_params(rate_bits, ceil_bits));
-    let _ = writeln!(out, "qdisc {verb} dev {dev} parent {id} handle {minor:x}: {SPLITTER} limit {}", leaf_limit(ceil_bits));
+    let _ = writeln!(
+        out,
+        "class {verb} dev {dev} parent {} classid {id} htb {}",
+        classid(UPLINK_MINOR),
+        class_params(rate_bits, ceil_bits)
+    );
+    let _ = writeln!(
+        out,
+        "qdisc {verb} dev {dev} parent {id} handle {minor:x}: {SPLITTER} limit {}",
+        leaf_limit(ceil_bits)
+    );
 }
 
 /// `rate .. ceil .. burst .. cburst .. quantum ..`. Bursts are explicit: tc's
@@ -313,16 +365,27 @@ mod tests {
         }
     }
 
-    const CAP: SlotRates = SlotRates { download: 5_000_000, upload: 2_000_000 };
+    const CAP: SlotRates = SlotRates {
+        download: 5_000_000,
+        upload: 2_000_000,
+    };
 
     /// Compare with a golden file; `UPDATE_GOLDEN=1 cargo test` rewrites it.
     fn golden(name: &str, script: &str) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(name);
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(&path, script).unwrap();
         }
-        let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 makes it)", path.display()));
-        assert_eq!(script, want, "{} differs; review and UPDATE_GOLDEN=1 if intended", path.display());
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 makes it)", path.display()));
+        assert_eq!(
+            script,
+            want,
+            "{} differs; review and UPDATE_GOLDEN=1 if intended",
+            path.display()
+        );
     }
 
     #[test]
@@ -332,19 +395,32 @@ mod tests {
 
     #[test]
     fn setup_without_uplink_shapes_only_the_caps() {
-        let p = Plan { uplink_download: None, uplink_upload: None, ..plan() };
+        let p = Plan {
+            uplink_download: None,
+            uplink_upload: None,
+            ..plan()
+        };
         golden("tc-setup-unshaped.txt", &setup_script(&p, CAP));
     }
 
     #[test]
     fn throttle_matches_golden() {
-        let fair_use = SlotRates { download: 256_000, upload: 256_000 };
-        golden("tc-throttle.txt", &slots_script(&plan(), &[(1, fair_use), (2, CAP)]));
+        let fair_use = SlotRates {
+            download: 256_000,
+            upload: 256_000,
+        };
+        golden(
+            "tc-throttle.txt",
+            &slots_script(&plan(), &[(1, fair_use), (2, CAP)]),
+        );
     }
 
     #[test]
     fn teardown_names_our_handle_on_both_interfaces() {
-        assert_eq!(teardown_script(&plan()), "qdisc del dev br-lan root handle de5a:\nqdisc del dev wan0 root handle de5a:\n");
+        assert_eq!(
+            teardown_script(&plan()),
+            "qdisc del dev br-lan root handle de5a:\nqdisc del dev wan0 root handle de5a:\n"
+        );
     }
 
     #[test]
@@ -355,9 +431,18 @@ mod tests {
         assert_eq!(slot_classid(MAX_SLOTS - 1), "de5a:7fff");
         assert_eq!(garden_classid(), "de5a:3");
         // Every slot's class is made by setup under exactly that id.
-        let script = setup_script(&Plan { slots: DEFAULT_SLOTS, ..plan() }, CAP);
+        let script = setup_script(
+            &Plan {
+                slots: DEFAULT_SLOTS,
+                ..plan()
+            },
+            CAP,
+        );
         for slot in [0, 1, 511, DEFAULT_SLOTS - 1] {
-            assert!(script.contains(&format!("classid {} htb", slot_classid(slot))), "slot {slot}");
+            assert!(
+                script.contains(&format!("classid {} htb", slot_classid(slot))),
+                "slot {slot}"
+            );
         }
         assert!(!script.contains(&format!("classid {} htb", slot_classid(DEFAULT_SLOTS))));
     }
@@ -371,7 +456,11 @@ mod tests {
     #[test]
     fn rates_stay_within_what_htb_accepts() {
         // Many slots on a slow uplink: the guaranteed rate is floored, never above the ceiling.
-        let slow = Plan { uplink_download: Some(1_000_000), slots: MAX_SLOTS, ..plan() };
+        let slow = Plan {
+            uplink_download: Some(1_000_000),
+            slots: MAX_SLOTS,
+            ..plan()
+        };
         let d = &directions(&slow)[0];
         assert_eq!(d.slot_rate(MAX_SLOTS, 2_000_000), MIN_SLOT_RATE);
         assert_eq!(directions(&plan())[0].slot_rate(3, 256_000), 256_000);
@@ -388,8 +477,23 @@ mod tests {
 
     #[test]
     fn a_cap_above_the_uplink_is_the_uplink() {
-        let script = slots_script(&plan(), &[(0, SlotRates { download: 1_000_000_000, upload: 1_000_000_000 })]);
-        assert!(script.contains("classid de5a:100 htb rate 6mbit ceil 20mbit"), "{script}");
-        assert!(script.contains("classid de5a:100 htb rate 3mbit ceil 10mbit"), "{script}");
+        let script = slots_script(
+            &plan(),
+            &[(
+                0,
+                SlotRates {
+                    download: 1_000_000_000,
+                    upload: 1_000_000_000,
+                },
+            )],
+        );
+        assert!(
+            script.contains("classid de5a:100 htb rate 6mbit ceil 20mbit"),
+            "{script}"
+        );
+        assert!(
+            script.contains("classid de5a:100 htb rate 3mbit ceil 10mbit"),
+            "{script}"
+        );
     }
 }

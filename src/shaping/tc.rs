@@ -51,7 +51,10 @@ impl Tc {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|source| ShapingError::Spawn { program: program.clone(), source })?;
+            .map_err(|source| ShapingError::Spawn {
+                program: program.clone(),
+                source,
+            })?;
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let input = script.to_owned();
         // Written while stderr is read, so a batch with many errors cannot
@@ -63,11 +66,19 @@ impl Tc {
         let output = child
             .wait_with_output()
             .await
-            .map_err(|source| ShapingError::Io { program: program.clone(), source })?;
-        let written = writer.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            .map_err(|source| ShapingError::Io {
+                program: program.clone(),
+                source,
+            })?;
+        let written = writer
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-            return Err(ShapingError::Failed { status: output.status, stderr });
+            return Err(ShapingError::Failed {
+                status: output.status,
+                stderr,
+            });
         }
         // tc exiting 0 before reading everything would be a tc bug; still, say so.
         written.map_err(|source| ShapingError::Io { program, source })?;
@@ -89,9 +100,17 @@ impl Tc {
 
 /// Is every error in `stderr` one that means "no qdisc of ours on this interface"?
 fn only_nothing_there(stderr: &str) -> bool {
-    const NOTHING_THERE: [&str; 4] =
-        ["Error: Invalid handle.", "Cannot delete qdisc with handle of zero", "Cannot find device", "Command failed -:"];
-    stderr.lines().map(str::trim).filter(|l| !l.is_empty()).all(|l| NOTHING_THERE.iter().any(|ok| l.contains(ok)))
+    const NOTHING_THERE: [&str; 4] = [
+        "Error: Invalid handle.",
+        "Cannot delete qdisc with handle of zero",
+        "Cannot find device",
+        "Command failed -:",
+    ];
+    stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .all(|l| NOTHING_THERE.iter().any(|ok| l.contains(ok)))
 }
 
 #[cfg(test)]
@@ -106,7 +125,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_program_is_a_spawn_error() {
-        let tc = Tc { program: Some("/nonexistent/tc".into()) };
-        assert!(matches!(tc.run("qdisc show\n").await, Err(ShapingError::Spawn { .. })));
+        let tc = Tc {
+            program: Some("/nonexistent/tc".into()),
+        };
+        assert!(matches!(
+            tc.run("qdisc show\n").await,
+            Err(ShapingError::Spawn { .. })
+        ));
     }
 }

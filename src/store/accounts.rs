@@ -57,7 +57,10 @@ pub enum UserChange {
 impl Store {
     /// One user, if it exists.
     pub fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.users.get(username.as_bytes())?.map(|v| keys::decode(&v, &format!("users/{username}"))).transpose()
+        self.users
+            .get(username.as_bytes())?
+            .map(|v| keys::decode(&v, &format!("users/{username}")))
+            .transpose()
     }
 
     /// Every user, ordered by name.
@@ -74,7 +77,12 @@ impl Store {
     }
 
     /// Create a user unless the name is taken, with its audit entry, atomically.
-    pub fn add_user(&self, username: &str, record: &UserRecord, audit: &AuditEntry) -> Result<UserChange, StoreError> {
+    pub fn add_user(
+        &self,
+        username: &str,
+        record: &UserRecord,
+        audit: &AuditEntry,
+    ) -> Result<UserChange, StoreError> {
         let id = self.db.generate_id()?;
         self.user_transaction(|users, audit_tree| {
             if users.get(username.as_bytes())?.is_some() {
@@ -88,11 +96,19 @@ impl Store {
 
     /// Replace an existing user's record (a new password), with its audit
     /// entry, atomically; then end the user's sessions.
-    pub fn replace_user(&self, username: &str, change: impl Fn(&UserRecord) -> UserRecord, audit: &AuditEntry) -> Result<UserChange, StoreError> {
+    pub fn replace_user(
+        &self,
+        username: &str,
+        change: impl Fn(&UserRecord) -> UserRecord,
+        audit: &AuditEntry,
+    ) -> Result<UserChange, StoreError> {
         let id = self.db.generate_id()?;
         let done = self.user_transaction(|users, audit_tree| {
-            let Some(old) = users.get(username.as_bytes())? else { return Ok(UserChange::Missing) };
-            let old: UserRecord = keys::decode(&old, &format!("users/{username}")).map_err(ConflictableTransactionError::Abort)?;
+            let Some(old) = users.get(username.as_bytes())? else {
+                return Ok(UserChange::Missing);
+            };
+            let old: UserRecord = keys::decode(&old, &format!("users/{username}"))
+                .map_err(ConflictableTransactionError::Abort)?;
             users.insert(username.as_bytes(), keys::encode(&change(&old)))?;
             audit_tree.insert(&id.to_be_bytes()[..], keys::encode(audit))?;
             Ok(UserChange::Done)
@@ -104,7 +120,11 @@ impl Store {
     }
 
     /// Remove a user, with its audit entry, atomically; then end its sessions.
-    pub fn remove_user(&self, username: &str, audit: &AuditEntry) -> Result<UserChange, StoreError> {
+    pub fn remove_user(
+        &self,
+        username: &str,
+        audit: &AuditEntry,
+    ) -> Result<UserChange, StoreError> {
         let id = self.db.generate_id()?;
         let done = self.user_transaction(|users, audit_tree| {
             if users.remove(username.as_bytes())?.is_none() {
@@ -121,7 +141,10 @@ impl Store {
 
     fn user_transaction(
         &self,
-        body: impl Fn(&TransactionalTree, &TransactionalTree) -> Result<UserChange, ConflictableTransactionError<StoreError>>,
+        body: impl Fn(
+            &TransactionalTree,
+            &TransactionalTree,
+        ) -> Result<UserChange, ConflictableTransactionError<StoreError>>,
     ) -> Result<UserChange, StoreError> {
         match (&self.users, &self.audit).transaction(|(users, audit)| body(users, audit)) {
             Ok(change) => Ok(change),
@@ -132,12 +155,20 @@ impl Store {
 
     /// A login session by its token's SHA-256.
     pub fn admin_session(&self, token_hash: &[u8; 32]) -> Result<Option<AdminSession>, StoreError> {
-        self.admin_sessions.get(token_hash)?.map(|v| keys::decode(&v, "admin_sessions/<hash>")).transpose()
+        self.admin_sessions
+            .get(token_hash)?
+            .map(|v| keys::decode(&v, "admin_sessions/<hash>"))
+            .transpose()
     }
 
     /// Save a login session (not yet flushed; see [`Store::flush`]).
-    pub fn put_admin_session(&self, token_hash: &[u8; 32], session: &AdminSession) -> Result<(), StoreError> {
-        self.admin_sessions.insert(token_hash, keys::encode(session))?;
+    pub fn put_admin_session(
+        &self,
+        token_hash: &[u8; 32],
+        session: &AdminSession,
+    ) -> Result<(), StoreError> {
+        self.admin_sessions
+            .insert(token_hash, keys::encode(session))?;
         Ok(())
     }
 
@@ -157,12 +188,17 @@ impl Store {
         self.remove_sessions_where(|s| s.expires <= now)
     }
 
-    fn remove_sessions_where(&self, doomed: impl Fn(&AdminSession) -> bool) -> Result<usize, StoreError> {
+    fn remove_sessions_where(
+        &self,
+        doomed: impl Fn(&AdminSession) -> bool,
+    ) -> Result<usize, StoreError> {
         let mut gone = 0;
         for kv in self.admin_sessions.iter() {
             let (k, v) = kv?;
             // An undecodable record is garbage either way: remove it too.
-            if keys::decode::<AdminSession>(&v, "admin_sessions/<hash>").map_or(true, |s| doomed(&s)) {
+            if keys::decode::<AdminSession>(&v, "admin_sessions/<hash>")
+                .map_or(true, |s| doomed(&s))
+            {
                 self.admin_sessions.remove(k)?;
                 gone += 1;
             }
@@ -176,35 +212,106 @@ mod tests {
     use super::*;
 
     fn store(name: &str) -> (Store, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("desawifi-store-accounts-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "desawifi-store-accounts-{name}-{}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         (Store::open(&dir).unwrap(), dir)
     }
 
     fn audit(action: &str) -> AuditEntry {
-        AuditEntry { at: 1, who: "cli".into(), action: action.into(), target: "ani".into(), old: serde_json::Value::Null, new: serde_json::Value::Null }
+        AuditEntry {
+            at: 1,
+            who: "cli".into(),
+            action: action.into(),
+            target: "ani".into(),
+            old: serde_json::Value::Null,
+            new: serde_json::Value::Null,
+        }
     }
 
     #[test]
     fn users_and_sessions_round_trip() {
         let (store, dir) = store("round");
-        let rec = UserRecord { role: Role::Admin, hash: "$argon2id$x".into(), created: 5, generation: 0 };
-        assert_eq!(store.add_user("ani", &rec, &audit("user.add")).unwrap(), UserChange::Done);
-        assert_eq!(store.add_user("ani", &rec, &audit("user.add")).unwrap(), UserChange::Exists);
+        let rec = UserRecord {
+            role: Role::Admin,
+            hash: "$argon2id$x".into(),
+            created: 5,
+            generation: 0,
+        };
+        assert_eq!(
+            store.add_user("ani", &rec, &audit("user.add")).unwrap(),
+            UserChange::Done
+        );
+        assert_eq!(
+            store.add_user("ani", &rec, &audit("user.add")).unwrap(),
+            UserChange::Exists
+        );
         assert_eq!(store.user("ani").unwrap(), Some(rec.clone()));
-        let s = AdminSession { username: "ani".into(), csrf: "c".into(), expires: 100, created: 1, generation: 0 };
+        let s = AdminSession {
+            username: "ani".into(),
+            csrf: "c".into(),
+            expires: 100,
+            created: 1,
+            generation: 0,
+        };
         store.put_admin_session(&[1; 32], &s).unwrap();
-        store.put_admin_session(&[2; 32], &AdminSession { expires: 10, ..s.clone() }).unwrap();
+        store
+            .put_admin_session(
+                &[2; 32],
+                &AdminSession {
+                    expires: 10,
+                    ..s.clone()
+                },
+            )
+            .unwrap();
         assert_eq!(store.prune_admin_sessions(10).unwrap(), 1);
         assert_eq!(store.admin_session(&[1; 32]).unwrap(), Some(s));
-        assert_eq!(store.replace_user("ani", |r| UserRecord { generation: r.generation + 1, ..r.clone() }, &audit("user.passwd")).unwrap(), UserChange::Done);
-        assert_eq!(store.admin_session(&[1; 32]).unwrap(), None, "a new password ends the sessions");
+        assert_eq!(
+            store
+                .replace_user(
+                    "ani",
+                    |r| UserRecord {
+                        generation: r.generation + 1,
+                        ..r.clone()
+                    },
+                    &audit("user.passwd")
+                )
+                .unwrap(),
+            UserChange::Done
+        );
+        assert_eq!(
+            store.admin_session(&[1; 32]).unwrap(),
+            None,
+            "a new password ends the sessions"
+        );
         assert_eq!(store.user("ani").unwrap().unwrap().generation, 1);
-        assert_eq!(store.remove_user("ani", &audit("user.remove")).unwrap(), UserChange::Done);
-        assert_eq!(store.remove_user("ani", &audit("user.remove")).unwrap(), UserChange::Missing);
-        assert_eq!(store.replace_user("ani", |r| r.clone(), &audit("user.passwd")).unwrap(), UserChange::Missing);
-        let log: Vec<String> = store.audit_log(None, 10).unwrap().into_iter().map(|(_, e)| e.action).collect();
-        assert_eq!(log, vec!["user.remove", "user.passwd", "user.add"], "only changes that happened are audited");
+        assert_eq!(
+            store.remove_user("ani", &audit("user.remove")).unwrap(),
+            UserChange::Done
+        );
+        assert_eq!(
+            store.remove_user("ani", &audit("user.remove")).unwrap(),
+            UserChange::Missing
+        );
+        assert_eq!(
+            store
+                .replace_user("ani", |r| r.clone(), &audit("user.passwd"))
+                .unwrap(),
+            UserChange::Missing
+        );
+        let log: Vec<String> = store
+            .audit_log(None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|(_, e)| e.action)
+            .collect();
+        assert_eq!(
+            log,
+            vec!["user.remove", "user.passwd", "user.add"],
+            "only changes that happened are audited"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -30,7 +30,11 @@ impl Store {
     }
 
     /// Newest first: up to `limit` entries with ids below `before` (all when `None`).
-    pub fn audit_log(&self, before: Option<u64>, limit: usize) -> Result<Vec<(u64, AuditEntry)>, StoreError> {
+    pub fn audit_log(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, AuditEntry)>, StoreError> {
         let end = before.unwrap_or(u64::MAX);
         self.audit
             .range(..end.to_be_bytes())
@@ -38,7 +42,11 @@ impl Store {
             .take(limit)
             .map(|kv| {
                 let (k, v) = kv?;
-                let id = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| StoreError::Corrupt { key: format!("audit/{k:02x?}"), message: "not a u64 key".into() })?);
+                let id =
+                    u64::from_be_bytes(k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                        key: format!("audit/{k:02x?}"),
+                        message: "not a u64 key".into(),
+                    })?);
                 Ok((id, keys::decode(&v, &format!("audit/{id}"))?))
             })
             .collect()
@@ -54,12 +62,27 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("desawifi-audit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::open(&dir).unwrap();
-        let entry = |n: i64| AuditEntry { at: n, who: "ani".into(), action: "quota.set".into(), target: "site".into(), old: n.into(), new: (n + 1).into() };
-        let ids: Vec<u64> = (0..5).map(|n| store.append_audit(&entry(n)).unwrap()).collect();
+        let entry = |n: i64| AuditEntry {
+            at: n,
+            who: "ani".into(),
+            action: "quota.set".into(),
+            target: "site".into(),
+            old: n.into(),
+            new: (n + 1).into(),
+        };
+        let ids: Vec<u64> = (0..5)
+            .map(|n| store.append_audit(&entry(n)).unwrap())
+            .collect();
         let page = store.audit_log(None, 2).unwrap();
-        assert_eq!(page.iter().map(|(_, e)| e.at).collect::<Vec<_>>(), vec![4, 3]);
+        assert_eq!(
+            page.iter().map(|(_, e)| e.at).collect::<Vec<_>>(),
+            vec![4, 3]
+        );
         let next = store.audit_log(Some(page[1].0), 10).unwrap();
-        assert_eq!(next.iter().map(|(_, e)| e.at).collect::<Vec<_>>(), vec![2, 1, 0]);
+        assert_eq!(
+            next.iter().map(|(_, e)| e.at).collect::<Vec<_>>(),
+            vec![2, 1, 0]
+        );
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
         let _ = std::fs::remove_dir_all(&dir);
     }

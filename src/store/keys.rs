@@ -48,7 +48,9 @@ pub fn device(mac: &Mac) -> [u8; 6] {
 }
 
 pub fn describe_device_key(k: &[u8]) -> String {
-    <[u8; 6]>::try_from(k).map(|b| Mac(b).to_string()).unwrap_or_else(|_| format!("{k:02x?}"))
+    <[u8; 6]>::try_from(k)
+        .map(|b| Mac(b).to_string())
+        .unwrap_or_else(|_| format!("{k:02x?}"))
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -56,7 +58,10 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], key: &str) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { key: key.to_owned(), message: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 pub fn decode_u32(bytes: &[u8]) -> Option<u32> {

@@ -70,7 +70,16 @@ pub struct Session {
 impl Session {
     /// A fresh session from `now` for `length` seconds.
     pub fn new(ip: Ipv4Addr, now: i64, length: i64) -> Session {
-        Session { ip, started: now, ends: now + length, last_activity: now, seen: (0, 0), standing: Standing::Normal, slot: None, written: now }
+        Session {
+            ip,
+            started: now,
+            ends: now + length,
+            last_activity: now,
+            seen: (0, 0),
+            standing: Standing::Normal,
+            slot: None,
+            written: now,
+        }
     }
 }
 
@@ -100,7 +109,14 @@ impl DailyUsage {
 impl Device {
     /// A device seen for the first time.
     pub fn new(mac: Mac, now: i64) -> Device {
-        Device { mac, ip: None, session: None, blocked: false, quota: QuotaOverride::default(), first_seen: now }
+        Device {
+            mac,
+            ip: None,
+            session: None,
+            blocked: false,
+            quota: QuotaOverride::default(),
+            first_seen: now,
+        }
     }
 
     /// Online now: a session that has not ended.
@@ -114,7 +130,11 @@ impl Device {
 pub enum StoreError {
     /// The database could not be opened (permissions, another daemon holds its lock, ...).
     #[error("cannot open the store at {path}: {source}")]
-    Open { path: PathBuf, #[source] source: sled::Error },
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
     /// The store was written by a newer desawifi.
     #[error("the store at {path} has schema version {found}; this desawifi reads version {SCHEMA_VERSION}")]
     SchemaTooNew { path: PathBuf, found: u32 },
@@ -153,7 +173,10 @@ impl Store {
             // little RAM, and the hot part (online devices, today) is small.
             .cache_capacity(16 << 20)
             .open()
-            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         let meta = db.open_tree(keys::TREE_META)?;
         match meta.get(keys::SCHEMA)? {
             None => {
@@ -161,9 +184,15 @@ impl Store {
                 db.flush()?;
             }
             Some(v) => {
-                let found = keys::decode_u32(&v).ok_or_else(|| StoreError::Corrupt { key: "meta/schema".into(), message: "not a u32".into() })?;
+                let found = keys::decode_u32(&v).ok_or_else(|| StoreError::Corrupt {
+                    key: "meta/schema".into(),
+                    message: "not a u32".into(),
+                })?;
                 if found > SCHEMA_VERSION {
-                    return Err(StoreError::SchemaTooNew { path: path.to_owned(), found });
+                    return Err(StoreError::SchemaTooNew {
+                        path: path.to_owned(),
+                        found,
+                    });
                 }
             }
         }
@@ -174,17 +203,30 @@ impl Store {
         let audit = db.open_tree(keys::TREE_AUDIT)?;
         let users = db.open_tree(keys::TREE_USERS)?;
         let admin_sessions = db.open_tree(keys::TREE_ADMIN_SESSIONS)?;
-        Ok(Store { db, devices, usage, days, settings, audit, users, admin_sessions })
+        Ok(Store {
+            db,
+            devices,
+            usage,
+            days,
+            settings,
+            audit,
+            users,
+            admin_sessions,
+        })
     }
 
     /// One device, if it was ever seen.
     pub fn device(&self, mac: &Mac) -> Result<Option<Device>, StoreError> {
-        self.devices.get(keys::device(mac))?.map(|v| keys::decode(&v, &mac.to_string())).transpose()
+        self.devices
+            .get(keys::device(mac))?
+            .map(|v| keys::decode(&v, &mac.to_string()))
+            .transpose()
     }
 
     /// Write a device record (not yet flushed; see [`Store::flush`]).
     pub fn put_device(&self, device: &Device) -> Result<(), StoreError> {
-        self.devices.insert(keys::device(&device.mac), keys::encode(device))?;
+        self.devices
+            .insert(keys::device(&device.mac), keys::encode(device))?;
         Ok(())
     }
 
@@ -201,20 +243,35 @@ impl Store {
 
     /// Devices with a session that has not ended at `now`.
     pub fn online_devices(&self, now: i64) -> Result<Vec<Device>, StoreError> {
-        Ok(self.devices()?.into_iter().filter(|d| d.is_online(now)).collect())
+        Ok(self
+            .devices()?
+            .into_iter()
+            .filter(|d| d.is_online(now))
+            .collect())
     }
 
     /// A device's usage on a local day (`20261127`).
     pub fn usage(&self, mac: &Mac, day: u32) -> Result<DailyUsage, StoreError> {
-        Ok(self.usage.get(keys::usage(mac, day))?.map(|v| keys::decode(&v, &format!("usage/{mac}/{day}"))).transpose()?.unwrap_or_default())
+        Ok(self
+            .usage
+            .get(keys::usage(mac, day))?
+            .map(|v| keys::decode(&v, &format!("usage/{mac}/{day}")))
+            .transpose()?
+            .unwrap_or_default())
     }
 
     /// Every device's usage per day in `from..=to`, as (day, mac, usage).
-    pub fn usage_between(&self, from: u32, to: u32) -> Result<Vec<(u32, Mac, DailyUsage)>, StoreError> {
+    pub fn usage_between(
+        &self,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<(u32, Mac, DailyUsage)>, StoreError> {
         let mut out = Vec::new();
         for kv in self.usage.iter() {
             let (k, v) = kv?;
-            let Some((mac, day)) = keys::parse_usage(&k) else { continue };
+            let Some((mac, day)) = keys::parse_usage(&k) else {
+                continue;
+            };
             if (from..=to).contains(&day) {
                 out.push((day, mac, keys::decode(&v, &format!("usage/{mac}/{day}"))?));
             }
@@ -225,7 +282,11 @@ impl Store {
     /// One accounting pass, atomically: the devices' records (with the
     /// counters seen) and the bytes added to their day. Both or neither
     /// reach the disk, so bytes are never counted twice nor lost silently.
-    pub fn record_pass(&self, devices: &[Device], added: &[(Mac, u32, DailyUsage)]) -> Result<(), StoreError> {
+    pub fn record_pass(
+        &self,
+        devices: &[Device],
+        added: &[(Mac, u32, DailyUsage)],
+    ) -> Result<(), StoreError> {
         use sled::transaction::{ConflictableTransactionError, TransactionError};
         use sled::Transactional;
         let result = (&self.devices, &self.usage).transaction(|(tx_devices, tx_usage)| {
@@ -235,7 +296,9 @@ impl Store {
             for (mac, day, add) in added {
                 let key = keys::usage(mac, *day);
                 let mut day_usage: DailyUsage = match tx_usage.get(key)? {
-                    Some(v) => keys::decode(&v, "usage").map_err(ConflictableTransactionError::Abort)?,
+                    Some(v) => {
+                        keys::decode(&v, "usage").map_err(ConflictableTransactionError::Abort)?
+                    }
                     None => DailyUsage::default(),
                 };
                 day_usage.download = day_usage.download.saturating_add(add.download);
@@ -253,15 +316,26 @@ impl Store {
 
     /// The site's stats for one local day.
     pub fn day_stats(&self, day: u32) -> Result<DayStats, StoreError> {
-        Ok(self.days.get(day.to_be_bytes())?.map(|v| keys::decode(&v, &format!("days/{day}"))).transpose()?.unwrap_or_default())
+        Ok(self
+            .days
+            .get(day.to_be_bytes())?
+            .map(|v| keys::decode(&v, &format!("days/{day}")))
+            .transpose()?
+            .unwrap_or_default())
     }
 
     /// Site stats per day in `from..=to`, days without any left out.
-    pub fn day_stats_between(&self, from: u32, to: u32) -> Result<Vec<(u32, DayStats)>, StoreError> {
+    pub fn day_stats_between(
+        &self,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<(u32, DayStats)>, StoreError> {
         let mut out = Vec::new();
         for kv in self.days.range(from.to_be_bytes()..=to.to_be_bytes()) {
             let (k, v) = kv?;
-            let Some(day) = keys::parse_day(&k) else { continue };
+            let Some(day) = keys::parse_day(&k) else {
+                continue;
+            };
             out.push((day, keys::decode(&v, &format!("days/{day}"))?));
         }
         Ok(out)
@@ -269,7 +343,11 @@ impl Store {
 
     /// Change one day's stats (callers hold the gateway's records lock, so
     /// read-modify-write is safe). Writes only when something changed.
-    pub fn update_day_stats(&self, day: u32, change: impl FnOnce(&mut DayStats)) -> Result<(), StoreError> {
+    pub fn update_day_stats(
+        &self,
+        day: u32,
+        change: impl FnOnce(&mut DayStats),
+    ) -> Result<(), StoreError> {
         let before = self.day_stats(day)?;
         let mut after = before;
         change(&mut after);
@@ -281,12 +359,16 @@ impl Store {
 
     /// The site quota an admin saved, if any (else the config file's applies).
     pub fn site_quota(&self) -> Result<Option<crate::config::Quota>, StoreError> {
-        self.settings.get(keys::SETTING_QUOTA)?.map(|v| keys::decode(&v, "settings/quota")).transpose()
+        self.settings
+            .get(keys::SETTING_QUOTA)?
+            .map(|v| keys::decode(&v, "settings/quota"))
+            .transpose()
     }
 
     /// Save the site quota (not yet flushed; see [`Store::flush`]).
     pub fn put_site_quota(&self, quota: &crate::config::Quota) -> Result<(), StoreError> {
-        self.settings.insert(keys::SETTING_QUOTA, keys::encode(quota))?;
+        self.settings
+            .insert(keys::SETTING_QUOTA, keys::encode(quota))?;
         Ok(())
     }
 
@@ -316,7 +398,9 @@ impl Store {
     /// (found by the 1,000-phone burst benchmark).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush()).await.map_err(|e| StoreError::Flush(e.to_string()))??;
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Flush(e.to_string()))??;
         Ok(())
     }
 
@@ -332,7 +416,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("desawifi-store-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("desawifi-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
     }
@@ -361,26 +446,63 @@ mod tests {
     #[test]
     fn day_stats_and_site_quota_survive_reopen_and_pruning() {
         let dir = temp_dir("days");
-        let mut quota = crate::config::Config::parse(include_str!("../../config/desawifi.toml"), Path::new("desawifi.toml")).unwrap().quota;
+        let mut quota = crate::config::Config::parse(
+            include_str!("../../config/desawifi.toml"),
+            Path::new("desawifi.toml"),
+        )
+        .unwrap()
+        .quota;
         quota.daily_data = crate::config::Size(1 << 30);
         {
             let store = Store::open(&dir).unwrap();
             assert_eq!(store.site_quota().unwrap(), None);
             store.put_site_quota(&quota).unwrap();
-            store.update_day_stats(20261126, |d| d.sessions += 2).unwrap();
-            store.update_day_stats(20261127, |d| d.sessions += 1).unwrap();
-            store.update_day_stats(20261127, |d| d.peak_devices = d.peak_devices.max(7)).unwrap();
-            store.update_day_stats(20261127, |d| d.peak_devices = d.peak_devices.max(3)).unwrap();
+            store
+                .update_day_stats(20261126, |d| d.sessions += 2)
+                .unwrap();
+            store
+                .update_day_stats(20261127, |d| d.sessions += 1)
+                .unwrap();
+            store
+                .update_day_stats(20261127, |d| d.peak_devices = d.peak_devices.max(7))
+                .unwrap();
+            store
+                .update_day_stats(20261127, |d| d.peak_devices = d.peak_devices.max(3))
+                .unwrap();
             store.flush_blocking().unwrap();
         }
         let store = Store::open(&dir).unwrap();
         assert_eq!(store.site_quota().unwrap(), Some(quota));
         assert_eq!(
             store.day_stats_between(20261101, 20261130).unwrap(),
-            vec![(20261126, DayStats { sessions: 2, peak_devices: 0 }), (20261127, DayStats { sessions: 1, peak_devices: 7 })]
+            vec![
+                (
+                    20261126,
+                    DayStats {
+                        sessions: 2,
+                        peak_devices: 0
+                    }
+                ),
+                (
+                    20261127,
+                    DayStats {
+                        sessions: 1,
+                        peak_devices: 7
+                    }
+                )
+            ]
         );
         store.prune_usage(20261127).unwrap();
-        assert_eq!(store.day_stats_between(0, u32::MAX).unwrap(), vec![(20261127, DayStats { sessions: 1, peak_devices: 7 })]);
+        assert_eq!(
+            store.day_stats_between(0, u32::MAX).unwrap(),
+            vec![(
+                20261127,
+                DayStats {
+                    sessions: 1,
+                    peak_devices: 7
+                }
+            )]
+        );
     }
 
     #[test]
@@ -388,10 +510,15 @@ mod tests {
         let dir = temp_dir("schema");
         {
             let db = sled::open(&dir).unwrap();
-            db.open_tree(keys::TREE_META).unwrap().insert(keys::SCHEMA, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+            db.open_tree(keys::TREE_META)
+                .unwrap()
+                .insert(keys::SCHEMA, &(SCHEMA_VERSION + 1).to_be_bytes())
+                .unwrap();
             db.flush().unwrap();
         }
-        let err = Store::open(&dir).err().expect("newer schema must be refused");
+        let err = Store::open(&dir)
+            .err()
+            .expect("newer schema must be refused");
         assert!(err.to_string().contains("schema version 2"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -40,7 +40,10 @@ impl Browser {
     /// Chromium inside namespace `ns` with a fresh profile under `run_dir`,
     /// `extra` flags added (e.g. `--ignore-certificate-errors-spki-list=...`).
     pub fn launch(ns: &str, run_dir: &Path, extra: &[String]) -> Browser {
-        assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} not found: apt-get install chromium (scripts/install-deps.sh does it)");
+        assert!(
+            Path::new(CHROMIUM).exists(),
+            "{CHROMIUM} not found: apt-get install chromium (scripts/install-deps.sh does it)"
+        );
         let profile = run_dir.join(format!("chromium-profile-{}", std::process::id()));
         let _ = fs::remove_dir_all(&profile);
         fs::create_dir_all(&profile).expect("creating chromium profile dir");
@@ -71,7 +74,10 @@ impl Browser {
         args.extend(extra.iter().cloned());
         // Each flag is one shell word (no quoting needed: they are ours).
         for a in &args {
-            assert!(!a.contains(['\'', '"', ' ', '$', '`', '\\']), "flag {a:?} must be a plain word");
+            assert!(
+                !a.contains(['\'', '"', ' ', '$', '`', '\\']),
+                "flag {a:?} must be a plain word"
+            );
         }
         // CDP's pipe is fd 3 (commands in) and fd 4 (answers out).
         let script = format!(
@@ -120,7 +126,15 @@ impl Browser {
                 }
             }
         });
-        Browser { child, to_browser, from_browser, events: VecDeque::new(), next_id: 0, profile, log }
+        Browser {
+            child,
+            to_browser,
+            from_browser,
+            events: VecDeque::new(),
+            next_id: 0,
+            profile,
+            log,
+        }
     }
 
     pub fn chromium_log(&self) -> String {
@@ -139,8 +153,15 @@ impl Browser {
         }
         let mut bytes = serde_json::to_vec(&msg).unwrap();
         bytes.push(0);
-        if let Err(e) = self.to_browser.write_all(&bytes).and_then(|_| self.to_browser.flush()) {
-            panic!("writing {method} to chromium: {e}; chromium log:\n{}", self.chromium_log());
+        if let Err(e) = self
+            .to_browser
+            .write_all(&bytes)
+            .and_then(|_| self.to_browser.flush())
+        {
+            panic!(
+                "writing {method} to chromium: {e}; chromium log:\n{}",
+                self.chromium_log()
+            );
         }
         let deadline = Instant::now() + CALL_TIMEOUT;
         loop {
@@ -161,8 +182,14 @@ impl Browser {
         let left = deadline.saturating_duration_since(Instant::now());
         match self.from_browser.recv_timeout(left) {
             Ok(m) => m,
-            Err(RecvTimeoutError::Timeout) => panic!("chromium did not answer {waiting_for} in time; chromium log:\n{}", self.chromium_log()),
-            Err(RecvTimeoutError::Disconnected) => panic!("chromium exited while waiting for {waiting_for}; chromium log:\n{}", self.chromium_log()),
+            Err(RecvTimeoutError::Timeout) => panic!(
+                "chromium did not answer {waiting_for} in time; chromium log:\n{}",
+                self.chromium_log()
+            ),
+            Err(RecvTimeoutError::Disconnected) => panic!(
+                "chromium exited while waiting for {waiting_for}; chromium log:\n{}",
+                self.chromium_log()
+            ),
         }
     }
 
@@ -232,7 +259,11 @@ impl Tab<'_> {
         }
         let target = b.call(None, "Target.createTarget", params);
         let target_id = target["targetId"].as_str().expect("targetId").to_owned();
-        let s = b.call(None, "Target.attachToTarget", json!({"targetId": target_id, "flatten": true}));
+        let s = b.call(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": target_id, "flatten": true}),
+        );
         let session = s["sessionId"].as_str().expect("sessionId").to_owned();
         let mut t = Tab { b, session };
         t.call("Page.enable", json!({}));
@@ -246,7 +277,10 @@ impl Tab<'_> {
     /// Change the screen (e.g. phone -> laptop) without reloading.
     pub fn screen(&mut self, width: u32, height: u32, mobile: bool) {
         self.call("Emulation.setDeviceMetricsOverride", json!({"width": width, "height": height, "deviceScaleFactor": if mobile { 2 } else { 1 }, "mobile": mobile}));
-        self.call("Emulation.setTouchEmulationEnabled", json!({"enabled": mobile, "maxTouchPoints": 1}));
+        self.call(
+            "Emulation.setTouchEmulationEnabled",
+            json!({"enabled": mobile, "maxTouchPoints": 1}),
+        );
     }
 
     pub fn call(&mut self, method: &str, params: Value) -> Value {
@@ -259,7 +293,11 @@ impl Tab<'_> {
     pub fn navigate(&mut self, url: &str) -> Vec<Value> {
         self.b.take_events();
         let r = self.call("Page.navigate", json!({"url": url}));
-        assert!(r.get("errorText").is_none(), "navigating to {url}: {r}\n{}", self.b.chromium_log());
+        assert!(
+            r.get("errorText").is_none(),
+            "navigating to {url}: {r}\n{}",
+            self.b.chromium_log()
+        );
         self.b.wait_event("Page.loadEventFired", LOAD_TIMEOUT);
         self.b.take_events()
     }
@@ -267,7 +305,10 @@ impl Tab<'_> {
     /// A JavaScript expression's value (run by CDP, not by the page: the
     /// page's Content-Security-Policy allows no scripts of its own).
     pub fn eval(&mut self, expr: &str) -> Value {
-        let r = self.call("Runtime.evaluate", json!({"expression": expr, "returnByValue": true}));
+        let r = self.call(
+            "Runtime.evaluate",
+            json!({"expression": expr, "returnByValue": true}),
+        );
         assert!(r.get("exceptionDetails").is_none(), "{expr}: {r}");
         r["result"]["value"].clone()
     }
@@ -278,30 +319,54 @@ impl Tab<'_> {
         self.b.take_events();
         let sel = serde_json::to_string(selector).unwrap();
         let found = self.eval(&format!("(() => {{ const e = document.querySelector({sel}); if (!e) return false; e.click(); return true; }})()"));
-        assert_eq!(found, json!(true), "nothing matches {selector} on {}:\n{}", self.url(), self.text());
+        assert_eq!(
+            found,
+            json!(true),
+            "nothing matches {selector} on {}:\n{}",
+            self.url(),
+            self.text()
+        );
         self.b.wait_event("Page.loadEventFired", LOAD_TIMEOUT);
         self.b.take_events()
     }
 
     /// Sets the value of the input `selector` finds, as typing would.
     pub fn fill(&mut self, selector: &str, value: &str) {
-        let (sel, val) = (serde_json::to_string(selector).unwrap(), serde_json::to_string(value).unwrap());
+        let (sel, val) = (
+            serde_json::to_string(selector).unwrap(),
+            serde_json::to_string(value).unwrap(),
+        );
         let found = self.eval(&format!("(() => {{ const e = document.querySelector({sel}); if (!e) return false; e.value = {val}; return true; }})()"));
-        assert_eq!(found, json!(true), "no input {selector} on {}:\n{}", self.url(), self.text());
+        assert_eq!(
+            found,
+            json!(true),
+            "no input {selector} on {}:\n{}",
+            self.url(),
+            self.text()
+        );
     }
 
     pub fn url(&mut self) -> String {
-        self.eval("location.href").as_str().unwrap_or_default().to_owned()
+        self.eval("location.href")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// What the screen shows, as text.
     pub fn text(&mut self) -> String {
-        self.eval("document.body.innerText").as_str().unwrap_or_default().to_owned()
+        self.eval("document.body.innerText")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The page's HTML as the browser holds it.
     pub fn html(&mut self) -> String {
-        self.eval("document.documentElement.outerHTML").as_str().unwrap_or_default().to_owned()
+        self.eval("document.documentElement.outerHTML")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The cookies the browser holds for `url`, as (name, value, the whole CDP cookie).
@@ -312,13 +377,22 @@ impl Tab<'_> {
             .cloned()
             .unwrap_or_default()
             .into_iter()
-            .map(|c| (c["name"].as_str().unwrap_or_default().to_owned(), c["value"].as_str().unwrap_or_default().to_owned(), c))
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap_or_default().to_owned(),
+                    c["value"].as_str().unwrap_or_default().to_owned(),
+                    c,
+                )
+            })
             .collect()
     }
 
     /// A PNG of the whole page (not only the first screen) in target/test-artifacts/.
     pub fn screenshot(&mut self, name: &str) -> PathBuf {
-        let r = self.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}));
+        let r = self.call(
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true}),
+        );
         let png = base64_decode(r["data"].as_str().expect("screenshot data"));
         assert!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
@@ -339,7 +413,10 @@ pub fn base64_decode(s: &str) -> Vec<u8> {
         b'/' => 63,
         _ => panic!("bad base64 byte {c}"),
     };
-    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).collect();
+    let bytes: Vec<u8> = s
+        .bytes()
+        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
+        .collect();
     let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
     for chunk in bytes.chunks(4) {
         let mut n: u32 = 0;

@@ -97,7 +97,9 @@ impl VillageHandle {
 impl Village {
     /// A handle naming this village's namespaces, for other threads.
     pub fn handle(&self) -> VillageHandle {
-        VillageHandle { tag: self.tag.clone() }
+        VillageHandle {
+            tag: self.tag.clone(),
+        }
     }
 
     /// Builds the village with `scripts/village.sh up` (which first removes any
@@ -463,29 +465,53 @@ impl Daemon {
     }
 
     /// `try_start` with extra `[network]` lines.
-    pub fn try_start_net(v: &Village, network_lines: &str, extra_toml: &str) -> Result<Daemon, String> {
+    pub fn try_start_net(
+        v: &Village,
+        network_lines: &str,
+        extra_toml: &str,
+    ) -> Result<Daemon, String> {
         Daemon::try_start_env(v, network_lines, extra_toml, &[])
     }
 
     /// `start_net` with extra environment variables for the daemon (e.g. `DESAWIFI_TEST_NOW`).
-    pub fn start_env(v: &Village, network_lines: &str, extra_toml: &str, env: &[(&str, &str)]) -> Daemon {
+    pub fn start_env(
+        v: &Village,
+        network_lines: &str,
+        extra_toml: &str,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         Daemon::try_start_env(v, network_lines, extra_toml, env).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn try_start_env(v: &Village, network_lines: &str, extra_toml: &str, env: &[(&str, &str)]) -> Result<Daemon, String> {
+    fn try_start_env(
+        v: &Village,
+        network_lines: &str,
+        extra_toml: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Daemon, String> {
         Daemon::try_start_full(v, network_lines, "", extra_toml, env)
     }
 
     /// `start` with extra lines inside the base config's `[portal]` section
     /// (e.g. the HTTPS keys).
     pub fn start_portal(v: &Village, portal_lines: &str, extra_toml: &str) -> Daemon {
-        Daemon::try_start_full(v, "", portal_lines, extra_toml, &[]).unwrap_or_else(|e| panic!("{e}"))
+        Daemon::try_start_full(v, "", portal_lines, extra_toml, &[])
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn try_start_full(v: &Village, network_lines: &str, portal_lines: &str, extra_toml: &str, env: &[(&str, &str)]) -> Result<Daemon, String> {
+    fn try_start_full(
+        v: &Village,
+        network_lines: &str,
+        portal_lines: &str,
+        extra_toml: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Daemon, String> {
         let dir = v.run_dir();
         let config = dir.join("config.toml");
-        let mut text = format!("{}\n{extra_toml}\n", base_config(&dir, network_lines, portal_lines));
+        let mut text = format!(
+            "{}\n{extra_toml}\n",
+            base_config(&dir, network_lines, portal_lines)
+        );
         if !extra_toml.contains("[uplink]") {
             // Watch the village's own upstream, never the public defaults:
             // test traffic stays inside the namespaces.
@@ -498,7 +524,10 @@ impl Daemon {
             config,
             log: dir.join("daemon.log"),
             starts: 0,
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         d.spawn_and_wait()?;
         Ok(d)
@@ -686,12 +715,17 @@ pub const ADMIN_ADDR: &str = "198.51.100.1:8443";
 
 /// A TCP connection made from inside namespace `ns`: a thread joins the
 /// namespace and connects; the socket stays in that namespace for its life.
-pub fn connect_in(ns: &str, addr: std::net::SocketAddr, timeout: Duration) -> std::io::Result<std::net::TcpStream> {
+pub fn connect_in(
+    ns: &str,
+    addr: std::net::SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<std::net::TcpStream> {
     let path = format!("/run/netns/{ns}");
     std::thread::spawn(move || {
         let netns = fs::File::open(&path)?;
         // SAFETY: setns on this thread only; the fd is valid for the call.
-        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&netns), libc::CLONE_NEWNET) };
+        let rc =
+            unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&netns), libc::CLONE_NEWNET) };
         if rc != 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -713,7 +747,10 @@ pub struct AdminResponse {
 impl AdminResponse {
     /// The first header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -744,7 +781,12 @@ impl AdminClient {
         let addr: std::net::SocketAddr = addr.parse().expect("an address with a port");
         let deadline = Instant::now() + START_TIMEOUT;
         while !(cert.exists() && connect_in(ns, addr, Duration::from_secs(1)).is_ok()) {
-            assert!(Instant::now() < deadline, "no admin listener at {addr} (or no {}) within 10 s:\n{}", cert.display(), d.log_tail());
+            assert!(
+                Instant::now() < deadline,
+                "no admin listener at {addr} (or no {}) within 10 s:\n{}",
+                cert.display(),
+                d.log_tail()
+            );
             sleep(Duration::from_millis(100));
         }
         AdminClient::trusting(&cert, ns, addr)
@@ -755,7 +797,9 @@ impl AdminClient {
         let pem = fs::read(cert).unwrap_or_else(|e| panic!("{}: {e}", cert.display()));
         let mut roots = rustls::RootCertStore::empty();
         for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-            roots.add(c.expect("a PEM certificate")).expect("a usable certificate");
+            roots
+                .add(c.expect("a PEM certificate"))
+                .expect("a usable certificate");
         }
         assert!(!roots.is_empty(), "no certificate in {}", cert.display());
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
@@ -764,13 +808,27 @@ impl AdminClient {
             .expect("TLS versions")
             .with_root_certificates(roots)
             .with_no_client_auth();
-        AdminClient { ns: ns.to_string(), addr, tls: std::sync::Arc::new(tls) }
+        AdminClient {
+            ns: ns.to_string(),
+            addr,
+            tls: std::sync::Arc::new(tls),
+        }
     }
 
     /// Send one request (`Connection: close`) with extra `headers` and `body`;
     /// Err with what went wrong (connect, TLS, a malformed answer).
-    pub fn try_request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<AdminResponse, String> {
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n", self.addr, body.len());
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<AdminResponse, String> {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -783,16 +841,21 @@ impl AdminClient {
     /// Send `raw` bytes over a fresh TLS connection and read one HTTP answer.
     pub fn exchange(&self, raw: &[u8]) -> Result<AdminResponse, String> {
         use std::io::{BufRead, BufReader, Read};
-        let tcp = connect_in(&self.ns, self.addr, Duration::from_secs(5)).map_err(|e| format!("connect {}: {e}", self.addr))?;
-        tcp.set_read_timeout(Some(Duration::from_secs(15))).map_err(|e| e.to_string())?;
+        let tcp = connect_in(&self.ns, self.addr, Duration::from_secs(5))
+            .map_err(|e| format!("connect {}: {e}", self.addr))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(15)))
+            .map_err(|e| e.to_string())?;
         let name = rustls::pki_types::ServerName::from(self.addr.ip());
-        let conn = rustls::ClientConnection::new(self.tls.clone(), name).map_err(|e| e.to_string())?;
+        let conn =
+            rustls::ClientConnection::new(self.tls.clone(), name).map_err(|e| e.to_string())?;
         let mut tls = rustls::StreamOwned::new(conn, tcp);
         tls.write_all(raw).map_err(|e| format!("TLS write: {e}"))?;
         tls.flush().map_err(|e| format!("TLS flush: {e}"))?;
         let mut reader = BufReader::new(tls);
         let mut line = String::new();
-        reader.read_line(&mut line).map_err(|e| format!("reading the status line: {e}"))?;
+        reader
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the status line: {e}"))?;
         let status: u16 = line
             .split_whitespace()
             .nth(1)
@@ -801,42 +864,74 @@ impl AdminClient {
         let mut headers = Vec::new();
         loop {
             line.clear();
-            reader.read_line(&mut line).map_err(|e| format!("reading headers: {e}"))?;
+            reader
+                .read_line(&mut line)
+                .map_err(|e| format!("reading headers: {e}"))?;
             let l = line.trim_end();
             if l.is_empty() {
                 break;
             }
-            let (k, v) = l.split_once(':').ok_or_else(|| format!("bad header line {l:?}"))?;
+            let (k, v) = l
+                .split_once(':')
+                .ok_or_else(|| format!("bad header line {l:?}"))?;
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
-        let length = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
+        let length = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse::<usize>().ok());
         let mut body = Vec::new();
         match length {
             Some(n) => {
                 body.resize(n, 0);
-                reader.read_exact(&mut body).map_err(|e| format!("reading {n} body bytes: {e}"))?;
+                reader
+                    .read_exact(&mut body)
+                    .map_err(|e| format!("reading {n} body bytes: {e}"))?;
             }
             None => {
-                reader.read_to_end(&mut body).map_err(|e| format!("reading the body: {e}"))?;
+                reader
+                    .read_to_end(&mut body)
+                    .map_err(|e| format!("reading the body: {e}"))?;
             }
         }
-        Ok(AdminResponse { status, headers, body })
+        Ok(AdminResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// `try_request` that must get an answer.
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> AdminResponse {
-        self.try_request(method, path, headers, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> AdminResponse {
+        self.try_request(method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     /// A request with `Authorization: Bearer <token>` (none when `token` is empty)
     /// and a JSON body (none when `body` is `Value::Null`).
-    pub fn bearer(&self, method: &str, path: &str, token: &str, body: &serde_json::Value) -> AdminResponse {
+    pub fn bearer(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> AdminResponse {
         let auth = format!("Bearer {token}");
         let mut headers: Vec<(&str, &str)> = Vec::new();
         if !token.is_empty() {
             headers.push(("Authorization", &auth));
         }
-        let bytes = if body.is_null() { Vec::new() } else { serde_json::to_vec(body).unwrap() };
+        let bytes = if body.is_null() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(body).unwrap()
+        };
         if !bytes.is_empty() {
             headers.push(("Content-Type", "application/json"));
         }
@@ -852,7 +947,13 @@ impl AdminClient {
     /// Log in and return the session token; panics unless it is a 200.
     pub fn token(&self, username: &str, password: &str) -> String {
         let r = self.login(username, password);
-        assert_eq!(r.status, 200, "login as {username}: {} {}", r.status, r.text());
+        assert_eq!(
+            r.status,
+            200,
+            "login as {username}: {} {}",
+            r.status,
+            r.text()
+        );
         r.json()["token"].as_str().expect("a token").to_string()
     }
 }
@@ -862,13 +963,27 @@ impl AdminClient {
 pub fn add_user(d: &Daemon, username: &str, role: &str, password: &str) {
     let bin = env!("CARGO_BIN_EXE_desawifi");
     let mut child = Command::new(bin)
-        .args(["user", "add", "--config", d.config_path().to_str().expect("utf-8 path"), "--username", username, "--role", role])
+        .args([
+            "user",
+            "add",
+            "--config",
+            d.config_path().to_str().expect("utf-8 path"),
+            "--username",
+            username,
+            "--role",
+            role,
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("running {bin} user add: {e}"));
-    child.stdin.take().expect("stdin").write_all(format!("{password}\n").as_bytes()).expect("writing the password");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("writing the password");
     let out = child.wait_with_output().expect("waiting for user add");
     assert!(
         out.status.success(),

@@ -51,7 +51,11 @@ struct Record {
 
 impl Record {
     fn forget_old(&mut self, now: i64) {
-        while self.failures.front().is_some_and(|&t| t <= now - WINDOW_SECS) {
+        while self
+            .failures
+            .front()
+            .is_some_and(|&t| t <= now - WINDOW_SECS)
+        {
             self.failures.pop_front();
         }
     }
@@ -95,7 +99,13 @@ pub struct Limiter {
 impl Limiter {
     /// `Err(seconds)` when an attempt for `username` from `addr` must wait.
     pub fn check(&mut self, username: &str, addr: IpAddr, now: i64) -> Result<(), u64> {
-        let wait = [wait(&mut self.users, &user_key(username), now), wait(&mut self.addrs, &addr_key(addr), now)].into_iter().max().unwrap_or(0);
+        let wait = [
+            wait(&mut self.users, &user_key(username), now),
+            wait(&mut self.addrs, &addr_key(addr), now),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
         if wait > 0 {
             Err(wait as u64)
         } else {
@@ -172,25 +182,49 @@ mod tests {
         // 4th attempt: 1 s after the 3rd failure, then 2, 4, ... doubling.
         let mut delay = FIRST_DELAY_SECS;
         for n in SLOW_AFTER..LOCK_AFTER {
-            assert_eq!(l.check("ani", A, clock.now()), Err(delay as u64), "after {n} failures");
+            assert_eq!(
+                l.check("ani", A, clock.now()),
+                Err(delay as u64),
+                "after {n} failures"
+            );
             clock.advance(delay - 1);
-            assert_eq!(l.check("ani", A, clock.now()), Err(1), "one second before the pause ends");
+            assert_eq!(
+                l.check("ani", A, clock.now()),
+                Err(1),
+                "one second before the pause ends"
+            );
             clock.advance(1);
-            assert_eq!(l.check("ani", A, clock.now()), Ok(()), "after {n} failures and {delay} s");
+            assert_eq!(
+                l.check("ani", A, clock.now()),
+                Ok(()),
+                "after {n} failures and {delay} s"
+            );
             l.failed("ani", A, clock.now());
             delay *= 2;
         }
         // The 10th failure locked it for 15 minutes.
         assert_eq!(l.check("ani", A, clock.now()), Err(LOCK_SECS as u64));
-        assert_eq!(l.check("ani", B, clock.now()), Err(LOCK_SECS as u64), "the username is locked from any address");
-        assert_eq!(l.check("budi", A, clock.now()), Err(LOCK_SECS as u64), "the address is locked for any username");
+        assert_eq!(
+            l.check("ani", B, clock.now()),
+            Err(LOCK_SECS as u64),
+            "the username is locked from any address"
+        );
+        assert_eq!(
+            l.check("budi", A, clock.now()),
+            Err(LOCK_SECS as u64),
+            "the address is locked for any username"
+        );
         assert_eq!(l.check("budi", B, clock.now()), Ok(()));
         clock.advance(LOCK_SECS - 1);
         assert_eq!(l.check("ani", A, clock.now()), Err(1));
         clock.advance(1);
         assert_eq!(l.check("ani", A, clock.now()), Ok(()), "the lock ends");
         l.failed("ani", A, clock.now());
-        assert_eq!(l.check("ani", A, clock.now()), Ok(()), "and counting starts afresh");
+        assert_eq!(
+            l.check("ani", A, clock.now()),
+            Ok(()),
+            "and counting starts afresh"
+        );
     }
 
     #[test]
@@ -201,10 +235,18 @@ mod tests {
             l.failed("ani", A, clock.now());
             clock.advance(60);
         }
-        assert_eq!(l.check("ani", A, clock.now()), Ok(()), "the 1 s pause has passed");
+        assert_eq!(
+            l.check("ani", A, clock.now()),
+            Ok(()),
+            "the 1 s pause has passed"
+        );
         clock.advance(WINDOW_SECS);
         l.failed("ani", A, clock.now());
-        assert_eq!(l.check("ani", A, clock.now()), Ok(()), "one failure in the window: no pause");
+        assert_eq!(
+            l.check("ani", A, clock.now()),
+            Ok(()),
+            "one failure in the window: no pause"
+        );
     }
 
     #[test]
@@ -217,7 +259,11 @@ mod tests {
         assert_eq!(l.check("ani", B, clock.now()), Err(1));
         l.succeeded("ani");
         assert_eq!(l.check("ani", B, clock.now()), Ok(()));
-        assert_eq!(l.check("ani", A, clock.now()), Err(1), "the address still waits");
+        assert_eq!(
+            l.check("ani", A, clock.now()),
+            Err(1),
+            "the address still waits"
+        );
     }
 
     #[test]
@@ -225,10 +271,20 @@ mod tests {
         let clock = ManualClock::new(5_000);
         let mut l = Limiter::default();
         for i in 0..SLOW_AFTER as u16 {
-            l.failed(&format!("u{i}"), IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, i + 1)), clock.now());
+            l.failed(
+                &format!("u{i}"),
+                IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, i + 1)),
+                clock.now(),
+            );
         }
-        assert_eq!(l.check("x", "2001:db8:1:2::ffff".parse().unwrap(), clock.now()), Err(1));
-        assert_eq!(l.check("x", "2001:db8:1:3::1".parse().unwrap(), clock.now()), Ok(()));
+        assert_eq!(
+            l.check("x", "2001:db8:1:2::ffff".parse().unwrap(), clock.now()),
+            Err(1)
+        );
+        assert_eq!(
+            l.check("x", "2001:db8:1:3::1".parse().unwrap(), clock.now()),
+            Ok(())
+        );
         for _ in 0..SLOW_AFTER {
             l.failed("y", "::ffff:192.0.2.10".parse().unwrap(), clock.now());
         }

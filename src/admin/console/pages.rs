@@ -16,7 +16,13 @@ use crate::store::{AuditEntry, DailyUsage};
 
 impl Console {
     /// A whole page: `template` rendered with `vars`, inside the layout.
-    pub fn page(&self, frame: &Frame, title: &str, template: Template, vars: &[(&str, &str)]) -> String {
+    pub fn page(
+        &self,
+        frame: &Frame,
+        title: &str,
+        template: Template,
+        vars: &[(&str, &str)],
+    ) -> String {
         let lang = frame.lang;
         let body = self.render(template, lang, vars);
         let (account, nav) = match frame.principal {
@@ -55,10 +61,21 @@ impl Console {
     }
 
     fn nav_html(&self, lang: Language, current: Option<Nav>) -> String {
-        let mut out = format!("<nav aria-label=\"{}\"><ul>", escape_html(self.text(lang, "console_name")));
+        let mut out = format!(
+            "<nav aria-label=\"{}\"><ul>",
+            escape_html(self.text(lang, "console_name"))
+        );
         for nav in [Nav::Dashboard, Nav::Quota, Nav::Devices, Nav::Audit] {
-            let current = if Some(nav) == current { " aria-current=\"page\"" } else { "" };
-            out.push_str(&format!("<li><a href=\"{}\"{current}>{}</a></li>", nav.path(), escape_html(self.text(lang, nav.key()))));
+            let current = if Some(nav) == current {
+                " aria-current=\"page\""
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "<li><a href=\"{}\"{current}>{}</a></li>",
+                nav.path(),
+                escape_html(self.text(lang, nav.key()))
+            ));
         }
         out.push_str("</ul></nav>");
         out
@@ -66,21 +83,48 @@ impl Console {
 
     /// A notice for the `notice_html` slot; `bad` ones are red and read out at once.
     pub fn notice(&self, text: &str, bad: bool) -> String {
-        let (class, role) = if bad { ("notice bad", "alert") } else { ("notice", "status") };
-        format!("<p class=\"{class}\" role=\"{role}\">{}</p>", escape_html(text))
+        let (class, role) = if bad {
+            ("notice bad", "alert")
+        } else {
+            ("notice", "status")
+        };
+        format!(
+            "<p class=\"{class}\" role=\"{role}\">{}</p>",
+            escape_html(text)
+        )
     }
 
     /// The login page. `error` is the reason the last try failed.
-    pub fn login_page(&self, frame: &Frame, login_csrf: &str, username: &str, error: Option<&str>) -> String {
+    pub fn login_page(
+        &self,
+        frame: &Frame,
+        login_csrf: &str,
+        username: &str,
+        error: Option<&str>,
+    ) -> String {
         let error = error.map(|e| self.notice(e, true)).unwrap_or_default();
         let title = self.text(frame.lang, "login_title");
-        self.page(frame, title, Template::Login, &[("login_csrf", login_csrf), ("username", username), ("error_html", &error)])
+        self.page(
+            frame,
+            title,
+            Template::Login,
+            &[
+                ("login_csrf", login_csrf),
+                ("username", username),
+                ("error_html", &error),
+            ],
+        )
     }
 
     /// One sentence on a page of its own (not allowed, not found, error).
     pub fn message_page(&self, frame: &Frame, title_key: &str, message_key: &str) -> String {
         let lang = frame.lang;
-        self.page(frame, self.text(lang, title_key), Template::Message, &[("message", self.text(lang, message_key))])
+        self.page(
+            frame,
+            self.text(lang, title_key),
+            Template::Message,
+            &[("message", self.text(lang, message_key))],
+        )
     }
 
     /// The overview.
@@ -89,7 +133,11 @@ impl Console {
         let t = &d.today;
         let size = |b: u64| config::Size(b).to_string();
         let uplink = match &d.uplink_down_since {
-            None => format!("<p class=\"uplink up\">{}: {}</p>", escape_html(self.text(lang, "uplink")), escape_html(self.text(lang, "uplink_up"))),
+            None => format!(
+                "<p class=\"uplink up\">{}: {}</p>",
+                escape_html(self.text(lang, "uplink")),
+                escape_html(self.text(lang, "uplink_up"))
+            ),
             Some(since) => format!(
                 "<p class=\"uplink down\" role=\"alert\">{}: {}</p>",
                 escape_html(self.text(lang, "uplink")),
@@ -117,7 +165,10 @@ impl Console {
 
     fn top_html(&self, lang: Language, top: &[(Mac, DailyUsage)]) -> String {
         if top.is_empty() {
-            return format!("<p class=\"sub\">{}</p>", escape_html(self.text(lang, "top_none")));
+            return format!(
+                "<p class=\"sub\">{}</p>",
+                escape_html(self.text(lang, "top_none"))
+            );
         }
         let mut out = format!(
             "<table id=\"top-devices\"><thead><tr><th>{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></thead><tbody>",
@@ -151,7 +202,13 @@ impl Console {
         let base = TOP + PLOT;
         let total = |d: &DayReport| u128::from(d.bytes_down) + u128::from(d.bytes_up);
         let max = days.iter().map(total).max().unwrap_or(0);
-        let scale = |bytes: u128| if max == 0 { 0.0 } else { bytes as f64 / max as f64 * PLOT };
+        let scale = |bytes: u128| {
+            if max == 0 {
+                0.0
+            } else {
+                bytes as f64 / max as f64 * PLOT
+            }
+        };
         let mut out = format!(
             "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" aria-labelledby=\"chart-title chart-desc\">\
              <title id=\"chart-title\">{}</title><desc id=\"chart-desc\">{}</desc>",
@@ -205,9 +262,15 @@ impl Console {
         let lang = frame.lang;
         let csrf = frame.principal.map_or("", |p| p.csrf.as_str());
         let submit = if can_change {
-            format!("<button class=\"btn\" type=\"submit\">{}</button>", escape_html(self.text(lang, "save")))
+            format!(
+                "<button class=\"btn\" type=\"submit\">{}</button>",
+                escape_html(self.text(lang, "save"))
+            )
         } else {
-            format!("<p class=\"sub\">{}</p>", escape_html(self.text(lang, "viewer_readonly")))
+            format!(
+                "<p class=\"sub\">{}</p>",
+                escape_html(self.text(lang, "viewer_readonly"))
+            )
         };
         let errors: Vec<(String, String)> = QUOTA_FIELDS
             .iter()
@@ -215,19 +278,33 @@ impl Console {
                 let html = form
                     .errors
                     .get(*f)
-                    .map(|e| format!("<p class=\"error\" id=\"{f}-error\" role=\"alert\">{}</p>", escape_html(e)))
+                    .map(|e| {
+                        format!(
+                            "<p class=\"error\" id=\"{f}-error\" role=\"alert\">{}</p>",
+                            escape_html(e)
+                        )
+                    })
                     .unwrap_or_default();
                 (format!("{f}_error_html"), html)
             })
             .collect();
-        let mut vars: Vec<(&str, &str)> = vec![("csrf", csrf), ("disabled", if can_change { "" } else { "disabled" }), ("submit_html", &submit)];
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("csrf", csrf),
+            ("disabled", if can_change { "" } else { "disabled" }),
+            ("submit_html", &submit),
+        ];
         for f in QUOTA_FIELDS {
             vars.push((f, form.values.get(f).map_or("", String::as_str)));
         }
         for (k, v) in &errors {
             vars.push((k, v));
         }
-        self.page(frame, self.text(lang, "quota_title"), Template::Quota, &vars)
+        self.page(
+            frame,
+            self.text(lang, "quota_title"),
+            Template::Quota,
+            &vars,
+        )
     }
 
     /// The device list, one card per device; action forms only for an admin.
@@ -236,7 +313,10 @@ impl Console {
         let admin = frame.principal.filter(|p| p.role.can_change());
         let mut cards = String::new();
         if list.devices.is_empty() {
-            cards = format!("<p class=\"sub\">{}</p>", escape_html(self.text(lang, "devices_none")));
+            cards = format!(
+                "<p class=\"sub\">{}</p>",
+                escape_html(self.text(lang, "devices_none"))
+            );
         } else {
             cards.push_str("<ul class=\"devices\">");
             for d in &list.devices {
@@ -248,15 +328,32 @@ impl Console {
         if list.page > 0 || list.more {
             pager.push_str("<p class=\"pager\">");
             if list.page > 0 {
-                pager.push_str(&format!("<a href=\"/devices?page={}\" rel=\"prev\">{}</a>", list.page - 1, escape_html(self.text(lang, "prev_page"))));
+                pager.push_str(&format!(
+                    "<a href=\"/devices?page={}\" rel=\"prev\">{}</a>",
+                    list.page - 1,
+                    escape_html(self.text(lang, "prev_page"))
+                ));
             }
             if list.more {
-                pager.push_str(&format!("<a href=\"/devices?page={}\" rel=\"next\">{}</a>", list.page + 1, escape_html(self.text(lang, "next_page"))));
+                pager.push_str(&format!(
+                    "<a href=\"/devices?page={}\" rel=\"next\">{}</a>",
+                    list.page + 1,
+                    escape_html(self.text(lang, "next_page"))
+                ));
             }
             pager.push_str("</p>");
         }
         let count = self.text_with(lang, "devices_count", &[("n", &list.total.to_string())]);
-        self.page(frame, self.text(lang, "devices_title"), Template::Devices, &[("count", &count), ("devices_html", &cards), ("pager_html", &pager)])
+        self.page(
+            frame,
+            self.text(lang, "devices_title"),
+            Template::Devices,
+            &[
+                ("count", &count),
+                ("devices_html", &cards),
+                ("pager_html", &pager),
+            ],
+        )
     }
 
     fn device_card(&self, lang: Language, d: &DeviceCard, admin: Option<&Principal>) -> String {
@@ -264,19 +361,39 @@ impl Console {
         let t = |k: &str| escape_html(self.text(lang, k));
         let state = crate::admin::ops::device_state(v);
         let has_override = v.quota != Default::default();
-        let quota = if v.exempt { self.text(lang, "quota_exempt").to_owned() } else { config::Size(v.daily_data).to_string() };
-        let quota = if has_override { format!("{quota} ({})", self.text(lang, "quota_override")) } else { quota };
-        let row = |k: &str, value: &str| format!("<div><dt>{}</dt><dd>{}</dd></div>", t(k), escape_html(value));
+        let quota = if v.exempt {
+            self.text(lang, "quota_exempt").to_owned()
+        } else {
+            config::Size(v.daily_data).to_string()
+        };
+        let quota = if has_override {
+            format!("{quota} ({})", self.text(lang, "quota_override"))
+        } else {
+            quota
+        };
+        let row = |k: &str, value: &str| {
+            format!(
+                "<div><dt>{}</dt><dd>{}</dd></div>",
+                t(k),
+                escape_html(value)
+            )
+        };
         let mut out = format!(
             "<li id=\"{}\"><h2><span class=\"mono\">{}</span><span class=\"state {state}\">{}</span></h2><dl class=\"stats\">",
             device_anchor(&v.mac),
             v.mac,
             t(&format!("state_{state}"))
         );
-        out.push_str(&row("ip", &v.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into())));
+        out.push_str(&row(
+            "ip",
+            &v.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
+        ));
         out.push_str(&row("used_today", &config::Size(v.used_today).to_string()));
         out.push_str(&row("quota", &quota));
-        out.push_str(&row("session_ends", d.session_ends.as_deref().unwrap_or("-")));
+        out.push_str(&row(
+            "session_ends",
+            d.session_ends.as_deref().unwrap_or("-"),
+        ));
         out.push_str("</dl>");
         let Some(p) = admin else {
             out.push_str("</li>");
@@ -295,7 +412,11 @@ impl Console {
         if v.session.is_some() {
             out.push_str(&button("kick", "kick", false));
         }
-        out.push_str(&if v.blocked { button("unblock", "unblock", false) } else { button("block", "block", true) });
+        out.push_str(&if v.blocked {
+            button("unblock", "unblock", false)
+        } else {
+            button("block", "block", true)
+        });
         out.push_str("</div>");
         let id = device_anchor(&v.mac);
         let field = |name: &str, key: &str, value: Option<String>| {
@@ -312,9 +433,21 @@ impl Console {
             csrf_field(&p.csrf),
             t("override_hint")
         ));
-        out.push_str(&field("daily_data", "daily_data", v.quota.daily_data.map(|b| config::Size(b).to_string())));
-        out.push_str(&field("download_rate", "download_rate", v.quota.download_rate.map(|b| config::Rate(b).to_string())));
-        out.push_str(&field("upload_rate", "upload_rate", v.quota.upload_rate.map(|b| config::Rate(b).to_string())));
+        out.push_str(&field(
+            "daily_data",
+            "daily_data",
+            v.quota.daily_data.map(|b| config::Size(b).to_string()),
+        ));
+        out.push_str(&field(
+            "download_rate",
+            "download_rate",
+            v.quota.download_rate.map(|b| config::Rate(b).to_string()),
+        ));
+        out.push_str(&field(
+            "upload_rate",
+            "upload_rate",
+            v.quota.upload_rate.map(|b| config::Rate(b).to_string()),
+        ));
         out.push_str(&format!(
             "<label class=\"check\"><input type=\"checkbox\" name=\"exempt\" value=\"1\"{}> {}</label><button type=\"submit\">{}</button></form>",
             if v.quota.exempt { " checked" } else { "" },
@@ -322,14 +455,24 @@ impl Console {
             t("set_override")
         ));
         if has_override {
-            out.push_str(&format!("<div class=\"actions\">{}</div>", button("quota/clear", "clear_override", false)));
+            out.push_str(&format!(
+                "<div class=\"actions\">{}</div>",
+                button("quota/clear", "clear_override", false)
+            ));
         }
         out.push_str("</details></li>");
         out
     }
 
     /// The audit log, newest first; `older` is the id to page back from.
-    pub fn audit_page(&self, frame: &Frame, entries: &[(u64, AuditEntry)], tz: &jiff::tz::TimeZone, paged: bool, older: Option<u64>) -> String {
+    pub fn audit_page(
+        &self,
+        frame: &Frame,
+        entries: &[(u64, AuditEntry)],
+        tz: &jiff::tz::TimeZone,
+        paged: bool,
+        older: Option<u64>,
+    ) -> String {
         let lang = frame.lang;
         let t = |k: &str| escape_html(self.text(lang, k));
         let mut list = String::new();
@@ -357,11 +500,19 @@ impl Console {
                 pager.push_str(&format!("<a href=\"/audit\">{}</a>", t("newer")));
             }
             if let Some(id) = older {
-                pager.push_str(&format!("<a href=\"/audit?before={id}\" rel=\"next\">{}</a>", t("older")));
+                pager.push_str(&format!(
+                    "<a href=\"/audit?before={id}\" rel=\"next\">{}</a>",
+                    t("older")
+                ));
             }
             pager.push_str("</p>");
         }
-        self.page(frame, self.text(lang, "audit_title"), Template::Audit, &[("entries_html", &list), ("pager_html", &pager)])
+        self.page(
+            frame,
+            self.text(lang, "audit_title"),
+            Template::Audit,
+            &[("entries_html", &list), ("pager_html", &pager)],
+        )
     }
 }
 
@@ -428,8 +579,14 @@ impl QuotaForm {
     pub fn from_quota(q: &config::Quota) -> QuotaForm {
         // The human forms the API answers with.
         let human = crate::admin::ops::quota_json(q);
-        let values = QUOTA_FIELDS.iter().map(|f| (*f, human[*f].as_str().unwrap_or_default().to_owned())).collect();
-        QuotaForm { values, errors: BTreeMap::new() }
+        let values = QUOTA_FIELDS
+            .iter()
+            .map(|f| (*f, human[*f].as_str().unwrap_or_default().to_owned()))
+            .collect();
+        QuotaForm {
+            values,
+            errors: BTreeMap::new(),
+        }
     }
 }
 
@@ -438,11 +595,16 @@ impl QuotaForm {
 /// force with the config file's own rules (so every error shows at once, next
 /// to its field). Ok: the fields that differ from `current`, for
 /// `ops::set_site_quota` (which checks again and audits only those).
-pub fn check_quota_form(current: &config::Quota, form: &[(String, String)]) -> Result<serde_json::Map<String, serde_json::Value>, QuotaForm> {
+pub fn check_quota_form(
+    current: &config::Quota,
+    form: &[(String, String)],
+) -> Result<serde_json::Map<String, serde_json::Value>, QuotaForm> {
     let mut checked = QuotaForm::from_quota(current);
     let mut changed = serde_json::Map::new();
     for f in QUOTA_FIELDS {
-        let Some(value) = form_value(form, f).map(str::trim) else { continue };
+        let Some(value) = form_value(form, f).map(str::trim) else {
+            continue;
+        };
         checked.values.insert(f, value.to_owned());
         match config::parse_quota_field(current, f, value) {
             Ok(q) if q == *current => {}
@@ -486,17 +648,34 @@ fn device_anchor(mac: &Mac) -> String {
 
 /// The hidden form field every console form carries.
 fn csrf_field(token: &str) -> String {
-    format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", escape_html(token))
+    format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        escape_html(token)
+    )
 }
 
 /// "2026-11-27" -> "27 Nov" (Indonesian month names in Indonesian).
 fn day_label(day: &str, lang: Language) -> String {
-    const ID: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"];
-    const EN: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month = day.get(5..7).and_then(|m| m.parse::<usize>().ok()).filter(|m| (1..=12).contains(m));
+    const ID: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des",
+    ];
+    const EN: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = day
+        .get(5..7)
+        .and_then(|m| m.parse::<usize>().ok())
+        .filter(|m| (1..=12).contains(m));
     let dd = day.get(8..10).map(|d| d.trim_start_matches('0'));
     match (month, dd) {
-        (Some(m), Some(d)) => format!("{d} {}", if lang == Language::Id { ID[m - 1] } else { EN[m - 1] }),
+        (Some(m), Some(d)) => format!(
+            "{d} {}",
+            if lang == Language::Id {
+                ID[m - 1]
+            } else {
+                EN[m - 1]
+            }
+        ),
         _ => day.to_owned(),
     }
 }
@@ -511,8 +690,17 @@ fn size_u128(bytes: u128) -> String {
 
 /// Local `YYYY-MM-DD HH:MM` of a unix time in the site's zone.
 pub fn local_datetime(unix: i64, tz: &jiff::tz::TimeZone) -> String {
-    let z = jiff::Timestamp::from_second(unix).unwrap_or(jiff::Timestamp::UNIX_EPOCH).to_zoned_datetime(tz.clone());
-    format!("{:04}-{:02}-{:02} {:02}:{:02}", z.year(), z.month(), z.day(), z.hour(), z.minute())
+    let z = jiff::Timestamp::from_second(unix)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned_datetime(tz.clone());
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        z.year(),
+        z.month(),
+        z.day(),
+        z.hour(),
+        z.minute()
+    )
 }
 
 /// An audit value, short and readable: `-` for nothing, strings bare, an
@@ -525,7 +713,11 @@ fn json_brief(v: &serde_json::Value) -> String {
         other => other.to_string(),
     };
     let s = match v {
-        Value::Object(map) if !map.is_empty() => map.iter().map(|(k, v)| format!("{k}: {}", bare(v))).collect::<Vec<_>>().join(", "),
+        Value::Object(map) if !map.is_empty() => map
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", bare(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
         other => bare(other),
     };
     if s.chars().count() > 400 {

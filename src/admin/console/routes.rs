@@ -12,8 +12,9 @@ use hyper::{Method, StatusCode};
 use tracing::{info, warn};
 
 use super::{
-    check_quota_form, cookie, csrf_ok, form_value, local_datetime, login_csrf_ok, parse_form, random_token, Dashboard, DeviceCard,
-    DeviceList, Frame, Nav, QuotaForm, LANG_COOKIE, LOGIN_CSRF_COOKIE, QUOTA_FIELDS,
+    check_quota_form, cookie, csrf_ok, form_value, local_datetime, login_csrf_ok, parse_form,
+    random_token, Dashboard, DeviceCard, DeviceList, Frame, Nav, QuotaForm, LANG_COOKIE,
+    LOGIN_CSRF_COOKIE, QUOTA_FIELDS,
 };
 use crate::admin::accounts::LoginError;
 use crate::admin::ops::{self, OpError};
@@ -43,7 +44,13 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn frame(&self, nav: Option<Nav>, notice_html: String) -> Frame<'_> {
-        Frame { lang: self.lang, site_name: &self.admin.gateway.config().site.name, principal: self.principal, nav, notice_html }
+        Frame {
+            lang: self.lang,
+            site_name: &self.admin.gateway.config().site.name,
+            principal: self.principal,
+            nav,
+            notice_html,
+        }
     }
 
     fn text(&self, key: &'static str) -> &str {
@@ -52,7 +59,10 @@ impl Ctx<'_> {
 
     fn message(&self, status: StatusCode, title: &str, message: &str) -> Resp {
         let frame = self.frame(None, String::new());
-        html(status, self.admin.console.message_page(&frame, title, message))
+        html(
+            status,
+            self.admin.console.message_page(&frame, title, message),
+        )
     }
 
     fn forbidden(&self) -> Resp {
@@ -62,7 +72,9 @@ impl Ctx<'_> {
     fn op_error(&self, e: OpError) -> Resp {
         match e {
             OpError::Forbidden => self.forbidden(),
-            OpError::NotFound(_) => self.message(StatusCode::NOT_FOUND, "not_found_title", "not_found"),
+            OpError::NotFound(_) => {
+                self.message(StatusCode::NOT_FOUND, "not_found_title", "not_found")
+            }
             OpError::BadInput { .. } | OpError::Internal(_) => {
                 warn!(error = %e, "console request failed");
                 self.message(StatusCode::INTERNAL_SERVER_ERROR, "error_title", "error")
@@ -73,12 +85,24 @@ impl Ctx<'_> {
 
 /// Route one console request. `principal` is whoever `server::principal`
 /// found (the metrics token counts as nobody here).
-pub async fn handle(admin: &Admin, peer: SocketAddr, principal: Option<Principal>, req: Req) -> Resp {
+pub async fn handle(
+    admin: &Admin,
+    peer: SocketAddr,
+    principal: Option<Principal>,
+    req: Req,
+) -> Resp {
     let principal = principal.filter(|p| p.via != Via::MetricsToken);
     let query = parse_form(req.uri().query().unwrap_or("").as_bytes());
     let picked: Option<Language> = form_value(&query, "lang").and_then(|l| l.parse().ok());
-    let lang = picked.or_else(|| cookie(req.headers(), LANG_COOKIE).and_then(|l| l.parse().ok())).unwrap_or_default();
-    let ctx = Ctx { admin, lang, principal: principal.as_ref(), query };
+    let lang = picked
+        .or_else(|| cookie(req.headers(), LANG_COOKIE).and_then(|l| l.parse().ok()))
+        .unwrap_or_default();
+    let ctx = Ctx {
+        admin,
+        lang,
+        principal: principal.as_ref(),
+        query,
+    };
     let path = req.uri().path().to_owned();
     let get = matches!(*req.method(), Method::GET | Method::HEAD);
     let post = *req.method() == Method::POST;
@@ -90,29 +114,54 @@ pub async fn handle(admin: &Admin, peer: SocketAddr, principal: Option<Principal
         },
         (_, true, "/login") => login(&ctx, peer, &req).await,
         (_, true, "/logout") => logout(&ctx, &req),
-        (_, _, "/" | "/quota" | "/devices" | "/audit") | (_, true, _) if ctx.principal.is_none() => redirect("/login"),
+        (_, _, "/" | "/quota" | "/devices" | "/audit") | (_, true, _)
+            if ctx.principal.is_none() =>
+        {
+            redirect("/login")
+        }
         (true, _, "/") => dashboard(&ctx).unwrap_or_else(|e| ctx.op_error(e)),
         (true, _, "/quota") => quota_page(&ctx),
         (_, true, "/quota") => quota_post(&ctx, &req).await,
-        (true, _, "/devices") => devices_page(&ctx, String::new(), StatusCode::OK).unwrap_or_else(|e| ctx.op_error(e)),
-        (_, true, p) if p.starts_with("/devices/") => device_action(&ctx, &req, &p["/devices/".len()..]).await,
+        (true, _, "/devices") => {
+            devices_page(&ctx, String::new(), StatusCode::OK).unwrap_or_else(|e| ctx.op_error(e))
+        }
+        (_, true, p) if p.starts_with("/devices/") => {
+            device_action(&ctx, &req, &p["/devices/".len()..]).await
+        }
         (true, _, "/audit") => audit_page(&ctx).unwrap_or_else(|e| ctx.op_error(e)),
         (_, _, "/" | "/quota" | "/devices" | "/audit" | "/login" | "/logout" | "/console.css") => {
-            ctx.message(StatusCode::METHOD_NOT_ALLOWED, "not_found_title", "not_found")
+            ctx.message(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "not_found_title",
+                "not_found",
+            )
         }
         _ => ctx.message(StatusCode::NOT_FOUND, "not_found_title", "not_found"),
     };
     let h = resp.headers_mut();
     if let Some(l) = picked {
-        append_cookie(h, &format!("{LANG_COOKIE}={l}; Secure; SameSite=Strict; Path=/; Max-Age=31536000"));
+        append_cookie(
+            h,
+            &format!("{LANG_COOKIE}={l}; Secure; SameSite=Strict; Path=/; Max-Age=31536000"),
+        );
     }
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     resp
 }
 
 fn css(admin: &Admin) -> Resp {
-    let mut resp = server::respond(StatusCode::OK, "text/css; charset=utf-8", admin.console.css().to_owned());
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=3600"));
+    let mut resp = server::respond(
+        StatusCode::OK,
+        "text/css; charset=utf-8",
+        admin.console.css().to_owned(),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=3600"),
+    );
     resp
 }
 
@@ -121,9 +170,18 @@ fn css(admin: &Admin) -> Resp {
 /// The login form with its pre-session token: the browser's
 /// `desawifi_login_csrf` cookie when it has a good one (several tabs), else a
 /// new one, set as a cookie here.
-fn login_form(ctx: &Ctx, existing: Option<&str>, status: StatusCode, username: &str, error: Option<&str>) -> Resp {
+fn login_form(
+    ctx: &Ctx,
+    existing: Option<&str>,
+    status: StatusCode,
+    username: &str,
+    error: Option<&str>,
+) -> Resp {
     let token = existing.map_or_else(random_token, str::to_owned);
-    let page = ctx.admin.console.login_page(&ctx.frame(None, String::new()), &token, username, error);
+    let page =
+        ctx.admin
+            .console
+            .login_page(&ctx.frame(None, String::new()), &token, username, error);
     let mut resp = html(status, page);
     append_cookie(
         resp.headers_mut(),
@@ -134,41 +192,80 @@ fn login_form(ctx: &Ctx, existing: Option<&str>, status: StatusCode, username: &
 
 /// The browser's login token, if it is one we could have made.
 fn login_cookie(req: &Req) -> Option<&str> {
-    cookie(req.headers(), LOGIN_CSRF_COOKIE).filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+    cookie(req.headers(), LOGIN_CSRF_COOKIE)
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 async fn login(ctx: &Ctx<'_>, peer: SocketAddr, req: &Req) -> Resp {
     let form = parse_form(req.body());
-    let username = form_value(&form, "username").unwrap_or("").trim().to_owned();
+    let username = form_value(&form, "username")
+        .unwrap_or("")
+        .trim()
+        .to_owned();
     if !login_csrf_ok(req.headers(), &form) {
         // Fresh form, fresh token: a stale tab simply tries again.
         let expired = ctx.text("login_expired").to_owned();
         return login_form(ctx, None, StatusCode::FORBIDDEN, &username, Some(&expired));
     }
     let password = form_value(&form, "password").unwrap_or("");
-    match ctx.admin.accounts.login(&username, password, peer.ip()).await {
+    match ctx
+        .admin
+        .accounts
+        .login(&username, password, peer.ip())
+        .await
+    {
         Ok(session) => {
             info!(user = %session.principal.username, %peer, "console login");
             let mut resp = redirect("/");
             let h = resp.headers_mut();
-            append_cookie(h, &server::session_cookie_header(&session.token, session.expires - ctx.admin.gateway.now()));
-            append_cookie(h, &format!("{LOGIN_CSRF_COOKIE}=; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"));
+            append_cookie(
+                h,
+                &server::session_cookie_header(
+                    &session.token,
+                    session.expires - ctx.admin.gateway.now(),
+                ),
+            );
+            append_cookie(
+                h,
+                &format!(
+                    "{LOGIN_CSRF_COOKIE}=; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+                ),
+            );
             resp
         }
         Err(LoginError::Invalid) => {
             let error = ctx.text("login_invalid").to_owned();
-            login_form(ctx, login_cookie(req), StatusCode::UNAUTHORIZED, &username, Some(&error))
+            login_form(
+                ctx,
+                login_cookie(req),
+                StatusCode::UNAUTHORIZED,
+                &username,
+                Some(&error),
+            )
         }
         Err(LoginError::Locked { retry_after_secs }) => {
             // A short pause after a few failures, or the lock after many.
             let error = if retry_after_secs < 60 {
-                ctx.admin.console.text_with(ctx.lang, "login_wait", &[("seconds", &retry_after_secs.max(1).to_string())])
+                ctx.admin.console.text_with(
+                    ctx.lang,
+                    "login_wait",
+                    &[("seconds", &retry_after_secs.max(1).to_string())],
+                )
             } else {
                 let minutes = retry_after_secs.div_ceil(60).to_string();
-                ctx.admin.console.text_with(ctx.lang, "login_locked", &[("minutes", &minutes)])
+                ctx.admin
+                    .console
+                    .text_with(ctx.lang, "login_locked", &[("minutes", &minutes)])
             };
-            let mut resp = login_form(ctx, login_cookie(req), StatusCode::TOO_MANY_REQUESTS, &username, Some(&error));
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            let mut resp = login_form(
+                ctx,
+                login_cookie(req),
+                StatusCode::TOO_MANY_REQUESTS,
+                &username,
+                Some(&error),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             resp
         }
         Err(LoginError::Internal(e)) => {
@@ -200,7 +297,11 @@ fn logout(ctx: &Ctx, req: &Req) -> Resp {
 fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
     let gw = &ctx.admin.gateway;
     let tz = &gw.config().site.timezone;
-    let online = gw.devices()?.iter().filter(|v| matches!(ops::device_state(v), "online" | "throttled")).count();
+    let online = gw
+        .devices()?
+        .iter()
+        .filter(|v| matches!(ops::device_state(v), "online" | "throttled"))
+        .count();
     let today = usage::today(gw);
     let week = usage::report(gw, usage::add_days(today, -6).unwrap_or(today), today)?;
     let data = Dashboard {
@@ -213,7 +314,12 @@ fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
             UplinkState::Down { since } => Some(local_datetime(since, tz)),
         },
     };
-    Ok(html(StatusCode::OK, ctx.admin.console.dashboard_page(&ctx.frame(Some(Nav::Dashboard), String::new()), &data)))
+    Ok(html(
+        StatusCode::OK,
+        ctx.admin
+            .console
+            .dashboard_page(&ctx.frame(Some(Nav::Dashboard), String::new()), &data),
+    ))
 }
 
 fn quota_page(ctx: &Ctx) -> Resp {
@@ -227,13 +333,20 @@ fn quota_page(ctx: &Ctx) -> Resp {
 
 fn render_quota(ctx: &Ctx, form: &QuotaForm, notice: String, status: StatusCode) -> Resp {
     let can_change = ctx.principal.is_some_and(|p| p.role.can_change());
-    html(status, ctx.admin.console.quota_page(&ctx.frame(Some(Nav::Quota), notice), form, can_change))
+    html(
+        status,
+        ctx.admin
+            .console
+            .quota_page(&ctx.frame(Some(Nav::Quota), notice), form, can_change),
+    )
 }
 
 /// Save the quota form: checked field by field first (every error next to
 /// its field, nothing saved), then through `ops` (role, rules, audit).
 async fn quota_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
-    let Some(p) = ctx.principal else { return redirect("/login") };
+    let Some(p) = ctx.principal else {
+        return redirect("/login");
+    };
     let form = parse_form(req.body());
     if !p.role.can_change() || !csrf_ok(req.headers(), p, &form) {
         return ctx.forbidden();
@@ -256,7 +369,11 @@ async fn quota_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
                     shown.values.insert(f, v.trim().to_owned());
                 }
             }
-            let key = QUOTA_FIELDS.iter().find(|f| field.starts_with(**f)).copied().unwrap_or("daily_data");
+            let key = QUOTA_FIELDS
+                .iter()
+                .find(|f| field.starts_with(**f))
+                .copied()
+                .unwrap_or("daily_data");
             shown.errors.insert(key, message);
             render_quota(ctx, &shown, not_saved(), StatusCode::BAD_REQUEST)
         }
@@ -274,7 +391,10 @@ fn devices_page(ctx: &Ctx, mut notice: String, status: StatusCode) -> Result<Res
     all.sort_by_key(|v| (v.session.is_none(), std::cmp::Reverse(v.used_today), v.mac));
     let total = all.len();
     let pages = total.div_ceil(DEVICES_PER_PAGE).max(1);
-    let page = form_value(&ctx.query, "page").and_then(|p| p.parse::<usize>().ok()).unwrap_or(0).min(pages - 1);
+    let page = form_value(&ctx.query, "page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(pages - 1);
     let devices = all
         .into_iter()
         .skip(page * DEVICES_PER_PAGE)
@@ -291,7 +411,10 @@ fn devices_page(ctx: &Ctx, mut notice: String, status: StatusCode) -> Result<Res
         })
         .collect();
     if notice.is_empty() {
-        if let (Some(done), Some(mac)) = (form_value(&ctx.query, "done"), form_value(&ctx.query, "mac").and_then(|m| m.parse::<Mac>().ok())) {
+        if let (Some(done), Some(mac)) = (
+            form_value(&ctx.query, "done"),
+            form_value(&ctx.query, "mac").and_then(|m| m.parse::<Mac>().ok()),
+        ) {
             let key = match done {
                 "block" => Some("done_block"),
                 "unblock" => Some("done_unblock"),
@@ -301,17 +424,34 @@ fn devices_page(ctx: &Ctx, mut notice: String, status: StatusCode) -> Result<Res
                 _ => None,
             };
             if let Some(key) = key {
-                notice = ctx.admin.console.notice(&ctx.admin.console.text_with(ctx.lang, key, &[("mac", &mac.to_string())]), false);
+                notice = ctx.admin.console.notice(
+                    &ctx.admin
+                        .console
+                        .text_with(ctx.lang, key, &[("mac", &mac.to_string())]),
+                    false,
+                );
             }
         }
     }
-    let list = DeviceList { devices, total, page, more: page + 1 < pages };
-    Ok(html(status, ctx.admin.console.devices_page(&ctx.frame(Some(Nav::Devices), notice), &list)))
+    let list = DeviceList {
+        devices,
+        total,
+        page,
+        more: page + 1 < pages,
+    };
+    Ok(html(
+        status,
+        ctx.admin
+            .console
+            .devices_page(&ctx.frame(Some(Nav::Devices), notice), &list),
+    ))
 }
 
 /// `POST /devices/{mac}/{block|unblock|kick|quota|quota/clear}`.
 async fn device_action(ctx: &Ctx<'_>, req: &Req, rest: &str) -> Resp {
-    let Some(p) = ctx.principal else { return redirect("/login") };
+    let Some(p) = ctx.principal else {
+        return redirect("/login");
+    };
     let Some((mac, action)) = rest.split_once('/') else {
         return ctx.message(StatusCode::NOT_FOUND, "not_found_title", "not_found");
     };
@@ -331,16 +471,33 @@ async fn device_action(ctx: &Ctx<'_>, req: &Req, rest: &str) -> Resp {
             let mut fields = serde_json::Map::new();
             for key in ["daily_data", "download_rate", "upload_rate"] {
                 let value = form_value(&form, key).map(str::trim).unwrap_or("");
-                fields.insert(key.to_owned(), if value.is_empty() { serde_json::Value::Null } else { value.into() });
+                fields.insert(
+                    key.to_owned(),
+                    if value.is_empty() {
+                        serde_json::Value::Null
+                    } else {
+                        value.into()
+                    },
+                );
             }
-            fields.insert("exempt".to_owned(), form_value(&form, "exempt").is_some().into());
-            ops::set_device_quota(admin, p, mac, &fields).await.map(|_| "override")
+            fields.insert(
+                "exempt".to_owned(),
+                form_value(&form, "exempt").is_some().into(),
+            );
+            ops::set_device_quota(admin, p, mac, &fields)
+                .await
+                .map(|_| "override")
         }
-        "quota/clear" => ops::clear_device_quota(admin, p, mac).await.map(|_| "clear"),
+        "quota/clear" => ops::clear_device_quota(admin, p, mac)
+            .await
+            .map(|_| "clear"),
         _ => return ctx.message(StatusCode::NOT_FOUND, "not_found_title", "not_found"),
     };
     match done {
-        Ok(done) => redirect(&format!("/devices?done={done}&mac={mac}#d-{}", mac.to_string().replace(':', ""))),
+        Ok(done) => redirect(&format!(
+            "/devices?done={done}&mac={mac}#d-{}",
+            mac.to_string().replace(':', "")
+        )),
         Err(OpError::BadInput { field, message }) => {
             let text = format!("{} ({mac}, {field}): {message}", ctx.text("bad_input"));
             let notice = ctx.admin.console.notice(&text, true);
@@ -360,7 +517,13 @@ fn audit_page(ctx: &Ctx) -> Result<Resp, OpError> {
     } else {
         None
     };
-    let page = ctx.admin.console.audit_page(&ctx.frame(Some(Nav::Audit), String::new()), &entries, &gw.config().site.timezone, before.is_some(), older);
+    let page = ctx.admin.console.audit_page(
+        &ctx.frame(Some(Nav::Audit), String::new()),
+        &entries,
+        &gw.config().site.timezone,
+        before.is_some(),
+        older,
+    );
     Ok(html(StatusCode::OK, page))
 }
 
@@ -368,7 +531,8 @@ fn audit_page(ctx: &Ctx) -> Result<Resp, OpError> {
 
 fn html(status: StatusCode, page: String) -> Resp {
     let mut resp = server::respond(status, "text/html; charset=utf-8", page);
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 

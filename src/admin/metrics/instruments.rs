@@ -7,7 +7,10 @@ use std::time::Duration;
 
 /// Histogram bucket bounds in microseconds: 1 ms .. 10 s (a firewall batch
 /// is a few ms; a pass over hundreds of phones on an SD card can take seconds).
-pub const BUCKETS_US: [u64; 13] = [1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000];
+pub const BUCKETS_US: [u64; 13] = [
+    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+    5_000_000, 10_000_000,
+];
 
 /// A monotonic count.
 #[derive(Debug)]
@@ -74,12 +77,19 @@ pub struct Histogram {
 
 impl Histogram {
     pub const fn new() -> Histogram {
-        Histogram { buckets: [const { AtomicU64::new(0) }; BUCKETS_US.len() + 1], count: AtomicU64::new(0), sum_us: AtomicU64::new(0) }
+        Histogram {
+            buckets: [const { AtomicU64::new(0) }; BUCKETS_US.len() + 1],
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+        }
     }
 
     pub fn observe(&self, d: Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        let i = BUCKETS_US.iter().position(|&le| us <= le).unwrap_or(BUCKETS_US.len());
+        let i = BUCKETS_US
+            .iter()
+            .position(|&le| us <= le)
+            .unwrap_or(BUCKETS_US.len());
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.sum_us.fetch_add(us, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);

@@ -25,8 +25,12 @@ impl ProcessStats {
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
         let boot = std::fs::read_to_string("/proc/stat").ok()?;
         let mut p = ProcessStats::parse(&stat, &status, &boot)?;
-        p.open_fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(0);
-        p.max_fds = std::fs::read_to_string("/proc/self/limits").ok().and_then(|l| parse_max_fds(&l));
+        p.open_fds = std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count() as u64)
+            .unwrap_or(0);
+        p.max_fds = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|l| parse_max_fds(&l));
         Some(p)
     }
 
@@ -34,12 +38,27 @@ impl ProcessStats {
     fn parse(stat: &str, status: &str, proc_stat: &str) -> Option<ProcessStats> {
         // "pid (comm) state ppid ...": comm may hold spaces and parentheses,
         // so count fields from the last ')'. Field 3 (state) is index 0.
-        let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .get(stat.rfind(')')? + 1..)?
+            .split_whitespace()
+            .collect();
         let field = |n: usize| -> Option<u64> { fields.get(n - 3)?.parse().ok() };
         let (utime, stime, starttime, vsize) = (field(14)?, field(15)?, field(22)?, field(23)?);
-        let btime: u64 = proc_stat.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
+        let btime: u64 = proc_stat
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()?;
         // VmRSS is in kB whatever the page size (arm64 routers may use 64 KiB pages).
-        let rss_kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+        let rss_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
         Some(ProcessStats {
             resident_bytes: rss_kb * 1024,
             virtual_bytes: vsize,
@@ -53,7 +72,9 @@ impl ProcessStats {
 
 /// The soft limit on open files from `/proc/self/limits`.
 fn parse_max_fds(limits: &str) -> Option<u64> {
-    let rest = limits.lines().find_map(|l| l.strip_prefix("Max open files"))?;
+    let rest = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))?;
     rest.split_whitespace().next()?.parse().ok()
 }
 
@@ -74,6 +95,9 @@ mod tests {
         assert_eq!(parse_max_fds("Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 524288               files\n"), Some(1024));
         // This very process, for real.
         let me = ProcessStats::read().expect("/proc/self");
-        assert!(me.resident_bytes > 0 && me.open_fds > 0 && me.start_time > 1_600_000_000.0, "{me:?}");
+        assert!(
+            me.resident_bytes > 0 && me.open_fds > 0 && me.start_time > 1_600_000_000.0,
+            "{me:?}"
+        );
     }
 }
