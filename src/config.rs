@@ -1212,7 +1212,7 @@ path = "/var/lib/desawifi"
             "40000 is not between 1 and 32512 (try 1024)",
         );
         assert_eq!(
-            parse(&format!("{MINIMAL}")).unwrap().network.max_online,
+            parse(MINIMAL).unwrap().network.max_online,
             1024
         );
     }

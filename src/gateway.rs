@@ -191,7 +191,7 @@ impl Gateway {
         self.store
             .devices()?
             .into_iter()
-            .map(|d| Ok(self.view_of(d, now, day, &quota)?))
+            .map(|d| self.view_of(d, now, day, &quota))
             .collect()
     }
 
