@@ -11,6 +11,7 @@
 //! - [`neighbor`]  client IP -> MAC from the kernel's neighbour table.
 //! - [`uplink`]    is the village's internet up? TCP checks, state read by the portal's pages.
 //! - [`daemon`]    wires the rooms together and runs them until shutdown.
+//! - [`doctor`]    `desawifi doctor`: is this box ready (kernel, dnsmasq, interfaces, store, clock)?
 //! - [`dnsmasq`]   the router's dnsmasq snippet (LAN DNS, RFC 8910 option 114, walled-garden nftset=).
 //! - [`clock`], [`lang`], [`mac`]: small shared types.
 
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod dnsmasq;
+pub mod doctor;
 pub mod firewall;
 pub mod gateway;
 pub mod lang;
