@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the gateway, the demo village, the tests and the benchmarks need.
+# Debian packages the gateway, the demo village, the tests and the benchmarks need,
+# and the release tools (scripts/dist.sh): musl targets for rustup, zig and
+# cargo-zigbuild from PyPI in a venv at /opt/desawifi-tools.
 # Idempotent; skips apt when everything is already there.
 set -euo pipefail
-need=(nft:nftables ip:iproute2 tc:iproute2 dnsmasq:dnsmasq-base curl:curl python3:python3 dig:bind9-dnsutils iperf3:iperf3 pgrep:procps ping:iputils-ping openssl:openssl chromium:chromium wrk:wrk nginx:nginx-light promtool:prometheus)
+need=(qemu-aarch64-static:qemu-user-static debootstrap:debootstrap shellcheck:shellcheck dpkg-deb:dpkg unshare:util-linux nft:nftables ip:iproute2 tc:iproute2 dnsmasq:dnsmasq-base curl:curl python3:python3 dig:bind9-dnsutils iperf3:iperf3 pgrep:procps ping:iputils-ping openssl:openssl chromium:chromium wrk:wrk nginx:nginx-light promtool:prometheus)
 missing=()
 for pair in "${need[@]}"; do
   bin=${pair%%:*}; pkg=${pair#*:}
@@ -19,4 +21,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+fi
+
+# Release builds (scripts/dist.sh): zig is the cross linker and brings musl.
+TOOLS=${DW_TOOLS:-/opt/desawifi-tools}
+if [ ! -x "$TOOLS/bin/cargo-zigbuild" ] || [ ! -x "$TOOLS/bin/python-zig" ]; then
+  echo "installing: ziglang, cargo-zigbuild (PyPI) into $TOOLS" >&2
+  python3 -m venv "$TOOLS"
+  "$TOOLS/bin/pip" install -q "ziglang==0.17.1" "cargo-zigbuild==0.24.1"
+fi
+if command -v rustup >/dev/null; then
+  for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf; do
+    rustup target list --installed | grep -qx "$t" && continue
+    # Some mirrors lack armv7's musl std: dist.sh then builds std from rust-src.
+    rustup target add "$t" >/dev/null 2>&1 || rustup component add rust-src >/dev/null
+  done
 fi

@@ -440,9 +440,32 @@ pub struct Daemon {
     log: PathBuf,
     starts: u32,
     env: Vec<(String, String)>,
+    /// The command that runs the daemon (before `run --config FILE`); empty
+    /// for the binary cargo built (another one: a release artifact under qemu
+    /// or inside a chroot, see [`Daemon::start_launched`]).
+    launcher: Vec<String>,
 }
 
 impl Daemon {
+    /// `start`, with the daemon run by `launcher` (e.g. `["qemu-aarch64-static",
+    /// "/path/desawifi"]`) instead of the binary cargo built; `run --config
+    /// FILE` is appended. The launcher must exec the daemon (so its pid is the
+    /// daemon's: `kill9` and `stop` signal it) and see the run dir at the same path.
+    pub fn start_launched(v: &Village, launcher: &[&str], extra_toml: &str) -> Daemon {
+        Daemon::try_start_launched(v, launcher, extra_toml).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_start_launched(
+        v: &Village,
+        launcher: &[&str],
+        extra_toml: &str,
+    ) -> Result<Daemon, String> {
+        let mut d = Daemon::prepare(v, "", "", extra_toml, &[]);
+        d.launcher = launcher.iter().map(|s| s.to_string()).collect();
+        d.spawn_and_wait()?;
+        Ok(d)
+    }
+
     /// Writes `config.toml` in the village's run dir (the base config below with
     /// `extra_toml` appended verbatim), starts `desawifi run --config` in the
     /// router namespace (RUST_LOG=desawifi=debug, output to run_dir/daemon.log)
@@ -506,6 +529,19 @@ impl Daemon {
         extra_toml: &str,
         env: &[(&str, &str)],
     ) -> Result<Daemon, String> {
+        let mut d = Daemon::prepare(v, network_lines, portal_lines, extra_toml, env);
+        d.spawn_and_wait()?;
+        Ok(d)
+    }
+
+    /// Writes the config; the daemon is not started yet.
+    fn prepare(
+        v: &Village,
+        network_lines: &str,
+        portal_lines: &str,
+        extra_toml: &str,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let dir = v.run_dir();
         let config = dir.join("config.toml");
         let mut text = format!(
@@ -518,7 +554,7 @@ impl Daemon {
             text.push_str("[uplink]\ntargets = [\"198.51.100.2:53\"]\n");
         }
         fs::write(&config, text).unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
-        let mut d = Daemon {
+        Daemon {
             child: None,
             router: v.router(),
             config,
@@ -528,9 +564,8 @@ impl Daemon {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-        };
-        d.spawn_and_wait()?;
-        Ok(d)
+            launcher: Vec::new(),
+        }
     }
 
     /// The config file the daemon runs with (a test may rewrite it before `restart`).
@@ -624,23 +659,19 @@ impl Daemon {
             "=== harness: start {} of desawifi in {}",
             self.starts, self.router
         );
-        let bin = env!("CARGO_BIN_EXE_desawifi");
+        let mut argv: Vec<&str> = self.launcher.iter().map(String::as_str).collect();
+        if argv.is_empty() {
+            argv.push(env!("CARGO_BIN_EXE_desawifi"));
+        }
+        argv.extend(["run", "--config", self.config.to_str().expect("utf-8 path")]);
         // `ip netns exec` execs the program, so the child's pid is the daemon's.
-        let child = ns_command(
-            &self.router,
-            &[
-                bin,
-                "run",
-                "--config",
-                self.config.to_str().expect("utf-8 path"),
-            ],
-        )
-        .env("RUST_LOG", "desawifi=debug")
-        .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(log.try_clone().expect("log fd"))
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| spawn_failed("ip netns exec ... desawifi run", e));
+        let child = ns_command(&self.router, &argv)
+            .env("RUST_LOG", "desawifi=debug")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| spawn_failed("ip netns exec ... desawifi run", e));
         self.child = Some(child);
         let portal = ROUTER_LAN.to_string();
         let deadline = Instant::now() + START_TIMEOUT;
