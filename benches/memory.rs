@@ -8,6 +8,9 @@
 //!
 //! MEM_SETTLE (default 20) seconds each daemon runs before it is measured.
 //! MEM_CASES (e.g. `1000:0,1000:9000`) picks cases as online:offline pairs.
+//! MEM_BIN runs another build of the daemon instead of the one cargo built,
+//! e.g. `MEM_BIN=target/x86_64-unknown-linux-musl/release/desawifi` (the
+//! static musl build of scripts/dist.sh, with musl's allocator).
 //! MEM_WRAP prefixes the daemon's command to profile it, e.g.
 //! `MEM_WRAP="valgrind --tool=massif --massif-out-file=/tmp/massif.%p"`
 //! (the figures then are the wrapper's, not the daemon's).
@@ -79,6 +82,11 @@ impl Drop for Daemon {
     }
 }
 
+/// The daemon binary measured: `MEM_BIN`, else the release build cargo made.
+fn daemon_bin() -> String {
+    std::env::var("MEM_BIN").unwrap_or_else(|_| DAEMON.to_owned())
+}
+
 /// What /proc/PID/status said, in KiB.
 #[derive(Debug, Default, Clone, Copy)]
 struct Mem {
@@ -137,8 +145,9 @@ fn bench(dir: &Path) -> Result<(), String> {
         rows.push((online, offline, mem, store_bytes, start_ms));
     }
     let args: Vec<String> = std::env::args().collect();
-    let size = std::fs::metadata(DAEMON).map(|m| m.len()).unwrap_or(0);
-    println!("\nResident memory of `desawifi run` (release, {size} bytes), measured after {settle} s (accounting every 2 s)");
+    let bin = daemon_bin();
+    let size = std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0);
+    println!("\nResident memory of `desawifi run` ({bin}, {size} bytes), measured after {settle} s (accounting every 2 s)");
     println!("machine: {} CPUs, kernel {}", nproc(), kernel());
     println!(
         "command: cargo bench --bench memory  (argv: {})\n",
@@ -203,7 +212,8 @@ fn measure(
     let t = Instant::now();
     let wrap = std::env::var("MEM_WRAP").unwrap_or_default();
     let mut argv: Vec<&str> = wrap.split_whitespace().collect();
-    argv.extend([DAEMON, "run", "--config", config.to_str().unwrap()]);
+    let bin = daemon_bin();
+    argv.extend([bin.as_str(), "run", "--config", config.to_str().unwrap()]);
     let child = ns(ROUTER, &argv)
         .env_remove("RUST_LOG")
         .stdout(log.try_clone().map_err(|e| e.to_string())?)

@@ -61,25 +61,17 @@ for target in $TARGETS; do
   build "$target"
 done
 
-# The man page and completions come from the CLI's own definition; any built
-# binary that runs here prints them (the x86_64 one natively).
-host_bin=""
-for target in $TARGETS; do
-  if "target/$target/release/desawifi" --version >/dev/null 2>&1; then
-    host_bin="target/$target/release/desawifi"
-    break
-  fi
-done
-if [ -z "$host_bin" ]; then
-  cargo build --locked --release --bin desawifi
-  host_bin=target/release/desawifi
-fi
+# The man page and completions come from the CLI's own definition
+# (examples/gen_docs.rs, built for this machine; not part of the binary).
 gen="$work/gen"
 mkdir -p "$gen"
-"$host_bin" generate man >"$gen/desawifi.1"
-"$host_bin" generate bash >"$gen/desawifi.bash"
-"$host_bin" generate zsh >"$gen/_desawifi"
-"$host_bin" generate fish >"$gen/desawifi.fish"
+cargo build --locked --quiet --example gen_docs
+for what in man bash zsh fish; do
+  case $what in
+    man) file=desawifi.1 ;; bash) file=desawifi.bash ;; zsh) file=_desawifi ;; fish) file=desawifi.fish ;;
+  esac
+  target/debug/examples/gen_docs "$what" >"$gen/$file"
+done
 
 for target in $TARGETS; do
   bin="target/$target/release/desawifi"

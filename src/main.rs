@@ -10,13 +10,15 @@ use desawifi::admin::control::{self, Request};
 use desawifi::admin::Role;
 use desawifi::config::Config;
 
+/// The command line (also read by examples/gen_docs.rs for the man page and
+/// completions, which stay out of the shipped binary).
 #[derive(Parser)]
 #[command(
     name = "desawifi",
     version,
     about = "Captive-portal gateway for free village wifi"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -58,22 +60,6 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Print the man page or a shell completion script (for packagers).
-    #[command(hide = true)]
-    Generate {
-        #[arg(value_enum)]
-        what: Generated,
-    },
-}
-
-/// What `desawifi generate` prints.
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Generated {
-    /// desawifi.1 (roff).
-    Man,
-    Bash,
-    Zsh,
-    Fish,
 }
 
 #[derive(Subcommand)]
@@ -178,7 +164,6 @@ fn main() -> ExitCode {
                     bail!("this box is not ready (see FAIL above)")
                 }
             }),
-        Command::Generate { what } => generate(what),
         Command::Admin { verb: AdminVerb::Fingerprint { config } } => Config::load(&config)
             .map_err(anyhow::Error::from)
             .and_then(|c| {
@@ -265,26 +250,6 @@ fn user(verb: UserVerb) -> anyhow::Result<()> {
         }
         None => println!("{done}"),
     }
-    Ok(())
-}
-
-/// `desawifi generate`: the man page and completions, from the CLI's own definition.
-fn generate(what: Generated) -> anyhow::Result<()> {
-    use clap::CommandFactory;
-    let mut cmd = Cli::command();
-    let mut out = std::io::stdout().lock();
-    let shell = match what {
-        Generated::Man => {
-            clap_mangen::Man::new(cmd)
-                .render(&mut out)
-                .context("writing the man page")?;
-            return Ok(());
-        }
-        Generated::Bash => clap_complete::Shell::Bash,
-        Generated::Zsh => clap_complete::Shell::Zsh,
-        Generated::Fish => clap_complete::Shell::Fish,
-    };
-    clap_complete::generate(shell, &mut cmd, "desawifi", &mut out);
     Ok(())
 }
 

@@ -23,7 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("kernel", &["firewall", "dnsmasq"]),
     ("core", &["gateway"]),
     ("edge", &["portal", "admin"]),
-    ("top", &["daemon"]),
+    ("top", &["daemon", "doctor"]),
 ];
 
 /// The only edges between rooms of the same layer (the graph of them stays
