@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 
 TARGETS=${DIST_TARGETS:-x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf}
 OUT=${DIST_DIR:-dist}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
 TOOLS=${DW_TOOLS:-/opt/desawifi-tools}
 export PATH="$TOOLS/bin:$PATH"
 command -v cargo-zigbuild >/dev/null || { echo "dist.sh: cargo-zigbuild not found: run scripts/install-deps.sh (or pip install ziglang cargo-zigbuild)" >&2; exit 1; }
@@ -65,7 +66,8 @@ done
 # (examples/gen_docs.rs, built for this machine; not part of the binary).
 gen="$work/gen"
 mkdir -p "$gen"
-cargo build --locked --quiet --example gen_docs
+# Always in target/ (shared with the test build), whatever CARGO_TARGET_DIR says.
+cargo build --locked --quiet --example gen_docs --target-dir target
 for what in man bash zsh fish; do
   case $what in
     man) file=desawifi.1 ;; bash) file=desawifi.bash ;; zsh) file=_desawifi ;; fish) file=desawifi.fish ;;
@@ -74,7 +76,7 @@ for what in man bash zsh fish; do
 done
 
 for target in $TARGETS; do
-  bin="target/$target/release/desawifi"
+  bin="$TARGET_DIR/$target/release/desawifi"
   name="desawifi-$VERSION-$target"
 
   # The tarball: binary, example config, dnsmasq snippet, unit, man page, README.

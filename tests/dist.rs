@@ -219,17 +219,18 @@ fn the_aarch64_static_binary_runs_a_village_under_qemu() {
         "{} asks for a dynamic loader: not static",
         bin.display()
     );
-    let size = std::fs::metadata(&bin).unwrap().len();
-    assert!(
-        size < 5 * 1024 * 1024,
-        "the aarch64 binary is {size} bytes, over issue 13's 5 MiB"
-    );
     // qemu-user runs it with no aarch64 libraries at all: static for real.
     let version = sh(&qemu, &[bin.to_str().unwrap(), "--version"]);
     assert!(version.contains(VERSION), "{version}");
 
     let mut d = Daemon::start_launched(&v, &[&qemu, bin.to_str().unwrap()], "");
     login_flow(&v, &mut d);
+    // Small enough for a router's flash (issue 13: under 5 MiB stripped).
+    let size = std::fs::metadata(&bin).unwrap().len();
+    assert!(
+        size < 5 * 1024 * 1024,
+        "the aarch64 binary is {size} bytes, over issue 13's 5 MiB (5,242,880)"
+    );
 }
 
 /// The Debian 12 root, made once by scripts/debroot.sh, mounted as the lower
