@@ -34,7 +34,11 @@ deb_arch() {
 }
 
 # A target whose std rustup cannot fetch (rust-std for armv7 musl is missing
-# from some mirrors) is built with -Zbuild-std from rust-src instead.
+# from some mirrors) is built with -Zbuild-std from rust-src instead; zig then
+# brings the C start files and libc (rust-std's self-contained ones are what
+# is missing). NOT VERIFIED: on the machine this was written on, the first
+# try without link-self-contained=no failed to link (no crt1.o) and there was
+# no time for a second; where rustup has the target, none of this runs.
 build() {
   local target=$1
   local -a std=()
@@ -44,12 +48,13 @@ build() {
       rustup component add rust-src >/dev/null
       std=(-Zbuild-std=std)
       export RUSTC_BOOTSTRAP=1
+      export RUSTFLAGS="${RUSTFLAGS:-} -C link-self-contained=no"
     fi
   fi
   echo "dist.sh: building $target" >&2
   local t0=$SECONDS
   cargo zigbuild --locked --release --target "$target" "${std[@]}" --bin desawifi
-  unset RUSTC_BOOTSTRAP
+  unset RUSTC_BOOTSTRAP RUSTFLAGS
   echo "dist.sh: $target built in $((SECONDS - t0)) s" >&2
 }
 
