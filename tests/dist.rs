@@ -369,6 +369,8 @@ fn the_deb_installs_into_debian_12_and_its_binary_runs_a_village() {
     let o = root.chroot(&[
         "systemd-analyze",
         "verify",
+        // The minimal root has no man program; the page itself is checked below.
+        "--man=no",
         "/lib/systemd/system/desawifi.service",
     ]);
     let said =
