@@ -732,6 +732,35 @@ mod tests {
     }
 
     #[test]
+    fn the_head_is_one_file_and_its_override_changes_every_page() {
+        let html = console().login_page(&frame(None, Language::Id), "t", "", None);
+        assert!(
+            html.contains("<meta name=\"referrer\" content=\"same-origin\">\n<title>Masuk · "),
+            "{html}"
+        );
+        assert!(html.contains("<link rel=\"stylesheet\" href=\"/console.css\">\n</head>\n<body>"));
+        let dir =
+            std::env::temp_dir().join(format!("desawifi-console-head-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        let head = dir.join("templates/head.html");
+        std::fs::write(&head, "<!doctype html>\n<html lang=\"{{lang}}\"><head><title>{{$title}}{{/title}}Konsol {{site_name}}</title></head>").unwrap();
+        let c = Console::load(Some(&dir)).unwrap();
+        let login = c.login_page(&frame(None, Language::En), "t", "", None);
+        let message = c.message_page(&frame(None, Language::En), "login_title", "logout");
+        for html in [login, message] {
+            assert!(html.starts_with("<!doctype html>\n<html lang=\"en\"><head><title>Konsol Kepala Telake</title></head>\n<body>"), "{html}");
+        }
+        std::fs::write(&head, "<title>{{tilte}}</title>").unwrap();
+        let err = Console::load(Some(&dir)).unwrap_err().to_string();
+        assert!(
+            err.contains("tilte") && err.contains(&head.display().to_string()),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn override_with_unknown_placeholder_fails_naming_it() {
         let dir = std::env::temp_dir().join(format!("desawifi-console-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

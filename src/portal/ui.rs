@@ -544,6 +544,67 @@ mod tests {
     }
 
     #[test]
+    fn every_page_shares_the_head_and_one_override_changes_them_all() {
+        let pages = |ui: &Ui| {
+            Page::ALL.map(|page| {
+                ui.render(
+                    page,
+                    Language::Id,
+                    &[
+                        ("site_name", "Desa"),
+                        ("regency", "Paser"),
+                        ("title", "Judul"),
+                    ],
+                )
+            })
+        };
+        for html in pages(&ui()) {
+            assert!(
+                html.starts_with("<!doctype html>\n<html lang=\"id\">"),
+                "{html}"
+            );
+            assert!(html.contains(
+                "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+            ));
+            assert!(html.contains("<style>") && html.contains("<svg"));
+            assert!(html.trim_end().ends_with("</html>") && !html.contains("{{"));
+        }
+        let message = ui().render(Page::Message, Language::En, &[("title", "Blocked")]);
+        assert!(message.contains("<title>Blocked</title>") && message.contains("<h1>Blocked</h1>"));
+
+        let dir = temp_dir("head");
+        let head = dir.join("templates/head.html");
+        let builtin = EMBEDDED
+            .iter()
+            .find(|(f, _)| *f == "templates/head.html")
+            .unwrap()
+            .1;
+        std::fs::write(
+            &head,
+            builtin.replace(
+                "<head>\n",
+                "<head>\n<meta name=\"theme-color\" content=\"#2e7d32\">\n",
+            ),
+        )
+        .unwrap();
+        let ui = Ui::load(Some(&dir)).unwrap();
+        assert_eq!(ui.overridden(), [head.clone()]);
+        for html in pages(&ui) {
+            assert!(
+                html.contains("<meta name=\"theme-color\" content=\"#2e7d32\">"),
+                "{html}"
+            );
+        }
+        std::fs::write(&head, builtin.replace("{{regency}}", "{{regncy}}")).unwrap();
+        let err = Ui::load(Some(&dir)).unwrap_err().to_string();
+        assert!(
+            err.contains("regncy") && err.contains(&head.display().to_string()),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn tip_rotation_wraps() {
         let ui = ui();
         let n = ui.tips().len() as u64;

@@ -447,6 +447,12 @@ impl<'a> Resolver<'a> {
                         .collect();
                     let partial_path = &self.sources[rel].path;
                     self.nodes(parsed, rel, partial_path, page, &replaced, depth + 1, out)?;
+                    // The file's last line break is the includer's to place.
+                    if matches!(parsed.last(), Some(Node::Lit(s)) if s.ends_with('\n')) {
+                        if let Some(Seg::Lit(last)) = out.last_mut() {
+                            last.pop();
+                        }
+                    }
                 }
             }
         }

@@ -42,8 +42,6 @@ pub(super) fn parse(src: &Source) -> Result<Vec<Node>, TemplateError> {
             rest = rest[end + 3..].trim_start();
         }
     }
-    // A partial spliced into a line keeps the includer's line breaks.
-    let rest = rest.strip_suffix('\n').unwrap_or(rest);
     let offset_of = |s: &str| s.as_ptr() as usize - text.as_ptr() as usize;
     let syntax = |offset: usize, message: String| TemplateError::Syntax {
         path: src.path.clone(),
@@ -56,7 +54,6 @@ pub(super) fn parse(src: &Source) -> Result<Vec<Node>, TemplateError> {
         partial: false,
         nodes: Vec::new(),
     }];
-    let mut rest = rest;
     loop {
         let Some(open) = rest.find("{{") else {
             if !rest.is_empty() {
