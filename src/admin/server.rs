@@ -8,7 +8,6 @@
 //! Plain HTTP on this port gets nothing: the TLS handshake fails and the
 //! connection closes. No admin route exists on the portal's listener.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,26 +229,20 @@ fn limits() -> Limits {
 impl Site for Admin {
     /// Read the body (capped, with a deadline: a request too big or too
     /// slow is answered at once and never reaches a handler), then route.
-    fn handle(
-        self: Arc<Self>,
-        peer: SocketAddr,
-        req: Request<Incoming>,
-    ) -> impl Future<Output = Resp> + Send {
-        async move {
-            let is_api = req.uri().path().starts_with("/api");
-            match read_body(req, MAX_BODY_BYTES, BODY_TIMEOUT).await {
-                Ok(req) => route(&self, peer, req).await,
-                Err(e) => {
-                    let body = match e {
-                        BodyError::TooLarge => {
-                            r#"{"error":"request body too large (at most 64 KiB)","field":"body"}"#
-                        }
-                        BodyError::TooSlow => r#"{"error":"request body too slow","field":"body"}"#,
-                    };
-                    let mut resp = respond(e.status(), "application/json", body);
-                    security_headers(resp.headers_mut(), is_api);
-                    resp
-                }
+    async fn handle(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+        let is_api = req.uri().path().starts_with("/api");
+        match read_body(req, MAX_BODY_BYTES, BODY_TIMEOUT).await {
+            Ok(req) => route(&self, peer, req).await,
+            Err(e) => {
+                let body = match e {
+                    BodyError::TooLarge => {
+                        r#"{"error":"request body too large (at most 64 KiB)","field":"body"}"#
+                    }
+                    BodyError::TooSlow => r#"{"error":"request body too slow","field":"body"}"#,
+                };
+                let mut resp = respond(e.status(), "application/json", body);
+                security_headers(resp.headers_mut(), is_api);
+                resp
             }
         }
     }

@@ -12,7 +12,6 @@ pub mod tls;
 pub mod ui;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -170,12 +169,8 @@ fn limits(portal: &Portal) -> Limits {
 }
 
 impl Site for Portal {
-    fn handle(
-        self: Arc<Self>,
-        peer: SocketAddr,
-        req: Request<Incoming>,
-    ) -> impl Future<Output = Resp> + Send {
-        async move { routes::handle(&self, peer, req).await }
+    async fn handle(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+        routes::handle(&self, peer, req).await
     }
 
     /// Every connection is registered under its client's address, so a

@@ -588,7 +588,7 @@ mod tests {
         )
         .unwrap();
         let ui = Ui::load(Some(&dir)).unwrap();
-        assert_eq!(ui.overridden(), [head.clone()]);
+        assert_eq!(ui.overridden(), std::slice::from_ref(&head));
         for html in pages(&ui) {
             assert!(
                 html.contains("<meta name=\"theme-color\" content=\"#2e7d32\">"),

@@ -76,7 +76,7 @@ fn an_override_of_the_shared_head_changes_every_page() {
     let head = dir.join("t/head.html");
     std::fs::write(&head, "<head data-village>{{$title}}{{/title}}</head>").unwrap();
     let t = load(Some(&dir)).unwrap();
-    assert_eq!(t.overridden(), [head.clone()]);
+    assert_eq!(t.overridden(), std::slice::from_ref(&head));
     let one = t.render(0, Language::Id, &[("name", "A")]);
     let two = t.render(1, Language::Id, &[("name", "A")]);
     assert!(
