@@ -26,7 +26,7 @@ use crate::gateway::Gateway;
 use crate::uplink::UplinkReader;
 pub use crate::web::cookie::cookie;
 pub use crate::web::http::{constant_time_eq, respond, Req, Resp};
-use crate::web::http::{read_body, BodyError};
+use crate::web::http::{declared_over, read_body, BodyError};
 use crate::web::{self, Limits, Site};
 
 /// The session cookie's name.
@@ -231,7 +231,12 @@ impl Site for Admin {
     /// slow is answered at once and never reaches a handler), then route.
     async fn handle(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
         let is_api = req.uri().path().starts_with("/api");
-        match read_body(req, MAX_BODY_BYTES, BODY_TIMEOUT).await {
+        let body = if declared_over(&req, MAX_BODY_BYTES) {
+            Err(BodyError::TooLarge)
+        } else {
+            read_body(req, MAX_BODY_BYTES, BODY_TIMEOUT).await
+        };
+        match body {
             Ok(req) => route(&self, peer, req).await,
             Err(e) => {
                 let body = match e {

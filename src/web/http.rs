@@ -35,22 +35,23 @@ impl BodyError {
     }
 }
 
+/// Does the request announce (`Content-Length`) a body over `limit`? Such a
+/// request can be refused before a byte of its body is read.
+pub fn declared_over(req: &Request<Incoming>, limit: usize) -> bool {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limit as u64)
+}
+
 /// Read a request's body, at most `limit` bytes within `timeout`: a request
-/// too big or too slow never reaches a handler. A `Content-Length` over the
-/// limit is refused before a byte of the body is read.
+/// too big or too slow never reaches a handler.
 pub async fn read_body(
     req: Request<Incoming>,
     limit: usize,
     timeout: Duration,
 ) -> Result<Req, BodyError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(BodyError::TooLarge);
-    }
     let (parts, body) = req.into_parts();
     match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => Ok(Request::from_parts(parts, collected.to_bytes())),
