@@ -10,6 +10,7 @@
 //! - [`http`]: `Req`/`Resp`, [`http::respond`], body limits, escaping, tokens.
 //! - [`form`]: `application/x-www-form-urlencoded` and the same-origin check.
 //! - [`cookie`]: reading a cookie, building `Set-Cookie` values.
+//! - [`tls`]: a PEM pair -> the rustls acceptor either listener takes.
 //! - [`template`]: embedded UI files overridable from a directory, strings in
 //!   both languages, `{{placeholders}}` checked at load, shared page heads.
 
@@ -18,5 +19,6 @@ pub mod form;
 pub mod http;
 pub mod listener;
 pub mod template;
+pub mod tls;
 
 pub use listener::{serve, ClientSlots, Limits, Site, Watch};
