@@ -1,7 +1,8 @@
-//! The admin listener: HTTPS only (rustls), hyper HTTP/1.1, the same
-//! discipline as the portal (a cap on connections in all and per client
-//! address, header size and read time, a TLS handshake deadline, a body cap
-//! read with a deadline), then one router in front of the three rooms:
+//! The admin listener: HTTPS only (rustls), hyper HTTP/1.1 on the same
+//! listener as the portal ([`crate::web::listener`]: a cap on connections in
+//! all and per client address, header size and read time, a TLS handshake
+//! deadline) with the admin's own limits, a body cap read with a deadline,
+//! then one router in front of the three rooms:
 //! `/api/...` -> [`api`], `/metrics` -> [`metrics`], everything else ->
 //! [`console`]. Every answer gets the security headers.
 //!
