@@ -279,7 +279,143 @@ impl Drop for ClientSlot {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
+    use hyper::StatusCode;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
     use super::*;
+    use crate::web::http::respond;
+
+    /// Answers every request with 200 "ok".
+    struct Ok200;
+
+    impl Site for Ok200 {
+        async fn handle(self: Arc<Self>, _peer: SocketAddr, _req: Request<Incoming>) -> Resp {
+            respond(StatusCode::OK, "text/plain", "ok")
+        }
+    }
+
+    fn limits(per_client: usize, header_timeout: Duration) -> Limits {
+        Limits {
+            name: "test",
+            max_connections: 8,
+            max_connections_per_client: per_client,
+            header_timeout,
+            max_head_bytes: 16 * 1024,
+            max_connection_life: Duration::from_secs(60),
+            drain_time: Duration::from_secs(1),
+        }
+    }
+
+    /// Read until the server closes (or resets) the connection; what came.
+    async fn read_to_close(s: &mut TcpStream) -> String {
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    async fn get(addr: SocketAddr) -> String {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        read_to_close(&mut s).await
+    }
+
+    #[tokio::test]
+    async fn the_per_client_cap_holds_and_shutdown_drains() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(serve(
+            listener,
+            limits(2, Duration::from_secs(30)),
+            None,
+            Arc::new(Ok200),
+            shutdown.clone(),
+        ));
+        assert!(get(addr).await.starts_with("HTTP/1.1 200"));
+        // Two half-sent request heads hold this client's two slots ...
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+            held.push(s);
+        }
+        // ... so a third connection is closed unanswered.
+        assert_eq!(get(addr).await, "", "over the per-client cap");
+        // One closed gives its slot back.
+        drop(held.remove(0));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let answer = get(addr).await;
+            if answer.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the slot never came back");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Shutdown: stop accepting, and serve() returns within the drain time
+        // even though a client still holds a half-sent request.
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serve() drained and returned")
+            .unwrap();
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "no longer listening"
+        );
+        drop(held);
+    }
+
+    #[tokio::test]
+    async fn a_tls_handshake_must_come_in_time() {
+        let dir = std::env::temp_dir().join(format!("desawifi-listener-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        let made = crate::web::tls::acceptor(&cert_path, &key_path).unwrap();
+        let err = crate::web::tls::acceptor(&key_path, &key_path)
+            .err()
+            .unwrap();
+        assert_eq!(err.path, key_path);
+        assert!(err.message.contains("no certificate"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(serve(
+            listener,
+            limits(4, Duration::from_millis(300)),
+            Some(made.acceptor),
+            Arc::new(Ok200),
+            shutdown.clone(),
+        ));
+        // Silent after connecting: cut off at the handshake deadline.
+        let started = Instant::now();
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(read_to_close(&mut silent).await, "");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(250) && waited < Duration::from_secs(4),
+            "closed after {waited:?}"
+        );
+        // Plain HTTP on the TLS port gets no HTTP answer.
+        let answer = get(addr).await;
+        assert!(!answer.contains("HTTP/1.1"), "{answer:?}");
+        shutdown.cancel();
+        server.await.unwrap();
+    }
 
     #[test]
     fn one_client_cannot_take_every_slot() {
