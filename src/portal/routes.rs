@@ -19,7 +19,7 @@ use crate::lang::Language;
 use crate::mac::Mac;
 use crate::quota::{local_hhmm, Standing};
 use crate::uplink::UplinkState;
-use crate::web::http::{escape_html, read_body, BodyError, Resp};
+use crate::web::http::{escape_html, read_body, respond, BodyError, Resp};
 
 /// A body must arrive within this time.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -440,24 +440,14 @@ fn message_text(
 }
 
 fn html(code: StatusCode, page: String) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from(page)));
-    *resp.status_mut() = code;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut resp = respond(code, "text/html; charset=utf-8", page);
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
 fn plain(code: StatusCode, text: &'static str) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *resp.status_mut() = code;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    let mut resp = respond(code, "text/plain; charset=utf-8", text);
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
@@ -465,17 +455,12 @@ fn plain(code: StatusCode, text: &'static str) -> Resp {
 
 fn redirect(code: StatusCode, location: &str) -> Resp {
     let body = format!("<a href=\"{0}\">{0}</a>\n", escape_html(location));
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = code;
+    let mut resp = respond(code, "text/html; charset=utf-8", body);
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(location) {
         h.insert(header::LOCATION, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
     resp
 }
 
