@@ -29,3 +29,4 @@ pub mod quota;
 pub mod shaping;
 pub mod store;
 pub mod uplink;
+pub mod web;

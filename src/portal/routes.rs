@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -19,11 +19,10 @@ use crate::lang::Language;
 use crate::mac::Mac;
 use crate::quota::{local_hhmm, Standing};
 use crate::uplink::UplinkState;
+use crate::web::http::{escape_html, read_body, respond, BodyError, Resp};
 
 /// A body must arrive within this time.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
-
-type Resp = Response<Full<Bytes>>;
 
 /// Who is asking: the peer's IPv4 address and, when it is on the LAN, its MAC.
 struct Client {
@@ -222,7 +221,7 @@ async fn logout(portal: &Portal, client: &Client, lang: Language) -> Result<Resp
 /// stay reachable without logging in (the walled garden).
 fn info(portal: &Portal, lang: Language) -> Resp {
     let config = portal.gateway.config();
-    let li = |text: &str| format!("<li>{}</li>", super::ui::escape_html(text));
+    let li = |text: &str| format!("<li>{}</li>", escape_html(text));
     let tips: String = portal.ui.tips().iter().map(|t| li(t.text(lang))).collect();
     let garden = &config.walled_garden;
     let mut services: String = garden
@@ -364,14 +363,13 @@ fn form_lang(form: &[u8]) -> Option<Language> {
 
 /// Read a small form body, bounded in size and time.
 async fn read_form(req: Request<Incoming>, limit: usize) -> Result<Bytes, Resp> {
-    let body = Limited::new(req.into_body(), limit);
-    match tokio::time::timeout(BODY_TIMEOUT, body.collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(_)) => Err(plain(
+    match read_body(req, limit, BODY_TIMEOUT).await {
+        Ok(req) => Ok(req.into_body()),
+        Err(BodyError::TooLarge) => Err(plain(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request body too large or malformed\n",
         )),
-        Err(_) => Err(plain(
+        Err(BodyError::TooSlow) => Err(plain(
             StatusCode::REQUEST_TIMEOUT,
             "request body too slow\n",
         )),
@@ -391,7 +389,7 @@ fn not_on_lan(portal: &Portal, lang: Language) -> Resp {
 fn notice_html(portal: &Portal, lang: Language, key: &str) -> String {
     format!(
         "<p class=\"notice\">{}</p>",
-        super::ui::escape_html(portal.ui.text(lang, key))
+        escape_html(portal.ui.text(lang, key))
     )
 }
 
@@ -442,45 +440,27 @@ fn message_text(
 }
 
 fn html(code: StatusCode, page: String) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from(page)));
-    *resp.status_mut() = code;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut resp = respond(code, "text/html; charset=utf-8", page);
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
 fn plain(code: StatusCode, text: &'static str) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *resp.status_mut() = code;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    let mut resp = respond(code, "text/plain; charset=utf-8", text);
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 
 fn redirect(code: StatusCode, location: &str) -> Resp {
-    let body = format!(
-        "<a href=\"{0}\">{0}</a>\n",
-        super::ui::escape_html(location)
-    );
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = code;
+    let body = format!("<a href=\"{0}\">{0}</a>\n", escape_html(location));
+    let mut resp = respond(code, "text/html; charset=utf-8", body);
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(location) {
         h.insert(header::LOCATION, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
     resp
 }
 
