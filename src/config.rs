@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::{Rate, Size};
 use crate::lang::Language;
 
 /// Everything the gateway needs to know about its site, read from one file.
@@ -159,20 +160,6 @@ pub struct Uplink {
     /// Consecutive failed rounds before the uplink counts as down.
     pub fail_after: u32,
 }
-
-/// An amount of data, in bytes.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Size(pub u64);
-
-/// A speed, in bits per second. `Rate(0)` means "cut off" where a rate may be zero.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Rate(pub u64);
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -1032,46 +1019,6 @@ fn scaled(number: &str, scale: u64) -> Option<u128> {
     whole.checked_mul(scale as u128)?.checked_add(part)
 }
 
-/// `value / unit` with at most two decimals, trailing zeros dropped: "1.5", "500".
-fn human(value: u64, unit: u64) -> String {
-    let hundredths = (value as u128 * 100 + unit as u128 / 2) / unit as u128;
-    let (whole, frac) = (hundredths / 100, hundredths % 100);
-    match frac {
-        0 => format!("{whole}"),
-        f if f % 10 == 0 => format!("{whole}.{}", f / 10),
-        f => format!("{whole}.{f:02}"),
-    }
-}
-
-impl fmt::Display for Size {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u64); 4] = [
-            ("TiB", 1 << 40),
-            ("GiB", 1 << 30),
-            ("MiB", 1 << 20),
-            ("KiB", 1 << 10),
-        ];
-        match UNITS.iter().find(|(_, unit)| self.0 >= *unit) {
-            Some((name, unit)) => write!(f, "{} {name}", human(self.0, *unit)),
-            None => write!(f, "{} B", self.0),
-        }
-    }
-}
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u64); 3] = [
-            ("Gbit/s", 1_000_000_000),
-            ("Mbit/s", 1_000_000),
-            ("kbit/s", 1_000),
-        ];
-        match UNITS.iter().find(|(_, unit)| self.0 >= *unit) {
-            Some((name, unit)) => write!(f, "{} {name}", human(self.0, *unit)),
-            None => write!(f, "{} bit/s", self.0),
-        }
-    }
-}
-
 /// Duration units, largest first, in milliseconds.
 const DURATION_UNITS: [(&str, u64); 5] = [
     ("d", 86_400_000),
@@ -1211,10 +1158,7 @@ path = "/var/lib/desawifi"
             "40000",
             "40000 is not between 1 and 32512 (try 1024)",
         );
-        assert_eq!(
-            parse(MINIMAL).unwrap().network.max_online,
-            1024
-        );
+        assert_eq!(parse(MINIMAL).unwrap().network.max_online, 1024);
     }
 
     #[test]

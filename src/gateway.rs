@@ -12,12 +12,12 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::config::{self, Config};
+use crate::domain::{self, DailyUsage, Device, Mac, QuotaOverride, Session, Standing};
 use crate::firewall::{
     Change, DeviceKey, FirewallError, FirewallHandle, GardenNet, OnlineDevice, Policy, SlotRates,
 };
-use crate::mac::Mac;
-use crate::quota::{self, Limits, QuotaOverride, Standing};
-use crate::store::{DailyUsage, Device, Session, Store, StoreError};
+use crate::quota::{self, Limits};
+use crate::store::{Store, StoreError};
 
 /// Longest the expiry loop sleeps, so a clock jump is noticed within it.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
@@ -186,7 +186,7 @@ impl Gateway {
     /// Every device ever seen, as the admin's device list shows them.
     pub fn devices(&self) -> Result<Vec<DeviceView>, GatewayError> {
         let now = self.now();
-        let day = quota::local_day(now, &self.config.site.timezone);
+        let day = domain::local_day(now, &self.config.site.timezone);
         let quota = self.quota();
         self.store
             .devices()?
@@ -200,7 +200,7 @@ impl Gateway {
         &self,
         from: u32,
         to: u32,
-    ) -> Result<Vec<(u32, crate::store::DayStats)>, GatewayError> {
+    ) -> Result<Vec<(u32, crate::domain::DayStats)>, GatewayError> {
         Ok(self.store.day_stats_between(from, to)?)
     }
 
@@ -213,7 +213,7 @@ impl Gateway {
         to: u32,
     ) -> Result<Vec<(u32, Mac, DailyUsage)>, GatewayError> {
         let mut rows = self.store.usage_between(from, to)?;
-        let today = quota::local_day(self.now(), &self.config.site.timezone);
+        let today = domain::local_day(self.now(), &self.config.site.timezone);
         if (from..=to).contains(&today) {
             let unsaved = self.unsaved.lock().expect("unsaved lock").clone();
             let index: std::collections::HashMap<Mac, usize> = rows
@@ -289,7 +289,7 @@ impl Gateway {
     /// What the portal needs to know about a device.
     pub fn view(&self, mac: Mac) -> Result<DeviceView, GatewayError> {
         let now = self.now();
-        let day = quota::local_day(now, &self.config.site.timezone);
+        let day = domain::local_day(now, &self.config.site.timezone);
         let device = self
             .store
             .device(&mac)?
@@ -324,7 +324,7 @@ impl Gateway {
             used_today,
             daily_data: limits.daily_data,
             exempt: limits.exempt,
-            quota_resets: quota::next_midnight(now, tz),
+            quota_resets: domain::next_midnight(now, tz),
         })
     }
 
@@ -400,7 +400,7 @@ impl Gateway {
                 return Err(GatewayError::Blocked(mac));
             }
             let site = self.quota();
-            let day = quota::local_day(now, &self.config.site.timezone);
+            let day = domain::local_day(now, &self.config.site.timezone);
             let used = self.used_today(&mac, day)?;
             let standing = Limits::new(&site, &device.quota).standing(used);
             if standing == Standing::Cut {
@@ -559,7 +559,7 @@ impl Gateway {
             .collect();
         if !in_kernel.is_empty() {
             let counters = self.firewall.read().await?.counters();
-            let day = quota::local_day(self.now(), &self.config.site.timezone);
+            let day = domain::local_day(self.now(), &self.config.site.timezone);
             let added: Vec<(Mac, u32, DailyUsage)> = in_kernel
                 .iter()
                 .filter_map(|(key, s)| {

@@ -18,7 +18,7 @@ use common::{add_user, curl, tag_for, AdminClient, Daemon, Village, ADMIN_ADDR};
 use desawifi::admin::metrics::{
     self, DeviceCounts, ProcessStats, Snapshot, CONTENT_TYPE, FAMILIES, REGISTRY,
 };
-use desawifi::store::DailyUsage;
+use desawifi::domain::DailyUsage;
 use desawifi::uplink::UplinkState;
 use serde_json::Value;
 

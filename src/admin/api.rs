@@ -20,7 +20,7 @@ use super::accounts::LoginError;
 use super::ops::{self, OpError};
 use super::server::{self, Admin, Req, Resp};
 use super::{usage, Principal};
-use crate::mac::Mac;
+use crate::domain::Mac;
 
 /// Longest report `GET /api/usage` gives (usage is kept 120 days; day stats longer).
 pub const MAX_USAGE_DAYS: i64 = 400;
@@ -337,11 +337,11 @@ fn device_quota(admin: &Admin, mac: Mac) -> Result<Resp, OpError> {
     let view = admin.gateway.view(mac)?;
     let limits = crate::quota::Limits::new(&admin.gateway.quota(), &view.quota);
     let effective = json!({
-        "daily_data": if limits.exempt { None } else { Some(crate::config::Size(limits.daily_data).to_string()) },
+        "daily_data": if limits.exempt { None } else { Some(crate::domain::Size(limits.daily_data).to_string()) },
         "daily_data_bytes": if limits.exempt { None } else { Some(limits.daily_data) },
-        "download_rate": crate::config::Rate(limits.download_rate).to_string(),
+        "download_rate": crate::domain::Rate(limits.download_rate).to_string(),
         "download_rate_bps": limits.download_rate,
-        "upload_rate": crate::config::Rate(limits.upload_rate).to_string(),
+        "upload_rate": crate::domain::Rate(limits.upload_rate).to_string(),
         "upload_rate_bps": limits.upload_rate,
         "exempt": limits.exempt,
     });

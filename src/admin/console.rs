@@ -521,10 +521,12 @@ mod tests {
 
     use super::*;
     use crate::admin::usage::DayReport;
-    use crate::admin::{Role, Via};
+    use crate::admin::Via;
     use crate::config;
+    use crate::domain::DailyUsage;
+    use crate::domain::{self, Role};
     use crate::gateway::DeviceView;
-    use crate::store::{AuditEntry, DailyUsage};
+    use crate::store::AuditEntry;
 
     fn console() -> Console {
         Console::load(None).expect("built-in console loads")
@@ -551,12 +553,12 @@ mod tests {
 
     fn quota() -> config::Quota {
         config::Quota {
-            daily_data: config::Size(500 << 20),
+            daily_data: domain::Size(500 << 20),
             session_time: Duration::from_secs(4 * 3600),
             idle_timeout: Duration::from_secs(1800),
-            download_rate: config::Rate(2_000_000),
-            upload_rate: config::Rate(1_000_000),
-            after_quota_rate: config::Rate(256_000),
+            download_rate: domain::Rate(2_000_000),
+            upload_rate: domain::Rate(1_000_000),
+            after_quota_rate: domain::Rate(256_000),
             accounting_interval: Duration::from_secs(5),
         }
     }
@@ -569,12 +571,12 @@ mod tests {
             quota: Default::default(),
             blocked,
             session: online
-                .then(|| crate::store::Session::new(Ipv4Addr::new(10, 77, 0, 10 + n), 0, 100)),
+                .then(|| crate::domain::Session::new(Ipv4Addr::new(10, 77, 0, 10 + n), 0, 100)),
             seconds_remaining: 90,
             used_today: 12 << 20,
             daily_data: 500 << 20,
             exempt: false,
-            standing: crate::quota::Standing::Normal,
+            standing: crate::domain::Standing::Normal,
             quota_resets: 0,
         }
     }

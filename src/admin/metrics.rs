@@ -29,10 +29,8 @@ use tracing::warn;
 
 use super::server::{respond, Admin, Resp};
 use super::Principal;
+use crate::domain::{self, DailyUsage, Mac, Standing};
 use crate::gateway::{DeviceView, Gateway, GatewayError};
-use crate::mac::Mac;
-use crate::quota::{self, Standing};
-use crate::store::DailyUsage;
 use crate::uplink::UplinkState;
 
 /// The exposition format's content type (Prometheus text format 0.0.4).
@@ -291,9 +289,9 @@ pub struct Snapshot {
 pub fn snapshot(gw: &Gateway, uplink: UplinkState) -> Result<Snapshot, GatewayError> {
     let now = gw.now();
     let tz = &gw.config().site.timezone;
-    let day = quota::local_day(now, tz);
-    let today_starts = quota::next_midnight(now, tz) - 86_400;
-    let yesterday = quota::local_day(today_starts - 1, tz);
+    let day = domain::local_day(now, tz);
+    let today_starts = domain::next_midnight(now, tz) - 86_400;
+    let yesterday = domain::local_day(today_starts - 1, tz);
     let devices = gw.devices()?;
     let (mut usage_today, mut usage_yesterday) = (DailyUsage::default(), DailyUsage::default());
     let add = |sum: &mut DailyUsage, u: DailyUsage| {
@@ -897,7 +895,7 @@ mod tests {
 
     #[test]
     fn device_states_are_counted_without_double_counting() {
-        use crate::store::Session;
+        use crate::domain::Session;
         let mac = |n: u8| Mac([2, 0x77, 0, 0, 0, n]);
         let midnight = 1_764_172_800; // any local midnight
         let view =

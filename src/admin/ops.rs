@@ -13,10 +13,9 @@ use serde_json::{json, Map, Value};
 
 use super::server::Admin;
 use super::Principal;
-use crate::config::{self, format_duration, Quota, Rate, Size, QUOTA_KEYS};
+use crate::config::{self, format_duration, Quota, QUOTA_KEYS};
+use crate::domain::{Mac, QuotaOverride, Rate, Size, Standing};
 use crate::gateway::{DeviceView, GatewayError};
-use crate::mac::Mac;
-use crate::quota::{QuotaOverride, Standing};
 use crate::store::{AuditEntry, StoreError};
 
 /// Why an operation did not happen (the API maps each to one status).
@@ -374,7 +373,7 @@ pub async fn clear_device_quota(
 }
 
 /// The stored device, or 404 for a MAC never seen nor set up by an admin.
-pub fn known(admin: &Admin, mac: Mac) -> Result<crate::store::Device, OpError> {
+pub fn known(admin: &Admin, mac: Mac) -> Result<crate::domain::Device, OpError> {
     admin
         .gateway
         .store()

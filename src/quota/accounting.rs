@@ -10,11 +10,10 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{counter_delta, local_day, Limits, Standing};
+use super::{counter_delta, Limits};
+use crate::domain::{local_day, DailyUsage, Device, Mac, Session, Standing};
 use crate::firewall::{Change, DeviceKey, OnlineDevice, SlotRates};
 use crate::gateway::{Gateway, GatewayError, Unsaved};
-use crate::mac::Mac;
-use crate::store::{DailyUsage, Device, Session};
 
 /// A session this young may be missing from the kernel's table without
 /// alarm: its login is between the store and the firewall batch.

@@ -12,7 +12,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::Transactional;
 
 use super::{keys, AuditEntry, Store, StoreError};
-use crate::admin::Role;
+use crate::domain::Role;
 
 /// One admin account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

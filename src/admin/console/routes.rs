@@ -20,8 +20,8 @@ use crate::admin::accounts::LoginError;
 use crate::admin::ops::{self, OpError};
 use crate::admin::server::{self, Admin, Req, Resp};
 use crate::admin::{usage, Principal, Via};
+use crate::domain::Mac;
 use crate::lang::Language;
-use crate::mac::Mac;
 use crate::uplink::UplinkState;
 
 /// Every console answer's policy: nothing but our own stylesheet, our own
@@ -385,7 +385,7 @@ fn devices_page(ctx: &Ctx, mut notice: String, status: StatusCode) -> Result<Res
     let gw = &ctx.admin.gateway;
     let tz = &gw.config().site.timezone;
     let now = gw.now();
-    let today = crate::quota::local_day(now, tz);
+    let today = crate::domain::local_day(now, tz);
     let mut all = gw.devices()?;
     // Online first, then whoever used the most today.
     all.sort_by_key(|v| (v.session.is_none(), std::cmp::Reverse(v.used_today), v.mac));
@@ -401,8 +401,8 @@ fn devices_page(ctx: &Ctx, mut notice: String, status: StatusCode) -> Result<Res
         .take(DEVICES_PER_PAGE)
         .map(|view| {
             let session_ends = view.session.as_ref().map(|s| {
-                if crate::quota::local_day(s.ends, tz) == today {
-                    crate::quota::local_hhmm(s.ends, tz)
+                if crate::domain::local_day(s.ends, tz) == today {
+                    crate::domain::local_hhmm(s.ends, tz)
                 } else {
                     local_datetime(s.ends, tz)
                 }
