@@ -18,6 +18,7 @@ use crate::firewall::{
 };
 use crate::quota::{self, Limits};
 use crate::store::{Store, StoreError};
+use crate::telemetry::LoginFailure;
 
 /// Longest the expiry loop sleeps, so a clock jump is noticed within it.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
@@ -40,6 +41,27 @@ pub enum GatewayError {
     /// The firewall failed.
     #[error(transparent)]
     Firewall(#[from] FirewallError),
+}
+
+impl GatewayError {
+    /// The login failure this error stands for, as the telemetry counts it.
+    pub fn login_failure(&self) -> LoginFailure {
+        match self {
+            GatewayError::Blocked(_) => LoginFailure::Blocked,
+            GatewayError::QuotaUsed(_) => LoginFailure::QuotaUsed,
+            GatewayError::Full(_) => LoginFailure::Full,
+            GatewayError::Store(_) | GatewayError::Firewall(_) => LoginFailure::Error,
+        }
+    }
+}
+
+/// Tell the telemetry about bytes just written to daily usage (summed over
+/// what the store took, so every byte is counted once).
+pub(crate) fn count_bytes(added: &[(Mac, u32, DailyUsage)]) {
+    let (download, upload) = added.iter().fold((0u64, 0u64), |(d, u), (_, _, a)| {
+        (d.saturating_add(a.download), u.saturating_add(a.upload))
+    });
+    crate::telemetry::bytes_counted(download, upload);
 }
 
 /// A device as the portal shows it.
@@ -378,9 +400,9 @@ impl Gateway {
     pub async fn admit(&self, mac: Mac, ip: Ipv4Addr) -> Result<Session, GatewayError> {
         let result = self.admit_device(mac, ip).await;
         match &result {
-            Ok((_, true)) => crate::admin::metrics::session_started(),
+            Ok((_, true)) => crate::telemetry::session_started(),
             Ok((_, false)) => {}
-            Err(e) => crate::admin::metrics::login_failed(e),
+            Err(e) => crate::telemetry::login_failed(e.login_failure()),
         }
         result.map(|(session, _)| session)
     }
@@ -573,7 +595,7 @@ impl Gateway {
                 .collect();
             if !added.is_empty() {
                 self.store.record_pass(&[], &added)?;
-                crate::admin::metrics::bytes_counted(&added);
+                count_bytes(&added);
             }
         }
         self.store.flush().await?;

@@ -28,4 +28,5 @@ pub mod portal;
 pub mod quota;
 pub mod shaping;
 pub mod store;
+pub mod telemetry;
 pub mod uplink;

@@ -267,12 +267,12 @@ impl Accounts {
     ) -> Result<LoginSession, LoginError> {
         let result = self.check_login(username, password, peer).await;
         match &result {
-            Ok(_) => super::metrics::admin_login(super::metrics::AdminLogin::Ok),
+            Ok(_) => crate::telemetry::admin_login(crate::telemetry::AdminLogin::Ok),
             Err(LoginError::Invalid) => {
-                super::metrics::admin_login(super::metrics::AdminLogin::Bad)
+                crate::telemetry::admin_login(crate::telemetry::AdminLogin::Bad)
             }
             Err(LoginError::Locked { .. }) => {
-                super::metrics::admin_login(super::metrics::AdminLogin::Locked)
+                crate::telemetry::admin_login(crate::telemetry::AdminLogin::Locked)
             }
             Err(LoginError::Internal(_)) => {}
         }

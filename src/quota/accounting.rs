@@ -48,7 +48,7 @@ pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
         let interval = gw.quota().accounting_interval;
         let started = Instant::now();
         let result = pass(&gw).await;
-        crate::admin::metrics::accounting_pass(
+        crate::telemetry::accounting_pass(
             started.elapsed(),
             result.as_ref().ok().map(|r| r.devices),
         );
@@ -215,7 +215,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
             }
         }
         gw.store().record_pass(&devices, &added)?;
-        crate::admin::metrics::bytes_counted(&added);
+        crate::gateway::count_bytes(&added);
         gw.replace_unsaved(unsaved);
         let online = (report.devices - ended.len()) as u64;
         gw.store()
