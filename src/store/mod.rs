@@ -5,6 +5,8 @@
 
 mod accounts;
 mod audit;
+#[cfg(test)]
+mod golden;
 mod keys;
 
 pub use accounts::{AdminSession, UserChange, UserRecord};
