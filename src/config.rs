@@ -124,7 +124,7 @@ pub struct Store {
 /// The fair-share rules every device gets. The config file gives the
 /// first-boot defaults; an admin's change (`PUT /api/quota`) is kept in the
 /// store and wins from then on (see `Gateway::quota`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quota {
     /// Data per device per local day before it is slowed to `after_quota_rate`.
     pub daily_data: Size,

@@ -12,12 +12,12 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::config::{self, Config};
-use crate::domain::{self, DailyUsage, Device, Mac, QuotaOverride, Session, Standing};
+use crate::domain::{self, DailyUsage, Device, Mac, QuotaOverride, Rate, Session, Size, Standing};
 use crate::firewall::{
     Change, DeviceKey, FirewallError, FirewallHandle, GardenNet, OnlineDevice, Policy, SlotRates,
 };
 use crate::quota::{self, Limits};
-use crate::store::{Store, StoreError};
+use crate::store::{SiteQuotaRecord, Store, StoreError};
 use crate::telemetry::LoginFailure;
 
 /// Longest the expiry loop sleeps, so a clock jump is noticed within it.
@@ -133,7 +133,12 @@ impl Gateway {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Gateway>, GatewayError> {
         let slot_count = shaping_plan(&config).slots;
-        let quota = RwLock::new(store.site_quota()?.unwrap_or_else(|| config.quota.clone()));
+        let quota = RwLock::new(
+            store
+                .site_quota()?
+                .map(quota_of_record)
+                .unwrap_or_else(|| config.quota.clone()),
+        );
         let gw = Arc::new(Gateway {
             config,
             quota,
@@ -197,7 +202,7 @@ impl Gateway {
     pub async fn set_quota(&self, quota: config::Quota) -> Result<config::Quota, GatewayError> {
         let old = {
             let _guard = self.records.lock().expect("records lock");
-            self.store.put_site_quota(&quota)?;
+            self.store.put_site_quota(&record_of_quota(&quota))?;
             std::mem::replace(&mut *self.quota.write().expect("quota lock"), quota)
         };
         self.store.flush().await?;
@@ -682,6 +687,32 @@ impl Gateway {
     /// Flush the store (shutdown).
     pub fn flush_blocking(&self) -> Result<(), GatewayError> {
         Ok(self.store.flush_blocking()?)
+    }
+}
+
+/// The site quota as the store keeps it (its own schema, see `store::SiteQuotaRecord`).
+fn record_of_quota(q: &config::Quota) -> SiteQuotaRecord {
+    SiteQuotaRecord {
+        daily_data: q.daily_data.0,
+        session_time: q.session_time.into(),
+        idle_timeout: q.idle_timeout.into(),
+        download_rate: q.download_rate.0,
+        upload_rate: q.upload_rate.0,
+        after_quota_rate: q.after_quota_rate.0,
+        accounting_interval: q.accounting_interval.into(),
+    }
+}
+
+/// The site quota an admin saved, back in the config room's terms.
+fn quota_of_record(r: SiteQuotaRecord) -> config::Quota {
+    config::Quota {
+        daily_data: Size(r.daily_data),
+        session_time: r.session_time.into(),
+        idle_timeout: r.idle_timeout.into(),
+        download_rate: Rate(r.download_rate),
+        upload_rate: Rate(r.upload_rate),
+        after_quota_rate: Rate(r.after_quota_rate),
+        accounting_interval: r.accounting_interval.into(),
     }
 }
 

@@ -62,15 +62,15 @@ fn day_stats() -> DayStats {
     }
 }
 
-fn site_quota() -> crate::config::Quota {
-    crate::config::Quota {
-        daily_data: crate::domain::Size(500 << 20),
-        session_time: Duration::from_secs(4 * 3600),
-        idle_timeout: Duration::from_secs(30 * 60),
-        download_rate: crate::domain::Rate(2_000_000),
-        upload_rate: crate::domain::Rate(1_000_000),
-        after_quota_rate: crate::domain::Rate(0),
-        accounting_interval: Duration::from_millis(1500),
+fn site_quota() -> SiteQuotaRecord {
+    SiteQuotaRecord {
+        daily_data: 500 << 20,
+        session_time: Duration::from_secs(4 * 3600).into(),
+        idle_timeout: Duration::from_secs(30 * 60).into(),
+        download_rate: 2_000_000,
+        upload_rate: 1_000_000,
+        after_quota_rate: 0,
+        accounting_interval: Duration::from_millis(1500).into(),
     }
 }
 

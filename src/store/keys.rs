@@ -5,7 +5,7 @@
 //! - tree `usage`:   6 MAC bytes + day (u32 BE, e.g. 20261127) -> JSON of [`crate::domain::DailyUsage`]
 //! - tree `days`:    day (u32 BE) -> JSON of [`crate::domain::DayStats`] (logins, peak devices online)
 //! - tree `audit`:   u64 BE sequence -> JSON of [`super::AuditEntry`] (see `audit.rs`)
-//! - tree `settings`: `quota` -> JSON of [`crate::config::Quota`] (the admin's site defaults)
+//! - tree `settings`: `quota` -> JSON of [`super::SiteQuotaRecord`] (the admin's site defaults)
 //! - tree `users`:   username (UTF-8) -> JSON of [`super::UserRecord`] (role, argon2id PHC string, created)
 //! - tree `admin_sessions`: SHA-256 of the login token -> JSON of [`super::AdminSession`] (see `accounts.rs`)
 

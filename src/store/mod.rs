@@ -8,9 +8,11 @@ mod audit;
 #[cfg(test)]
 mod golden;
 mod keys;
+mod settings;
 
 pub use accounts::{AdminSession, UserChange, UserRecord};
 pub use audit::AuditEntry;
+pub use settings::{SiteQuotaRecord, StoredDuration};
 
 use std::path::{Path, PathBuf};
 
@@ -252,7 +254,7 @@ impl Store {
     }
 
     /// The site quota an admin saved, if any (else the config file's applies).
-    pub fn site_quota(&self) -> Result<Option<crate::config::Quota>, StoreError> {
+    pub fn site_quota(&self) -> Result<Option<SiteQuotaRecord>, StoreError> {
         self.settings
             .get(keys::SETTING_QUOTA)?
             .map(|v| keys::decode(&v, "settings/quota"))
@@ -260,7 +262,7 @@ impl Store {
     }
 
     /// Save the site quota (not yet flushed; see [`Store::flush`]).
-    pub fn put_site_quota(&self, quota: &crate::config::Quota) -> Result<(), StoreError> {
+    pub fn put_site_quota(&self, quota: &SiteQuotaRecord) -> Result<(), StoreError> {
         self.settings
             .insert(keys::SETTING_QUOTA, keys::encode(quota))?;
         Ok(())
@@ -342,13 +344,15 @@ mod tests {
     #[test]
     fn day_stats_and_site_quota_survive_reopen_and_pruning() {
         let dir = temp_dir("days");
-        let mut quota = crate::config::Config::parse(
-            include_str!("../../config/desawifi.toml"),
-            Path::new("desawifi.toml"),
-        )
-        .unwrap()
-        .quota;
-        quota.daily_data = crate::domain::Size(1 << 30);
+        let quota = SiteQuotaRecord {
+            daily_data: 1 << 30,
+            session_time: std::time::Duration::from_secs(4 * 3600).into(),
+            idle_timeout: std::time::Duration::from_secs(30 * 60).into(),
+            download_rate: 2_000_000,
+            upload_rate: 1_000_000,
+            after_quota_rate: 256_000,
+            accounting_interval: std::time::Duration::from_secs(5).into(),
+        };
         {
             let store = Store::open(&dir).unwrap();
             assert_eq!(store.site_quota().unwrap(), None);
