@@ -31,8 +31,8 @@ use desawifi::clock::ManualClock;
 use desawifi::config::Config;
 use desawifi::domain::{Device, Mac, Session};
 use desawifi::firewall::{Firewall, Nft};
+use desawifi::gateway::accounting;
 use desawifi::gateway::{default_slot_rates, shaping_plan, Gateway};
-use desawifi::quota::accounting;
 use desawifi::shaping::Tc;
 use desawifi::store::Store;
 

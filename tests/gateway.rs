@@ -16,8 +16,8 @@ use desawifi::config::Config;
 use desawifi::domain::Mac;
 use desawifi::domain::{QuotaOverride, Standing};
 use desawifi::firewall::{Firewall, Nft};
+use desawifi::gateway::accounting;
 use desawifi::gateway::{default_slot_rates, shaping_plan, Gateway, GatewayError};
-use desawifi::quota::accounting;
 use desawifi::shaping::Tc;
 use desawifi::store::Store;
 

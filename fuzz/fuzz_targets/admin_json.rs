@@ -47,7 +47,7 @@ fn world() -> &'static World {
     WORLD.get_or_init(|| {
         let (rt, gateway, store) = common::gateway("admin");
         let (uplink, reader) = watch::channel(UplinkState::Up);
-        let accounts = Accounts::new(store, Duration::from_secs(3600), Arc::new(ManualClock::new(1_780_000_000)));
+        let accounts = Accounts::new(store.admin(), Duration::from_secs(3600), Arc::new(ManualClock::new(1_780_000_000)));
         accounts.add_user("ani", Role::Admin, "kelapa-muda-1", "fuzz").expect("fuzz account");
         let who = rt
             .block_on(async {

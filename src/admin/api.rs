@@ -457,7 +457,7 @@ fn audit(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
         }
     };
     let tz = &admin.gateway.config().site.timezone;
-    let entries = admin.gateway.store().audit_log(before, limit)?;
+    let entries = admin.accounts.admin_store().audit_log(before, limit)?;
     let next = if entries.len() == limit {
         entries.last().map(|(id, _)| *id)
     } else {

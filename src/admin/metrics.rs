@@ -104,9 +104,8 @@ pub fn snapshot(gw: &Gateway, uplink: UplinkState) -> Result<Snapshot, GatewayEr
     };
     for d in &devices {
         // Today as the portal and the API show it: written plus counted-but-unwritten.
-        add(&mut usage_today, gw.store().usage(&d.mac, day)?);
-        add(&mut usage_today, gw.unsaved_usage(&d.mac));
-        add(&mut usage_yesterday, gw.store().usage(&d.mac, yesterday)?);
+        add(&mut usage_today, gw.usage_on(&d.mac, day)?);
+        add(&mut usage_yesterday, gw.usage_on(&d.mac, yesterday)?);
     }
     Ok(Snapshot {
         site: gw.config().site.name.clone(),

@@ -190,7 +190,7 @@ fn audit(
         old,
         new,
     };
-    admin.gateway.store().append_audit(&entry)?;
+    admin.accounts.admin_store().append_audit(&entry)?;
     Ok(())
 }
 
@@ -204,7 +204,7 @@ async fn audited(
     new: Value,
 ) -> Result<(), OpError> {
     audit(admin, who, action, target, old, new)?;
-    admin.gateway.store().flush().await?;
+    admin.accounts.admin_store().flush().await?;
     tracing::info!(who = %who.username, action, target, "admin change");
     Ok(())
 }
@@ -238,16 +238,20 @@ pub async fn set_site_quota(
         &QUOTA_KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
         &[],
     )?;
-    let _changing = admin.changes.lock().await;
-    let old = admin.gateway.quota();
-    let mut new = old.clone();
-    for (key, text, field) in &texts {
-        let text = text.as_deref().ok_or_else(|| {
-            OpError::bad(field, "must not be null (every site default has a value)")
-        })?;
-        new = config::parse_quota_field(&new, key, text).map_err(|m| OpError::bad(field, m))?;
-    }
-    admin.gateway.set_quota(new.clone()).await?;
+    let (old, new) = admin
+        .gateway
+        .change_quota(|old| {
+            let mut new = old.clone();
+            for (key, text, field) in &texts {
+                let text = text.as_deref().ok_or_else(|| {
+                    OpError::bad(field, "must not be null (every site default has a value)")
+                })?;
+                new = config::parse_quota_field(&new, key, text)
+                    .map_err(|m| OpError::bad(field, m))?;
+            }
+            Ok::<_, OpError>(new)
+        })
+        .await?;
     let keys: Vec<&str> = texts.iter().map(|(k, _, _)| *k).collect();
     audited(
         admin,
@@ -303,38 +307,36 @@ pub async fn set_device_quota(
         );
     }
     let texts = quota_texts(&rest, &OVERRIDE_KEYS, &["exempt"])?;
-    let _changing = admin.changes.lock().await;
     let site = admin.gateway.quota();
-    let old = admin
+    let (old, new) = admin
         .gateway
-        .store()
-        .device(&mac)?
-        .map(|d| d.quota)
-        .unwrap_or_default();
-    let mut new = old.clone();
-    for (key, text, field) in &texts {
-        let value = match text {
-            None => None,
-            Some(text) => {
-                let q = config::parse_quota_field(&site, key, text)
-                    .map_err(|m| OpError::bad(field, m))?;
-                Some(match *key {
-                    "daily_data" => q.daily_data.0,
-                    "download_rate" => q.download_rate.0,
-                    _ => q.upload_rate.0,
-                })
+        .change_quota_override(mac, |old| {
+            let mut new = old.clone();
+            for (key, text, field) in &texts {
+                let value = match text {
+                    None => None,
+                    Some(text) => {
+                        let q = config::parse_quota_field(&site, key, text)
+                            .map_err(|m| OpError::bad(field, m))?;
+                        Some(match *key {
+                            "daily_data" => q.daily_data.0,
+                            "download_rate" => q.download_rate.0,
+                            _ => q.upload_rate.0,
+                        })
+                    }
+                };
+                match *key {
+                    "daily_data" => new.daily_data = value,
+                    "download_rate" => new.download_rate = value,
+                    _ => new.upload_rate = value,
+                }
             }
-        };
-        match *key {
-            "daily_data" => new.daily_data = value,
-            "download_rate" => new.download_rate = value,
-            _ => new.upload_rate = value,
-        }
-    }
-    if let Some(e) = exempt {
-        new.exempt = e;
-    }
-    admin.gateway.set_quota_override(mac, new.clone()).await?;
+            if let Some(e) = exempt {
+                new.exempt = e;
+            }
+            Ok::<_, OpError>(new)
+        })
+        .await?;
     audited(
         admin,
         who,
@@ -354,7 +356,6 @@ pub async fn clear_device_quota(
     mac: Mac,
 ) -> Result<QuotaOverride, OpError> {
     may_change(who)?;
-    let _changing = admin.changes.lock().await;
     known(admin, mac)?;
     let old = admin
         .gateway
@@ -376,7 +377,6 @@ pub async fn clear_device_quota(
 pub fn known(admin: &Admin, mac: Mac) -> Result<crate::domain::Device, OpError> {
     admin
         .gateway
-        .store()
         .device(&mac)?
         .ok_or_else(|| OpError::NotFound(format!("device {mac} has never been seen")))
 }
@@ -385,7 +385,6 @@ pub fn known(admin: &Admin, mac: Mac) -> Result<crate::domain::Device, OpError> 
 /// Allowed for a MAC never seen (an admin may block it before it arrives).
 pub async fn block(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpError> {
     may_change(who)?;
-    let _changing = admin.changes.lock().await;
     let was = admin.gateway.set_blocked(mac, true).await?;
     audited(
         admin,
@@ -401,7 +400,6 @@ pub async fn block(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpErr
 /// Let a blocked device log in again (it stays captive until it does).
 pub async fn unblock(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpError> {
     may_change(who)?;
-    let _changing = admin.changes.lock().await;
     known(admin, mac)?;
     let was = admin.gateway.set_blocked(mac, false).await?;
     audited(
@@ -419,7 +417,6 @@ pub async fn unblock(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpE
 /// Returns whether it was online.
 pub async fn kick(admin: &Admin, who: &Principal, mac: Mac) -> Result<bool, OpError> {
     may_change(who)?;
-    let _changing = admin.changes.lock().await;
     let device = known(admin, mac)?;
     let was_online = device.is_online(admin.gateway.now());
     admin.gateway.revoke(mac, "kicked by an admin").await?;

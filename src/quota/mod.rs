@@ -1,8 +1,7 @@
 //! The quota room: what a device may use today, and what follows when it
-//! has used it. Pure arithmetic here; [`accounting`] runs the loop that
-//! turns kernel counters into daily usage and decisions.
-
-pub mod accounting;
+//! has used it. Pure arithmetic; the gateway's accounting pass
+//! (`gateway::accounting`) runs the loop that turns kernel counters into
+//! daily usage and decisions with it.
 
 use crate::config;
 use crate::domain::{QuotaOverride, Standing};

@@ -178,25 +178,29 @@ fn records_encode_to_the_golden_bytes() {
         SITE_QUOTA,
     );
     store
+        .admin
         .put_admin_session(&ADMIN_SESSION_KEY, &admin_session())
         .unwrap();
     assert_bytes(
         "admin session",
-        only(&store.admin_sessions),
+        only(&store.admin.admin_sessions),
         &ADMIN_SESSION_KEY,
         ADMIN_SESSION,
     );
-    let id = store.append_audit(&audit_entry()).unwrap();
-    let (key, value) = only(&store.audit);
+    let id = store.admin.append_audit(&audit_entry()).unwrap();
+    let (key, value) = only(&store.admin.audit);
     assert_eq!(key, id.to_be_bytes(), "audit: key moved");
     assert_bytes("audit", (AUDIT_KEY.to_vec(), value), AUDIT_KEY, AUDIT);
-    store.audit.clear().unwrap();
+    store.admin.audit.clear().unwrap();
     assert_eq!(
-        store.add_user("ani", &user(), &audit_entry()).unwrap(),
+        store
+            .admin
+            .add_user("ani", &user(), &audit_entry())
+            .unwrap(),
         UserChange::Done
     );
-    assert_bytes("user", only(&store.users), USER_KEY, USER);
-    let (_, value) = only(&store.audit);
+    assert_bytes("user", only(&store.admin.users), USER_KEY, USER);
+    let (_, value) = only(&store.admin.audit);
     assert_bytes("user audit", (AUDIT_KEY.to_vec(), value), AUDIT_KEY, AUDIT);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -220,19 +224,20 @@ fn golden_bytes_decode_to_the_records() {
     );
     store.settings.insert(SITE_QUOTA_KEY, SITE_QUOTA).unwrap();
     assert_eq!(store.site_quota().unwrap(), Some(site_quota()));
-    store.users.insert(USER_KEY, USER).unwrap();
-    assert_eq!(store.user("ani").unwrap(), Some(user()));
+    store.admin.users.insert(USER_KEY, USER).unwrap();
+    assert_eq!(store.admin.user("ani").unwrap(), Some(user()));
     store
+        .admin
         .admin_sessions
         .insert(ADMIN_SESSION_KEY, ADMIN_SESSION)
         .unwrap();
     assert_eq!(
-        store.admin_session(&ADMIN_SESSION_KEY).unwrap(),
+        store.admin.admin_session(&ADMIN_SESSION_KEY).unwrap(),
         Some(admin_session())
     );
-    store.audit.insert(AUDIT_KEY, AUDIT).unwrap();
+    store.admin.audit.insert(AUDIT_KEY, AUDIT).unwrap();
     assert_eq!(
-        store.audit_log(None, 10).unwrap(),
+        store.admin.audit_log(None, 10).unwrap(),
         vec![(42, audit_entry())]
     );
     drop(store);

@@ -21,6 +21,34 @@ use crate::domain::{DailyUsage, DayStats, Device, Mac};
 /// The on-disk layout this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
+impl AdminStore {
+    /// Open the store in `path` for the admin's trees alone (the `desawifi
+    /// user` command when no daemon runs).
+    pub fn open(path: &Path) -> Result<AdminStore, StoreError> {
+        Ok(Store::open(path)?.admin)
+    }
+
+    /// Make everything written so far durable (see [`Store::flush`]).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        flush_db(&self.db).await
+    }
+
+    /// Blocking flush, for the CLI and blocking account changes.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// A blocking flush on tokio's blocking pool (see [`Store::flush`] for why not `flush_async`).
+async fn flush_db(db: &sled::Db) -> Result<(), StoreError> {
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || db.flush())
+        .await
+        .map_err(|e| StoreError::Flush(e.to_string()))??;
+    Ok(())
+}
+
 /// What can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,7 +73,9 @@ pub enum StoreError {
     Corrupt { key: String, message: String },
 }
 
-/// Typed access to the sled database.
+/// Typed access to the sled database: the gateway's trees (devices, daily
+/// usage, day stats, settings). The admin room's own trees are reached
+/// through [`Store::admin`] only.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
@@ -53,6 +83,16 @@ pub struct Store {
     usage: sled::Tree,
     days: sled::Tree,
     settings: sled::Tree,
+    admin: AdminStore,
+}
+
+/// The admin room's own trees in the same database: accounts, their login
+/// sessions and the audit log (see `accounts.rs`, `audit.rs`). The daemon
+/// hands this to the admin room, which so never holds the gateway's
+/// [`Store`] (devices and usage change only through the gateway).
+#[derive(Clone)]
+pub struct AdminStore {
+    db: sled::Db,
     audit: sled::Tree,
     users: sled::Tree,
     admin_sessions: sled::Tree,
@@ -100,15 +140,23 @@ impl Store {
         let users = db.open_tree(keys::TREE_USERS)?;
         let admin_sessions = db.open_tree(keys::TREE_ADMIN_SESSIONS)?;
         Ok(Store {
+            admin: AdminStore {
+                db: db.clone(),
+                audit,
+                users,
+                admin_sessions,
+            },
             db,
             devices,
             usage,
             days,
             settings,
-            audit,
-            users,
-            admin_sessions,
         })
+    }
+
+    /// The admin room's handle on its own trees (accounts, sessions, audit log).
+    pub fn admin(&self) -> AdminStore {
+        self.admin.clone()
     }
 
     /// One device, if it was ever seen.
@@ -293,11 +341,7 @@ impl Store {
     /// (spacejam/sled#1241), and a burst of logins then hung the daemon
     /// (found by the 1,000-phone burst benchmark).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| StoreError::Flush(e.to_string()))??;
-        Ok(())
+        flush_db(&self.db).await
     }
 
     /// Blocking flush for shutdown paths outside the runtime.

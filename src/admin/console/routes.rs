@@ -510,7 +510,11 @@ async fn device_action(ctx: &Ctx<'_>, req: &Req, rest: &str) -> Resp {
 fn audit_page(ctx: &Ctx) -> Result<Resp, OpError> {
     let gw = &ctx.admin.gateway;
     let before = form_value(&ctx.query, "before").and_then(|b| b.parse::<u64>().ok());
-    let mut entries = gw.store().audit_log(before, AUDIT_PER_PAGE + 1)?;
+    let mut entries = ctx
+        .admin
+        .accounts
+        .admin_store()
+        .audit_log(before, AUDIT_PER_PAGE + 1)?;
     let older = if entries.len() > AUDIT_PER_PAGE {
         entries.truncate(AUDIT_PER_PAGE);
         entries.last().map(|(id, _)| *id)

@@ -10,10 +10,10 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{counter_delta, Limits};
+use super::{count_bytes, Gateway, GatewayError, Unsaved};
 use crate::domain::{local_day, DailyUsage, Device, Mac, Session, Standing};
 use crate::firewall::{Change, DeviceKey, OnlineDevice, SlotRates};
-use crate::gateway::{Gateway, GatewayError, Unsaved};
+use crate::quota::{counter_delta, Limits};
 
 /// A session this young may be missing from the kernel's table without
 /// alarm: its login is between the store and the firewall batch.
@@ -67,7 +67,7 @@ pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
         if today != last_prune_day {
             last_prune_day = today;
             let cutoff = local_day(gw.now() - KEEP_DAYS * 86_400, &gw.config().site.timezone);
-            match gw.store().prune_usage(cutoff) {
+            match gw.store.prune_usage(cutoff) {
                 Ok(n) if n > 0 => info!(removed = n, before = cutoff, "old daily usage pruned"),
                 Ok(_) => {}
                 Err(e) => warn!(error = %e, "pruning daily usage failed"),
@@ -82,7 +82,7 @@ pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
 
 /// One pass: counters -> usage -> decisions.
 pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
-    let kernel = gw.firewall().read().await?.counters();
+    let kernel = gw.firewall.read().await?.counters();
     let config = gw.config();
     let site = gw.quota();
     let idle_after = site.idle_timeout.as_secs() as i64;
@@ -91,7 +91,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
     let mut idle: Vec<Mac> = Vec::new();
     let mut ended: Vec<Mac> = Vec::new();
     {
-        let _guard = gw.records();
+        let _guard = gw.records.lock().expect("records lock");
         let now = gw.now();
         let day = local_day(now, &config.site.timezone);
         let write_interval = config.store.write_interval.as_secs() as i64;
@@ -101,8 +101,8 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
         // What the last pass counted but did not write; taken now, so a revoke
         // that runs meanwhile (it counts from the written counters) can't be
         // shown twice, and put back below.
-        let last = gw.replace_unsaved(std::collections::HashMap::new());
-        for mut device in gw.store().devices()? {
+        let last = std::mem::take(&mut *gw.unsaved.lock().expect("unsaved lock"));
+        for mut device in gw.store.devices()? {
             let before = device.session.clone();
             let limits = Limits::new(&site, &device.quota);
             let Some(session) = device.session.as_mut() else {
@@ -141,7 +141,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
                 _ if delta.total() > 0 => session.last_activity = now,
                 _ => {}
             }
-            let used = gw.store().usage(&device.mac, day)?.total() + delta.total();
+            let used = gw.store.usage(&device.mac, day)?.total() + delta.total();
             let standing = limits.standing(used);
             let (download, upload) = limits.rates(standing);
             let rates = SlotRates { download, upload };
@@ -214,15 +214,15 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
                 );
             }
         }
-        gw.store().record_pass(&devices, &added)?;
-        crate::gateway::count_bytes(&added);
-        gw.replace_unsaved(unsaved);
+        gw.store.record_pass(&devices, &added)?;
+        count_bytes(&added);
+        *gw.unsaved.lock().expect("unsaved lock") = unsaved;
         let online = (report.devices - ended.len()) as u64;
-        gw.store()
+        gw.store
             .update_day_stats(day, |d| d.peak_devices = d.peak_devices.max(online))?;
     }
     if !changes.is_empty() {
-        gw.firewall().changes(changes).await?;
+        gw.firewall.changes(changes).await?;
     }
     if report.missing > 0 {
         warn!(
