@@ -69,8 +69,8 @@ fn op_error(e: OpError) -> Resp {
         OpError::BadInput { field, message } => bad(&field, &message),
         OpError::Forbidden => forbidden(),
         OpError::NotFound(m) => error(StatusCode::NOT_FOUND, &m),
-        OpError::Internal(m) => {
-            warn!(error = %m, "admin API request failed");
+        e @ (OpError::Gateway(_) | OpError::Store(_) | OpError::Internal(_)) => {
+            warn!(error = %e.chain(), "admin API request failed");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal error (see the router's log)",

@@ -50,12 +50,12 @@ const EMBEDDED: &[(&str, &str)] = embed!(
 );
 
 /// The `[quota]` keys the quota form edits, in the form's order: the config
-/// file's own list ([`crate::config::QUOTA_KEYS`]).
-pub const QUOTA_FIELDS: [&str; crate::config::QUOTA_KEYS.len()] = {
-    let mut keys = [""; crate::config::QUOTA_KEYS.len()];
+/// file's own list ([`crate::config::QuotaKey::ALL`]).
+pub const QUOTA_FIELDS: [&str; crate::config::QuotaKey::ALL.len()] = {
+    let mut keys = [""; crate::config::QuotaKey::ALL.len()];
     let mut i = 0;
     while i < keys.len() {
-        keys[i] = crate::config::QUOTA_KEYS[i].0;
+        keys[i] = crate::config::QuotaKey::ALL[i].name();
         i += 1;
     }
     keys

@@ -601,12 +601,13 @@ pub fn check_quota_form(
 ) -> Result<serde_json::Map<String, serde_json::Value>, QuotaForm> {
     let mut checked = QuotaForm::from_quota(current);
     let mut changed = serde_json::Map::new();
-    for f in QUOTA_FIELDS {
+    for key in config::QuotaKey::ALL {
+        let f = key.name();
         let Some(value) = form_value(form, f).map(str::trim) else {
             continue;
         };
         checked.values.insert(f, value.to_owned());
-        match config::parse_quota_field(current, f, value) {
+        match config::parse_quota_field(current, key, value) {
             Ok(q) if q == *current => {}
             Ok(_) => {
                 changed.insert(f.to_owned(), value.into());

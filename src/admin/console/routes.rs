@@ -75,8 +75,11 @@ impl Ctx<'_> {
             OpError::NotFound(_) => {
                 self.message(StatusCode::NOT_FOUND, "not_found_title", "not_found")
             }
-            OpError::BadInput { .. } | OpError::Internal(_) => {
-                warn!(error = %e, "console request failed");
+            OpError::BadInput { .. }
+            | OpError::Gateway(_)
+            | OpError::Store(_)
+            | OpError::Internal(_) => {
+                warn!(error = %e.chain(), "console request failed");
                 self.message(StatusCode::INTERNAL_SERVER_ERROR, "error_title", "error")
             }
         }
