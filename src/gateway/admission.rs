@@ -84,6 +84,7 @@ impl Gateway {
             device.ip = Some(ip);
             device.session = Some(session.clone());
             self.store.put_device(&device)?;
+            records.wrote(mac);
             (session, changes)
         };
         self.store.flush().await?;
@@ -156,7 +157,7 @@ impl Gateway {
         change: impl FnOnce(&mut Device) -> Result<T, E>,
     ) -> Result<T, E> {
         let out = {
-            let _guard = self.records.lock().expect("records lock");
+            let mut records = self.records.lock().expect("records lock");
             let mut device = self
                 .store
                 .device(&mac)
@@ -164,6 +165,7 @@ impl Gateway {
                 .unwrap_or_else(|| Device::new(mac, self.now()));
             let out = change(&mut device)?;
             self.store.put_device(&device).map_err(GatewayError::from)?;
+            records.wrote(mac);
             out
         };
         self.store.flush().await.map_err(GatewayError::from)?;
@@ -256,6 +258,7 @@ impl Gateway {
         }
         if session.is_some() {
             self.store.put_device(&device)?;
+            records.wrote(mac);
             tracing::debug!(mac = %mac, reason, "session ended in store");
         }
         Ok(session)

@@ -13,6 +13,7 @@ mod reports;
 
 pub use reports::DeviceView;
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -92,16 +93,62 @@ pub struct Gateway {
     wake: Notify,
     /// Bytes the last accounting pass counted but did not write yet
     /// (`[store] write_interval`), so pages and reports show them at once.
-    unsaved: Mutex<std::collections::HashMap<Mac, Unsaved>>,
+    unsaved: Mutex<HashMap<Mac, Unsaved>>,
 }
 
 /// What the records lock guards besides the device records in the store.
+#[derive(Default)]
 struct Records {
     /// Which traffic-shaping slots sessions hold (index = slot).
     slots: Vec<bool>,
+    /// Device records written so far (a sequence number, bumped by each write).
+    writes: u64,
+    /// Devices written while an accounting pass was deciding without the
+    /// lock, with the sequence number of their last write; kept only while
+    /// some pass still needs them.
+    written: HashMap<Mac, u64>,
+    /// The `writes` each running accounting pass started from.
+    passes: Vec<u64>,
 }
 
 impl Records {
+    /// A device record was written (under the lock).
+    fn wrote(&mut self, mac: Mac) {
+        self.writes += 1;
+        if !self.passes.is_empty() {
+            self.written.insert(mac, self.writes);
+        }
+    }
+
+    /// An accounting pass starts deciding: writes from now on are noted.
+    fn watch(&mut self) -> u64 {
+        self.passes.push(self.writes);
+        self.writes
+    }
+
+    /// The pass that started at `since` is done with the write log.
+    fn unwatch(&mut self, since: u64) {
+        if let Some(i) = self.passes.iter().position(|&p| p == since) {
+            self.passes.swap_remove(i);
+        }
+        match self.passes.iter().min() {
+            Some(&oldest) => self.written.retain(|_, &mut w| w > oldest),
+            None => self.written.clear(),
+        }
+    }
+
+    /// Devices written after `since`.
+    fn written_since(&self, since: u64) -> Vec<Mac> {
+        let mut macs: Vec<Mac> = self
+            .written
+            .iter()
+            .filter(|(_, &w)| w > since)
+            .map(|(mac, _)| *mac)
+            .collect();
+        macs.sort();
+        macs
+    }
+
     /// The lowest free slot, now taken.
     fn take_slot(&mut self) -> Result<u16, GatewayError> {
         let free = self
@@ -161,6 +208,7 @@ impl Gateway {
             clock,
             records: Mutex::new(Records {
                 slots: vec![false; slot_count as usize],
+                ..Records::default()
             }),
             wake: Notify::new(),
             unsaved: Mutex::default(),
@@ -191,6 +239,7 @@ impl Gateway {
                 s.slot = Some(slot);
             }
             self.store.put_device(&device)?;
+            records.wrote(device.mac);
         }
         Ok(())
     }

@@ -67,7 +67,7 @@ impl Gateway {
         let today = domain::local_day(self.now(), &self.config.site.timezone);
         if (from..=to).contains(&today) {
             let unsaved = self.unsaved.lock().expect("unsaved lock").clone();
-            let index: std::collections::HashMap<Mac, usize> = rows
+            let index: HashMap<Mac, usize> = rows
                 .iter()
                 .enumerate()
                 .filter(|(_, (day, _, _))| *day == today)
