@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::domain::{Rate, Size};
+use crate::domain::{Rate, Size, DEFAULT_SLOTS, MAX_SLOTS};
 use crate::lang::Language;
 
 /// Everything the gateway needs to know about its site, read from one file.
@@ -513,17 +513,16 @@ impl Check<'_> {
                 positive_rate,
             )?,
             max_online: match raw.max_online {
-                None => crate::shaping::DEFAULT_SLOTS,
+                None => DEFAULT_SLOTS,
                 Some(n) => u16::try_from(n)
                     .ok()
-                    .filter(|&n| n > 0 && n <= crate::shaping::MAX_SLOTS)
+                    .filter(|&n| n > 0 && n <= MAX_SLOTS)
                     .ok_or_else(|| {
                         self.invalid(
                             "network.max_online",
                             format!(
                                 "{n} is not between 1 and {} (try {})",
-                                crate::shaping::MAX_SLOTS,
-                                crate::shaping::DEFAULT_SLOTS
+                                MAX_SLOTS, DEFAULT_SLOTS
                             ),
                         )
                     })?,
