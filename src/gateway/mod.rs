@@ -3,8 +3,8 @@
 //! rooms ask it to admit, revoke or look up a device and for the reports;
 //! it writes the store first (durably), then asks the firewall task.
 //!
-//! - [`admission`]: admit, revoke, block, overrides, session expiry.
-//! - [`reports`]: device views, per-day usage and stats.
+//! - `admission`: admit, revoke, block, overrides, session expiry.
+//! - `reports`: device views, per-day usage and stats.
 //! - [`accounting`]: the accounting pass (counters -> usage -> decisions).
 
 pub mod accounting;
