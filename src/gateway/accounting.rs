@@ -181,7 +181,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
         // Devices written since the walk began: decided again as they are now.
         let moved = records.written_since(watch.since);
         if !moved.is_empty() {
-            decisions.retain(|d| !moved.contains(&d.device.mac));
+            decisions.retain(|d| moved.binary_search(&d.device.mac).is_err());
             let live = gw.unsaved.lock().expect("unsaved lock").clone();
             for mac in &moved {
                 if let Some(device) = gw.store.device(mac)? {

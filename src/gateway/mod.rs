@@ -69,7 +69,7 @@ impl GatewayError {
 
 /// Tell the telemetry about bytes just written to daily usage (summed over
 /// what the store took, so every byte is counted once).
-pub(crate) fn count_bytes(added: &[(Mac, u32, DailyUsage)]) {
+fn count_bytes(added: &[(Mac, u32, DailyUsage)]) {
     let (download, upload) = added.iter().fold((0u64, 0u64), |(d, u), (_, _, a)| {
         (d.saturating_add(a.download), u.saturating_add(a.upload))
     });
@@ -137,7 +137,7 @@ impl Records {
         }
     }
 
-    /// Devices written after `since`.
+    /// Devices written after `since`, sorted.
     fn written_since(&self, since: u64) -> Vec<Mac> {
         let mut macs: Vec<Mac> = self
             .written
@@ -384,5 +384,51 @@ pub fn default_slot_rates(config: &Config) -> SlotRates {
     SlotRates {
         download: config.quota.download_rate.0,
         upload: config.quota.upload_rate.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(n: u8) -> Mac {
+        Mac([2, 0x77, 0, 0, 0, n])
+    }
+
+    #[test]
+    fn the_write_log_keeps_what_running_passes_need() {
+        let mut r = Records::default();
+        let (a, b) = (mac(1), mac(2));
+        r.wrote(a);
+        assert!(r.written.is_empty(), "no pass running: nothing to keep");
+        let first = r.watch();
+        r.wrote(a);
+        let second = r.watch();
+        r.wrote(b);
+        assert_eq!(r.written_since(first), vec![a, b]);
+        assert_eq!(r.written_since(second), vec![b]);
+        r.unwatch(first);
+        assert_eq!(
+            r.written_since(second),
+            vec![b],
+            "the later pass still sees its write"
+        );
+        r.unwatch(second);
+        assert!(r.written.is_empty() && r.passes.is_empty());
+    }
+
+    #[test]
+    fn slots_are_taken_lowest_first_and_given_back() {
+        let mut r = Records {
+            slots: vec![false; 2],
+            ..Records::default()
+        };
+        assert_eq!(r.take_slot().unwrap(), 0);
+        assert_eq!(r.take_slot().unwrap(), 1);
+        assert!(matches!(r.take_slot(), Err(GatewayError::Full(2))));
+        assert_eq!(r.online(), 2);
+        r.free_slot(0);
+        assert_eq!(r.online(), 1);
+        assert_eq!(r.take_slot().unwrap(), 0);
     }
 }
