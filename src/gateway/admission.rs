@@ -3,7 +3,17 @@
 //! (flushed before answering), then the firewall task gets the change, so a
 //! power cut between the two loses nothing the kernel has.
 
-use super::*;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{count_bytes, Gateway, GatewayError, MAX_SLEEP};
+use crate::domain::{self, DailyUsage, Device, Mac, QuotaOverride, Session, Standing};
+use crate::firewall::{Change, DeviceKey, OnlineDevice};
+use crate::quota::{self, Limits};
 
 impl Gateway {
     /// Let a device online for one session: store first (flushed), then the

@@ -14,21 +14,19 @@ mod reports;
 pub use reports::DeviceView;
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::clock::Clock;
 use crate::config::{self, Config};
-use crate::domain::{self, DailyUsage, Device, Mac, QuotaOverride, Rate, Session, Size, Standing};
+use crate::domain::{DailyUsage, Device, Mac, Rate, Size, Standing};
 use crate::firewall::{
-    Change, DeviceKey, FirewallError, FirewallHandle, GardenNet, OnlineDevice, Policy, SlotRates,
+    DeviceKey, FirewallError, FirewallHandle, GardenNet, OnlineDevice, Policy, SlotRates,
 };
-use crate::quota::{self, Limits};
+use crate::quota::Limits;
 use crate::store::{SiteQuotaRecord, Store, StoreError};
 use crate::telemetry::LoginFailure;
 

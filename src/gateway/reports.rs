@@ -4,7 +4,12 @@
 //! accounting pass counted but did not write yet (`[store] write_interval`),
 //! so every page and report agrees with the portal.
 
-use super::*;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use super::{config, Gateway, GatewayError};
+use crate::domain::{self, DailyUsage, Device, Mac, QuotaOverride, Session, Standing};
+use crate::quota::Limits;
 
 /// A device as the portal shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
