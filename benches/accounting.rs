@@ -29,12 +29,12 @@ use std::time::{Duration, Instant};
 
 use desawifi::clock::ManualClock;
 use desawifi::config::Config;
+use desawifi::domain::{Device, Mac, Session};
 use desawifi::firewall::{Firewall, Nft};
+use desawifi::gateway::accounting;
 use desawifi::gateway::{default_slot_rates, shaping_plan, Gateway};
-use desawifi::mac::Mac;
-use desawifi::quota::accounting;
 use desawifi::shaping::Tc;
-use desawifi::store::{Device, Session, Store};
+use desawifi::store::Store;
 
 const NS: &str = "dw-bench-acct";
 const INSIDE: &str = "DESAWIFI_BENCH_INSIDE";

@@ -32,10 +32,10 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use desawifi::domain::Mac;
 use desawifi::firewall::{
     render, DeviceKey, GardenNet, KernelState, OnlineDevice, Policy, SlotRates,
 };
-use desawifi::mac::Mac;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/village.sh");
 const TAG: &str = "fwdbn";

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::{Rate, Size, DEFAULT_SLOTS, MAX_SLOTS};
 use crate::lang::Language;
 
 /// Everything the gateway needs to know about its site, read from one file.
@@ -123,7 +124,7 @@ pub struct Store {
 /// The fair-share rules every device gets. The config file gives the
 /// first-boot defaults; an admin's change (`PUT /api/quota`) is kept in the
 /// store and wins from then on (see `Gateway::quota`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quota {
     /// Data per device per local day before it is slowed to `after_quota_rate`.
     pub daily_data: Size,
@@ -159,20 +160,6 @@ pub struct Uplink {
     /// Consecutive failed rounds before the uplink counts as down.
     pub fail_after: u32,
 }
-
-/// An amount of data, in bytes.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Size(pub u64);
-
-/// A speed, in bits per second. `Rate(0)` means "cut off" where a rate may be zero.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Rate(pub u64);
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -526,17 +513,16 @@ impl Check<'_> {
                 positive_rate,
             )?,
             max_online: match raw.max_online {
-                None => crate::shaping::DEFAULT_SLOTS,
+                None => DEFAULT_SLOTS,
                 Some(n) => u16::try_from(n)
                     .ok()
-                    .filter(|&n| n > 0 && n <= crate::shaping::MAX_SLOTS)
+                    .filter(|&n| n > 0 && n <= MAX_SLOTS)
                     .ok_or_else(|| {
                         self.invalid(
                             "network.max_online",
                             format!(
                                 "{n} is not between 1 and {} (try {})",
-                                crate::shaping::MAX_SLOTS,
-                                crate::shaping::DEFAULT_SLOTS
+                                MAX_SLOTS, DEFAULT_SLOTS
                             ),
                         )
                     })?,
@@ -694,9 +680,9 @@ impl Check<'_> {
             raw.after_quota_rate,
             raw.accounting_interval,
         ];
-        for ((key, default), value) in QUOTA_KEYS.iter().zip(raws) {
+        for (key, value) in QuotaKey::ALL.into_iter().zip(raws) {
             let path = format!("quota.{key}");
-            quota = self.or(&path, value, default, |text| {
+            quota = self.or(&path, value, key.default_text(), |text| {
                 parse_quota_field(&quota, key, text)
             })?;
         }
@@ -779,22 +765,125 @@ impl Check<'_> {
 /// Checked when `[uplink] targets` is absent: public DNS servers answer TCP on port 53.
 pub const DEFAULT_UPLINK_TARGETS: [&str; 2] = ["1.1.1.1:53", "8.8.8.8:53"];
 
-/// The `[quota]` keys, in file order, with the default each has when absent.
-pub const QUOTA_KEYS: [(&str, &str); 7] = [
-    ("daily_data", "500 MiB"),
-    ("session_time", "4h"),
-    ("idle_timeout", "30m"),
-    ("download_rate", "2 Mbit/s"),
-    ("upload_rate", "1 Mbit/s"),
-    ("after_quota_rate", "256 kbit/s"),
-    ("accounting_interval", "5s"),
-];
+/// One `[quota]` key: the config file's, the admin API's and the console's
+/// name for one site default. Matched exhaustively wherever a key is
+/// handled, so a new key cannot be forgotten by a silent fall-through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QuotaKey {
+    /// Data per device per local day.
+    DailyData,
+    /// How long one login lasts.
+    SessionTime,
+    /// A session ends early after this long without traffic.
+    IdleTimeout,
+    /// Per-device download cap.
+    DownloadRate,
+    /// Per-device upload cap.
+    UploadRate,
+    /// The fair-use speed once the daily data is used (0: cut off).
+    AfterQuotaRate,
+    /// How often byte counters are read.
+    AccountingInterval,
+}
+
+/// What kind of value a quota key holds (its units).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaKind {
+    /// Bytes ("500 MiB").
+    Size,
+    /// Bits per second ("2 Mbit/s").
+    Rate,
+    /// A duration ("4h").
+    Duration,
+}
+
+/// A name that is not one of the `[quota]` keys.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key:?} is not a quota key (expected one of: {})", QuotaKey::names().join(", "))]
+pub struct UnknownQuotaKey {
+    /// The name given.
+    pub key: String,
+}
+
+impl QuotaKey {
+    /// Every key, in the config file's order.
+    pub const ALL: [QuotaKey; 7] = [
+        QuotaKey::DailyData,
+        QuotaKey::SessionTime,
+        QuotaKey::IdleTimeout,
+        QuotaKey::DownloadRate,
+        QuotaKey::UploadRate,
+        QuotaKey::AfterQuotaRate,
+        QuotaKey::AccountingInterval,
+    ];
+
+    /// The key's name in the file, the API and the console's form.
+    pub const fn name(self) -> &'static str {
+        match self {
+            QuotaKey::DailyData => "daily_data",
+            QuotaKey::SessionTime => "session_time",
+            QuotaKey::IdleTimeout => "idle_timeout",
+            QuotaKey::DownloadRate => "download_rate",
+            QuotaKey::UploadRate => "upload_rate",
+            QuotaKey::AfterQuotaRate => "after_quota_rate",
+            QuotaKey::AccountingInterval => "accounting_interval",
+        }
+    }
+
+    /// The value the key has when the file leaves it out.
+    pub const fn default_text(self) -> &'static str {
+        match self {
+            QuotaKey::DailyData => "500 MiB",
+            QuotaKey::SessionTime => "4h",
+            QuotaKey::IdleTimeout => "30m",
+            QuotaKey::DownloadRate => "2 Mbit/s",
+            QuotaKey::UploadRate => "1 Mbit/s",
+            QuotaKey::AfterQuotaRate => "256 kbit/s",
+            QuotaKey::AccountingInterval => "5s",
+        }
+    }
+
+    /// The key's units.
+    pub const fn kind(self) -> QuotaKind {
+        match self {
+            QuotaKey::DailyData => QuotaKind::Size,
+            QuotaKey::SessionTime | QuotaKey::IdleTimeout | QuotaKey::AccountingInterval => {
+                QuotaKind::Duration
+            }
+            QuotaKey::DownloadRate | QuotaKey::UploadRate | QuotaKey::AfterQuotaRate => {
+                QuotaKind::Rate
+            }
+        }
+    }
+
+    /// Every key's name, in file order.
+    pub fn names() -> Vec<&'static str> {
+        QuotaKey::ALL.iter().map(|k| k.name()).collect()
+    }
+}
+
+impl std::str::FromStr for QuotaKey {
+    type Err = UnknownQuotaKey;
+
+    fn from_str(s: &str) -> Result<QuotaKey, UnknownQuotaKey> {
+        QuotaKey::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| UnknownQuotaKey { key: s.to_owned() })
+    }
+}
+
+impl fmt::Display for QuotaKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// `base` with one `[quota]` key set from its text, validated exactly as the
 /// config file's value is (`Config::parse` goes through here too), so the
 /// admin API (`PUT /api/quota`) accepts what the file accepts and nothing else.
 /// The error is the message without the key (`"lots" is not a size (try "500 MiB")`).
-pub fn parse_quota_field(base: &Quota, key: &str, text: &str) -> Result<Quota, String> {
+pub fn parse_quota_field(base: &Quota, key: QuotaKey, text: &str) -> Result<Quota, String> {
     let duration = |example: &str| {
         positive(
             text,
@@ -805,7 +894,7 @@ pub fn parse_quota_field(base: &Quota, key: &str, text: &str) -> Result<Quota, S
     };
     let mut quota = base.clone();
     match key {
-        "daily_data" => {
+        QuotaKey::DailyData => {
             quota.daily_data = positive(
                 text,
                 parse_size(text)?,
@@ -813,12 +902,12 @@ pub fn parse_quota_field(base: &Quota, key: &str, text: &str) -> Result<Quota, S
                 "try \"500 MiB\"; to slow everyone always, set download_rate instead",
             )?
         }
-        "session_time" => quota.session_time = duration("4h")?,
-        "idle_timeout" => quota.idle_timeout = duration("30m")?,
-        "download_rate" => quota.download_rate = positive_rate(text)?,
-        "upload_rate" => quota.upload_rate = positive_rate(text)?,
-        "after_quota_rate" => quota.after_quota_rate = parse_rate(text)?,
-        "accounting_interval" => {
+        QuotaKey::SessionTime => quota.session_time = duration("4h")?,
+        QuotaKey::IdleTimeout => quota.idle_timeout = duration("30m")?,
+        QuotaKey::DownloadRate => quota.download_rate = positive_rate(text)?,
+        QuotaKey::UploadRate => quota.upload_rate = positive_rate(text)?,
+        QuotaKey::AfterQuotaRate => quota.after_quota_rate = parse_rate(text)?,
+        QuotaKey::AccountingInterval => {
             let d = parse_duration(text)?;
             if d < Duration::from_secs(1) || d > Duration::from_secs(300) {
                 return Err(format!(
@@ -826,13 +915,6 @@ pub fn parse_quota_field(base: &Quota, key: &str, text: &str) -> Result<Quota, S
                 ));
             }
             quota.accounting_interval = d;
-        }
-        _ => {
-            let known: Vec<&str> = QUOTA_KEYS.iter().map(|(k, _)| *k).collect();
-            return Err(format!(
-                "unknown key (expected one of: {})",
-                known.join(", ")
-            ));
         }
     }
     Ok(quota)
@@ -1030,46 +1112,6 @@ fn scaled(number: &str, scale: u64) -> Option<u128> {
     };
     let part = (fraction * scale as u128 + denominator / 2) / denominator;
     whole.checked_mul(scale as u128)?.checked_add(part)
-}
-
-/// `value / unit` with at most two decimals, trailing zeros dropped: "1.5", "500".
-fn human(value: u64, unit: u64) -> String {
-    let hundredths = (value as u128 * 100 + unit as u128 / 2) / unit as u128;
-    let (whole, frac) = (hundredths / 100, hundredths % 100);
-    match frac {
-        0 => format!("{whole}"),
-        f if f % 10 == 0 => format!("{whole}.{}", f / 10),
-        f => format!("{whole}.{f:02}"),
-    }
-}
-
-impl fmt::Display for Size {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u64); 4] = [
-            ("TiB", 1 << 40),
-            ("GiB", 1 << 30),
-            ("MiB", 1 << 20),
-            ("KiB", 1 << 10),
-        ];
-        match UNITS.iter().find(|(_, unit)| self.0 >= *unit) {
-            Some((name, unit)) => write!(f, "{} {name}", human(self.0, *unit)),
-            None => write!(f, "{} B", self.0),
-        }
-    }
-}
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u64); 3] = [
-            ("Gbit/s", 1_000_000_000),
-            ("Mbit/s", 1_000_000),
-            ("kbit/s", 1_000),
-        ];
-        match UNITS.iter().find(|(_, unit)| self.0 >= *unit) {
-            Some((name, unit)) => write!(f, "{} {name}", human(self.0, *unit)),
-            None => write!(f, "{} bit/s", self.0),
-        }
-    }
 }
 
 /// Duration units, largest first, in milliseconds.
@@ -1665,7 +1707,7 @@ path = "/var/lib/desawifi"
     #[test]
     fn one_quota_key_parses_like_the_file() {
         let base = parse(MINIMAL).unwrap().quota;
-        let q = parse_quota_field(&base, "daily_data", "1 GiB").unwrap();
+        let q = parse_quota_field(&base, QuotaKey::DailyData, "1 GiB").unwrap();
         assert_eq!(
             q,
             Quota {
@@ -1683,12 +1725,17 @@ path = "/var/lib/desawifi"
             let from_file = parse(&format!("{MINIMAL}[quota]\n{key} = \"{value}\"\n"))
                 .unwrap_err()
                 .to_string();
-            let alone = parse_quota_field(&base, key, value).unwrap_err();
+            let alone = parse_quota_field(&base, key.parse().unwrap(), value).unwrap_err();
             assert_eq!(from_file, format!("x.toml: quota.{key}: {alone}"));
         }
-        assert!(parse_quota_field(&base, "daly_data", "1 GiB")
-            .unwrap_err()
-            .starts_with("unknown key (expected one of: daily_data, "));
+        let unknown = "daly_data".parse::<QuotaKey>().unwrap_err();
+        assert_eq!(unknown.key, "daly_data");
+        assert!(unknown
+            .to_string()
+            .starts_with("\"daly_data\" is not a quota key (expected one of: daily_data, "));
+        for key in QuotaKey::ALL {
+            assert_eq!(key.name().parse::<QuotaKey>(), Ok(key));
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // One accounting pass before the portal answers: the kernel kept counting
     // while the daemon was down, and usage not yet written (`[store]
     // write_interval`) must show on the first page, not a minute later.
-    if let Err(e) = crate::quota::accounting::pass(&gateway).await {
+    if let Err(e) = crate::gateway::accounting::pass(&gateway).await {
         tracing::warn!(error = %e, "first accounting pass failed");
     }
     let listener = portal::bind(config.portal.listen).await?;
@@ -57,7 +57,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (admin_tls, fingerprint) =
         admin::tls::acceptor(&config).context("the admin listener's certificate")?;
     info!(addr = %admin_addr, sha256 = %fingerprint, "admin certificate (check it on first connect)");
-    let accounts = Accounts::new(store, config.admin.session_time, clock.clone());
+    let accounts = Accounts::new(store.admin(), config.admin.session_time, clock.clone());
     let https = match &config.portal.https {
         Some(tls) => Some((portal::bind(tls.listen).await?, portal::tls::acceptor(tls)?)),
         None => None,
@@ -93,7 +93,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
     tracker.spawn(gateway.clone().run_expiry(cancel.clone()));
-    tracker.spawn(crate::quota::accounting::run(
+    tracker.spawn(crate::gateway::accounting::run(
         gateway.clone(),
         cancel.clone(),
     ));

@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::mac::Mac;
+use crate::domain::Mac;
 
 /// ARP entry flag "complete" (ATF_COM).
 const ATF_COM: u32 = 0x2;

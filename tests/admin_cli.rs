@@ -273,7 +273,7 @@ fn user_commands_work_on_the_store_when_no_daemon_runs() {
     );
 
     // What the command stored is what a login checks (the line without its "\r\n" or "\n").
-    let store = desawifi::store::Store::open(&dir.join("store")).unwrap();
+    let store = desawifi::store::AdminStore::open(&dir.join("store")).unwrap();
     let accounts = desawifi::admin::accounts::Accounts::new(
         store.clone(),
         Duration::from_secs(60),
@@ -292,7 +292,7 @@ fn user_commands_work_on_the_store_when_no_daemon_runs() {
     let session = rt
         .block_on(accounts.login("budi", "rambutan-manis", peer))
         .expect("the new password works");
-    assert_eq!(session.principal.role, desawifi::admin::Role::Viewer);
+    assert_eq!(session.principal.role, desawifi::domain::Role::Viewer);
     let audit: Vec<(String, String, String)> = store
         .audit_log(None, 10)
         .unwrap()

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use common::{add_user, curl, tag_for, AdminClient, Daemon, Village, ADMIN_ADDR};
 use desawifi::admin::metrics::{
-    self, DeviceCounts, ProcessStats, Snapshot, CONTENT_TYPE, FAMILIES, REGISTRY,
+    self, DeviceCounts, ProcessStats, Snapshot, CONTENT_TYPE, FAMILIES,
 };
-use desawifi::store::DailyUsage;
+use desawifi::domain::DailyUsage;
+use desawifi::telemetry::{self, REGISTRY};
 use desawifi::uplink::UplinkState;
 use serde_json::Value;
 
@@ -142,10 +143,10 @@ fn full_snapshot() -> Snapshot {
 #[test]
 fn the_exposition_passes_promtool() {
     // Every hook once, so no family is all zeros.
-    metrics::firewall_applied(Duration::from_millis(3), true);
-    metrics::accounting_pass(Duration::from_millis(40), Some(3));
-    metrics::admin_login(metrics::AdminLogin::Bad);
-    metrics::uplink_went_down();
+    telemetry::firewall_applied(Duration::from_millis(3), true);
+    telemetry::accounting_pass(Duration::from_millis(40), Some(3));
+    telemetry::admin_login(telemetry::AdminLogin::Bad);
+    telemetry::uplink_went_down();
     let text = metrics::render(&full_snapshot(), &REGISTRY);
     assert_promtool_metrics_clean(&text);
     assert!(

@@ -20,7 +20,7 @@ use super::accounts::LoginError;
 use super::ops::{self, OpError};
 use super::server::{self, Admin, Req, Resp};
 use super::{usage, Principal};
-use crate::mac::Mac;
+use crate::domain::Mac;
 
 /// Longest report `GET /api/usage` gives (usage is kept 120 days; day stats longer).
 pub const MAX_USAGE_DAYS: i64 = 400;
@@ -69,8 +69,8 @@ fn op_error(e: OpError) -> Resp {
         OpError::BadInput { field, message } => bad(&field, &message),
         OpError::Forbidden => forbidden(),
         OpError::NotFound(m) => error(StatusCode::NOT_FOUND, &m),
-        OpError::Internal(m) => {
-            warn!(error = %m, "admin API request failed");
+        e @ (OpError::Gateway(_) | OpError::Store(_) | OpError::Internal(_)) => {
+            warn!(error = %e.chain(), "admin API request failed");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal error (see the router's log)",
@@ -337,11 +337,11 @@ fn device_quota(admin: &Admin, mac: Mac) -> Result<Resp, OpError> {
     let view = admin.gateway.view(mac)?;
     let limits = crate::quota::Limits::new(&admin.gateway.quota(), &view.quota);
     let effective = json!({
-        "daily_data": if limits.exempt { None } else { Some(crate::config::Size(limits.daily_data).to_string()) },
+        "daily_data": if limits.exempt { None } else { Some(crate::domain::Size(limits.daily_data).to_string()) },
         "daily_data_bytes": if limits.exempt { None } else { Some(limits.daily_data) },
-        "download_rate": crate::config::Rate(limits.download_rate).to_string(),
+        "download_rate": crate::domain::Rate(limits.download_rate).to_string(),
         "download_rate_bps": limits.download_rate,
-        "upload_rate": crate::config::Rate(limits.upload_rate).to_string(),
+        "upload_rate": crate::domain::Rate(limits.upload_rate).to_string(),
         "upload_rate_bps": limits.upload_rate,
         "exempt": limits.exempt,
     });
@@ -457,7 +457,7 @@ fn audit(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
         }
     };
     let tz = &admin.gateway.config().site.timezone;
-    let entries = admin.gateway.store().audit_log(before, limit)?;
+    let entries = admin.accounts.admin_store().audit_log(before, limit)?;
     let next = if entries.len() == limit {
         entries.last().map(|(id, _)| *id)
     } else {

@@ -62,12 +62,12 @@ const FILES: UiFiles = UiFiles {
 };
 
 /// The `[quota]` keys the quota form edits, in the form's order: the config
-/// file's own list ([`crate::config::QUOTA_KEYS`]).
-pub const QUOTA_FIELDS: [&str; crate::config::QUOTA_KEYS.len()] = {
-    let mut keys = [""; crate::config::QUOTA_KEYS.len()];
+/// file's own list ([`crate::config::QuotaKey::ALL`]).
+pub const QUOTA_FIELDS: [&str; crate::config::QuotaKey::ALL.len()] = {
+    let mut keys = [""; crate::config::QuotaKey::ALL.len()];
     let mut i = 0;
     while i < keys.len() {
-        keys[i] = crate::config::QUOTA_KEYS[i].0;
+        keys[i] = crate::config::QuotaKey::ALL[i].name();
         i += 1;
     }
     keys
@@ -225,10 +225,12 @@ mod tests {
 
     use super::*;
     use crate::admin::usage::DayReport;
-    use crate::admin::{Role, Via};
+    use crate::admin::Via;
     use crate::config;
+    use crate::domain::DailyUsage;
+    use crate::domain::{self, Role};
     use crate::gateway::DeviceView;
-    use crate::store::{AuditEntry, DailyUsage};
+    use crate::store::AuditEntry;
     use crate::web::template::StringsFile;
 
     fn console() -> Console {
@@ -256,12 +258,12 @@ mod tests {
 
     fn quota() -> config::Quota {
         config::Quota {
-            daily_data: config::Size(500 << 20),
+            daily_data: domain::Size(500 << 20),
             session_time: Duration::from_secs(4 * 3600),
             idle_timeout: Duration::from_secs(1800),
-            download_rate: config::Rate(2_000_000),
-            upload_rate: config::Rate(1_000_000),
-            after_quota_rate: config::Rate(256_000),
+            download_rate: domain::Rate(2_000_000),
+            upload_rate: domain::Rate(1_000_000),
+            after_quota_rate: domain::Rate(256_000),
             accounting_interval: Duration::from_secs(5),
         }
     }
@@ -274,12 +276,12 @@ mod tests {
             quota: Default::default(),
             blocked,
             session: online
-                .then(|| crate::store::Session::new(Ipv4Addr::new(10, 77, 0, 10 + n), 0, 100)),
+                .then(|| crate::domain::Session::new(Ipv4Addr::new(10, 77, 0, 10 + n), 0, 100)),
             seconds_remaining: 90,
             used_today: 12 << 20,
             daily_data: 500 << 20,
             exempt: false,
-            standing: crate::quota::Standing::Normal,
+            standing: crate::domain::Standing::Normal,
             quota_resets: 0,
         }
     }

@@ -23,42 +23,7 @@ pub mod server;
 pub mod tls;
 pub mod usage;
 
-use serde::{Deserialize, Serialize};
-
-/// What an account may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Reads everything, changes nothing (the province's monitoring staff).
-    Viewer,
-    /// Reads and changes (the regency's communications office).
-    Admin,
-}
-
-impl Role {
-    /// May this role change things?
-    pub fn can_change(self) -> bool {
-        self == Role::Admin
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Role, String> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "admin" => Ok(Role::Admin),
-            _ => Err(format!("{s:?} is not a role (admin or viewer)")),
-        }
-    }
-}
+use crate::domain::Role;
 
 /// How a request proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -57,9 +57,6 @@ pub struct Admin {
     pub accounts: Accounts,
     pub uplink: UplinkReader,
     pub console: console::Console,
-    /// Serializes admin changes (read-modify-write of the site defaults and
-    /// of a device's overrides), so two admins saving at once lose nothing.
-    pub(crate) changes: tokio::sync::Mutex<()>,
 }
 
 impl Admin {
@@ -74,7 +71,6 @@ impl Admin {
             accounts,
             uplink,
             console,
-            changes: tokio::sync::Mutex::new(()),
         })
     }
 }

@@ -11,7 +11,7 @@ pub mod task;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::mac::Mac;
+use crate::domain::Mac;
 
 pub use crate::shaping::SlotRates;
 pub use apply::{KernelState, Nft};

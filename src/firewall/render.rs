@@ -778,7 +778,7 @@ mod tests {
 
     fn key(n: u8) -> DeviceKey {
         DeviceKey {
-            mac: crate::mac::Mac([2, 0x77, 0, 0, 0, n]),
+            mac: crate::domain::Mac([2, 0x77, 0, 0, 0, n]),
             ip: Ipv4Addr::new(10, 77, 0, 10 + n),
         }
     }

@@ -164,7 +164,7 @@ impl Firewall {
         let doc = render::full(policy, &before);
         let applying = Instant::now();
         let applied = self.nft.apply(&doc).await;
-        crate::admin::metrics::firewall_applied(applying.elapsed(), applied.is_ok());
+        crate::telemetry::firewall_applied(applying.elapsed(), applied.is_ok());
         applied?;
         let after = self.nft.read().await?;
         let want: BTreeSet<DeviceKey> = policy.online.iter().map(|d| d.key).collect();
@@ -237,7 +237,7 @@ impl Firewall {
         let doc = render::device_changes(&revoke, &revoke_ips, &admit, &admit_ips);
         let applying = Instant::now();
         let applied = self.nft.apply(&doc).await;
-        crate::admin::metrics::firewall_applied(applying.elapsed(), applied.is_ok());
+        crate::telemetry::firewall_applied(applying.elapsed(), applied.is_ok());
         match applied {
             Ok(()) => {
                 debug!(

@@ -101,7 +101,7 @@ impl Portal {
     }
 
     /// The client's MAC on the LAN, from the kernel's neighbour table.
-    fn mac_of(&self, ip: std::net::Ipv4Addr) -> Option<crate::mac::Mac> {
+    fn mac_of(&self, ip: std::net::Ipv4Addr) -> Option<crate::domain::Mac> {
         let lan = &self.gateway.config().network.lan_interface;
         match &self.neighbours {
             None => crate::neighbor::mac_of(ip, lan),

@@ -13,11 +13,10 @@ use tracing::{instrument, warn};
 
 use super::ui::Page;
 use super::Portal;
-use crate::config::Size;
+use crate::domain::Size;
+use crate::domain::{local_hhmm, Mac, Standing};
 use crate::gateway::{DeviceView, GatewayError};
 use crate::lang::Language;
-use crate::mac::Mac;
-use crate::quota::{local_hhmm, Standing};
 use crate::uplink::UplinkState;
 use crate::web::http::{escape_html, read_body, respond, BodyError, Resp};
 
@@ -507,7 +506,7 @@ mod tests {
             first_seen: 0,
             quota: Default::default(),
             blocked: false,
-            session: Some(crate::store::Session::new(
+            session: Some(crate::domain::Session::new(
                 Ipv4Addr::new(10, 77, 0, 11),
                 0,
                 100,
@@ -516,7 +515,7 @@ mod tests {
             used_today: 100,
             daily_data: 1000,
             exempt: false,
-            standing: crate::quota::Standing::Normal,
+            standing: crate::domain::Standing::Normal,
             quota_resets: 0,
         };
         let online: serde_json::Value =
@@ -525,7 +524,7 @@ mod tests {
         assert_eq!(online["seconds-remaining"], 90);
         assert_eq!(online["bytes-remaining"], 900);
         let cut = DeviceView {
-            standing: crate::quota::Standing::Cut,
+            standing: crate::domain::Standing::Cut,
             used_today: 2000,
             ..view.clone()
         };
@@ -535,7 +534,7 @@ mod tests {
             "cut off after quota: captive (walled garden only)"
         );
         let throttled = DeviceView {
-            standing: crate::quota::Standing::Throttled,
+            standing: crate::domain::Standing::Throttled,
             used_today: 2000,
             ..view.clone()
         };

@@ -63,6 +63,8 @@ mod tc;
 
 use std::fmt::Write as _;
 
+use crate::domain::MAX_SLOTS;
+
 pub use tc::{ShapingError, Tc};
 
 /// The major of our root qdiscs' handle, "desa". Distinctive on purpose:
@@ -78,16 +80,10 @@ const DEFAULT_MINOR: u16 = 0x2;
 const GARDEN_MINOR: u16 = 0x3;
 /// Slot `s` is minor `FIRST_SLOT_MINOR + s`.
 const FIRST_SLOT_MINOR: u16 = 0x100;
-/// Slots end where the kernel's automatic qdisc handles (`8000:`..) begin,
-/// since a slot's leaf qdisc takes the slot's minor as its handle.
-pub const MAX_SLOTS: u16 = 0x8000 - FIRST_SLOT_MINOR;
-
-/// Slots made at start-up when the config does not say. A village has 50–200
-/// phones online at once; 1024 leaves room for phones that keep their slot
-/// while their session lasts. Measured cost: one `tc -batch` of 4112 lines,
-/// 0.2 s, and about 8 MB of kernel memory for both trees (4 KB per slot and
-/// direction; fewer slots for a router with very little RAM).
-pub const DEFAULT_SLOTS: u16 = 1024;
+// Slots end where the kernel's automatic qdisc handles (`8000:`..) begin,
+// since a slot's leaf qdisc takes the slot's minor as its handle: the limit
+// the config checks `[network] max_online` against ([`MAX_SLOTS`]).
+const _: () = assert!(MAX_SLOTS == 0x8000 - FIRST_SLOT_MINOR);
 
 /// The root rate when the uplink speed is not configured: fast enough never
 /// to be the bottleneck, so only the per-device ceilings shape.
@@ -354,6 +350,7 @@ fn rate(bits: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::DEFAULT_SLOTS;
 
     fn plan() -> Plan {
         Plan {

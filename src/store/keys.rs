@@ -1,11 +1,11 @@
 //! Keys and value encodings, in one place. Schema version 1:
 //!
 //! - tree `meta`:    `schema` -> u32 big-endian
-//! - tree `devices`: 6 MAC bytes -> JSON of [`super::Device`]
-//! - tree `usage`:   6 MAC bytes + day (u32 BE, e.g. 20261127) -> JSON of [`super::DailyUsage`]
-//! - tree `days`:    day (u32 BE) -> JSON of [`super::DayStats`] (logins, peak devices online)
+//! - tree `devices`: 6 MAC bytes -> JSON of [`crate::domain::Device`]
+//! - tree `usage`:   6 MAC bytes + day (u32 BE, e.g. 20261127) -> JSON of [`crate::domain::DailyUsage`]
+//! - tree `days`:    day (u32 BE) -> JSON of [`crate::domain::DayStats`] (logins, peak devices online)
 //! - tree `audit`:   u64 BE sequence -> JSON of [`super::AuditEntry`] (see `audit.rs`)
-//! - tree `settings`: `quota` -> JSON of [`crate::config::Quota`] (the admin's site defaults)
+//! - tree `settings`: `quota` -> JSON of [`super::SiteQuotaRecord`] (the admin's site defaults)
 //! - tree `users`:   username (UTF-8) -> JSON of [`super::UserRecord`] (role, argon2id PHC string, created)
 //! - tree `admin_sessions`: SHA-256 of the login token -> JSON of [`super::AdminSession`] (see `accounts.rs`)
 
@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::StoreError;
-use crate::mac::Mac;
+use crate::domain::Mac;
 
 pub const TREE_META: &str = "meta";
 pub const TREE_DEVICES: &str = "devices";

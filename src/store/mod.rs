@@ -5,124 +5,48 @@
 
 mod accounts;
 mod audit;
+#[cfg(test)]
+mod golden;
 mod keys;
+mod settings;
 
 pub use accounts::{AdminSession, UserChange, UserRecord};
 pub use audit::AuditEntry;
+pub use settings::{SiteQuotaRecord, StoredDuration};
 
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use crate::mac::Mac;
-use crate::quota::{QuotaOverride, Standing};
+use crate::domain::{DailyUsage, DayStats, Device, Mac};
 
 /// The on-disk layout this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// A phone (or laptop) the gateway has seen, identified by its MAC.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Device {
-    pub mac: Mac,
-    /// The IPv4 address it last used.
-    pub ip: Option<Ipv4Addr>,
-    /// Present while the device is online.
-    pub session: Option<Session>,
-    /// An admin blocked it: it cannot log in.
-    #[serde(default)]
-    pub blocked: bool,
-    /// Per-device quota overrides set by an admin.
-    #[serde(default)]
-    pub quota: QuotaOverride,
-    /// Unix seconds of the first visit.
-    pub first_seen: i64,
-}
+impl AdminStore {
+    /// Open the store in `path` for the admin's trees alone (the `desawifi
+    /// user` command when no daemon runs).
+    pub fn open(path: &Path) -> Result<AdminStore, StoreError> {
+        Ok(Store::open(path)?.admin)
+    }
 
-/// One stretch online, from tapping Connect to logout or expiry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    /// The address admitted together with the MAC.
-    pub ip: Ipv4Addr,
-    /// Unix seconds.
-    pub started: i64,
-    /// Unix seconds; the session ends (device captive again) at this time.
-    pub ends: i64,
-    /// Unix seconds of the last counted byte (for the idle timeout).
-    #[serde(default)]
-    pub last_activity: i64,
-    /// Kernel counters (upload, download) as last read; the next read adds
-    /// only what is above them, so a restart never counts bytes twice.
-    #[serde(default)]
-    pub seen: (u64, u64),
-    /// Against today's quota.
-    #[serde(default)]
-    pub standing: Standing,
-    /// Traffic-shaping slot (one HTB class per direction).
-    #[serde(default)]
-    pub slot: Option<u16>,
-    /// Unix seconds when an accounting pass last wrote `seen` (and the
-    /// usage up to it); passes in between only read (`[store] write_interval`).
-    #[serde(default)]
-    pub written: i64,
-}
+    /// Make everything written so far durable (see [`Store::flush`]).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        flush_db(&self.db).await
+    }
 
-impl Session {
-    /// A fresh session from `now` for `length` seconds.
-    pub fn new(ip: Ipv4Addr, now: i64, length: i64) -> Session {
-        Session {
-            ip,
-            started: now,
-            ends: now + length,
-            last_activity: now,
-            seen: (0, 0),
-            standing: Standing::Normal,
-            slot: None,
-            written: now,
-        }
+    /// Blocking flush, for the CLI and blocking account changes.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
     }
 }
 
-/// Bytes a device moved in one local day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DailyUsage {
-    pub download: u64,
-    pub upload: u64,
-}
-
-/// What happened on one local day across the whole site (for the regency's report).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DayStats {
-    /// Sessions started (logins that made a new session).
-    pub sessions: u64,
-    /// Most devices online at once, as seen by the accounting passes.
-    pub peak_devices: u64,
-}
-
-impl DailyUsage {
-    /// Download plus upload: what the daily quota counts.
-    pub fn total(&self) -> u64 {
-        self.download.saturating_add(self.upload)
-    }
-}
-
-impl Device {
-    /// A device seen for the first time.
-    pub fn new(mac: Mac, now: i64) -> Device {
-        Device {
-            mac,
-            ip: None,
-            session: None,
-            blocked: false,
-            quota: QuotaOverride::default(),
-            first_seen: now,
-        }
-    }
-
-    /// Online now: a session that has not ended.
-    pub fn is_online(&self, now: i64) -> bool {
-        self.session.as_ref().is_some_and(|s| s.ends > now)
-    }
+/// A blocking flush on tokio's blocking pool (see [`Store::flush`] for why not `flush_async`).
+async fn flush_db(db: &sled::Db) -> Result<(), StoreError> {
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || db.flush())
+        .await
+        .map_err(|e| StoreError::Flush(e.to_string()))??;
+    Ok(())
 }
 
 /// What can go wrong with the store.
@@ -149,7 +73,9 @@ pub enum StoreError {
     Corrupt { key: String, message: String },
 }
 
-/// Typed access to the sled database.
+/// Typed access to the sled database: the gateway's trees (devices, daily
+/// usage, day stats, settings). The admin room's own trees are reached
+/// through [`Store::admin`] only.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
@@ -157,6 +83,16 @@ pub struct Store {
     usage: sled::Tree,
     days: sled::Tree,
     settings: sled::Tree,
+    admin: AdminStore,
+}
+
+/// The admin room's own trees in the same database: accounts, their login
+/// sessions and the audit log (see `accounts.rs`, `audit.rs`). The daemon
+/// hands this to the admin room, which so never holds the gateway's
+/// [`Store`] (devices and usage change only through the gateway).
+#[derive(Clone)]
+pub struct AdminStore {
+    db: sled::Db,
     audit: sled::Tree,
     users: sled::Tree,
     admin_sessions: sled::Tree,
@@ -204,15 +140,23 @@ impl Store {
         let users = db.open_tree(keys::TREE_USERS)?;
         let admin_sessions = db.open_tree(keys::TREE_ADMIN_SESSIONS)?;
         Ok(Store {
+            admin: AdminStore {
+                db: db.clone(),
+                audit,
+                users,
+                admin_sessions,
+            },
             db,
             devices,
             usage,
             days,
             settings,
-            audit,
-            users,
-            admin_sessions,
         })
+    }
+
+    /// The admin room's handle on its own trees (accounts, sessions, audit log).
+    pub fn admin(&self) -> AdminStore {
+        self.admin.clone()
     }
 
     /// One device, if it was ever seen.
@@ -358,7 +302,7 @@ impl Store {
     }
 
     /// The site quota an admin saved, if any (else the config file's applies).
-    pub fn site_quota(&self) -> Result<Option<crate::config::Quota>, StoreError> {
+    pub fn site_quota(&self) -> Result<Option<SiteQuotaRecord>, StoreError> {
         self.settings
             .get(keys::SETTING_QUOTA)?
             .map(|v| keys::decode(&v, "settings/quota"))
@@ -366,7 +310,7 @@ impl Store {
     }
 
     /// Save the site quota (not yet flushed; see [`Store::flush`]).
-    pub fn put_site_quota(&self, quota: &crate::config::Quota) -> Result<(), StoreError> {
+    pub fn put_site_quota(&self, quota: &SiteQuotaRecord) -> Result<(), StoreError> {
         self.settings
             .insert(keys::SETTING_QUOTA, keys::encode(quota))?;
         Ok(())
@@ -397,11 +341,7 @@ impl Store {
     /// (spacejam/sled#1241), and a burst of logins then hung the daemon
     /// (found by the 1,000-phone burst benchmark).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| StoreError::Flush(e.to_string()))??;
-        Ok(())
+        flush_db(&self.db).await
     }
 
     /// Blocking flush for shutdown paths outside the runtime.
@@ -414,6 +354,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Session;
+    use std::net::Ipv4Addr;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =
@@ -446,13 +388,15 @@ mod tests {
     #[test]
     fn day_stats_and_site_quota_survive_reopen_and_pruning() {
         let dir = temp_dir("days");
-        let mut quota = crate::config::Config::parse(
-            include_str!("../../config/desawifi.toml"),
-            Path::new("desawifi.toml"),
-        )
-        .unwrap()
-        .quota;
-        quota.daily_data = crate::config::Size(1 << 30);
+        let quota = SiteQuotaRecord {
+            daily_data: 1 << 30,
+            session_time: std::time::Duration::from_secs(4 * 3600).into(),
+            idle_timeout: std::time::Duration::from_secs(30 * 60).into(),
+            download_rate: 2_000_000,
+            upload_rate: 1_000_000,
+            after_quota_rate: 256_000,
+            accounting_interval: std::time::Duration::from_secs(5).into(),
+        };
         {
             let store = Store::open(&dir).unwrap();
             assert_eq!(store.site_quota().unwrap(), None);

@@ -20,8 +20,8 @@ use crate::admin::accounts::LoginError;
 use crate::admin::ops::{self, OpError};
 use crate::admin::server::{self, Admin, Req, Resp};
 use crate::admin::{usage, Principal, Via};
+use crate::domain::Mac;
 use crate::lang::Language;
-use crate::mac::Mac;
 use crate::uplink::UplinkState;
 
 /// Every console answer's policy: nothing but our own stylesheet, our own
@@ -75,8 +75,11 @@ impl Ctx<'_> {
             OpError::NotFound(_) => {
                 self.message(StatusCode::NOT_FOUND, "not_found_title", "not_found")
             }
-            OpError::BadInput { .. } | OpError::Internal(_) => {
-                warn!(error = %e, "console request failed");
+            OpError::BadInput { .. }
+            | OpError::Gateway(_)
+            | OpError::Store(_)
+            | OpError::Internal(_) => {
+                warn!(error = %e.chain(), "console request failed");
                 self.message(StatusCode::INTERNAL_SERVER_ERROR, "error_title", "error")
             }
         }
@@ -385,7 +388,7 @@ fn devices_page(ctx: &Ctx, mut notice: String, status: StatusCode) -> Result<Res
     let gw = &ctx.admin.gateway;
     let tz = &gw.config().site.timezone;
     let now = gw.now();
-    let today = crate::quota::local_day(now, tz);
+    let today = crate::domain::local_day(now, tz);
     let mut all = gw.devices()?;
     // Online first, then whoever used the most today.
     all.sort_by_key(|v| (v.session.is_none(), std::cmp::Reverse(v.used_today), v.mac));
@@ -401,8 +404,8 @@ fn devices_page(ctx: &Ctx, mut notice: String, status: StatusCode) -> Result<Res
         .take(DEVICES_PER_PAGE)
         .map(|view| {
             let session_ends = view.session.as_ref().map(|s| {
-                if crate::quota::local_day(s.ends, tz) == today {
-                    crate::quota::local_hhmm(s.ends, tz)
+                if crate::domain::local_day(s.ends, tz) == today {
+                    crate::domain::local_hhmm(s.ends, tz)
                 } else {
                     local_datetime(s.ends, tz)
                 }
@@ -510,7 +513,11 @@ async fn device_action(ctx: &Ctx<'_>, req: &Req, rest: &str) -> Resp {
 fn audit_page(ctx: &Ctx) -> Result<Resp, OpError> {
     let gw = &ctx.admin.gateway;
     let before = form_value(&ctx.query, "before").and_then(|b| b.parse::<u64>().ok());
-    let mut entries = gw.store().audit_log(before, AUDIT_PER_PAGE + 1)?;
+    let mut entries = ctx
+        .admin
+        .accounts
+        .admin_store()
+        .audit_log(before, AUDIT_PER_PAGE + 1)?;
     let older = if entries.len() > AUDIT_PER_PAGE {
         entries.truncate(AUDIT_PER_PAGE);
         entries.last().map(|(id, _)| *id)
