@@ -78,6 +78,8 @@ const CYCLES: usize = 100;
 /// The cut comes 0..=MAX_KILL_DELAY after the cycle's actions start.
 const MAX_KILL_DELAY_MS: u64 = 800;
 const ACCOUNTING: Duration = Duration::from_secs(1);
+/// `[store] write_interval`: every accounting pass writes.
+const WRITE_INTERVAL: &str = "0s";
 /// curl's --limit-rate for every download (bytes/s).
 const RATE: &str = "1000k";
 /// Bytes one HTTP request costs besides its payload, at most (measured at the
@@ -295,6 +297,17 @@ fn power_cuts_lose_no_confirmed_login_and_count_every_byte_once() {
         &v,
         &format!("[admin]\nlisten = \"{ADMIN_ADDR}\"\n\n[quota]\ndaily_data = \"10 GiB\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n"),
     );
+    // Every pass writes what it counted (no write_interval batching), so
+    // every cut finds accounting writes not yet fsynced to drop or tear.
+    d.stop();
+    let config = std::fs::read_to_string(d.config_path()).unwrap();
+    let config = config.replacen(
+        "[store]\n",
+        &format!("[store]\nwrite_interval = \"{WRITE_INTERVAL}\"\n"),
+        1,
+    );
+    std::fs::write(d.config_path(), config).unwrap();
+    d.restart();
     let admin = AdminClient::new(&d, &v.router(), ADMIN_ADDR);
     add_user(&d, ADMIN, "admin", ADMIN_PASSWORD);
     assert_eq!(audit(&admin, &d), (0, true));
@@ -323,6 +336,8 @@ fn power_cuts_lose_no_confirmed_login_and_count_every_byte_once() {
     phones[0].used = after;
 
     let mut restarts = Vec::with_capacity(CYCLES);
+    let mut cuts = Vec::with_capacity(CYCLES);
+    let (mut writes, mut fsyncs) = (0, 0);
     let mut kill_at = Vec::with_capacity(CYCLES);
     let (mut logins, mut logouts, mut started_downloads, mut across_kill) = (0, 0, 0, 0);
     let (mut dropped_max, mut dropped_bytes_max, mut dropped_total, mut torn) = (0, 0, 0, 0);
@@ -371,7 +386,13 @@ fn power_cuts_lose_no_confirmed_login_and_count_every_byte_once() {
             let admin = admin.clone();
             let body = serde_json::json!({ "daily_data": format!("{} MiB", cycle + 1) });
             std::thread::spawn(move || {
-                let r = admin.login(ADMIN, ADMIN_PASSWORD);
+                // Cut mid-request: no answer, nothing promised.
+                let login = serde_json::json!({ "username": ADMIN, "password": ADMIN_PASSWORD });
+                let login = serde_json::to_vec(&login).unwrap();
+                let json = [("Content-Type", "application/json")];
+                let r = admin
+                    .try_request("POST", "/api/session", &json, &login)
+                    .ok()?;
                 if r.status != 200 {
                     return None;
                 }
@@ -409,9 +430,23 @@ fn power_cuts_lose_no_confirmed_login_and_count_every_byte_once() {
         let tear = (rng.upto(1) == 0).then(|| rng.next());
         let t = Instant::now();
         d.kill9();
+        let killed = t.elapsed();
         let cut = disk.cut_and_boot(tear);
+        cuts.push(t.elapsed());
+        if t.elapsed() > Duration::from_secs(2) {
+            println!("power_cut_fs: cycle {cycle}: slow cut: kill -9 and wait {killed:?}, cut and mount {:?}", t.elapsed() - killed);
+        }
+        (writes, fsyncs) = (writes + cut.writes, fsyncs + cut.fsyncs);
+        let t = Instant::now();
         d.restart();
         restarts.push(t.elapsed());
+        if t.elapsed() > Duration::from_secs(2) {
+            println!(
+                "power_cut_fs: cycle {cycle}: slow restart {:?} (cut {:?})",
+                t.elapsed(),
+                cuts[cycle]
+            );
+        }
         dropped_max = dropped_max.max(cut.dropped);
         dropped_bytes_max = dropped_bytes_max.max(cut.dropped_bytes);
         dropped_total += cut.dropped;
@@ -513,12 +548,16 @@ fn power_cuts_lose_no_confirmed_login_and_count_every_byte_once() {
     let ms = |d: Duration| d.as_millis();
     let mut kills = kill_at.clone();
     kills.sort();
+    cuts.sort();
     println!(
-        "power_cut_fs: {CYCLES} cycles in {:.1} s; restart (kill + cut + mount to portal answering) min {} / median {} / max {} ms; \
+        "power_cut_fs: {CYCLES} cycles in {:.1} s; kill + cut + mount min {} / median {} / max {} ms; restart to portal answering min {} / median {} / max {} ms; \
          cut {}..{} ms after the actions started; {logins} logins, {logouts} logouts, {started_downloads} downloads ({across_kill} running at a cut); \
          unsynced writes dropped: {dropped_total} in all, at most {dropped_max} ({dropped_bytes_max} bytes) in one cut; {torn} cuts tore a write; \
-         {confirmed_changes} audited admin changes confirmed and kept",
+         {confirmed_changes} audited admin changes confirmed and kept; the store wrote {writes} times and fsynced {fsyncs} times",
         test_started.elapsed().as_secs_f64(),
+        ms(cuts[0]),
+        ms(cuts[cuts.len() / 2]),
+        ms(cuts[cuts.len() - 1]),
         ms(sorted[0]),
         ms(sorted[sorted.len() / 2]),
         ms(sorted[sorted.len() - 1]),

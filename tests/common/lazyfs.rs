@@ -90,6 +90,9 @@ pub struct CutReport {
     pub dropped_bytes: u64,
     /// Bytes of the torn last write that were left on "disk" (`tear` only).
     pub torn_kept: Option<u64>,
+    /// Writes and fsyncs the filesystem served since it was mounted.
+    pub writes: u64,
+    pub fsyncs: u64,
 }
 
 impl State {
@@ -641,6 +644,7 @@ impl LazyFs {
         {
             let mut s = self.state.lock().unwrap();
             s.cut = true;
+            (report.writes, report.fsyncs) = (s.stats.writes, s.stats.fsyncs);
             let undo = std::mem::take(&mut s.undo);
             report.dropped = undo.len();
             let newest = undo.len().checked_sub(1);
