@@ -670,15 +670,28 @@ impl LazyFs {
         report
     }
 
+    /// Detach the mount and let its session go without waiting for it.
+    ///
+    /// Every process that entered a new mount namespace while this was
+    /// mounted (each `ip netns exec`: the daemon, curl, other tests' daemons
+    /// on the same machine) holds a copy of the mount, and the kernel ends the
+    /// FUSE session only when the last copy goes. So the session is never
+    /// joined (that can take as long as another test's daemon runs), and its
+    /// `Mount` is never dropped (fuser would then unmount whatever is at the
+    /// path by then: the next mount). The old session answers EIO to anyone
+    /// left with a copy, and its thread ends when the last copy goes.
     fn unmount(&mut self) {
         if let Some(session) = self.session.take() {
-            if let Err(e) = session.umount_and_join() {
-                // A lazy detach as the last resort, so the next mount finds the directory.
-                eprintln!("lazyfs: unmount of {}: {e}", self.mountpoint.display());
-                let c = CString::new(self.mountpoint.as_os_str().as_bytes()).unwrap();
-                // SAFETY: a valid C string.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            let c = CString::new(self.mountpoint.as_os_str().as_bytes()).unwrap();
+            // SAFETY: a valid C string; umount2 only reads it.
+            if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+                eprintln!(
+                    "lazyfs: detaching {}: {}",
+                    self.mountpoint.display(),
+                    std::io::Error::last_os_error()
+                );
             }
+            std::mem::forget(session);
         }
     }
 }
