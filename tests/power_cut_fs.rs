@@ -69,6 +69,100 @@ fn lazyfs_forgets_what_was_not_fsynced() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The writer of [`sled_flush_alone_is_not_durable_store_flush_is`]: a child
+/// process (this test binary, this test only) that writes one record through
+/// sled or through `Store`, flushes, says so, and dies by SIGKILL. A no-op
+/// when run without its environment variables.
+#[test]
+fn sled_writer_child_process() {
+    let (Ok(dir), Ok(how)) = (
+        std::env::var("LAZYFS_CHILD_DIR"),
+        std::env::var("LAZYFS_CHILD_HOW"),
+    ) else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir);
+    match how.as_str() {
+        "sled" => {
+            let db = sled::Config::new()
+                .path(dir)
+                .flush_every_ms(None)
+                .open()
+                .unwrap();
+            db.insert(b"login", b"phone 1").unwrap();
+            db.flush().unwrap();
+            // Dropping a sled Db fsyncs (Log's Drop): a power cut never drops it.
+            std::mem::forget(db);
+        }
+        "store" => {
+            let store = desawifi::store::Store::open(dir).unwrap();
+            store
+                .append_audit(&desawifi::store::AuditEntry {
+                    at: 1,
+                    who: "lurah".into(),
+                    action: "quota.set".into(),
+                    target: "site".into(),
+                    old: serde_json::Value::Null,
+                    new: serde_json::Value::Null,
+                })
+                .unwrap();
+            store.flush_blocking().unwrap();
+            std::mem::forget(store);
+        }
+        other => panic!("LAZYFS_CHILD_HOW={other}"),
+    }
+    println!("LAZYFS-CHILD-FLUSHED");
+    // SAFETY: kill(2) on our own pid: the power cut, as far as the process knows.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+}
+
+/// Run [`sled_writer_child_process`] on a fresh forgetting filesystem, cut,
+/// and return the surviving directory and the fsyncs the child made.
+fn write_flush_and_cut(name: &str, how: &str) -> (std::path::PathBuf, u64) {
+    let dir = scratch(name);
+    let (disk, mnt) = (dir.join("disk"), dir.join("mnt"));
+    let fs = LazyFs::mount(&disk, &mnt);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "sled_writer_child_process", "--nocapture"])
+        .env("LAZYFS_CHILD_DIR", &mnt)
+        .env("LAZYFS_CHILD_HOW", how)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("LAZYFS-CHILD-FLUSHED"),
+        "the child did not flush: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = fs.cut(None);
+    (disk, report.fsyncs)
+}
+
+/// The smallest reproduction of RELIABILITY.md's finding: sled 0.34's
+/// `flush` returns without any fsync (it ends in `sync_file_range`), so the
+/// record it "flushed" is gone after a power cut; `Store::flush` adds the
+/// fdatasync, and its record survives.
+#[test]
+fn sled_flush_alone_is_not_durable_store_flush_is() {
+    // (sled fsyncs once while it opens; none of that covers the insert.)
+    let (disk, fsyncs) = write_flush_and_cut("sled", "sled");
+    println!("sled: {fsyncs} fsyncs from open to kill");
+    let db = sled::open(&disk).unwrap();
+    assert_eq!(
+        db.get(b"login").unwrap(),
+        None,
+        "sled's flush alone survived the cut (then RELIABILITY.md's finding is out of date)"
+    );
+    drop(db);
+
+    let (disk, fsyncs) = write_flush_and_cut("store", "store");
+    println!("Store: {fsyncs} fsyncs from open to kill");
+    let store = desawifi::store::Store::open(&disk).unwrap();
+    let audit = store.audit_log(None, 10).unwrap();
+    assert_eq!(audit.len(), 1, "Store::flush's record was lost: {audit:?}");
+    assert_eq!(audit[0].1.who, "lurah");
+}
+
 const PORTAL: &str = "http://10.77.0.1:2050";
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
