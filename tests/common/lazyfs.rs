@@ -70,6 +70,8 @@ struct State {
     undo: Vec<Undo>,
     /// The power is out: every request fails.
     cut: bool,
+    /// The power goes at the next fsync (before it makes anything durable).
+    armed: bool,
     /// Counters, for the report.
     stats: Stats,
 }
@@ -512,6 +514,11 @@ impl fuser::Filesystem for Fs {
             s.files.get(&fh.0).map(|(i, _)| *i).ok_or(Errno::EBADF),
             reply
         );
+        if s.armed {
+            // The power goes during this fsync: it fails, nothing more happens.
+            s.cut = true;
+            return reply.error(Errno::EIO);
+        }
         // fsync is per inode: every descriptor's writes are now durable.
         s.settle(ino);
         s.stats.fsyncs += 1;
@@ -606,6 +613,7 @@ impl LazyFs {
             next_fh: 1,
             undo: Vec::new(),
             cut: false,
+            armed: false,
             stats: Stats::default(),
         }));
         let mut config = Config::default();
@@ -623,6 +631,18 @@ impl LazyFs {
             session: Some(session),
             mountpoint: mountpoint.to_path_buf(),
         }
+    }
+
+    /// Make the power go out at the next fsync: that fsync fails with EIO,
+    /// and so does every request after it, until [`LazyFs::cut`] (which
+    /// then drops the writes that fsync was to make durable).
+    pub fn arm(&self) {
+        self.state.lock().unwrap().armed = true;
+    }
+
+    /// Has the armed cut happened (an fsync came)?
+    pub fn fired(&self) -> bool {
+        self.state.lock().unwrap().cut
     }
 
     /// Unsynced changes held right now.
