@@ -141,7 +141,8 @@ pub enum StoreError {
     /// A read or write failed.
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
-    /// The fsync after sled's flush failed (the disk is gone or full).
+    /// sled's log file could not be opened for, or failed, the fsync after
+    /// sled's flush (the disk is gone or full).
     #[error("store fsync failed: {0}")]
     Sync(#[source] std::io::Error),
     /// The flush task died (panicked or was cancelled at shutdown).
