@@ -15,6 +15,7 @@ pub use audit::AuditEntry;
 pub use settings::{SiteQuotaRecord, StoredDuration};
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::domain::{DailyUsage, DayStats, Device, Mac};
 
@@ -30,23 +31,28 @@ impl AdminStore {
 
     /// Make everything written so far durable (see [`Store::flush`]).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        flush_db(&self.db).await
+        flush_db(&self.db, &self.log).await
     }
 
     /// Blocking flush, for the CLI and blocking account changes.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        flush_durably(&self.db, &self.log)
     }
 }
 
-/// A blocking flush on tokio's blocking pool (see [`Store::flush`] for why not `flush_async`).
-async fn flush_db(db: &sled::Db) -> Result<(), StoreError> {
-    let db = db.clone();
-    tokio::task::spawn_blocking(move || db.flush())
+/// sled's flush, then an fdatasync of its log file: sled 0.34's flush alone
+/// ends in `sync_file_range`, which makes nothing durable (see [`Store::flush`]).
+fn flush_durably(db: &sled::Db, log: &std::fs::File) -> Result<(), StoreError> {
+    db.flush()?;
+    log.sync_data().map_err(StoreError::Sync)
+}
+
+/// [`flush_durably`] on tokio's blocking pool (see [`Store::flush`] for why not `flush_async`).
+async fn flush_db(db: &sled::Db, log: &Arc<std::fs::File>) -> Result<(), StoreError> {
+    let (db, log) = (db.clone(), log.clone());
+    tokio::task::spawn_blocking(move || flush_durably(&db, &log))
         .await
-        .map_err(|e| StoreError::Flush(e.to_string()))??;
-    Ok(())
+        .map_err(|e| StoreError::Flush(e.to_string()))?
 }
 
 /// What can go wrong with the store.
@@ -65,6 +71,10 @@ pub enum StoreError {
     /// A read or write failed.
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
+    /// sled's log file could not be opened for, or failed, the fsync after
+    /// sled's flush (the disk is gone or full).
+    #[error("store fsync failed: {0}")]
+    Sync(#[source] std::io::Error),
     /// The flush task died (panicked or was cancelled at shutdown).
     #[error("store flush did not finish: {0}")]
     Flush(String),
@@ -79,6 +89,9 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// sled's log file (`<path>/db`), only to fsync it: sled 0.34's `flush`
+    /// ends in `sync_file_range`, which makes nothing durable (RELIABILITY.md).
+    log: Arc<std::fs::File>,
     devices: sled::Tree,
     usage: sled::Tree,
     days: sled::Tree,
@@ -93,6 +106,8 @@ pub struct Store {
 #[derive(Clone)]
 pub struct AdminStore {
     db: sled::Db,
+    /// The same log file as [`Store`]'s, to fsync it.
+    log: Arc<std::fs::File>,
     audit: sled::Tree,
     users: sled::Tree,
     admin_sessions: sled::Tree,
@@ -139,14 +154,17 @@ impl Store {
         let audit = db.open_tree(keys::TREE_AUDIT)?;
         let users = db.open_tree(keys::TREE_USERS)?;
         let admin_sessions = db.open_tree(keys::TREE_ADMIN_SESSIONS)?;
+        let log = Arc::new(std::fs::File::open(path.join("db")).map_err(StoreError::Sync)?);
         Ok(Store {
             admin: AdminStore {
                 db: db.clone(),
+                log: log.clone(),
                 audit,
                 users,
                 admin_sessions,
             },
             db,
+            log,
             devices,
             usage,
             days,
@@ -340,14 +358,20 @@ impl Store {
     /// in sled 0.34 concurrent `flush_async` calls can lose their wake-up
     /// (spacejam/sled#1241), and a burst of logins then hung the daemon
     /// (found by the 1,000-phone burst benchmark).
+    ///
+    /// sled's flush writes its buffers and calls `sync_file_range`, which
+    /// neither flushes the disk's cache nor commits the file's metadata; only
+    /// its background flusher fsyncs (every second). So the flush ends with
+    /// our own `fdatasync` of sled's log file: found by
+    /// `tests/power_cut_fs.rs`, where an admin change answered 200 was gone
+    /// after a power cut (RELIABILITY.md).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        flush_db(&self.db).await
+        flush_db(&self.db, &self.log).await
     }
 
-    /// Blocking flush for shutdown paths outside the runtime.
+    /// Blocking flush (sled's, then fdatasync) for shutdown paths outside the runtime.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        flush_durably(&self.db, &self.log)
     }
 }
 
