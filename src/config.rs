@@ -1211,10 +1211,7 @@ path = "/var/lib/desawifi"
             "40000",
             "40000 is not between 1 and 32512 (try 1024)",
         );
-        assert_eq!(
-            parse(MINIMAL).unwrap().network.max_online,
-            1024
-        );
+        assert_eq!(parse(MINIMAL).unwrap().network.max_online, 1024);
     }
 
     #[test]

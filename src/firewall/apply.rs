@@ -55,7 +55,7 @@ impl Nft {
         helper::apply_ruleset_raw_async(document, self.program.as_deref(), helper::DEFAULT_ARGS)
             .await
             .map(drop)
-            .map_err(FirewallError::Nft)
+            .map_err(FirewallError::from)
     }
 
     /// Read our table with its set elements and counters, in one call.
@@ -68,7 +68,7 @@ impl Nft {
             {
                 Ok(KernelState::default())
             }
-            Err(e) => Err(FirewallError::Nft(e)),
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -81,8 +81,7 @@ impl Nft {
 /// 5 MB (the maps and every element as maps of strings), the daemon's whole
 /// memory peak, once per accounting pass (BENCHMARKS.md, "Memory").
 pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
-    let doc: Listing<'_> =
-        serde_json::from_str(json).map_err(|e| FirewallError::Parse(e.to_string()))?;
+    let doc: Listing<'_> = serde_json::from_str(json).map_err(|e| parse_error("the listing", e))?;
     let mut state = KernelState {
         table_exists: true,
         ..KernelState::default()
@@ -95,7 +94,7 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
             match set.elem {
                 None => Ok(Vec::new()),
                 Some(raw) => serde_json::from_str(raw.get())
-                    .map_err(|e| FirewallError::Parse(format!("set {}: {e}", set.name))),
+                    .map_err(|e| parse_error(&format!("set {}", set.name), e)),
             }
         };
         match set.name.as_ref() {
@@ -103,9 +102,10 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
                 online_ok = counted && set.kind == serde_json::json!(["ether_addr", "ipv4_addr"]);
                 for e in elems(&set)? {
                     let (val, bytes) = e.parts();
-                    state
-                        .online
-                        .insert(device_key(val).ok_or_else(|| bad_elem(val))?, bytes);
+                    state.online.insert(
+                        device_key(val).ok_or_else(|| bad_elem(SET_ONLINE, val))?,
+                        bytes,
+                    );
                 }
             }
             SET_ONLINE_NAT => {
@@ -113,7 +113,7 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
                     let (val, _) = e.parts();
                     state
                         .online_nat
-                        .insert(device_key(val).ok_or_else(|| bad_elem(val))?);
+                        .insert(device_key(val).ok_or_else(|| bad_elem(SET_ONLINE_NAT, val))?);
                 }
             }
             SET_DOWN => {
@@ -124,7 +124,9 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
                         ElemValue::Plain(s) => s.parse().ok(),
                         ElemValue::Concat { .. } => None,
                     };
-                    state.down.insert(ip.ok_or_else(|| bad_elem(val))?, bytes);
+                    state
+                        .down
+                        .insert(ip.ok_or_else(|| bad_elem(SET_DOWN, val))?, bytes);
                 }
             }
             _ => {}
@@ -211,8 +213,18 @@ fn device_key(val: &ElemValue) -> Option<DeviceKey> {
     Some(DeviceKey { mac, ip })
 }
 
-fn bad_elem(val: &ElemValue) -> FirewallError {
-    FirewallError::Parse(format!("unexpected set element {val:?}"))
+fn bad_elem(set: &'static str, val: &ElemValue) -> FirewallError {
+    FirewallError::Element {
+        set,
+        elem: format!("{val:?}"),
+    }
+}
+
+fn parse_error(what: &str, e: serde_json::Error) -> FirewallError {
+    FirewallError::Parse {
+        what: what.to_string(),
+        source: std::sync::Arc::new(e),
+    }
 }
 
 #[cfg(test)]
