@@ -295,10 +295,11 @@ impl FirewallHandle {
         rx.await.map_err(FirewallError::Unanswered)?
     }
 
-    /// Read the table and its counters (one `nft` call), without queueing
-    /// behind the task's batches.
-    pub async fn read(&self) -> Result<KernelState, FirewallError> {
-        self.nft.read().await
+    /// Every online device's byte counters, read from the counted sets alone
+    /// (one `nft` process, see [`Nft::counters`]), without queueing behind
+    /// the task's batches.
+    pub async fn counters(&self) -> Result<BTreeMap<DeviceKey, DeviceCounters>, FirewallError> {
+        self.nft.counters().await
     }
 }
 
@@ -323,9 +324,7 @@ mod tests {
             slots: 4,
         };
         Firewall::new(
-            Nft {
-                program: Some("/nonexistent/nft".into()),
-            },
+            Nft::program("/nonexistent/nft"),
             Tc {
                 program: Some("/nonexistent/tc".into()),
             },

@@ -83,7 +83,7 @@ pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
 
 /// One pass: counters -> usage -> decisions.
 pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
-    let kernel = gw.firewall().read().await?.counters();
+    let kernel = gw.firewall().counters().await?;
     let config = gw.config();
     let site = gw.quota();
     let idle_after = site.idle_timeout.as_secs() as i64;
