@@ -164,17 +164,19 @@ fn clock() -> anyhow::Result<Arc<dyn Clock>> {
 /// (95 % of the text at idle): start-up ran clap, the TOML and config
 /// checks, the certificate, sled's recovery, the shaping trees and the full
 /// reconcile, and the kernel maps file pages 64 KiB around every fault, so
-/// one touched function keeps its neighbours resident. Paging the binary's
-/// own mappings out (`MADV_PAGEOUT`) leaves what the running daemon uses to
-/// fault back in (about 60 % of it at idle, measured); the rest was only
-/// start-up's. Clean file pages: nothing is written anywhere, and a page
-/// needed again is read back from the file. Then `malloc_trim` hands the
-/// freed part of the start-up reconcile's heap (the full table listing)
-/// back to the kernel. Both only advise; failures are ignored.
+/// one touched function keeps its neighbours resident. Paging the
+/// read-only file mappings out (`MADV_PAGEOUT`: the binary's text and
+/// rodata, and the shared libraries' pages no other process maps; the
+/// kernel leaves pages mapped elsewhere alone) leaves what the running
+/// daemon uses to fault back in (about 60 % of the binary's text at idle,
+/// measured); the rest was start-up's. Clean file pages: nothing is written
+/// anywhere, and a page needed again is read back from its file. Then
+/// `malloc_trim` hands the freed part of the start-up reconcile's heap (the
+/// full table listing) back to the kernel. Both only advise; failures are
+/// ignored.
 fn release_startup_memory() {
     #[cfg(target_os = "linux")]
     {
-        let exe = std::fs::read_link("/proc/self/exe").ok();
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
         let mut paged = 0usize;
         for line in maps.lines() {
@@ -183,9 +185,9 @@ fn release_startup_memory() {
             let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
                 continue;
             };
-            let path = fields.nth(3).map(std::path::Path::new);
-            // Only read-only mappings of our own binary (text, rodata), never data.
-            if exe.as_deref() != path || perms.contains('w') {
+            let file = fields.nth(3).is_some_and(|path| path.starts_with('/'));
+            // Only private read-only file mappings (code, rodata), never data.
+            if !file || perms.contains('w') || !perms.ends_with('p') {
                 continue;
             }
             let Some((start, end)) = range.split_once('-') else {
