@@ -239,6 +239,8 @@ fn nft_time(args: &[&str], input: &str) -> Duration {
     let t = Instant::now();
     let mut child = Command::new("nft")
         .args(args)
+        // As the daemon does: `nft -i` would load and rewrite ~/.nft.history.
+        .env("HOME", "/proc")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
