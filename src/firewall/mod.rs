@@ -10,6 +10,9 @@ pub mod render;
 pub mod task;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::Mac;
 
@@ -112,24 +115,83 @@ pub enum Change {
 }
 
 /// What can go wrong talking to the kernel.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone`, because one coalesced batch answers every request folded into it
+/// with the same result; the causes that are not `Clone` themselves are
+/// shared behind an `Arc` (so `source()` is an `Arc<NftablesError>`, an
+/// `Arc<ShapingError>`, ...: downcast to that).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FirewallError {
-    /// The `nft` binary could not be run or rejected our document.
-    #[error("nft failed: {0}")]
-    Nft(#[source] nftables::helper::NftablesError),
+    /// The `nft` binary could not be run or rejected our document; `stderr`
+    /// is what nft said (the crate's own message leaves it out).
+    #[error("nft failed: {source}{}", stderr_suffix(.source))]
+    Nft {
+        #[source]
+        source: Arc<nftables::helper::NftablesError>,
+    },
     /// `nft` printed JSON we could not understand.
-    #[error("could not read nft's answer: {0}")]
-    Parse(String),
+    #[error("could not read nft's answer ({what}): {source}")]
+    Parse {
+        /// Which part of the listing (the document, or a set's elements).
+        what: String,
+        #[source]
+        source: Arc<serde_json::Error>,
+    },
+    /// One of our sets holds an element of a shape this version never renders.
+    #[error("unexpected element in set {set}: {elem}")]
+    Element {
+        set: &'static str,
+        /// The element as nft printed it.
+        elem: String,
+    },
     /// After a full apply, the kernel's table is not what we asked for.
-    #[error("verification after apply failed: {0}")]
-    Verify(String),
+    #[error(
+        "verification after apply failed: wanted {wanted} online devices, the kernel has {have}{}",
+        if *.compatible { "" } else { " (and its sets have another shape)" }
+    )]
+    Verify {
+        wanted: usize,
+        have: usize,
+        /// The table's sets have the shape this version renders.
+        compatible: bool,
+    },
     /// `tc` failed to build or change the shaping tree.
-    #[error(transparent)]
-    Shaping(#[from] crate::shaping::ShapingError),
-    /// A request to the firewall task failed; the task logged the cause.
-    #[error("{0}")]
-    Task(String),
-    /// The firewall task is gone (the daemon is shutting down).
+    #[error("shaping failed: {source}")]
+    Shaping {
+        #[source]
+        source: Arc<crate::shaping::ShapingError>,
+    },
+    /// The firewall task is gone (the daemon is shutting down): the request
+    /// could not be queued.
     #[error("the firewall task has stopped")]
-    Stopped,
+    Stopped(#[source] mpsc::error::SendError<()>),
+    /// The firewall task stopped before it answered a queued request.
+    #[error("the firewall task stopped before answering")]
+    Unanswered(#[source] oneshot::error::RecvError),
+}
+
+impl From<nftables::helper::NftablesError> for FirewallError {
+    fn from(e: nftables::helper::NftablesError) -> Self {
+        FirewallError::Nft {
+            source: Arc::new(e),
+        }
+    }
+}
+
+impl From<crate::shaping::ShapingError> for FirewallError {
+    fn from(e: crate::shaping::ShapingError) -> Self {
+        FirewallError::Shaping {
+            source: Arc::new(e),
+        }
+    }
+}
+
+/// `: <nft's stderr>` when nft ran and said why it failed, else nothing.
+fn stderr_suffix(e: &nftables::helper::NftablesError) -> String {
+    match e {
+        nftables::helper::NftablesError::NftFailed { stderr, .. } if !stderr.trim().is_empty() => {
+            format!(": {}", stderr.trim())
+        }
+        _ => String::new(),
+    }
 }

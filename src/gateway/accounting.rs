@@ -150,7 +150,7 @@ impl Drop for Watch<'_> {
 
 /// One pass: counters -> usage -> decisions.
 pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
-    let kernel = gw.firewall.read().await?.counters();
+    let kernel = gw.firewall.counters().await?;
     let config = gw.config();
     let site = gw.quota();
     let now = gw.now();
