@@ -1,0 +1,81 @@
+//! Who may take a session before `admit` gives one (issue 11): slots that
+//! cannot be hoarded, and one identity (MAC + IP) for one session.
+//!
+//! - All of `[network] max_online` taken: the session idle longest gives its
+//!   slot, if it has moved no traffic for `[network] evict_idle_after`;
+//!   otherwise the login is refused ([`GatewayError::Full`], a 503 page).
+//! - The login's IP is online with another MAC, or its MAC is online with
+//!   another IP: refused ([`GatewayError::IdentityTaken`], a 409 page) while
+//!   that pair moved traffic within `evict_idle_after`; otherwise that
+//!   session ends first, its usage counted to its own device.
+
+use std::net::Ipv4Addr;
+
+use tracing::info;
+
+use super::{Gateway, GatewayError};
+use crate::domain::{Device, Mac};
+
+impl Gateway {
+    /// Make room for `mac` at `ip`: end the sessions that stand in its way
+    /// and may be ended, or refuse.
+    pub(super) async fn make_room(&self, mac: Mac, ip: Ipv4Addr) -> Result<(), GatewayError> {
+        let now = self.now();
+        let idle_after = self.config.network.evict_idle_after.as_secs() as i64;
+        let online = self.store.online_devices(now)?;
+        let mut end: Vec<Mac> = Vec::new();
+        for other in &online {
+            let Some(s) = &other.session else { continue };
+            let clash = (other.mac != mac && s.ip == ip) || (other.mac == mac && s.ip != ip);
+            if !clash {
+                continue;
+            }
+            if now - self.last_activity(other) < idle_after {
+                info!(mac = %mac, ip = %ip, holder = %other.mac, holder_ip = %s.ip,
+                      "login refused: the identity is in use");
+                return Err(GatewayError::IdentityTaken(ip));
+            }
+            end.push(other.mac);
+        }
+        if !end.is_empty() {
+            self.revoke_many(&end, "identity taken over after idling")
+                .await?;
+        }
+        let has_slot = online.iter().any(|d| d.mac == mac && !end.contains(&mac));
+        let full = {
+            let records = self.records.lock().expect("records lock");
+            records.online() as usize >= records.slots.len()
+        };
+        if has_slot || !full {
+            return Ok(());
+        }
+        let idlest = online
+            .iter()
+            .filter(|d| d.mac != mac && !end.contains(&d.mac))
+            .filter(|d| d.session.as_ref().is_some_and(|s| s.slot.is_some()))
+            .map(|d| (self.last_activity(d), d.mac))
+            .min();
+        match idlest {
+            Some((last, victim)) if now - last >= idle_after => {
+                self.revoke(victim, "slot given to a new login").await?;
+                crate::telemetry::slot_evicted();
+                info!(mac = %mac, evicted = %victim, idle_secs = now - last, "slot evicted");
+                Ok(())
+            }
+            _ => Err(GatewayError::Full(self.config.network.max_online)),
+        }
+    }
+
+    /// Unix seconds of the device's last counted traffic: the store's, or the
+    /// last accounting pass's when it has not been written yet.
+    fn last_activity(&self, device: &Device) -> i64 {
+        let stored = device.session.as_ref().map_or(0, |s| s.last_activity);
+        let unsaved = self
+            .unsaved
+            .lock()
+            .expect("unsaved lock")
+            .get(&device.mac)
+            .map_or(0, |u| u.last_activity);
+        stored.max(unsaved)
+    }
+}
