@@ -115,7 +115,7 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
         timeout: Some(GARDEN_DNS_TIMEOUT),
         ..set_ref(SET_GARDEN_DNS4)
     })));
-    for set in guard::sets() {
+    for set in guard::sets(kernel) {
         batch.add(set);
     }
     for name in CLASS_MAPS {
@@ -928,6 +928,29 @@ mod tests {
         assert!(!cmds.iter().any(|(verb, kind, obj)| verb == "flush"
             && kind == "set"
             && obj["name"] == SET_ONLINE));
+    }
+
+    #[test]
+    fn dns_meters_the_kernel_has_are_not_added_again() {
+        let added = |kernel: &KernelState| -> Vec<String> {
+            commands(&full(&policy(vec![]), kernel))
+                .into_iter()
+                .filter(|(verb, kind, _)| verb == "add" && kind == "set")
+                .map(|(_, _, obj)| obj["name"].as_str().unwrap().to_owned())
+                .filter(|n| n.starts_with("dns_"))
+                .collect()
+        };
+        assert_eq!(
+            added(&KernelState::default()),
+            ["dns_online", "dns_captive"]
+        );
+        let kernel = KernelState {
+            table_exists: true,
+            compatible: true,
+            meters: [SET_DNS_ONLINE, SET_DNS_CAPTIVE].map(String::from).into(),
+            ..KernelState::default()
+        };
+        assert!(added(&kernel).is_empty(), "the kernel's dynamic sets stay");
     }
 
     #[test]

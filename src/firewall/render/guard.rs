@@ -52,8 +52,9 @@ pub(super) const DNS_METERS: [(&str, (u32, u32)); 2] = [
     (SET_DNS_CAPTIVE, DNS_CAPTIVE_RATE),
 ];
 
-/// The sets of this module, in the order they are declared.
-pub(super) fn sets() -> Vec<NfListObject<'static>> {
+/// The sets of this module, in the order they are declared; a meter set
+/// the kernel already has is left out (see [`KernelState::meters`]).
+pub(super) fn sets(kernel: &KernelState) -> Vec<NfListObject<'static>> {
     let mut out = vec![
         set(
             SET_PRIVATE4,
@@ -66,7 +67,8 @@ pub(super) fn sets() -> Vec<NfListObject<'static>> {
             Some(SetFlag::Interval),
         ),
     ];
-    for (name, _) in DNS_METERS {
+    let keep = |name: &str| kernel.compatible && kernel.meters.contains(name);
+    for (name, _) in DNS_METERS.into_iter().filter(|(n, _)| !keep(n)) {
         out.push(NfListObject::Set(Box::new(schema::Set {
             set_type: SetTypeValue::Single(SetType::Ipv4Addr),
             flags: Some(HashSet::from([SetFlag::Timeout])),
