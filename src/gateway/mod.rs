@@ -9,6 +9,7 @@
 
 pub mod accounting;
 mod admission;
+mod forget;
 mod reports;
 mod slots;
 
