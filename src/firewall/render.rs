@@ -407,40 +407,26 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 in_set(payload("ip", "daddr"), SET_DOWN),
             ],
         ),
+        // wan -> lan from the walled garden: oifname LAN ip saddr @garden4 meta priority set de5a:4
+        //   (the shared, capped class; the map below moves online devices to their own)
+        guard::captive_garden(iifname_out(lan), "saddr", SET_GARDEN4),
+        guard::captive_garden(iifname_out(lan), "saddr", SET_GARDEN_DNS4),
         // wan -> lan: meta priority set ip daddr map @down_class   (the device's HTB class on the LAN)
         rule(
             CHAIN_FORWARD,
             vec![
-                eq(
-                    meta(MetaKey::Oifname),
-                    Expression::String(lan.to_owned().into()),
-                ),
+                iifname_out(lan),
                 set_priority(class_lookup("daddr", MAP_DOWN_CLASS)),
             ],
         ),
-        // wan -> lan from the walled garden: full speed, even for a throttled phone
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                eq(
-                    meta(MetaKey::Oifname),
-                    Expression::String(lan.to_owned().into()),
-                ),
-                in_set(payload("ip", "saddr"), SET_GARDEN4),
-                set_priority(garden()),
-            ],
-        ),
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                eq(
-                    meta(MetaKey::Oifname),
-                    Expression::String(lan.to_owned().into()),
-                ),
-                in_set(payload("ip", "saddr"), SET_GARDEN_DNS4),
-                set_priority(garden()),
-            ],
-        ),
+        // wan -> lan from the walled garden to an online device:
+        //   oifname LAN meta priority != de5a:4 ip saddr @garden4 meta priority set de5a:3
+        //   (full speed, even for a throttled phone)
+        guard::online_garden(iifname_out(lan), "saddr", SET_GARDEN4),
+        guard::online_garden(iifname_out(lan), "saddr", SET_GARDEN_DNS4),
+        // lan -> walled garden: the same for upload
+        guard::captive_garden(from_lan(), "daddr", SET_GARDEN4),
+        guard::captive_garden(from_lan(), "daddr", SET_GARDEN_DNS4),
         // lan -> wan: meta priority set ip saddr map @up_class   (the device's HTB class on the WAN)
         rule(
             CHAIN_FORWARD,
@@ -449,22 +435,8 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 set_priority(class_lookup("saddr", MAP_UP_CLASS)),
             ],
         ),
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                in_set(payload("ip", "daddr"), SET_GARDEN4),
-                set_priority(garden()),
-            ],
-        ),
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                in_set(payload("ip", "daddr"), SET_GARDEN_DNS4),
-                set_priority(garden()),
-            ],
-        ),
+        guard::online_garden(from_lan(), "daddr", SET_GARDEN4),
+        guard::online_garden(from_lan(), "daddr", SET_GARDEN_DNS4),
         // lan -> any, IPv6: reject   (before @online: IPv6 is never a way around the portal)
         rule(
             CHAIN_FORWARD,
@@ -621,6 +593,14 @@ fn ct_state() -> Expression<'static> {
         family: None,
         dir: None,
     }))
+}
+
+/// `oifname LAN`: packets on their way to the phones.
+fn iifname_out(lan: &str) -> Statement<'static> {
+    eq(
+        meta(MetaKey::Oifname),
+        Expression::String(lan.to_owned().into()),
+    )
 }
 
 fn iifname(lan: &str) -> Statement<'static> {

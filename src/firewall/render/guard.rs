@@ -17,6 +17,7 @@ use nftables::schema::{self, NfListObject, Rule, SetFlag, SetType, SetTypeValue}
 use nftables::stmt::{Operator, RejectType, Statement};
 
 use super::*;
+use crate::shaping::captive_garden_classid;
 
 /// Private IPv4 networks no online device reaches beyond the router unless
 /// `[network] allow_private` names them: RFC 1918, shared address space
@@ -205,6 +206,47 @@ pub(super) fn garden_accept(lan: &str, set: &'static str, ports: &[u16]) -> Rule
             in_set(payload("ip", "daddr"), set),
             in_anon_num(payload("tcp", "dport"), &ports),
             Statement::Accept(None),
+        ],
+    )
+}
+
+/// `DIR ip FIELD @SET meta priority set de5a:4`: garden traffic into the
+/// shared class of devices that are not online (set for every device; the
+/// class map that follows moves online ones to their own slot).
+pub(super) fn captive_garden(
+    dir: Statement<'static>,
+    field: &'static str,
+    set: &'static str,
+) -> Rule<'static> {
+    rule(
+        CHAIN_FORWARD,
+        vec![
+            dir,
+            in_set(payload("ip", field), set),
+            set_priority(Expression::String(captive_garden_classid().into())),
+        ],
+    )
+}
+
+/// `DIR meta priority != de5a:4 ip FIELD @SET meta priority set de5a:3`:
+/// an online device (the class map gave it its slot) gets the garden at
+/// full speed, as before.
+pub(super) fn online_garden(
+    dir: Statement<'static>,
+    field: &'static str,
+    set: &'static str,
+) -> Rule<'static> {
+    rule(
+        CHAIN_FORWARD,
+        vec![
+            dir,
+            cmp(
+                meta(MetaKey::Priority),
+                Operator::NEQ,
+                Expression::String(captive_garden_classid().into()),
+            ),
+            in_set(payload("ip", field), set),
+            set_priority(garden()),
         ],
     )
 }
