@@ -8,7 +8,7 @@
 use tracing::info;
 
 use super::{Gateway, GatewayError};
-use crate::domain::{self, QuotaOverride};
+use crate::domain::{self, Device, QuotaOverride};
 
 impl Gateway {
     /// Forget the devices not seen for `forget_after`; returns how many went.
@@ -22,18 +22,11 @@ impl Gateway {
         {
             let mut records = self.records.lock().expect("records lock");
             for device in self.store.devices()? {
-                if device.session.is_some()
-                    || device.blocked
-                    || device.quota != QuotaOverride::default()
-                    || device.first_seen >= cutoff
-                {
+                if !may_forget(&device) || device.first_seen >= cutoff {
                     continue;
                 }
-                if self
-                    .store
-                    .last_usage_day(&device.mac)?
-                    .is_some_and(|day| day >= cutoff_day)
-                {
+                let last_day = self.store.last_usage_day(&device.mac)?;
+                if last_day.is_some_and(|day| day >= cutoff_day) {
                     continue;
                 }
                 let usage = self.store.forget_device(&device.mac)?;
@@ -50,5 +43,33 @@ impl Gateway {
             );
         }
         Ok(forgotten)
+    }
+}
+
+/// A record that is no admin's decision and no live session: only those are
+/// ever forgotten (a forgotten blocked MAC would come back unblocked).
+fn may_forget(device: &Device) -> bool {
+    device.session.is_none() && !device.blocked && device.quota == QuotaOverride::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Mac, Session};
+
+    #[test]
+    fn only_plain_visits_are_forgotten() {
+        let mac = Mac([2, 0x77, 0, 0, 0, 1]);
+        let plain = Device::new(mac, 100);
+        assert!(may_forget(&plain));
+        let mut online = plain.clone();
+        online.session = Some(Session::new("10.77.0.11".parse().unwrap(), 100, 60));
+        assert!(!may_forget(&online));
+        let mut blocked = plain.clone();
+        blocked.blocked = true;
+        assert!(!may_forget(&blocked));
+        let mut overridden = plain.clone();
+        overridden.quota.exempt = true;
+        assert!(!may_forget(&overridden));
     }
 }

@@ -26,8 +26,7 @@ impl Gateway {
         let mut end: Vec<Mac> = Vec::new();
         for other in &online {
             let Some(s) = &other.session else { continue };
-            let clash = (other.mac != mac && s.ip == ip) || (other.mac == mac && s.ip != ip);
-            if !clash {
+            if !clashes(mac, ip, other.mac, s.ip) {
                 continue;
             }
             if now - self.last_activity(other) < idle_after {
@@ -49,20 +48,20 @@ impl Gateway {
         if has_slot || !full {
             return Ok(());
         }
-        let idlest = online
+        let holders: Vec<(i64, Mac)> = online
             .iter()
             .filter(|d| d.mac != mac && !end.contains(&d.mac))
             .filter(|d| d.session.as_ref().is_some_and(|s| s.slot.is_some()))
             .map(|d| (self.last_activity(d), d.mac))
-            .min();
-        match idlest {
-            Some((last, victim)) if now - last >= idle_after => {
+            .collect();
+        match evictable(&holders, now, idle_after) {
+            Some((last, victim)) => {
                 self.revoke(victim, "slot given to a new login").await?;
                 crate::telemetry::slot_evicted();
                 info!(mac = %mac, evicted = %victim, idle_secs = now - last, "slot evicted");
                 Ok(())
             }
-            _ => Err(GatewayError::Full(self.config.network.max_online)),
+            None => Err(GatewayError::Full(self.config.network.max_online)),
         }
     }
 
@@ -77,5 +76,48 @@ impl Gateway {
             .get(&device.mac)
             .map_or(0, |u| u.last_activity);
         stored.max(unsaved)
+    }
+}
+
+/// Does a login of `mac` at `ip` clash with the session of `other` at
+/// `other_ip`? The same IP with another MAC, or the same MAC on another IP.
+fn clashes(mac: Mac, ip: Ipv4Addr, other: Mac, other_ip: Ipv4Addr) -> bool {
+    (other != mac && other_ip == ip) || (other == mac && other_ip != ip)
+}
+
+/// Of the slot holders (last activity, MAC), the one idle longest, if it has
+/// been idle at least `idle_after` seconds at `now`.
+fn evictable(holders: &[(i64, Mac)], now: i64, idle_after: i64) -> Option<(i64, Mac)> {
+    holders
+        .iter()
+        .copied()
+        .min()
+        .filter(|(last, _)| now - last >= idle_after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(n: u8) -> Mac {
+        Mac([2, 0x77, 0, 0, 0, n])
+    }
+
+    #[test]
+    fn the_idlest_goes_only_when_idle_long_enough() {
+        let holders = [(100, mac(1)), (40, mac(2)), (70, mac(3))];
+        assert_eq!(evictable(&holders, 150, 120), None, "idle 110 s < 120 s");
+        assert_eq!(evictable(&holders, 160, 120), Some((40, mac(2))));
+        assert_eq!(evictable(&[], 1000, 1), None);
+    }
+
+    #[test]
+    fn one_identity_one_session() {
+        let (ip1, ip2): (Ipv4Addr, Ipv4Addr) =
+            ("10.77.0.11".parse().unwrap(), "10.77.0.12".parse().unwrap());
+        assert!(!clashes(mac(1), ip1, mac(1), ip1), "a re-tap");
+        assert!(clashes(mac(2), ip1, mac(1), ip1), "another MAC on the IP");
+        assert!(clashes(mac(1), ip2, mac(1), ip1), "the MAC from another IP");
+        assert!(!clashes(mac(2), ip2, mac(1), ip1), "strangers");
     }
 }
