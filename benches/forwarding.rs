@@ -340,6 +340,8 @@ fn policy(n: usize) -> Policy {
         portal_port: 2050,
         portal_https_port: None,
         walled_garden: vec![GardenNet::V4(Ipv4Addr::new(203, 0, 113, 0), 24)],
+        garden_ports: vec![80, 443],
+        allow_private: vec![],
         online,
     }
 }

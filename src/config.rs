@@ -55,8 +55,15 @@ pub struct Network {
     pub uplink_download: Option<Rate>,
     pub uplink_upload: Option<Rate>,
     /// Devices online at once; each holds a traffic-shaping slot (an HTB
-    /// class per direction, made at start-up). A login past it is refused.
+    /// class per direction, made at start-up). A login past it takes the
+    /// slot of a session idle at least `evict_idle_after`, or is refused.
     pub max_online: u16,
+    /// How long a session must have moved no traffic before a login may take
+    /// its slot (all slots taken) or its IP (another MAC on the same address).
+    pub evict_idle_after: Duration,
+    /// Private destinations (RFC 1918, 100.64.0.0/10, 169.254.0.0/16, ULA,
+    /// link-local) online devices may still reach beyond the router.
+    pub allow_private: Vec<ipnet::IpNet>,
 }
 
 /// The splash page server, with the limits that keep a busy village from starving it.
@@ -119,6 +126,9 @@ pub struct Store {
     /// (they are read every accounting interval, but the kernel keeps them
     /// across a daemon restart; see RELIABILITY.md). Spares the SD card.
     pub write_interval: Duration,
+    /// Devices not seen for this long are removed with their per-device
+    /// usage (the site's daily totals stay), so the store stays bounded.
+    pub forget_after: Duration,
 }
 
 /// The fair-share rules every device gets. The config file gives the
@@ -146,6 +156,9 @@ pub struct WalledGarden {
     pub addresses: Vec<ipnet::IpNet>,
     /// Lower-case DNS names.
     pub domains: Vec<String>,
+    /// The TCP ports a device that is not online may reach in the garden
+    /// (web only by default), so the garden is no free internet.
+    pub ports: Vec<u16>,
 }
 
 /// How the gateway checks its own uplink (the satellite dish drops out with weather and power).
@@ -320,6 +333,8 @@ struct RawNetwork {
     uplink_download: Option<Text>,
     uplink_upload: Option<Text>,
     max_online: Option<i64>,
+    evict_idle_after: Option<Text>,
+    allow_private: Vec<Text>,
 }
 
 #[derive(Deserialize, Default)]
@@ -353,6 +368,7 @@ struct RawAdmin {
 struct RawStore {
     path: Option<Text>,
     write_interval: Option<Text>,
+    forget_after: Option<Text>,
 }
 
 #[derive(Deserialize, Default)]
@@ -372,6 +388,7 @@ struct RawQuota {
 struct RawWalledGarden {
     addresses: Vec<Text>,
     domains: Vec<Text>,
+    ports: Option<Vec<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -527,6 +544,21 @@ impl Check<'_> {
                         )
                     })?,
             },
+            evict_idle_after: self.or(
+                "network.evict_idle_after",
+                raw.evict_idle_after,
+                "2m",
+                |s| positive(s, parse_duration(s)?, Duration::ZERO, "try \"2m\""),
+            )?,
+            allow_private: raw
+                .allow_private
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    network_address(&t.0)
+                        .map_err(|m| self.invalid(&format!("network.allow_private[{i}]"), m))
+                })
+                .collect::<Parsed<Vec<_>>>()?,
         })
     }
 
@@ -537,6 +569,15 @@ impl Check<'_> {
                 let d = parse_duration(s)?;
                 if d > Duration::from_secs(3600) {
                     return Err(format!("{s:?} is more than an hour (try \"1m\"; a power cut loses up to this much counting)"));
+                }
+                Ok(d)
+            })?,
+            forget_after: self.or("store.forget_after", raw.forget_after, "120d", |s| {
+                let d = parse_duration(s)?;
+                if d < Duration::from_secs(86_400) {
+                    return Err(format!(
+                        "{s:?} is less than a day (try \"120d\"; today's usage must survive)"
+                    ));
                 }
                 Ok(d)
             })?,
@@ -692,15 +733,42 @@ impl Check<'_> {
     fn walled_garden(&self, raw: RawWalledGarden) -> Parsed<WalledGarden> {
         let mut garden = WalledGarden::default();
         for (i, t) in raw.addresses.iter().enumerate() {
-            let net = network_address(&t.0)
-                .map_err(|m| self.invalid(&format!("walled_garden.addresses[{i}]"), m))?;
+            let key = format!("walled_garden.addresses[{i}]");
+            let net = network_address(&t.0).map_err(|m| self.invalid(&key, m))?;
+            if net.prefix_len() == 0 {
+                return Err(self.invalid(
+                    &key,
+                    format!("{:?} is the whole internet (list the services' own blocks, e.g. \"203.0.113.0/24\")", t.0),
+                ));
+            }
             garden.addresses.push(net);
         }
         for (i, t) in raw.domains.iter().enumerate() {
-            let name = domain(&t.0)
-                .map_err(|m| self.invalid(&format!("walled_garden.domains[{i}]"), m))?;
+            let key = format!("walled_garden.domains[{i}]");
+            let name = domain(&t.0).map_err(|m| self.invalid(&key, m))?;
+            if !name.contains('.') {
+                return Err(self.invalid(
+                    &key,
+                    format!("{:?} is a top-level domain alone: every site under it would be free (list the service, e.g. \"layanan.go.id\")", t.0),
+                ));
+            }
             garden.domains.push(name);
         }
+        garden.ports = match raw.ports {
+            None => vec![80, 443],
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    u16::try_from(n).ok().filter(|&p| p > 0).ok_or_else(|| {
+                        self.invalid(
+                            &format!("walled_garden.ports[{i}]"),
+                            format!("{n} is not a TCP port (1-65535; try [80, 443])"),
+                        )
+                    })
+                })
+                .collect::<Parsed<Vec<_>>>()?,
+        };
         Ok(garden)
     }
 
@@ -1812,7 +1880,7 @@ path = "/var/lib/desawifi"
             .to_string();
         assert_eq!(
             e,
-            "x.toml: walled_garden.domain: unknown key (expected one of: addresses, domains)"
+            "x.toml: walled_garden.domain: unknown key (expected one of: addresses, domains, ports)"
         );
         let e = parse(&format!(
             "{MINIMAL}[admin]\nlisten = \"127.0.0.1:1\"\n[admin.extra]\nx = 1\n"
@@ -2213,5 +2281,74 @@ path = "/var/lib/desawifi"
         );
         let e = error_with("uplink", "target", "[\"1.1.1.1:53\"]");
         assert_eq!(e, "x.toml: uplink.target: unknown key (expected one of: targets, interval, timeout, fail_after)");
+    }
+
+    #[test]
+    fn the_garden_refuses_a_tld_alone_and_the_whole_internet() {
+        for tld in ["com", "id"] {
+            let e = error_with("walled_garden", "domains", &format!("[\"go.id\", {tld:?}]"));
+            assert!(
+                e.starts_with(&format!(
+                    "x.toml: walled_garden.domains[1]: {tld:?} is a top-level domain alone"
+                )),
+                "{e}"
+            );
+        }
+        for all in ["0.0.0.0/0", "::/0"] {
+            let e = error_with("walled_garden", "addresses", &format!("[{all:?}]"));
+            assert!(
+                e.starts_with(&format!(
+                    "x.toml: walled_garden.addresses[0]: {all:?} is the whole internet"
+                )),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn garden_ports_default_to_the_web() {
+        assert_eq!(parse(MINIMAL).unwrap().walled_garden.ports, vec![80, 443]);
+        let c = parse(&format!("{MINIMAL}[walled_garden]\nports = [443]\n")).unwrap();
+        assert_eq!(c.walled_garden.ports, vec![443]);
+        let e = error_with("walled_garden", "ports", "[80, 70000]");
+        assert_eq!(
+            e,
+            "x.toml: walled_garden.ports[1]: 70000 is not a TCP port (1-65535; try [80, 443])"
+        );
+    }
+
+    #[test]
+    fn eviction_private_and_forgetting_keys() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.network.evict_idle_after, Duration::from_secs(120));
+        assert!(c.network.allow_private.is_empty());
+        assert_eq!(c.store.forget_after, Duration::from_secs(120 * 86_400));
+        let e = error_with("network", "evict_idle_after", "\"0\"");
+        assert_eq!(
+            e,
+            "x.toml: network.evict_idle_after: \"0\" must be more than zero (try \"2m\")"
+        );
+        let e = error_with("network", "allow_private", "[\"192.168.100.1/24\"]");
+        assert!(
+            e.starts_with(
+                "x.toml: network.allow_private[0]: \"192.168.100.1/24\" has host bits set"
+            ),
+            "{e}"
+        );
+        let e = error_with("store", "forget_after", "\"1h\"");
+        assert!(
+            e.starts_with("x.toml: store.forget_after: \"1h\" is less than a day"),
+            "{e}"
+        );
+        let text = MINIMAL.replace(
+            "portal_address = \"10.77.0.1\"\n",
+            "portal_address = \"10.77.0.1\"\nallow_private = [\"192.168.100.1\"]\nevict_idle_after = \"30s\"\n",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.network.allow_private,
+            vec!["192.168.100.1/32".parse().unwrap()]
+        );
+        assert_eq!(c.network.evict_idle_after, Duration::from_secs(30));
     }
 }

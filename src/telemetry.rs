@@ -139,18 +139,22 @@ pub enum LoginFailure {
     Blocked,
     /// Today's quota is used and the fair-use speed is 0.
     QuotaUsed,
-    /// Every shaping slot is taken.
+    /// Every shaping slot is taken and none has been idle long enough to evict.
     Full,
+    /// The device's IP is online with another MAC (or its MAC with another
+    /// IP), and that pair moved traffic lately: one identity, one session.
+    IdentityTaken,
     /// The store or the firewall failed.
     Error,
 }
 
 impl LoginFailure {
     /// Every failure, in the order the registry counts them.
-    pub const ALL: [LoginFailure; 4] = [
+    pub const ALL: [LoginFailure; 5] = [
         LoginFailure::Blocked,
         LoginFailure::QuotaUsed,
         LoginFailure::Full,
+        LoginFailure::IdentityTaken,
         LoginFailure::Error,
     ];
 
@@ -160,6 +164,7 @@ impl LoginFailure {
             LoginFailure::Blocked => "blocked",
             LoginFailure::QuotaUsed => "quota_used",
             LoginFailure::Full => "full",
+            LoginFailure::IdentityTaken => "identity_taken",
             LoginFailure::Error => "error",
         }
     }
@@ -196,7 +201,9 @@ pub struct Registry {
     /// New sessions (logins that were not a re-tap while online).
     pub sessions_started: Counter,
     /// Indexed like [`LoginFailure::ALL`].
-    pub logins_failed: [Counter; 4],
+    pub logins_failed: [Counter; 5],
+    /// Idle sessions ended to give their slot to a new login (all slots taken).
+    pub slot_evictions: Counter,
     /// Indexed like [`AdminLogin::ALL`].
     pub admin_logins: [Counter; 3],
     /// Bytes written to devices' daily usage since this process started
@@ -225,7 +232,8 @@ impl Registry {
     pub const fn new() -> Registry {
         Registry {
             sessions_started: Counter::new(),
-            logins_failed: [const { Counter::new() }; 4],
+            logins_failed: [const { Counter::new() }; 5],
+            slot_evictions: Counter::new(),
             admin_logins: [const { Counter::new() }; 3],
             bytes_download: Counter::new(),
             bytes_upload: Counter::new(),
@@ -277,6 +285,11 @@ pub fn session_started() {
 /// A device's login was refused or failed.
 pub fn login_failed(why: LoginFailure) {
     REGISTRY.login_failed(why);
+}
+
+/// An idle session was ended so that a new login could have its slot.
+pub fn slot_evicted() {
+    REGISTRY.slot_evictions.inc();
 }
 
 /// An admin's login attempt ended (call once per `POST /api/session` or console login).

@@ -517,11 +517,13 @@ fn setup_rebuilds_and_teardown_removes_only_ours() {
             t.elapsed()
         );
     }
-    assert_eq!(class_count(&v, "br-lan"), 3 + usize::from(DEFAULT_SLOTS));
+    // Four fixed classes (uplink, default, the garden of online phones, the
+    // shared garden class of phones not online), then one per slot.
+    assert_eq!(class_count(&v, "br-lan"), 4 + usize::from(DEFAULT_SLOTS));
     let small = plan(None, None, 3);
     block_on(tc.run(&shaping::setup_script(&small, FAST))).unwrap();
-    assert_eq!(class_count(&v, "br-lan"), 6);
-    assert_eq!(class_count(&v, "wan0"), 6);
+    assert_eq!(class_count(&v, "br-lan"), 7);
+    assert_eq!(class_count(&v, "wan0"), 7);
     assert!(root_qdisc(&v, "br-lan").contains("htb de5a: root"));
 
     block_on(tc.teardown(&small)).unwrap();

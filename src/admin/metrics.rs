@@ -205,6 +205,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("desawifi_devices", "gauge"),
     ("desawifi_sessions_started_total", "counter"),
     ("desawifi_logins_failed_total", "counter"),
+    ("desawifi_slot_evictions_total", "counter"),
     ("desawifi_bytes_total", "counter"),
     ("desawifi_usage_today_bytes", "gauge"),
     ("desawifi_usage_yesterday_bytes", "gauge"),
@@ -271,6 +272,13 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
             r.logins_failed[i].get(),
         );
     }
+
+    e.single(
+        "desawifi_slot_evictions_total",
+        "counter",
+        "Idle sessions ended to give their slot to a new login when every slot was taken, since the daemon started (refusals: desawifi_logins_failed_total{reason=\"full\"}).",
+        r.slot_evictions.get(),
+    );
 
     e.family("desawifi_bytes_total", "counter", "Bytes added to devices' daily usage in the store since the daemon started (0 at every start; follows the store's writes, so up to [store] write_interval behind; exact daily totals: desawifi_usage_yesterday_bytes and /api/usage).");
     e.sample(
@@ -565,6 +573,9 @@ mod tests {
         r.login_failed(LoginFailure::Blocked);
         r.login_failed(LoginFailure::Blocked);
         r.login_failed(LoginFailure::Full);
+        r.login_failed(LoginFailure::IdentityTaken);
+        r.slot_evictions.inc();
+        r.slot_evictions.inc();
         r.admin_login(AdminLogin::Locked);
         r.bytes_counted(700, 30);
         r.bytes_counted(300, 0);
@@ -586,6 +597,14 @@ mod tests {
             ),
             "0"
         );
+        assert_eq!(
+            value(
+                &text,
+                r#"desawifi_logins_failed_total{reason="identity_taken"}"#
+            ),
+            "1"
+        );
+        assert_eq!(value(&text, "desawifi_slot_evictions_total"), "2");
         assert_eq!(
             value(&text, r#"desawifi_admin_logins_total{result="locked"}"#),
             "1"

@@ -43,6 +43,10 @@ pub struct KernelState {
     pub online_nat: std::collections::BTreeSet<DeviceKey>,
     /// `down` elements with their download byte counters.
     pub down: BTreeMap<Ipv4Addr, u64>,
+    /// The DNS meter sets that exist. Once a rule updates one, the kernel
+    /// marks it dynamic, and nft 1.0.6's JSON cannot say `dynamic`: adding
+    /// it again would fail ("File exists"), so a reconcile leaves them be.
+    pub meters: std::collections::BTreeSet<String>,
 }
 
 impl KernelState {
@@ -289,6 +293,9 @@ fn read_sets(json: &str, state: &mut KernelState) -> Result<Shape, FirewallError
                         .down
                         .insert(ip.ok_or_else(|| bad_elem(SET_DOWN, val))?, bytes);
                 }
+            }
+            SET_DNS_ONLINE | SET_DNS_CAPTIVE => {
+                state.meters.insert(set.name.to_string());
             }
             _ => {}
         }

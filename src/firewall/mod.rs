@@ -43,6 +43,15 @@ pub const GARDEN_DNS_TIMEOUT: u32 = 86_400;
 pub const MAP_DOWN_CLASS: &str = "down_class";
 /// Online devices' IPv4 address -> HTB class id for upload.
 pub const MAP_UP_CLASS: &str = "up_class";
+/// Private IPv4 networks (RFC 1918, 100.64.0.0/10, 169.254.0.0/16): no
+/// destination beyond the router for anyone, except [`SET_ALLOW_PRIVATE4`].
+pub const SET_PRIVATE4: &str = "private4";
+/// `[network] allow_private`: private networks online devices may reach.
+pub const SET_ALLOW_PRIVATE4: &str = "allow_private4";
+/// Per-device DNS meter of online devices (dynamic, elements time out).
+pub const SET_DNS_ONLINE: &str = "dns_online";
+/// Per-device DNS meter of devices that are not online.
+pub const SET_DNS_CAPTIVE: &str = "dns_captive";
 /// Sets whose elements carry a byte counter (declared with `counter`).
 pub const COUNTED_SETS: [&str; 2] = [SET_ONLINE, SET_DOWN];
 
@@ -80,6 +89,10 @@ pub struct Policy {
     pub portal_https_port: Option<u16>,
     /// Destinations reachable without logging in.
     pub walled_garden: Vec<GardenNet>,
+    /// The TCP ports of the walled garden open to devices that are not online.
+    pub garden_ports: Vec<u16>,
+    /// Private IPv4 networks online devices may still reach (`[network] allow_private`).
+    pub allow_private: Vec<(Ipv4Addr, u8)>,
     /// Devices that are online, each with its shaping slot and ceilings.
     pub online: Vec<OnlineDevice>,
 }

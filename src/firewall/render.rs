@@ -61,6 +61,10 @@ use nftables::schema::{
 use nftables::stmt::{Mangle, Match, Operator, Reject, RejectType, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
 
+mod guard;
+
+pub use guard::{DNS_CAPTIVE_MAX_UDP, DNS_CAPTIVE_RATE, DNS_ONLINE_RATE, PRIVATE4};
+
 use super::*;
 use crate::shaping::{garden_classid, slot_classid};
 
@@ -111,6 +115,9 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
         timeout: Some(GARDEN_DNS_TIMEOUT),
         ..set_ref(SET_GARDEN_DNS4)
     })));
+    for set in guard::sets(kernel) {
+        batch.add(set);
+    }
     for name in CLASS_MAPS {
         batch.add(NfListObject::Map(Box::new(schema::Map {
             family: FAMILY,
@@ -173,6 +180,8 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
             ));
         }
     }
+
+    guard::fill(&mut batch, policy);
 
     // Class maps: no counters, so simply refilled.
     let classes: BTreeMap<Ipv4Addr, u16> =
@@ -341,7 +350,7 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
     let lan = policy.lan_interface.as_str();
     let port = u32::from(policy.portal_port);
     let from_lan = || iifname(lan);
-    let router_tcp: Vec<u32> = [53, port]
+    let router_tcp: Vec<u32> = [port]
         .into_iter()
         .chain(policy.portal_https_port.map(u32::from))
         .collect();
@@ -398,40 +407,26 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 in_set(payload("ip", "daddr"), SET_DOWN),
             ],
         ),
+        // wan -> lan from the walled garden: oifname LAN ip saddr @garden4 meta priority set de5a:4
+        //   (the shared, capped class; the map below moves online devices to their own)
+        guard::captive_garden(iifname_out(lan), "saddr", SET_GARDEN4),
+        guard::captive_garden(iifname_out(lan), "saddr", SET_GARDEN_DNS4),
         // wan -> lan: meta priority set ip daddr map @down_class   (the device's HTB class on the LAN)
         rule(
             CHAIN_FORWARD,
             vec![
-                eq(
-                    meta(MetaKey::Oifname),
-                    Expression::String(lan.to_owned().into()),
-                ),
+                iifname_out(lan),
                 set_priority(class_lookup("daddr", MAP_DOWN_CLASS)),
             ],
         ),
-        // wan -> lan from the walled garden: full speed, even for a throttled phone
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                eq(
-                    meta(MetaKey::Oifname),
-                    Expression::String(lan.to_owned().into()),
-                ),
-                in_set(payload("ip", "saddr"), SET_GARDEN4),
-                set_priority(garden()),
-            ],
-        ),
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                eq(
-                    meta(MetaKey::Oifname),
-                    Expression::String(lan.to_owned().into()),
-                ),
-                in_set(payload("ip", "saddr"), SET_GARDEN_DNS4),
-                set_priority(garden()),
-            ],
-        ),
+        // wan -> lan from the walled garden to an online device:
+        //   oifname LAN meta priority != de5a:4 ip saddr @garden4 meta priority set de5a:3
+        //   (full speed, even for a throttled phone)
+        guard::online_garden(iifname_out(lan), "saddr", SET_GARDEN4),
+        guard::online_garden(iifname_out(lan), "saddr", SET_GARDEN_DNS4),
+        // lan -> walled garden: the same for upload
+        guard::captive_garden(from_lan(), "daddr", SET_GARDEN4),
+        guard::captive_garden(from_lan(), "daddr", SET_GARDEN_DNS4),
         // lan -> wan: meta priority set ip saddr map @up_class   (the device's HTB class on the WAN)
         rule(
             CHAIN_FORWARD,
@@ -440,22 +435,8 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 set_priority(class_lookup("saddr", MAP_UP_CLASS)),
             ],
         ),
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                in_set(payload("ip", "daddr"), SET_GARDEN4),
-                set_priority(garden()),
-            ],
-        ),
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                in_set(payload("ip", "daddr"), SET_GARDEN_DNS4),
-                set_priority(garden()),
-            ],
-        ),
+        guard::online_garden(from_lan(), "daddr", SET_GARDEN4),
+        guard::online_garden(from_lan(), "daddr", SET_GARDEN_DNS4),
         // lan -> any, IPv6: reject   (before @online: IPv6 is never a way around the portal)
         rule(
             CHAIN_FORWARD,
@@ -465,6 +446,7 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 reject(RejectType::ICMPX),
             ],
         ),
+        guard::private_rule(lan),
         // lan -> any: ether saddr . ip saddr @online accept   (the element's counter counts upload bytes)
         rule(
             CHAIN_FORWARD,
@@ -474,24 +456,10 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 Statement::Accept(None),
             ],
         ),
-        // lan -> walled garden: ip daddr @garden4 accept
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                in_set(payload("ip", "daddr"), SET_GARDEN4),
-                Statement::Accept(None),
-            ],
-        ),
-        // lan -> walled garden learned from DNS (dnsmasq nftset=)
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                in_set(payload("ip", "daddr"), SET_GARDEN_DNS4),
-                Statement::Accept(None),
-            ],
-        ),
+        // lan -> walled garden, web only: ip daddr @garden4 tcp dport { 80, 443 } accept
+        guard::garden_accept(lan, SET_GARDEN4, &policy.garden_ports),
+        // lan -> walled garden learned from DNS (dnsmasq nftset=), web only
+        guard::garden_accept(lan, SET_GARDEN_DNS4, &policy.garden_ports),
         // captive tcp (HTTPS and the rest): reject with tcp reset   (fails fast instead of hanging)
         rule(
             CHAIN_FORWARD,
@@ -503,6 +471,10 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
         ),
         // captive anything else (outside DNS, QUIC, ping): reject with icmpx admin-prohibited
         rule(CHAIN_FORWARD, vec![from_lan(), reject(RejectType::ICMPX)]),
+    ]
+    .into_iter()
+    .chain(guard::dns_rules(lan))
+    .chain([
         // lan -> router: replies to the router's own connections
         rule(
             CHAIN_INPUT,
@@ -521,7 +493,7 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 Statement::Accept(None),
             ],
         ),
-        // lan -> router: DNS over TCP and the portal
+        // lan -> router: the portal (DNS over TCP only for online devices, above)
         rule(
             CHAIN_INPUT,
             vec![
@@ -549,7 +521,8 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
             ],
         ),
         rule(CHAIN_INPUT, vec![from_lan(), reject(RejectType::ICMPX)]),
-    ]
+    ])
+    .collect()
 }
 
 fn table() -> Table<'static> {
@@ -620,6 +593,14 @@ fn ct_state() -> Expression<'static> {
         family: None,
         dir: None,
     }))
+}
+
+/// `oifname LAN`: packets on their way to the phones.
+fn iifname_out(lan: &str) -> Statement<'static> {
+    eq(
+        meta(MetaKey::Oifname),
+        Expression::String(lan.to_owned().into()),
+    )
 }
 
 fn iifname(lan: &str) -> Statement<'static> {
@@ -742,6 +723,7 @@ fn garden_expr(net: &GardenNet) -> Expression<'static> {
 /// value type of the class maps.
 fn to_json(doc: Nftables<'_>) -> String {
     let mut value = serde_json::to_value(&doc).expect("nftables documents always serialize");
+    guard::add_meter_limits(&mut value);
     if let Some(objects) = value.get_mut("nftables").and_then(|v| v.as_array_mut()) {
         for obj in objects.iter_mut() {
             let Some(map) = obj.get_mut("add").and_then(|a| a.get_mut("map")) else {
@@ -806,6 +788,8 @@ mod tests {
                 GardenNet::V4(Ipv4Addr::new(203, 0, 113, 0), 24),
                 GardenNet::V6("2001:db8:1::".parse().unwrap(), 48),
             ],
+            garden_ports: vec![80, 443],
+            allow_private: vec![(Ipv4Addr::new(192, 168, 100, 1), 32)],
             online,
         }
     }
@@ -924,6 +908,29 @@ mod tests {
         assert!(!cmds.iter().any(|(verb, kind, obj)| verb == "flush"
             && kind == "set"
             && obj["name"] == SET_ONLINE));
+    }
+
+    #[test]
+    fn dns_meters_the_kernel_has_are_not_added_again() {
+        let added = |kernel: &KernelState| -> Vec<String> {
+            commands(&full(&policy(vec![]), kernel))
+                .into_iter()
+                .filter(|(verb, kind, _)| verb == "add" && kind == "set")
+                .map(|(_, _, obj)| obj["name"].as_str().unwrap().to_owned())
+                .filter(|n| n.starts_with("dns_"))
+                .collect()
+        };
+        assert_eq!(
+            added(&KernelState::default()),
+            ["dns_online", "dns_captive"]
+        );
+        let kernel = KernelState {
+            table_exists: true,
+            compatible: true,
+            meters: [SET_DNS_ONLINE, SET_DNS_CAPTIVE].map(String::from).into(),
+            ..KernelState::default()
+        };
+        assert!(added(&kernel).is_empty(), "the kernel's dynamic sets stay");
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
                 Ok(_) => {}
                 Err(e) => warn!(error = %e, "pruning daily usage failed"),
             }
+            if let Err(e) = gw.forget_old_devices().await {
+                warn!(error = %e, "forgetting old devices failed");
+            }
         }
         tokio::select! {
             _ = cancel.cancelled() => return,

@@ -32,6 +32,7 @@ impl Gateway {
     /// [`Gateway::admit`]'s work; also says whether a new session started
     /// (not a re-tap while online), for the metrics.
     async fn admit_device(&self, mac: Mac, ip: Ipv4Addr) -> Result<(Session, bool), GatewayError> {
+        self.make_room(mac, ip).await?;
         let now = self.now();
         let mut new_session = false;
         let (session, changes) = {

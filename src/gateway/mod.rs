@@ -9,7 +9,9 @@
 
 pub mod accounting;
 mod admission;
+mod forget;
 mod reports;
+mod slots;
 
 pub use reports::DeviceView;
 
@@ -45,6 +47,10 @@ pub enum GatewayError {
     /// Every traffic-shaping slot is taken (more phones online than slots).
     #[error("all {0} device slots are in use")]
     Full(u16),
+    /// The address is online with another MAC (or the MAC with another
+    /// address) that moved traffic lately: one identity, one session.
+    #[error("{0} is online with another device")]
+    IdentityTaken(std::net::Ipv4Addr),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -60,6 +66,7 @@ impl GatewayError {
             GatewayError::Blocked(_) => LoginFailure::Blocked,
             GatewayError::QuotaUsed(_) => LoginFailure::QuotaUsed,
             GatewayError::Full(_) => LoginFailure::Full,
+            GatewayError::IdentityTaken(_) => LoginFailure::IdentityTaken,
             GatewayError::Store(_) | GatewayError::Firewall(_) => LoginFailure::Error,
         }
     }
@@ -329,6 +336,18 @@ impl Gateway {
             portal_port: self.config.portal.listen.port(),
             portal_https_port: self.config.portal.https.as_ref().map(|t| t.listen.port()),
             walled_garden,
+            garden_ports: self.config.walled_garden.ports.clone(),
+            allow_private: self
+                .config
+                .network
+                .allow_private
+                .iter()
+                .filter_map(|net| match net {
+                    ipnet::IpNet::V4(n) => Some((n.network(), n.prefix_len())),
+                    // IPv6 is never forwarded from the LAN (the forward chain rejects it).
+                    ipnet::IpNet::V6(_) => None,
+                })
+                .collect(),
             online,
         })
     }

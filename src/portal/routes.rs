@@ -49,6 +49,22 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
     }
     let client = identify(portal, peer);
     let lang = query_lang(req.uri().query()).unwrap_or(config.site.language);
+    if req.method() == Method::POST && matches!(req.uri().path(), "/login" | "/logout") {
+        let hosts: Vec<&str> = [portal_host.as_str()]
+            .into_iter()
+            .chain(public_name)
+            .collect();
+        if let Some(why) = super::origin::cross_site(req.headers(), &hosts) {
+            warn!(?why, "cross-site form refused");
+            return message(
+                portal,
+                StatusCode::FORBIDDEN,
+                lang,
+                "cross_site_title",
+                "cross_site",
+            );
+        }
+    }
     let result = match (req.method(), req.uri().path()) {
         (&Method::GET | &Method::HEAD, "/") => splash(portal, &client, lang),
         (&Method::GET | &Method::HEAD, "/status") => status(portal, &client, lang),
@@ -191,6 +207,20 @@ async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp,
             lang,
             "blocked_title",
             "blocked",
+        )),
+        Err(GatewayError::Full(_)) => Ok(message(
+            portal,
+            StatusCode::SERVICE_UNAVAILABLE,
+            lang,
+            "full_title",
+            "full",
+        )),
+        Err(GatewayError::IdentityTaken(_)) => Ok(message(
+            portal,
+            StatusCode::CONFLICT,
+            lang,
+            "identity_taken_title",
+            "identity_taken",
         )),
         Err(GatewayError::QuotaUsed(_)) => {
             let view = portal.gateway.view(mac)?;

@@ -334,6 +334,26 @@ impl Store {
         Ok(())
     }
 
+    /// The latest local day a device has usage on (`20261127`), if any.
+    pub fn last_usage_day(&self, mac: &Mac) -> Result<Option<u32>, StoreError> {
+        match self.usage.scan_prefix(mac.0).next_back() {
+            Some(kv) => Ok(keys::parse_usage(&kv?.0).map(|(_, day)| day)),
+            None => Ok(None),
+        }
+    }
+
+    /// Remove a device's record and its per-device usage (the site's day
+    /// stats stay); returns how many usage records went. Not yet flushed.
+    pub fn forget_device(&self, mac: &Mac) -> Result<usize, StoreError> {
+        let mut gone = 0;
+        for kv in self.usage.scan_prefix(mac.0) {
+            self.usage.remove(kv?.0)?;
+            gone += 1;
+        }
+        self.devices.remove(keys::device(mac))?;
+        Ok(gone)
+    }
+
     /// Forget daily usage older than `before` (a day number); returns how many went.
     pub fn prune_usage(&self, before: u32) -> Result<usize, StoreError> {
         let mut gone = 0;
@@ -406,6 +426,48 @@ mod tests {
         assert!(!d.is_online(200));
         assert_eq!(store.online_devices(150).unwrap().len(), 1);
         assert_eq!(store.online_devices(250).unwrap().len(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_forgotten_device_goes_with_its_usage_and_only_its_own() {
+        let dir = temp_dir("forget");
+        let store = Store::open(&dir).unwrap();
+        let (a, b): (Mac, Mac) = (
+            "02:77:00:00:00:01".parse().unwrap(),
+            "02:77:00:00:00:02".parse().unwrap(),
+        );
+        let used = DailyUsage {
+            download: 10,
+            upload: 1,
+        };
+        for mac in [a, b] {
+            store.put_device(&Device::new(mac, 100)).unwrap();
+        }
+        store
+            .record_pass(
+                &[],
+                &[
+                    (a, 20260801, used),
+                    (a, 20260805, used),
+                    (b, 20261127, used),
+                ],
+            )
+            .unwrap();
+        store
+            .update_day_stats(20260801, |d| d.sessions += 1)
+            .unwrap();
+        assert_eq!(store.last_usage_day(&a).unwrap(), Some(20260805));
+        assert_eq!(store.forget_device(&a).unwrap(), 2);
+        assert!(store.device(&a).unwrap().is_none());
+        assert_eq!(store.last_usage_day(&a).unwrap(), None);
+        assert!(store.device(&b).unwrap().is_some());
+        assert_eq!(store.usage(&b, 20261127).unwrap(), used);
+        assert_eq!(
+            store.day_stats(20260801).unwrap().sessions,
+            1,
+            "site stats stay"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
