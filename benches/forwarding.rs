@@ -341,5 +341,14 @@ fn policy(n: usize) -> Policy {
         portal_https_port: None,
         walled_garden: vec![GardenNet::V4(Ipv4Addr::new(203, 0, 113, 0), 24)],
         online,
+        // The shipped categories (their sets stay empty unless a run fills them).
+        categories: desawifi::config::Usage::default()
+            .categories
+            .iter()
+            .map(|c| desawifi::firewall::CategoryRule {
+                id: c.id.clone(),
+                free: c.free,
+            })
+            .collect(),
     }
 }

@@ -28,6 +28,8 @@ pub struct KernelState {
     pub online_nat: std::collections::BTreeSet<DeviceKey>,
     /// `down` elements with their download byte counters.
     pub down: BTreeMap<Ipv4Addr, u64>,
+    /// Usage-category counters: id -> (download, upload) bytes (site-wide, never per device).
+    pub categories: CategoryCounters,
 }
 
 impl KernelState {
@@ -89,7 +91,20 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
     };
     let mut online_ok = false;
     let mut down_ok = false;
-    for set in doc.nftables.into_iter().filter_map(|o| o.set) {
+    let mut sets = Vec::new();
+    for object in doc.nftables {
+        if let Some(counter) = object.counter {
+            if let Some((id, dir)) = categories::parse_counter_name(&counter.name) {
+                let entry = state.categories.entry(id.to_owned()).or_default();
+                match dir {
+                    Direction::Download => entry.0 = counter.bytes,
+                    Direction::Upload => entry.1 = counter.bytes,
+                }
+            }
+        }
+        sets.extend(object.set);
+    }
+    for set in sets {
         let counted = set.stmt.iter().any(|st| st.get("counter").is_some());
         let elems = |set: &ListedSet<'_>| -> Result<Vec<ListedElem>, FirewallError> {
             match set.elem {
@@ -146,6 +161,17 @@ struct Listing<'a> {
 struct ListedObject<'a> {
     #[serde(borrow, default)]
     set: Option<ListedSet<'a>>,
+    #[serde(borrow, default)]
+    counter: Option<ListedCounter<'a>>,
+}
+
+/// A named counter: `{"counter": {"name": "cat_video_down", "bytes": 123, ...}}`.
+#[derive(serde::Deserialize)]
+struct ListedCounter<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    bytes: u64,
 }
 
 #[derive(serde::Deserialize)]
@@ -227,6 +253,8 @@ mod tests {
         "stmt": [{"counter": null}]}},
       {"set": {"family": "inet", "name": "down", "table": "desawifi", "type": "ipv4_addr", "handle": 2,
         "elem": [{"elem": {"val": "10.77.0.11", "counter": {"packets": 2, "bytes": 4096}}}], "stmt": [{"counter": null}]}},
+      {"counter": {"family": "inet", "name": "cat_video_down", "table": "desawifi", "handle": 9, "packets": 4, "bytes": 5000}},
+      {"counter": {"family": "inet", "name": "cat_video_up", "table": "desawifi", "handle": 10, "packets": 2, "bytes": 300}},
       {"chain": {"family": "inet", "table": "desawifi", "name": "forward", "handle": 3, "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}}]}"#;
 
     #[test]
@@ -244,6 +272,7 @@ mod tests {
                 download: 4096
             })
         );
+        assert_eq!(state.categories.get("video"), Some(&(5000, 300)));
     }
 
     #[test]

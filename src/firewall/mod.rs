@@ -6,6 +6,7 @@
 //! ([`Change`]), which the [`task`] batches into one `nft -j -f -` each.
 
 pub mod apply;
+pub mod categories;
 pub mod render;
 pub mod task;
 
@@ -15,6 +16,7 @@ use crate::domain::Mac;
 
 pub use crate::shaping::SlotRates;
 pub use apply::{KernelState, Nft};
+pub use categories::{CategoryCounters, CategoryRule, Direction};
 pub use task::{Firewall, FirewallHandle};
 
 /// Our one table. Nothing else on the box is ever touched.
@@ -79,6 +81,8 @@ pub struct Policy {
     pub walled_garden: Vec<GardenNet>,
     /// Devices that are online, each with its shaping slot and ceilings.
     pub online: Vec<OnlineDevice>,
+    /// Usage categories in the order they are tried (first match counts).
+    pub categories: Vec<categories::CategoryRule>,
 }
 
 /// An online device as the kernel needs it: who, which HTB class pair, how fast.

@@ -80,6 +80,9 @@ pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
                 Ok(_) => {}
                 Err(e) => warn!(error = %e, "pruning daily usage failed"),
             }
+            if let Err(e) = gw.store.prune_category_usage(cutoff) {
+                warn!(error = %e, "pruning category usage failed");
+            }
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -150,8 +153,13 @@ impl Drop for Watch<'_> {
 
 /// One pass: counters -> usage -> decisions.
 pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
-    let kernel = gw.firewall.read().await?.counters();
+    let state = gw.firewall.read().await?;
+    let kernel = state.counters();
     let config = gw.config();
+    gw.account_categories(
+        &state.categories,
+        local_day(gw.now(), &config.site.timezone),
+    )?;
     let site = gw.quota();
     let now = gw.now();
     let input = PassInput {

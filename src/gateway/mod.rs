@@ -9,8 +9,10 @@
 
 pub mod accounting;
 mod admission;
+mod categories;
 mod reports;
 
+pub use categories::CategoryDay;
 pub use reports::DeviceView;
 
 use std::collections::HashMap;
@@ -92,6 +94,8 @@ pub struct Gateway {
     /// Bytes the last accounting pass counted but did not write yet
     /// (`[store] write_interval`), so pages and reports show them at once.
     unsaved: Mutex<HashMap<Mac, Unsaved>>,
+    /// The category counters the last accounting pass saw (site-wide, never per device).
+    category_seen: Mutex<Option<crate::firewall::CategoryCounters>>,
 }
 
 /// What the records lock guards besides the device records in the store.
@@ -210,6 +214,7 @@ impl Gateway {
             }),
             wake: Notify::new(),
             unsaved: Mutex::default(),
+            category_seen: Mutex::default(),
         });
         gw.claim_stored_slots()?;
         gw.reconcile().await?;
@@ -330,6 +335,7 @@ impl Gateway {
             portal_https_port: self.config.portal.https.as_ref().map(|t| t.listen.port()),
             walled_garden,
             online,
+            categories: categories::rules(&self.config.usage),
         })
     }
 
