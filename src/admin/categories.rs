@@ -16,13 +16,12 @@ use super::usage::{day_string, next_day};
 use crate::domain::DailyUsage;
 use crate::gateway::Gateway;
 
+/// One day of the report: (store day number, bytes per category in order).
+pub type ReportDay = (u32, Vec<(String, DailyUsage)>);
+
 /// Every day in `from..=to`, every category each day (zeros included),
 /// in the gateway's category order with `lainnya` last.
-pub fn report(
-    gw: &Gateway,
-    from: u32,
-    to: u32,
-) -> Result<Vec<(u32, Vec<(String, DailyUsage)>)>, OpError> {
+pub fn report(gw: &Gateway, from: u32, to: u32) -> Result<Vec<ReportDay>, OpError> {
     let ids = gw.category_ids();
     let stored = gw.category_usage_between(from, to)?;
     let mut out = Vec::new();
@@ -43,7 +42,7 @@ pub fn report(
 }
 
 /// `{"days":[{"day":"2026-12-01","categories":{"video":{"download":1,"upload":2},...}}]}`
-pub fn json(days: &[(u32, Vec<(String, DailyUsage)>)]) -> Value {
+pub fn json(days: &[ReportDay]) -> Value {
     let days: Vec<Value> = days
         .iter()
         .map(|(day, cats)| {
@@ -61,7 +60,7 @@ pub fn json(days: &[(u32, Vec<(String, DailyUsage)>)]) -> Value {
 }
 
 /// One row per day and category, with a header (RFC 4180 line ends).
-pub fn csv(days: &[(u32, Vec<(String, DailyUsage)>)]) -> String {
+pub fn csv(days: &[ReportDay]) -> String {
     let mut out = String::from("day,category,download,upload\r\n");
     for (day, cats) in days {
         for (id, u) in cats {
@@ -95,7 +94,7 @@ pub fn respond(admin: &Admin, from: u32, to: u32, as_csv: bool) -> Result<Resp, 
 }
 
 /// Shares of `days` summed, per category, in percent (for the console).
-pub fn shares(days: &[(u32, Vec<(String, DailyUsage)>)]) -> BTreeMap<String, f64> {
+pub fn shares(days: &[ReportDay]) -> BTreeMap<String, f64> {
     let mut sum: BTreeMap<String, u64> = BTreeMap::new();
     for (_, cats) in days {
         for (id, u) in cats {
