@@ -413,3 +413,61 @@ fn a_throttled_phone_gets_full_speed_to_a_free_category() {
         "free category at full speed: {fast_rate} vs {slow_rate}"
     );
 }
+
+#[test]
+fn an_admin_decides_which_categories_are_free_and_it_is_audited() {
+    let v = village("free", 1);
+    let daily = 1024 * MIB;
+    let (d, c, token) = start_daemon(
+        &v,
+        "[quota]\ndaily_data = \"1 GiB\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n",
+    );
+    assert_eq!(login(&v, 1), 303, "{}", d.log());
+    let r = c.bearer("GET", "/api/usage/free", &token, &Value::Null);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["free"],
+        serde_json::json!(["kesehatan", "pendidikan", "layanan_publik"])
+    );
+    let bad = c.bearer(
+        "PUT",
+        "/api/usage/free",
+        &token,
+        &serde_json::json!({"free": ["lainnya"]}),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    // Public services cost quota again (say the regency wants only health free).
+    let r = c.bearer(
+        "PUT",
+        "/api/usage/free",
+        &token,
+        &serde_json::json!({"free": ["kesehatan"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["free"], serde_json::json!(["kesehatan"]));
+    let used = || daily - captive_api(&v, 1)["bytes-remaining"].as_u64().unwrap();
+    let before = used();
+    fetch(&v, 1, "layanan.go.id", 2 * MIB);
+    fetch(&v, 1, "bpjs-kesehatan.go.id", 2 * MIB);
+    wait_for("the pass", 10, || used() - before >= 2 * MIB);
+    std::thread::sleep(Duration::from_millis(2500));
+    let grew = used() - before;
+    assert!(
+        (2 * MIB..2 * MIB + MIB / 5).contains(&grew),
+        "layanan_publik counts again, kesehatan still free: grew {grew}"
+    );
+    let audit = c.bearer("GET", "/api/audit", &token, &Value::Null).text();
+    assert!(audit.contains("usage.free"), "{audit}");
+    // And it outlives a restart (kept in the store).
+    let mut d = d;
+    d.restart();
+    let c = AdminClient::new(&d, &v.router(), ADMIN_ADDR);
+    let token = c.token(ADMIN.0, ADMIN.1);
+    let r = c.bearer("GET", "/api/usage/free", &token, &Value::Null);
+    assert_eq!(
+        r.json()["free"],
+        serde_json::json!(["kesehatan"]),
+        "{}",
+        r.text()
+    );
+}

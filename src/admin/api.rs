@@ -41,6 +41,8 @@ enum Route {
     Usage,
     /// `GET /api/usage/categories`: bytes per day and usage category (never per device).
     UsageCategories,
+    /// `GET`/`PUT /api/usage/free`: which usage categories cost no quota (audited).
+    UsageFree,
     Audit,
 }
 
@@ -122,6 +124,7 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
         ["quota"] => Route::SiteQuota,
         ["usage"] => Route::Usage,
         ["usage", "categories"] => Route::UsageCategories,
+        ["usage", "free"] => Route::UsageFree,
         ["audit"] => Route::Audit,
         _ => return Err(not_found()),
     })
@@ -136,7 +139,7 @@ fn allowed(route: &Route) -> &'static [Method] {
         | Route::Usage
         | Route::UsageCategories
         | Route::Audit => &[Method::GET],
-        Route::SiteQuota => &[Method::GET, Method::PUT],
+        Route::SiteQuota | Route::UsageFree => &[Method::GET, Method::PUT],
         Route::DeviceQuota(_) => &[Method::GET, Method::PUT, Method::DELETE],
         Route::Block(_) | Route::Unblock(_) | Route::Kick(_) => &[Method::POST],
     }
@@ -244,6 +247,16 @@ pub async fn handle(
             Err(resp) => Ok(resp),
         },
         (Route::Usage, _) => usage_report(admin, &req),
+        (Route::UsageFree, Method::GET) => Ok(json_resp(
+            StatusCode::OK,
+            &categories::free_json(&admin.gateway),
+        )),
+        (Route::UsageFree, _) => match json_object(&req) {
+            Ok(fields) => categories::set_free(admin, &who, &fields)
+                .await
+                .map(|v| json_resp(StatusCode::OK, &v)),
+            Err(resp) => Ok(resp),
+        },
         (Route::UsageCategories, _) => match report_range(admin, &req) {
             Ok(Ok((from, to, csv))) => categories::respond(admin, from, to, csv),
             Ok(Err(resp)) => Ok(resp),

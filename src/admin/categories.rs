@@ -3,16 +3,17 @@
 //! construction: the gateway hands over per-category totals only, so no
 //! answer here can hold a MAC or an address.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hyper::header::{self, HeaderValue};
 use hyper::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::api::json_resp;
-use super::ops::OpError;
+use super::ops::{self, OpError};
 use super::server::{self, Admin, Resp};
 use super::usage::{day_string, next_day};
+use super::Principal;
 use crate::domain::DailyUsage;
 use crate::gateway::Gateway;
 
@@ -91,6 +92,55 @@ pub fn respond(admin: &Admin, from: u32, to: u32, as_csv: bool) -> Result<Resp, 
         return Ok(r);
     }
     Ok(json_resp(StatusCode::OK, &json(&days)))
+}
+
+/// `{"free": ["kesehatan", ...], "categories": ["kesehatan", ..., "lainnya"]}`.
+pub fn free_json(gw: &Gateway) -> Value {
+    let free = gw.free_categories();
+    let ids: Vec<String> = gw.category_ids();
+    let free: Vec<&String> = ids.iter().filter(|id| free.contains(*id)).collect();
+    json!({ "free": free, "categories": ids })
+}
+
+/// `PUT /api/usage/free` with `{"free": ["layanan_publik", ...]}`: exactly
+/// these categories cost no quota from now on (admin only, audited).
+pub async fn set_free(
+    admin: &Admin,
+    who: &Principal,
+    fields: &Map<String, Value>,
+) -> Result<Value, OpError> {
+    ops::may_change(who)?;
+    if let Some(k) = fields.keys().find(|k| *k != "free") {
+        return Err(OpError::bad(k, "unknown key (expected: free)"));
+    }
+    let list = fields
+        .get("free")
+        .and_then(Value::as_array)
+        .ok_or_else(|| OpError::bad("free", "a list of category ids, e.g. [\"layanan_publik\"]"))?;
+    let gw = &admin.gateway;
+    let known: Vec<String> = gw
+        .config()
+        .usage
+        .categories
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    let mut ids = BTreeSet::new();
+    for v in list {
+        let id = v
+            .as_str()
+            .filter(|id| known.iter().any(|k| k == id))
+            .ok_or_else(|| {
+                OpError::bad(
+                    "free",
+                    format!("{v} is not a category (one of: {})", known.join(", ")),
+                )
+            })?;
+        ids.insert(id.to_owned());
+    }
+    let (old, new) = gw.change_free_categories(ids).await?;
+    ops::audited(admin, who, "usage.free", "site", json!(old), json!(new)).await?;
+    Ok(free_json(gw))
 }
 
 /// Shares of `days` summed, per category, in percent (for the console).

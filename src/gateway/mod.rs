@@ -96,6 +96,8 @@ pub struct Gateway {
     unsaved: Mutex<HashMap<Mac, Unsaved>>,
     /// The category counters the last accounting pass saw (site-wide, never per device).
     category_seen: Mutex<Option<crate::firewall::CategoryCounters>>,
+    /// The usage categories that cost no quota now (the config's, until an admin changes them).
+    free: RwLock<std::collections::BTreeSet<String>>,
 }
 
 /// What the records lock guards besides the device records in the store.
@@ -202,6 +204,7 @@ impl Gateway {
                 .map(quota_of_record)
                 .unwrap_or_else(|| config.quota.clone()),
         );
+        let free = RwLock::new(categories::free_at_start(&config, &store)?);
         let gw = Arc::new(Gateway {
             config,
             quota,
@@ -215,6 +218,7 @@ impl Gateway {
             wake: Notify::new(),
             unsaved: Mutex::default(),
             category_seen: Mutex::default(),
+            free,
         });
         gw.claim_stored_slots()?;
         gw.reconcile().await?;
@@ -335,7 +339,7 @@ impl Gateway {
             portal_https_port: self.config.portal.https.as_ref().map(|t| t.listen.port()),
             walled_garden,
             online,
-            categories: categories::rules(&self.config.usage),
+            categories: self.category_rules(),
         })
     }
 

@@ -45,6 +45,21 @@ impl Store {
         Ok(out)
     }
 
+    /// The usage categories an admin made free (`None`: never changed, the config decides).
+    pub fn free_categories(&self) -> Result<Option<Vec<String>>, StoreError> {
+        self.settings
+            .get(keys::SETTING_FREE_CATEGORIES)?
+            .map(|v| keys::decode(&v, "settings/free_categories"))
+            .transpose()
+    }
+
+    /// Save which usage categories are free (not yet flushed; see [`Store::flush`]).
+    pub fn put_free_categories(&self, ids: &[String]) -> Result<(), StoreError> {
+        self.settings
+            .insert(keys::SETTING_FREE_CATEGORIES, keys::encode(&ids))?;
+        Ok(())
+    }
+
     /// Drop category totals of days before `before` (with daily usage).
     pub fn prune_category_usage(&self, before: u32) -> Result<usize, StoreError> {
         let mut gone = 0;

@@ -112,6 +112,13 @@ const USAGE: &[u8] = br#"{"download":700,"upload":30}"#;
 const CATEGORY_KEY: &[u8] = b"\x01\x35\x29\x07video";
 const CATEGORY_USAGE: &[u8] = br#"{"download":3145728,"upload":65536}"#;
 
+const FREE_KEY: &[u8] = b"free_categories";
+const FREE: &[u8] = br#"["layanan_publik","pendidikan"]"#;
+
+fn free() -> Vec<String> {
+    vec!["layanan_publik".into(), "pendidikan".into()]
+}
+
 fn category_usage() -> DailyUsage {
     DailyUsage {
         download: 3_145_728,
@@ -197,6 +204,9 @@ fn records_encode_to_the_golden_bytes() {
         SITE_QUOTA_KEY,
         SITE_QUOTA,
     );
+    store.settings.clear().unwrap();
+    store.put_free_categories(&free()).unwrap();
+    assert_bytes("free categories", only(&store.settings), FREE_KEY, FREE);
     store
         .admin
         .put_admin_session(&ADMIN_SESSION_KEY, &admin_session())
@@ -250,6 +260,8 @@ fn golden_bytes_decode_to_the_records() {
         store.category_usage_between(0, u32::MAX).unwrap(),
         vec![(20261127, "video".to_owned(), category_usage())]
     );
+    store.settings.insert(FREE_KEY, FREE).unwrap();
+    assert_eq!(store.free_categories().unwrap(), Some(free()));
     store.settings.insert(SITE_QUOTA_KEY, SITE_QUOTA).unwrap();
     assert_eq!(store.site_quota().unwrap(), Some(site_quota()));
     store.admin.users.insert(USER_KEY, USER).unwrap();

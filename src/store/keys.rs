@@ -7,7 +7,8 @@
 //! - tree `category_usage`: day (u32 BE) + category id (UTF-8) -> JSON of
 //!   [`crate::domain::DailyUsage`] (per site, never per device; see `categories.rs`)
 //! - tree `audit`:   u64 BE sequence -> JSON of [`super::AuditEntry`] (see `audit.rs`)
-//! - tree `settings`: `quota` -> JSON of [`super::SiteQuotaRecord`] (the admin's site defaults)
+//! - tree `settings`: `quota` -> JSON of [`super::SiteQuotaRecord`] (the admin's site defaults);
+//!   `free_categories` -> JSON list of category ids that cost no quota (the admin's choice)
 //! - tree `users`:   username (UTF-8) -> JSON of [`super::UserRecord`] (role, argon2id PHC string, created)
 //! - tree `admin_sessions`: SHA-256 of the login token -> JSON of [`super::AdminSession`] (see `accounts.rs`)
 
@@ -28,6 +29,7 @@ pub const TREE_USERS: &str = "users";
 pub const TREE_ADMIN_SESSIONS: &str = "admin_sessions";
 pub const SCHEMA: &[u8] = b"schema";
 pub const SETTING_QUOTA: &[u8] = b"quota";
+pub const SETTING_FREE_CATEGORIES: &[u8] = b"free_categories";
 
 pub fn parse_day(k: &[u8]) -> Option<u32> {
     decode_u32(k)

@@ -342,13 +342,14 @@ fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
 /// The categories as the dashboard names them (`lainnya` last).
 fn what_for_categories(gw: &crate::gateway::Gateway) -> Vec<super::CategoryInfo> {
     let usage = &gw.config().usage;
+    let free = gw.free_categories();
     let mut out: Vec<super::CategoryInfo> = usage
         .categories
         .iter()
         .map(|c| super::CategoryInfo {
             id: c.id.clone(),
             name: c.name.clone(),
-            free: c.free,
+            free: free.contains(&c.id),
         })
         .collect();
     out.push(super::CategoryInfo {
