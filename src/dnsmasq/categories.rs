@@ -97,7 +97,8 @@ pub fn section(config: &Config, s: &mut String) {
         "\n# Usage categories: dnsmasq adds the IPv4 answers for each domain, and for every\n\
          # name under it, to that category's set (cat_ID) of table inet {TABLE}; the\n\
          # firewall counts bytes per category, never per device. The longest listed\n\
-         # domain above a name decides its category.\n"
+         # domain above a name decides its category, and dnsmasq uses that line alone:\n\
+         # so a line under a walled-garden domain names garden_dns4 too.\n"
     );
     let garden = &config.walled_garden.domains;
     for (domain, sets) in nftsets(config) {
