@@ -168,3 +168,91 @@ pub(super) fn jump(chain: &'static str) -> Statement<'static> {
 pub(super) fn dot_port() -> Expression<'static> {
     Expression::Number(853)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::firewall::{render, KernelState, Policy, CHAIN_FORWARD};
+
+    fn doc(cats: Vec<CategoryRule>) -> serde_json::Value {
+        let policy = Policy {
+            lan_interface: "br-lan".into(),
+            portal_address: Ipv4Addr::new(10, 77, 0, 1),
+            portal_port: 2050,
+            portal_https_port: None,
+            walled_garden: vec![],
+            online: vec![],
+            categories: cats,
+        };
+        serde_json::from_str(&render::full(&policy, &KernelState::default())).unwrap()
+    }
+
+    /// The rules of `chain`, each as its JSON text.
+    fn rules(doc: &serde_json::Value, chain: &str) -> Vec<String> {
+        doc["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["add"].get("rule"))
+            .filter(|r| r["chain"] == chain)
+            .map(|r| r["expr"].to_string())
+            .collect()
+    }
+
+    fn cat(id: &str, free: bool) -> CategoryRule {
+        CategoryRule {
+            id: id.into(),
+            free,
+        }
+    }
+
+    #[test]
+    fn free_categories_accept_before_the_per_device_counters() {
+        let d = doc(vec![cat("kesehatan", true), cat("video", false)]);
+        let forward = rules(&d, CHAIN_FORWARD);
+        let at = |needle: &str| {
+            forward
+                .iter()
+                .position(|r| r.contains(needle))
+                .unwrap_or_else(|| panic!("{needle} not in {forward:#?}"))
+        };
+        assert!(at("\"cat_down\"") < at("\"@down\""));
+        assert!(at("\"cat_up\"") < at("\"@online\""));
+        assert!(
+            at("853") < at("\"cat_up\""),
+            "DoT refused before anything counts"
+        );
+        let down = rules(&d, CHAIN_CAT_DOWN);
+        assert_eq!(down.len(), 3, "{down:#?}");
+        assert!(down[0].contains("@cat_kesehatan") && down[0].contains("accept"));
+        assert!(down[1].contains("@cat_video") && down[1].contains("return"));
+        assert!(down[2].contains("cat_lainnya_down") && !down[2].contains('@'));
+        let up = rules(&d, CHAIN_CAT_UP);
+        assert!(up[0].contains("\"daddr\"") && up[0].contains("cat_kesehatan_up"));
+    }
+
+    #[test]
+    fn the_rules_grow_with_categories_only_and_counters_are_named_per_category() {
+        let few = doc(vec![cat("video", false)]);
+        let many = doc((0..9).map(|i| cat(&format!("c{i}"), i < 3)).collect());
+        let count = |d: &serde_json::Value| rules(d, CHAIN_FORWARD).len();
+        assert_eq!(count(&few), count(&many), "the forward chain does not grow");
+        assert_eq!(rules(&many, CHAIN_CAT_DOWN).len(), 10);
+        let counters: Vec<String> = many["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["add"].get("counter"))
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(counters.len(), 20);
+        assert!(counters.iter().all(|n| parse_counter_name(n).is_some()));
+        assert_eq!(
+            parse_counter_name("cat_layanan_publik_up"),
+            Some(("layanan_publik", Direction::Upload))
+        );
+        assert_eq!(parse_counter_name("online"), None);
+    }
+}
