@@ -343,5 +343,14 @@ fn policy(n: usize) -> Policy {
         garden_ports: vec![80, 443],
         allow_private: vec![],
         online,
+        // The shipped categories (their sets stay empty unless a run fills them).
+        categories: desawifi::config::Usage::default()
+            .categories
+            .iter()
+            .map(|c| desawifi::firewall::CategoryRule {
+                id: c.id.clone(),
+                free: c.free,
+            })
+            .collect(),
     }
 }

@@ -16,6 +16,9 @@ use serde::Deserialize;
 use crate::domain::{Rate, Size, DEFAULT_SLOTS, MAX_SLOTS};
 use crate::lang::Language;
 
+pub mod categories;
+pub use categories::{Category, Usage};
+
 /// Everything the gateway needs to know about its site, read from one file.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -29,6 +32,8 @@ pub struct Config {
     pub quota: Quota,
     pub walled_garden: WalledGarden,
     pub uplink: Uplink,
+    /// Usage categories (`[usage]`, issue 12).
+    pub usage: Usage,
 }
 
 /// The village: shown on the splash page; its time zone decides when "today" ends.
@@ -313,6 +318,7 @@ struct RawConfig {
     quota: Option<RawQuota>,
     walled_garden: Option<RawWalledGarden>,
     uplink: Option<RawUplink>,
+    usage: Option<categories::RawUsage>,
 }
 
 #[derive(Deserialize, Default)]
@@ -464,6 +470,7 @@ impl Check<'_> {
             quota: self.quota(raw.quota.unwrap_or_default())?,
             walled_garden: self.walled_garden(raw.walled_garden.unwrap_or_default())?,
             uplink: self.uplink(raw.uplink.unwrap_or_default())?,
+            usage: categories::usage(raw.usage.unwrap_or_default(), self.path)?,
         })
     }
 
@@ -1866,7 +1873,7 @@ path = "/var/lib/desawifi"
             .to_string();
         assert_eq!(
             e,
-            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink)"
+            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, usage)"
         );
         let e = parse(&format!("verbose = true\n{MINIMAL}"))
             .unwrap_err()

@@ -225,6 +225,9 @@ pub struct Registry {
     pub uplink_outages: Counter,
     /// Seconds of outages that have ended (the current one is added at scrape time).
     pub uplink_down_secs: Counter,
+    /// Bytes per usage category since this process started: id -> (download,
+    /// upload). Site-wide by construction: nothing per device ever reaches it.
+    pub category_bytes: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
 }
 
 impl Registry {
@@ -244,6 +247,7 @@ impl Registry {
             accounting_pass_devices: Gauge::new(),
             uplink_outages: Counter::new(),
             uplink_down_secs: Counter::new(),
+            category_bytes: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         }
     }
 
@@ -270,6 +274,17 @@ impl Registry {
         self.bytes_download.add(download);
         self.bytes_upload.add(upload);
     }
+}
+
+/// Bytes the accounting pass added to a usage category's day.
+pub fn category_bytes(id: &str, download: u64, upload: u64) {
+    let mut map = REGISTRY
+        .category_bytes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let entry = map.entry(id.to_owned()).or_default();
+    entry.0 = entry.0.saturating_add(download);
+    entry.1 = entry.1.saturating_add(upload);
 }
 
 /// The process's event counters.

@@ -134,6 +134,7 @@ fn full_snapshot() -> Snapshot {
             since: 1_764_200_000,
         },
         process: ProcessStats::read(),
+        categories: vec!["video".into(), "layanan_publik".into(), "lainnya".into()],
         now: 1_764_200_100,
     }
 }

@@ -19,7 +19,7 @@ use tracing::warn;
 use super::accounts::LoginError;
 use super::ops::{self, OpError};
 use super::server::{self, Admin, Req, Resp};
-use super::{usage, Principal};
+use super::{categories, usage, Principal};
 use crate::domain::Mac;
 
 /// Longest report `GET /api/usage` gives (usage is kept 120 days; day stats longer).
@@ -39,6 +39,10 @@ enum Route {
     Unblock(Mac),
     Kick(Mac),
     Usage,
+    /// `GET /api/usage/categories`: bytes per day and usage category (never per device).
+    UsageCategories,
+    /// `GET`/`PUT /api/usage/free`: which usage categories cost no quota (audited).
+    UsageFree,
     Audit,
 }
 
@@ -119,6 +123,8 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
         ["devices", m, "kick"] => Route::Kick(mac(m)?),
         ["quota"] => Route::SiteQuota,
         ["usage"] => Route::Usage,
+        ["usage", "categories"] => Route::UsageCategories,
+        ["usage", "free"] => Route::UsageFree,
         ["audit"] => Route::Audit,
         _ => return Err(not_found()),
     })
@@ -128,8 +134,12 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
 fn allowed(route: &Route) -> &'static [Method] {
     match route {
         Route::Session => &[Method::GET, Method::POST, Method::DELETE],
-        Route::Devices | Route::Device(_) | Route::Usage | Route::Audit => &[Method::GET],
-        Route::SiteQuota => &[Method::GET, Method::PUT],
+        Route::Devices
+        | Route::Device(_)
+        | Route::Usage
+        | Route::UsageCategories
+        | Route::Audit => &[Method::GET],
+        Route::SiteQuota | Route::UsageFree => &[Method::GET, Method::PUT],
         Route::DeviceQuota(_) => &[Method::GET, Method::PUT, Method::DELETE],
         Route::Block(_) | Route::Unblock(_) | Route::Kick(_) => &[Method::POST],
     }
@@ -237,6 +247,21 @@ pub async fn handle(
             Err(resp) => Ok(resp),
         },
         (Route::Usage, _) => usage_report(admin, &req),
+        (Route::UsageFree, Method::GET) => Ok(json_resp(
+            StatusCode::OK,
+            &categories::free_json(&admin.gateway),
+        )),
+        (Route::UsageFree, _) => match json_object(&req) {
+            Ok(fields) => categories::set_free(admin, &who, &fields)
+                .await
+                .map(|v| json_resp(StatusCode::OK, &v)),
+            Err(resp) => Ok(resp),
+        },
+        (Route::UsageCategories, _) => match report_range(admin, &req) {
+            Ok(Ok((from, to, csv))) => categories::respond(admin, from, to, csv),
+            Ok(Err(resp)) => Ok(resp),
+            Err(e) => Err(e),
+        },
         (Route::Audit, _) => audit(admin, &req),
     };
     result.unwrap_or_else(op_error)
@@ -354,9 +379,34 @@ fn device_quota(admin: &Admin, mac: Mac) -> Result<Resp, OpError> {
 /// `GET /api/usage?from=YYYY-MM-DD&to=YYYY-MM-DD`: JSON, or CSV with
 /// `Accept: text/csv` (or `format=csv`, for a plain download link).
 fn usage_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
+    let (from, to, csv) = match report_range(admin, req)? {
+        Ok(range) => range,
+        Err(resp) => return Ok(resp),
+    };
+    let gw = &admin.gateway;
+    let days = usage::report(gw, from, to)?;
+    let (from_s, to_s) = (usage::day_string(from), usage::day_string(to));
+    if csv {
+        let mut r = server::respond(StatusCode::OK, "text/csv; charset=utf-8", usage::csv(&days));
+        let name = format!("attachment; filename=\"desawifi-usage-{from_s}-{to_s}.csv\"");
+        if let Ok(v) = HeaderValue::from_str(&name) {
+            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        }
+        return Ok(r);
+    }
+    let config = gw.config();
+    Ok(json_resp(
+        StatusCode::OK,
+        &json!({ "site": config.site.name, "timezone": config.site.timezone_name, "from": from_s, "to": to_s, "days": days }),
+    ))
+}
+
+/// A report's `from`, `to` (default: the last 7 days) and whether CSV was
+/// asked for; the inner `Err` is an answer already made (a bad query).
+fn report_range(admin: &Admin, req: &Req) -> Result<Result<(u32, u32, bool), Resp>, OpError> {
     let query = match query_params(req, &["from", "to", "format"]) {
         Ok(q) => q,
-        Err(resp) => return Ok(resp),
+        Err(resp) => return Ok(Err(resp)),
     };
     let gw = &admin.gateway;
     let day = |key: &str| {
@@ -412,21 +462,7 @@ fn usage_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
                     .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/csv"))
             }),
     };
-    let days = usage::report(gw, from, to)?;
-    let (from_s, to_s) = (usage::day_string(from), usage::day_string(to));
-    if csv {
-        let mut r = server::respond(StatusCode::OK, "text/csv; charset=utf-8", usage::csv(&days));
-        let name = format!("attachment; filename=\"desawifi-usage-{from_s}-{to_s}.csv\"");
-        if let Ok(v) = HeaderValue::from_str(&name) {
-            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-        }
-        return Ok(r);
-    }
-    let config = gw.config();
-    Ok(json_resp(
-        StatusCode::OK,
-        &json!({ "site": config.site.name, "timezone": config.site.timezone_name, "from": from_s, "to": to_s, "days": days }),
-    ))
+    Ok(Ok((from, to, csv)))
 }
 
 /// `GET /api/audit?before=<id>&limit=<n>`: newest first.

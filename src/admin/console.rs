@@ -20,6 +20,9 @@
 
 mod pages;
 mod routes;
+mod what_for;
+
+pub use what_for::CategoryInfo;
 
 pub use pages::{
     check_quota_form, local_datetime, Dashboard, DeviceCard, DeviceList, Frame, Nav, QuotaForm,
@@ -118,7 +121,7 @@ impl Template {
             Template::Layout => "title site_name account_html nav_html notice_html body_html other_lang switch_href",
             Template::Login => "login_csrf username error_html",
             Template::Dashboard => {
-                "online today_label today_down today_up today_devices today_sessions today_peak top_html chart_html uplink_html"
+                "online today_label today_down today_up today_devices today_sessions today_peak top_html chart_html uplink_html what_for_html"
             }
             Template::Quota => {
                 "csrf disabled submit_html daily_data daily_data_error_html session_time session_time_error_html \
@@ -497,6 +500,34 @@ mod tests {
             )],
             week,
             uplink_down_since: Some("2026-11-27 <08:00>".into()),
+            categories: vec![
+                CategoryInfo {
+                    id: "layanan_publik".into(),
+                    name: "Layanan <publik>".into(),
+                    free: true,
+                },
+                CategoryInfo {
+                    id: "lainnya".into(),
+                    name: "Lainnya".into(),
+                    free: false,
+                },
+            ],
+            category_days: vec![
+                ("2026-11-26".into(), vec![DailyUsage::default(); 2]),
+                (
+                    "2026-11-27".into(),
+                    vec![
+                        DailyUsage {
+                            download: 3 << 20,
+                            upload: 0,
+                        },
+                        DailyUsage {
+                            download: 1 << 20,
+                            upload: 0,
+                        },
+                    ],
+                ),
+            ],
         };
         let html = c.dashboard_page(
             &Frame {
@@ -513,6 +544,10 @@ mod tests {
             "<svg class=\"chart\"",
             "href=\"/\" aria-current=\"page\"",
             "02:77:00:00:00:01",
+            "Dipakai untuk apa",
+            "<svg class=\"chart what-for\"",
+            "Layanan &lt;publik&gt; 75 % <strong class=\"free\">gratis kuota</strong>",
+            "Lainnya 25 %",
         ] {
             assert!(html.contains(good), "dashboard lacks {good:?}:\n{html}");
         }

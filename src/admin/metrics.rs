@@ -85,6 +85,8 @@ pub struct Snapshot {
     pub daily_data_bytes: u64,
     pub uplink: UplinkState,
     pub process: Option<ProcessStats>,
+    /// Usage category ids (`lainnya` last), so every one is exported, zeros included.
+    pub categories: Vec<String>,
     /// Unix time of the scrape (the gateway's clock).
     pub now: i64,
 }
@@ -110,6 +112,7 @@ pub fn snapshot(gw: &Gateway, uplink: UplinkState) -> Result<Snapshot, GatewayEr
     Ok(Snapshot {
         site: gw.config().site.name.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        categories: gw.category_ids(),
         devices: DeviceCounts::of(&devices, today_starts),
         usage_today,
         usage_yesterday,
@@ -220,6 +223,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("desawifi_uplink_outages_total", "counter"),
     ("desawifi_uplink_down_seconds_total", "counter"),
     ("desawifi_admin_logins_total", "counter"),
+    ("desawifi_category_bytes_total", "counter"),
     ("process_resident_memory_bytes", "gauge"),
     ("process_virtual_memory_bytes", "gauge"),
     ("process_cpu_seconds_total", "counter"),
@@ -389,6 +393,23 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
         );
     }
 
+    e.family("desawifi_category_bytes_total", "counter", "Bytes the village moved per usage category (from DNS names; approximate: shared CDN addresses count in one category, apps with their own encrypted DNS count as lainnya), since the daemon started. Site-wide: never per device.");
+    let categories = r
+        .category_bytes
+        .lock()
+        .map(|m| m.clone())
+        .unwrap_or_default();
+    for id in &s.categories {
+        let (down, up) = categories.get(id).copied().unwrap_or((0, 0));
+        for (direction, n) in [("download", down), ("upload", up)] {
+            e.sample(
+                "desawifi_category_bytes_total",
+                &[("category", id), ("direction", direction)],
+                n,
+            );
+        }
+    }
+
     if let Some(p) = &s.process {
         e.single(
             "process_resident_memory_bytes",
@@ -483,6 +504,7 @@ mod tests {
         Snapshot {
             site: "Desa \"Uji\"\\Baru\nSatu".into(),
             version: "0.1.0".into(),
+            categories: vec!["video".into(), "lainnya".into()],
             devices: DeviceCounts {
                 online: 3,
                 throttled: 1,

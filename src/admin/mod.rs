@@ -15,6 +15,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod categories;
 pub mod console;
 pub mod control;
 pub mod metrics;

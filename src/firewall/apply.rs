@@ -47,6 +47,17 @@ pub struct KernelState {
     /// marks it dynamic, and nft 1.0.6's JSON cannot say `dynamic`: adding
     /// it again would fail ("File exists"), so a reconcile leaves them be.
     pub meters: std::collections::BTreeSet<String>,
+    /// Usage-category counters: id -> (download, upload) bytes (site-wide, never per device).
+    pub categories: CategoryCounters,
+}
+
+/// What an accounting pass reads from the kernel ([`Nft::counters`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counted {
+    /// Every online device's byte counters.
+    pub devices: BTreeMap<DeviceKey, DeviceCounters>,
+    /// The usage categories' site-wide counters.
+    pub categories: CategoryCounters,
 }
 
 impl KernelState {
@@ -92,9 +103,10 @@ impl Nft {
     }
 
     /// Read only the counted sets ([`COUNTED_SETS`]: `online` for upload,
-    /// `down` for download) with their counters, in one `nft` process: what
-    /// every accounting pass needs, and a half of what `list table` prints
-    /// (the class maps, `online_nat` and the chains are left out).
+    /// `down` for download) with their counters, and the table's named
+    /// counters (the usage categories), in one `nft` process: what every
+    /// accounting pass needs, and a half of what `list table` prints (the
+    /// class maps, `online_nat`, the category sets and the chains are left out).
     ///
     /// One process for two sets is `nft -j -i` with one `list set` per line
     /// on its stdin; it prints one JSON document per line. Not `nft -j -f -`:
@@ -103,7 +115,7 @@ impl Nft {
     /// text input alike). An nft configured `--without-cli` (small embedded
     /// builds may be) cannot do `-i`: then each set is listed by a call of
     /// its own, still without the maps and chains.
-    pub async fn counters(&self) -> Result<BTreeMap<DeviceKey, DeviceCounters>, FirewallError> {
+    pub async fn counters(&self) -> Result<Counted, FirewallError> {
         let state = if self.no_cli.load(Ordering::Relaxed) {
             self.counted_sets_one_by_one().await?
         } else {
@@ -118,10 +130,13 @@ impl Nft {
                 }
             }
         };
-        Ok(state.counters())
+        Ok(Counted {
+            devices: state.counters(),
+            categories: state.categories,
+        })
     }
 
-    /// `nft -j -i` with `list set` lines; `None` when nft exited with an
+    /// `nft -j -i` with `list set` lines (and `list counters`); `None` when nft exited with an
     /// error (no CLI in this build: "interactive CLI not supported", or an
     /// nft too old to know `-i`), so the caller tries plain calls.
     async fn counted_sets_interactive(&self) -> Result<Option<KernelState>, FirewallError> {
@@ -147,6 +162,7 @@ impl Nft {
         let input: String = COUNTED_SETS
             .iter()
             .map(|set| format!("list set inet {TABLE} {set}\n"))
+            .chain([format!("list counters table inet {TABLE}\n")])
             .collect();
         let mut stdin = child.stdin.take().expect("piped stdin");
         match stdin.write_all(input.as_bytes()).await {
@@ -176,11 +192,14 @@ impl Nft {
         parse_counted_sets(&stdout).map(Some)
     }
 
-    /// One `nft -j list set` call per counted set.
+    /// One `nft -j list set` call per counted set, and one `list counters`.
     async fn counted_sets_one_by_one(&self) -> Result<KernelState, FirewallError> {
         let mut listings = String::new();
-        for set in COUNTED_SETS {
-            let args = ["list", "set", "inet", TABLE, set];
+        let calls = COUNTED_SETS
+            .iter()
+            .map(|set| ["list", "set", "inet", TABLE, set])
+            .chain([["list", "counters", "table", "inet", TABLE]]);
+        for args in calls {
             match helper::get_current_ruleset_raw_async(self.program.as_deref(), args).await {
                 Ok(json) => {
                     listings.push_str(json.trim());
@@ -221,9 +240,9 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
     Ok(state)
 }
 
-/// Parse what [`Nft::counters`] reads: one `list set` document per line
-/// (`nft -j -i` prints each command's answer as a line of its own). Only
-/// `online` and `down` (and their counters) are filled in.
+/// Parse what [`Nft::counters`] reads: one `list set` or `list counters`
+/// document per line (`nft -j -i` prints each command's answer as a line of
+/// its own). Only `online`, `down` and the category counters are filled in.
 pub fn parse_counted_sets(out: &str) -> Result<KernelState, FirewallError> {
     let mut state = KernelState::default();
     let mut shape = Shape::default();
@@ -253,7 +272,20 @@ fn read_sets(json: &str, state: &mut KernelState) -> Result<Shape, FirewallError
     let doc: Listing<'_> = serde_json::from_str(json).map_err(|e| parse_error("the listing", e))?;
     let mut online_ok = false;
     let mut down_ok = false;
-    for set in doc.nftables.into_iter().filter_map(|o| o.set) {
+    let mut sets = Vec::new();
+    for object in doc.nftables {
+        if let Some(counter) = object.counter {
+            if let Some((id, dir)) = categories::parse_counter_name(&counter.name) {
+                let entry = state.categories.entry(id.to_owned()).or_default();
+                match dir {
+                    Direction::Download => entry.0 = counter.bytes,
+                    Direction::Upload => entry.1 = counter.bytes,
+                }
+            }
+        }
+        sets.extend(object.set);
+    }
+    for set in sets {
         let counted = set.stmt.iter().any(|st| st.get("counter").is_some());
         let elems = |set: &ListedSet<'_>| -> Result<Vec<ListedElem>, FirewallError> {
             match set.elem {
@@ -318,6 +350,17 @@ struct Listing<'a> {
 struct ListedObject<'a> {
     #[serde(borrow, default)]
     set: Option<ListedSet<'a>>,
+    #[serde(borrow, default)]
+    counter: Option<ListedCounter<'a>>,
+}
+
+/// A named counter: `{"counter": {"name": "cat_video_down", "bytes": 123, ...}}`.
+#[derive(serde::Deserialize)]
+struct ListedCounter<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    bytes: u64,
 }
 
 #[derive(serde::Deserialize)]
@@ -409,6 +452,8 @@ mod tests {
         "stmt": [{"counter": null}]}},
       {"set": {"family": "inet", "name": "down", "table": "desawifi", "type": "ipv4_addr", "handle": 2,
         "elem": [{"elem": {"val": "10.77.0.11", "counter": {"packets": 2, "bytes": 4096}}}], "stmt": [{"counter": null}]}},
+      {"counter": {"family": "inet", "name": "cat_video_down", "table": "desawifi", "handle": 9, "packets": 4, "bytes": 5000}},
+      {"counter": {"family": "inet", "name": "cat_video_up", "table": "desawifi", "handle": 10, "packets": 2, "bytes": 300}},
       {"chain": {"family": "inet", "table": "desawifi", "name": "forward", "handle": 3, "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}}]}"#;
 
     #[test]
@@ -426,6 +471,7 @@ mod tests {
                 download: 4096
             })
         );
+        assert_eq!(state.categories.get("video"), Some(&(5000, 300)));
     }
 
     #[test]
@@ -530,14 +576,15 @@ mod tests {
                 listing = listing.display()
             ),
         );
-        let counters = nft.counters().await.unwrap();
+        let counters = nft.counters().await.unwrap().devices;
         assert_eq!(counters[&key(1)].download, 4096);
         assert_eq!(counters[&key(1)].upload, 180);
         // Once known, no more `-i` tries.
         nft.clone().counters().await.unwrap();
         let calls = std::fs::read_to_string(&calls).unwrap();
         assert_eq!(calls.matches("-i").count(), 1, "{calls}");
-        assert_eq!(calls.lines().count(), 5, "{calls}");
+        // One failed `-i`, then per round two `list set` and one `list counters`.
+        assert_eq!(calls.lines().count(), 7, "{calls}");
     }
 
     #[tokio::test]
@@ -556,7 +603,7 @@ mod tests {
                 listing.display()
             ),
         );
-        let counters = nft.counters().await.unwrap();
+        let counters = nft.counters().await.unwrap().devices;
         assert_eq!(counters[&key(1)].download, 4096);
 
         // Before the first reconcile: no table, no counters, no error.
@@ -564,7 +611,7 @@ mod tests {
             dir.path(),
             "cat >/dev/null; echo 'Error: No such file or directory' >&2\n",
         );
-        assert!(missing.counters().await.unwrap().is_empty());
+        assert!(missing.counters().await.unwrap().devices.is_empty());
 
         // Any other error (exit status 0 in the CLI) is a failed read, with nft's words.
         let denied = fake_nft(

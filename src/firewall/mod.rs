@@ -6,6 +6,7 @@
 //! ([`Change`]), which the [`task`] batches into one `nft -j -f -` each.
 
 pub mod apply;
+pub mod categories;
 pub mod render;
 pub mod task;
 
@@ -18,6 +19,7 @@ use crate::domain::Mac;
 
 pub use crate::shaping::SlotRates;
 pub use apply::{KernelState, Nft};
+pub use categories::{CategoryCounters, CategoryRule, Direction};
 pub use task::{Firewall, FirewallHandle};
 
 /// Our one table. Nothing else on the box is ever touched.
@@ -95,6 +97,8 @@ pub struct Policy {
     pub allow_private: Vec<(Ipv4Addr, u8)>,
     /// Devices that are online, each with its shaping slot and ceilings.
     pub online: Vec<OnlineDevice>,
+    /// Usage categories in the order they are tried (first match counts).
+    pub categories: Vec<categories::CategoryRule>,
 }
 
 /// An online device as the kernel needs it: who, which HTB class pair, how fast.

@@ -19,7 +19,11 @@
 //!     iifname LAN ip daddr @garden_dns4 return
 //!     iifname LAN tcp dport 80 redirect to :PORT
 //!   }
+//!   set cat_ID { type ipv4_addr; flags timeout; timeout 1d; }   # per usage category, by dnsmasq
+//!   counter cat_ID_down, cat_ID_up, cat_lainnya_down, cat_lainnya_up   # never per device
+//!   chain cat_down, cat_up { ... }          # see firewall/categories.rs
 //!   chain forward { type filter hook forward priority filter; policy accept;
+//!     oifname LAN jump cat_down
 //!     oifname LAN ip daddr @down
 //!     oifname LAN meta priority set ip daddr map @down_class
 //!     oifname LAN ip saddr @garden4 meta priority set GARDEN
@@ -28,6 +32,8 @@
 //!     iifname LAN ip daddr @garden4 meta priority set GARDEN
 //!     iifname LAN ip daddr @garden_dns4 meta priority set GARDEN
 //!     iifname LAN meta nfproto ipv6 reject with icmpx admin-prohibited
+//!     iifname LAN tcp dport 853 reject with tcp reset
+//!     iifname LAN ether saddr . ip saddr @online_nat jump cat_up
 //!     iifname LAN ether saddr . ip saddr @online accept
 //!     iifname LAN ip daddr @garden4 accept
 //!     iifname LAN ip daddr @garden_dns4 accept
@@ -65,6 +71,7 @@ mod guard;
 
 pub use guard::{DNS_CAPTIVE_MAX_UDP, DNS_CAPTIVE_RATE, DNS_ONLINE_RATE, PRIVATE4};
 
+use super::categories;
 use super::*;
 use crate::shaping::{garden_classid, slot_classid};
 
@@ -72,7 +79,7 @@ use crate::shaping::{garden_classid, slot_classid};
 /// they are rendered as `mark` and renamed in [`to_json`].
 const CLASS_MAPS: [&str; 2] = [MAP_DOWN_CLASS, MAP_UP_CLASS];
 
-const FAMILY: NfFamily = NfFamily::INet;
+pub(super) const FAMILY: NfFamily = NfFamily::INet;
 /// Priority of `dstnat` and `filter`, as nft spells them.
 const PRIO_DSTNAT: i32 = -100;
 const PRIO_FILTER: i32 = 0;
@@ -118,6 +125,10 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
     for set in guard::sets(kernel) {
         batch.add(set);
     }
+    // Usage categories: sets (dnsmasq owns their elements) and named counters.
+    for object in categories::objects(&policy.categories) {
+        batch.add(object);
+    }
     for name in CLASS_MAPS {
         batch.add(NfListObject::Map(Box::new(schema::Map {
             family: FAMILY,
@@ -159,6 +170,16 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
             name: name.into(),
             ..Chain::default()
         })));
+    }
+    for name in categories::CHAINS {
+        let chain = Chain {
+            family: FAMILY,
+            table: TABLE.into(),
+            name: name.into(),
+            ..Chain::default()
+        };
+        batch.add(NfListObject::Chain(chain.clone()));
+        batch.add_cmd(NfCmd::Flush(FlushObject::Chain(chain)));
     }
     for rule in rules(policy) {
         batch.add(NfListObject::Rule(rule));
@@ -396,6 +417,18 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 })),
             ],
         ),
+        // wan -> lan: oifname LAN jump cat_down   (first: counts the category; a free one accepts
+        // here, before the per-device @down counter, at full speed)
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                eq(
+                    meta(MetaKey::Oifname),
+                    Expression::String(lan.to_owned().into()),
+                ),
+                categories::jump(categories::CHAIN_CAT_DOWN),
+            ],
+        ),
         // wan -> lan: oifname LAN ip daddr @down   (no verdict: the element's counter counts download bytes)
         rule(
             CHAIN_FORWARD,
@@ -447,6 +480,26 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
             ],
         ),
         guard::private_rule(lan),
+        // lan -> any: tcp dport 853 reject with tcp reset   (DNS over TLS: phones fall back to the
+        // router's DNS, which fills the category sets)
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                from_lan(),
+                eq(payload("tcp", "dport"), categories::dot_port()),
+                reject(RejectType::TCPReset),
+            ],
+        ),
+        // lan -> any: ether saddr . ip saddr @online_nat jump cat_up   (online devices only, so a free
+        // category is no way around the portal; uncounted twin, before the counted @online)
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                from_lan(),
+                in_set(device_lhs(), SET_ONLINE_NAT),
+                categories::jump(categories::CHAIN_CAT_UP),
+            ],
+        ),
         // lan -> any: ether saddr . ip saddr @online accept   (the element's counter counts upload bytes)
         rule(
             CHAIN_FORWARD,
@@ -522,6 +575,7 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
         ),
         rule(CHAIN_INPUT, vec![from_lan(), reject(RejectType::ICMPX)]),
     ])
+    .chain(categories::chain_rules(&policy.categories))
     .collect()
 }
 
@@ -564,7 +618,7 @@ fn elements(name: &'static str, elem: Vec<Expression<'static>>) -> NfListObject<
     })
 }
 
-fn rule(chain: &'static str, expr: Vec<Statement<'static>>) -> Rule<'static> {
+pub(super) fn rule(chain: &'static str, expr: Vec<Statement<'static>>) -> Rule<'static> {
     Rule {
         family: FAMILY,
         table: TABLE.into(),
@@ -574,7 +628,7 @@ fn rule(chain: &'static str, expr: Vec<Statement<'static>>) -> Rule<'static> {
     }
 }
 
-fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+pub(super) fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
     Expression::Named(NamedExpression::Payload(Payload::PayloadField(
         PayloadField {
             protocol: protocol.into(),
@@ -618,7 +672,7 @@ fn eq(left: Expression<'static>, right: Expression<'static>) -> Statement<'stati
     })
 }
 
-fn in_set(left: Expression<'static>, set: &str) -> Statement<'static> {
+pub(super) fn in_set(left: Expression<'static>, set: &str) -> Statement<'static> {
     Statement::Match(Match {
         left,
         right: Expression::String(format!("@{set}").into()),
@@ -664,7 +718,7 @@ fn in_anon_num(left: Expression<'static>, items: &[u32]) -> Statement<'static> {
 }
 
 /// `meta priority set VALUE`: HTB takes skb->priority as the class id.
-fn set_priority(value: Expression<'static>) -> Statement<'static> {
+pub(super) fn set_priority(value: Expression<'static>) -> Statement<'static> {
     Statement::Mangle(Mangle {
         key: meta(MetaKey::Priority),
         value,
@@ -679,7 +733,7 @@ fn class_lookup(field: &'static str, map: &str) -> Expression<'static> {
     })))
 }
 
-fn garden() -> Expression<'static> {
+pub(super) fn garden() -> Expression<'static> {
     Expression::String(garden_classid().into())
 }
 
@@ -737,6 +791,16 @@ fn to_json(doc: Nftables<'_>) -> String {
                 map["map"] = "classid".into();
             }
         }
+        for obj in objects.iter_mut() {
+            // A counter added without values keeps the kernel's (`add` never resets one).
+            if let Some(counter) = obj
+                .get_mut("add")
+                .and_then(|a| a.get_mut("counter"))
+                .and_then(|c| c.as_object_mut())
+            {
+                counter.retain(|_, v| !v.is_null());
+            }
+        }
         for obj in objects {
             let Some(set) = obj.get_mut("add").and_then(|a| a.get_mut("set")) else {
                 continue;
@@ -791,6 +855,16 @@ mod tests {
             garden_ports: vec![80, 443],
             allow_private: vec![(Ipv4Addr::new(192, 168, 100, 1), 32)],
             online,
+            categories: vec![
+                categories::CategoryRule {
+                    id: "kesehatan".into(),
+                    free: true,
+                },
+                categories::CategoryRule {
+                    id: "video".into(),
+                    free: false,
+                },
+            ],
         }
     }
 

@@ -298,7 +298,7 @@ impl FirewallHandle {
     /// Every online device's byte counters, read from the counted sets alone
     /// (one `nft` process, see [`Nft::counters`]), without queueing behind
     /// the task's batches.
-    pub async fn counters(&self) -> Result<BTreeMap<DeviceKey, DeviceCounters>, FirewallError> {
+    pub async fn counters(&self) -> Result<super::apply::Counted, FirewallError> {
         self.nft.counters().await
     }
 }

@@ -80,6 +80,9 @@ pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
                 Ok(_) => {}
                 Err(e) => warn!(error = %e, "pruning daily usage failed"),
             }
+            if let Err(e) = gw.store.prune_category_usage(cutoff) {
+                warn!(error = %e, "pruning category usage failed");
+            }
             if let Err(e) = gw.forget_old_devices().await {
                 warn!(error = %e, "forgetting old devices failed");
             }
@@ -153,8 +156,13 @@ impl Drop for Watch<'_> {
 
 /// One pass: counters -> usage -> decisions.
 pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
-    let kernel = gw.firewall.counters().await?;
+    let counted = gw.firewall.counters().await?;
+    let kernel = counted.devices;
     let config = gw.config();
+    gw.account_categories(
+        &counted.categories,
+        local_day(gw.now(), &config.site.timezone),
+    )?;
     let site = gw.quota();
     let now = gw.now();
     let input = PassInput {

@@ -222,7 +222,7 @@ impl Gateway {
             })
             .collect();
         if !in_kernel.is_empty() {
-            let counters = self.firewall.counters().await?;
+            let counters = self.firewall.counters().await?.devices;
             let day = domain::local_day(self.now(), &self.config.site.timezone);
             let added: Vec<(Mac, u32, DailyUsage)> = in_kernel
                 .iter()

@@ -9,10 +9,12 @@
 
 pub mod accounting;
 mod admission;
+mod categories;
 mod forget;
 mod reports;
 mod slots;
 
+pub use categories::CategoryDay;
 pub use reports::DeviceView;
 
 use std::collections::HashMap;
@@ -99,6 +101,10 @@ pub struct Gateway {
     /// Bytes the last accounting pass counted but did not write yet
     /// (`[store] write_interval`), so pages and reports show them at once.
     unsaved: Mutex<HashMap<Mac, Unsaved>>,
+    /// The category counters the last accounting pass saw (site-wide, never per device).
+    category_seen: Mutex<Option<crate::firewall::CategoryCounters>>,
+    /// The usage categories that cost no quota now (the config's, until an admin changes them).
+    free: RwLock<std::collections::BTreeSet<String>>,
 }
 
 /// What the records lock guards besides the device records in the store.
@@ -205,6 +211,7 @@ impl Gateway {
                 .map(quota_of_record)
                 .unwrap_or_else(|| config.quota.clone()),
         );
+        let free = RwLock::new(categories::free_at_start(&config, &store)?);
         let gw = Arc::new(Gateway {
             config,
             quota,
@@ -217,6 +224,8 @@ impl Gateway {
             }),
             wake: Notify::new(),
             unsaved: Mutex::default(),
+            category_seen: Mutex::default(),
+            free,
         });
         gw.claim_stored_slots()?;
         gw.reconcile().await?;
@@ -349,6 +358,7 @@ impl Gateway {
                 })
                 .collect(),
             online,
+            categories: self.category_rules(),
         })
     }
 

@@ -108,6 +108,24 @@ const DEVICE_KEY: &[u8] = &[0x02, 0x77, 0x00, 0x00, 0x00, 0x01];
 const DEVICE: &[u8] = br#"{"mac":"02:77:00:00:00:01","ip":"10.77.0.11","session":{"ip":"10.77.0.11","started":1764230400,"ends":1764244800,"last_activity":1764231000,"seen":[1234,56789],"standing":"throttled","slot":3,"written":1764230990},"blocked":true,"quota":{"daily_data":1073741824,"download_rate":null,"upload_rate":500000,"exempt":false},"first_seen":1764000000}"#;
 const USAGE_KEY: &[u8] = &[0x02, 0x77, 0x00, 0x00, 0x00, 0x01, 0x01, 0x35, 0x29, 0x07];
 const USAGE: &[u8] = br#"{"download":700,"upload":30}"#;
+/// day 20261127 (BE) + "video": no MAC, no address (issue 12).
+const CATEGORY_KEY: &[u8] = b"\x01\x35\x29\x07video";
+const CATEGORY_USAGE: &[u8] = br#"{"download":3145728,"upload":65536}"#;
+
+const FREE_KEY: &[u8] = b"free_categories";
+const FREE: &[u8] = br#"["layanan_publik","pendidikan"]"#;
+
+fn free() -> Vec<String> {
+    vec!["layanan_publik".into(), "pendidikan".into()]
+}
+
+fn category_usage() -> DailyUsage {
+    DailyUsage {
+        download: 3_145_728,
+        upload: 65_536,
+    }
+}
+
 const DAY_KEY: &[u8] = &[0x01, 0x35, 0x29, 0x07];
 const DAY_STATS: &[u8] = br#"{"sessions":3,"peak_devices":2}"#;
 const SITE_QUOTA_KEY: &[u8] = b"quota";
@@ -170,6 +188,15 @@ fn records_encode_to_the_golden_bytes() {
         .update_day_stats(20261127, |d| *d = day_stats())
         .unwrap();
     assert_bytes("day stats", only(&store.days), DAY_KEY, DAY_STATS);
+    store
+        .add_category_usage(20261127, &[("video".into(), category_usage())])
+        .unwrap();
+    assert_bytes(
+        "category usage",
+        only(&store.category_usage),
+        CATEGORY_KEY,
+        CATEGORY_USAGE,
+    );
     store.put_site_quota(&site_quota()).unwrap();
     assert_bytes(
         "site quota",
@@ -177,6 +204,9 @@ fn records_encode_to_the_golden_bytes() {
         SITE_QUOTA_KEY,
         SITE_QUOTA,
     );
+    store.settings.clear().unwrap();
+    store.put_free_categories(&free()).unwrap();
+    assert_bytes("free categories", only(&store.settings), FREE_KEY, FREE);
     store
         .admin
         .put_admin_session(&ADMIN_SESSION_KEY, &admin_session())
@@ -222,6 +252,16 @@ fn golden_bytes_decode_to_the_records() {
         store.day_stats_between(0, u32::MAX).unwrap(),
         vec![(20261127, day_stats())]
     );
+    store
+        .category_usage
+        .insert(CATEGORY_KEY, CATEGORY_USAGE)
+        .unwrap();
+    assert_eq!(
+        store.category_usage_between(0, u32::MAX).unwrap(),
+        vec![(20261127, "video".to_owned(), category_usage())]
+    );
+    store.settings.insert(FREE_KEY, FREE).unwrap();
+    assert_eq!(store.free_categories().unwrap(), Some(free()));
     store.settings.insert(SITE_QUOTA_KEY, SITE_QUOTA).unwrap();
     assert_eq!(store.site_quota().unwrap(), Some(site_quota()));
     store.admin.users.insert(USER_KEY, USER).unwrap();

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod categories;
 #[cfg(test)]
 mod golden;
 mod keys;
@@ -95,6 +96,8 @@ pub struct Store {
     devices: sled::Tree,
     usage: sled::Tree,
     days: sled::Tree,
+    /// Per day and category, site-wide (never per device).
+    category_usage: sled::Tree,
     settings: sled::Tree,
     admin: AdminStore,
 }
@@ -150,6 +153,7 @@ impl Store {
         let devices = db.open_tree(keys::TREE_DEVICES)?;
         let usage = db.open_tree(keys::TREE_USAGE)?;
         let days = db.open_tree(keys::TREE_DAYS)?;
+        let category_usage = db.open_tree(keys::TREE_CATEGORY_USAGE)?;
         let settings = db.open_tree(keys::TREE_SETTINGS)?;
         let audit = db.open_tree(keys::TREE_AUDIT)?;
         let users = db.open_tree(keys::TREE_USERS)?;
@@ -168,6 +172,7 @@ impl Store {
             devices,
             usage,
             days,
+            category_usage,
             settings,
         })
     }

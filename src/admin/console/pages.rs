@@ -159,6 +159,10 @@ impl Console {
                 ("top_html", &self.top_html(lang, &d.top)),
                 ("chart_html", &self.chart_svg(lang, &d.week)),
                 ("uplink_html", &uplink),
+                (
+                    "what_for_html",
+                    &self.what_for_html(lang, &d.categories, &d.category_days),
+                ),
             ],
         )
     }
@@ -565,6 +569,10 @@ pub struct Dashboard {
     pub week: Vec<DayReport>,
     /// Local `YYYY-MM-DD HH:MM` the uplink went down, `None` while it is up.
     pub uplink_down_since: Option<String>,
+    /// The usage categories, in order, `lainnya` last.
+    pub categories: Vec<super::CategoryInfo>,
+    /// The last 7 days' bytes per category (`YYYY-MM-DD`, one per category in order).
+    pub category_days: Vec<(String, Vec<DailyUsage>)>,
 }
 
 /// The quota form's shown values and per-field errors.

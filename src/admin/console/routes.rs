@@ -316,6 +316,20 @@ fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
             UplinkState::Up => None,
             UplinkState::Down { since } => Some(local_datetime(since, tz)),
         },
+        categories: what_for_categories(gw),
+        category_days: crate::admin::categories::report(
+            gw,
+            usage::add_days(today, -6).unwrap_or(today),
+            today,
+        )?
+        .into_iter()
+        .map(|(day, cats)| {
+            (
+                usage::day_string(day),
+                cats.into_iter().map(|(_, u)| u).collect(),
+            )
+        })
+        .collect(),
     };
     Ok(html(
         StatusCode::OK,
@@ -323,6 +337,27 @@ fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
             .console
             .dashboard_page(&ctx.frame(Some(Nav::Dashboard), String::new()), &data),
     ))
+}
+
+/// The categories as the dashboard names them (`lainnya` last).
+fn what_for_categories(gw: &crate::gateway::Gateway) -> Vec<super::CategoryInfo> {
+    let usage = &gw.config().usage;
+    let free = gw.free_categories();
+    let mut out: Vec<super::CategoryInfo> = usage
+        .categories
+        .iter()
+        .map(|c| super::CategoryInfo {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            free: free.contains(&c.id),
+        })
+        .collect();
+    out.push(super::CategoryInfo {
+        id: crate::config::categories::OTHER.to_owned(),
+        name: "Lainnya".to_owned(),
+        free: false,
+    });
+    out
 }
 
 fn quota_page(ctx: &Ctx) -> Resp {
