@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::domain::{Rate, Size, DEFAULT_SLOTS, MAX_SLOTS};
+use crate::domain::{OpeningHours, Rate, Size, TimeOfDay, DEFAULT_SLOTS, MAX_SLOTS};
 use crate::lang::Language;
 
 /// Everything the gateway needs to know about its site, read from one file.
@@ -29,6 +29,7 @@ pub struct Config {
     pub quota: Quota,
     pub walled_garden: WalledGarden,
     pub uplink: Uplink,
+    pub schedule: Schedule,
 }
 
 /// The village: shown on the splash page; its time zone decides when "today" ends.
@@ -146,6 +147,24 @@ pub struct WalledGarden {
     pub addresses: Vec<ipnet::IpNet>,
     /// Lower-case DNS names.
     pub domains: Vec<String>,
+}
+
+/// `[schedule]`: when the wifi is open (local time of `[site] timezone`).
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// `open` and `close`; `None` (neither key) means always open.
+    pub hours: Option<OpeningHours>,
+    /// Public services and the walled garden stay reachable while closed.
+    pub garden_always_open: bool,
+}
+
+impl Default for Schedule {
+    fn default() -> Schedule {
+        Schedule {
+            hours: None,
+            garden_always_open: true,
+        }
+    }
 }
 
 /// How the gateway checks its own uplink (the satellite dish drops out with weather and power).
@@ -300,6 +319,7 @@ struct RawConfig {
     quota: Option<RawQuota>,
     walled_garden: Option<RawWalledGarden>,
     uplink: Option<RawUplink>,
+    schedule: Option<RawSchedule>,
 }
 
 #[derive(Deserialize, Default)]
@@ -383,6 +403,14 @@ struct RawUplink {
     fail_after: Option<i64>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "a [schedule] table")]
+struct RawSchedule {
+    open: Option<Text>,
+    close: Option<Text>,
+    garden_always_open: Option<bool>,
+}
+
 // ---------------------------------------------------------------------------------------
 // Validation: one key at a time, every error names its key.
 
@@ -447,6 +475,7 @@ impl Check<'_> {
             quota: self.quota(raw.quota.unwrap_or_default())?,
             walled_garden: self.walled_garden(raw.walled_garden.unwrap_or_default())?,
             uplink: self.uplink(raw.uplink.unwrap_or_default())?,
+            schedule: self.schedule(raw.schedule.unwrap_or_default())?,
         })
     }
 
@@ -704,6 +733,33 @@ impl Check<'_> {
         Ok(garden)
     }
 
+    fn schedule(&self, raw: RawSchedule) -> Parsed<Schedule> {
+        let open = self.optional("schedule.open", raw.open, |s| s.parse::<TimeOfDay>())?;
+        let close = self.optional("schedule.close", raw.close, |s| s.parse::<TimeOfDay>())?;
+        let hours = match (open, close) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(self.invalid(
+                    "schedule.close",
+                    "missing key (open and close go together; try \"22:00\")",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid(
+                    "schedule.open",
+                    "missing key (open and close go together; try \"06:00\")",
+                ))
+            }
+            (Some(o), Some(c)) => {
+                Some(opening_hours(o, c).map_err(|m| self.invalid("schedule.close", m))?)
+            }
+        };
+        Ok(Schedule {
+            hours,
+            garden_always_open: raw.garden_always_open.unwrap_or(true),
+        })
+    }
+
     fn uplink(&self, raw: RawUplink) -> Parsed<Uplink> {
         let targets = match raw.targets {
             None => DEFAULT_UPLINK_TARGETS
@@ -760,6 +816,14 @@ impl Check<'_> {
             fail_after,
         })
     }
+}
+
+/// `open` to `close` as a window: the one rule the config file and
+/// `PUT /api/schedule` share.
+pub fn opening_hours(open: TimeOfDay, close: TimeOfDay) -> Result<OpeningHours, String> {
+    OpeningHours::new(open, close).ok_or_else(|| {
+        format!("\"{close}\" is the opening time too (leave out [schedule] to stay always open)")
+    })
 }
 
 /// Checked when `[uplink] targets` is absent: public DNS servers answer TCP on port 53.
@@ -1237,6 +1301,50 @@ path = "/var/lib/desawifi"
         let message = error_with(section, key, value);
         let want = format!("x.toml: {section}.{key}: {expected}");
         assert_eq!(message, want);
+    }
+
+    #[test]
+    fn schedule_keys_are_checked_one_by_one() {
+        assert!(parse(MINIMAL).unwrap().schedule.hours.is_none());
+        assert!(parse(MINIMAL).unwrap().schedule.garden_always_open);
+        assert_error(
+            "schedule",
+            "open",
+            "\"25:00\"",
+            "\"25:00\" is not a time of day (try \"06:00\")",
+        );
+        assert_error(
+            "schedule",
+            "close",
+            "\"late\"",
+            "\"late\" is not a time of day (try \"06:00\")",
+        );
+        // Both or neither: the error names the one missing.
+        assert_eq!(
+            error_with("schedule", "open", "\"06:00\""),
+            "x.toml: schedule.close: missing key (open and close go together; try \"22:00\")"
+        );
+        assert_eq!(
+            error_with("schedule", "close", "\"22:00\""),
+            "x.toml: schedule.open: missing key (open and close go together; try \"06:00\")"
+        );
+        let text = format!("{MINIMAL}[schedule]\nopen = \"22:00\"\nclose = \"22:00\"\n");
+        assert_eq!(
+            parse(&text).unwrap_err().to_string(),
+            "x.toml: schedule.close: \"22:00\" is the opening time too (leave out [schedule] to stay always open)"
+        );
+        let text = format!(
+            "{MINIMAL}[schedule]\nopen = \"18:00\"\nclose = \"02:00\"\ngarden_always_open = false\n"
+        );
+        let s = parse(&text).unwrap().schedule;
+        assert_eq!(s.hours.unwrap().open.to_string(), "18:00");
+        assert_eq!(s.hours.unwrap().close.to_string(), "02:00");
+        assert!(!s.garden_always_open);
+        let text = format!("{MINIMAL}[schedule]\ngarden_always_open = \"yes\"\n");
+        assert!(parse(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("schedule.garden_always_open"));
     }
 
     #[test]
@@ -1798,7 +1906,7 @@ path = "/var/lib/desawifi"
             .to_string();
         assert_eq!(
             e,
-            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink)"
+            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, schedule)"
         );
         let e = parse(&format!("verbose = true\n{MINIMAL}"))
             .unwrap_err()

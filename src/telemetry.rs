@@ -143,15 +143,18 @@ pub enum LoginFailure {
     Full,
     /// The store or the firewall failed.
     Error,
+    /// Outside the opening hours (`[schedule]`).
+    Closed,
 }
 
 impl LoginFailure {
     /// Every failure, in the order the registry counts them.
-    pub const ALL: [LoginFailure; 4] = [
+    pub const ALL: [LoginFailure; 5] = [
         LoginFailure::Blocked,
         LoginFailure::QuotaUsed,
         LoginFailure::Full,
         LoginFailure::Error,
+        LoginFailure::Closed,
     ];
 
     /// The label value `/metrics` shows for it.
@@ -161,6 +164,7 @@ impl LoginFailure {
             LoginFailure::QuotaUsed => "quota_used",
             LoginFailure::Full => "full",
             LoginFailure::Error => "error",
+            LoginFailure::Closed => "closed",
         }
     }
 }
@@ -196,7 +200,7 @@ pub struct Registry {
     /// New sessions (logins that were not a re-tap while online).
     pub sessions_started: Counter,
     /// Indexed like [`LoginFailure::ALL`].
-    pub logins_failed: [Counter; 4],
+    pub logins_failed: [Counter; 5],
     /// Indexed like [`AdminLogin::ALL`].
     pub admin_logins: [Counter; 3],
     /// Bytes written to devices' daily usage since this process started
@@ -225,7 +229,7 @@ impl Registry {
     pub const fn new() -> Registry {
         Registry {
             sessions_started: Counter::new(),
-            logins_failed: [const { Counter::new() }; 4],
+            logins_failed: [const { Counter::new() }; 5],
             admin_logins: [const { Counter::new() }; 3],
             bytes_download: Counter::new(),
             bytes_upload: Counter::new(),

@@ -34,6 +34,7 @@ enum Route {
     Devices,
     Device(Mac),
     SiteQuota,
+    Schedule,
     DeviceQuota(Mac),
     Block(Mac),
     Unblock(Mac),
@@ -118,6 +119,7 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
         ["devices", m, "unblock"] => Route::Unblock(mac(m)?),
         ["devices", m, "kick"] => Route::Kick(mac(m)?),
         ["quota"] => Route::SiteQuota,
+        ["schedule"] => Route::Schedule,
         ["usage"] => Route::Usage,
         ["audit"] => Route::Audit,
         _ => return Err(not_found()),
@@ -129,7 +131,7 @@ fn allowed(route: &Route) -> &'static [Method] {
     match route {
         Route::Session => &[Method::GET, Method::POST, Method::DELETE],
         Route::Devices | Route::Device(_) | Route::Usage | Route::Audit => &[Method::GET],
-        Route::SiteQuota => &[Method::GET, Method::PUT],
+        Route::SiteQuota | Route::Schedule => &[Method::GET, Method::PUT],
         Route::DeviceQuota(_) => &[Method::GET, Method::PUT, Method::DELETE],
         Route::Block(_) | Route::Unblock(_) | Route::Kick(_) => &[Method::POST],
     }
@@ -198,6 +200,16 @@ pub async fn handle(
             Ok(fields) => ops::set_site_quota(admin, &who, &fields)
                 .await
                 .map(|q| json_resp(StatusCode::OK, &ops::quota_json(&q))),
+            Err(resp) => Ok(resp),
+        },
+        (Route::Schedule, Method::GET) => Ok(json_resp(
+            StatusCode::OK,
+            &super::schedule::schedule_json(admin),
+        )),
+        (Route::Schedule, _) => match json_object(&req) {
+            Ok(fields) => super::schedule::set_schedule(admin, &who, &fields)
+                .await
+                .map(|_| json_resp(StatusCode::OK, &super::schedule::schedule_json(admin))),
             Err(resp) => Ok(resp),
         },
         (Route::DeviceQuota(mac), Method::GET) => {

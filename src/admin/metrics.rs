@@ -84,6 +84,8 @@ pub struct Snapshot {
     /// The site's daily quota per device now (an admin may change it).
     pub daily_data_bytes: u64,
     pub uplink: UplinkState,
+    /// The wifi is open now by its opening hours (always, without `[schedule]`).
+    pub open: bool,
     pub process: Option<ProcessStats>,
     /// Unix time of the scrape (the gateway's clock).
     pub now: i64,
@@ -115,6 +117,7 @@ pub fn snapshot(gw: &Gateway, uplink: UplinkState) -> Result<Snapshot, GatewayEr
         usage_yesterday,
         daily_data_bytes: gw.quota().daily_data.0,
         uplink,
+        open: gw.is_open(),
         process: ProcessStats::read(),
         now,
     })
@@ -214,6 +217,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("desawifi_accounting_pass_seconds", "histogram"),
     ("desawifi_accounting_pass_errors_total", "counter"),
     ("desawifi_accounting_pass_devices", "gauge"),
+    ("desawifi_open", "gauge"),
     ("desawifi_uplink_up", "gauge"),
     ("desawifi_uplink_down_since_seconds", "gauge"),
     ("desawifi_uplink_outages_total", "counter"),
@@ -341,6 +345,12 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
         r.accounting_pass_devices.get(),
     );
 
+    e.single(
+        "desawifi_open",
+        "gauge",
+        "1 while the wifi is open by its opening hours ([schedule]; always 1 without one), 0 while closed.",
+        u8::from(s.open),
+    );
     e.single(
         "desawifi_uplink_up",
         "gauge",
@@ -495,6 +505,7 @@ mod tests {
             uplink: UplinkState::Down {
                 since: 1_764_200_000,
             },
+            open: true,
             process: Some(ProcessStats {
                 resident_bytes: 8 << 20,
                 virtual_bytes: 64 << 20,
@@ -632,6 +643,15 @@ mod tests {
             "30 s before plus 90 s of the outage now"
         );
         assert_eq!(value(&text, "process_cpu_seconds_total"), "1.25");
+        assert_eq!(value(&text, "desawifi_open"), "1");
+        let closed = render(
+            &Snapshot {
+                open: false,
+                ..snapshot_for_tests()
+            },
+            &r,
+        );
+        assert_eq!(value(&closed, "desawifi_open"), "0", "closed by [schedule]");
         assert_eq!(value(&text, "process_start_time_seconds"), "1764190000.5");
         // Up: no down-since series at all.
         let up = render(

@@ -193,7 +193,7 @@ fn audit(
 }
 
 /// Append an audit entry and make it durable (the change it records already is).
-async fn audited(
+pub(super) async fn audited(
     admin: &Admin,
     who: &Principal,
     action: &str,
@@ -207,7 +207,8 @@ async fn audited(
     Ok(())
 }
 
-fn may_change(who: &Principal) -> Result<(), OpError> {
+/// Refuse a viewer (and the metrics token) before any change.
+pub(super) fn may_change(who: &Principal) -> Result<(), OpError> {
     if who.role.can_change() && who.via != super::Via::MetricsToken {
         Ok(())
     } else {

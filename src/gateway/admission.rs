@@ -43,6 +43,7 @@ impl Gateway {
             if device.blocked {
                 return Err(GatewayError::Blocked(mac));
             }
+            let closes = self.closing_time()?;
             let site = self.quota();
             let day = domain::local_day(now, &self.config.site.timezone);
             let used = self.used_today(&mac, day)?;
@@ -76,6 +77,8 @@ impl Gateway {
             if session.slot.is_none() {
                 session.slot = Some(records.take_slot()?);
             }
+            // Never past closing time (`[schedule]`).
+            session.ends = closes.map_or(session.ends, |c| session.ends.min(c));
             if new_session {
                 // The day's report: one more session, and the peak as of this
                 // login (a slot per session, so taken slots = devices online).

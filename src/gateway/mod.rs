@@ -6,10 +6,12 @@
 //! - `admission`: admit, revoke, block, overrides, session expiry.
 //! - `reports`: device views, per-day usage and stats.
 //! - [`accounting`]: the accounting pass (counters -> usage -> decisions).
+//! - `schedule`: opening hours (logins refused while closed, sessions end at the close).
 
 pub mod accounting;
 mod admission;
 mod reports;
+mod schedule;
 
 pub use reports::DeviceView;
 
@@ -45,6 +47,9 @@ pub enum GatewayError {
     /// Every traffic-shaping slot is taken (more phones online than slots).
     #[error("all {0} device slots are in use")]
     Full(u16),
+    /// Outside the opening hours; opens at this unix second.
+    #[error("the wifi is closed until {opens}")]
+    Closed { opens: i64 },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -60,6 +65,7 @@ impl GatewayError {
             GatewayError::Blocked(_) => LoginFailure::Blocked,
             GatewayError::QuotaUsed(_) => LoginFailure::QuotaUsed,
             GatewayError::Full(_) => LoginFailure::Full,
+            GatewayError::Closed { .. } => LoginFailure::Closed,
             GatewayError::Store(_) | GatewayError::Firewall(_) => LoginFailure::Error,
         }
     }
@@ -80,6 +86,10 @@ pub struct Gateway {
     /// The site's quota defaults: the config file's until an admin saves
     /// others (kept in the store, and winning over the file from then on).
     quota: RwLock<config::Quota>,
+    /// The opening hours: the config file's until an admin saves others.
+    schedule: RwLock<config::Schedule>,
+    /// Wakes the schedule loop when an admin changes the opening hours.
+    schedule_changed: Notify,
     store: Store,
     firewall: FirewallHandle,
     clock: Arc<dyn Clock>,
@@ -198,9 +208,17 @@ impl Gateway {
                 .map(quota_of_record)
                 .unwrap_or_else(|| config.quota.clone()),
         );
+        let schedule = RwLock::new(
+            store
+                .schedule()?
+                .map(schedule::schedule_of_record)
+                .unwrap_or_else(|| config.schedule.clone()),
+        );
         let gw = Arc::new(Gateway {
             config,
             quota,
+            schedule,
+            schedule_changed: Notify::new(),
             store,
             firewall,
             clock,
@@ -313,11 +331,13 @@ impl Gateway {
                 })
             })
             .collect();
+        let garden_shut = self.garden_shut();
         let walled_garden = self
             .config
             .walled_garden
             .addresses
             .iter()
+            .filter(|_| !garden_shut)
             .map(|net| match net {
                 ipnet::IpNet::V4(n) => GardenNet::V4(n.network(), n.prefix_len()),
                 ipnet::IpNet::V6(n) => GardenNet::V6(n.network(), n.prefix_len()),

@@ -7,6 +7,7 @@
 //! open connections (in all, and per client address), header size,
 //! header-read time, body size and body time.
 
+mod hours;
 mod routes;
 pub mod tls;
 pub mod ui;

@@ -103,6 +103,10 @@ fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
             &format!("/status?lang={lang}"),
         ));
     }
+    if let Some((title, body)) = super::hours::closed(portal, lang) {
+        // No Connect button while closed: only when it opens.
+        return Ok(message_text(portal, StatusCode::OK, lang, &title, &body));
+    }
     let config = portal.gateway.config();
     let n = portal.tip_counter.fetch_add(1, Ordering::Relaxed);
     let tip = portal.ui.tip(n);
@@ -163,7 +167,10 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
             ("time_left", &time_left(view.seconds_remaining, lang)),
             ("data_used", &Size(view.used_today).to_string()),
             ("data_left", &left),
-            ("notice_html", &uplink_notice(portal, lang)),
+            (
+                "notice_html",
+                &(uplink_notice(portal, lang) + &super::hours::closing_notice(portal, lang)),
+            ),
             ("other_lang", lang.other().tag()),
         ],
     );
@@ -183,6 +190,16 @@ async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp,
             Ok(redirect(
                 StatusCode::SEE_OTHER,
                 &format!("/status?lang={lang}"),
+            ))
+        }
+        Err(GatewayError::Closed { .. }) => {
+            let (title, body) = super::hours::closed(portal, lang).unwrap_or_default();
+            Ok(message_text(
+                portal,
+                StatusCode::SERVICE_UNAVAILABLE,
+                lang,
+                &title,
+                &body,
             ))
         }
         Err(GatewayError::Blocked(_)) => Ok(message(

@@ -247,3 +247,42 @@ fn golden_bytes_decode_to_the_records() {
     assert_eq!(meta.get(SCHEMA_KEY).unwrap().unwrap(), SCHEMA);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const SCHEDULE_KEY: &[u8] = b"schedule";
+const SCHEDULE: &[u8] = br#"{"open":360,"close":1320,"garden_always_open":true}"#;
+const TRUSTED_KEY: &[u8] = b"trusted";
+const TRUSTED: &[u8] = br#"["02:77:00:00:00:01","02:77:00:00:00:09"]"#;
+
+fn schedule() -> ScheduleRecord {
+    ScheduleRecord {
+        open: Some(360),
+        close: Some(1320),
+        garden_always_open: true,
+    }
+}
+
+fn trusted() -> Vec<Mac> {
+    vec![mac(), "02:77:00:00:00:09".parse().unwrap()]
+}
+
+#[test]
+fn schedule_and_trusted_settings_are_pinned() {
+    let (store, dir) = temp_store("village-life");
+    store.put_schedule(&schedule()).unwrap();
+    assert_bytes("schedule", only(&store.settings), SCHEDULE_KEY, SCHEDULE);
+    store.settings.clear().unwrap();
+    // Written unsorted and twice: kept sorted, once.
+    let mut macs = trusted();
+    macs.reverse();
+    macs.push(mac());
+    store.put_trusted(&macs).unwrap();
+    assert_bytes("trusted", only(&store.settings), TRUSTED_KEY, TRUSTED);
+    store.settings.clear().unwrap();
+    assert_eq!(store.schedule().unwrap(), None);
+    assert_eq!(store.trusted().unwrap(), Vec::<Mac>::new());
+    store.settings.insert(SCHEDULE_KEY, SCHEDULE).unwrap();
+    store.settings.insert(TRUSTED_KEY, TRUSTED).unwrap();
+    assert_eq!(store.schedule().unwrap(), Some(schedule()));
+    assert_eq!(store.trusted().unwrap(), trusted());
+    let _ = std::fs::remove_dir_all(&dir);
+}

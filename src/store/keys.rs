@@ -6,6 +6,8 @@
 //! - tree `days`:    day (u32 BE) -> JSON of [`crate::domain::DayStats`] (logins, peak devices online)
 //! - tree `audit`:   u64 BE sequence -> JSON of [`super::AuditEntry`] (see `audit.rs`)
 //! - tree `settings`: `quota` -> JSON of [`super::SiteQuotaRecord`] (the admin's site defaults)
+//!   `schedule` -> JSON of [`super::ScheduleRecord`] (opening hours);
+//!   `trusted` -> JSON list of MAC strings (devices online without a login)
 //! - tree `users`:   username (UTF-8) -> JSON of [`super::UserRecord`] (role, argon2id PHC string, created)
 //! - tree `admin_sessions`: SHA-256 of the login token -> JSON of [`super::AdminSession`] (see `accounts.rs`)
 
@@ -25,6 +27,8 @@ pub const TREE_USERS: &str = "users";
 pub const TREE_ADMIN_SESSIONS: &str = "admin_sessions";
 pub const SCHEMA: &[u8] = b"schema";
 pub const SETTING_QUOTA: &[u8] = b"quota";
+pub const SETTING_SCHEDULE: &[u8] = b"schedule";
+pub const SETTING_TRUSTED: &[u8] = b"trusted";
 
 pub fn parse_day(k: &[u8]) -> Option<u32> {
     decode_u32(k)

@@ -12,7 +12,7 @@ mod settings;
 
 pub use accounts::{AdminSession, UserChange, UserRecord};
 pub use audit::AuditEntry;
-pub use settings::{SiteQuotaRecord, StoredDuration};
+pub use settings::{ScheduleRecord, SiteQuotaRecord, StoredDuration};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -331,6 +331,42 @@ impl Store {
     pub fn put_site_quota(&self, quota: &SiteQuotaRecord) -> Result<(), StoreError> {
         self.settings
             .insert(keys::SETTING_QUOTA, keys::encode(quota))?;
+        Ok(())
+    }
+
+    /// The opening hours an admin saved, if any (else the config file's apply).
+    pub fn schedule(&self) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.settings
+            .get(keys::SETTING_SCHEDULE)?
+            .map(|v| keys::decode(&v, "settings/schedule"))
+            .transpose()
+    }
+
+    /// Save the opening hours (not yet flushed; see [`Store::flush`]).
+    pub fn put_schedule(&self, schedule: &ScheduleRecord) -> Result<(), StoreError> {
+        self.settings
+            .insert(keys::SETTING_SCHEDULE, keys::encode(schedule))?;
+        Ok(())
+    }
+
+    /// The devices an admin trusted (`POST /api/devices/{mac}/trust`), sorted;
+    /// the config file's `[network] trusted_macs` are not in here.
+    pub fn trusted(&self) -> Result<Vec<Mac>, StoreError> {
+        Ok(self
+            .settings
+            .get(keys::SETTING_TRUSTED)?
+            .map(|v| keys::decode::<Vec<Mac>>(&v, "settings/trusted"))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Save the admin's trusted devices (not yet flushed).
+    pub fn put_trusted(&self, macs: &[Mac]) -> Result<(), StoreError> {
+        let mut macs = macs.to_vec();
+        macs.sort();
+        macs.dedup();
+        self.settings
+            .insert(keys::SETTING_TRUSTED, keys::encode(&macs))?;
         Ok(())
     }
 
