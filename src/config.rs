@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::domain::{OpeningHours, Rate, Size, TimeOfDay, DEFAULT_SLOTS, MAX_SLOTS};
+use crate::domain::{Mac, OpeningHours, Rate, Size, TimeOfDay, DEFAULT_SLOTS, MAX_SLOTS};
 use crate::lang::Language;
 
 /// Everything the gateway needs to know about its site, read from one file.
@@ -58,6 +58,9 @@ pub struct Network {
     /// Devices online at once; each holds a traffic-shaping slot (an HTB
     /// class per direction, made at start-up). A login past it is refused.
     pub max_online: u16,
+    /// Devices online whenever they are on the LAN, without the splash page
+    /// or a quota (the village office's PC, a kiosk, a camera); sorted, once each.
+    pub trusted_macs: Vec<Mac>,
 }
 
 /// The splash page server, with the limits that keep a busy village from starving it.
@@ -340,6 +343,7 @@ struct RawNetwork {
     uplink_download: Option<Text>,
     uplink_upload: Option<Text>,
     max_online: Option<i64>,
+    trusted_macs: Vec<Text>,
 }
 
 #[derive(Deserialize, Default)]
@@ -527,7 +531,28 @@ impl Check<'_> {
             }
             Ok(ip)
         })?;
+        let mut trusted_macs = Vec::new();
+        for (i, t) in raw.trusted_macs.iter().enumerate() {
+            let mac =
+                t.0.trim()
+                    .parse::<Mac>()
+                    .ok()
+                    .filter(|m| m.0 != [0; 6] && m.0[0] & 1 == 0)
+                    .ok_or_else(|| {
+                        self.invalid(
+                            &format!("network.trusted_macs[{i}]"),
+                            format!(
+                                "{:?} is not a device's MAC address (try \"02:ab:cd:00:11:22\")",
+                                t.0
+                            ),
+                        )
+                    })?;
+            trusted_macs.push(mac);
+        }
+        trusted_macs.sort();
+        trusted_macs.dedup();
         Ok(Network {
+            trusted_macs,
             lan_interface,
             wan_interface,
             portal_address,
@@ -1345,6 +1370,32 @@ path = "/var/lib/desawifi"
             .unwrap_err()
             .to_string()
             .contains("schedule.garden_always_open"));
+    }
+
+    #[test]
+    fn trusted_macs_are_unicast_macs() {
+        assert!(parse(MINIMAL).unwrap().network.trusted_macs.is_empty());
+        assert_eq!(
+            error_with("network", "trusted_macs", "[\"02:77:00:00:00:01\", \"kantor\"]"),
+            "x.toml: network.trusted_macs[1]: \"kantor\" is not a device's MAC address (try \"02:ab:cd:00:11:22\")"
+        );
+        assert_eq!(
+            error_with("network", "trusted_macs", "[\"ff:ff:ff:ff:ff:ff\"]"),
+            "x.toml: network.trusted_macs[0]: \"ff:ff:ff:ff:ff:ff\" is not a device's MAC address (try \"02:ab:cd:00:11:22\")",
+            "broadcast is no device"
+        );
+        let text = MINIMAL.replace(
+            "portal_address = \"10.77.0.1\"\n",
+            "portal_address = \"10.77.0.1\"\ntrusted_macs = [\"02:77:00:00:00:09\", \"02:77:00:00:00:01\", \"02:77:00:00:00:09\"]\n",
+        );
+        let macs: Vec<String> = parse(&text)
+            .unwrap()
+            .network
+            .trusted_macs
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        assert_eq!(macs, ["02:77:00:00:00:01", "02:77:00:00:00:09"]);
     }
 
     #[test]

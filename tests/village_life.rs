@@ -180,3 +180,129 @@ fn outside_the_window_a_login_is_refused_until_an_admin_opens_it() {
         .json();
     assert_eq!(got["open"], "02:00", "{got}");
 }
+
+const MIB: u64 = 1024 * 1024;
+
+fn download(v: &Village, phone: usize, n: u64) -> common::Http {
+    curl(
+        &v.phone(phone),
+        &[&format!("http://198.51.100.2/bytes/{n}")],
+        60.0,
+    )
+}
+
+/// A `/metrics` sample's value (the first line that starts with `series `).
+fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{series} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
+#[test]
+fn a_trusted_device_is_online_without_a_login_and_outside_every_quota() {
+    let v = Village::up("ltrust", 3);
+    let office = v.phone_mac(1);
+    // Closed now (03:00 WITA, window 06:00-22:00), 1 MiB a day and cut off
+    // after it: none of it holds for the village office's PC.
+    let start = makassar_today(3, 0, 0);
+    let d = Daemon::start_env(
+        &v,
+        &format!("trusted_macs = [\"{office}\"]"),
+        &format!(
+            "[schedule]\nopen = \"06:00\"\nclose = \"22:00\"\n\
+             [quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"0\"\ndownload_rate = \"100 Mbit/s\"\n\
+             accounting_interval = \"1s\"\nidle_timeout = \"5s\"\n\
+             [admin]\nlisten = \"{ADMIN_ADDR}\"\n"
+        ),
+        &[("DESAWIFI_TEST_NOW", &start.to_string())],
+    );
+    // No login: online as soon as the router has seen it on the LAN.
+    wait_for("the trusted device online", Duration::from_secs(15), || {
+        reaches(&v, 1, "198.51.100.2")
+    });
+    assert!(
+        !reaches(&v, 2, "198.51.100.2"),
+        "an untrusted phone stays captive"
+    );
+    let api = captive_api(&v, 1);
+    assert_eq!(api["captive"], false, "{api}");
+    assert!(api.get("bytes-remaining").is_none(), "no quota: {api}");
+    // Twice the daily quota, and still online (and past the idle timeout).
+    assert_eq!(download(&v, 1, 2 * MIB).code, 200);
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(
+        reaches(&v, 1, "198.51.100.2"),
+        "not cut after 2 MiB, not idle-ended\n{}",
+        d.log_tail()
+    );
+
+    add_user(&d, ADMIN.0, "admin", ADMIN.1);
+    let c = AdminClient::new(&d, &v.router(), ADMIN_ADDR);
+    let token = c.token(ADMIN.0, ADMIN.1);
+    // In the site's usage...
+    wait_for("usage counted", Duration::from_secs(10), || {
+        let m = c.bearer("GET", "/metrics", &token, &Value::Null).text();
+        metric(&m, "desawifi_usage_today_bytes{direction=\"download\"}") >= 2 * MIB
+    });
+    // ...and listed apart, but against no quota.
+    let dev = c
+        .bearer(
+            "GET",
+            &format!("/api/devices/{office}"),
+            &token,
+            &Value::Null,
+        )
+        .json();
+    assert_eq!(dev["trusted"], "config", "{dev}");
+    assert_eq!(dev["exempt"], true, "{dev}");
+    assert_eq!(dev["state"], "online", "{dev}");
+    assert!(
+        dev["used_today_bytes"].as_u64().unwrap() >= 2 * MIB,
+        "{dev}"
+    );
+
+    // An admin trusts phone 2 (audited): online without a login, at once or
+    // within an accounting interval of the router seeing it.
+    let kiosk = v.phone_mac(2);
+    let r = c.bearer(
+        "POST",
+        &format!("/api/devices/{kiosk}/trust"),
+        &token,
+        &Value::Null,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["trusted"], "admin");
+    wait_for("the kiosk online", Duration::from_secs(15), || {
+        reaches(&v, 2, "198.51.100.2")
+    });
+    assert!(!reaches(&v, 3, "198.51.100.2"), "phone 3 still captive");
+    // The file's trust cannot be taken back through the API.
+    let r = c.bearer(
+        "DELETE",
+        &format!("/api/devices/{office}/trust"),
+        &token,
+        &Value::Null,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["field"], "mac");
+    // The admin's can: captive again at once.
+    let r = c.bearer(
+        "DELETE",
+        &format!("/api/devices/{kiosk}/trust"),
+        &token,
+        &Value::Null,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!reaches(&v, 2, "198.51.100.2"), "untrusted: captive again");
+    assert_eq!(
+        login(&v, 2, "id").code,
+        503,
+        "and held to the hours like anyone"
+    );
+    let audit = c.bearer("GET", "/api/audit", &token, &Value::Null).text();
+    assert!(
+        audit.contains("device.trust") && audit.contains("device.untrust"),
+        "{audit}"
+    );
+}

@@ -39,6 +39,7 @@ enum Route {
     Block(Mac),
     Unblock(Mac),
     Kick(Mac),
+    Trust(Mac),
     Usage,
     Audit,
 }
@@ -118,6 +119,7 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
         ["devices", m, "block"] => Route::Block(mac(m)?),
         ["devices", m, "unblock"] => Route::Unblock(mac(m)?),
         ["devices", m, "kick"] => Route::Kick(mac(m)?),
+        ["devices", m, "trust"] => Route::Trust(mac(m)?),
         ["quota"] => Route::SiteQuota,
         ["schedule"] => Route::Schedule,
         ["usage"] => Route::Usage,
@@ -134,6 +136,7 @@ fn allowed(route: &Route) -> &'static [Method] {
         Route::SiteQuota | Route::Schedule => &[Method::GET, Method::PUT],
         Route::DeviceQuota(_) => &[Method::GET, Method::PUT, Method::DELETE],
         Route::Block(_) | Route::Unblock(_) | Route::Kick(_) => &[Method::POST],
+        Route::Trust(_) => &[Method::POST, Method::DELETE],
     }
 }
 
@@ -246,6 +249,15 @@ pub async fn handle(
                 resp["was_online"] = Value::Bool(was_online);
                 Ok(json_resp(StatusCode::OK, &resp))
             }),
+            Err(resp) => Ok(resp),
+        },
+        (Route::Trust(mac), method) => match no_body(&req) {
+            Ok(()) => if method == Method::DELETE {
+                super::trust::untrust(admin, &who, mac).await
+            } else {
+                super::trust::trust(admin, &who, mac).await
+            }
+            .and_then(|_| device(admin, mac)),
             Err(resp) => Ok(resp),
         },
         (Route::Usage, _) => usage_report(admin, &req),

@@ -281,6 +281,7 @@ mod tests {
             used_today: 12 << 20,
             daily_data: 500 << 20,
             exempt: false,
+            trust: None,
             standing: crate::domain::Standing::Normal,
             quota_resets: 0,
         }

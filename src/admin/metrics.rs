@@ -722,6 +722,7 @@ mod tests {
                     used_today,
                     daily_data: 1 << 20,
                     exempt: false,
+                    trust: None,
                     standing: Standing::Normal,
                     quota_resets: midnight + 86_400,
                 }

@@ -8,6 +8,7 @@
 //! - [`ops`]: the changes an admin can make (quota, overrides, block, kick), each audited;
 //!   shared by the API and the console so both enforce the same rules.
 //! - [`schedule`]: the opening hours an admin reads and changes (audited).
+//! - [`trust`]: trusting a device (online without a login or quota), audited.
 //! - [`api`]: the JSON API (`/api/...`).
 //! - [`usage`]: the per-day usage report (JSON and CSV).
 //! - [`console`]: the web console (HTML forms with CSRF tokens) from `admin-ui/`.
@@ -23,6 +24,7 @@ pub mod ops;
 pub mod schedule;
 pub mod server;
 pub mod tls;
+pub mod trust;
 pub mod usage;
 
 use crate::domain::Role;

@@ -7,13 +7,16 @@
 //! - `reports`: device views, per-day usage and stats.
 //! - [`accounting`]: the accounting pass (counters -> usage -> decisions).
 //! - `schedule`: opening hours (logins refused while closed, sessions end at the close).
+//! - `trusted`: devices online whenever they are on the LAN, without a quota.
 
 pub mod accounting;
 mod admission;
 mod reports;
 mod schedule;
+mod trusted;
 
 pub use reports::DeviceView;
+pub use trusted::Trust;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -47,6 +50,9 @@ pub enum GatewayError {
     /// Every traffic-shaping slot is taken (more phones online than slots).
     #[error("all {0} device slots are in use")]
     Full(u16),
+    /// The device is trusted by `[network] trusted_macs`: only the file can change that.
+    #[error("device {0} is trusted in the config file ([network] trusted_macs)")]
+    TrustedInConfig(Mac),
     /// Outside the opening hours; opens at this unix second.
     #[error("the wifi is closed until {opens}")]
     Closed { opens: i64 },
@@ -66,7 +72,9 @@ impl GatewayError {
             GatewayError::QuotaUsed(_) => LoginFailure::QuotaUsed,
             GatewayError::Full(_) => LoginFailure::Full,
             GatewayError::Closed { .. } => LoginFailure::Closed,
-            GatewayError::Store(_) | GatewayError::Firewall(_) => LoginFailure::Error,
+            GatewayError::Store(_)
+            | GatewayError::Firewall(_)
+            | GatewayError::TrustedInConfig(_) => LoginFailure::Error,
         }
     }
 }
@@ -90,6 +98,8 @@ pub struct Gateway {
     schedule: RwLock<config::Schedule>,
     /// Wakes the schedule loop when an admin changes the opening hours.
     schedule_changed: Notify,
+    /// Devices an admin trusted (sorted); `[network] trusted_macs` are apart.
+    trusted: RwLock<Vec<Mac>>,
     store: Store,
     firewall: FirewallHandle,
     clock: Arc<dyn Clock>,
@@ -219,6 +229,7 @@ impl Gateway {
             quota,
             schedule,
             schedule_changed: Notify::new(),
+            trusted: RwLock::new(store.trusted()?),
             store,
             firewall,
             clock,
@@ -262,7 +273,8 @@ impl Gateway {
 
     /// The ceilings a device's slot should have now.
     fn slot_rates(&self, device: &Device, standing: Standing) -> SlotRates {
-        let (download, upload) = Limits::new(&self.quota(), &device.quota).rates(standing);
+        let (download, upload) =
+            Limits::new(&self.quota(), &self.device_quota(device)).rates(standing);
         SlotRates { download, upload }
     }
 

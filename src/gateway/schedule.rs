@@ -79,7 +79,7 @@ impl Gateway {
                     .store
                     .devices()?
                     .into_iter()
-                    .filter(|d| d.session.is_some())
+                    .filter(|d| d.session.is_some() && !self.is_trusted(&d.mac))
                     .map(|d| d.mac)
                     .collect();
                 if !online.is_empty() {
@@ -92,6 +92,9 @@ impl Gateway {
                 {
                     let mut records = self.records.lock().expect("records lock");
                     for mut device in self.store.devices()? {
+                        if self.is_trusted(&device.mac) {
+                            continue;
+                        }
                         let Some(s) = device.session.as_mut().filter(|s| s.ends > closes) else {
                             continue;
                         };

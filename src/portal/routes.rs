@@ -532,6 +532,7 @@ mod tests {
             used_today: 100,
             daily_data: 1000,
             exempt: false,
+            trust: None,
             standing: crate::domain::Standing::Normal,
             quota_resets: 0,
         };
