@@ -30,6 +30,7 @@ pub struct Config {
     pub walled_garden: WalledGarden,
     pub uplink: Uplink,
     pub schedule: Schedule,
+    pub quiz: Quiz,
 }
 
 /// The village: shown on the splash page; its time zone decides when "today" ends.
@@ -168,6 +169,15 @@ impl Default for Schedule {
             garden_always_open: true,
         }
     }
+}
+
+/// `[quiz]`: the literacy quiz on the status page.
+#[derive(Debug, Clone)]
+pub struct Quiz {
+    /// Answers a device may give per local day.
+    pub attempts_per_day: u32,
+    /// Data a right answer adds to the device's quota for the rest of the day.
+    pub bonus: Size,
 }
 
 /// How the gateway checks its own uplink (the satellite dish drops out with weather and power).
@@ -323,6 +333,7 @@ struct RawConfig {
     walled_garden: Option<RawWalledGarden>,
     uplink: Option<RawUplink>,
     schedule: Option<RawSchedule>,
+    quiz: Option<RawQuiz>,
 }
 
 #[derive(Deserialize, Default)]
@@ -415,6 +426,13 @@ struct RawSchedule {
     garden_always_open: Option<bool>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "a [quiz] table")]
+struct RawQuiz {
+    attempts_per_day: Option<i64>,
+    bonus: Option<Text>,
+}
+
 // ---------------------------------------------------------------------------------------
 // Validation: one key at a time, every error names its key.
 
@@ -480,6 +498,7 @@ impl Check<'_> {
             walled_garden: self.walled_garden(raw.walled_garden.unwrap_or_default())?,
             uplink: self.uplink(raw.uplink.unwrap_or_default())?,
             schedule: self.schedule(raw.schedule.unwrap_or_default())?,
+            quiz: self.quiz_section(raw.quiz.unwrap_or_default())?,
         })
     }
 
@@ -756,6 +775,32 @@ impl Check<'_> {
             garden.domains.push(name);
         }
         Ok(garden)
+    }
+
+    fn quiz_section(&self, raw: RawQuiz) -> Parsed<Quiz> {
+        let attempts_per_day = match raw.attempts_per_day {
+            None => 1,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|&n| (1..=10).contains(&n))
+                .ok_or_else(|| {
+                    self.invalid(
+                        "quiz.attempts_per_day",
+                        format!("{n} is not between 1 and 10 (try 1)"),
+                    )
+                })?,
+        };
+        let bonus = self.or("quiz.bonus", raw.bonus, "100 MiB", |s| {
+            let size = parse_size(s)?;
+            if size.0 > 10 << 30 {
+                return Err(format!("{s:?} is more than 10 GiB (try \"100 MiB\")"));
+            }
+            Ok(size)
+        })?;
+        Ok(Quiz {
+            attempts_per_day,
+            bonus,
+        })
     }
 
     fn schedule(&self, raw: RawSchedule) -> Parsed<Schedule> {
@@ -1399,6 +1444,31 @@ path = "/var/lib/desawifi"
     }
 
     #[test]
+    fn quiz_keys_are_bounded() {
+        let q = parse(MINIMAL).unwrap().quiz;
+        assert_eq!((q.attempts_per_day, q.bonus.0), (1, 100 << 20));
+        assert_error(
+            "quiz",
+            "attempts_per_day",
+            "0",
+            "0 is not between 1 and 10 (try 1)",
+        );
+        assert_error(
+            "quiz",
+            "attempts_per_day",
+            "11",
+            "11 is not between 1 and 10 (try 1)",
+        );
+        assert_error(
+            "quiz",
+            "bonus",
+            "\"20 GiB\"",
+            "\"20 GiB\" is more than 10 GiB (try \"100 MiB\")",
+        );
+        assert!(error_with("quiz", "bonus", "\"lots\"").starts_with("x.toml: quiz.bonus: "));
+    }
+
+    #[test]
     fn max_online_is_a_slot_count() {
         assert_error(
             "network",
@@ -1957,7 +2027,7 @@ path = "/var/lib/desawifi"
             .to_string();
         assert_eq!(
             e,
-            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, schedule)"
+            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, schedule, quiz)"
         );
         let e = parse(&format!("verbose = true\n{MINIMAL}"))
             .unwrap_err()

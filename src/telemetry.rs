@@ -218,6 +218,8 @@ pub struct Registry {
     pub accounting_pass_errors: Counter,
     /// Sessions the last successful pass looked at.
     pub accounting_pass_devices: Gauge,
+    /// Quiz answers, indexed by [`QUIZ_PILLARS`] times (right, wrong).
+    pub quiz_answers: [Counter; 8],
     /// Times the uplink was declared down.
     pub uplink_outages: Counter,
     /// Seconds of outages that have ended (the current one is added at scrape time).
@@ -238,6 +240,7 @@ impl Registry {
             accounting_pass: Histogram::new(),
             accounting_pass_errors: Counter::new(),
             accounting_pass_devices: Gauge::new(),
+            quiz_answers: [const { Counter::new() }; 8],
             uplink_outages: Counter::new(),
             uplink_down_secs: Counter::new(),
         }
@@ -271,7 +274,32 @@ impl Registry {
 /// The process's event counters.
 pub static REGISTRY: Registry = Registry::new();
 
+/// The literacy programme's four pillars, as the quiz counts them.
+pub const QUIZ_PILLARS: [&str; 4] = ["cakap", "etika", "aman", "budaya"];
+
+impl Registry {
+    /// The quiz answers counted for a pillar: (right, wrong).
+    pub fn quiz_answers_of(&self, pillar: usize) -> (u64, u64) {
+        (
+            self.quiz_answers[pillar * 2].get(),
+            self.quiz_answers[pillar * 2 + 1].get(),
+        )
+    }
+
+    /// Count one quiz answer (an unknown pillar is not counted).
+    pub fn quiz_answered(&self, pillar: &str, right: bool) {
+        if let Some(p) = QUIZ_PILLARS.iter().position(|&q| q == pillar) {
+            self.quiz_answers[p * 2 + usize::from(!right)].inc();
+        }
+    }
+}
+
 // ------------------------------------------------------------------- hooks
+
+/// One quiz answer, by pillar and result (no device: see `gateway::quiz`).
+pub fn quiz_answered(pillar: &str, right: bool) {
+    REGISTRY.quiz_answered(pillar, right);
+}
 
 /// A device logged in and a new session started (not a re-tap while online).
 pub fn session_started() {

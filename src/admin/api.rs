@@ -41,6 +41,7 @@ enum Route {
     Kick(Mac),
     Trust(Mac),
     Usage,
+    Quiz,
     Audit,
 }
 
@@ -123,6 +124,7 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
         ["quota"] => Route::SiteQuota,
         ["schedule"] => Route::Schedule,
         ["usage"] => Route::Usage,
+        ["quiz"] => Route::Quiz,
         ["audit"] => Route::Audit,
         _ => return Err(not_found()),
     })
@@ -132,7 +134,9 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
 fn allowed(route: &Route) -> &'static [Method] {
     match route {
         Route::Session => &[Method::GET, Method::POST, Method::DELETE],
-        Route::Devices | Route::Device(_) | Route::Usage | Route::Audit => &[Method::GET],
+        Route::Devices | Route::Device(_) | Route::Usage | Route::Quiz | Route::Audit => {
+            &[Method::GET]
+        }
         Route::SiteQuota | Route::Schedule => &[Method::GET, Method::PUT],
         Route::DeviceQuota(_) => &[Method::GET, Method::PUT, Method::DELETE],
         Route::Block(_) | Route::Unblock(_) | Route::Kick(_) => &[Method::POST],
@@ -261,6 +265,7 @@ pub async fn handle(
             Err(resp) => Ok(resp),
         },
         (Route::Usage, _) => usage_report(admin, &req),
+        (Route::Quiz, _) => quiz_report(admin, &req),
         (Route::Audit, _) => audit(admin, &req),
     };
     result.unwrap_or_else(op_error)
@@ -377,6 +382,39 @@ fn device_quota(admin: &Admin, mac: Mac) -> Result<Resp, OpError> {
 
 /// `GET /api/usage?from=YYYY-MM-DD&to=YYYY-MM-DD`: JSON, or CSV with
 /// `Accept: text/csv` (or `format=csv`, for a plain download link).
+/// `GET /api/quiz?from=&to=` (dates as for `/api/usage`; the last 7 days by default).
+fn quiz_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
+    let query = match query_params(req, &["from", "to"]) {
+        Ok(q) => q,
+        Err(resp) => return Ok(resp),
+    };
+    let day = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| usage::parse_day(v).map_err(|m| OpError::bad(key, m)))
+            .transpose()
+    };
+    let to = day("to")?.unwrap_or_else(|| usage::today(&admin.gateway));
+    let from = match day("from")? {
+        Some(d) => d,
+        None => usage::add_days(to, -6).ok_or_else(|| OpError::bad("to", "out of range"))?,
+    };
+    if from > to {
+        return Err(OpError::bad("to", "is before from"));
+    }
+    if usage::days_in(from, to) > MAX_USAGE_DAYS {
+        return Err(OpError::bad(
+            "from",
+            format!("at most {MAX_USAGE_DAYS} days per report"),
+        ));
+    }
+    Ok(json_resp(
+        StatusCode::OK,
+        &super::quiz::report(admin, from, to)?,
+    ))
+}
+
 fn usage_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
     let query = match query_params(req, &["from", "to", "format"]) {
         Ok(q) => q,

@@ -218,6 +218,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("desawifi_accounting_pass_errors_total", "counter"),
     ("desawifi_accounting_pass_devices", "gauge"),
     ("desawifi_open", "gauge"),
+    ("desawifi_quiz_answers_total", "counter"),
     ("desawifi_uplink_up", "gauge"),
     ("desawifi_uplink_down_since_seconds", "gauge"),
     ("desawifi_uplink_outages_total", "counter"),
@@ -351,6 +352,21 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
         "1 while the wifi is open by its opening hours ([schedule]; always 1 without one), 0 while closed.",
         u8::from(s.open),
     );
+    e.family(
+        "desawifi_quiz_answers_total",
+        "counter",
+        "Literacy quiz answers since the daemon started, by pillar and result (right, wrong); never by device. Daily counts: /api/quiz.",
+    );
+    for (i, pillar) in crate::telemetry::QUIZ_PILLARS.iter().enumerate() {
+        let (right, wrong) = r.quiz_answers_of(i);
+        for (result, n) in [("right", right), ("wrong", wrong)] {
+            e.sample(
+                "desawifi_quiz_answers_total",
+                &[("pillar", pillar), ("result", result)],
+                n,
+            );
+        }
+    }
     e.single(
         "desawifi_uplink_up",
         "gauge",

@@ -7,14 +7,17 @@
 //! - `reports`: device views, per-day usage and stats.
 //! - [`accounting`]: the accounting pass (counters -> usage -> decisions).
 //! - `schedule`: opening hours (logins refused while closed, sessions end at the close).
+//! - `quiz`: the literacy quiz's attempts, bonus data and counts by pillar.
 //! - `trusted`: devices online whenever they are on the LAN, without a quota.
 
 pub mod accounting;
 mod admission;
+mod quiz;
 mod reports;
 mod schedule;
 mod trusted;
 
+pub use quiz::QuizOutcome;
 pub use reports::DeviceView;
 pub use trusted::Trust;
 
@@ -100,6 +103,8 @@ pub struct Gateway {
     schedule_changed: Notify,
     /// Devices an admin trusted (sorted); `[network] trusted_macs` are apart.
     trusted: RwLock<Vec<Mac>>,
+    /// The local day whose past quiz records were last pruned.
+    quiz_pruned: std::sync::atomic::AtomicU32,
     store: Store,
     firewall: FirewallHandle,
     clock: Arc<dyn Clock>,
@@ -230,6 +235,7 @@ impl Gateway {
             schedule,
             schedule_changed: Notify::new(),
             trusted: RwLock::new(store.trusted()?),
+            quiz_pruned: std::sync::atomic::AtomicU32::new(0),
             store,
             firewall,
             clock,

@@ -80,11 +80,18 @@ impl Gateway {
     }
 
     /// The overrides a device's limits come from: a trusted device is
-    /// exempt from every quota (its bytes are still counted).
+    /// exempt from every quota (its bytes are still counted), and a quiz
+    /// bonus earned today adds to the daily data.
     pub(super) fn device_quota(&self, device: &Device) -> QuotaOverride {
         let mut q = device.quota.clone();
         if self.is_trusted(&device.mac) {
             q.exempt = true;
+        }
+        // A right quiz answer today: more data for the rest of the day.
+        let bonus = self.quiz_bonus_today(&device.mac);
+        if bonus > 0 && !q.exempt {
+            let base = q.daily_data.unwrap_or(self.quota().daily_data.0);
+            q.daily_data = Some(base.saturating_add(bonus));
         }
         q
     }

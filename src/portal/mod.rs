@@ -8,6 +8,7 @@
 //! header-read time, body size and body time.
 
 mod hours;
+pub mod quiz;
 mod routes;
 pub mod tls;
 pub mod ui;

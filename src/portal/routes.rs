@@ -60,18 +60,24 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
                 Err(resp) => Ok(resp),
             }
         }
+        (&Method::POST, "/quiz") => match read_form(req, config.portal.max_body.0 as usize).await {
+            Ok(form) => quiz(portal, &client, &form, form_lang(&form).unwrap_or(lang)).await,
+            Err(resp) => Ok(resp),
+        },
         (&Method::POST, "/logout") => match read_form(req, config.portal.max_body.0 as usize).await
         {
             Ok(form) => logout(portal, &client, form_lang(&form).unwrap_or(lang)).await,
             Err(resp) => Ok(resp),
         },
-        (_, "/" | "/status" | "/api/captive" | "/info" | "/login" | "/logout") => Ok(message(
-            portal,
-            StatusCode::METHOD_NOT_ALLOWED,
-            lang,
-            "error_title",
-            "not_found",
-        )),
+        (_, "/" | "/status" | "/api/captive" | "/info" | "/login" | "/logout" | "/quiz") => {
+            Ok(message(
+                portal,
+                StatusCode::METHOD_NOT_ALLOWED,
+                lang,
+                "error_title",
+                "not_found",
+            ))
+        }
         _ => Ok(message(
             portal,
             StatusCode::NOT_FOUND,
@@ -171,10 +177,33 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
                 "notice_html",
                 &(uplink_notice(portal, lang) + &super::hours::closing_notice(portal, lang)),
             ),
+            ("quiz_html", &super::quiz::status_card(portal, mac, lang)?),
             ("other_lang", lang.other().tag()),
         ],
     );
     Ok(html(StatusCode::OK, page))
+}
+
+/// `POST /quiz`: only for a device with a session (the status page's form).
+async fn quiz(
+    portal: &Portal,
+    client: &Client,
+    form: &[u8],
+    lang: Language,
+) -> Result<Resp, GatewayError> {
+    let Some(mac) = client.mac else {
+        return Ok(not_on_lan(portal, lang));
+    };
+    if portal.gateway.view(mac)?.session.is_none() {
+        return Ok(redirect(StatusCode::SEE_OTHER, &format!("/?lang={lang}")));
+    }
+    match super::quiz::answer(portal, mac, form, lang).await? {
+        Some((code, title, body)) => Ok(message_text(portal, code, lang, &title, &body)),
+        None => Ok(redirect(
+            StatusCode::SEE_OTHER,
+            &format!("/status?lang={lang}"),
+        )),
+    }
 }
 
 async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, GatewayError> {

@@ -286,3 +286,48 @@ fn schedule_and_trusted_settings_are_pinned() {
     assert_eq!(store.trusted().unwrap(), trusted());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const QUIZ_DEVICE_KEY: &[u8] = USAGE_KEY;
+const QUIZ_DEVICE: &[u8] = br#"{"shown":true,"attempts":1,"bonus":104857600}"#;
+const QUIZ_DAY_KEY: &[u8] = DAY_KEY;
+const QUIZ_DAY: &[u8] = br#"{"pillars":{"aman":{"shown":0,"answered":1,"right":1}}}"#;
+
+#[test]
+fn quiz_records_are_pinned() {
+    let (store, dir) = temp_store("quiz");
+    let record = QuizDeviceDay {
+        shown: true,
+        attempts: 1,
+        bonus: 100 << 20,
+    };
+    store
+        .put_quiz(&mac(), 20261127, &record, "aman", |c| {
+            c.answered += 1;
+            c.right += 1;
+        })
+        .unwrap();
+    assert_bytes(
+        "quiz device",
+        only(&store.quiz),
+        QUIZ_DEVICE_KEY,
+        QUIZ_DEVICE,
+    );
+    assert_bytes("quiz day", only(&store.quiz_days), QUIZ_DAY_KEY, QUIZ_DAY);
+    store.quiz.clear().unwrap();
+    store.quiz_days.clear().unwrap();
+    store.quiz.insert(QUIZ_DEVICE_KEY, QUIZ_DEVICE).unwrap();
+    store.quiz_days.insert(QUIZ_DAY_KEY, QUIZ_DAY).unwrap();
+    assert_eq!(store.quiz_device(&mac(), 20261127).unwrap(), record);
+    let days = store.quiz_days_between(0, u32::MAX).unwrap();
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].0, 20261127);
+    assert_eq!(days[0].1.pillars["aman"].right, 1);
+    // A device's record goes after its day; the counts stay.
+    assert_eq!(store.prune_quiz_devices(20261128).unwrap(), 1);
+    assert_eq!(
+        store.quiz_device(&mac(), 20261127).unwrap(),
+        QuizDeviceDay::default()
+    );
+    assert_eq!(store.quiz_days_between(0, u32::MAX).unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,6 +8,8 @@
 //! - tree `settings`: `quota` -> JSON of [`super::SiteQuotaRecord`] (the admin's site defaults)
 //!   `schedule` -> JSON of [`super::ScheduleRecord`] (opening hours);
 //!   `trusted` -> JSON list of MAC strings (devices online without a login)
+//! - tree `quiz`:    6 MAC bytes + day (u32 BE) -> JSON of [`super::QuizDeviceDay`] (pruned after its day)
+//! - tree `quiz_days`: day (u32 BE) -> JSON of [`super::QuizDayStats`] (counts by pillar, no device)
 //! - tree `users`:   username (UTF-8) -> JSON of [`super::UserRecord`] (role, argon2id PHC string, created)
 //! - tree `admin_sessions`: SHA-256 of the login token -> JSON of [`super::AdminSession`] (see `accounts.rs`)
 
@@ -22,6 +24,8 @@ pub const TREE_DEVICES: &str = "devices";
 pub const TREE_USAGE: &str = "usage";
 pub const TREE_DAYS: &str = "days";
 pub const TREE_SETTINGS: &str = "settings";
+pub const TREE_QUIZ: &str = "quiz";
+pub const TREE_QUIZ_DAYS: &str = "quiz_days";
 pub const TREE_AUDIT: &str = "audit";
 pub const TREE_USERS: &str = "users";
 pub const TREE_ADMIN_SESSIONS: &str = "admin_sessions";

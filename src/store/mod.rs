@@ -8,10 +8,12 @@ mod audit;
 #[cfg(test)]
 mod golden;
 mod keys;
+mod quiz;
 mod settings;
 
 pub use accounts::{AdminSession, UserChange, UserRecord};
 pub use audit::AuditEntry;
+pub use quiz::{QuizCounts, QuizDayStats, QuizDeviceDay};
 pub use settings::{ScheduleRecord, SiteQuotaRecord, StoredDuration};
 
 use std::path::{Path, PathBuf};
@@ -96,6 +98,8 @@ pub struct Store {
     usage: sled::Tree,
     days: sled::Tree,
     settings: sled::Tree,
+    quiz: sled::Tree,
+    quiz_days: sled::Tree,
     admin: AdminStore,
 }
 
@@ -151,6 +155,8 @@ impl Store {
         let usage = db.open_tree(keys::TREE_USAGE)?;
         let days = db.open_tree(keys::TREE_DAYS)?;
         let settings = db.open_tree(keys::TREE_SETTINGS)?;
+        let quiz = db.open_tree(keys::TREE_QUIZ)?;
+        let quiz_days = db.open_tree(keys::TREE_QUIZ_DAYS)?;
         let audit = db.open_tree(keys::TREE_AUDIT)?;
         let users = db.open_tree(keys::TREE_USERS)?;
         let admin_sessions = db.open_tree(keys::TREE_ADMIN_SESSIONS)?;
@@ -169,6 +175,8 @@ impl Store {
             usage,
             days,
             settings,
+            quiz,
+            quiz_days,
         })
     }
 
