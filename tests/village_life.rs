@@ -306,3 +306,197 @@ fn a_trusted_device_is_online_without_a_login_and_outside_every_quota() {
         "{audit}"
     );
 }
+
+/// HTML-escaped as the portal escapes text.
+fn escaped(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The built-in bank's question on a status page (English): (pillar, the
+/// right option's number, its text, the explanation).
+fn question_on(page: &str) -> (String, usize, String, String) {
+    let bank: toml::Table =
+        toml::from_str(include_str!("../portal-ui/quiz.toml")).expect("quiz.toml");
+    let legend = page
+        .split("<legend>")
+        .nth(1)
+        .and_then(|r| r.split("</legend>").next())
+        .unwrap_or_else(|| panic!("no quiz on the page:\n{page}"));
+    for q in bank["question"].as_array().unwrap() {
+        if escaped(q["en"].as_str().unwrap()) == legend {
+            let answer = q["answer"].as_integer().unwrap() as usize;
+            let right = q["option"].as_array().unwrap()[answer - 1]["en"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            return (
+                q["pillar"].as_str().unwrap().to_string(),
+                answer,
+                right,
+                q["explain_en"].as_str().unwrap().to_string(),
+            );
+        }
+    }
+    panic!("question {legend:?} is not in the bank");
+}
+
+fn post_quiz(v: &Village, phone: usize, answer: usize) -> common::Http {
+    curl(
+        &v.phone(phone),
+        &[
+            "-X",
+            "POST",
+            "--data",
+            &format!("lang=en&answer={answer}"),
+            &format!("{PORTAL}/quiz"),
+        ],
+        5.0,
+    )
+}
+
+fn status_en(v: &Village, phone: usize) -> String {
+    curl(&v.phone(phone), &[&format!("{PORTAL}/status?lang=en")], 5.0).body
+}
+
+/// Payload kbit/s of a download of `n` bytes.
+fn kbit_per_s(r: &common::Http, n: u64) -> f64 {
+    assert_eq!(r.code, 200, "{r:?}");
+    n as f64 * 8.0 / r.secs / 1000.0
+}
+
+#[test]
+fn a_right_quiz_answer_earns_bonus_data_once_and_a_wrong_one_the_explanation() {
+    let v = Village::up("lquiz", 2);
+    let d = Daemon::start(
+        &v,
+        &format!(
+            "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"256 kbit/s\"\ndownload_rate = \"20 Mbit/s\"\n\
+             upload_rate = \"20 Mbit/s\"\naccounting_interval = \"1s\"\n\
+             [quiz]\nbonus = \"50 MiB\"\n[admin]\nlisten = \"{ADMIN_ADDR}\"\n"
+        ),
+    );
+    // Phone 1 uses its quota and is throttled.
+    assert_eq!(login(&v, 1, "en").code, 303);
+    assert_eq!(download(&v, 1, 2 * MIB).code, 200);
+    wait_for("throttled", Duration::from_secs(6), || {
+        status_en(&v, 1).contains("slower")
+    });
+    assert_eq!(captive_api(&v, 1)["bytes-remaining"], 0);
+    let page = status_en(&v, 1);
+    assert!(
+        page.contains("answer right, earn bonus data"),
+        "the quiz is on the throttled phone's status page:\n{page}"
+    );
+    assert!(page.contains("action=\"/quiz\"") && page.contains("type=\"radio\""));
+    let (pillar1, answer, _, _) = question_on(&page);
+    let r = post_quiz(&v, 1, answer);
+    assert_eq!(r.code, 200, "{r:?}");
+    assert!(r.body.contains("Your answer is right"), "{}", r.body);
+    // At once: more bytes-remaining in RFC 8908...
+    let left = captive_api(&v, 1)["bytes-remaining"].as_u64().unwrap();
+    assert!(
+        left > 45 * MIB && left <= 50 * MIB,
+        "bonus in bytes-remaining: {left}"
+    );
+    // ...and full speed within an accounting interval.
+    wait_for("full speed again", Duration::from_secs(5), || {
+        !status_en(&v, 1).contains("slower")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let fast = kbit_per_s(&download(&v, 1, 2 * MIB), 2 * MIB);
+    assert!(
+        fast > 2000.0,
+        "after the bonus at {fast:.0} kbit/s, still throttled?\n{}",
+        d.log_tail()
+    );
+    // Reposting (or answering again) earns nothing.
+    let again = post_quiz(&v, 1, answer);
+    assert_eq!(again.code, 409, "{again:?}");
+    assert!(again.body.contains("once a day"), "{}", again.body);
+    let left_after = captive_api(&v, 1)["bytes-remaining"].as_u64().unwrap();
+    assert!(
+        left_after < left,
+        "no second bonus: {left} then {left_after}"
+    );
+    assert!(
+        !status_en(&v, 1).contains("<legend>"),
+        "no quiz once answered"
+    );
+
+    // Phone 2 answers wrong: the right answer and why, nothing else.
+    assert_eq!(login(&v, 2, "en").code, 303);
+    let before = captive_api(&v, 2)["bytes-remaining"].as_u64().unwrap();
+    let (pillar2, answer, right, why) = question_on(&status_en(&v, 2));
+    let wrong = if answer == 1 { 2 } else { 1 };
+    let r = post_quiz(&v, 2, wrong);
+    assert_eq!(r.code, 200, "{r:?}");
+    assert!(r.body.contains("Not quite"), "{}", r.body);
+    assert!(
+        r.body.contains(&escaped(&right)),
+        "the right answer: {}",
+        r.body
+    );
+    assert!(
+        r.body.contains(&escaped(&why)),
+        "the explanation: {}",
+        r.body
+    );
+    let after = captive_api(&v, 2)["bytes-remaining"].as_u64().unwrap();
+    assert!(
+        after <= before,
+        "a wrong answer earns nothing: {before} -> {after}"
+    );
+    assert_eq!(post_quiz(&v, 2, answer).code, 409, "one attempt a day");
+
+    // The regency's view: counts by pillar, matching, and no device in them.
+    add_user(&d, ADMIN.0, "admin", ADMIN.1);
+    let c = AdminClient::new(&d, &v.router(), ADMIN_ADDR);
+    let token = c.token(ADMIN.0, ADMIN.1);
+    let r = c.bearer("GET", "/api/quiz", &token, &Value::Null);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    for n in 1..=2 {
+        assert!(
+            !text.contains(&v.phone_mac(n)),
+            "a MAC in the quiz report: {text}"
+        );
+    }
+    assert!(
+        !text.contains("10.77.0."),
+        "an address in the quiz report: {text}"
+    );
+    let report = r.json();
+    let today = report["days"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(today["shown"], 2, "{today}");
+    assert_eq!(today["answered"], 2, "{today}");
+    assert_eq!(today["right"], 1, "{today}");
+    let count = |p: &str, k: &str| today["pillars"][p][k].as_u64().unwrap();
+    if pillar1 == pillar2 {
+        assert_eq!(
+            (count(&pillar1, "answered"), count(&pillar1, "right")),
+            (2, 1)
+        );
+    } else {
+        assert_eq!(
+            (count(&pillar1, "answered"), count(&pillar1, "right")),
+            (1, 1)
+        );
+        assert_eq!(
+            (count(&pillar2, "answered"), count(&pillar2, "right")),
+            (1, 0)
+        );
+    }
+    let metrics = c.bearer("GET", "/metrics", &token, &Value::Null).text();
+    let series = |p: &str, res: &str| {
+        metric(
+            &metrics,
+            &format!("desawifi_quiz_answers_total{{pillar=\"{p}\",result=\"{res}\"}}"),
+        )
+    };
+    assert_eq!(series(&pillar1, "right"), 1, "{metrics}");
+    assert_eq!(series(&pillar2, "wrong"), 1, "{metrics}");
+}
