@@ -20,6 +20,7 @@
 
 mod pages;
 mod routes;
+mod village;
 
 pub use pages::{
     check_quota_form, local_datetime, Dashboard, DeviceCard, DeviceList, Frame, Nav, QuotaForm,
@@ -118,7 +119,7 @@ impl Template {
             Template::Layout => "title site_name account_html nav_html notice_html body_html other_lang switch_href",
             Template::Login => "login_csrf username error_html",
             Template::Dashboard => {
-                "online today_label today_down today_up today_devices today_sessions today_peak top_html chart_html uplink_html"
+                "online today_label today_down today_up today_devices today_sessions today_peak top_html chart_html uplink_html village_html"
             }
             Template::Quota => {
                 "csrf disabled submit_html daily_data daily_data_error_html session_time session_time_error_html \
@@ -497,6 +498,7 @@ mod tests {
                 },
             )],
             week,
+            village_html: String::new(),
             uplink_down_since: Some("2026-11-27 <08:00>".into()),
         };
         let html = c.dashboard_page(

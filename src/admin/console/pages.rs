@@ -159,6 +159,7 @@ impl Console {
                 ("top_html", &self.top_html(lang, &d.top)),
                 ("chart_html", &self.chart_svg(lang, &d.week)),
                 ("uplink_html", &uplink),
+                ("village_html", &d.village_html),
             ],
         )
     }
@@ -565,6 +566,8 @@ pub struct Dashboard {
     pub week: Vec<DayReport>,
     /// Local `YYYY-MM-DD HH:MM` the uplink went down, `None` while it is up.
     pub uplink_down_since: Option<String>,
+    /// The village card (opening hours, trusted devices, today's quiz), ready-made.
+    pub village_html: String,
 }
 
 /// The quota form's shown values and per-field errors.
