@@ -528,3 +528,49 @@ fn with_garden_always_open_false_the_walled_garden_closes_with_the_wifi() {
         splash.body
     );
 }
+
+#[test]
+fn the_quota_used_page_offers_the_quiz_and_a_right_answer_lets_the_phone_back_on() {
+    let v = Village::up("lqcut", 1);
+    let d = Daemon::start(
+        &v,
+        &format!(
+            "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"0\"\ndownload_rate = \"100 Mbit/s\"\n\
+             accounting_interval = \"1s\"\n[admin]\nlisten = \"{ADMIN_ADDR}\"\n"
+        ),
+    );
+    assert_eq!(login(&v, 1, "en").code, 303);
+    assert_eq!(download(&v, 1, 2 * MIB).code, 200);
+    wait_for("cut off", Duration::from_secs(6), || {
+        !reaches(&v, 1, "198.51.100.2")
+    });
+    // Its session ends (an admin's kick); a new tap finds the quota used.
+    add_user(&d, ADMIN.0, "admin", ADMIN.1);
+    let c = AdminClient::new(&d, &v.router(), ADMIN_ADDR);
+    let token = c.token(ADMIN.0, ADMIN.1);
+    let mac = v.phone_mac(1);
+    let r = c.bearer(
+        "POST",
+        &format!("/api/devices/{mac}/kick"),
+        &token,
+        &Value::Null,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let refused = login(&v, 1, "en");
+    assert_eq!(refused.code, 403, "{refused:?}");
+    assert!(
+        refused.body.contains("answer right, earn bonus data"),
+        "the quiz on the quota-used page:\n{}",
+        refused.body
+    );
+    let (_, answer, _, _) = question_on(&refused.body);
+    let r = post_quiz(&v, 1, answer);
+    assert_eq!(r.code, 200, "{r:?}");
+    assert!(r.body.contains("Your answer is right"), "{}", r.body);
+    assert_eq!(
+        login(&v, 1, "en").code,
+        303,
+        "the bonus lets it log in again"
+    );
+    assert!(reaches(&v, 1, "198.51.100.2"));
+}

@@ -194,7 +194,10 @@ async fn quiz(
     let Some(mac) = client.mac else {
         return Ok(not_on_lan(portal, lang));
     };
-    if portal.gateway.view(mac)?.session.is_none() {
+    // Online (the status page's form), or cut off after the quota (the
+    // "quota used" page's form); nobody else has a quiz to answer.
+    let view = portal.gateway.view(mac)?;
+    if view.session.is_none() && view.standing != Standing::Cut {
         return Ok(redirect(StatusCode::SEE_OTHER, &format!("/?lang={lang}")));
     }
     match super::quiz::answer(portal, mac, form, lang).await? {
@@ -242,13 +245,19 @@ async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp,
             let view = portal.gateway.view(mac)?;
             let reset = local_hhmm(view.quota_resets, &portal.gateway.config().site.timezone);
             let body = portal.ui.text_with(lang, "quota_cut", &[("reset", &reset)]);
-            Ok(message_text(
-                portal,
-                StatusCode::FORBIDDEN,
+            // The quota is used: the quiz may earn more for today.
+            let quiz = super::quiz::status_card(portal, mac, lang)?;
+            let page = portal.ui.render(
+                Page::Message,
                 lang,
-                portal.ui.text(lang, "quota_cut_title"),
-                &body,
-            ))
+                &[
+                    ("title", portal.ui.text(lang, "quota_cut_title")),
+                    ("body", &body),
+                    ("quiz_html", &quiz),
+                    ("other_lang", lang.other().tag()),
+                ],
+            );
+            Ok(html(StatusCode::FORBIDDEN, page))
         }
         Err(e) => Err(e),
     }

@@ -81,7 +81,7 @@ impl Page {
             Page::Status => {
                 "site_name regency state time_left data_used data_left notice_html quiz_html other_lang"
             }
-            Page::Message => "title body other_lang",
+            Page::Message => "title body quiz_html other_lang",
             Page::Info => "site_name regency tips_html services_html other_lang",
         }
     }
