@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::domain::{Rate, Size, DEFAULT_SLOTS, MAX_SLOTS};
+use crate::domain::{Mac, OpeningHours, Rate, Size, TimeOfDay, DEFAULT_SLOTS, MAX_SLOTS};
 use crate::lang::Language;
 
 pub mod categories;
@@ -34,6 +34,8 @@ pub struct Config {
     pub uplink: Uplink,
     /// Usage categories (`[usage]`, issue 12).
     pub usage: Usage,
+    pub schedule: Schedule,
+    pub quiz: Quiz,
 }
 
 /// The village: shown on the splash page; its time zone decides when "today" ends.
@@ -69,6 +71,9 @@ pub struct Network {
     /// Private destinations (RFC 1918, 100.64.0.0/10, 169.254.0.0/16, ULA,
     /// link-local) online devices may still reach beyond the router.
     pub allow_private: Vec<ipnet::IpNet>,
+    /// Devices online whenever they are on the LAN, without the splash page
+    /// or a quota (the village office's PC, a kiosk, a camera); sorted, once each.
+    pub trusted_macs: Vec<Mac>,
 }
 
 /// The splash page server, with the limits that keep a busy village from starving it.
@@ -164,6 +169,33 @@ pub struct WalledGarden {
     /// The TCP ports a device that is not online may reach in the garden
     /// (web only by default), so the garden is no free internet.
     pub ports: Vec<u16>,
+}
+
+/// `[schedule]`: when the wifi is open (local time of `[site] timezone`).
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// `open` and `close`; `None` (neither key) means always open.
+    pub hours: Option<OpeningHours>,
+    /// Public services and the walled garden stay reachable while closed.
+    pub garden_always_open: bool,
+}
+
+impl Default for Schedule {
+    fn default() -> Schedule {
+        Schedule {
+            hours: None,
+            garden_always_open: true,
+        }
+    }
+}
+
+/// `[quiz]`: the literacy quiz on the status page.
+#[derive(Debug, Clone)]
+pub struct Quiz {
+    /// Answers a device may give per local day.
+    pub attempts_per_day: u32,
+    /// Data a right answer adds to the device's quota for the rest of the day.
+    pub bonus: Size,
 }
 
 /// How the gateway checks its own uplink (the satellite dish drops out with weather and power).
@@ -319,6 +351,8 @@ struct RawConfig {
     walled_garden: Option<RawWalledGarden>,
     uplink: Option<RawUplink>,
     usage: Option<categories::RawUsage>,
+    schedule: Option<RawSchedule>,
+    quiz: Option<RawQuiz>,
 }
 
 #[derive(Deserialize, Default)]
@@ -341,6 +375,7 @@ struct RawNetwork {
     max_online: Option<i64>,
     evict_idle_after: Option<Text>,
     allow_private: Vec<Text>,
+    trusted_macs: Vec<Text>,
 }
 
 #[derive(Deserialize, Default)]
@@ -404,6 +439,21 @@ struct RawUplink {
     interval: Option<Text>,
     timeout: Option<Text>,
     fail_after: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "a [schedule] table")]
+struct RawSchedule {
+    open: Option<Text>,
+    close: Option<Text>,
+    garden_always_open: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "a [quiz] table")]
+struct RawQuiz {
+    attempts_per_day: Option<i64>,
+    bonus: Option<Text>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -471,6 +521,8 @@ impl Check<'_> {
             walled_garden: self.walled_garden(raw.walled_garden.unwrap_or_default())?,
             uplink: self.uplink(raw.uplink.unwrap_or_default())?,
             usage: categories::usage(raw.usage.unwrap_or_default(), self.path)?,
+            schedule: self.schedule(raw.schedule.unwrap_or_default())?,
+            quiz: self.quiz_section(raw.quiz.unwrap_or_default())?,
         })
     }
 
@@ -522,7 +574,28 @@ impl Check<'_> {
             }
             Ok(ip)
         })?;
+        let mut trusted_macs = Vec::new();
+        for (i, t) in raw.trusted_macs.iter().enumerate() {
+            let mac =
+                t.0.trim()
+                    .parse::<Mac>()
+                    .ok()
+                    .filter(|m| m.0 != [0; 6] && m.0[0] & 1 == 0)
+                    .ok_or_else(|| {
+                        self.invalid(
+                            &format!("network.trusted_macs[{i}]"),
+                            format!(
+                                "{:?} is not a device's MAC address (try \"02:ab:cd:00:11:22\")",
+                                t.0
+                            ),
+                        )
+                    })?;
+            trusted_macs.push(mac);
+        }
+        trusted_macs.sort();
+        trusted_macs.dedup();
         Ok(Network {
+            trusted_macs,
             lan_interface,
             wan_interface,
             portal_address,
@@ -779,6 +852,59 @@ impl Check<'_> {
         Ok(garden)
     }
 
+    fn quiz_section(&self, raw: RawQuiz) -> Parsed<Quiz> {
+        let attempts_per_day = match raw.attempts_per_day {
+            None => 1,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|&n| (1..=10).contains(&n))
+                .ok_or_else(|| {
+                    self.invalid(
+                        "quiz.attempts_per_day",
+                        format!("{n} is not between 1 and 10 (try 1)"),
+                    )
+                })?,
+        };
+        let bonus = self.or("quiz.bonus", raw.bonus, "100 MiB", |s| {
+            let size = parse_size(s)?;
+            if size.0 > 10 << 30 {
+                return Err(format!("{s:?} is more than 10 GiB (try \"100 MiB\")"));
+            }
+            Ok(size)
+        })?;
+        Ok(Quiz {
+            attempts_per_day,
+            bonus,
+        })
+    }
+
+    fn schedule(&self, raw: RawSchedule) -> Parsed<Schedule> {
+        let open = self.optional("schedule.open", raw.open, |s| s.parse::<TimeOfDay>())?;
+        let close = self.optional("schedule.close", raw.close, |s| s.parse::<TimeOfDay>())?;
+        let hours = match (open, close) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(self.invalid(
+                    "schedule.close",
+                    "missing key (open and close go together; try \"22:00\")",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid(
+                    "schedule.open",
+                    "missing key (open and close go together; try \"06:00\")",
+                ))
+            }
+            (Some(o), Some(c)) => {
+                Some(opening_hours(o, c).map_err(|m| self.invalid("schedule.close", m))?)
+            }
+        };
+        Ok(Schedule {
+            hours,
+            garden_always_open: raw.garden_always_open.unwrap_or(true),
+        })
+    }
+
     fn uplink(&self, raw: RawUplink) -> Parsed<Uplink> {
         let targets = match raw.targets {
             None => DEFAULT_UPLINK_TARGETS
@@ -835,6 +961,14 @@ impl Check<'_> {
             fail_after,
         })
     }
+}
+
+/// `open` to `close` as a window: the one rule the config file and
+/// `PUT /api/schedule` share.
+pub fn opening_hours(open: TimeOfDay, close: TimeOfDay) -> Result<OpeningHours, String> {
+    OpeningHours::new(open, close).ok_or_else(|| {
+        format!("\"{close}\" is the opening time too (leave out [schedule] to stay always open)")
+    })
 }
 
 /// Checked when `[uplink] targets` is absent: public DNS servers answer TCP on port 53.
@@ -1312,6 +1446,101 @@ path = "/var/lib/desawifi"
         let message = error_with(section, key, value);
         let want = format!("x.toml: {section}.{key}: {expected}");
         assert_eq!(message, want);
+    }
+
+    #[test]
+    fn schedule_keys_are_checked_one_by_one() {
+        assert!(parse(MINIMAL).unwrap().schedule.hours.is_none());
+        assert!(parse(MINIMAL).unwrap().schedule.garden_always_open);
+        assert_error(
+            "schedule",
+            "open",
+            "\"25:00\"",
+            "\"25:00\" is not a time of day (try \"06:00\")",
+        );
+        assert_error(
+            "schedule",
+            "close",
+            "\"late\"",
+            "\"late\" is not a time of day (try \"06:00\")",
+        );
+        // Both or neither: the error names the one missing.
+        assert_eq!(
+            error_with("schedule", "open", "\"06:00\""),
+            "x.toml: schedule.close: missing key (open and close go together; try \"22:00\")"
+        );
+        assert_eq!(
+            error_with("schedule", "close", "\"22:00\""),
+            "x.toml: schedule.open: missing key (open and close go together; try \"06:00\")"
+        );
+        let text = format!("{MINIMAL}[schedule]\nopen = \"22:00\"\nclose = \"22:00\"\n");
+        assert_eq!(
+            parse(&text).unwrap_err().to_string(),
+            "x.toml: schedule.close: \"22:00\" is the opening time too (leave out [schedule] to stay always open)"
+        );
+        let text = format!(
+            "{MINIMAL}[schedule]\nopen = \"18:00\"\nclose = \"02:00\"\ngarden_always_open = false\n"
+        );
+        let s = parse(&text).unwrap().schedule;
+        assert_eq!(s.hours.unwrap().open.to_string(), "18:00");
+        assert_eq!(s.hours.unwrap().close.to_string(), "02:00");
+        assert!(!s.garden_always_open);
+        let text = format!("{MINIMAL}[schedule]\ngarden_always_open = \"yes\"\n");
+        assert!(parse(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("schedule.garden_always_open"));
+    }
+
+    #[test]
+    fn trusted_macs_are_unicast_macs() {
+        assert!(parse(MINIMAL).unwrap().network.trusted_macs.is_empty());
+        assert_eq!(
+            error_with("network", "trusted_macs", "[\"02:77:00:00:00:01\", \"kantor\"]"),
+            "x.toml: network.trusted_macs[1]: \"kantor\" is not a device's MAC address (try \"02:ab:cd:00:11:22\")"
+        );
+        assert_eq!(
+            error_with("network", "trusted_macs", "[\"ff:ff:ff:ff:ff:ff\"]"),
+            "x.toml: network.trusted_macs[0]: \"ff:ff:ff:ff:ff:ff\" is not a device's MAC address (try \"02:ab:cd:00:11:22\")",
+            "broadcast is no device"
+        );
+        let text = MINIMAL.replace(
+            "portal_address = \"10.77.0.1\"\n",
+            "portal_address = \"10.77.0.1\"\ntrusted_macs = [\"02:77:00:00:00:09\", \"02:77:00:00:00:01\", \"02:77:00:00:00:09\"]\n",
+        );
+        let macs: Vec<String> = parse(&text)
+            .unwrap()
+            .network
+            .trusted_macs
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        assert_eq!(macs, ["02:77:00:00:00:01", "02:77:00:00:00:09"]);
+    }
+
+    #[test]
+    fn quiz_keys_are_bounded() {
+        let q = parse(MINIMAL).unwrap().quiz;
+        assert_eq!((q.attempts_per_day, q.bonus.0), (1, 100 << 20));
+        assert_error(
+            "quiz",
+            "attempts_per_day",
+            "0",
+            "0 is not between 1 and 10 (try 1)",
+        );
+        assert_error(
+            "quiz",
+            "attempts_per_day",
+            "11",
+            "11 is not between 1 and 10 (try 1)",
+        );
+        assert_error(
+            "quiz",
+            "bonus",
+            "\"20 GiB\"",
+            "\"20 GiB\" is more than 10 GiB (try \"100 MiB\")",
+        );
+        assert!(error_with("quiz", "bonus", "\"lots\"").starts_with("x.toml: quiz.bonus: "));
     }
 
     #[test]
@@ -1873,7 +2102,7 @@ path = "/var/lib/desawifi"
             .to_string();
         assert_eq!(
             e,
-            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, usage)"
+            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, usage, schedule, quiz)"
         );
         let e = parse(&format!("verbose = true\n{MINIMAL}"))
             .unwrap_err()

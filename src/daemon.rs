@@ -93,6 +93,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
     tracker.spawn(gateway.clone().run_expiry(cancel.clone()));
+    tracker.spawn(gateway.clone().run_schedule(cancel.clone()));
     tracker.spawn(crate::gateway::accounting::run(
         gateway.clone(),
         cancel.clone(),

@@ -146,16 +146,19 @@ pub enum LoginFailure {
     IdentityTaken,
     /// The store or the firewall failed.
     Error,
+    /// Outside the opening hours (`[schedule]`).
+    Closed,
 }
 
 impl LoginFailure {
     /// Every failure, in the order the registry counts them.
-    pub const ALL: [LoginFailure; 5] = [
+    pub const ALL: [LoginFailure; 6] = [
         LoginFailure::Blocked,
         LoginFailure::QuotaUsed,
         LoginFailure::Full,
         LoginFailure::IdentityTaken,
         LoginFailure::Error,
+        LoginFailure::Closed,
     ];
 
     /// The label value `/metrics` shows for it.
@@ -166,6 +169,7 @@ impl LoginFailure {
             LoginFailure::Full => "full",
             LoginFailure::IdentityTaken => "identity_taken",
             LoginFailure::Error => "error",
+            LoginFailure::Closed => "closed",
         }
     }
 }
@@ -201,7 +205,7 @@ pub struct Registry {
     /// New sessions (logins that were not a re-tap while online).
     pub sessions_started: Counter,
     /// Indexed like [`LoginFailure::ALL`].
-    pub logins_failed: [Counter; 5],
+    pub logins_failed: [Counter; LoginFailure::ALL.len()],
     /// Idle sessions ended to give their slot to a new login (all slots taken).
     pub slot_evictions: Counter,
     /// Indexed like [`AdminLogin::ALL`].
@@ -221,6 +225,8 @@ pub struct Registry {
     pub accounting_pass_errors: Counter,
     /// Sessions the last successful pass looked at.
     pub accounting_pass_devices: Gauge,
+    /// Quiz answers, indexed by [`QUIZ_PILLARS`] times (right, wrong).
+    pub quiz_answers: [Counter; 8],
     /// Times the uplink was declared down.
     pub uplink_outages: Counter,
     /// Seconds of outages that have ended (the current one is added at scrape time).
@@ -235,7 +241,7 @@ impl Registry {
     pub const fn new() -> Registry {
         Registry {
             sessions_started: Counter::new(),
-            logins_failed: [const { Counter::new() }; 5],
+            logins_failed: [const { Counter::new() }; LoginFailure::ALL.len()],
             slot_evictions: Counter::new(),
             admin_logins: [const { Counter::new() }; 3],
             bytes_download: Counter::new(),
@@ -245,6 +251,7 @@ impl Registry {
             accounting_pass: Histogram::new(),
             accounting_pass_errors: Counter::new(),
             accounting_pass_devices: Gauge::new(),
+            quiz_answers: [const { Counter::new() }; 8],
             uplink_outages: Counter::new(),
             uplink_down_secs: Counter::new(),
             category_bytes: std::sync::Mutex::new(std::collections::BTreeMap::new()),
@@ -290,7 +297,32 @@ pub fn category_bytes(id: &str, download: u64, upload: u64) {
 /// The process's event counters.
 pub static REGISTRY: Registry = Registry::new();
 
+/// The literacy programme's four pillars, as the quiz counts them.
+pub const QUIZ_PILLARS: [&str; 4] = ["cakap", "etika", "aman", "budaya"];
+
+impl Registry {
+    /// The quiz answers counted for a pillar: (right, wrong).
+    pub fn quiz_answers_of(&self, pillar: usize) -> (u64, u64) {
+        (
+            self.quiz_answers[pillar * 2].get(),
+            self.quiz_answers[pillar * 2 + 1].get(),
+        )
+    }
+
+    /// Count one quiz answer (an unknown pillar is not counted).
+    pub fn quiz_answered(&self, pillar: &str, right: bool) {
+        if let Some(p) = QUIZ_PILLARS.iter().position(|&q| q == pillar) {
+            self.quiz_answers[p * 2 + usize::from(!right)].inc();
+        }
+    }
+}
+
 // ------------------------------------------------------------------- hooks
+
+/// One quiz answer, by pillar and result (no device: see `gateway::quiz`).
+pub fn quiz_answered(pillar: &str, right: bool) {
+    REGISTRY.quiz_answered(pillar, right);
+}
 
 /// A device logged in and a new session started (not a re-tap while online).
 pub fn session_started() {

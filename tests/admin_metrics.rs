@@ -133,6 +133,7 @@ fn full_snapshot() -> Snapshot {
         uplink: UplinkState::Down {
             since: 1_764_200_000,
         },
+        open: true,
         process: ProcessStats::read(),
         categories: vec!["video".into(), "layanan_publik".into(), "lainnya".into()],
         now: 1_764_200_100,

@@ -34,15 +34,18 @@ enum Route {
     Devices,
     Device(Mac),
     SiteQuota,
+    Schedule,
     DeviceQuota(Mac),
     Block(Mac),
     Unblock(Mac),
     Kick(Mac),
+    Trust(Mac),
     Usage,
     /// `GET /api/usage/categories`: bytes per day and usage category (never per device).
     UsageCategories,
     /// `GET`/`PUT /api/usage/free`: which usage categories cost no quota (audited).
     UsageFree,
+    Quiz,
     Audit,
 }
 
@@ -121,10 +124,13 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
         ["devices", m, "block"] => Route::Block(mac(m)?),
         ["devices", m, "unblock"] => Route::Unblock(mac(m)?),
         ["devices", m, "kick"] => Route::Kick(mac(m)?),
+        ["devices", m, "trust"] => Route::Trust(mac(m)?),
         ["quota"] => Route::SiteQuota,
+        ["schedule"] => Route::Schedule,
         ["usage"] => Route::Usage,
         ["usage", "categories"] => Route::UsageCategories,
         ["usage", "free"] => Route::UsageFree,
+        ["quiz"] => Route::Quiz,
         ["audit"] => Route::Audit,
         _ => return Err(not_found()),
     })
@@ -138,10 +144,12 @@ fn allowed(route: &Route) -> &'static [Method] {
         | Route::Device(_)
         | Route::Usage
         | Route::UsageCategories
+        | Route::Quiz
         | Route::Audit => &[Method::GET],
-        Route::SiteQuota | Route::UsageFree => &[Method::GET, Method::PUT],
+        Route::SiteQuota | Route::UsageFree | Route::Schedule => &[Method::GET, Method::PUT],
         Route::DeviceQuota(_) => &[Method::GET, Method::PUT, Method::DELETE],
         Route::Block(_) | Route::Unblock(_) | Route::Kick(_) => &[Method::POST],
+        Route::Trust(_) => &[Method::POST, Method::DELETE],
     }
 }
 
@@ -210,6 +218,16 @@ pub async fn handle(
                 .map(|q| json_resp(StatusCode::OK, &ops::quota_json(&q))),
             Err(resp) => Ok(resp),
         },
+        (Route::Schedule, Method::GET) => Ok(json_resp(
+            StatusCode::OK,
+            &super::schedule::schedule_json(admin),
+        )),
+        (Route::Schedule, _) => match json_object(&req) {
+            Ok(fields) => super::schedule::set_schedule(admin, &who, &fields)
+                .await
+                .map(|_| json_resp(StatusCode::OK, &super::schedule::schedule_json(admin))),
+            Err(resp) => Ok(resp),
+        },
         (Route::DeviceQuota(mac), Method::GET) => {
             ops::known(admin, mac).and_then(|_| device_quota(admin, mac))
         }
@@ -246,6 +264,15 @@ pub async fn handle(
             }),
             Err(resp) => Ok(resp),
         },
+        (Route::Trust(mac), method) => match no_body(&req) {
+            Ok(()) => if method == Method::DELETE {
+                super::trust::untrust(admin, &who, mac).await
+            } else {
+                super::trust::trust(admin, &who, mac).await
+            }
+            .and_then(|_| device(admin, mac)),
+            Err(resp) => Ok(resp),
+        },
         (Route::Usage, _) => usage_report(admin, &req),
         (Route::UsageFree, Method::GET) => Ok(json_resp(
             StatusCode::OK,
@@ -262,6 +289,7 @@ pub async fn handle(
             Ok(Err(resp)) => Ok(resp),
             Err(e) => Err(e),
         },
+        (Route::Quiz, _) => quiz_report(admin, &req),
         (Route::Audit, _) => audit(admin, &req),
     };
     result.unwrap_or_else(op_error)
@@ -378,6 +406,39 @@ fn device_quota(admin: &Admin, mac: Mac) -> Result<Resp, OpError> {
 
 /// `GET /api/usage?from=YYYY-MM-DD&to=YYYY-MM-DD`: JSON, or CSV with
 /// `Accept: text/csv` (or `format=csv`, for a plain download link).
+/// `GET /api/quiz?from=&to=` (dates as for `/api/usage`; the last 7 days by default).
+fn quiz_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
+    let query = match query_params(req, &["from", "to"]) {
+        Ok(q) => q,
+        Err(resp) => return Ok(resp),
+    };
+    let day = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| usage::parse_day(v).map_err(|m| OpError::bad(key, m)))
+            .transpose()
+    };
+    let to = day("to")?.unwrap_or_else(|| usage::today(&admin.gateway));
+    let from = match day("from")? {
+        Some(d) => d,
+        None => usage::add_days(to, -6).ok_or_else(|| OpError::bad("to", "out of range"))?,
+    };
+    if from > to {
+        return Err(OpError::bad("to", "is before from"));
+    }
+    if usage::days_in(from, to) > MAX_USAGE_DAYS {
+        return Err(OpError::bad(
+            "from",
+            format!("at most {MAX_USAGE_DAYS} days per report"),
+        ));
+    }
+    Ok(json_resp(
+        StatusCode::OK,
+        &super::quiz::report(admin, from, to)?,
+    ))
+}
+
 fn usage_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
     let (from, to, csv) = match report_range(admin, req)? {
         Ok(range) => range,

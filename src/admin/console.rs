@@ -23,6 +23,7 @@ mod routes;
 mod what_for;
 
 pub use what_for::CategoryInfo;
+mod village;
 
 pub use pages::{
     check_quota_form, local_datetime, Dashboard, DeviceCard, DeviceList, Frame, Nav, QuotaForm,
@@ -121,7 +122,7 @@ impl Template {
             Template::Layout => "title site_name account_html nav_html notice_html body_html other_lang switch_href",
             Template::Login => "login_csrf username error_html",
             Template::Dashboard => {
-                "online today_label today_down today_up today_devices today_sessions today_peak top_html chart_html uplink_html what_for_html"
+                "online today_label today_down today_up today_devices today_sessions today_peak top_html chart_html uplink_html what_for_html village_html"
             }
             Template::Quota => {
                 "csrf disabled submit_html daily_data daily_data_error_html session_time session_time_error_html \
@@ -284,6 +285,7 @@ mod tests {
             used_today: 12 << 20,
             daily_data: 500 << 20,
             exempt: false,
+            trust: None,
             standing: crate::domain::Standing::Normal,
             quota_resets: 0,
         }
@@ -499,6 +501,7 @@ mod tests {
                 },
             )],
             week,
+            village_html: String::new(),
             uplink_down_since: Some("2026-11-27 <08:00>".into()),
             categories: vec![
                 CategoryInfo {

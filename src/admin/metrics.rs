@@ -84,6 +84,8 @@ pub struct Snapshot {
     /// The site's daily quota per device now (an admin may change it).
     pub daily_data_bytes: u64,
     pub uplink: UplinkState,
+    /// The wifi is open now by its opening hours (always, without `[schedule]`).
+    pub open: bool,
     pub process: Option<ProcessStats>,
     /// Usage category ids (`lainnya` last), so every one is exported, zeros included.
     pub categories: Vec<String>,
@@ -118,6 +120,7 @@ pub fn snapshot(gw: &Gateway, uplink: UplinkState) -> Result<Snapshot, GatewayEr
         usage_yesterday,
         daily_data_bytes: gw.quota().daily_data.0,
         uplink,
+        open: gw.is_open(),
         process: ProcessStats::read(),
         now,
     })
@@ -218,6 +221,8 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("desawifi_accounting_pass_seconds", "histogram"),
     ("desawifi_accounting_pass_errors_total", "counter"),
     ("desawifi_accounting_pass_devices", "gauge"),
+    ("desawifi_open", "gauge"),
+    ("desawifi_quiz_answers_total", "counter"),
     ("desawifi_uplink_up", "gauge"),
     ("desawifi_uplink_down_since_seconds", "gauge"),
     ("desawifi_uplink_outages_total", "counter"),
@@ -353,6 +358,27 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
         r.accounting_pass_devices.get(),
     );
 
+    e.single(
+        "desawifi_open",
+        "gauge",
+        "1 while the wifi is open by its opening hours ([schedule]; always 1 without one), 0 while closed.",
+        u8::from(s.open),
+    );
+    e.family(
+        "desawifi_quiz_answers_total",
+        "counter",
+        "Literacy quiz answers since the daemon started, by pillar and result (right, wrong); never by device. Daily counts: /api/quiz.",
+    );
+    for (i, pillar) in crate::telemetry::QUIZ_PILLARS.iter().enumerate() {
+        let (right, wrong) = r.quiz_answers_of(i);
+        for (result, n) in [("right", right), ("wrong", wrong)] {
+            e.sample(
+                "desawifi_quiz_answers_total",
+                &[("pillar", pillar), ("result", result)],
+                n,
+            );
+        }
+    }
     e.single(
         "desawifi_uplink_up",
         "gauge",
@@ -525,6 +551,7 @@ mod tests {
             uplink: UplinkState::Down {
                 since: 1_764_200_000,
             },
+            open: true,
             process: Some(ProcessStats {
                 resident_bytes: 8 << 20,
                 virtual_bytes: 64 << 20,
@@ -673,6 +700,15 @@ mod tests {
             "30 s before plus 90 s of the outage now"
         );
         assert_eq!(value(&text, "process_cpu_seconds_total"), "1.25");
+        assert_eq!(value(&text, "desawifi_open"), "1");
+        let closed = render(
+            &Snapshot {
+                open: false,
+                ..snapshot_for_tests()
+            },
+            &r,
+        );
+        assert_eq!(value(&closed, "desawifi_open"), "0", "closed by [schedule]");
         assert_eq!(value(&text, "process_start_time_seconds"), "1764190000.5");
         // Up: no down-since series at all.
         let up = render(
@@ -743,6 +779,7 @@ mod tests {
                     used_today,
                     daily_data: 1 << 20,
                     exempt: false,
+                    trust: None,
                     standing: Standing::Normal,
                     quota_resets: midnight + 86_400,
                 }

@@ -7,6 +7,9 @@
 //! - [`control`]: a root-only Unix socket so `desawifi user ...` works while the daemon runs.
 //! - [`ops`]: the changes an admin can make (quota, overrides, block, kick), each audited;
 //!   shared by the API and the console so both enforce the same rules.
+//! - [`schedule`]: the opening hours an admin reads and changes (audited).
+//! - [`trust`]: trusting a device (online without a login or quota), audited.
+//! - [`quiz`]: the literacy quiz's counts by day and pillar (no device in them).
 //! - [`api`]: the JSON API (`/api/...`).
 //! - [`usage`]: the per-day usage report (JSON and CSV).
 //! - [`console`]: the web console (HTML forms with CSRF tokens) from `admin-ui/`.
@@ -20,8 +23,11 @@ pub mod console;
 pub mod control;
 pub mod metrics;
 pub mod ops;
+pub mod quiz;
+pub mod schedule;
 pub mod server;
 pub mod tls;
+pub mod trust;
 pub mod usage;
 
 use crate::domain::Role;

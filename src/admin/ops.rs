@@ -207,6 +207,7 @@ pub(super) async fn audited(
     Ok(())
 }
 
+/// Refuse a viewer (and the metrics token) before any change.
 pub(super) fn may_change(who: &Principal) -> Result<(), OpError> {
     if who.role.can_change() && who.via != super::Via::MetricsToken {
         Ok(())
@@ -504,6 +505,7 @@ pub fn device_json(v: &DeviceView, now: i64, tz: &jiff::tz::TimeZone) -> Value {
         "daily_data": if v.exempt { None } else { Some(Size(v.daily_data).to_string()) },
         "daily_data_bytes": if v.exempt { None } else { Some(v.daily_data) },
         "exempt": v.exempt,
+        "trusted": v.trust.map(|t| t.as_str()),
         "blocked": v.blocked,
         "first_seen": time(v.first_seen),
         "first_seen_unix": v.first_seen,

@@ -156,6 +156,9 @@ impl Drop for Watch<'_> {
 
 /// One pass: counters -> usage -> decisions.
 pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
+    if let Err(e) = gw.admit_present_trusted().await {
+        warn!(error = %e, "admitting trusted devices failed");
+    }
     let counted = gw.firewall.counters().await?;
     let kernel = counted.devices;
     let config = gw.config();
@@ -275,7 +278,8 @@ fn decide(
 ) -> Result<Option<Decision>, GatewayError> {
     let now = input.now;
     let before = device.session.clone();
-    let limits = Limits::new(&input.site, &device.quota);
+    let limits = Limits::new(&input.site, &gw.device_quota(&device));
+    let trusted = gw.is_trusted(&device.mac);
     let Some(session) = device.session.as_mut() else {
         return Ok(None);
     };
@@ -340,7 +344,7 @@ fn decide(
     }
     let ending = if session.ends <= now {
         Some(Ending::Time)
-    } else if now - session.last_activity >= input.idle_after {
+    } else if !trusted && now - session.last_activity >= input.idle_after {
         Some(Ending::Idle)
     } else {
         None

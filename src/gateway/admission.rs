@@ -44,10 +44,13 @@ impl Gateway {
             if device.blocked {
                 return Err(GatewayError::Blocked(mac));
             }
+            // Trusted devices keep no hours and no session time (`trusted.rs`).
+            let trusted = self.is_trusted(&mac);
+            let closes = if trusted { None } else { self.closing_time()? };
             let site = self.quota();
             let day = domain::local_day(now, &self.config.site.timezone);
             let used = self.used_today(&mac, day)?;
-            let standing = Limits::new(&site, &device.quota).standing(used);
+            let standing = Limits::new(&site, &self.device_quota(&device)).standing(used);
             if standing == Standing::Cut {
                 return Err(GatewayError::QuotaUsed(mac));
             }
@@ -70,13 +73,23 @@ impl Gateway {
                     new_session = true;
                     Session {
                         standing,
-                        ..Session::new(ip, now, site.session_time.as_secs() as i64)
+                        ..Session::new(
+                            ip,
+                            now,
+                            if trusted {
+                                super::trusted::TRUSTED_SESSION_SECS
+                            } else {
+                                site.session_time.as_secs() as i64
+                            },
+                        )
                     }
                 }
             };
             if session.slot.is_none() {
                 session.slot = Some(records.take_slot()?);
             }
+            // Never past closing time (`[schedule]`).
+            session.ends = closes.map_or(session.ends, |c| session.ends.min(c));
             if new_session {
                 // The day's report: one more session, and the peak as of this
                 // login (a slot per session, so taken slots = devices online).

@@ -6,16 +6,24 @@
 //! - `admission`: admit, revoke, block, overrides, session expiry.
 //! - `reports`: device views, per-day usage and stats.
 //! - [`accounting`]: the accounting pass (counters -> usage -> decisions).
+//! - `schedule`: opening hours (logins refused while closed, sessions end at the close).
+//! - `quiz`: the literacy quiz's attempts, bonus data and counts by pillar.
+//! - `trusted`: devices online whenever they are on the LAN, without a quota.
 
 pub mod accounting;
 mod admission;
 mod categories;
 mod forget;
+mod quiz;
 mod reports;
+mod schedule;
 mod slots;
+mod trusted;
 
 pub use categories::CategoryDay;
+pub use quiz::QuizOutcome;
 pub use reports::DeviceView;
+pub use trusted::Trust;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -53,6 +61,12 @@ pub enum GatewayError {
     /// address) that moved traffic lately: one identity, one session.
     #[error("{0} is online with another device")]
     IdentityTaken(std::net::Ipv4Addr),
+    /// The device is trusted by `[network] trusted_macs`: only the file can change that.
+    #[error("device {0} is trusted in the config file ([network] trusted_macs)")]
+    TrustedInConfig(Mac),
+    /// Outside the opening hours; opens at this unix second.
+    #[error("the wifi is closed until {opens}")]
+    Closed { opens: i64 },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -69,7 +83,10 @@ impl GatewayError {
             GatewayError::QuotaUsed(_) => LoginFailure::QuotaUsed,
             GatewayError::Full(_) => LoginFailure::Full,
             GatewayError::IdentityTaken(_) => LoginFailure::IdentityTaken,
-            GatewayError::Store(_) | GatewayError::Firewall(_) => LoginFailure::Error,
+            GatewayError::Closed { .. } => LoginFailure::Closed,
+            GatewayError::Store(_)
+            | GatewayError::Firewall(_)
+            | GatewayError::TrustedInConfig(_) => LoginFailure::Error,
         }
     }
 }
@@ -89,6 +106,14 @@ pub struct Gateway {
     /// The site's quota defaults: the config file's until an admin saves
     /// others (kept in the store, and winning over the file from then on).
     quota: RwLock<config::Quota>,
+    /// The opening hours: the config file's until an admin saves others.
+    schedule: RwLock<config::Schedule>,
+    /// Wakes the schedule loop when an admin changes the opening hours.
+    schedule_changed: Notify,
+    /// Devices an admin trusted (sorted); `[network] trusted_macs` are apart.
+    trusted: RwLock<Vec<Mac>>,
+    /// The local day whose past quiz records were last pruned.
+    quiz_pruned: std::sync::atomic::AtomicU32,
     store: Store,
     firewall: FirewallHandle,
     clock: Arc<dyn Clock>,
@@ -212,9 +237,19 @@ impl Gateway {
                 .unwrap_or_else(|| config.quota.clone()),
         );
         let free = RwLock::new(categories::free_at_start(&config, &store)?);
+        let schedule = RwLock::new(
+            store
+                .schedule()?
+                .map(schedule::schedule_of_record)
+                .unwrap_or_else(|| config.schedule.clone()),
+        );
         let gw = Arc::new(Gateway {
             config,
             quota,
+            schedule,
+            schedule_changed: Notify::new(),
+            trusted: RwLock::new(store.trusted()?),
+            quiz_pruned: std::sync::atomic::AtomicU32::new(0),
             store,
             firewall,
             clock,
@@ -260,7 +295,8 @@ impl Gateway {
 
     /// The ceilings a device's slot should have now.
     fn slot_rates(&self, device: &Device, standing: Standing) -> SlotRates {
-        let (download, upload) = Limits::new(&self.quota(), &device.quota).rates(standing);
+        let (download, upload) =
+            Limits::new(&self.quota(), &self.device_quota(device)).rates(standing);
         SlotRates { download, upload }
     }
 
@@ -329,11 +365,13 @@ impl Gateway {
                 })
             })
             .collect();
+        let garden_shut = self.garden_shut();
         let walled_garden = self
             .config
             .walled_garden
             .addresses
             .iter()
+            .filter(|_| !garden_shut)
             .map(|net| match net {
                 ipnet::IpNet::V4(n) => GardenNet::V4(n.network(), n.prefix_len()),
                 ipnet::IpNet::V6(n) => GardenNet::V6(n.network(), n.prefix_len()),

@@ -32,6 +32,8 @@ pub struct DeviceView {
     pub daily_data: u64,
     /// No quota for this device.
     pub exempt: bool,
+    /// Online whenever it is on the LAN, without a login (and why).
+    pub trust: Option<super::Trust>,
     /// Against today's quota.
     pub standing: Standing,
     /// Unix time of the next local midnight, when the quota starts over.
@@ -111,7 +113,8 @@ impl Gateway {
     ) -> Result<DeviceView, GatewayError> {
         let tz = &self.config.site.timezone;
         let mac = device.mac;
-        let limits = Limits::new(site, &device.quota);
+        let limits = Limits::new(site, &self.device_quota(&device));
+        let trust = self.trust_of(&mac);
         let used_today = self.used_today(&mac, day)?;
         let session = Some(device.clone())
             .filter(|d| d.is_online(now))
@@ -129,6 +132,7 @@ impl Gateway {
             used_today,
             daily_data: limits.daily_data,
             exempt: limits.exempt,
+            trust,
             quota_resets: domain::next_midnight(now, tz),
         })
     }

@@ -7,7 +7,9 @@
 //! open connections (in all, and per client address), header size,
 //! header-read time, body size and body time.
 
+mod hours;
 mod origin;
+pub mod quiz;
 mod routes;
 pub mod tls;
 pub mod ui;

@@ -76,18 +76,24 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
                 Err(resp) => Ok(resp),
             }
         }
+        (&Method::POST, "/quiz") => match read_form(req, config.portal.max_body.0 as usize).await {
+            Ok(form) => quiz(portal, &client, &form, form_lang(&form).unwrap_or(lang)).await,
+            Err(resp) => Ok(resp),
+        },
         (&Method::POST, "/logout") => match read_form(req, config.portal.max_body.0 as usize).await
         {
             Ok(form) => logout(portal, &client, form_lang(&form).unwrap_or(lang)).await,
             Err(resp) => Ok(resp),
         },
-        (_, "/" | "/status" | "/api/captive" | "/info" | "/login" | "/logout") => Ok(message(
-            portal,
-            StatusCode::METHOD_NOT_ALLOWED,
-            lang,
-            "error_title",
-            "not_found",
-        )),
+        (_, "/" | "/status" | "/api/captive" | "/info" | "/login" | "/logout" | "/quiz") => {
+            Ok(message(
+                portal,
+                StatusCode::METHOD_NOT_ALLOWED,
+                lang,
+                "error_title",
+                "not_found",
+            ))
+        }
         _ => Ok(message(
             portal,
             StatusCode::NOT_FOUND,
@@ -118,6 +124,10 @@ fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
             StatusCode::SEE_OTHER,
             &format!("/status?lang={lang}"),
         ));
+    }
+    if let Some((title, body)) = super::hours::closed(portal, lang) {
+        // No Connect button while closed: only when it opens.
+        return Ok(message_text(portal, StatusCode::OK, lang, &title, &body));
     }
     let config = portal.gateway.config();
     let n = portal.tip_counter.fetch_add(1, Ordering::Relaxed);
@@ -179,11 +189,40 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
             ("time_left", &time_left(view.seconds_remaining, lang)),
             ("data_used", &Size(view.used_today).to_string()),
             ("data_left", &left),
-            ("notice_html", &uplink_notice(portal, lang)),
+            (
+                "notice_html",
+                &(uplink_notice(portal, lang) + &super::hours::closing_notice(portal, lang)),
+            ),
+            ("quiz_html", &super::quiz::status_card(portal, mac, lang)?),
             ("other_lang", lang.other().tag()),
         ],
     );
     Ok(html(StatusCode::OK, page))
+}
+
+/// `POST /quiz`: only for a device with a session (the status page's form).
+async fn quiz(
+    portal: &Portal,
+    client: &Client,
+    form: &[u8],
+    lang: Language,
+) -> Result<Resp, GatewayError> {
+    let Some(mac) = client.mac else {
+        return Ok(not_on_lan(portal, lang));
+    };
+    // Online (the status page's form), or cut off after the quota (the
+    // "quota used" page's form); nobody else has a quiz to answer.
+    let view = portal.gateway.view(mac)?;
+    if view.session.is_none() && view.standing != Standing::Cut {
+        return Ok(redirect(StatusCode::SEE_OTHER, &format!("/?lang={lang}")));
+    }
+    match super::quiz::answer(portal, mac, form, lang).await? {
+        Some((code, title, body)) => Ok(message_text(portal, code, lang, &title, &body)),
+        None => Ok(redirect(
+            StatusCode::SEE_OTHER,
+            &format!("/status?lang={lang}"),
+        )),
+    }
 }
 
 async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, GatewayError> {
@@ -199,6 +238,16 @@ async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp,
             Ok(redirect(
                 StatusCode::SEE_OTHER,
                 &format!("/status?lang={lang}"),
+            ))
+        }
+        Err(GatewayError::Closed { .. }) => {
+            let (title, body) = super::hours::closed(portal, lang).unwrap_or_default();
+            Ok(message_text(
+                portal,
+                StatusCode::SERVICE_UNAVAILABLE,
+                lang,
+                &title,
+                &body,
             ))
         }
         Err(GatewayError::Blocked(_)) => Ok(message(
@@ -226,13 +275,19 @@ async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp,
             let view = portal.gateway.view(mac)?;
             let reset = local_hhmm(view.quota_resets, &portal.gateway.config().site.timezone);
             let body = portal.ui.text_with(lang, "quota_cut", &[("reset", &reset)]);
-            Ok(message_text(
-                portal,
-                StatusCode::FORBIDDEN,
+            // The quota is used: the quiz may earn more for today.
+            let quiz = super::quiz::status_card(portal, mac, lang)?;
+            let page = portal.ui.render(
+                Page::Message,
                 lang,
-                portal.ui.text(lang, "quota_cut_title"),
-                &body,
-            ))
+                &[
+                    ("title", portal.ui.text(lang, "quota_cut_title")),
+                    ("body", &body),
+                    ("quiz_html", &quiz),
+                    ("other_lang", lang.other().tag()),
+                ],
+            );
+            Ok(html(StatusCode::FORBIDDEN, page))
         }
         Err(e) => Err(e),
     }
@@ -545,6 +600,7 @@ mod tests {
             used_today: 100,
             daily_data: 1000,
             exempt: false,
+            trust: None,
             standing: crate::domain::Standing::Normal,
             quota_resets: 0,
         };

@@ -27,6 +27,7 @@ macro_rules! embed {
 const EMBEDDED: &[(&str, &str)] = embed!(
     "strings.toml",
     "tips.toml",
+    "quiz.toml",
     "style.css",
     "logo.svg",
     "templates/head.html",
@@ -78,9 +79,9 @@ impl Page {
         match self {
             Page::Splash => "site_name regency tip pillar other_lang notice_html",
             Page::Status => {
-                "site_name regency state time_left data_used data_left notice_html other_lang"
+                "site_name regency state time_left data_used data_left notice_html quiz_html other_lang"
             }
-            Page::Message => "title body other_lang",
+            Page::Message => "title body quiz_html other_lang",
             Page::Info => "site_name regency tips_html services_html other_lang",
         }
     }
@@ -157,6 +158,9 @@ pub enum UiError {
         number: usize,
         field: &'static str,
     },
+    /// quiz.toml is wrong (see [`super::quiz::QuizError`]).
+    #[error(transparent)]
+    Quiz(#[from] super::quiz::QuizError),
 }
 
 /// The loaded, checked portal UI. Cheap to share behind an `Arc`.
@@ -164,6 +168,7 @@ pub enum UiError {
 pub struct Ui {
     templates: Templates,
     tips: Vec<Tip>,
+    quiz: Vec<super::quiz::Question>,
 }
 
 #[derive(Deserialize)]
@@ -183,13 +188,23 @@ impl Ui {
         });
         let templates = Templates::load(&FILES, dir, &pages)?;
         let tips = load_tips(templates.source("tips.toml"))?;
-        Ok(Ui { templates, tips })
+        let quiz = super::quiz::load(templates.source("quiz.toml"), tips.len())?;
+        Ok(Ui {
+            templates,
+            tips,
+            quiz,
+        })
     }
 
     /// The override files actually used, for a start-up log line (an override
     /// saved under a wrong name is otherwise silently ignored).
     pub fn overridden(&self) -> &[PathBuf] {
         self.templates.overridden()
+    }
+
+    /// The quiz bank, in file order (never empty).
+    pub fn quiz(&self) -> &[super::quiz::Question] {
+        &self.quiz
     }
 
     /// All tips, in file order.

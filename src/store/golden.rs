@@ -282,8 +282,92 @@ fn golden_bytes_decode_to_the_records() {
     );
     drop(store);
     // The schema literal: a store whose meta says version 1 opens.
-    let store = Store::open(&dir).unwrap();
+    let store = super::tests::reopen(&dir).unwrap();
     let meta = store.db.open_tree(keys::TREE_META).unwrap();
     assert_eq!(meta.get(SCHEMA_KEY).unwrap().unwrap(), SCHEMA);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const SCHEDULE_KEY: &[u8] = b"schedule";
+const SCHEDULE: &[u8] = br#"{"open":360,"close":1320,"garden_always_open":true}"#;
+const TRUSTED_KEY: &[u8] = b"trusted";
+const TRUSTED: &[u8] = br#"["02:77:00:00:00:01","02:77:00:00:00:09"]"#;
+
+fn schedule() -> ScheduleRecord {
+    ScheduleRecord {
+        open: Some(360),
+        close: Some(1320),
+        garden_always_open: true,
+    }
+}
+
+fn trusted() -> Vec<Mac> {
+    vec![mac(), "02:77:00:00:00:09".parse().unwrap()]
+}
+
+#[test]
+fn schedule_and_trusted_settings_are_pinned() {
+    let (store, dir) = temp_store("village-life");
+    store.put_schedule(&schedule()).unwrap();
+    assert_bytes("schedule", only(&store.settings), SCHEDULE_KEY, SCHEDULE);
+    store.settings.clear().unwrap();
+    // Written unsorted and twice: kept sorted, once.
+    let mut macs = trusted();
+    macs.reverse();
+    macs.push(mac());
+    store.put_trusted(&macs).unwrap();
+    assert_bytes("trusted", only(&store.settings), TRUSTED_KEY, TRUSTED);
+    store.settings.clear().unwrap();
+    assert_eq!(store.schedule().unwrap(), None);
+    assert_eq!(store.trusted().unwrap(), Vec::<Mac>::new());
+    store.settings.insert(SCHEDULE_KEY, SCHEDULE).unwrap();
+    store.settings.insert(TRUSTED_KEY, TRUSTED).unwrap();
+    assert_eq!(store.schedule().unwrap(), Some(schedule()));
+    assert_eq!(store.trusted().unwrap(), trusted());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const QUIZ_DEVICE_KEY: &[u8] = USAGE_KEY;
+const QUIZ_DEVICE: &[u8] = br#"{"shown":true,"attempts":1,"bonus":104857600}"#;
+const QUIZ_DAY_KEY: &[u8] = DAY_KEY;
+const QUIZ_DAY: &[u8] = br#"{"pillars":{"aman":{"shown":0,"answered":1,"right":1}}}"#;
+
+#[test]
+fn quiz_records_are_pinned() {
+    let (store, dir) = temp_store("quiz");
+    let record = QuizDeviceDay {
+        shown: true,
+        attempts: 1,
+        bonus: 100 << 20,
+    };
+    store
+        .put_quiz(&mac(), 20261127, &record, "aman", |c| {
+            c.answered += 1;
+            c.right += 1;
+        })
+        .unwrap();
+    assert_bytes(
+        "quiz device",
+        only(&store.quiz),
+        QUIZ_DEVICE_KEY,
+        QUIZ_DEVICE,
+    );
+    assert_bytes("quiz day", only(&store.quiz_days), QUIZ_DAY_KEY, QUIZ_DAY);
+    store.quiz.clear().unwrap();
+    store.quiz_days.clear().unwrap();
+    store.quiz.insert(QUIZ_DEVICE_KEY, QUIZ_DEVICE).unwrap();
+    store.quiz_days.insert(QUIZ_DAY_KEY, QUIZ_DAY).unwrap();
+    assert_eq!(store.quiz_device(&mac(), 20261127).unwrap(), record);
+    let days = store.quiz_days_between(0, u32::MAX).unwrap();
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].0, 20261127);
+    assert_eq!(days[0].1.pillars["aman"].right, 1);
+    // A device's record goes after its day; the counts stay.
+    assert_eq!(store.prune_quiz_devices(20261128).unwrap(), 1);
+    assert_eq!(
+        store.quiz_device(&mac(), 20261127).unwrap(),
+        QuizDeviceDay::default()
+    );
+    assert_eq!(store.quiz_days_between(0, u32::MAX).unwrap().len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,7 +8,11 @@
 //!   [`crate::domain::DailyUsage`] (per site, never per device; see `categories.rs`)
 //! - tree `audit`:   u64 BE sequence -> JSON of [`super::AuditEntry`] (see `audit.rs`)
 //! - tree `settings`: `quota` -> JSON of [`super::SiteQuotaRecord`] (the admin's site defaults);
-//!   `free_categories` -> JSON list of category ids that cost no quota (the admin's choice)
+//!   `free_categories` -> JSON list of category ids that cost no quota (the admin's choice);
+//!   `schedule` -> JSON of [`super::ScheduleRecord`] (opening hours);
+//!   `trusted` -> JSON list of MAC strings (devices online without a login)
+//! - tree `quiz`:    6 MAC bytes + day (u32 BE) -> JSON of [`super::QuizDeviceDay`] (pruned after its day)
+//! - tree `quiz_days`: day (u32 BE) -> JSON of [`super::QuizDayStats`] (counts by pillar, no device)
 //! - tree `users`:   username (UTF-8) -> JSON of [`super::UserRecord`] (role, argon2id PHC string, created)
 //! - tree `admin_sessions`: SHA-256 of the login token -> JSON of [`super::AdminSession`] (see `accounts.rs`)
 
@@ -24,12 +28,16 @@ pub const TREE_USAGE: &str = "usage";
 pub const TREE_DAYS: &str = "days";
 pub const TREE_CATEGORY_USAGE: &str = "category_usage";
 pub const TREE_SETTINGS: &str = "settings";
+pub const TREE_QUIZ: &str = "quiz";
+pub const TREE_QUIZ_DAYS: &str = "quiz_days";
 pub const TREE_AUDIT: &str = "audit";
 pub const TREE_USERS: &str = "users";
 pub const TREE_ADMIN_SESSIONS: &str = "admin_sessions";
 pub const SCHEMA: &[u8] = b"schema";
 pub const SETTING_QUOTA: &[u8] = b"quota";
 pub const SETTING_FREE_CATEGORIES: &[u8] = b"free_categories";
+pub const SETTING_SCHEDULE: &[u8] = b"schedule";
+pub const SETTING_TRUSTED: &[u8] = b"trusted";
 
 pub fn parse_day(k: &[u8]) -> Option<u32> {
     decode_u32(k)

@@ -9,11 +9,13 @@ mod categories;
 #[cfg(test)]
 mod golden;
 mod keys;
+mod quiz;
 mod settings;
 
 pub use accounts::{AdminSession, UserChange, UserRecord};
 pub use audit::AuditEntry;
-pub use settings::{SiteQuotaRecord, StoredDuration};
+pub use quiz::{QuizCounts, QuizDayStats, QuizDeviceDay};
+pub use settings::{ScheduleRecord, SiteQuotaRecord, StoredDuration};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -99,6 +101,8 @@ pub struct Store {
     /// Per day and category, site-wide (never per device).
     category_usage: sled::Tree,
     settings: sled::Tree,
+    quiz: sled::Tree,
+    quiz_days: sled::Tree,
     admin: AdminStore,
 }
 
@@ -155,6 +159,8 @@ impl Store {
         let days = db.open_tree(keys::TREE_DAYS)?;
         let category_usage = db.open_tree(keys::TREE_CATEGORY_USAGE)?;
         let settings = db.open_tree(keys::TREE_SETTINGS)?;
+        let quiz = db.open_tree(keys::TREE_QUIZ)?;
+        let quiz_days = db.open_tree(keys::TREE_QUIZ_DAYS)?;
         let audit = db.open_tree(keys::TREE_AUDIT)?;
         let users = db.open_tree(keys::TREE_USERS)?;
         let admin_sessions = db.open_tree(keys::TREE_ADMIN_SESSIONS)?;
@@ -174,6 +180,8 @@ impl Store {
             days,
             category_usage,
             settings,
+            quiz,
+            quiz_days,
         })
     }
 
@@ -359,6 +367,42 @@ impl Store {
         Ok(gone)
     }
 
+    /// The opening hours an admin saved, if any (else the config file's apply).
+    pub fn schedule(&self) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.settings
+            .get(keys::SETTING_SCHEDULE)?
+            .map(|v| keys::decode(&v, "settings/schedule"))
+            .transpose()
+    }
+
+    /// Save the opening hours (not yet flushed; see [`Store::flush`]).
+    pub fn put_schedule(&self, schedule: &ScheduleRecord) -> Result<(), StoreError> {
+        self.settings
+            .insert(keys::SETTING_SCHEDULE, keys::encode(schedule))?;
+        Ok(())
+    }
+
+    /// The devices an admin trusted (`POST /api/devices/{mac}/trust`), sorted;
+    /// the config file's `[network] trusted_macs` are not in here.
+    pub fn trusted(&self) -> Result<Vec<Mac>, StoreError> {
+        Ok(self
+            .settings
+            .get(keys::SETTING_TRUSTED)?
+            .map(|v| keys::decode::<Vec<Mac>>(&v, "settings/trusted"))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Save the admin's trusted devices (not yet flushed).
+    pub fn put_trusted(&self, macs: &[Mac]) -> Result<(), StoreError> {
+        let mut macs = macs.to_vec();
+        macs.sort();
+        macs.dedup();
+        self.settings
+            .insert(keys::SETTING_TRUSTED, keys::encode(&macs))?;
+        Ok(())
+    }
+
     /// Forget daily usage older than `before` (a day number); returns how many went.
     pub fn prune_usage(&self, before: u32) -> Result<usize, StoreError> {
         let mut gone = 0;
@@ -413,6 +457,26 @@ mod tests {
         dir
     }
 
+    /// Open the store again after a handle to it was dropped in this
+    /// process. sled 0.34 lets go of its file lock only when its flusher
+    /// thread has noticed the drop, a moment later; a second `open` before
+    /// that fails with "could not acquire lock" (a daemon opens once, so
+    /// only tests meet this). Other errors come back at once.
+    pub(super) fn reopen(dir: &std::path::Path) -> Result<Store, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(dir) {
+                Err(e)
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => return other,
+            }
+        }
+    }
+
     #[test]
     fn devices_round_trip_and_survive_reopen() {
         let dir = temp_dir("reopen");
@@ -425,7 +489,7 @@ mod tests {
             store.put_device(&d).unwrap();
             store.flush_blocking().unwrap();
         }
-        let store = Store::open(&dir).unwrap();
+        let store = reopen(&dir).unwrap();
         let d = store.device(&mac).unwrap().unwrap();
         assert!(d.is_online(150));
         assert!(!d.is_online(200));
@@ -506,7 +570,7 @@ mod tests {
                 .unwrap();
             store.flush_blocking().unwrap();
         }
-        let store = Store::open(&dir).unwrap();
+        let store = reopen(&dir).unwrap();
         assert_eq!(store.site_quota().unwrap(), Some(quota));
         assert_eq!(
             store.day_stats_between(20261101, 20261130).unwrap(),
@@ -551,9 +615,7 @@ mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        let err = Store::open(&dir)
-            .err()
-            .expect("newer schema must be refused");
+        let err = reopen(&dir).err().expect("newer schema must be refused");
         assert!(err.to_string().contains("schema version 2"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -1,7 +1,7 @@
 //! The site settings an admin saved, in the store's own record types: the
 //! on-disk schema is written here, not derived from the config room's
 //! types, so renaming a config field cannot change what a router's store
-//! holds (tree `settings`, key `quota`).
+//! holds (tree `settings`, keys `quota`, `schedule`, `trusted`).
 
 use std::time::Duration;
 
@@ -52,4 +52,16 @@ impl From<StoredDuration> for Duration {
             .checked_add(Duration::from_nanos(u64::from(d.nanos)))
             .unwrap_or(Duration::MAX)
     }
+}
+
+/// The opening hours an admin saved (`PUT /api/schedule`): minutes after
+/// local midnight; both `None` means always open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRecord {
+    /// Opening minute of the local day (0..1440).
+    pub open: Option<u16>,
+    /// Closing minute of the local day; before `open` crosses midnight.
+    pub close: Option<u16>,
+    /// The walled garden stays reachable while closed.
+    pub garden_always_open: bool,
 }

@@ -163,6 +163,7 @@ impl Console {
                     "what_for_html",
                     &self.what_for_html(lang, &d.categories, &d.category_days),
                 ),
+                ("village_html", &d.village_html),
             ],
         )
     }
@@ -573,6 +574,8 @@ pub struct Dashboard {
     pub categories: Vec<super::CategoryInfo>,
     /// The last 7 days' bytes per category (`YYYY-MM-DD`, one per category in order).
     pub category_days: Vec<(String, Vec<DailyUsage>)>,
+    /// The village card (opening hours, trusted devices, today's quiz), ready-made.
+    pub village_html: String,
 }
 
 /// The quota form's shown values and per-field errors.

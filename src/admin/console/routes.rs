@@ -117,7 +117,7 @@ pub async fn handle(
         },
         (_, true, "/login") => login(&ctx, peer, &req).await,
         (_, true, "/logout") => logout(&ctx, &req),
-        (_, _, "/" | "/quota" | "/devices" | "/audit") | (_, true, _)
+        (_, _, "/" | "/quota" | "/devices" | "/audit" | "/schedule") | (_, true, _)
             if ctx.principal.is_none() =>
         {
             redirect("/login")
@@ -125,6 +125,7 @@ pub async fn handle(
         (true, _, "/") => dashboard(&ctx).unwrap_or_else(|e| ctx.op_error(e)),
         (true, _, "/quota") => quota_page(&ctx),
         (_, true, "/quota") => quota_post(&ctx, &req).await,
+        (_, true, "/schedule") => schedule_post(&ctx, &req).await,
         (true, _, "/devices") => {
             devices_page(&ctx, String::new(), StatusCode::OK).unwrap_or_else(|e| ctx.op_error(e))
         }
@@ -132,13 +133,16 @@ pub async fn handle(
             device_action(&ctx, &req, &p["/devices/".len()..]).await
         }
         (true, _, "/audit") => audit_page(&ctx).unwrap_or_else(|e| ctx.op_error(e)),
-        (_, _, "/" | "/quota" | "/devices" | "/audit" | "/login" | "/logout" | "/console.css") => {
-            ctx.message(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "not_found_title",
-                "not_found",
-            )
-        }
+        (
+            _,
+            _,
+            "/" | "/quota" | "/devices" | "/audit" | "/schedule" | "/login" | "/logout"
+            | "/console.css",
+        ) => ctx.message(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not_found_title",
+            "not_found",
+        ),
         _ => ctx.message(StatusCode::NOT_FOUND, "not_found_title", "not_found"),
     };
     let h = resp.headers_mut();
@@ -330,6 +334,14 @@ fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
             )
         })
         .collect(),
+        village_html: super::village::village_html(
+            ctx.admin,
+            &ctx.admin.console,
+            ctx.lang,
+            ctx.principal
+                .filter(|p| p.role.can_change())
+                .map(|p| p.csrf.as_str()),
+        ),
     };
     Ok(html(
         StatusCode::OK,
@@ -358,6 +370,26 @@ fn what_for_categories(gw: &crate::gateway::Gateway) -> Vec<super::CategoryInfo>
         free: false,
     });
     out
+}
+
+/// Save the opening hours from the dashboard's form (role, CSRF, then the
+/// API's own operation: validation, audit).
+async fn schedule_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
+    let Some(p) = ctx.principal else {
+        return redirect("/login");
+    };
+    let form = parse_form(req.body());
+    if !p.role.can_change() || !csrf_ok(req.headers(), p, &form) {
+        return ctx.forbidden();
+    }
+    match super::village::save_schedule(ctx.admin, p, &form).await {
+        Ok(()) => redirect("/#village"),
+        Err(OpError::BadInput { field, message }) => {
+            info!(field, message, "console: opening hours not saved");
+            ctx.message(StatusCode::BAD_REQUEST, "not_saved", "schedule_bad")
+        }
+        Err(e) => ctx.op_error(e),
+    }
 }
 
 fn quota_page(ctx: &Ctx) -> Resp {
