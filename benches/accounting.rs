@@ -15,6 +15,15 @@
 //! passes = 2 minutes of a village's time). Disk = `write_bytes` of
 //! `/proc/self/io` (what reached the block layer, sled's log and fsyncs
 //! included) per pass, averaged.
+//!
+//! Beside each pass, in the same round (so machine noise hits all alike),
+//! the bench times the counter read the pass does (`read`: the counted sets
+//! alone, one `nft` process, parsed) against references, as medians and
+//! ratios to the old read: `table` = the full `nft -j list table inet
+//! desawifi` parsed (what every pass read before); `1 set` = `nft -j list
+//! set` of the `online` set alone, unparsed (one counted set is the least
+//! one nft process can print); `text` = both counted sets in one `nft -i`
+//! without `-j`, unparsed (nft's text output is cheaper to print than JSON).
 
 #[path = "util/mod.rs"]
 mod util;
@@ -29,12 +38,12 @@ use std::time::{Duration, Instant};
 
 use desawifi::clock::ManualClock;
 use desawifi::config::Config;
+use desawifi::domain::{Device, Mac, Session};
 use desawifi::firewall::{Firewall, Nft};
+use desawifi::gateway::accounting;
 use desawifi::gateway::{default_slot_rates, shaping_plan, Gateway};
-use desawifi::mac::Mac;
-use desawifi::quota::accounting;
 use desawifi::shaping::Tc;
-use desawifi::store::{Device, Session, Store};
+use desawifi::store::Store;
 
 const NS: &str = "dw-bench-acct";
 const INSIDE: &str = "DESAWIFI_BENCH_INSIDE";
@@ -78,8 +87,18 @@ fn main() {
         .unwrap();
     println!("accounting pass, median of {PASSES} passes (after 2 warm-up passes); machine: {} cores, kernel {}", nproc(), kernel());
     println!(
-        "{:>8} {:>7} {:>12} {:>12} {:>14} {:>12} {:>10}",
-        "devices", "writes", "pass ms", "nft read ms", "disk KiB/pass", "us/device", "B/device"
+        "{:>8} {:>7} {:>10} {:>9} {:>9} {:>10} {:>11} {:>10} {:>14} {:>10} {:>9}",
+        "devices",
+        "writes",
+        "pass ms",
+        "read ms",
+        "table ms",
+        "read/table",
+        "1 set/table",
+        "text/table",
+        "disk KiB/pass",
+        "us/device",
+        "B/device"
     );
     let sizes: Vec<usize> = std::env::var("ACCT_SIZES")
         .map(|v| v.split(',').map(|n| n.parse().unwrap()).collect())
@@ -130,14 +149,27 @@ async fn bench(n: usize, write_interval: &str) {
     }
     let mut passes = Vec::new();
     let mut reads = Vec::new();
+    let (mut tables, mut one_set, mut text) = (Vec::new(), Vec::new(), Vec::new());
+    let full = Nft::default();
     let written_before = disk_written();
     for round in 1..=PASSES {
         // Every device moved some bytes since the last pass: the busy case.
         bump_counters(n, round);
         clock.advance(5);
         let t = Instant::now();
-        handle.read().await.unwrap();
+        handle.counters().await.unwrap();
         reads.push(t.elapsed());
+        let t = Instant::now();
+        full.read().await.unwrap();
+        tables.push(t.elapsed());
+        one_set.push(nft_time(
+            &["-j", "list", "set", "inet", "desawifi", "online"],
+            "",
+        ));
+        text.push(nft_time(
+            &["-i"],
+            "list set inet desawifi online\nlist set inet desawifi down\n",
+        ));
         let t = Instant::now();
         accounting::pass(&gw).await.unwrap();
         store.flush().await.unwrap();
@@ -145,12 +177,19 @@ async fn bench(n: usize, write_interval: &str) {
     }
     let written = disk_written().saturating_sub(written_before) / PASSES;
     let pass = median(&mut passes);
+    let table = median(&mut tables);
+    let ratio = |d: Duration| d.as_secs_f64() / table.as_secs_f64();
+    let read = median(&mut reads);
     println!(
-        "{:>8} {:>7} {:>12.2} {:>12.2} {:>14.1} {:>12.2} {:>10}",
+        "{:>8} {:>7} {:>10.2} {:>9.2} {:>9.2} {:>10.2} {:>11.2} {:>10.2} {:>14.1} {:>10.2} {:>9}",
         n,
         write_interval,
         ms(pass),
-        ms(median(&mut reads)),
+        ms(read),
+        ms(table),
+        ratio(read),
+        ratio(median(&mut one_set)),
+        ratio(median(&mut text)),
         written as f64 / 1024.0,
         pass.as_secs_f64() * 1e6 / n as f64,
         written / n as u64
@@ -192,6 +231,32 @@ fn bump_counters(n: usize, round: u64) {
         child.wait().unwrap().success(),
         "nft -f (bump counters) failed"
     );
+}
+
+/// Wall time of one `nft` run with `input` on its stdin, its output read and dropped.
+fn nft_time(args: &[&str], input: &str) -> Duration {
+    use std::io::Write;
+    let t = Instant::now();
+    let mut child = Command::new("nft")
+        .args(args)
+        // As the daemon does: `nft -i` would load and rewrite ~/.nft.history.
+        .env("HOME", "/proc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && !out.stdout.is_empty(),
+        "nft {args:?} failed"
+    );
+    t.elapsed()
 }
 
 fn device(i: usize) -> (Mac, Ipv4Addr) {

@@ -32,10 +32,10 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use desawifi::domain::Mac;
 use desawifi::firewall::{
     render, DeviceKey, GardenNet, KernelState, OnlineDevice, Policy, SlotRates,
 };
-use desawifi::mac::Mac;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/village.sh");
 const TAG: &str = "fwdbn";
@@ -340,6 +340,17 @@ fn policy(n: usize) -> Policy {
         portal_port: 2050,
         portal_https_port: None,
         walled_garden: vec![GardenNet::V4(Ipv4Addr::new(203, 0, 113, 0), 24)],
+        garden_ports: vec![80, 443],
+        allow_private: vec![],
         online,
+        // The shipped categories (their sets stay empty unless a run fills them).
+        categories: desawifi::config::Usage::default()
+            .categories
+            .iter()
+            .map(|c| desawifi::firewall::CategoryRule {
+                id: c.id.clone(),
+                free: c.free,
+            })
+            .collect(),
     }
 }

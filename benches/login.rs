@@ -36,8 +36,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crowd::*;
-use desawifi::mac::Mac;
-use desawifi::store::{Device, Session, Store};
+use desawifi::domain::{Device, Mac, Session};
+use desawifi::store::Store;
 
 const TAG: &str = "latbn";
 /// Port 443 on the upstream: reset by the router while captive, never redirected

@@ -40,8 +40,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use desawifi::mac::Mac;
-use desawifi::store::{Device, Session, Store};
+use desawifi::domain::{Device, Mac, Session};
+use desawifi::store::Store;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/village.sh");
 const DAEMON: &str = env!("CARGO_BIN_EXE_desawifi");

@@ -11,6 +11,7 @@
 # parallel). Everything of a village is named after its TAG:
 #
 #   dw-TAG-u   upstream  eth0 198.51.100.2/24 2001:db8:100::2/64, lo 203.0.113.10/32
+#                        (and .21-.23: youtube.com, tiktok.com, bpjs-kesehatan.go.id, tests/categories.rs)
 #                        tests/upstream.py on :80 and :443 (plain HTTP), dnsmasq on :53
 #                        routes back to the LAN via the router
 #      | (veth)
@@ -250,6 +251,9 @@ link set eth0 up
 addr add 198.51.100.2/24 dev eth0
 addr add 2001:db8:100::2/64 dev eth0 nodad
 addr add 203.0.113.10/32 dev lo
+addr add 203.0.113.21/32 dev lo
+addr add 203.0.113.22/32 dev lo
+addr add 203.0.113.23/32 dev lo
 route add 10.77.0.0/24 via 198.51.100.1
 route add fd77::/64 via 2001:db8:100::1
 EOF
@@ -272,6 +276,9 @@ EOF
         --address=/example.com/198.51.100.2 \
         --address=/layanan.go.id/203.0.113.10 \
         --address=/go.id/203.0.113.10 \
+        --address=/youtube.com/203.0.113.21 \
+        --address=/tiktok.com/203.0.113.22 \
+        --address=/bpjs-kesehatan.go.id/203.0.113.23 \
         --address="$probe_hosts/198.51.100.2" \
         --pid-file="$RUN_DIR/upstream-dnsmasq.pid" --log-facility="$RUN_DIR/upstream-dnsmasq.log" \
         </dev/null >/dev/null 2>>"$RUN_DIR/upstream-dnsmasq.log"

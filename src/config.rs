@@ -13,7 +13,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::{Mac, OpeningHours, Rate, Size, TimeOfDay, DEFAULT_SLOTS, MAX_SLOTS};
 use crate::lang::Language;
+
+pub mod categories;
+pub use categories::{Category, Usage};
 
 /// Everything the gateway needs to know about its site, read from one file.
 #[derive(Debug, Clone)]
@@ -28,6 +32,10 @@ pub struct Config {
     pub quota: Quota,
     pub walled_garden: WalledGarden,
     pub uplink: Uplink,
+    /// Usage categories (`[usage]`, issue 12).
+    pub usage: Usage,
+    pub schedule: Schedule,
+    pub quiz: Quiz,
 }
 
 /// The village: shown on the splash page; its time zone decides when "today" ends.
@@ -54,8 +62,18 @@ pub struct Network {
     pub uplink_download: Option<Rate>,
     pub uplink_upload: Option<Rate>,
     /// Devices online at once; each holds a traffic-shaping slot (an HTB
-    /// class per direction, made at start-up). A login past it is refused.
+    /// class per direction, made at start-up). A login past it takes the
+    /// slot of a session idle at least `evict_idle_after`, or is refused.
     pub max_online: u16,
+    /// How long a session must have moved no traffic before a login may take
+    /// its slot (all slots taken) or its IP (another MAC on the same address).
+    pub evict_idle_after: Duration,
+    /// Private destinations (RFC 1918, 100.64.0.0/10, 169.254.0.0/16, ULA,
+    /// link-local) online devices may still reach beyond the router.
+    pub allow_private: Vec<ipnet::IpNet>,
+    /// Devices online whenever they are on the LAN, without the splash page
+    /// or a quota (the village office's PC, a kiosk, a camera); sorted, once each.
+    pub trusted_macs: Vec<Mac>,
 }
 
 /// The splash page server, with the limits that keep a busy village from starving it.
@@ -118,12 +136,15 @@ pub struct Store {
     /// (they are read every accounting interval, but the kernel keeps them
     /// across a daemon restart; see RELIABILITY.md). Spares the SD card.
     pub write_interval: Duration,
+    /// Devices not seen for this long are removed with their per-device
+    /// usage (the site's daily totals stay), so the store stays bounded.
+    pub forget_after: Duration,
 }
 
 /// The fair-share rules every device gets. The config file gives the
 /// first-boot defaults; an admin's change (`PUT /api/quota`) is kept in the
 /// store and wins from then on (see `Gateway::quota`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quota {
     /// Data per device per local day before it is slowed to `after_quota_rate`.
     pub daily_data: Size,
@@ -145,6 +166,66 @@ pub struct WalledGarden {
     pub addresses: Vec<ipnet::IpNet>,
     /// Lower-case DNS names.
     pub domains: Vec<String>,
+    /// The TCP ports a device that is not online may reach in the garden
+    /// (web only by default), so the garden is no free internet.
+    pub ports: Vec<u16>,
+}
+
+/// Indonesia's time zones, built into the binary (TZif files of the IANA tz
+/// database, public domain, in `config/tz/`): a router without
+/// `/usr/share/zoneinfo` (OpenWrt, a trimmed image) still knows them. The
+/// whole database would add 207 KB to a binary meant for small flash
+/// (issue 13); every other zone comes from the system's database.
+const BUILT_IN_ZONES: [(&str, &[u8]); 4] = [
+    ("Asia/Jakarta", include_bytes!("../config/tz/Asia/Jakarta")),
+    (
+        "Asia/Pontianak",
+        include_bytes!("../config/tz/Asia/Pontianak"),
+    ),
+    (
+        "Asia/Makassar",
+        include_bytes!("../config/tz/Asia/Makassar"),
+    ),
+    (
+        "Asia/Jayapura",
+        include_bytes!("../config/tz/Asia/Jayapura"),
+    ),
+];
+
+/// The zone `name` from the system's tz database, else from
+/// [`BUILT_IN_ZONES`].
+fn time_zone(name: &str) -> Option<jiff::tz::TimeZone> {
+    jiff::tz::TimeZone::get(name).ok().or_else(|| {
+        let (_, tzif) = BUILT_IN_ZONES.iter().find(|(n, _)| *n == name)?;
+        jiff::tz::TimeZone::tzif(name, tzif).ok()
+    })
+}
+
+/// `[schedule]`: when the wifi is open (local time of `[site] timezone`).
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// `open` and `close`; `None` (neither key) means always open.
+    pub hours: Option<OpeningHours>,
+    /// Public services and the walled garden stay reachable while closed.
+    pub garden_always_open: bool,
+}
+
+impl Default for Schedule {
+    fn default() -> Schedule {
+        Schedule {
+            hours: None,
+            garden_always_open: true,
+        }
+    }
+}
+
+/// `[quiz]`: the literacy quiz on the status page.
+#[derive(Debug, Clone)]
+pub struct Quiz {
+    /// Answers a device may give per local day.
+    pub attempts_per_day: u32,
+    /// Data a right answer adds to the device's quota for the rest of the day.
+    pub bonus: Size,
 }
 
 /// How the gateway checks its own uplink (the satellite dish drops out with weather and power).
@@ -159,20 +240,6 @@ pub struct Uplink {
     /// Consecutive failed rounds before the uplink counts as down.
     pub fail_after: u32,
 }
-
-/// An amount of data, in bytes.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Size(pub u64);
-
-/// A speed, in bits per second. `Rate(0)` means "cut off" where a rate may be zero.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Rate(pub u64);
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -313,6 +380,9 @@ struct RawConfig {
     quota: Option<RawQuota>,
     walled_garden: Option<RawWalledGarden>,
     uplink: Option<RawUplink>,
+    usage: Option<categories::RawUsage>,
+    schedule: Option<RawSchedule>,
+    quiz: Option<RawQuiz>,
 }
 
 #[derive(Deserialize, Default)]
@@ -333,6 +403,9 @@ struct RawNetwork {
     uplink_download: Option<Text>,
     uplink_upload: Option<Text>,
     max_online: Option<i64>,
+    evict_idle_after: Option<Text>,
+    allow_private: Vec<Text>,
+    trusted_macs: Vec<Text>,
 }
 
 #[derive(Deserialize, Default)]
@@ -366,6 +439,7 @@ struct RawAdmin {
 struct RawStore {
     path: Option<Text>,
     write_interval: Option<Text>,
+    forget_after: Option<Text>,
 }
 
 #[derive(Deserialize, Default)]
@@ -385,6 +459,7 @@ struct RawQuota {
 struct RawWalledGarden {
     addresses: Vec<Text>,
     domains: Vec<Text>,
+    ports: Option<Vec<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -394,6 +469,21 @@ struct RawUplink {
     interval: Option<Text>,
     timeout: Option<Text>,
     fail_after: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "a [schedule] table")]
+struct RawSchedule {
+    open: Option<Text>,
+    close: Option<Text>,
+    garden_always_open: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, expecting = "a [quiz] table")]
+struct RawQuiz {
+    attempts_per_day: Option<i64>,
+    bonus: Option<Text>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -460,6 +550,9 @@ impl Check<'_> {
             quota: self.quota(raw.quota.unwrap_or_default())?,
             walled_garden: self.walled_garden(raw.walled_garden.unwrap_or_default())?,
             uplink: self.uplink(raw.uplink.unwrap_or_default())?,
+            usage: categories::usage(raw.usage.unwrap_or_default(), self.path)?,
+            schedule: self.schedule(raw.schedule.unwrap_or_default())?,
+            quiz: self.quiz_section(raw.quiz.unwrap_or_default())?,
         })
     }
 
@@ -471,8 +564,13 @@ impl Check<'_> {
             name => Ok(name.to_owned()),
         })?;
         let (timezone, timezone_name) = self.or("site.timezone", raw.timezone, "Asia/Makassar", |s| {
-            let tz = jiff::tz::TimeZone::get(s).map_err(|_| {
-                format!("{s:?} is not a known time zone (try \"Asia/Makassar\", \"Asia/Jakarta\" or \"Asia/Jayapura\")")
+            let tz = time_zone(s).ok_or_else(|| {
+                let hint = if jiff::tz::db().is_definitively_empty() {
+                    "; this box has no tz database: other zones need it (Debian's tzdata)"
+                } else {
+                    ""
+                };
+                format!("{s:?} is not a known time zone (try \"Asia/Makassar\", \"Asia/Jakarta\" or \"Asia/Jayapura\"{hint})")
             })?;
             let name = tz.iana_name().unwrap_or(s).to_owned();
             Ok((tz, name))
@@ -511,7 +609,28 @@ impl Check<'_> {
             }
             Ok(ip)
         })?;
+        let mut trusted_macs = Vec::new();
+        for (i, t) in raw.trusted_macs.iter().enumerate() {
+            let mac =
+                t.0.trim()
+                    .parse::<Mac>()
+                    .ok()
+                    .filter(|m| m.0 != [0; 6] && m.0[0] & 1 == 0)
+                    .ok_or_else(|| {
+                        self.invalid(
+                            &format!("network.trusted_macs[{i}]"),
+                            format!(
+                                "{:?} is not a device's MAC address (try \"02:ab:cd:00:11:22\")",
+                                t.0
+                            ),
+                        )
+                    })?;
+            trusted_macs.push(mac);
+        }
+        trusted_macs.sort();
+        trusted_macs.dedup();
         Ok(Network {
+            trusted_macs,
             lan_interface,
             wan_interface,
             portal_address,
@@ -526,21 +645,35 @@ impl Check<'_> {
                 positive_rate,
             )?,
             max_online: match raw.max_online {
-                None => crate::shaping::DEFAULT_SLOTS,
+                None => DEFAULT_SLOTS,
                 Some(n) => u16::try_from(n)
                     .ok()
-                    .filter(|&n| n > 0 && n <= crate::shaping::MAX_SLOTS)
+                    .filter(|&n| n > 0 && n <= MAX_SLOTS)
                     .ok_or_else(|| {
                         self.invalid(
                             "network.max_online",
                             format!(
                                 "{n} is not between 1 and {} (try {})",
-                                crate::shaping::MAX_SLOTS,
-                                crate::shaping::DEFAULT_SLOTS
+                                MAX_SLOTS, DEFAULT_SLOTS
                             ),
                         )
                     })?,
             },
+            evict_idle_after: self.or(
+                "network.evict_idle_after",
+                raw.evict_idle_after,
+                "2m",
+                |s| positive(s, parse_duration(s)?, Duration::ZERO, "try \"2m\""),
+            )?,
+            allow_private: raw
+                .allow_private
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    network_address(&t.0)
+                        .map_err(|m| self.invalid(&format!("network.allow_private[{i}]"), m))
+                })
+                .collect::<Parsed<Vec<_>>>()?,
         })
     }
 
@@ -551,6 +684,15 @@ impl Check<'_> {
                 let d = parse_duration(s)?;
                 if d > Duration::from_secs(3600) {
                     return Err(format!("{s:?} is more than an hour (try \"1m\"; a power cut loses up to this much counting)"));
+                }
+                Ok(d)
+            })?,
+            forget_after: self.or("store.forget_after", raw.forget_after, "120d", |s| {
+                let d = parse_duration(s)?;
+                if d < Duration::from_secs(86_400) {
+                    return Err(format!(
+                        "{s:?} is less than a day (try \"120d\"; today's usage must survive)"
+                    ));
                 }
                 Ok(d)
             })?,
@@ -694,9 +836,9 @@ impl Check<'_> {
             raw.after_quota_rate,
             raw.accounting_interval,
         ];
-        for ((key, default), value) in QUOTA_KEYS.iter().zip(raws) {
+        for (key, value) in QuotaKey::ALL.into_iter().zip(raws) {
             let path = format!("quota.{key}");
-            quota = self.or(&path, value, default, |text| {
+            quota = self.or(&path, value, key.default_text(), |text| {
                 parse_quota_field(&quota, key, text)
             })?;
         }
@@ -706,16 +848,96 @@ impl Check<'_> {
     fn walled_garden(&self, raw: RawWalledGarden) -> Parsed<WalledGarden> {
         let mut garden = WalledGarden::default();
         for (i, t) in raw.addresses.iter().enumerate() {
-            let net = network_address(&t.0)
-                .map_err(|m| self.invalid(&format!("walled_garden.addresses[{i}]"), m))?;
+            let key = format!("walled_garden.addresses[{i}]");
+            let net = network_address(&t.0).map_err(|m| self.invalid(&key, m))?;
+            if net.prefix_len() == 0 {
+                return Err(self.invalid(
+                    &key,
+                    format!("{:?} is the whole internet (list the services' own blocks, e.g. \"203.0.113.0/24\")", t.0),
+                ));
+            }
             garden.addresses.push(net);
         }
         for (i, t) in raw.domains.iter().enumerate() {
-            let name = domain(&t.0)
-                .map_err(|m| self.invalid(&format!("walled_garden.domains[{i}]"), m))?;
+            let key = format!("walled_garden.domains[{i}]");
+            let name = domain(&t.0).map_err(|m| self.invalid(&key, m))?;
+            if !name.contains('.') {
+                return Err(self.invalid(
+                    &key,
+                    format!("{:?} is a top-level domain alone: every site under it would be free (list the service, e.g. \"layanan.go.id\")", t.0),
+                ));
+            }
             garden.domains.push(name);
         }
+        garden.ports = match raw.ports {
+            None => vec![80, 443],
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    u16::try_from(n).ok().filter(|&p| p > 0).ok_or_else(|| {
+                        self.invalid(
+                            &format!("walled_garden.ports[{i}]"),
+                            format!("{n} is not a TCP port (1-65535; try [80, 443])"),
+                        )
+                    })
+                })
+                .collect::<Parsed<Vec<_>>>()?,
+        };
         Ok(garden)
+    }
+
+    fn quiz_section(&self, raw: RawQuiz) -> Parsed<Quiz> {
+        let attempts_per_day = match raw.attempts_per_day {
+            None => 1,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|&n| (1..=10).contains(&n))
+                .ok_or_else(|| {
+                    self.invalid(
+                        "quiz.attempts_per_day",
+                        format!("{n} is not between 1 and 10 (try 1)"),
+                    )
+                })?,
+        };
+        let bonus = self.or("quiz.bonus", raw.bonus, "100 MiB", |s| {
+            let size = parse_size(s)?;
+            if size.0 > 10 << 30 {
+                return Err(format!("{s:?} is more than 10 GiB (try \"100 MiB\")"));
+            }
+            Ok(size)
+        })?;
+        Ok(Quiz {
+            attempts_per_day,
+            bonus,
+        })
+    }
+
+    fn schedule(&self, raw: RawSchedule) -> Parsed<Schedule> {
+        let open = self.optional("schedule.open", raw.open, |s| s.parse::<TimeOfDay>())?;
+        let close = self.optional("schedule.close", raw.close, |s| s.parse::<TimeOfDay>())?;
+        let hours = match (open, close) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(self.invalid(
+                    "schedule.close",
+                    "missing key (open and close go together; try \"22:00\")",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid(
+                    "schedule.open",
+                    "missing key (open and close go together; try \"06:00\")",
+                ))
+            }
+            (Some(o), Some(c)) => {
+                Some(opening_hours(o, c).map_err(|m| self.invalid("schedule.close", m))?)
+            }
+        };
+        Ok(Schedule {
+            hours,
+            garden_always_open: raw.garden_always_open.unwrap_or(true),
+        })
     }
 
     fn uplink(&self, raw: RawUplink) -> Parsed<Uplink> {
@@ -776,25 +998,136 @@ impl Check<'_> {
     }
 }
 
+/// `open` to `close` as a window: the one rule the config file and
+/// `PUT /api/schedule` share.
+pub fn opening_hours(open: TimeOfDay, close: TimeOfDay) -> Result<OpeningHours, String> {
+    OpeningHours::new(open, close).ok_or_else(|| {
+        format!("\"{close}\" is the opening time too (leave out [schedule] to stay always open)")
+    })
+}
+
 /// Checked when `[uplink] targets` is absent: public DNS servers answer TCP on port 53.
 pub const DEFAULT_UPLINK_TARGETS: [&str; 2] = ["1.1.1.1:53", "8.8.8.8:53"];
 
-/// The `[quota]` keys, in file order, with the default each has when absent.
-pub const QUOTA_KEYS: [(&str, &str); 7] = [
-    ("daily_data", "500 MiB"),
-    ("session_time", "4h"),
-    ("idle_timeout", "30m"),
-    ("download_rate", "2 Mbit/s"),
-    ("upload_rate", "1 Mbit/s"),
-    ("after_quota_rate", "256 kbit/s"),
-    ("accounting_interval", "5s"),
-];
+/// One `[quota]` key: the config file's, the admin API's and the console's
+/// name for one site default. Matched exhaustively wherever a key is
+/// handled, so a new key cannot be forgotten by a silent fall-through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QuotaKey {
+    /// Data per device per local day.
+    DailyData,
+    /// How long one login lasts.
+    SessionTime,
+    /// A session ends early after this long without traffic.
+    IdleTimeout,
+    /// Per-device download cap.
+    DownloadRate,
+    /// Per-device upload cap.
+    UploadRate,
+    /// The fair-use speed once the daily data is used (0: cut off).
+    AfterQuotaRate,
+    /// How often byte counters are read.
+    AccountingInterval,
+}
+
+/// What kind of value a quota key holds (its units).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaKind {
+    /// Bytes ("500 MiB").
+    Size,
+    /// Bits per second ("2 Mbit/s").
+    Rate,
+    /// A duration ("4h").
+    Duration,
+}
+
+/// A name that is not one of the `[quota]` keys.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key:?} is not a quota key (expected one of: {})", QuotaKey::names().join(", "))]
+pub struct UnknownQuotaKey {
+    /// The name given.
+    pub key: String,
+}
+
+impl QuotaKey {
+    /// Every key, in the config file's order.
+    pub const ALL: [QuotaKey; 7] = [
+        QuotaKey::DailyData,
+        QuotaKey::SessionTime,
+        QuotaKey::IdleTimeout,
+        QuotaKey::DownloadRate,
+        QuotaKey::UploadRate,
+        QuotaKey::AfterQuotaRate,
+        QuotaKey::AccountingInterval,
+    ];
+
+    /// The key's name in the file, the API and the console's form.
+    pub const fn name(self) -> &'static str {
+        match self {
+            QuotaKey::DailyData => "daily_data",
+            QuotaKey::SessionTime => "session_time",
+            QuotaKey::IdleTimeout => "idle_timeout",
+            QuotaKey::DownloadRate => "download_rate",
+            QuotaKey::UploadRate => "upload_rate",
+            QuotaKey::AfterQuotaRate => "after_quota_rate",
+            QuotaKey::AccountingInterval => "accounting_interval",
+        }
+    }
+
+    /// The value the key has when the file leaves it out.
+    pub const fn default_text(self) -> &'static str {
+        match self {
+            QuotaKey::DailyData => "500 MiB",
+            QuotaKey::SessionTime => "4h",
+            QuotaKey::IdleTimeout => "30m",
+            QuotaKey::DownloadRate => "2 Mbit/s",
+            QuotaKey::UploadRate => "1 Mbit/s",
+            QuotaKey::AfterQuotaRate => "256 kbit/s",
+            QuotaKey::AccountingInterval => "5s",
+        }
+    }
+
+    /// The key's units.
+    pub const fn kind(self) -> QuotaKind {
+        match self {
+            QuotaKey::DailyData => QuotaKind::Size,
+            QuotaKey::SessionTime | QuotaKey::IdleTimeout | QuotaKey::AccountingInterval => {
+                QuotaKind::Duration
+            }
+            QuotaKey::DownloadRate | QuotaKey::UploadRate | QuotaKey::AfterQuotaRate => {
+                QuotaKind::Rate
+            }
+        }
+    }
+
+    /// Every key's name, in file order.
+    pub fn names() -> Vec<&'static str> {
+        QuotaKey::ALL.iter().map(|k| k.name()).collect()
+    }
+}
+
+impl std::str::FromStr for QuotaKey {
+    type Err = UnknownQuotaKey;
+
+    fn from_str(s: &str) -> Result<QuotaKey, UnknownQuotaKey> {
+        QuotaKey::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| UnknownQuotaKey { key: s.to_owned() })
+    }
+}
+
+impl fmt::Display for QuotaKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// `base` with one `[quota]` key set from its text, validated exactly as the
 /// config file's value is (`Config::parse` goes through here too), so the
 /// admin API (`PUT /api/quota`) accepts what the file accepts and nothing else.
 /// The error is the message without the key (`"lots" is not a size (try "500 MiB")`).
-pub fn parse_quota_field(base: &Quota, key: &str, text: &str) -> Result<Quota, String> {
+pub fn parse_quota_field(base: &Quota, key: QuotaKey, text: &str) -> Result<Quota, String> {
     let duration = |example: &str| {
         positive(
             text,
@@ -805,7 +1138,7 @@ pub fn parse_quota_field(base: &Quota, key: &str, text: &str) -> Result<Quota, S
     };
     let mut quota = base.clone();
     match key {
-        "daily_data" => {
+        QuotaKey::DailyData => {
             quota.daily_data = positive(
                 text,
                 parse_size(text)?,
@@ -813,12 +1146,12 @@ pub fn parse_quota_field(base: &Quota, key: &str, text: &str) -> Result<Quota, S
                 "try \"500 MiB\"; to slow everyone always, set download_rate instead",
             )?
         }
-        "session_time" => quota.session_time = duration("4h")?,
-        "idle_timeout" => quota.idle_timeout = duration("30m")?,
-        "download_rate" => quota.download_rate = positive_rate(text)?,
-        "upload_rate" => quota.upload_rate = positive_rate(text)?,
-        "after_quota_rate" => quota.after_quota_rate = parse_rate(text)?,
-        "accounting_interval" => {
+        QuotaKey::SessionTime => quota.session_time = duration("4h")?,
+        QuotaKey::IdleTimeout => quota.idle_timeout = duration("30m")?,
+        QuotaKey::DownloadRate => quota.download_rate = positive_rate(text)?,
+        QuotaKey::UploadRate => quota.upload_rate = positive_rate(text)?,
+        QuotaKey::AfterQuotaRate => quota.after_quota_rate = parse_rate(text)?,
+        QuotaKey::AccountingInterval => {
             let d = parse_duration(text)?;
             if d < Duration::from_secs(1) || d > Duration::from_secs(300) {
                 return Err(format!(
@@ -826,13 +1159,6 @@ pub fn parse_quota_field(base: &Quota, key: &str, text: &str) -> Result<Quota, S
                 ));
             }
             quota.accounting_interval = d;
-        }
-        _ => {
-            let known: Vec<&str> = QUOTA_KEYS.iter().map(|(k, _)| *k).collect();
-            return Err(format!(
-                "unknown key (expected one of: {})",
-                known.join(", ")
-            ));
         }
     }
     Ok(quota)
@@ -1032,46 +1358,6 @@ fn scaled(number: &str, scale: u64) -> Option<u128> {
     whole.checked_mul(scale as u128)?.checked_add(part)
 }
 
-/// `value / unit` with at most two decimals, trailing zeros dropped: "1.5", "500".
-fn human(value: u64, unit: u64) -> String {
-    let hundredths = (value as u128 * 100 + unit as u128 / 2) / unit as u128;
-    let (whole, frac) = (hundredths / 100, hundredths % 100);
-    match frac {
-        0 => format!("{whole}"),
-        f if f % 10 == 0 => format!("{whole}.{}", f / 10),
-        f => format!("{whole}.{f:02}"),
-    }
-}
-
-impl fmt::Display for Size {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u64); 4] = [
-            ("TiB", 1 << 40),
-            ("GiB", 1 << 30),
-            ("MiB", 1 << 20),
-            ("KiB", 1 << 10),
-        ];
-        match UNITS.iter().find(|(_, unit)| self.0 >= *unit) {
-            Some((name, unit)) => write!(f, "{} {name}", human(self.0, *unit)),
-            None => write!(f, "{} B", self.0),
-        }
-    }
-}
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u64); 3] = [
-            ("Gbit/s", 1_000_000_000),
-            ("Mbit/s", 1_000_000),
-            ("kbit/s", 1_000),
-        ];
-        match UNITS.iter().find(|(_, unit)| self.0 >= *unit) {
-            Some((name, unit)) => write!(f, "{} {name}", human(self.0, *unit)),
-            None => write!(f, "{} bit/s", self.0),
-        }
-    }
-}
-
 /// Duration units, largest first, in milliseconds.
 const DURATION_UNITS: [(&str, u64); 5] = [
     ("d", 86_400_000),
@@ -1198,6 +1484,101 @@ path = "/var/lib/desawifi"
     }
 
     #[test]
+    fn schedule_keys_are_checked_one_by_one() {
+        assert!(parse(MINIMAL).unwrap().schedule.hours.is_none());
+        assert!(parse(MINIMAL).unwrap().schedule.garden_always_open);
+        assert_error(
+            "schedule",
+            "open",
+            "\"25:00\"",
+            "\"25:00\" is not a time of day (try \"06:00\")",
+        );
+        assert_error(
+            "schedule",
+            "close",
+            "\"late\"",
+            "\"late\" is not a time of day (try \"06:00\")",
+        );
+        // Both or neither: the error names the one missing.
+        assert_eq!(
+            error_with("schedule", "open", "\"06:00\""),
+            "x.toml: schedule.close: missing key (open and close go together; try \"22:00\")"
+        );
+        assert_eq!(
+            error_with("schedule", "close", "\"22:00\""),
+            "x.toml: schedule.open: missing key (open and close go together; try \"06:00\")"
+        );
+        let text = format!("{MINIMAL}[schedule]\nopen = \"22:00\"\nclose = \"22:00\"\n");
+        assert_eq!(
+            parse(&text).unwrap_err().to_string(),
+            "x.toml: schedule.close: \"22:00\" is the opening time too (leave out [schedule] to stay always open)"
+        );
+        let text = format!(
+            "{MINIMAL}[schedule]\nopen = \"18:00\"\nclose = \"02:00\"\ngarden_always_open = false\n"
+        );
+        let s = parse(&text).unwrap().schedule;
+        assert_eq!(s.hours.unwrap().open.to_string(), "18:00");
+        assert_eq!(s.hours.unwrap().close.to_string(), "02:00");
+        assert!(!s.garden_always_open);
+        let text = format!("{MINIMAL}[schedule]\ngarden_always_open = \"yes\"\n");
+        assert!(parse(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("schedule.garden_always_open"));
+    }
+
+    #[test]
+    fn trusted_macs_are_unicast_macs() {
+        assert!(parse(MINIMAL).unwrap().network.trusted_macs.is_empty());
+        assert_eq!(
+            error_with("network", "trusted_macs", "[\"02:77:00:00:00:01\", \"kantor\"]"),
+            "x.toml: network.trusted_macs[1]: \"kantor\" is not a device's MAC address (try \"02:ab:cd:00:11:22\")"
+        );
+        assert_eq!(
+            error_with("network", "trusted_macs", "[\"ff:ff:ff:ff:ff:ff\"]"),
+            "x.toml: network.trusted_macs[0]: \"ff:ff:ff:ff:ff:ff\" is not a device's MAC address (try \"02:ab:cd:00:11:22\")",
+            "broadcast is no device"
+        );
+        let text = MINIMAL.replace(
+            "portal_address = \"10.77.0.1\"\n",
+            "portal_address = \"10.77.0.1\"\ntrusted_macs = [\"02:77:00:00:00:09\", \"02:77:00:00:00:01\", \"02:77:00:00:00:09\"]\n",
+        );
+        let macs: Vec<String> = parse(&text)
+            .unwrap()
+            .network
+            .trusted_macs
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        assert_eq!(macs, ["02:77:00:00:00:01", "02:77:00:00:00:09"]);
+    }
+
+    #[test]
+    fn quiz_keys_are_bounded() {
+        let q = parse(MINIMAL).unwrap().quiz;
+        assert_eq!((q.attempts_per_day, q.bonus.0), (1, 100 << 20));
+        assert_error(
+            "quiz",
+            "attempts_per_day",
+            "0",
+            "0 is not between 1 and 10 (try 1)",
+        );
+        assert_error(
+            "quiz",
+            "attempts_per_day",
+            "11",
+            "11 is not between 1 and 10 (try 1)",
+        );
+        assert_error(
+            "quiz",
+            "bonus",
+            "\"20 GiB\"",
+            "\"20 GiB\" is more than 10 GiB (try \"100 MiB\")",
+        );
+        assert!(error_with("quiz", "bonus", "\"lots\"").starts_with("x.toml: quiz.bonus: "));
+    }
+
+    #[test]
     fn max_online_is_a_slot_count() {
         assert_error(
             "network",
@@ -1258,6 +1639,24 @@ path = "/var/lib/desawifi"
             (c.uplink.interval, c.uplink.timeout, c.uplink.fail_after),
             (Duration::from_secs(10), Duration::from_secs(2), 2)
         );
+    }
+
+    #[test]
+    fn indonesias_zones_are_built_in_and_agree_with_the_system_database() {
+        for (name, tzif) in BUILT_IN_ZONES {
+            let built_in = jiff::tz::TimeZone::tzif(name, tzif).unwrap();
+            let system = jiff::tz::TimeZone::get(name).expect("the test machine has tzdata");
+            for unix in [0i64, 600_000_000, 1_000_000_000, 1_800_000_000] {
+                let at = jiff::Timestamp::from_second(unix).unwrap();
+                assert_eq!(
+                    built_in.to_offset(at),
+                    system.to_offset(at),
+                    "{name} at {unix}"
+                );
+            }
+        }
+        assert!(time_zone("Asia/Makassar").is_some());
+        assert!(time_zone("Mars/Olympus_Mons").is_none());
     }
 
     #[test]
@@ -1665,7 +2064,7 @@ path = "/var/lib/desawifi"
     #[test]
     fn one_quota_key_parses_like_the_file() {
         let base = parse(MINIMAL).unwrap().quota;
-        let q = parse_quota_field(&base, "daily_data", "1 GiB").unwrap();
+        let q = parse_quota_field(&base, QuotaKey::DailyData, "1 GiB").unwrap();
         assert_eq!(
             q,
             Quota {
@@ -1683,12 +2082,17 @@ path = "/var/lib/desawifi"
             let from_file = parse(&format!("{MINIMAL}[quota]\n{key} = \"{value}\"\n"))
                 .unwrap_err()
                 .to_string();
-            let alone = parse_quota_field(&base, key, value).unwrap_err();
+            let alone = parse_quota_field(&base, key.parse().unwrap(), value).unwrap_err();
             assert_eq!(from_file, format!("x.toml: quota.{key}: {alone}"));
         }
-        assert!(parse_quota_field(&base, "daly_data", "1 GiB")
-            .unwrap_err()
-            .starts_with("unknown key (expected one of: daily_data, "));
+        let unknown = "daly_data".parse::<QuotaKey>().unwrap_err();
+        assert_eq!(unknown.key, "daly_data");
+        assert!(unknown
+            .to_string()
+            .starts_with("\"daly_data\" is not a quota key (expected one of: daily_data, "));
+        for key in QuotaKey::ALL {
+            assert_eq!(key.name().parse::<QuotaKey>(), Ok(key));
+        }
     }
 
     #[test]
@@ -1751,7 +2155,7 @@ path = "/var/lib/desawifi"
             .to_string();
         assert_eq!(
             e,
-            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink)"
+            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, usage, schedule, quiz)"
         );
         let e = parse(&format!("verbose = true\n{MINIMAL}"))
             .unwrap_err()
@@ -1765,7 +2169,7 @@ path = "/var/lib/desawifi"
             .to_string();
         assert_eq!(
             e,
-            "x.toml: walled_garden.domain: unknown key (expected one of: addresses, domains)"
+            "x.toml: walled_garden.domain: unknown key (expected one of: addresses, domains, ports)"
         );
         let e = parse(&format!(
             "{MINIMAL}[admin]\nlisten = \"127.0.0.1:1\"\n[admin.extra]\nx = 1\n"
@@ -2166,5 +2570,74 @@ path = "/var/lib/desawifi"
         );
         let e = error_with("uplink", "target", "[\"1.1.1.1:53\"]");
         assert_eq!(e, "x.toml: uplink.target: unknown key (expected one of: targets, interval, timeout, fail_after)");
+    }
+
+    #[test]
+    fn the_garden_refuses_a_tld_alone_and_the_whole_internet() {
+        for tld in ["com", "id"] {
+            let e = error_with("walled_garden", "domains", &format!("[\"go.id\", {tld:?}]"));
+            assert!(
+                e.starts_with(&format!(
+                    "x.toml: walled_garden.domains[1]: {tld:?} is a top-level domain alone"
+                )),
+                "{e}"
+            );
+        }
+        for all in ["0.0.0.0/0", "::/0"] {
+            let e = error_with("walled_garden", "addresses", &format!("[{all:?}]"));
+            assert!(
+                e.starts_with(&format!(
+                    "x.toml: walled_garden.addresses[0]: {all:?} is the whole internet"
+                )),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn garden_ports_default_to_the_web() {
+        assert_eq!(parse(MINIMAL).unwrap().walled_garden.ports, vec![80, 443]);
+        let c = parse(&format!("{MINIMAL}[walled_garden]\nports = [443]\n")).unwrap();
+        assert_eq!(c.walled_garden.ports, vec![443]);
+        let e = error_with("walled_garden", "ports", "[80, 70000]");
+        assert_eq!(
+            e,
+            "x.toml: walled_garden.ports[1]: 70000 is not a TCP port (1-65535; try [80, 443])"
+        );
+    }
+
+    #[test]
+    fn eviction_private_and_forgetting_keys() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.network.evict_idle_after, Duration::from_secs(120));
+        assert!(c.network.allow_private.is_empty());
+        assert_eq!(c.store.forget_after, Duration::from_secs(120 * 86_400));
+        let e = error_with("network", "evict_idle_after", "\"0\"");
+        assert_eq!(
+            e,
+            "x.toml: network.evict_idle_after: \"0\" must be more than zero (try \"2m\")"
+        );
+        let e = error_with("network", "allow_private", "[\"192.168.100.1/24\"]");
+        assert!(
+            e.starts_with(
+                "x.toml: network.allow_private[0]: \"192.168.100.1/24\" has host bits set"
+            ),
+            "{e}"
+        );
+        let e = error_with("store", "forget_after", "\"1h\"");
+        assert!(
+            e.starts_with("x.toml: store.forget_after: \"1h\" is less than a day"),
+            "{e}"
+        );
+        let text = MINIMAL.replace(
+            "portal_address = \"10.77.0.1\"\n",
+            "portal_address = \"10.77.0.1\"\nallow_private = [\"192.168.100.1\"]\nevict_idle_after = \"30s\"\n",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.network.allow_private,
+            vec!["192.168.100.1/32".parse().unwrap()]
+        );
+        assert_eq!(c.network.evict_idle_after, Duration::from_secs(30));
     }
 }

@@ -6,6 +6,8 @@
 //! domains into our `garden_dns4` set (`nftset=`). [`snippet`] writes exactly
 //! that, for `desawifi dnsmasq-conf` to print into `/etc/dnsmasq.d/`.
 
+pub mod categories;
+
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
@@ -117,6 +119,10 @@ pub fn snippet(config: &Config) -> String {
     let domains = &config.walled_garden.domains;
     if domains.is_empty() {
         s.push_str("# Walled garden by name: none (walled_garden.domains is empty).\n");
+        if !config.usage.categories.is_empty() {
+            short_ttl(&mut s);
+        }
+        categories::section(config, &mut s);
         return s;
     }
     let _ = write!(
@@ -124,18 +130,19 @@ pub fn snippet(config: &Config) -> String {
         "# Walled garden by name: dnsmasq adds the IPv4 answers for each domain, and for\n\
          # every name under it, to the set {SET_GARDEN_DNS4} of table inet {TABLE}, which lets\n\
          # captive phones through to those addresses. An address times out a day after it\n\
-         # was first added: dnsmasq adds only when it forwards a lookup (never on a cache\n\
-         # hit), and adding it again does not renew the timeout. With answers kept short,\n\
-         # here and in the phones' own caches (for every name: a few more small lookups\n\
-         # on the uplink), lookups go upstream again, and put the address back, at most\n\
-         # {SHORT_TTL} seconds after it timed out.\n\
-         max-cache-ttl={SHORT_TTL}\n\
-         max-ttl={SHORT_TTL}\n"
+         # was first added (the usage categories' sets below too).\n"
     );
+    short_ttl(&mut s);
+    let sets = categories::nftsets(config);
     for domain in domains {
         let probes = probes_covered_by(domain);
         if probes.is_empty() {
-            let _ = writeln!(s, "nftset=/{domain}/4#inet#{TABLE}#{SET_GARDEN_DNS4}");
+            let line = sets
+                .iter()
+                .find(|(d, _)| d == domain)
+                .map(|(d, sets)| categories::nftset_line(d, sets))
+                .unwrap_or_else(|| format!("nftset=/{domain}/4#inet#{TABLE}#{SET_GARDEN_DNS4}"));
+            let _ = writeln!(s, "{line}");
         } else {
             let _ = writeln!(
                 s,
@@ -144,7 +151,22 @@ pub fn snippet(config: &Config) -> String {
             );
         }
     }
+    categories::section(config, &mut s);
     s
+}
+
+/// Answers kept short, so DNS-learned set elements come back soon after they time out.
+fn short_ttl(s: &mut String) {
+    let _ = write!(
+        s,
+        "# dnsmasq adds an address only when it forwards a lookup (never on a cache\n\
+         # hit), and adding it again does not renew the timeout. With answers kept short,\n\
+         # here and in the phones' own caches (for every name: a few more small lookups\n\
+         # on the uplink), lookups go upstream again, and put the address back, at most\n\
+         # {SHORT_TTL} seconds after it timed out.\n\
+         max-cache-ttl={SHORT_TTL}\n\
+         max-ttl={SHORT_TTL}\n"
+    );
 }
 
 /// The longest a DNS answer lives in dnsmasq's cache and in the phones' caches,
@@ -193,7 +215,7 @@ mod tests {
         let text = format!(
             "[site]\nname = \"Desa\"\n[network]\nlan_interface = \"br-lan\"\nwan_interface = \"wan0\"\n\
              portal_address = \"10.77.0.1\"\n[portal]\nlisten = \"0.0.0.0:2050\"\n[store]\npath = \"/tmp/x\"\n\
-             {walled_garden}"
+             [usage]\ncategories_file = \"/dev/null\"\n{walled_garden}"
         );
         Config::parse(&text, Path::new("x.toml")).unwrap()
     }

@@ -1,19 +1,37 @@
 //! desawifi: a captive-portal gateway for free village wifi.
 //!
 //! # Layout
-//! - [`config`]    TOML -> typed [`config::Config`]; every error names the file and key.
-//! - [`store`]     sled: devices and sessions, the source of truth.
-//! - [`firewall`]  the nftables ruleset as data, applied in one transaction; counters read back.
-//! - [`gateway`]   the core: admit / revoke / look up devices (store first, then firewall).
-//! - [`quota`]     daily usage from kernel counters; quota, idle and time decisions.
-//! - [`shaping`]   HTB trees on LAN and WAN: a fair share per device, caps, the fair-use speed.
-//! - [`portal`]    hyper on the LAN: splash, login, status, RFC 8908 captive API.
-//! - [`neighbor`]  client IP -> MAC from the kernel's neighbour table.
-//! - [`uplink`]    is the village's internet up? TCP checks, state read by the portal's pages.
-//! - [`daemon`]    wires the rooms together and runs them until shutdown.
-//! - [`doctor`]    `desawifi doctor`: is this box ready (kernel, dnsmasq, interfaces, store, clock)?
-//! - [`dnsmasq`]   the router's dnsmasq snippet (LAN DNS, RFC 8910 option 114, walled-garden nftset=).
-//! - [`clock`], [`lang`], [`mac`]: small shared types.
+//! Rooms stack in layers; a room uses only rooms below it (and the few
+//! same-layer edges named here). `tests/layering.rs` checks every
+//! `crate::` path against this table, so it stays true.
+//!
+//! - **top** [`daemon`]: wires the rooms together (signals, shutdown order,
+//!   the control socket) and runs them until shutdown. [`doctor`]: is this box
+//!   ready (kernel, dnsmasq, interfaces, store, clock)? (`main.rs`: the CLI only.)
+//! - **edge**, never importing each other, never nft or tc:
+//!   - [`portal`]: hyper on the LAN: splash, login, status, RFC 8908 captive API, OS probes.
+//!   - [`admin`]: the regency's HTTPS room: accounts, JSON API, console,
+//!     `/metrics`; every change through `admin::ops` (role, validation, audit).
+//!     It reaches the store only through [`store::AdminStore`] (its own trees).
+//! - **core** [`gateway`]: the only holder of store + firewall: admit, revoke,
+//!   overrides, the accounting pass, the reports every edge reads.
+//! - **kernel**:
+//!   - [`firewall`]: `Policy` (data) -> pure `render` -> one nft transaction;
+//!     one task coalescing device changes; counters read back in one call.
+//!   - [`dnsmasq`]: the router's dnsmasq snippet (names the firewall's sets).
+//! - **base**:
+//!   - [`config`]: TOML -> typed [`config::Config`]; every error names the file and key.
+//!   - [`store`]: sled behind typed records; it owns its encodings (golden bytes).
+//!   - [`shaping`]: HTB trees on LAN and WAN (`tc -batch` scripts, pure).
+//!   - [`quota`]: quota arithmetic (limits, standing, counter deltas).
+//!   - [`neighbor`]: client IP -> MAC from the kernel's neighbour table.
+//!   - [`uplink`]: is the village's internet up? TCP checks, a watch channel.
+//!   - [`web`]: one HTTP layer for both edges: listener, helpers, forms,
+//!     cookies, TLS, ONE template engine.
+//! - **ground**, importing nothing of the crate:
+//!   - [`domain`]: Mac, Size, Rate, Device, Session, DailyUsage, Standing, Role, local days.
+//!   - [`telemetry`]: the event registry any room bumps; only admin renders it.
+//!   - [`clock`] (the injectable clock), [`lang`] (Indonesian first, English second).
 
 pub mod admin;
 pub mod clock;
@@ -21,13 +39,15 @@ pub mod config;
 pub mod daemon;
 pub mod dnsmasq;
 pub mod doctor;
+pub mod domain;
 pub mod firewall;
 pub mod gateway;
 pub mod lang;
-pub mod mac;
 pub mod neighbor;
 pub mod portal;
 pub mod quota;
 pub mod shaping;
 pub mod store;
+pub mod telemetry;
 pub mod uplink;
+pub mod web;

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use desawifi::admin::control::{self, Request};
-use desawifi::admin::Role;
 use desawifi::config::Config;
+use desawifi::domain::Role;
 
 /// The command line (also read by examples/gen_docs.rs for the man page and
 /// completions, which stay out of the shipped binary).

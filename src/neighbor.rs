@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::mac::Mac;
+use crate::domain::Mac;
 
 /// ARP entry flag "complete" (ATF_COM).
 const ATF_COM: u32 = 0x2;
@@ -15,6 +15,26 @@ const ATF_COM: u32 = 0x2;
 pub fn mac_of(ip: Ipv4Addr, iface: &str) -> Option<Mac> {
     let table = std::fs::read_to_string("/proc/net/arp").ok()?;
     lookup(&table, ip, iface)
+}
+
+/// Every complete entry on `iface`: (IP, MAC), as the kernel holds them now
+/// (trusted devices are admitted at the address found here).
+pub fn entries(iface: &str) -> Vec<(Ipv4Addr, Mac)> {
+    std::fs::read_to_string("/proc/net/arp")
+        .map(|table| parse_entries(&table, iface))
+        .unwrap_or_default()
+}
+
+/// The complete entries on `iface` in the text of `/proc/net/arp`.
+pub fn parse_entries(table: &str, iface: &str) -> Vec<(Ipv4Addr, Mac)> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let addr: Ipv4Addr = line.split_whitespace().next()?.parse().ok()?;
+            Some((addr, lookup(table, addr, iface)?))
+        })
+        .collect()
 }
 
 /// Find `ip` on `iface` in the text of `/proc/net/arp`:
@@ -44,6 +64,18 @@ mod tests {
 10.77.0.12       0x1         0x0         00:00:00:00:00:00     *        br-lan
 198.51.100.2     0x1         0x2         02:aa:00:00:00:02     *        wan0
 ";
+
+    #[test]
+    fn lists_complete_entries_on_the_lan_only() {
+        let all = parse_entries(TABLE, "br-lan");
+        assert_eq!(
+            all,
+            vec![(
+                "10.77.0.11".parse().unwrap(),
+                "02:77:00:00:00:01".parse().unwrap()
+            )]
+        );
+    }
 
     #[test]
     fn finds_complete_entries_on_the_lan_only() {

@@ -76,12 +76,12 @@ impl Watcher {
             match verdict.record(round, clock.now()) {
                 Some(Change::WentDown { since }) => {
                     warn!(since, targets = ?settings.targets, "uplink down");
-                    crate::admin::metrics::uplink_went_down();
+                    crate::telemetry::uplink_went_down();
                     tx.send_replace(UplinkState::Down { since });
                 }
                 Some(Change::CameBack { down_for_secs }) => {
                     info!(down_for_secs, "uplink back");
-                    crate::admin::metrics::uplink_came_back(down_for_secs);
+                    crate::telemetry::uplink_came_back(down_for_secs);
                     tx.send_replace(UplinkState::Up);
                 }
                 None => debug!(up = round, "uplink round"),

@@ -168,6 +168,14 @@ fn authorization_matrix_for_every_route() {
             true,
         ),
         ("GET", "/api/usage".into(), Value::Null, false),
+        ("GET", "/api/usage/categories".into(), Value::Null, false),
+        ("GET", "/api/usage/free".into(), Value::Null, false),
+        (
+            "PUT",
+            "/api/usage/free".into(),
+            json!({"free": ["kesehatan", "pendidikan", "layanan_publik"]}),
+            true,
+        ),
         (
             "GET",
             "/api/usage?from=2026-01-01&to=2026-01-31".into(),

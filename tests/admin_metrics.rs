@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use common::{add_user, curl, tag_for, AdminClient, Daemon, Village, ADMIN_ADDR};
 use desawifi::admin::metrics::{
-    self, DeviceCounts, ProcessStats, Snapshot, CONTENT_TYPE, FAMILIES, REGISTRY,
+    self, DeviceCounts, ProcessStats, Snapshot, CONTENT_TYPE, FAMILIES,
 };
-use desawifi::store::DailyUsage;
+use desawifi::domain::DailyUsage;
+use desawifi::telemetry::{self, REGISTRY};
 use desawifi::uplink::UplinkState;
 use serde_json::Value;
 
@@ -132,7 +133,9 @@ fn full_snapshot() -> Snapshot {
         uplink: UplinkState::Down {
             since: 1_764_200_000,
         },
+        open: true,
         process: ProcessStats::read(),
+        categories: vec!["video".into(), "layanan_publik".into(), "lainnya".into()],
         now: 1_764_200_100,
     }
 }
@@ -142,10 +145,10 @@ fn full_snapshot() -> Snapshot {
 #[test]
 fn the_exposition_passes_promtool() {
     // Every hook once, so no family is all zeros.
-    metrics::firewall_applied(Duration::from_millis(3), true);
-    metrics::accounting_pass(Duration::from_millis(40), Some(3));
-    metrics::admin_login(metrics::AdminLogin::Bad);
-    metrics::uplink_went_down();
+    telemetry::firewall_applied(Duration::from_millis(3), true);
+    telemetry::accounting_pass(Duration::from_millis(40), Some(3));
+    telemetry::admin_login(telemetry::AdminLogin::Bad);
+    telemetry::uplink_went_down();
     let text = metrics::render(&full_snapshot(), &REGISTRY);
     assert_promtool_metrics_clean(&text);
     assert!(

@@ -13,10 +13,11 @@ use std::sync::Arc;
 use common::{curl, Village};
 use desawifi::clock::{Clock, ManualClock};
 use desawifi::config::Config;
+use desawifi::domain::Mac;
+use desawifi::domain::{QuotaOverride, Standing};
 use desawifi::firewall::{Firewall, Nft};
+use desawifi::gateway::accounting;
 use desawifi::gateway::{default_slot_rates, shaping_plan, Gateway, GatewayError};
-use desawifi::mac::Mac;
-use desawifi::quota::{accounting, QuotaOverride, Standing};
 use desawifi::shaping::Tc;
 use desawifi::store::Store;
 

@@ -19,6 +19,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::{curl, ns_exec, ns_ok, tag_for, Daemon, Village};
+use desawifi::domain::DEFAULT_SLOTS;
 use desawifi::shaping::{self, Plan, SlotRates, Tc};
 
 /// The upstream's address (iperf3 servers, ping target).
@@ -332,13 +333,13 @@ fn a_phone_with_16_flows_does_not_starve_a_phone_with_one() {
     let tc = router_tc(&v);
     let t = Instant::now();
     block_on(tc.run(&shaping::setup_script(
-        &plan(Some(UPLINK), Some(UPLINK), shaping::DEFAULT_SLOTS),
+        &plan(Some(UPLINK), Some(UPLINK), DEFAULT_SLOTS),
         FAST,
     )))
     .unwrap();
     println!(
         "tc setup of {} slots x 2 interfaces: {:?}",
-        shaping::DEFAULT_SLOTS,
+        DEFAULT_SLOTS,
         t.elapsed()
     );
     steer(&v, 3);
@@ -503,7 +504,7 @@ fn class_count(v: &Village, dev: &str) -> usize {
 fn setup_rebuilds_and_teardown_removes_only_ours() {
     let v = Village::up(&tag_for("shaping::teardown"), 1);
     let tc = router_tc(&v);
-    let big = plan(Some(UPLINK), Some(UPLINK), shaping::DEFAULT_SLOTS);
+    let big = plan(Some(UPLINK), Some(UPLINK), DEFAULT_SLOTS);
     // Twice the full size (the second replaces the first), then a smaller tree.
     for _ in 0..2 {
         let script = shaping::setup_script(&big, FAST);
@@ -516,14 +517,13 @@ fn setup_rebuilds_and_teardown_removes_only_ours() {
             t.elapsed()
         );
     }
-    assert_eq!(
-        class_count(&v, "br-lan"),
-        3 + usize::from(shaping::DEFAULT_SLOTS)
-    );
+    // Four fixed classes (uplink, default, the garden of online phones, the
+    // shared garden class of phones not online), then one per slot.
+    assert_eq!(class_count(&v, "br-lan"), 4 + usize::from(DEFAULT_SLOTS));
     let small = plan(None, None, 3);
     block_on(tc.run(&shaping::setup_script(&small, FAST))).unwrap();
-    assert_eq!(class_count(&v, "br-lan"), 6);
-    assert_eq!(class_count(&v, "wan0"), 6);
+    assert_eq!(class_count(&v, "br-lan"), 7);
+    assert_eq!(class_count(&v, "wan0"), 7);
     assert!(root_qdisc(&v, "br-lan").contains("htb de5a: root"));
 
     block_on(tc.teardown(&small)).unwrap();

@@ -204,7 +204,8 @@ fn dnsmasq_accepts_the_generated_snippet_and_the_shipped_one_is_current() {
     assert!(
         snippet
             .lines()
-            .any(|l| l == "nftset=/go.id/4#inet#desawifi#garden_dns4"),
+            .any(|l| l
+                == "nftset=/go.id/4#inet#desawifi#garden_dns4,4#inet#desawifi#cat_layanan_publik"),
         "{snippet}"
     );
 
@@ -266,15 +267,25 @@ fn a_domain_above_a_connectivity_probe_is_left_out_with_a_warning() {
     let (snippet, stderr) = dnsmasq_conf(&file);
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(stderr.contains("gstatic.com"), "{stderr}");
+    // Every line that fills the walled garden (the usage categories' lines
+    // name it too for the domains under go.id, never for gstatic.com).
     let nftset: Vec<&str> = snippet
         .lines()
-        .filter(|l| l.starts_with("nftset="))
+        .filter(|l| l.starts_with("nftset=") && l.contains("#garden_dns4"))
         .collect();
-    assert_eq!(
-        nftset,
-        ["nftset=/go.id/4#inet#desawifi#garden_dns4"],
+    assert!(
+        nftset
+            .iter()
+            .all(|l| l.starts_with("nftset=/go.id/") || l.contains(".go.id/")),
         "{snippet}"
     );
+    assert!(
+        nftset.contains(
+            &"nftset=/go.id/4#inet#desawifi#garden_dns4,4#inet#desawifi#cat_layanan_publik"
+        ),
+        "{snippet}"
+    );
+    assert!(!snippet.contains("nftset=/gstatic.com/"), "{snippet}");
     assert!(
         snippet.contains(
             "# NOT added: gstatic.com covers the probe host connectivitycheck.gstatic.com"

@@ -24,9 +24,9 @@ use std::time::Duration;
 use desawifi::admin::accounts::Accounts;
 use desawifi::admin::console::Console;
 use desawifi::admin::server::Admin;
-use desawifi::admin::{api, Principal, Role, Via};
+use desawifi::admin::{api, Principal, Via};
 use desawifi::clock::ManualClock;
-use desawifi::mac::Mac;
+use desawifi::domain::{Mac, Role};
 use desawifi::uplink::UplinkState;
 use hyper::body::Bytes;
 use libfuzzer_sys::fuzz_target;
@@ -47,7 +47,7 @@ fn world() -> &'static World {
     WORLD.get_or_init(|| {
         let (rt, gateway, store) = common::gateway("admin");
         let (uplink, reader) = watch::channel(UplinkState::Up);
-        let accounts = Accounts::new(store, Duration::from_secs(3600), Arc::new(ManualClock::new(1_780_000_000)));
+        let accounts = Accounts::new(store.admin(), Duration::from_secs(3600), Arc::new(ManualClock::new(1_780_000_000)));
         accounts.add_user("ani", Role::Admin, "kelapa-muda-1", "fuzz").expect("fuzz account");
         let who = rt
             .block_on(async {

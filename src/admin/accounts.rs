@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use super::{Principal, Role, Via};
 use crate::clock::Clock;
-use crate::store::{AdminSession, AuditEntry, Store, StoreError, UserChange, UserRecord};
+use crate::store::{AdminSession, AdminStore, AuditEntry, StoreError, UserChange, UserRecord};
 
 /// argon2id memory cost in KiB (19 MiB: OWASP's recommended minimum; a
 /// small MIPS/ARM router verifies in well under a second).
@@ -128,7 +128,7 @@ pub struct Accounts {
 }
 
 struct Inner {
-    store: Store,
+    store: AdminStore,
     session_time: Duration,
     clock: Arc<dyn Clock>,
     limiter: Mutex<limiter::Limiter>,
@@ -137,7 +137,8 @@ struct Inner {
 }
 
 impl Accounts {
-    pub fn new(store: Store, session_time: Duration, clock: Arc<dyn Clock>) -> Accounts {
+    /// The accounts on the admin's own trees of the store (handed over by the daemon).
+    pub fn new(store: AdminStore, session_time: Duration, clock: Arc<dyn Clock>) -> Accounts {
         Accounts {
             inner: Arc::new(Inner {
                 store,
@@ -148,6 +149,12 @@ impl Accounts {
                 rng: ring::rand::SystemRandom::new(),
             }),
         }
+    }
+
+    /// The admin room's own trees (accounts, sessions, the audit log): the
+    /// ops append their audit entries and the pages read the log here.
+    pub fn admin_store(&self) -> &AdminStore {
+        &self.inner.store
     }
 
     /// Create an account. Blocking (hashes the password and flushes the
@@ -267,12 +274,12 @@ impl Accounts {
     ) -> Result<LoginSession, LoginError> {
         let result = self.check_login(username, password, peer).await;
         match &result {
-            Ok(_) => super::metrics::admin_login(super::metrics::AdminLogin::Ok),
+            Ok(_) => crate::telemetry::admin_login(crate::telemetry::AdminLogin::Ok),
             Err(LoginError::Invalid) => {
-                super::metrics::admin_login(super::metrics::AdminLogin::Bad)
+                crate::telemetry::admin_login(crate::telemetry::AdminLogin::Bad)
             }
             Err(LoginError::Locked { .. }) => {
-                super::metrics::admin_login(super::metrics::AdminLogin::Locked)
+                crate::telemetry::admin_login(crate::telemetry::AdminLogin::Locked)
             }
             Err(LoginError::Internal(_)) => {}
         }

@@ -19,8 +19,8 @@ use tracing::warn;
 use super::accounts::LoginError;
 use super::ops::{self, OpError};
 use super::server::{self, Admin, Req, Resp};
-use super::{usage, Principal};
-use crate::mac::Mac;
+use super::{categories, usage, Principal};
+use crate::domain::Mac;
 
 /// Longest report `GET /api/usage` gives (usage is kept 120 days; day stats longer).
 pub const MAX_USAGE_DAYS: i64 = 400;
@@ -34,11 +34,18 @@ enum Route {
     Devices,
     Device(Mac),
     SiteQuota,
+    Schedule,
     DeviceQuota(Mac),
     Block(Mac),
     Unblock(Mac),
     Kick(Mac),
+    Trust(Mac),
     Usage,
+    /// `GET /api/usage/categories`: bytes per day and usage category (never per device).
+    UsageCategories,
+    /// `GET`/`PUT /api/usage/free`: which usage categories cost no quota (audited).
+    UsageFree,
+    Quiz,
     Audit,
 }
 
@@ -69,8 +76,8 @@ fn op_error(e: OpError) -> Resp {
         OpError::BadInput { field, message } => bad(&field, &message),
         OpError::Forbidden => forbidden(),
         OpError::NotFound(m) => error(StatusCode::NOT_FOUND, &m),
-        OpError::Internal(m) => {
-            warn!(error = %m, "admin API request failed");
+        e @ (OpError::Gateway(_) | OpError::Store(_) | OpError::Internal(_)) => {
+            warn!(error = %e.chain(), "admin API request failed");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal error (see the router's log)",
@@ -117,8 +124,13 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
         ["devices", m, "block"] => Route::Block(mac(m)?),
         ["devices", m, "unblock"] => Route::Unblock(mac(m)?),
         ["devices", m, "kick"] => Route::Kick(mac(m)?),
+        ["devices", m, "trust"] => Route::Trust(mac(m)?),
         ["quota"] => Route::SiteQuota,
+        ["schedule"] => Route::Schedule,
         ["usage"] => Route::Usage,
+        ["usage", "categories"] => Route::UsageCategories,
+        ["usage", "free"] => Route::UsageFree,
+        ["quiz"] => Route::Quiz,
         ["audit"] => Route::Audit,
         _ => return Err(not_found()),
     })
@@ -128,10 +140,16 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
 fn allowed(route: &Route) -> &'static [Method] {
     match route {
         Route::Session => &[Method::GET, Method::POST, Method::DELETE],
-        Route::Devices | Route::Device(_) | Route::Usage | Route::Audit => &[Method::GET],
-        Route::SiteQuota => &[Method::GET, Method::PUT],
+        Route::Devices
+        | Route::Device(_)
+        | Route::Usage
+        | Route::UsageCategories
+        | Route::Quiz
+        | Route::Audit => &[Method::GET],
+        Route::SiteQuota | Route::UsageFree | Route::Schedule => &[Method::GET, Method::PUT],
         Route::DeviceQuota(_) => &[Method::GET, Method::PUT, Method::DELETE],
         Route::Block(_) | Route::Unblock(_) | Route::Kick(_) => &[Method::POST],
+        Route::Trust(_) => &[Method::POST, Method::DELETE],
     }
 }
 
@@ -200,6 +218,16 @@ pub async fn handle(
                 .map(|q| json_resp(StatusCode::OK, &ops::quota_json(&q))),
             Err(resp) => Ok(resp),
         },
+        (Route::Schedule, Method::GET) => Ok(json_resp(
+            StatusCode::OK,
+            &super::schedule::schedule_json(admin),
+        )),
+        (Route::Schedule, _) => match json_object(&req) {
+            Ok(fields) => super::schedule::set_schedule(admin, &who, &fields)
+                .await
+                .map(|_| json_resp(StatusCode::OK, &super::schedule::schedule_json(admin))),
+            Err(resp) => Ok(resp),
+        },
         (Route::DeviceQuota(mac), Method::GET) => {
             ops::known(admin, mac).and_then(|_| device_quota(admin, mac))
         }
@@ -236,7 +264,32 @@ pub async fn handle(
             }),
             Err(resp) => Ok(resp),
         },
+        (Route::Trust(mac), method) => match no_body(&req) {
+            Ok(()) => if method == Method::DELETE {
+                super::trust::untrust(admin, &who, mac).await
+            } else {
+                super::trust::trust(admin, &who, mac).await
+            }
+            .and_then(|_| device(admin, mac)),
+            Err(resp) => Ok(resp),
+        },
         (Route::Usage, _) => usage_report(admin, &req),
+        (Route::UsageFree, Method::GET) => Ok(json_resp(
+            StatusCode::OK,
+            &categories::free_json(&admin.gateway),
+        )),
+        (Route::UsageFree, _) => match json_object(&req) {
+            Ok(fields) => categories::set_free(admin, &who, &fields)
+                .await
+                .map(|v| json_resp(StatusCode::OK, &v)),
+            Err(resp) => Ok(resp),
+        },
+        (Route::UsageCategories, _) => match report_range(admin, &req) {
+            Ok(Ok((from, to, csv))) => categories::respond(admin, from, to, csv),
+            Ok(Err(resp)) => Ok(resp),
+            Err(e) => Err(e),
+        },
+        (Route::Quiz, _) => quiz_report(admin, &req),
         (Route::Audit, _) => audit(admin, &req),
     };
     result.unwrap_or_else(op_error)
@@ -337,11 +390,11 @@ fn device_quota(admin: &Admin, mac: Mac) -> Result<Resp, OpError> {
     let view = admin.gateway.view(mac)?;
     let limits = crate::quota::Limits::new(&admin.gateway.quota(), &view.quota);
     let effective = json!({
-        "daily_data": if limits.exempt { None } else { Some(crate::config::Size(limits.daily_data).to_string()) },
+        "daily_data": if limits.exempt { None } else { Some(crate::domain::Size(limits.daily_data).to_string()) },
         "daily_data_bytes": if limits.exempt { None } else { Some(limits.daily_data) },
-        "download_rate": crate::config::Rate(limits.download_rate).to_string(),
+        "download_rate": crate::domain::Rate(limits.download_rate).to_string(),
         "download_rate_bps": limits.download_rate,
-        "upload_rate": crate::config::Rate(limits.upload_rate).to_string(),
+        "upload_rate": crate::domain::Rate(limits.upload_rate).to_string(),
         "upload_rate_bps": limits.upload_rate,
         "exempt": limits.exempt,
     });
@@ -353,10 +406,68 @@ fn device_quota(admin: &Admin, mac: Mac) -> Result<Resp, OpError> {
 
 /// `GET /api/usage?from=YYYY-MM-DD&to=YYYY-MM-DD`: JSON, or CSV with
 /// `Accept: text/csv` (or `format=csv`, for a plain download link).
-fn usage_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
-    let query = match query_params(req, &["from", "to", "format"]) {
+/// `GET /api/quiz?from=&to=` (dates as for `/api/usage`; the last 7 days by default).
+fn quiz_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
+    let query = match query_params(req, &["from", "to"]) {
         Ok(q) => q,
         Err(resp) => return Ok(resp),
+    };
+    let day = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| usage::parse_day(v).map_err(|m| OpError::bad(key, m)))
+            .transpose()
+    };
+    let to = day("to")?.unwrap_or_else(|| usage::today(&admin.gateway));
+    let from = match day("from")? {
+        Some(d) => d,
+        None => usage::add_days(to, -6).ok_or_else(|| OpError::bad("to", "out of range"))?,
+    };
+    if from > to {
+        return Err(OpError::bad("to", "is before from"));
+    }
+    if usage::days_in(from, to) > MAX_USAGE_DAYS {
+        return Err(OpError::bad(
+            "from",
+            format!("at most {MAX_USAGE_DAYS} days per report"),
+        ));
+    }
+    Ok(json_resp(
+        StatusCode::OK,
+        &super::quiz::report(admin, from, to)?,
+    ))
+}
+
+fn usage_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
+    let (from, to, csv) = match report_range(admin, req)? {
+        Ok(range) => range,
+        Err(resp) => return Ok(resp),
+    };
+    let gw = &admin.gateway;
+    let days = usage::report(gw, from, to)?;
+    let (from_s, to_s) = (usage::day_string(from), usage::day_string(to));
+    if csv {
+        let mut r = server::respond(StatusCode::OK, "text/csv; charset=utf-8", usage::csv(&days));
+        let name = format!("attachment; filename=\"desawifi-usage-{from_s}-{to_s}.csv\"");
+        if let Ok(v) = HeaderValue::from_str(&name) {
+            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        }
+        return Ok(r);
+    }
+    let config = gw.config();
+    Ok(json_resp(
+        StatusCode::OK,
+        &json!({ "site": config.site.name, "timezone": config.site.timezone_name, "from": from_s, "to": to_s, "days": days }),
+    ))
+}
+
+/// A report's `from`, `to` (default: the last 7 days) and whether CSV was
+/// asked for; the inner `Err` is an answer already made (a bad query).
+fn report_range(admin: &Admin, req: &Req) -> Result<Result<(u32, u32, bool), Resp>, OpError> {
+    let query = match query_params(req, &["from", "to", "format"]) {
+        Ok(q) => q,
+        Err(resp) => return Ok(Err(resp)),
     };
     let gw = &admin.gateway;
     let day = |key: &str| {
@@ -412,21 +523,7 @@ fn usage_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
                     .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/csv"))
             }),
     };
-    let days = usage::report(gw, from, to)?;
-    let (from_s, to_s) = (usage::day_string(from), usage::day_string(to));
-    if csv {
-        let mut r = server::respond(StatusCode::OK, "text/csv; charset=utf-8", usage::csv(&days));
-        let name = format!("attachment; filename=\"desawifi-usage-{from_s}-{to_s}.csv\"");
-        if let Ok(v) = HeaderValue::from_str(&name) {
-            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-        }
-        return Ok(r);
-    }
-    let config = gw.config();
-    Ok(json_resp(
-        StatusCode::OK,
-        &json!({ "site": config.site.name, "timezone": config.site.timezone_name, "from": from_s, "to": to_s, "days": days }),
-    ))
+    Ok(Ok((from, to, csv)))
 }
 
 /// `GET /api/audit?before=<id>&limit=<n>`: newest first.
@@ -457,7 +554,7 @@ fn audit(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
         }
     };
     let tz = &admin.gateway.config().site.timezone;
-    let entries = admin.gateway.store().audit_log(before, limit)?;
+    let entries = admin.accounts.admin_store().audit_log(before, limit)?;
     let next = if entries.len() == limit {
         entries.last().map(|(id, _)| *id)
     } else {

@@ -12,26 +12,33 @@
 //! would refuse: the stylesheet is `/console.css`, the chart is inline SVG
 //! coloured by classes. Every form carries a CSRF token (see [`csrf_ok`]).
 //!
-//! Here: loading and checking `admin-ui/`, the template engine, forms,
-//! cookies and the CSRF checks. `pages`: each page's data -> HTML (pure).
+//! Here: the console's files and templates (the engine is
+//! [`crate::web::template`]; every page's head is `templates/head.html`,
+//! included by the layout) and the CSRF checks (forms and cookies come from
+//! [`crate::web`]). `pages`: each page's data -> HTML (pure).
 //! `routes`: the HTTP side ([`handle`]), every change through `admin::ops`.
 
 mod pages;
 mod routes;
+mod what_for;
+
+pub use what_for::CategoryInfo;
+mod village;
 
 pub use pages::{
     check_quota_form, local_datetime, Dashboard, DeviceCard, DeviceList, Frame, Nav, QuotaForm,
 };
 pub use routes::handle;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
 
 use super::Principal;
 use crate::lang::Language;
-use crate::portal::ui::{escape_html, fill_ins};
+pub use crate::web::cookie::cookie;
+pub use crate::web::form::{form_value, parse_form, same_origin};
+use crate::web::http::constant_time_eq;
+pub use crate::web::http::{escape_html, random_token};
+use crate::web::template::{PageSpec, TemplateError, Templates, UiFiles};
 
 /// Every file the console is made of, with its built-in text.
 macro_rules! embed {
@@ -40,6 +47,7 @@ macro_rules! embed {
 const EMBEDDED: &[(&str, &str)] = embed!(
     "strings.toml",
     "console.css",
+    "templates/head.html",
     "templates/layout.html",
     "templates/login.html",
     "templates/dashboard.html",
@@ -49,13 +57,21 @@ const EMBEDDED: &[(&str, &str)] = embed!(
     "templates/message.html"
 );
 
+/// The console's files (nothing is inserted inline: the CSS is `/console.css`).
+const FILES: UiFiles = UiFiles {
+    name: "admin-ui",
+    embedded: EMBEDDED,
+    strings: "strings.toml",
+    inserts: &[],
+};
+
 /// The `[quota]` keys the quota form edits, in the form's order: the config
-/// file's own list ([`crate::config::QUOTA_KEYS`]).
-pub const QUOTA_FIELDS: [&str; crate::config::QUOTA_KEYS.len()] = {
-    let mut keys = [""; crate::config::QUOTA_KEYS.len()];
+/// file's own list ([`crate::config::QuotaKey::ALL`]).
+pub const QUOTA_FIELDS: [&str; crate::config::QuotaKey::ALL.len()] = {
+    let mut keys = [""; crate::config::QuotaKey::ALL.len()];
     let mut i = 0;
     while i < keys.len() {
-        keys[i] = crate::config::QUOTA_KEYS[i].0;
+        keys[i] = crate::config::QuotaKey::ALL[i].name();
         i += 1;
     }
     keys
@@ -106,7 +122,7 @@ impl Template {
             Template::Layout => "title site_name account_html nav_html notice_html body_html other_lang switch_href",
             Template::Login => "login_csrf username error_html",
             Template::Dashboard => {
-                "online today_label today_down today_up today_devices today_sessions today_peak top_html chart_html uplink_html"
+                "online today_label today_down today_up today_devices today_sessions today_peak top_html chart_html uplink_html what_for_html village_html"
             }
             Template::Quota => {
                 "csrf disabled submit_html daily_data daily_data_error_html session_time session_time_error_html \
@@ -121,251 +137,60 @@ impl Template {
     }
 }
 
-/// Why the console could not be loaded; each names the file at fault
-/// (`<built-in>/admin-ui/...` for an embedded one).
-#[derive(Debug, thiserror::Error)]
-pub enum ConsoleError {
-    /// The override directory is not a directory.
-    #[error("{path}: admin-ui override directory does not exist or is not a directory")]
-    NoDir { path: PathBuf },
-    /// An override file cannot be read as UTF-8 text.
-    #[error("{path}: cannot read: {source}")]
-    Unreadable {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// strings.toml is not valid TOML with `[id]` and `[en]` tables.
-    #[error("{path}: bad TOML: {message}")]
-    BadToml { path: PathBuf, message: String },
-    /// A string is missing in one language (or needed by a template or the console).
-    #[error("{path}: string {key:?} is missing in [{lang}]")]
-    MissingString {
-        path: PathBuf,
-        key: String,
-        lang: Language,
-    },
-    /// A string's `{word}` fill-ins differ between the languages.
-    #[error("{path}: string {key:?} uses fill-ins {id:?} in [id] but {en:?} in [en]")]
-    FillInMismatch {
-        path: PathBuf,
-        key: String,
-        id: Vec<String>,
-        en: Vec<String>,
-    },
-    /// A template uses a placeholder its page does not provide.
-    #[error("{path}: unknown placeholder {{{{{name}}}}} (this page knows: {known})")]
-    UnknownPlaceholder {
-        path: PathBuf,
-        name: String,
-        known: String,
-    },
-    /// `{{` without a matching `}}`.
-    #[error("{path}: '{{{{' at byte {offset} is never closed with '}}}}'")]
-    Unclosed { path: PathBuf, offset: usize },
-}
-
-/// One piece of a parsed template.
-#[derive(Debug, Clone)]
-enum Seg {
-    Lit(String),
-    /// A caller variable, HTML-escaped.
-    Var(&'static str),
-    /// A caller variable whose name ends in `_html`, inserted as is.
-    Raw(&'static str),
-    /// `{{t:key}}`: a string in the page language, escaped.
-    Text(String),
-    Lang,
-}
+/// Why the console could not be loaded (each names the file at fault).
+pub type ConsoleError = TemplateError;
 
 /// The loaded, checked console. Cheap to share (it lives in `Admin`).
 #[derive(Debug)]
 pub struct Console {
-    templates: Vec<Vec<Seg>>,
-    css: String,
-    /// `[id]`, `[en]`.
-    strings: [BTreeMap<String, String>; 2],
-    overridden: Vec<PathBuf>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StringsFile {
-    id: BTreeMap<String, String>,
-    en: BTreeMap<String, String>,
-}
-
-fn lang_index(lang: Language) -> usize {
-    match lang {
-        Language::Id => 0,
-        Language::En => 1,
-    }
+    templates: Templates,
 }
 
 impl Console {
     /// Embedded defaults; files present in `dir` override them file by file.
     pub fn load(dir: Option<&Path>) -> Result<Console, ConsoleError> {
-        if let Some(dir) = dir.filter(|d| !d.is_dir()) {
-            return Err(ConsoleError::NoDir {
-                path: dir.to_path_buf(),
-            });
-        }
-        let mut overridden = Vec::new();
-        let mut sources: BTreeMap<&str, (PathBuf, String)> = BTreeMap::new();
-        for &(rel, builtin) in EMBEDDED {
-            let source = match dir.map(|d| d.join(rel)).filter(|p| p.is_file()) {
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path).map_err(|source| {
-                        ConsoleError::Unreadable {
-                            path: path.clone(),
-                            source,
-                        }
-                    })?;
-                    overridden.push(path.clone());
-                    (path, text)
-                }
-                None => (
-                    Path::new("<built-in>/admin-ui").join(rel),
-                    builtin.to_owned(),
-                ),
-            };
-            sources.insert(rel, source);
-        }
-        let (path, text) = &sources["strings.toml"];
-        let strings = load_strings(path, text)?;
-        let templates = Template::ALL
-            .iter()
-            .map(|t| {
-                let (path, text) = &sources[t.file()];
-                parse_template(path, text, *t, &strings[0])
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let pages = Template::ALL.map(|t| PageSpec {
+            file: t.file(),
+            vars: t.vars(),
+        });
         Ok(Console {
-            templates,
-            css: sources["console.css"].1.clone(),
-            strings,
-            overridden,
+            templates: Templates::load(&FILES, dir, &pages)?,
         })
     }
 
     /// The override files actually used (for a start-up log line).
     pub fn overridden(&self) -> &[PathBuf] {
-        &self.overridden
+        self.templates.overridden()
     }
 
     /// The stylesheet served at `/console.css`.
     pub fn css(&self) -> &str {
-        &self.css
+        &self.templates.source("console.css").text
     }
 
     /// A string in a language; the key itself if missing (load() checked both
     /// languages have every key the built-in file has).
     pub fn text<'a>(&'a self, lang: Language, key: &'a str) -> &'a str {
-        self.strings[lang_index(lang)]
-            .get(key)
-            .map_or(key, String::as_str)
+        self.templates.text(lang, key)
     }
 
     /// A string with its `{word}` fill-ins replaced; not escaped.
     pub fn text_with(&self, lang: Language, key: &str, fill: &[(&str, &str)]) -> String {
-        let mut out = self.text(lang, key).to_owned();
-        for (name, value) in fill {
-            out = out.replace(&format!("{{{name}}}"), value);
-        }
-        out
+        self.templates.text_with(lang, key, fill)
     }
 
     /// Render one template: values escaped except `_html` ones; a variable
     /// the template uses but `vars` lacks renders empty.
     pub fn render(&self, template: Template, lang: Language, vars: &[(&str, &str)]) -> String {
-        let var = |name: &str| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map_or("", |(_, v)| *v)
-        };
-        let mut out = String::with_capacity(4096);
-        for seg in &self.templates[template as usize] {
-            match seg {
-                Seg::Lit(s) => out.push_str(s),
-                Seg::Var(name) => out.push_str(&escape_html(var(name))),
-                Seg::Raw(name) => out.push_str(var(name)),
-                Seg::Text(key) => out.push_str(&escape_html(self.text(lang, key))),
-                Seg::Lang => out.push_str(lang.tag()),
-            }
-        }
-        out
+        self.templates.render(template as usize, lang, vars)
     }
 }
 
 // --- forms, cookies and CSRF -------------------------------------------------
 
-/// Decode an `application/x-www-form-urlencoded` body (or a query string).
-pub fn parse_form(body: &[u8]) -> Vec<(String, String)> {
-    body.split(|&b| b == b'&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let mut parts = kv.splitn(2, |&b| b == b'=');
-            let k = percent_decode(parts.next().unwrap_or_default());
-            let v = percent_decode(parts.next().unwrap_or_default());
-            (k, v)
-        })
-        .collect()
-}
-
-fn percent_decode(s: &[u8]) -> String {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        match s[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The first value of `name` in a decoded form.
-pub fn form_value<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-pub use super::server::cookie;
-
 /// Equal without an early exit (the server's compare for tokens).
 fn same_token(a: &str, b: &str) -> bool {
-    super::server::constant_time_eq(a.as_bytes(), b.as_bytes())
-}
-
-/// Did this request come from one of our own pages? When the browser says
-/// where it came from (`Origin`, `Sec-Fetch-Site`), it must be this very
-/// origin; a browser that says nothing is judged by the token alone. An
-/// opaque `Origin: null` (what a browser sends under a `no-referrer` policy,
-/// and what a sandboxed frame sends) passes only when `Sec-Fetch-Site` vouches
-/// for the same origin.
-pub fn same_origin(headers: &hyper::HeaderMap) -> bool {
-    let get = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
-    let site = get("sec-fetch-site");
-    if site.is_some_and(|s| s != "same-origin" && s != "none") {
-        return false;
-    }
-    match get("origin") {
-        None => true,
-        Some("null") => site == Some("same-origin"),
-        Some(origin) => {
-            get("host").is_some_and(|host| origin.eq_ignore_ascii_case(&format!("https://{host}")))
-        }
-    }
+    constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 /// May this POST change something? The form's `csrf` field must be the
@@ -397,123 +222,6 @@ pub const LOGIN_CSRF_COOKIE: &str = "desawifi_login_csrf";
 /// The language the admin picked (`?lang=`), remembered across pages.
 pub const LANG_COOKIE: &str = "desawifi_lang";
 
-/// 32 random bytes as 64 hex digits.
-pub fn random_token() -> String {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system's random source works");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-// --- loading -----------------------------------------------------------------
-
-/// Parse and check strings.toml: both languages carry every key the built-in
-/// file has (the console asks for those), every key the other language has,
-/// and the same `{word}` fill-ins.
-fn load_strings(path: &Path, text: &str) -> Result<[BTreeMap<String, String>; 2], ConsoleError> {
-    let parsed: StringsFile = toml::from_str(text).map_err(|e| ConsoleError::BadToml {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let builtin: StringsFile =
-        toml::from_str(EMBEDDED[0].1).expect("built-in admin-ui/strings.toml is valid (tested)");
-    let needed: BTreeSet<&String> = builtin
-        .id
-        .keys()
-        .chain(parsed.id.keys())
-        .chain(parsed.en.keys())
-        .collect();
-    for key in needed {
-        for (lang, table) in [(Language::Id, &parsed.id), (Language::En, &parsed.en)] {
-            if !table.contains_key(key) {
-                return Err(ConsoleError::MissingString {
-                    path: path.to_path_buf(),
-                    key: key.clone(),
-                    lang,
-                });
-            }
-        }
-        let (id, en) = (fill_ins(&parsed.id[key]), fill_ins(&parsed.en[key]));
-        if id != en {
-            return Err(ConsoleError::FillInMismatch {
-                path: path.to_path_buf(),
-                key: key.clone(),
-                id,
-                en,
-            });
-        }
-    }
-    Ok([parsed.id, parsed.en])
-}
-
-/// Split a template into segments, checking every placeholder. A leading
-/// `<!-- ... -->` is documentation and is dropped.
-fn parse_template(
-    path: &Path,
-    text: &str,
-    template: Template,
-    strings: &BTreeMap<String, String>,
-) -> Result<Vec<Seg>, ConsoleError> {
-    let mut rest = text.trim_start();
-    if rest.starts_with("<!--") {
-        if let Some(end) = rest.find("-->") {
-            rest = rest[end + 3..].trim_start();
-        }
-    }
-    let mut segs = Vec::new();
-    while let Some(open) = rest.find("{{") {
-        if open > 0 {
-            segs.push(Seg::Lit(rest[..open].to_owned()));
-        }
-        let after = &rest[open + 2..];
-        let close = after.find("}}").ok_or_else(|| ConsoleError::Unclosed {
-            path: path.to_path_buf(),
-            offset: text.len() - rest.len() + open,
-        })?;
-        let name = after[..close].trim();
-        segs.push(placeholder(path, template, strings, name)?);
-        rest = &after[close + 2..];
-    }
-    if !rest.is_empty() {
-        segs.push(Seg::Lit(rest.to_owned()));
-    }
-    Ok(segs)
-}
-
-fn placeholder(
-    path: &Path,
-    template: Template,
-    strings: &BTreeMap<String, String>,
-    name: &str,
-) -> Result<Seg, ConsoleError> {
-    if let Some(key) = name.strip_prefix("t:") {
-        let key = key.trim();
-        return if strings.contains_key(key) {
-            Ok(Seg::Text(key.to_owned()))
-        } else {
-            Err(ConsoleError::MissingString {
-                path: path.to_path_buf(),
-                key: key.to_owned(),
-                lang: Language::Id,
-            })
-        };
-    }
-    if name == "lang" {
-        return Ok(Seg::Lang);
-    }
-    match template.vars().split_whitespace().find(|v| *v == name) {
-        Some(v) if v.ends_with("_html") => Ok(Seg::Raw(v)),
-        Some(v) => Ok(Seg::Var(v)),
-        None => Err(ConsoleError::UnknownPlaceholder {
-            path: path.to_path_buf(),
-            name: name.to_owned(),
-            known: format!("{} lang t:<key>", template.vars()),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
@@ -521,10 +229,13 @@ mod tests {
 
     use super::*;
     use crate::admin::usage::DayReport;
-    use crate::admin::{Role, Via};
+    use crate::admin::Via;
     use crate::config;
+    use crate::domain::DailyUsage;
+    use crate::domain::{self, Role};
     use crate::gateway::DeviceView;
-    use crate::store::{AuditEntry, DailyUsage};
+    use crate::store::AuditEntry;
+    use crate::web::template::StringsFile;
 
     fn console() -> Console {
         Console::load(None).expect("built-in console loads")
@@ -551,12 +262,12 @@ mod tests {
 
     fn quota() -> config::Quota {
         config::Quota {
-            daily_data: config::Size(500 << 20),
+            daily_data: domain::Size(500 << 20),
             session_time: Duration::from_secs(4 * 3600),
             idle_timeout: Duration::from_secs(1800),
-            download_rate: config::Rate(2_000_000),
-            upload_rate: config::Rate(1_000_000),
-            after_quota_rate: config::Rate(256_000),
+            download_rate: domain::Rate(2_000_000),
+            upload_rate: domain::Rate(1_000_000),
+            after_quota_rate: domain::Rate(256_000),
             accounting_interval: Duration::from_secs(5),
         }
     }
@@ -569,12 +280,13 @@ mod tests {
             quota: Default::default(),
             blocked,
             session: online
-                .then(|| crate::store::Session::new(Ipv4Addr::new(10, 77, 0, 10 + n), 0, 100)),
+                .then(|| crate::domain::Session::new(Ipv4Addr::new(10, 77, 0, 10 + n), 0, 100)),
             seconds_remaining: 90,
             used_today: 12 << 20,
             daily_data: 500 << 20,
             exempt: false,
-            standing: crate::quota::Standing::Normal,
+            trust: None,
+            standing: crate::domain::Standing::Normal,
             quota_resets: 0,
         }
     }
@@ -789,7 +501,36 @@ mod tests {
                 },
             )],
             week,
+            village_html: String::new(),
             uplink_down_since: Some("2026-11-27 <08:00>".into()),
+            categories: vec![
+                CategoryInfo {
+                    id: "layanan_publik".into(),
+                    name: "Layanan <publik>".into(),
+                    free: true,
+                },
+                CategoryInfo {
+                    id: "lainnya".into(),
+                    name: "Lainnya".into(),
+                    free: false,
+                },
+            ],
+            category_days: vec![
+                ("2026-11-26".into(), vec![DailyUsage::default(); 2]),
+                (
+                    "2026-11-27".into(),
+                    vec![
+                        DailyUsage {
+                            download: 3 << 20,
+                            upload: 0,
+                        },
+                        DailyUsage {
+                            download: 1 << 20,
+                            upload: 0,
+                        },
+                    ],
+                ),
+            ],
         };
         let html = c.dashboard_page(
             &Frame {
@@ -806,6 +547,10 @@ mod tests {
             "<svg class=\"chart\"",
             "href=\"/\" aria-current=\"page\"",
             "02:77:00:00:00:01",
+            "Dipakai untuk apa",
+            "<svg class=\"chart what-for\"",
+            "Layanan &lt;publik&gt; 75 % <strong class=\"free\">gratis kuota</strong>",
+            "Lainnya 25 %",
         ] {
             assert!(html.contains(good), "dashboard lacks {good:?}:\n{html}");
         }
@@ -1027,21 +772,32 @@ mod tests {
     }
 
     #[test]
-    fn forms_and_cookies_parse() {
-        let f = parse_form(b"username=ani+b&password=p%40ss%3D%26&x=%zz&lang=en&empty=");
-        assert_eq!(form_value(&f, "username"), Some("ani b"));
-        assert_eq!(form_value(&f, "password"), Some("p@ss=&"));
-        assert_eq!(form_value(&f, "x"), Some("%zz"));
-        assert_eq!(form_value(&f, "empty"), Some(""));
-        assert_eq!(form_value(&f, "missing"), None);
-        assert_eq!(parse_form(b"a=%4"), vec![("a".to_owned(), "%4".to_owned())]);
-        let h = headers(&[
-            ("cookie", "desawifi_lang=en; desawifi_admin=tok"),
-            ("cookie", "z=1"),
-        ]);
-        assert_eq!(cookie(&h, LANG_COOKIE), Some("en"));
-        assert_eq!(cookie(&h, "z"), Some("1"));
-        assert_eq!(cookie(&h, "desawifi"), None);
+    fn the_head_is_one_file_and_its_override_changes_every_page() {
+        let html = console().login_page(&frame(None, Language::Id), "t", "", None);
+        assert!(
+            html.contains("<meta name=\"referrer\" content=\"same-origin\">\n<title>Masuk · "),
+            "{html}"
+        );
+        assert!(html.contains("<link rel=\"stylesheet\" href=\"/console.css\">\n</head>\n<body>"));
+        let dir =
+            std::env::temp_dir().join(format!("desawifi-console-head-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        let head = dir.join("templates/head.html");
+        std::fs::write(&head, "<!doctype html>\n<html lang=\"{{lang}}\"><head><title>{{$title}}{{/title}}Konsol {{site_name}}</title></head>").unwrap();
+        let c = Console::load(Some(&dir)).unwrap();
+        let login = c.login_page(&frame(None, Language::En), "t", "", None);
+        let message = c.message_page(&frame(None, Language::En), "login_title", "logout");
+        for html in [login, message] {
+            assert!(html.starts_with("<!doctype html>\n<html lang=\"en\"><head><title>Konsol Kepala Telake</title></head>\n<body>"), "{html}");
+        }
+        std::fs::write(&head, "<title>{{tilte}}</title>").unwrap();
+        let err = Console::load(Some(&dir)).unwrap_err().to_string();
+        assert!(
+            err.contains("tilte") && err.contains(&head.display().to_string()),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -1068,12 +824,12 @@ mod tests {
         .unwrap();
         assert!(matches!(
             Console::load(Some(&dir)),
-            Err(ConsoleError::MissingString { .. })
+            Err(TemplateError::MissingString { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(matches!(
             Console::load(Some(Path::new("/nonexistent/admin-ui"))),
-            Err(ConsoleError::NoDir { .. })
+            Err(TemplateError::NoDir { .. })
         ));
     }
 }

@@ -30,7 +30,7 @@ use super::accounts::{Accounts, UserInfo};
 use super::{AdminError, Role};
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::AdminStore;
 
 /// The socket's file name in the store directory.
 pub const SOCKET: &str = "control.sock";
@@ -284,7 +284,7 @@ pub async fn run(config: &Config, req: Request) -> Result<(Response, bool), Admi
     let path = config.store.path.clone();
     let session_time = config.admin.session_time;
     let answer = tokio::task::spawn_blocking(move || -> Result<Response, AdminError> {
-        let store = Store::open(&path).map_err(|e| AdminError::Control {
+        let store = AdminStore::open(&path).map_err(|e| AdminError::Control {
             path: path.join(SOCKET),
             message: format!(
                 "no daemon answers here, and the store cannot be opened directly: {e}"
@@ -311,7 +311,7 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("desawifi-control-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::open(&dir).unwrap();
+        let store = AdminStore::open(&dir).unwrap();
         (
             Accounts::new(store, Duration::from_secs(60), Arc::new(SystemClock)),
             dir,

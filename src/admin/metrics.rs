@@ -4,9 +4,8 @@
 //!
 //! Two kinds of numbers:
 //! - **events**, counted as they happen by the rooms that see them (a login,
-//!   a firewall batch, an accounting pass), in a `static` registry of atomics
-//!   ([`REGISTRY`]); the hooks below are all a room calls, and none of them
-//!   blocks or allocates;
+//!   a firewall batch, an accounting pass), in the `static` registry of
+//!   [`crate::telemetry`]; this module only renders it;
 //! - **state**, read at scrape time (devices by state, today's usage, the
 //!   uplink, this process's memory and CPU).
 //!
@@ -15,13 +14,10 @@
 //! API (`/api/devices`, `/api/usage`), not in the time-series database. The
 //! gateway says who it is once, in `desawifi_info{site,version}`.
 
-mod instruments;
 mod process;
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
-pub use instruments::{Counter, Gauge, Histogram, BUCKETS_US};
 pub use process::ProcessStats;
 
 use hyper::{header, StatusCode};
@@ -29,207 +25,13 @@ use tracing::warn;
 
 use super::server::{respond, Admin, Resp};
 use super::Principal;
+use crate::domain::{self, DailyUsage, Standing};
 use crate::gateway::{DeviceView, Gateway, GatewayError};
-use crate::mac::Mac;
-use crate::quota::{self, Standing};
-use crate::store::DailyUsage;
+use crate::telemetry::{AdminLogin, Histogram, LoginFailure, Registry, BUCKETS_US, REGISTRY};
 use crate::uplink::UplinkState;
 
 /// The exposition format's content type (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-// ---------------------------------------------------------------- registry
-
-/// Why a villager's tap on Connect did not get them online.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginFailure {
-    /// An admin blocked the device.
-    Blocked,
-    /// Today's quota is used and the fair-use speed is 0.
-    QuotaUsed,
-    /// Every shaping slot is taken.
-    Full,
-    /// The store or the firewall failed.
-    Error,
-}
-
-impl LoginFailure {
-    const ALL: [LoginFailure; 4] = [
-        LoginFailure::Blocked,
-        LoginFailure::QuotaUsed,
-        LoginFailure::Full,
-        LoginFailure::Error,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            LoginFailure::Blocked => "blocked",
-            LoginFailure::QuotaUsed => "quota_used",
-            LoginFailure::Full => "full",
-            LoginFailure::Error => "error",
-        }
-    }
-
-    /// The failure a gateway error stands for.
-    pub fn of(e: &GatewayError) -> LoginFailure {
-        match e {
-            GatewayError::Blocked(_) => LoginFailure::Blocked,
-            GatewayError::QuotaUsed(_) => LoginFailure::QuotaUsed,
-            GatewayError::Full(_) => LoginFailure::Full,
-            GatewayError::Store(_) | GatewayError::Firewall(_) => LoginFailure::Error,
-        }
-    }
-}
-
-/// How an admin's login attempt (console or `POST /api/session`) ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminLogin {
-    /// Right password: a session was made.
-    Ok,
-    /// Unknown user or wrong password.
-    Bad,
-    /// Refused without checking: too many failures for that user or address.
-    Locked,
-}
-
-impl AdminLogin {
-    const ALL: [AdminLogin; 3] = [AdminLogin::Ok, AdminLogin::Bad, AdminLogin::Locked];
-
-    fn label(self) -> &'static str {
-        match self {
-            AdminLogin::Ok => "ok",
-            AdminLogin::Bad => "bad",
-            AdminLogin::Locked => "locked",
-        }
-    }
-}
-
-/// Every event counter of the process.
-#[derive(Debug, Default)]
-pub struct Registry {
-    sessions_started: Counter,
-    /// Indexed like [`LoginFailure::ALL`].
-    logins_failed: [Counter; 4],
-    /// Indexed like [`AdminLogin::ALL`].
-    admin_logins: [Counter; 3],
-    /// Bytes written to devices' daily usage since this process started
-    /// (process-lifetime on purpose: see [`bytes_counted`]).
-    bytes_download: Counter,
-    bytes_upload: Counter,
-    firewall_apply: Histogram,
-    firewall_apply_errors: Counter,
-    accounting_pass: Histogram,
-    accounting_pass_errors: Counter,
-    accounting_pass_devices: Gauge,
-    uplink_outages: Counter,
-    /// Seconds of outages that have ended (the current one is added at scrape time).
-    uplink_down_secs: Counter,
-}
-
-impl Registry {
-    pub const fn new() -> Registry {
-        Registry {
-            sessions_started: Counter::new(),
-            logins_failed: [const { Counter::new() }; 4],
-            admin_logins: [const { Counter::new() }; 3],
-            bytes_download: Counter::new(),
-            bytes_upload: Counter::new(),
-            firewall_apply: Histogram::new(),
-            firewall_apply_errors: Counter::new(),
-            accounting_pass: Histogram::new(),
-            accounting_pass_errors: Counter::new(),
-            accounting_pass_devices: Gauge::new(),
-            uplink_outages: Counter::new(),
-            uplink_down_secs: Counter::new(),
-        }
-    }
-
-    fn login_failed(&self, why: LoginFailure) {
-        self.logins_failed[LoginFailure::ALL
-            .iter()
-            .position(|&w| w == why)
-            .expect("listed")]
-        .inc();
-    }
-
-    fn admin_login(&self, result: AdminLogin) {
-        self.admin_logins[AdminLogin::ALL
-            .iter()
-            .position(|&r| r == result)
-            .expect("listed")]
-        .inc();
-    }
-
-    fn bytes_counted(&self, added: &[(Mac, u32, DailyUsage)]) {
-        let (down, up) = added.iter().fold((0u64, 0u64), |(d, u), (_, _, a)| {
-            (d.saturating_add(a.download), u.saturating_add(a.upload))
-        });
-        self.bytes_download.add(down);
-        self.bytes_upload.add(up);
-    }
-}
-
-/// The process's event counters.
-pub static REGISTRY: Registry = Registry::new();
-
-// ------------------------------------------------------------------- hooks
-
-/// A device logged in and a new session started (not a re-tap while online).
-pub fn session_started() {
-    REGISTRY.sessions_started.inc();
-}
-
-/// A device's login was refused or failed.
-pub fn login_failed(e: &GatewayError) {
-    REGISTRY.login_failed(LoginFailure::of(e));
-}
-
-/// An admin's login attempt ended (call once per `POST /api/session` or console login).
-pub fn admin_login(result: AdminLogin) {
-    REGISTRY.admin_login(result);
-}
-
-/// Bytes were written to devices' daily usage (an accounting pass, or a
-/// logout's final count): called right after the store took them, with
-/// exactly what it took, so every byte is counted once.
-///
-/// The counter starts at 0 with each process instead of continuing a total
-/// kept in sled: the store flushes at most once a second (and accounting
-/// writes are not flushed at all), so after a power cut a stored total can
-/// come back *lower* than a value Prometheus already scraped, and Prometheus
-/// reads any decrease as a reset and would count the village's whole
-/// lifetime traffic again. A restart from 0 is a reset it handles exactly.
-pub fn bytes_counted(added: &[(Mac, u32, DailyUsage)]) {
-    REGISTRY.bytes_counted(added);
-}
-
-/// The firewall task applied (or failed to apply) one nft batch.
-pub fn firewall_applied(took: Duration, ok: bool) {
-    REGISTRY.firewall_apply.observe(took);
-    if !ok {
-        REGISTRY.firewall_apply_errors.inc();
-    }
-}
-
-/// An accounting pass ended: how long it took and how many sessions it
-/// looked at (`None`: it failed).
-pub fn accounting_pass(took: Duration, devices: Option<usize>) {
-    REGISTRY.accounting_pass.observe(took);
-    match devices {
-        Some(n) => REGISTRY.accounting_pass_devices.set(n as u64),
-        None => REGISTRY.accounting_pass_errors.inc(),
-    }
-}
-
-/// The uplink watcher declared the uplink down.
-pub fn uplink_went_down() {
-    REGISTRY.uplink_outages.inc();
-}
-
-/// The uplink is back after `down_for_secs`.
-pub fn uplink_came_back(down_for_secs: i64) {
-    REGISTRY.uplink_down_secs.add(down_for_secs.max(0) as u64);
-}
 
 // ------------------------------------------------------------------- state
 
@@ -282,7 +84,11 @@ pub struct Snapshot {
     /// The site's daily quota per device now (an admin may change it).
     pub daily_data_bytes: u64,
     pub uplink: UplinkState,
+    /// The wifi is open now by its opening hours (always, without `[schedule]`).
+    pub open: bool,
     pub process: Option<ProcessStats>,
+    /// Usage category ids (`lainnya` last), so every one is exported, zeros included.
+    pub categories: Vec<String>,
     /// Unix time of the scrape (the gateway's clock).
     pub now: i64,
 }
@@ -291,9 +97,9 @@ pub struct Snapshot {
 pub fn snapshot(gw: &Gateway, uplink: UplinkState) -> Result<Snapshot, GatewayError> {
     let now = gw.now();
     let tz = &gw.config().site.timezone;
-    let day = quota::local_day(now, tz);
-    let today_starts = quota::next_midnight(now, tz) - 86_400;
-    let yesterday = quota::local_day(today_starts - 1, tz);
+    let day = domain::local_day(now, tz);
+    let today_starts = domain::next_midnight(now, tz) - 86_400;
+    let yesterday = domain::local_day(today_starts - 1, tz);
     let devices = gw.devices()?;
     let (mut usage_today, mut usage_yesterday) = (DailyUsage::default(), DailyUsage::default());
     let add = |sum: &mut DailyUsage, u: DailyUsage| {
@@ -302,18 +108,19 @@ pub fn snapshot(gw: &Gateway, uplink: UplinkState) -> Result<Snapshot, GatewayEr
     };
     for d in &devices {
         // Today as the portal and the API show it: written plus counted-but-unwritten.
-        add(&mut usage_today, gw.store().usage(&d.mac, day)?);
-        add(&mut usage_today, gw.unsaved_usage(&d.mac));
-        add(&mut usage_yesterday, gw.store().usage(&d.mac, yesterday)?);
+        add(&mut usage_today, gw.usage_on(&d.mac, day)?);
+        add(&mut usage_yesterday, gw.usage_on(&d.mac, yesterday)?);
     }
     Ok(Snapshot {
         site: gw.config().site.name.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        categories: gw.category_ids(),
         devices: DeviceCounts::of(&devices, today_starts),
         usage_today,
         usage_yesterday,
         daily_data_bytes: gw.quota().daily_data.0,
         uplink,
+        open: gw.is_open(),
         process: ProcessStats::read(),
         now,
     })
@@ -404,6 +211,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("desawifi_devices", "gauge"),
     ("desawifi_sessions_started_total", "counter"),
     ("desawifi_logins_failed_total", "counter"),
+    ("desawifi_slot_evictions_total", "counter"),
     ("desawifi_bytes_total", "counter"),
     ("desawifi_usage_today_bytes", "gauge"),
     ("desawifi_usage_yesterday_bytes", "gauge"),
@@ -413,11 +221,14 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("desawifi_accounting_pass_seconds", "histogram"),
     ("desawifi_accounting_pass_errors_total", "counter"),
     ("desawifi_accounting_pass_devices", "gauge"),
+    ("desawifi_open", "gauge"),
+    ("desawifi_quiz_answers_total", "counter"),
     ("desawifi_uplink_up", "gauge"),
     ("desawifi_uplink_down_since_seconds", "gauge"),
     ("desawifi_uplink_outages_total", "counter"),
     ("desawifi_uplink_down_seconds_total", "counter"),
     ("desawifi_admin_logins_total", "counter"),
+    ("desawifi_category_bytes_total", "counter"),
     ("process_resident_memory_bytes", "gauge"),
     ("process_virtual_memory_bytes", "gauge"),
     ("process_cpu_seconds_total", "counter"),
@@ -470,6 +281,13 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
             r.logins_failed[i].get(),
         );
     }
+
+    e.single(
+        "desawifi_slot_evictions_total",
+        "counter",
+        "Idle sessions ended to give their slot to a new login when every slot was taken, since the daemon started (refusals: desawifi_logins_failed_total{reason=\"full\"}).",
+        r.slot_evictions.get(),
+    );
 
     e.family("desawifi_bytes_total", "counter", "Bytes added to devices' daily usage in the store since the daemon started (0 at every start; follows the store's writes, so up to [store] write_interval behind; exact daily totals: desawifi_usage_yesterday_bytes and /api/usage).");
     e.sample(
@@ -541,6 +359,27 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
     );
 
     e.single(
+        "desawifi_open",
+        "gauge",
+        "1 while the wifi is open by its opening hours ([schedule]; always 1 without one), 0 while closed.",
+        u8::from(s.open),
+    );
+    e.family(
+        "desawifi_quiz_answers_total",
+        "counter",
+        "Literacy quiz answers since the daemon started, by pillar and result (right, wrong); never by device. Daily counts: /api/quiz.",
+    );
+    for (i, pillar) in crate::telemetry::QUIZ_PILLARS.iter().enumerate() {
+        let (right, wrong) = r.quiz_answers_of(i);
+        for (result, n) in [("right", right), ("wrong", wrong)] {
+            e.sample(
+                "desawifi_quiz_answers_total",
+                &[("pillar", pillar), ("result", result)],
+                n,
+            );
+        }
+    }
+    e.single(
         "desawifi_uplink_up",
         "gauge",
         "1 if the village's uplink answers the [uplink] checks, 0 while it is down.",
@@ -578,6 +417,23 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
             &[("result", result.label())],
             r.admin_logins[i].get(),
         );
+    }
+
+    e.family("desawifi_category_bytes_total", "counter", "Bytes the village moved per usage category (from DNS names; approximate: shared CDN addresses count in one category, apps with their own encrypted DNS count as lainnya), since the daemon started. Site-wide: never per device.");
+    let categories = r
+        .category_bytes
+        .lock()
+        .map(|m| m.clone())
+        .unwrap_or_default();
+    for id in &s.categories {
+        let (down, up) = categories.get(id).copied().unwrap_or((0, 0));
+        for (direction, n) in [("download", down), ("upload", up)] {
+            e.sample(
+                "desawifi_category_bytes_total",
+                &[("category", id), ("direction", direction)],
+                n,
+            );
+        }
     }
 
     if let Some(p) = &s.process {
@@ -667,11 +523,14 @@ pub async fn handle(admin: &Admin, principal: Option<Principal>) -> Resp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Mac;
+    use std::time::Duration;
 
     fn snapshot_for_tests() -> Snapshot {
         Snapshot {
             site: "Desa \"Uji\"\\Baru\nSatu".into(),
             version: "0.1.0".into(),
+            categories: vec!["video".into(), "lainnya".into()],
             devices: DeviceCounts {
                 online: 3,
                 throttled: 1,
@@ -692,6 +551,7 @@ mod tests {
             uplink: UplinkState::Down {
                 since: 1_764_200_000,
             },
+            open: true,
             process: Some(ProcessStats {
                 resident_bytes: 8 << 20,
                 virtual_bytes: 64 << 20,
@@ -762,26 +622,12 @@ mod tests {
         r.login_failed(LoginFailure::Blocked);
         r.login_failed(LoginFailure::Blocked);
         r.login_failed(LoginFailure::Full);
+        r.login_failed(LoginFailure::IdentityTaken);
+        r.slot_evictions.inc();
+        r.slot_evictions.inc();
         r.admin_login(AdminLogin::Locked);
-        let mac: Mac = "02:77:00:00:00:01".parse().unwrap();
-        r.bytes_counted(&[
-            (
-                mac,
-                20261127,
-                DailyUsage {
-                    download: 700,
-                    upload: 30,
-                },
-            ),
-            (
-                mac,
-                20261127,
-                DailyUsage {
-                    download: 300,
-                    upload: 0,
-                },
-            ),
-        ]);
+        r.bytes_counted(700, 30);
+        r.bytes_counted(300, 0);
         r.accounting_pass_devices.set(4);
         let text = render(&snapshot_for_tests(), &r);
         assert_eq!(value(&text, "desawifi_sessions_started_total"), "1");
@@ -800,6 +646,14 @@ mod tests {
             ),
             "0"
         );
+        assert_eq!(
+            value(
+                &text,
+                r#"desawifi_logins_failed_total{reason="identity_taken"}"#
+            ),
+            "1"
+        );
+        assert_eq!(value(&text, "desawifi_slot_evictions_total"), "2");
         assert_eq!(
             value(&text, r#"desawifi_admin_logins_total{result="locked"}"#),
             "1"
@@ -846,6 +700,15 @@ mod tests {
             "30 s before plus 90 s of the outage now"
         );
         assert_eq!(value(&text, "process_cpu_seconds_total"), "1.25");
+        assert_eq!(value(&text, "desawifi_open"), "1");
+        let closed = render(
+            &Snapshot {
+                open: false,
+                ..snapshot_for_tests()
+            },
+            &r,
+        );
+        assert_eq!(value(&closed, "desawifi_open"), "0", "closed by [schedule]");
         assert_eq!(value(&text, "process_start_time_seconds"), "1764190000.5");
         // Up: no down-since series at all.
         let up = render(
@@ -897,7 +760,7 @@ mod tests {
 
     #[test]
     fn device_states_are_counted_without_double_counting() {
-        use crate::store::Session;
+        use crate::domain::Session;
         let mac = |n: u8| Mac([2, 0x77, 0, 0, 0, n]);
         let midnight = 1_764_172_800; // any local midnight
         let view =
@@ -916,6 +779,7 @@ mod tests {
                     used_today,
                     daily_data: 1 << 20,
                     exempt: false,
+                    trust: None,
                     standing: Standing::Normal,
                     quota_resets: midnight + 86_400,
                 }

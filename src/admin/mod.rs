@@ -7,6 +7,9 @@
 //! - [`control`]: a root-only Unix socket so `desawifi user ...` works while the daemon runs.
 //! - [`ops`]: the changes an admin can make (quota, overrides, block, kick), each audited;
 //!   shared by the API and the console so both enforce the same rules.
+//! - [`schedule`]: the opening hours an admin reads and changes (audited).
+//! - [`trust`]: trusting a device (online without a login or quota), audited.
+//! - [`quiz`]: the literacy quiz's counts by day and pillar (no device in them).
 //! - [`api`]: the JSON API (`/api/...`).
 //! - [`usage`]: the per-day usage report (JSON and CSV).
 //! - [`console`]: the web console (HTML forms with CSRF tokens) from `admin-ui/`.
@@ -15,50 +18,19 @@
 
 pub mod accounts;
 pub mod api;
+pub mod categories;
 pub mod console;
 pub mod control;
 pub mod metrics;
 pub mod ops;
+pub mod quiz;
+pub mod schedule;
 pub mod server;
 pub mod tls;
+pub mod trust;
 pub mod usage;
 
-use serde::{Deserialize, Serialize};
-
-/// What an account may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Reads everything, changes nothing (the province's monitoring staff).
-    Viewer,
-    /// Reads and changes (the regency's communications office).
-    Admin,
-}
-
-impl Role {
-    /// May this role change things?
-    pub fn can_change(self) -> bool {
-        self == Role::Admin
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Role, String> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "admin" => Ok(Role::Admin),
-            _ => Err(format!("{s:?} is not a role (admin or viewer)")),
-        }
-    }
-}
+use crate::domain::Role;
 
 /// How a request proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

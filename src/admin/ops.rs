@@ -13,10 +13,9 @@ use serde_json::{json, Map, Value};
 
 use super::server::Admin;
 use super::Principal;
-use crate::config::{self, format_duration, Quota, Rate, Size, QUOTA_KEYS};
+use crate::config::{self, format_duration, Quota, QuotaKey, QuotaKind};
+use crate::domain::{Mac, QuotaOverride, Rate, Size, Standing};
 use crate::gateway::{DeviceView, GatewayError};
-use crate::mac::Mac;
-use crate::quota::{QuotaOverride, Standing};
 use crate::store::{AuditEntry, StoreError};
 
 /// Why an operation did not happen (the API maps each to one status).
@@ -31,97 +30,102 @@ pub enum OpError {
     /// Nothing to act on (404), e.g. a device never seen.
     #[error("{0}")]
     NotFound(String),
-    /// The store or the firewall failed (500; the cause is logged).
+    /// The gateway (its store or the firewall) failed (500; the cause chain is logged, see [`OpError::chain`]).
+    #[error("the gateway failed")]
+    Gateway(#[source] GatewayError),
+    /// The admin's own trees of the store (audit log) failed (500).
+    #[error("the admin store failed")]
+    Store(#[source] StoreError),
+    /// Something else that is not the client's fault (500), with what it was.
     #[error("{0}")]
     Internal(String),
 }
 
 impl OpError {
+    /// A 400 naming the field the client sent.
     pub fn bad(field: &str, message: impl Into<String>) -> OpError {
         OpError::BadInput {
             field: field.to_owned(),
             message: message.into(),
         }
     }
+
+    /// The error and its causes, `outer: inner: ...`, for the log.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            cause = e.source();
+        }
+        out
+    }
 }
 
 impl From<GatewayError> for OpError {
     fn from(e: GatewayError) -> OpError {
-        OpError::Internal(e.to_string())
+        OpError::Gateway(e)
     }
 }
 
 impl From<StoreError> for OpError {
     fn from(e: StoreError) -> OpError {
-        OpError::Internal(e.to_string())
+        OpError::Store(e)
     }
 }
 
-/// What kind of value a quota key holds, for its number form's suffix.
-#[derive(Clone, Copy)]
-enum Kind {
-    Size,
-    Rate,
-    Duration,
-}
-
-fn kind_of(key: &str) -> Kind {
-    match key {
-        "daily_data" => Kind::Size,
-        "session_time" | "idle_timeout" | "accounting_interval" => Kind::Duration,
-        _ => Kind::Rate,
-    }
-}
-
-fn suffix(kind: Kind) -> &'static str {
+/// The number form's suffix of a key of this kind (`daily_data_bytes`).
+fn suffix(kind: QuotaKind) -> &'static str {
     match kind {
-        Kind::Size => "_bytes",
-        Kind::Rate => "_bps",
-        Kind::Duration => "_secs",
+        QuotaKind::Size => "_bytes",
+        QuotaKind::Rate => "_bps",
+        QuotaKind::Duration => "_secs",
     }
 }
 
 /// The text the config file would hold for a number form.
-fn number_text(kind: Kind, n: u64) -> String {
+fn number_text(kind: QuotaKind, n: u64) -> String {
     match kind {
-        Kind::Size => format!("{n} B"),
-        Kind::Rate => format!("{n} bit/s"),
-        Kind::Duration => format!("{n}s"),
+        QuotaKind::Size => format!("{n} B"),
+        QuotaKind::Rate => format!("{n} bit/s"),
+        QuotaKind::Duration => format!("{n}s"),
     }
+}
+
+/// The number form's name of a key (`daily_data_bytes`).
+fn number_name(key: QuotaKey) -> String {
+    format!("{key}{}", suffix(key.kind()))
 }
 
 /// One given quota key: (the `[quota]` key, its text for the config parser
 /// or `None` for JSON `null`, the field name the client used).
-type QuotaText<'a> = (&'static str, Option<String>, &'a str);
+type QuotaText<'a> = (QuotaKey, Option<String>, &'a str);
 
 /// `fields` as (quota key, text to parse, the field name the client used),
 /// one per key; unknown keys, wrong JSON types and a key given twice (human
 /// and number form) are errors naming the field.
 fn quota_texts<'a>(
     fields: &'a Map<String, Value>,
-    allowed: &[&str],
+    allowed: &[QuotaKey],
     also: &[&str],
 ) -> Result<Vec<QuotaText<'a>>, OpError> {
     let mut out: Vec<QuotaText<'a>> = Vec::new();
     for (field, value) in fields {
-        let found = QUOTA_KEYS
-            .iter()
-            .map(|(k, _)| *k)
-            .filter(|k| allowed.contains(k))
-            .find_map(|k| {
-                if field == k {
-                    Some((k, false))
-                } else if field.strip_prefix(k) == Some(suffix(kind_of(k))) {
-                    Some((k, true))
-                } else {
-                    None
-                }
-            });
+        let found = allowed.iter().find_map(|&k| {
+            if field == k.name() {
+                Some((k, false))
+            } else if *field == number_name(k) {
+                Some((k, true))
+            } else {
+                None
+            }
+        });
         let Some((key, numeric)) = found else {
             let mut names: Vec<String> = Vec::new();
             for k in allowed {
-                names.push((*k).to_owned());
-                names.push(format!("{k}{}", suffix(kind_of(k))));
+                names.push(k.name().to_owned());
+                names.push(number_name(*k));
             }
             names.extend(also.iter().map(|s| s.to_string()));
             return Err(OpError::bad(
@@ -135,7 +139,7 @@ fn quota_texts<'a>(
                 format!("{other} and {field} are the same setting; give one"),
             ));
         }
-        let kind = kind_of(key);
+        let kind = key.kind();
         let text = match (value, numeric) {
             (Value::Null, _) => None,
             (Value::String(s), false) => Some(s.clone()),
@@ -153,7 +157,7 @@ fn quota_texts<'a>(
             (_, false) => {
                 return Err(OpError::bad(
                     field,
-                    format!("expected a string like {:?}", example(key)),
+                    format!("expected a string like {:?}", key.default_text()),
                 ))
             }
             (_, true) => {
@@ -166,13 +170,6 @@ fn quota_texts<'a>(
         out.push((key, text, field));
     }
     Ok(out)
-}
-
-fn example(key: &str) -> &'static str {
-    QUOTA_KEYS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map_or("", |(_, d)| d)
 }
 
 fn audit(
@@ -191,12 +188,12 @@ fn audit(
         old,
         new,
     };
-    admin.gateway.store().append_audit(&entry)?;
+    admin.accounts.admin_store().append_audit(&entry)?;
     Ok(())
 }
 
 /// Append an audit entry and make it durable (the change it records already is).
-async fn audited(
+pub(super) async fn audited(
     admin: &Admin,
     who: &Principal,
     action: &str,
@@ -205,12 +202,13 @@ async fn audited(
     new: Value,
 ) -> Result<(), OpError> {
     audit(admin, who, action, target, old, new)?;
-    admin.gateway.store().flush().await?;
+    admin.accounts.admin_store().flush().await?;
     tracing::info!(who = %who.username, action, target, "admin change");
     Ok(())
 }
 
-fn may_change(who: &Principal) -> Result<(), OpError> {
+/// Refuse a viewer (and the metrics token) before any change.
+pub(super) fn may_change(who: &Principal) -> Result<(), OpError> {
     if who.role.can_change() && who.via != super::Via::MetricsToken {
         Ok(())
     } else {
@@ -234,22 +232,22 @@ pub async fn set_site_quota(
             "no quota keys given (e.g. {\"daily_data\": \"1 GiB\"})",
         ));
     }
-    let texts = quota_texts(
-        fields,
-        &QUOTA_KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
-        &[],
-    )?;
-    let _changing = admin.changes.lock().await;
-    let old = admin.gateway.quota();
-    let mut new = old.clone();
-    for (key, text, field) in &texts {
-        let text = text.as_deref().ok_or_else(|| {
-            OpError::bad(field, "must not be null (every site default has a value)")
-        })?;
-        new = config::parse_quota_field(&new, key, text).map_err(|m| OpError::bad(field, m))?;
-    }
-    admin.gateway.set_quota(new.clone()).await?;
-    let keys: Vec<&str> = texts.iter().map(|(k, _, _)| *k).collect();
+    let texts = quota_texts(fields, &QuotaKey::ALL, &[])?;
+    let (old, new) = admin
+        .gateway
+        .change_quota(|old| {
+            let mut new = old.clone();
+            for (key, text, field) in &texts {
+                let text = text.as_deref().ok_or_else(|| {
+                    OpError::bad(field, "must not be null (every site default has a value)")
+                })?;
+                new = config::parse_quota_field(&new, *key, text)
+                    .map_err(|m| OpError::bad(field, m))?;
+            }
+            Ok::<_, OpError>(new)
+        })
+        .await?;
+    let keys: Vec<QuotaKey> = texts.iter().map(|(k, _, _)| *k).collect();
     audited(
         admin,
         who,
@@ -263,10 +261,10 @@ pub async fn set_site_quota(
 }
 
 /// The human and number forms of `keys` from a quota JSON object.
-fn pick(all: &Value, keys: &[&str]) -> Value {
+fn pick(all: &Value, keys: &[QuotaKey]) -> Value {
     let mut out = Map::new();
     for k in keys {
-        for name in [k.to_string(), format!("{k}{}", suffix(kind_of(k)))] {
+        for name in [k.name().to_owned(), number_name(*k)] {
             if let Some(v) = all.get(&name) {
                 out.insert(name, v.clone());
             }
@@ -276,7 +274,11 @@ fn pick(all: &Value, keys: &[&str]) -> Value {
 }
 
 /// The keys a device override may set, besides `exempt`.
-const OVERRIDE_KEYS: [&str; 3] = ["daily_data", "download_rate", "upload_rate"];
+const OVERRIDE_KEYS: [QuotaKey; 3] = [
+    QuotaKey::DailyData,
+    QuotaKey::DownloadRate,
+    QuotaKey::UploadRate,
+];
 
 /// Change some of a device's overrides (`PUT /api/devices/{mac}/quota`):
 /// `daily_data`, `download_rate`, `upload_rate` (same rules as the site's
@@ -304,38 +306,43 @@ pub async fn set_device_quota(
         );
     }
     let texts = quota_texts(&rest, &OVERRIDE_KEYS, &["exempt"])?;
-    let _changing = admin.changes.lock().await;
     let site = admin.gateway.quota();
-    let old = admin
+    let (old, new) = admin
         .gateway
-        .store()
-        .device(&mac)?
-        .map(|d| d.quota)
-        .unwrap_or_default();
-    let mut new = old.clone();
-    for (key, text, field) in &texts {
-        let value = match text {
-            None => None,
-            Some(text) => {
-                let q = config::parse_quota_field(&site, key, text)
-                    .map_err(|m| OpError::bad(field, m))?;
-                Some(match *key {
-                    "daily_data" => q.daily_data.0,
-                    "download_rate" => q.download_rate.0,
-                    _ => q.upload_rate.0,
-                })
+        .change_quota_override(mac, |old| {
+            let mut new = old.clone();
+            for (key, text, field) in &texts {
+                let parsed = match text {
+                    None => None,
+                    Some(text) => Some(
+                        config::parse_quota_field(&site, *key, text)
+                            .map_err(|m| OpError::bad(field, m))?,
+                    ),
+                };
+                let (slot, value) = match key {
+                    QuotaKey::DailyData => (&mut new.daily_data, parsed.map(|q| q.daily_data.0)),
+                    QuotaKey::DownloadRate => {
+                        (&mut new.download_rate, parsed.map(|q| q.download_rate.0))
+                    }
+                    QuotaKey::UploadRate => (&mut new.upload_rate, parsed.map(|q| q.upload_rate.0)),
+                    QuotaKey::SessionTime
+                    | QuotaKey::IdleTimeout
+                    | QuotaKey::AfterQuotaRate
+                    | QuotaKey::AccountingInterval => {
+                        return Err(OpError::bad(
+                            field,
+                            "is a site default, not a per-device one",
+                        ))
+                    }
+                };
+                *slot = value;
             }
-        };
-        match *key {
-            "daily_data" => new.daily_data = value,
-            "download_rate" => new.download_rate = value,
-            _ => new.upload_rate = value,
-        }
-    }
-    if let Some(e) = exempt {
-        new.exempt = e;
-    }
-    admin.gateway.set_quota_override(mac, new.clone()).await?;
+            if let Some(e) = exempt {
+                new.exempt = e;
+            }
+            Ok::<_, OpError>(new)
+        })
+        .await?;
     audited(
         admin,
         who,
@@ -355,7 +362,6 @@ pub async fn clear_device_quota(
     mac: Mac,
 ) -> Result<QuotaOverride, OpError> {
     may_change(who)?;
-    let _changing = admin.changes.lock().await;
     known(admin, mac)?;
     let old = admin
         .gateway
@@ -374,10 +380,9 @@ pub async fn clear_device_quota(
 }
 
 /// The stored device, or 404 for a MAC never seen nor set up by an admin.
-pub fn known(admin: &Admin, mac: Mac) -> Result<crate::store::Device, OpError> {
+pub fn known(admin: &Admin, mac: Mac) -> Result<crate::domain::Device, OpError> {
     admin
         .gateway
-        .store()
         .device(&mac)?
         .ok_or_else(|| OpError::NotFound(format!("device {mac} has never been seen")))
 }
@@ -386,7 +391,6 @@ pub fn known(admin: &Admin, mac: Mac) -> Result<crate::store::Device, OpError> {
 /// Allowed for a MAC never seen (an admin may block it before it arrives).
 pub async fn block(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpError> {
     may_change(who)?;
-    let _changing = admin.changes.lock().await;
     let was = admin.gateway.set_blocked(mac, true).await?;
     audited(
         admin,
@@ -402,7 +406,6 @@ pub async fn block(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpErr
 /// Let a blocked device log in again (it stays captive until it does).
 pub async fn unblock(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpError> {
     may_change(who)?;
-    let _changing = admin.changes.lock().await;
     known(admin, mac)?;
     let was = admin.gateway.set_blocked(mac, false).await?;
     audited(
@@ -420,7 +423,6 @@ pub async fn unblock(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpE
 /// Returns whether it was online.
 pub async fn kick(admin: &Admin, who: &Principal, mac: Mac) -> Result<bool, OpError> {
     may_change(who)?;
-    let _changing = admin.changes.lock().await;
     let device = known(admin, mac)?;
     let was_online = device.is_online(admin.gateway.now());
     admin.gateway.revoke(mac, "kicked by an admin").await?;
@@ -503,6 +505,7 @@ pub fn device_json(v: &DeviceView, now: i64, tz: &jiff::tz::TimeZone) -> Value {
         "daily_data": if v.exempt { None } else { Some(Size(v.daily_data).to_string()) },
         "daily_data_bytes": if v.exempt { None } else { Some(v.daily_data) },
         "exempt": v.exempt,
+        "trusted": v.trust.map(|t| t.as_str()),
         "blocked": v.blocked,
         "first_seen": time(v.first_seen),
         "first_seen_unix": v.first_seen,
@@ -526,22 +529,18 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
-    const ALL: [&str; 7] = [
-        "daily_data",
-        "session_time",
-        "idle_timeout",
-        "download_rate",
-        "upload_rate",
-        "after_quota_rate",
-        "accounting_interval",
-    ];
+    const ALL: [QuotaKey; 7] = QuotaKey::ALL;
 
     #[test]
     fn human_and_number_forms_become_config_text() {
         let f = fields(
             json!({"daily_data": "1 GiB", "download_rate_bps": 3000000, "session_time_secs": 7200, "after_quota_rate": 0}),
         );
-        let mut t = quota_texts(&f, &ALL, &[]).unwrap();
+        let mut t: Vec<(&str, Option<String>, &str)> = quota_texts(&f, &ALL, &[])
+            .unwrap()
+            .into_iter()
+            .map(|(k, text, field)| (k.name(), text, field))
+            .collect();
         t.sort();
         assert_eq!(
             t,
@@ -598,8 +597,8 @@ mod tests {
         assert_eq!(j["daily_data_bytes"], 1536u64 << 20);
         assert_eq!(j["session_time"], "1h30m");
         let mut back = q.clone();
-        for (key, _) in QUOTA_KEYS {
-            back = config::parse_quota_field(&back, key, j[key].as_str().unwrap()).unwrap();
+        for key in QuotaKey::ALL {
+            back = config::parse_quota_field(&back, key, j[key.name()].as_str().unwrap()).unwrap();
         }
         assert_eq!(back, q);
     }

@@ -1,42 +1,34 @@
-//! The admin listener: HTTPS only (rustls), hyper HTTP/1.1, the same
-//! discipline as the portal (a cap on connections in all and per client
-//! address, header size and read time, a TLS handshake deadline, a body cap
-//! read with a deadline), then one router in front of the three rooms:
+//! The admin listener: HTTPS only (rustls), hyper HTTP/1.1 on the same
+//! listener as the portal ([`crate::web::listener`]: a cap on connections in
+//! all and per client address, header size and read time, a TLS handshake
+//! deadline) with the admin's own limits, a body cap read with a deadline,
+//! then one router in front of the three rooms:
 //! `/api/...` -> [`api`], `/metrics` -> [`metrics`], everything else ->
 //! [`console`]. Every answer gets the security headers.
 //!
 //! Plain HTTP on this port gets nothing: the TLS handshake fails and the
 //! connection closes. No admin route exists on the portal's listener.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::Request;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{debug, info, instrument, warn};
+use tracing::instrument;
 
 use super::accounts::Accounts;
 use super::{api, console, metrics, Principal, Via};
 use crate::gateway::Gateway;
-use crate::portal::ClientSlots;
 use crate::uplink::UplinkReader;
-
-/// A request with its body already read (at most [`MAX_BODY_BYTES`]).
-pub type Req = Request<Bytes>;
-/// Every admin answer: a whole body in memory.
-pub type Resp = Response<Full<Bytes>>;
+pub use crate::web::cookie::cookie;
+pub use crate::web::http::{constant_time_eq, respond, Req, Resp};
+use crate::web::http::{declared_over, read_body, BodyError};
+use crate::web::{self, Limits, Site};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "desawifi_admin";
@@ -65,9 +57,6 @@ pub struct Admin {
     pub accounts: Accounts,
     pub uplink: UplinkReader,
     pub console: console::Console,
-    /// Serializes admin changes (read-modify-write of the site defaults and
-    /// of a device's overrides), so two admins saving at once lose nothing.
-    pub(crate) changes: tokio::sync::Mutex<()>,
 }
 
 impl Admin {
@@ -82,7 +71,6 @@ impl Admin {
             accounts,
             uplink,
             console,
-            changes: tokio::sync::Mutex::new(()),
         })
     }
 }
@@ -127,19 +115,6 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     cookie(headers, COOKIE).filter(|v| !v.is_empty())
 }
 
-/// The value of cookie `name` in a request's `Cookie` headers (the console's
-/// language and login cookies too).
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, value)| value.trim())
-}
-
 /// Does a cookie-authenticated change carry its session's CSRF token?
 /// (Bearer requests need none: a browser never adds that header by itself.)
 pub fn csrf_ok(principal: &Principal, req: &Req) -> bool {
@@ -159,21 +134,12 @@ pub fn csrf_ok(principal: &Principal, req: &Req) -> bool {
 
 /// The `Set-Cookie` value that starts a browser session.
 pub fn session_cookie_header(token: &str, max_age_secs: i64) -> String {
-    format!(
-        "{COOKIE}={token}; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        max_age_secs.max(0)
-    )
+    web::cookie::set_cookie_header(COOKIE, token, max_age_secs, true)
 }
 
 /// The `Set-Cookie` value that ends one.
 pub fn clear_cookie_header() -> String {
-    format!("{COOKIE}=; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
-}
-
-/// Equal without an early exit, so the time taken does not reveal how much
-/// of a guessed token was right.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    web::cookie::clear_cookie_header(COOKIE)
 }
 
 /// Route one request (body already read) and add the security headers.
@@ -244,42 +210,43 @@ fn security_headers(h: &mut HeaderMap, no_store: bool) {
     }
 }
 
-/// A small JSON or text answer.
-pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
-    let mut resp = Response::new(Full::new(body.into()));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    resp
+/// The admin listener's limits: a few admins and a Prometheus, not a village.
+fn limits() -> Limits {
+    Limits {
+        name: "admin",
+        max_connections: MAX_CONNECTIONS,
+        max_connections_per_client: MAX_CONNECTIONS_PER_CLIENT,
+        header_timeout: HEADER_TIMEOUT,
+        max_head_bytes: MAX_HEAD_BYTES,
+        max_connection_life: MAX_CONNECTION_LIFE,
+        drain_time: DRAIN_TIME,
+    }
 }
 
-/// Read the body (capped, with a deadline): a request too big or too slow
-/// is answered at once and never reaches a handler.
-async fn read_body(req: Request<Incoming>) -> Result<Req, Resp> {
-    let too_large = || {
-        respond(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "application/json",
-            r#"{"error":"request body too large (at most 64 KiB)","field":"body"}"#,
-        )
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    let (parts, body) = req.into_parts();
-    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await {
-        Ok(Ok(collected)) => Ok(Request::from_parts(parts, collected.to_bytes())),
-        Ok(Err(_)) => Err(too_large()),
-        Err(_) => Err(respond(
-            StatusCode::REQUEST_TIMEOUT,
-            "application/json",
-            r#"{"error":"request body too slow","field":"body"}"#,
-        )),
+impl Site for Admin {
+    /// Read the body (capped, with a deadline: a request too big or too
+    /// slow is answered at once and never reaches a handler), then route.
+    async fn handle(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+        let is_api = req.uri().path().starts_with("/api");
+        let body = if declared_over(&req, MAX_BODY_BYTES) {
+            Err(BodyError::TooLarge)
+        } else {
+            read_body(req, MAX_BODY_BYTES, BODY_TIMEOUT).await
+        };
+        match body {
+            Ok(req) => route(&self, peer, req).await,
+            Err(e) => {
+                let body = match e {
+                    BodyError::TooLarge => {
+                        r#"{"error":"request body too large (at most 64 KiB)","field":"body"}"#
+                    }
+                    BodyError::TooSlow => r#"{"error":"request body too slow","field":"body"}"#,
+                };
+                let mut resp = respond(e.status(), "application/json", body);
+                security_headers(resp.headers_mut(), is_api);
+                resp
+            }
+        }
     }
 }
 
@@ -290,96 +257,14 @@ pub async fn serve(
     tls: TlsAcceptor,
     cancel: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let client_slots = ClientSlots::new(MAX_CONNECTIONS_PER_CLIENT);
-    let tracker = TaskTracker::new();
-    info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "admin listening (HTTPS)");
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = cancel.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let Some(client_slot) = client_slots.try_take(peer.ip()) else {
-            debug!(%peer, "admin: per-client connection limit reached; closing");
-            continue;
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            debug!(%peer, "admin: connection limit reached; closing");
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let (admin, cancel, tls) = (admin.clone(), cancel.clone(), tls.clone());
-        tracker.spawn(async move {
-            match tokio::time::timeout(HEADER_TIMEOUT, tls.accept(stream)).await {
-                Ok(Ok(stream)) => serve_connection(stream, peer, admin, cancel).await,
-                Ok(Err(e)) => debug!(%peer, error = %e, "admin: TLS handshake failed"),
-                Err(_) => debug!(%peer, "admin: TLS handshake too slow"),
-            }
-            drop((slot, client_slot));
-        });
-    }
-    tracker.close();
-    tracker.wait().await;
-    info!("admin listener stopped");
-}
-
-/// One HTTP/1.1 connection over TLS, with its limits and graceful end.
-async fn serve_connection<S>(
-    stream: S,
-    peer: SocketAddr,
-    admin: Arc<Admin>,
-    cancel: CancellationToken,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let service = service_fn(move |req: Request<Incoming>| {
-        let admin = admin.clone();
-        async move {
-            let is_api = req.uri().path().starts_with("/api");
-            let resp = match read_body(req).await {
-                Ok(req) => route(&admin, peer, req).await,
-                Err(mut resp) => {
-                    security_headers(resp.headers_mut(), is_api);
-                    resp
-                }
-            };
-            Ok::<_, Infallible>(resp)
-        }
-    });
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                debug!(%peer, error = %e, "admin connection ended with an error");
-            }
-        }
-        _ = async {
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                _ = tokio::time::sleep(MAX_CONNECTION_LIFE) => {}
-            }
-        } => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(DRAIN_TIME, conn.as_mut()).await;
-        }
-    }
+    web::serve(listener, limits(), Some(tls), admin, cancel).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::body::Bytes;
+    use hyper::StatusCode;
 
     fn req(headers: &[(&str, &str)]) -> Req {
         let mut b = Request::builder().uri("/api/devices");

@@ -9,7 +9,6 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
 use tokio_rustls::TlsAcceptor;
@@ -17,6 +16,7 @@ use tracing::info;
 
 use super::AdminError;
 use crate::config::Config;
+use crate::web;
 
 /// The self-signed certificate's file name in the store directory.
 pub const SELF_SIGNED_CERT: &str = "admin-cert.pem";
@@ -27,25 +27,10 @@ pub const SELF_SIGNED_KEY: &str = "admin-key.pem";
 /// fingerprint (also logged, so the journal shows what to pin).
 pub fn acceptor(config: &Config) -> Result<(TlsAcceptor, String), AdminError> {
     let (cert_path, key_path) = pair(config)?;
-    let certs = read_certs(&cert_path)?;
-    let key = read_pem(&key_path, rustls_pemfile::private_key)?
-        .ok_or_else(|| tls_error(&key_path, "no private key in the file"))?;
-    let fingerprint = sha256_fingerprint(&certs[0]);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls_error(&cert_path, &e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            tls_error(
-                &cert_path,
-                &format!("certificate and key do not fit together: {e}"),
-            )
-        })?;
-    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let made = web::tls::acceptor(&cert_path, &key_path).map_err(from_web)?;
+    let fingerprint = sha256_fingerprint(&made.leaf);
     info!(cert = %cert_path.display(), fingerprint = %fingerprint, "admin TLS certificate (SHA-256)");
-    Ok((TlsAcceptor::from(Arc::new(server)), fingerprint))
+    Ok((made.acceptor, fingerprint))
 }
 
 /// The admin certificate's SHA-256 fingerprint (making the self-signed pair
@@ -134,21 +119,11 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), AdminError> 
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, AdminError> {
-    let certs = read_pem(path, |r| {
-        rustls_pemfile::certs(r).collect::<Result<Vec<_>, _>>()
-    })?;
-    if certs.is_empty() {
-        return Err(tls_error(path, "no certificate in the file"));
-    }
-    Ok(certs)
+    web::tls::read_certs(path).map_err(from_web)
 }
 
-fn read_pem<T>(
-    path: &Path,
-    parse: impl FnOnce(&mut dyn std::io::BufRead) -> std::io::Result<T>,
-) -> Result<T, AdminError> {
-    let file = std::fs::File::open(path).map_err(|e| tls_error(path, &e.to_string()))?;
-    parse(&mut std::io::BufReader::new(file)).map_err(|e| tls_error(path, &e.to_string()))
+fn from_web(web::tls::TlsFileError { path, message }: web::tls::TlsFileError) -> AdminError {
+    AdminError::Tls { path, message }
 }
 
 fn tls_error(path: &Path, message: &str) -> AdminError {

@@ -16,9 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::ops::OpError;
+use crate::domain::{DailyUsage, Mac};
 use crate::gateway::Gateway;
-use crate::mac::Mac;
-use crate::store::DailyUsage;
 
 /// One local day of the report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -99,7 +98,7 @@ pub fn top_devices(gw: &Gateway, day: u32, n: usize) -> Result<Vec<(Mac, DailyUs
 
 /// The site's local day now, as a store day number.
 pub fn today(gw: &Gateway) -> u32 {
-    crate::quota::local_day(gw.now(), &gw.config().site.timezone)
+    crate::domain::local_day(gw.now(), &gw.config().site.timezone)
 }
 
 /// `YYYY-MM-DD` -> store day number (20261127). Strict: exactly that form, a real date.

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use nftables::helper::{self, NftablesError};
 use serde_json::Value;
@@ -13,6 +15,19 @@ use super::*;
 pub struct Nft {
     /// Another `nft` binary, e.g. for tests; `None` uses `nft` from PATH.
     pub program: Option<String>,
+    /// Set once `nft -j -i` failed where plain `nft -j list set` calls
+    /// worked (an nft built without its CLI): shared by the clones.
+    no_cli: Arc<AtomicBool>,
+}
+
+impl Nft {
+    /// Run this `nft` binary instead of the one on PATH.
+    pub fn program(program: impl Into<String>) -> Nft {
+        Nft {
+            program: Some(program.into()),
+            ..Nft::default()
+        }
+    }
 }
 
 /// What the kernel has in our table, counters included.
@@ -28,6 +43,21 @@ pub struct KernelState {
     pub online_nat: std::collections::BTreeSet<DeviceKey>,
     /// `down` elements with their download byte counters.
     pub down: BTreeMap<Ipv4Addr, u64>,
+    /// The DNS meter sets that exist. Once a rule updates one, the kernel
+    /// marks it dynamic, and nft 1.0.6's JSON cannot say `dynamic`: adding
+    /// it again would fail ("File exists"), so a reconcile leaves them be.
+    pub meters: std::collections::BTreeSet<String>,
+    /// Usage-category counters: id -> (download, upload) bytes (site-wide, never per device).
+    pub categories: CategoryCounters,
+}
+
+/// What an accounting pass reads from the kernel ([`Nft::counters`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counted {
+    /// Every online device's byte counters.
+    pub devices: BTreeMap<DeviceKey, DeviceCounters>,
+    /// The usage categories' site-wide counters.
+    pub categories: CategoryCounters,
 }
 
 impl KernelState {
@@ -55,7 +85,7 @@ impl Nft {
         helper::apply_ruleset_raw_async(document, self.program.as_deref(), helper::DEFAULT_ARGS)
             .await
             .map(drop)
-            .map_err(FirewallError::Nft)
+            .map_err(FirewallError::from)
     }
 
     /// Read our table with its set elements and counters, in one call.
@@ -68,8 +98,128 @@ impl Nft {
             {
                 Ok(KernelState::default())
             }
-            Err(e) => Err(FirewallError::Nft(e)),
+            Err(e) => Err(e.into()),
         }
+    }
+
+    /// Read only the counted sets ([`COUNTED_SETS`]: `online` for upload,
+    /// `down` for download) with their counters, and the table's named
+    /// counters (the usage categories), in one `nft` process: what every
+    /// accounting pass needs, and a half of what `list table` prints (the
+    /// class maps, `online_nat`, the category sets and the chains are left out).
+    ///
+    /// One process for two sets is `nft -j -i` with one `list set` per line
+    /// on its stdin; it prints one JSON document per line. Not `nft -j -f -`:
+    /// nftables 1.0.6 fetches only the last `list set`'s set into its cache,
+    /// so every earlier one fails with "No such file or directory" (JSON and
+    /// text input alike). An nft configured `--without-cli` (small embedded
+    /// builds may be) cannot do `-i`: then each set is listed by a call of
+    /// its own, still without the maps and chains.
+    pub async fn counters(&self) -> Result<Counted, FirewallError> {
+        let state = if self.no_cli.load(Ordering::Relaxed) {
+            self.counted_sets_one_by_one().await?
+        } else {
+            match self.counted_sets_interactive().await? {
+                Some(state) => state,
+                None => {
+                    // `-i` failed but plain calls work: this nft has no CLI.
+                    let state = self.counted_sets_one_by_one().await?;
+                    self.no_cli.store(true, Ordering::Relaxed);
+                    tracing::info!("nft -i failed; listing the counted sets one call each");
+                    state
+                }
+            }
+        };
+        Ok(Counted {
+            devices: state.counters(),
+            categories: state.categories,
+        })
+    }
+
+    /// `nft -j -i` with `list set` lines (and `list counters`); `None` when nft exited with an
+    /// error (no CLI in this build: "interactive CLI not supported", or an
+    /// nft too old to know `-i`), so the caller tries plain calls.
+    async fn counted_sets_interactive(&self) -> Result<Option<KernelState>, FirewallError> {
+        use tokio::io::AsyncWriteExt;
+        let program = self.program.as_deref().unwrap_or("nft");
+        let failed = |inner| NftablesError::NftExecution {
+            program: program.into(),
+            inner,
+        };
+        let mut child = tokio::process::Command::new(program)
+            .args(["-j", "-i"])
+            // The CLI loads and rewrites $HOME/.nft.history on every run: a
+            // write to the router's flash each pass, and at 100 devices the
+            // reload made the read slower than the full listing. Nothing can
+            // be created in /proc, so no history is read or written.
+            .env("HOME", "/proc")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(failed)?;
+        let input: String = COUNTED_SETS
+            .iter()
+            .map(|set| format!("list set inet {TABLE} {set}\n"))
+            .chain([format!("list counters table inet {TABLE}\n")])
+            .collect();
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        match stdin.write_all(input.as_bytes()).await {
+            Ok(()) => {}
+            // nft exited before reading (a build without the CLI fails on
+            // `-i` at once): its exit status below says so, not the pipe.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => return Err(failed(e).into()),
+        }
+        drop(stdin);
+        let out = child.wait_with_output().await.map_err(failed)?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            tracing::debug!(stderr = %stderr.trim(), "nft -j -i failed");
+            return Ok(None);
+        }
+        // The CLI goes on past a failed command and exits 0: its errors are
+        // on stderr. A missing table or set is "No such file or directory"
+        // (before the first reconcile); anything else is a failed read.
+        let unexpected = stderr
+            .lines()
+            .any(|l| l.contains("Error:") && !l.contains("No such file or directory"));
+        if unexpected {
+            return Err(nft_failed(program, &stdout, &stderr).into());
+        }
+        parse_counted_sets(&stdout).map(Some)
+    }
+
+    /// One `nft -j list set` call per counted set, and one `list counters`.
+    async fn counted_sets_one_by_one(&self) -> Result<KernelState, FirewallError> {
+        let mut listings = String::new();
+        let calls = COUNTED_SETS
+            .iter()
+            .map(|set| ["list", "set", "inet", TABLE, set])
+            .chain([["list", "counters", "table", "inet", TABLE]]);
+        for args in calls {
+            match helper::get_current_ruleset_raw_async(self.program.as_deref(), args).await {
+                Ok(json) => {
+                    listings.push_str(json.trim());
+                    listings.push('\n');
+                }
+                Err(NftablesError::NftFailed { stderr, .. })
+                    if stderr.contains("No such file or directory") => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        parse_counted_sets(&listings)
+    }
+}
+
+fn nft_failed(program: &str, stdout: &str, stderr: &str) -> NftablesError {
+    NftablesError::NftFailed {
+        program: program.into(),
+        hint: "listing the counted sets".to_string(),
+        stdout: stdout.to_string(),
+        stderr: stderr.to_string(),
     }
 }
 
@@ -81,21 +231,67 @@ impl Nft {
 /// 5 MB (the maps and every element as maps of strings), the daemon's whole
 /// memory peak, once per accounting pass (BENCHMARKS.md, "Memory").
 pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
-    let doc: Listing<'_> =
-        serde_json::from_str(json).map_err(|e| FirewallError::Parse(e.to_string()))?;
     let mut state = KernelState {
         table_exists: true,
         ..KernelState::default()
     };
+    let shape = read_sets(json, &mut state)?;
+    state.compatible = shape.online && shape.down;
+    Ok(state)
+}
+
+/// Parse what [`Nft::counters`] reads: one `list set` or `list counters`
+/// document per line (`nft -j -i` prints each command's answer as a line of
+/// its own). Only `online`, `down` and the category counters are filled in.
+pub fn parse_counted_sets(out: &str) -> Result<KernelState, FirewallError> {
+    let mut state = KernelState::default();
+    let mut shape = Shape::default();
+    for line in out.lines() {
+        // Anything before the document (a prompt, should a CLI print one) is not ours.
+        let Some(start) = line.find('{') else {
+            continue;
+        };
+        let found = read_sets(&line[start..], &mut state)?;
+        shape.online |= found.online;
+        shape.down |= found.down;
+        state.table_exists = true;
+    }
+    state.compatible = shape.online && shape.down;
+    Ok(state)
+}
+
+/// Which counted sets a listing had, each in the shape this version renders.
+#[derive(Default)]
+struct Shape {
+    online: bool,
+    down: bool,
+}
+
+/// Add the elements of our sets in one listing to `state`.
+fn read_sets(json: &str, state: &mut KernelState) -> Result<Shape, FirewallError> {
+    let doc: Listing<'_> = serde_json::from_str(json).map_err(|e| parse_error("the listing", e))?;
     let mut online_ok = false;
     let mut down_ok = false;
-    for set in doc.nftables.into_iter().filter_map(|o| o.set) {
+    let mut sets = Vec::new();
+    for object in doc.nftables {
+        if let Some(counter) = object.counter {
+            if let Some((id, dir)) = categories::parse_counter_name(&counter.name) {
+                let entry = state.categories.entry(id.to_owned()).or_default();
+                match dir {
+                    Direction::Download => entry.0 = counter.bytes,
+                    Direction::Upload => entry.1 = counter.bytes,
+                }
+            }
+        }
+        sets.extend(object.set);
+    }
+    for set in sets {
         let counted = set.stmt.iter().any(|st| st.get("counter").is_some());
         let elems = |set: &ListedSet<'_>| -> Result<Vec<ListedElem>, FirewallError> {
             match set.elem {
                 None => Ok(Vec::new()),
                 Some(raw) => serde_json::from_str(raw.get())
-                    .map_err(|e| FirewallError::Parse(format!("set {}: {e}", set.name))),
+                    .map_err(|e| parse_error(&format!("set {}", set.name), e)),
             }
         };
         match set.name.as_ref() {
@@ -103,9 +299,10 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
                 online_ok = counted && set.kind == serde_json::json!(["ether_addr", "ipv4_addr"]);
                 for e in elems(&set)? {
                     let (val, bytes) = e.parts();
-                    state
-                        .online
-                        .insert(device_key(val).ok_or_else(|| bad_elem(val))?, bytes);
+                    state.online.insert(
+                        device_key(val).ok_or_else(|| bad_elem(SET_ONLINE, val))?,
+                        bytes,
+                    );
                 }
             }
             SET_ONLINE_NAT => {
@@ -113,7 +310,7 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
                     let (val, _) = e.parts();
                     state
                         .online_nat
-                        .insert(device_key(val).ok_or_else(|| bad_elem(val))?);
+                        .insert(device_key(val).ok_or_else(|| bad_elem(SET_ONLINE_NAT, val))?);
                 }
             }
             SET_DOWN => {
@@ -124,14 +321,21 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
                         ElemValue::Plain(s) => s.parse().ok(),
                         ElemValue::Concat { .. } => None,
                     };
-                    state.down.insert(ip.ok_or_else(|| bad_elem(val))?, bytes);
+                    state
+                        .down
+                        .insert(ip.ok_or_else(|| bad_elem(SET_DOWN, val))?, bytes);
                 }
+            }
+            SET_DNS_ONLINE | SET_DNS_CAPTIVE => {
+                state.meters.insert(set.name.to_string());
             }
             _ => {}
         }
     }
-    state.compatible = online_ok && down_ok;
-    Ok(state)
+    Ok(Shape {
+        online: online_ok,
+        down: down_ok,
+    })
 }
 
 /// `{"nftables": [{"set": {...}}, {"map": {...}}, {"chain": {...}}, ...]}`:
@@ -146,6 +350,17 @@ struct Listing<'a> {
 struct ListedObject<'a> {
     #[serde(borrow, default)]
     set: Option<ListedSet<'a>>,
+    #[serde(borrow, default)]
+    counter: Option<ListedCounter<'a>>,
+}
+
+/// A named counter: `{"counter": {"name": "cat_video_down", "bytes": 123, ...}}`.
+#[derive(serde::Deserialize)]
+struct ListedCounter<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    bytes: u64,
 }
 
 #[derive(serde::Deserialize)]
@@ -211,8 +426,18 @@ fn device_key(val: &ElemValue) -> Option<DeviceKey> {
     Some(DeviceKey { mac, ip })
 }
 
-fn bad_elem(val: &ElemValue) -> FirewallError {
-    FirewallError::Parse(format!("unexpected set element {val:?}"))
+fn bad_elem(set: &'static str, val: &ElemValue) -> FirewallError {
+    FirewallError::Element {
+        set,
+        elem: format!("{val:?}"),
+    }
+}
+
+fn parse_error(what: &str, e: serde_json::Error) -> FirewallError {
+    FirewallError::Parse {
+        what: what.to_string(),
+        source: std::sync::Arc::new(e),
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +452,8 @@ mod tests {
         "stmt": [{"counter": null}]}},
       {"set": {"family": "inet", "name": "down", "table": "desawifi", "type": "ipv4_addr", "handle": 2,
         "elem": [{"elem": {"val": "10.77.0.11", "counter": {"packets": 2, "bytes": 4096}}}], "stmt": [{"counter": null}]}},
+      {"counter": {"family": "inet", "name": "cat_video_down", "table": "desawifi", "handle": 9, "packets": 4, "bytes": 5000}},
+      {"counter": {"family": "inet", "name": "cat_video_up", "table": "desawifi", "handle": 10, "packets": 2, "bytes": 300}},
       {"chain": {"family": "inet", "table": "desawifi", "name": "forward", "handle": 3, "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}}]}"#;
 
     #[test]
@@ -244,6 +471,7 @@ mod tests {
                 download: 4096
             })
         );
+        assert_eq!(state.categories.get("video"), Some(&(5000, 300)));
     }
 
     #[test]
@@ -254,5 +482,144 @@ mod tests {
         let state = parse_table(&old).unwrap();
         assert!(state.table_exists && !state.compatible);
         assert!(parse_table("not json").is_err());
+    }
+
+    /// `nft -j -i` given `list set ... online` and `list set ... down`, as
+    /// nftables 1.0.6 prints it: one document per line.
+    const COUNTED: &str = concat!(
+        r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "online", "table": "desawifi", "type": ["ether_addr", "ipv4_addr"], "handle": 1, "elem": [{"elem": {"val": {"concat": ["02:77:00:00:00:01", "10.77.0.11"]}, "counter": {"packets": 3, "bytes": 180}}}, {"elem": {"val": {"concat": ["02:77:00:00:00:02", "10.77.0.12"]}, "counter": {"packets": 0, "bytes": 0}}}], "stmt": [{"counter": null}]}}]}"#,
+        "\n",
+        r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "down", "table": "desawifi", "type": "ipv4_addr", "handle": 2, "elem": [{"elem": {"val": "10.77.0.11", "counter": {"packets": 2, "bytes": 4096}}}], "stmt": [{"counter": null}]}}]}"#,
+        "\n"
+    );
+
+    fn key(n: u8) -> DeviceKey {
+        DeviceKey {
+            mac: format!("02:77:00:00:00:{n:02x}").parse().unwrap(),
+            ip: Ipv4Addr::new(10, 77, 0, 10 + n),
+        }
+    }
+
+    #[test]
+    fn reads_the_counted_sets_one_document_per_line() {
+        let state = parse_counted_sets(COUNTED).unwrap();
+        assert!(state.compatible);
+        let counters = state.counters();
+        assert_eq!(counters.len(), 2);
+        assert_eq!(
+            counters[&key(1)],
+            DeviceCounters {
+                upload: 180,
+                download: 4096
+            }
+        );
+        assert_eq!(counters[&key(2)], DeviceCounters::default());
+        // Nothing listed (no table yet): no counters, not an error.
+        assert!(parse_counted_sets("").unwrap().counters().is_empty());
+        // A prompt before a document is skipped; a broken document is an error.
+        let prompted = format!("nft> {COUNTED}");
+        assert_eq!(parse_counted_sets(&prompted).unwrap().counters(), counters);
+        assert!(matches!(
+            parse_counted_sets("{\"nftables\": [").unwrap_err(),
+            FirewallError::Parse { .. }
+        ));
+    }
+
+    /// A stand-in `nft` in a temporary directory: a shell script.
+    fn fake_nft(dir: &std::path::Path, script: &str) -> Nft {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("nft");
+        std::fs::write(&path, format!("#!/bin/sh\n{script}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Nft::program(path.display().to_string())
+    }
+
+    /// A directory of this test's own, removed when dropped.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir =
+                std::env::temp_dir().join(format!("desawifi-apply-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_nft_without_its_cli_is_asked_one_set_per_call() {
+        let dir = TempDir::new("no-cli");
+        let listing = dir.path().join("listing");
+        std::fs::write(&listing, COUNTED).unwrap();
+        let calls = dir.path().join("calls");
+        // Like nft built --without-cli: `-i` fails; `-j list set inet desawifi NAME` answers.
+        let nft = fake_nft(
+            dir.path(),
+            &format!(
+                "echo \"$*\" >> {calls}\n\
+                 [ \"$1\" = -i ] || [ \"$2\" = -i ] && {{ echo 'nft: invalid option -- i' >&2; exit 1; }}\n\
+                 [ \"$6\" = online ] && sed -n 1p {listing}\n\
+                 [ \"$6\" = down ] && sed -n 2p {listing}\n\
+                 exit 0\n",
+                calls = calls.display(),
+                listing = listing.display()
+            ),
+        );
+        let counters = nft.counters().await.unwrap().devices;
+        assert_eq!(counters[&key(1)].download, 4096);
+        assert_eq!(counters[&key(1)].upload, 180);
+        // Once known, no more `-i` tries.
+        nft.clone().counters().await.unwrap();
+        let calls = std::fs::read_to_string(&calls).unwrap();
+        assert_eq!(calls.matches("-i").count(), 1, "{calls}");
+        // One failed `-i`, then per round two `list set` and one `list counters`.
+        assert_eq!(calls.lines().count(), 7, "{calls}");
+    }
+
+    #[tokio::test]
+    async fn counters_come_from_one_nft_process_and_errors_on_its_stderr_count() {
+        let dir = TempDir::new("counters");
+        let listing = dir.path().join("listing");
+        std::fs::write(&listing, COUNTED).unwrap();
+        // Answers only `-j -i`, and only after reading both commands.
+        let nft = fake_nft(
+            dir.path(),
+            &format!(
+                "[ \"$*\" = \"-j -i\" ] || exit 9\n\
+                 [ \"$HOME\" = /proc ] || exit 7\n\
+                 grep -c 'list set inet desawifi' | grep -qx 2 || exit 8\n\
+                 cat {}\n",
+                listing.display()
+            ),
+        );
+        let counters = nft.counters().await.unwrap().devices;
+        assert_eq!(counters[&key(1)].download, 4096);
+
+        // Before the first reconcile: no table, no counters, no error.
+        let missing = fake_nft(
+            dir.path(),
+            "cat >/dev/null; echo 'Error: No such file or directory' >&2\n",
+        );
+        assert!(missing.counters().await.unwrap().devices.is_empty());
+
+        // Any other error (exit status 0 in the CLI) is a failed read, with nft's words.
+        let denied = fake_nft(
+            dir.path(),
+            "cat >/dev/null; echo 'Error: cache initialization failed: Operation not permitted' >&2\n",
+        );
+        let err = denied.counters().await.unwrap_err();
+        assert!(matches!(err, FirewallError::Nft { .. }), "{err:?}");
+        assert!(err.to_string().contains("Operation not permitted"), "{err}");
     }
 }

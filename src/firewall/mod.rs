@@ -6,15 +6,20 @@
 //! ([`Change`]), which the [`task`] batches into one `nft -j -f -` each.
 
 pub mod apply;
+pub mod categories;
 pub mod render;
 pub mod task;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
-use crate::mac::Mac;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::Mac;
 
 pub use crate::shaping::SlotRates;
 pub use apply::{KernelState, Nft};
+pub use categories::{CategoryCounters, CategoryRule, Direction};
 pub use task::{Firewall, FirewallHandle};
 
 /// Our one table. Nothing else on the box is ever touched.
@@ -40,6 +45,15 @@ pub const GARDEN_DNS_TIMEOUT: u32 = 86_400;
 pub const MAP_DOWN_CLASS: &str = "down_class";
 /// Online devices' IPv4 address -> HTB class id for upload.
 pub const MAP_UP_CLASS: &str = "up_class";
+/// Private IPv4 networks (RFC 1918, 100.64.0.0/10, 169.254.0.0/16): no
+/// destination beyond the router for anyone, except [`SET_ALLOW_PRIVATE4`].
+pub const SET_PRIVATE4: &str = "private4";
+/// `[network] allow_private`: private networks online devices may reach.
+pub const SET_ALLOW_PRIVATE4: &str = "allow_private4";
+/// Per-device DNS meter of online devices (dynamic, elements time out).
+pub const SET_DNS_ONLINE: &str = "dns_online";
+/// Per-device DNS meter of devices that are not online.
+pub const SET_DNS_CAPTIVE: &str = "dns_captive";
 /// Sets whose elements carry a byte counter (declared with `counter`).
 pub const COUNTED_SETS: [&str; 2] = [SET_ONLINE, SET_DOWN];
 
@@ -77,8 +91,14 @@ pub struct Policy {
     pub portal_https_port: Option<u16>,
     /// Destinations reachable without logging in.
     pub walled_garden: Vec<GardenNet>,
+    /// The TCP ports of the walled garden open to devices that are not online.
+    pub garden_ports: Vec<u16>,
+    /// Private IPv4 networks online devices may still reach (`[network] allow_private`).
+    pub allow_private: Vec<(Ipv4Addr, u8)>,
     /// Devices that are online, each with its shaping slot and ceilings.
     pub online: Vec<OnlineDevice>,
+    /// Usage categories in the order they are tried (first match counts).
+    pub categories: Vec<categories::CategoryRule>,
 }
 
 /// An online device as the kernel needs it: who, which HTB class pair, how fast.
@@ -112,24 +132,83 @@ pub enum Change {
 }
 
 /// What can go wrong talking to the kernel.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone`, because one coalesced batch answers every request folded into it
+/// with the same result; the causes that are not `Clone` themselves are
+/// shared behind an `Arc` (so `source()` is an `Arc<NftablesError>`, an
+/// `Arc<ShapingError>`, ...: downcast to that).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FirewallError {
-    /// The `nft` binary could not be run or rejected our document.
-    #[error("nft failed: {0}")]
-    Nft(#[source] nftables::helper::NftablesError),
+    /// The `nft` binary could not be run or rejected our document; `stderr`
+    /// is what nft said (the crate's own message leaves it out).
+    #[error("nft failed: {source}{}", stderr_suffix(.source))]
+    Nft {
+        #[source]
+        source: Arc<nftables::helper::NftablesError>,
+    },
     /// `nft` printed JSON we could not understand.
-    #[error("could not read nft's answer: {0}")]
-    Parse(String),
+    #[error("could not read nft's answer ({what}): {source}")]
+    Parse {
+        /// Which part of the listing (the document, or a set's elements).
+        what: String,
+        #[source]
+        source: Arc<serde_json::Error>,
+    },
+    /// One of our sets holds an element of a shape this version never renders.
+    #[error("unexpected element in set {set}: {elem}")]
+    Element {
+        set: &'static str,
+        /// The element as nft printed it.
+        elem: String,
+    },
     /// After a full apply, the kernel's table is not what we asked for.
-    #[error("verification after apply failed: {0}")]
-    Verify(String),
+    #[error(
+        "verification after apply failed: wanted {wanted} online devices, the kernel has {have}{}",
+        if *.compatible { "" } else { " (and its sets have another shape)" }
+    )]
+    Verify {
+        wanted: usize,
+        have: usize,
+        /// The table's sets have the shape this version renders.
+        compatible: bool,
+    },
     /// `tc` failed to build or change the shaping tree.
-    #[error(transparent)]
-    Shaping(#[from] crate::shaping::ShapingError),
-    /// A request to the firewall task failed; the task logged the cause.
-    #[error("{0}")]
-    Task(String),
-    /// The firewall task is gone (the daemon is shutting down).
+    #[error("shaping failed: {source}")]
+    Shaping {
+        #[source]
+        source: Arc<crate::shaping::ShapingError>,
+    },
+    /// The firewall task is gone (the daemon is shutting down): the request
+    /// could not be queued.
     #[error("the firewall task has stopped")]
-    Stopped,
+    Stopped(#[source] mpsc::error::SendError<()>),
+    /// The firewall task stopped before it answered a queued request.
+    #[error("the firewall task stopped before answering")]
+    Unanswered(#[source] oneshot::error::RecvError),
+}
+
+impl From<nftables::helper::NftablesError> for FirewallError {
+    fn from(e: nftables::helper::NftablesError) -> Self {
+        FirewallError::Nft {
+            source: Arc::new(e),
+        }
+    }
+}
+
+impl From<crate::shaping::ShapingError> for FirewallError {
+    fn from(e: crate::shaping::ShapingError) -> Self {
+        FirewallError::Shaping {
+            source: Arc::new(e),
+        }
+    }
+}
+
+/// `: <nft's stderr>` when nft ran and said why it failed, else nothing.
+fn stderr_suffix(e: &nftables::helper::NftablesError) -> String {
+    match e {
+        nftables::helper::NftablesError::NftFailed { stderr, .. } if !stderr.trim().is_empty() => {
+            format!(": {}", stderr.trim())
+        }
+        _ => String::new(),
+    }
 }

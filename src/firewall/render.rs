@@ -19,7 +19,11 @@
 //!     iifname LAN ip daddr @garden_dns4 return
 //!     iifname LAN tcp dport 80 redirect to :PORT
 //!   }
+//!   set cat_ID { type ipv4_addr; flags timeout; timeout 1d; }   # per usage category, by dnsmasq
+//!   counter cat_ID_down, cat_ID_up, cat_lainnya_down, cat_lainnya_up   # never per device
+//!   chain cat_down, cat_up { ... }          # see firewall/categories.rs
 //!   chain forward { type filter hook forward priority filter; policy accept;
+//!     oifname LAN jump cat_down
 //!     oifname LAN ip daddr @down
 //!     oifname LAN meta priority set ip daddr map @down_class
 //!     oifname LAN ip saddr @garden4 meta priority set GARDEN
@@ -28,6 +32,8 @@
 //!     iifname LAN ip daddr @garden4 meta priority set GARDEN
 //!     iifname LAN ip daddr @garden_dns4 meta priority set GARDEN
 //!     iifname LAN meta nfproto ipv6 reject with icmpx admin-prohibited
+//!     iifname LAN tcp dport 853 reject with tcp reset
+//!     iifname LAN ether saddr . ip saddr @online_nat jump cat_up
 //!     iifname LAN ether saddr . ip saddr @online accept
 //!     iifname LAN ip daddr @garden4 accept
 //!     iifname LAN ip daddr @garden_dns4 accept
@@ -61,6 +67,11 @@ use nftables::schema::{
 use nftables::stmt::{Mangle, Match, Operator, Reject, RejectType, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
 
+mod guard;
+
+pub use guard::{DNS_CAPTIVE_MAX_UDP, DNS_CAPTIVE_RATE, DNS_ONLINE_RATE, PRIVATE4};
+
+use super::categories;
 use super::*;
 use crate::shaping::{garden_classid, slot_classid};
 
@@ -68,7 +79,7 @@ use crate::shaping::{garden_classid, slot_classid};
 /// they are rendered as `mark` and renamed in [`to_json`].
 const CLASS_MAPS: [&str; 2] = [MAP_DOWN_CLASS, MAP_UP_CLASS];
 
-const FAMILY: NfFamily = NfFamily::INet;
+pub(super) const FAMILY: NfFamily = NfFamily::INet;
 /// Priority of `dstnat` and `filter`, as nft spells them.
 const PRIO_DSTNAT: i32 = -100;
 const PRIO_FILTER: i32 = 0;
@@ -111,6 +122,13 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
         timeout: Some(GARDEN_DNS_TIMEOUT),
         ..set_ref(SET_GARDEN_DNS4)
     })));
+    for set in guard::sets(kernel) {
+        batch.add(set);
+    }
+    // Usage categories: sets (dnsmasq owns their elements) and named counters.
+    for object in categories::objects(&policy.categories) {
+        batch.add(object);
+    }
     for name in CLASS_MAPS {
         batch.add(NfListObject::Map(Box::new(schema::Map {
             family: FAMILY,
@@ -153,6 +171,16 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
             ..Chain::default()
         })));
     }
+    for name in categories::CHAINS {
+        let chain = Chain {
+            family: FAMILY,
+            table: TABLE.into(),
+            name: name.into(),
+            ..Chain::default()
+        };
+        batch.add(NfListObject::Chain(chain.clone()));
+        batch.add_cmd(NfCmd::Flush(FlushObject::Chain(chain)));
+    }
     for rule in rules(policy) {
         batch.add(NfListObject::Rule(rule));
     }
@@ -173,6 +201,8 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
             ));
         }
     }
+
+    guard::fill(&mut batch, policy);
 
     // Class maps: no counters, so simply refilled.
     let classes: BTreeMap<Ipv4Addr, u16> =
@@ -341,7 +371,7 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
     let lan = policy.lan_interface.as_str();
     let port = u32::from(policy.portal_port);
     let from_lan = || iifname(lan);
-    let router_tcp: Vec<u32> = [53, port]
+    let router_tcp: Vec<u32> = [port]
         .into_iter()
         .chain(policy.portal_https_port.map(u32::from))
         .collect();
@@ -387,6 +417,18 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 })),
             ],
         ),
+        // wan -> lan: oifname LAN jump cat_down   (first: counts the category; a free one accepts
+        // here, before the per-device @down counter, at full speed)
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                eq(
+                    meta(MetaKey::Oifname),
+                    Expression::String(lan.to_owned().into()),
+                ),
+                categories::jump(categories::CHAIN_CAT_DOWN),
+            ],
+        ),
         // wan -> lan: oifname LAN ip daddr @down   (no verdict: the element's counter counts download bytes)
         rule(
             CHAIN_FORWARD,
@@ -398,40 +440,26 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 in_set(payload("ip", "daddr"), SET_DOWN),
             ],
         ),
+        // wan -> lan from the walled garden: oifname LAN ip saddr @garden4 meta priority set de5a:4
+        //   (the shared, capped class; the map below moves online devices to their own)
+        guard::captive_garden(iifname_out(lan), "saddr", SET_GARDEN4),
+        guard::captive_garden(iifname_out(lan), "saddr", SET_GARDEN_DNS4),
         // wan -> lan: meta priority set ip daddr map @down_class   (the device's HTB class on the LAN)
         rule(
             CHAIN_FORWARD,
             vec![
-                eq(
-                    meta(MetaKey::Oifname),
-                    Expression::String(lan.to_owned().into()),
-                ),
+                iifname_out(lan),
                 set_priority(class_lookup("daddr", MAP_DOWN_CLASS)),
             ],
         ),
-        // wan -> lan from the walled garden: full speed, even for a throttled phone
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                eq(
-                    meta(MetaKey::Oifname),
-                    Expression::String(lan.to_owned().into()),
-                ),
-                in_set(payload("ip", "saddr"), SET_GARDEN4),
-                set_priority(garden()),
-            ],
-        ),
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                eq(
-                    meta(MetaKey::Oifname),
-                    Expression::String(lan.to_owned().into()),
-                ),
-                in_set(payload("ip", "saddr"), SET_GARDEN_DNS4),
-                set_priority(garden()),
-            ],
-        ),
+        // wan -> lan from the walled garden to an online device:
+        //   oifname LAN meta priority != de5a:4 ip saddr @garden4 meta priority set de5a:3
+        //   (full speed, even for a throttled phone)
+        guard::online_garden(iifname_out(lan), "saddr", SET_GARDEN4),
+        guard::online_garden(iifname_out(lan), "saddr", SET_GARDEN_DNS4),
+        // lan -> walled garden: the same for upload
+        guard::captive_garden(from_lan(), "daddr", SET_GARDEN4),
+        guard::captive_garden(from_lan(), "daddr", SET_GARDEN_DNS4),
         // lan -> wan: meta priority set ip saddr map @up_class   (the device's HTB class on the WAN)
         rule(
             CHAIN_FORWARD,
@@ -440,22 +468,8 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 set_priority(class_lookup("saddr", MAP_UP_CLASS)),
             ],
         ),
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                in_set(payload("ip", "daddr"), SET_GARDEN4),
-                set_priority(garden()),
-            ],
-        ),
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                in_set(payload("ip", "daddr"), SET_GARDEN_DNS4),
-                set_priority(garden()),
-            ],
-        ),
+        guard::online_garden(from_lan(), "daddr", SET_GARDEN4),
+        guard::online_garden(from_lan(), "daddr", SET_GARDEN_DNS4),
         // lan -> any, IPv6: reject   (before @online: IPv6 is never a way around the portal)
         rule(
             CHAIN_FORWARD,
@@ -463,6 +477,27 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 from_lan(),
                 eq(meta(MetaKey::Nfproto), Expression::String("ipv6".into())),
                 reject(RejectType::ICMPX),
+            ],
+        ),
+        guard::private_rule(lan),
+        // lan -> any: tcp dport 853 reject with tcp reset   (DNS over TLS: phones fall back to the
+        // router's DNS, which fills the category sets)
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                from_lan(),
+                eq(payload("tcp", "dport"), categories::dot_port()),
+                reject(RejectType::TCPReset),
+            ],
+        ),
+        // lan -> any: ether saddr . ip saddr @online_nat jump cat_up   (online devices only, so a free
+        // category is no way around the portal; uncounted twin, before the counted @online)
+        rule(
+            CHAIN_FORWARD,
+            vec![
+                from_lan(),
+                in_set(device_lhs(), SET_ONLINE_NAT),
+                categories::jump(categories::CHAIN_CAT_UP),
             ],
         ),
         // lan -> any: ether saddr . ip saddr @online accept   (the element's counter counts upload bytes)
@@ -474,24 +509,10 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 Statement::Accept(None),
             ],
         ),
-        // lan -> walled garden: ip daddr @garden4 accept
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                in_set(payload("ip", "daddr"), SET_GARDEN4),
-                Statement::Accept(None),
-            ],
-        ),
-        // lan -> walled garden learned from DNS (dnsmasq nftset=)
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                in_set(payload("ip", "daddr"), SET_GARDEN_DNS4),
-                Statement::Accept(None),
-            ],
-        ),
+        // lan -> walled garden, web only: ip daddr @garden4 tcp dport { 80, 443 } accept
+        guard::garden_accept(lan, SET_GARDEN4, &policy.garden_ports),
+        // lan -> walled garden learned from DNS (dnsmasq nftset=), web only
+        guard::garden_accept(lan, SET_GARDEN_DNS4, &policy.garden_ports),
         // captive tcp (HTTPS and the rest): reject with tcp reset   (fails fast instead of hanging)
         rule(
             CHAIN_FORWARD,
@@ -503,6 +524,10 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
         ),
         // captive anything else (outside DNS, QUIC, ping): reject with icmpx admin-prohibited
         rule(CHAIN_FORWARD, vec![from_lan(), reject(RejectType::ICMPX)]),
+    ]
+    .into_iter()
+    .chain(guard::dns_rules(lan))
+    .chain([
         // lan -> router: replies to the router's own connections
         rule(
             CHAIN_INPUT,
@@ -521,7 +546,7 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 Statement::Accept(None),
             ],
         ),
-        // lan -> router: DNS over TCP and the portal
+        // lan -> router: the portal (DNS over TCP only for online devices, above)
         rule(
             CHAIN_INPUT,
             vec![
@@ -549,7 +574,9 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
             ],
         ),
         rule(CHAIN_INPUT, vec![from_lan(), reject(RejectType::ICMPX)]),
-    ]
+    ])
+    .chain(categories::chain_rules(&policy.categories))
+    .collect()
 }
 
 fn table() -> Table<'static> {
@@ -591,7 +618,7 @@ fn elements(name: &'static str, elem: Vec<Expression<'static>>) -> NfListObject<
     })
 }
 
-fn rule(chain: &'static str, expr: Vec<Statement<'static>>) -> Rule<'static> {
+pub(super) fn rule(chain: &'static str, expr: Vec<Statement<'static>>) -> Rule<'static> {
     Rule {
         family: FAMILY,
         table: TABLE.into(),
@@ -601,7 +628,7 @@ fn rule(chain: &'static str, expr: Vec<Statement<'static>>) -> Rule<'static> {
     }
 }
 
-fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+pub(super) fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
     Expression::Named(NamedExpression::Payload(Payload::PayloadField(
         PayloadField {
             protocol: protocol.into(),
@@ -622,6 +649,14 @@ fn ct_state() -> Expression<'static> {
     }))
 }
 
+/// `oifname LAN`: packets on their way to the phones.
+fn iifname_out(lan: &str) -> Statement<'static> {
+    eq(
+        meta(MetaKey::Oifname),
+        Expression::String(lan.to_owned().into()),
+    )
+}
+
 fn iifname(lan: &str) -> Statement<'static> {
     eq(
         meta(MetaKey::Iifname),
@@ -637,7 +672,7 @@ fn eq(left: Expression<'static>, right: Expression<'static>) -> Statement<'stati
     })
 }
 
-fn in_set(left: Expression<'static>, set: &str) -> Statement<'static> {
+pub(super) fn in_set(left: Expression<'static>, set: &str) -> Statement<'static> {
     Statement::Match(Match {
         left,
         right: Expression::String(format!("@{set}").into()),
@@ -683,7 +718,7 @@ fn in_anon_num(left: Expression<'static>, items: &[u32]) -> Statement<'static> {
 }
 
 /// `meta priority set VALUE`: HTB takes skb->priority as the class id.
-fn set_priority(value: Expression<'static>) -> Statement<'static> {
+pub(super) fn set_priority(value: Expression<'static>) -> Statement<'static> {
     Statement::Mangle(Mangle {
         key: meta(MetaKey::Priority),
         value,
@@ -698,7 +733,7 @@ fn class_lookup(field: &'static str, map: &str) -> Expression<'static> {
     })))
 }
 
-fn garden() -> Expression<'static> {
+pub(super) fn garden() -> Expression<'static> {
     Expression::String(garden_classid().into())
 }
 
@@ -742,6 +777,7 @@ fn garden_expr(net: &GardenNet) -> Expression<'static> {
 /// value type of the class maps.
 fn to_json(doc: Nftables<'_>) -> String {
     let mut value = serde_json::to_value(&doc).expect("nftables documents always serialize");
+    guard::add_meter_limits(&mut value);
     if let Some(objects) = value.get_mut("nftables").and_then(|v| v.as_array_mut()) {
         for obj in objects.iter_mut() {
             let Some(map) = obj.get_mut("add").and_then(|a| a.get_mut("map")) else {
@@ -753,6 +789,16 @@ fn to_json(doc: Nftables<'_>) -> String {
                 .is_some_and(|n| CLASS_MAPS.contains(&n))
             {
                 map["map"] = "classid".into();
+            }
+        }
+        for obj in objects.iter_mut() {
+            // A counter added without values keeps the kernel's (`add` never resets one).
+            if let Some(counter) = obj
+                .get_mut("add")
+                .and_then(|a| a.get_mut("counter"))
+                .and_then(|c| c.as_object_mut())
+            {
+                counter.retain(|_, v| !v.is_null());
             }
         }
         for obj in objects {
@@ -778,7 +824,7 @@ mod tests {
 
     fn key(n: u8) -> DeviceKey {
         DeviceKey {
-            mac: crate::mac::Mac([2, 0x77, 0, 0, 0, n]),
+            mac: crate::domain::Mac([2, 0x77, 0, 0, 0, n]),
             ip: Ipv4Addr::new(10, 77, 0, 10 + n),
         }
     }
@@ -806,7 +852,19 @@ mod tests {
                 GardenNet::V4(Ipv4Addr::new(203, 0, 113, 0), 24),
                 GardenNet::V6("2001:db8:1::".parse().unwrap(), 48),
             ],
+            garden_ports: vec![80, 443],
+            allow_private: vec![(Ipv4Addr::new(192, 168, 100, 1), 32)],
             online,
+            categories: vec![
+                categories::CategoryRule {
+                    id: "kesehatan".into(),
+                    free: true,
+                },
+                categories::CategoryRule {
+                    id: "video".into(),
+                    free: false,
+                },
+            ],
         }
     }
 
@@ -924,6 +982,29 @@ mod tests {
         assert!(!cmds.iter().any(|(verb, kind, obj)| verb == "flush"
             && kind == "set"
             && obj["name"] == SET_ONLINE));
+    }
+
+    #[test]
+    fn dns_meters_the_kernel_has_are_not_added_again() {
+        let added = |kernel: &KernelState| -> Vec<String> {
+            commands(&full(&policy(vec![]), kernel))
+                .into_iter()
+                .filter(|(verb, kind, _)| verb == "add" && kind == "set")
+                .map(|(_, _, obj)| obj["name"].as_str().unwrap().to_owned())
+                .filter(|n| n.starts_with("dns_"))
+                .collect()
+        };
+        assert_eq!(
+            added(&KernelState::default()),
+            ["dns_online", "dns_captive"]
+        );
+        let kernel = KernelState {
+            table_exists: true,
+            compatible: true,
+            meters: [SET_DNS_ONLINE, SET_DNS_CAPTIVE].map(String::from).into(),
+            ..KernelState::default()
+        };
+        assert!(added(&kernel).is_empty(), "the kernel's dynamic sets stay");
     }
 
     #[test]

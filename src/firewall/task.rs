@@ -19,8 +19,8 @@ use crate::shaping::{self, Plan, Tc};
 const MAX_BATCH: usize = 4096;
 
 enum Request {
-    Changes(Vec<Change>, oneshot::Sender<Result<(), String>>),
-    Reconcile(Policy, oneshot::Sender<Result<KernelState, String>>),
+    Changes(Vec<Change>, oneshot::Sender<Result<(), FirewallError>>),
+    Reconcile(Policy, oneshot::Sender<Result<KernelState, FirewallError>>),
 }
 
 /// A cheap, cloneable way to ask the firewall task for work.
@@ -129,16 +129,13 @@ impl Firewall {
                             Err(_) => break,
                         }
                     }
-                    let result = self
-                        .apply_changes(&changes)
-                        .await
-                        .map_err(|e| e.to_string());
+                    let result = self.apply_changes(&changes).await;
                     for r in replies {
                         let _ = r.send(result.clone());
                     }
                 }
                 Request::Reconcile(policy, reply) => {
-                    let _ = reply.send(self.reconcile(&policy).await.map_err(|e| e.to_string()));
+                    let _ = reply.send(self.reconcile(&policy).await);
                 }
             }
         }
@@ -164,17 +161,17 @@ impl Firewall {
         let doc = render::full(policy, &before);
         let applying = Instant::now();
         let applied = self.nft.apply(&doc).await;
-        crate::admin::metrics::firewall_applied(applying.elapsed(), applied.is_ok());
+        crate::telemetry::firewall_applied(applying.elapsed(), applied.is_ok());
         applied?;
         let after = self.nft.read().await?;
         let want: BTreeSet<DeviceKey> = policy.online.iter().map(|d| d.key).collect();
         let have: BTreeSet<DeviceKey> = after.online.keys().copied().collect();
         if !after.compatible || want != have {
-            return Err(FirewallError::Verify(format!(
-                "wanted {} online devices, the kernel has {}",
-                want.len(),
-                have.len()
-            )));
+            return Err(FirewallError::Verify {
+                wanted: want.len(),
+                have: have.len(),
+                compatible: after.compatible,
+            });
         }
         let kept = before.online.keys().filter(|k| want.contains(k)).count();
         info!(
@@ -237,7 +234,7 @@ impl Firewall {
         let doc = render::device_changes(&revoke, &revoke_ips, &admit, &admit_ips);
         let applying = Instant::now();
         let applied = self.nft.apply(&doc).await;
-        crate::admin::metrics::firewall_applied(applying.elapsed(), applied.is_ok());
+        crate::telemetry::firewall_applied(applying.elapsed(), applied.is_ok());
         match applied {
             Ok(()) => {
                 debug!(
@@ -284,10 +281,8 @@ impl FirewallHandle {
         self.tx
             .send(Request::Changes(changes, tx))
             .await
-            .map_err(|_| FirewallError::Stopped)?;
-        rx.await
-            .map_err(|_| FirewallError::Stopped)?
-            .map_err(FirewallError::Task)
+            .map_err(|_| FirewallError::Stopped(mpsc::error::SendError(())))?;
+        rx.await.map_err(FirewallError::Unanswered)?
     }
 
     /// Full reconcile to `policy` (start-up, SIGHUP, config change).
@@ -296,15 +291,117 @@ impl FirewallHandle {
         self.tx
             .send(Request::Reconcile(policy, tx))
             .await
-            .map_err(|_| FirewallError::Stopped)?;
-        rx.await
-            .map_err(|_| FirewallError::Stopped)?
-            .map_err(FirewallError::Task)
+            .map_err(|_| FirewallError::Stopped(mpsc::error::SendError(())))?;
+        rx.await.map_err(FirewallError::Unanswered)?
     }
 
-    /// Read the table and its counters (one `nft` call), without queueing
-    /// behind the task's batches.
-    pub async fn read(&self) -> Result<KernelState, FirewallError> {
-        self.nft.read().await
+    /// Every online device's byte counters, read from the counted sets alone
+    /// (one `nft` process, see [`Nft::counters`]), without queueing behind
+    /// the task's batches.
+    pub async fn counters(&self) -> Result<super::apply::Counted, FirewallError> {
+        self.nft.counters().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    const RATES: SlotRates = SlotRates {
+        download: 5_000_000,
+        upload: 1_000_000,
+    };
+
+    /// A task whose `nft` and `tc` cannot be run, and every slot at `RATES`.
+    fn broken() -> (Firewall, FirewallHandle) {
+        let plan = Plan {
+            lan_interface: "br-lan".into(),
+            wan_interface: "wan0".into(),
+            uplink_download: None,
+            uplink_upload: None,
+            slots: 4,
+        };
+        Firewall::new(
+            Nft::program("/nonexistent/nft"),
+            Tc {
+                program: Some("/nonexistent/tc".into()),
+            },
+            plan,
+            RATES,
+        )
+    }
+
+    fn device(n: u8, rates: SlotRates) -> OnlineDevice {
+        OnlineDevice {
+            key: DeviceKey {
+                mac: format!("02:77:00:00:00:{n:02x}").parse().unwrap(),
+                ip: Ipv4Addr::new(10, 77, 0, n),
+            },
+            slot: u16::from(n),
+            rates,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_request_of_a_coalesced_batch_gets_the_nft_error_with_its_cause() {
+        let (fw, handle) = broken();
+        // Both queued before the task runs, so they are folded into one batch.
+        let (a, b) = (handle.clone(), handle.clone());
+        let first = tokio::spawn(async move { a.admit(device(1, RATES)).await });
+        let second = tokio::spawn(async move { b.admit(device(2, RATES)).await });
+        tokio::task::yield_now().await;
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(fw.run(cancel.clone()));
+        for answer in [first.await.unwrap(), second.await.unwrap()] {
+            let err = answer.unwrap_err();
+            assert!(matches!(err, FirewallError::Nft { .. }), "{err:?}");
+            let cause = err.source().expect("the nft error is kept as the cause");
+            assert!(cause
+                .downcast_ref::<Arc<nftables::helper::NftablesError>>()
+                .is_some());
+        }
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_tc_failure_comes_back_as_shaping_with_its_cause() {
+        let (fw, handle) = broken();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(fw.run(cancel.clone()));
+        let slower = SlotRates {
+            download: 256_000,
+            upload: 256_000,
+        };
+        let err = handle.admit(device(1, slower)).await.unwrap_err();
+        assert!(matches!(err, FirewallError::Shaping { .. }), "{err:?}");
+        let cause = err.source().expect("the tc error is kept as the cause");
+        assert!(cause
+            .downcast_ref::<Arc<crate::shaping::ShapingError>>()
+            .is_some());
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stopped_task_answers_stopped() {
+        let (fw, handle) = broken();
+        drop(fw);
+        let err = handle.revoke(device(1, RATES).key).await.unwrap_err();
+        assert!(matches!(err, FirewallError::Stopped(_)), "{err:?}");
+        assert!(err.source().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_task_gone_with_the_request_queued_answers_unanswered() {
+        let (fw, handle) = broken();
+        let asking = tokio::spawn(async move { handle.admit(device(1, RATES)).await });
+        tokio::task::yield_now().await;
+        drop(fw); // the queue goes, with the request's reply channel in it
+        let err = asking.await.unwrap().unwrap_err();
+        assert!(matches!(err, FirewallError::Unanswered(_)), "{err:?}");
+        assert!(err.source().is_some());
     }
 }

@@ -7,29 +7,28 @@
 //! open connections (in all, and per client address), header size,
 //! header-read time, body size and body time.
 
+mod hours;
+mod origin;
+pub mod quiz;
 mod routes;
 pub mod tls;
 pub mod ui;
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::body::Incoming;
+use hyper::Request;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
 
 use crate::gateway::Gateway;
 use crate::uplink::UplinkReader;
+use crate::web::{self, http::Resp, Limits, Site, Watch};
 use ui::Ui;
 
 /// Largest request head (request line + headers) accepted.
@@ -57,6 +56,9 @@ pub enum PortalError {
     },
 }
 
+/// Open connections per client address, each with the token that closes it.
+type Conns = Mutex<HashMap<IpAddr, Vec<(u64, CancellationToken)>>>;
+
 /// Shared state of the portal's handlers.
 pub struct Portal {
     gateway: Arc<Gateway>,
@@ -67,7 +69,7 @@ pub struct Portal {
     uplink: UplinkReader,
     /// Open connections per client address, so a login can close the ones
     /// the firewall redirected while the phone was captive (see [`Portal::close_connections_of`]).
-    conns: Mutex<HashMap<IpAddr, Vec<(u64, CancellationToken)>>>,
+    conns: Arc<Conns>,
     next_conn: AtomicU64,
     /// The text of `/proc/net/arp` to use instead of the kernel's (fuzzing only).
     neighbours: Option<String>,
@@ -80,7 +82,7 @@ impl Portal {
             ui,
             tip_counter: AtomicU64::new(0),
             uplink,
-            conns: Mutex::new(HashMap::new()),
+            conns: Arc::new(Mutex::new(HashMap::new())),
             next_conn: AtomicU64::new(0),
             neighbours: None,
         })
@@ -102,7 +104,7 @@ impl Portal {
     }
 
     /// The client's MAC on the LAN, from the kernel's neighbour table.
-    fn mac_of(&self, ip: std::net::Ipv4Addr) -> Option<crate::mac::Mac> {
+    fn mac_of(&self, ip: std::net::Ipv4Addr) -> Option<crate::domain::Mac> {
         let lan = &self.gateway.config().network.lan_interface;
         match &self.neighbours {
             None => crate::neighbor::mac_of(ip, lan),
@@ -134,64 +136,15 @@ impl Portal {
             .push((id, token.clone()));
         (id, token)
     }
-
-    fn unregister(&self, ip: IpAddr, id: u64) {
-        let mut conns = self.conns.lock().expect("conns lock");
-        if let Some(list) = conns.get_mut(&ip) {
-            list.retain(|(i, _)| *i != id);
-            if list.is_empty() {
-                conns.remove(&ip);
-            }
-        }
-    }
 }
 
-/// Open connections per client address, at most `max` each: 500 half-open
-/// sockets from one phone must not take the slots every other phone needs.
-/// (Each phone has its own address on the village LAN; there is no NAT.)
-/// The admin listener uses the same cap.
-pub(crate) struct ClientSlots {
-    max: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// One connection's place in [`ClientSlots`], given back when dropped.
-pub(crate) struct ClientSlot {
-    slots: Arc<ClientSlots>,
-    ip: IpAddr,
-}
-
-impl ClientSlots {
-    pub(crate) fn new(max: usize) -> Arc<ClientSlots> {
-        Arc::new(ClientSlots {
-            max,
-            open: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// A slot for one more connection from `ip`, or `None` if it holds `max`.
-    pub(crate) fn try_take(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
-        let mut open = self.open.lock().expect("client slots lock");
-        let n = open.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(ClientSlot {
-            slots: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        let mut open = self.slots.open.lock().expect("client slots lock");
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
+/// Forget connection `id` of `ip` (it has ended).
+fn unregister(conns: &Conns, ip: IpAddr, id: u64) {
+    let mut conns = conns.lock().expect("conns lock");
+    if let Some(list) = conns.get_mut(&ip) {
+        list.retain(|(i, _)| *i != id);
+        if list.is_empty() {
+            conns.remove(&ip);
         }
     }
 }
@@ -204,6 +157,34 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, PortalError> {
         .map_err(|source| PortalError::Bind { addr, source })
 }
 
+/// The portal's listener limits, from `[portal]`.
+fn limits(portal: &Portal) -> Limits {
+    let config = &portal.gateway.config().portal;
+    Limits {
+        name: "portal",
+        max_connections: config.max_connections,
+        max_connections_per_client: config.max_connections_per_client,
+        header_timeout: config.header_timeout,
+        max_head_bytes: MAX_HEAD_BYTES,
+        max_connection_life: MAX_CONNECTION_LIFE,
+        drain_time: DRAIN_TIME,
+    }
+}
+
+impl Site for Portal {
+    async fn handle(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+        routes::handle(&self, peer, req).await
+    }
+
+    /// Every connection is registered under its client's address, so a
+    /// login can close the ones the firewall redirected here while captive.
+    fn watch(&self, peer: SocketAddr) -> Watch {
+        let (id, token) = self.register(peer.ip());
+        let conns = self.conns.clone();
+        Watch::new(token, move || unregister(&conns, peer.ip(), id))
+    }
+}
+
 /// Serve until `cancel`, then stop accepting and drain open connections.
 /// With `tls`, every connection is a TLS handshake first (the HTTPS portal).
 pub async fn serve(
@@ -212,62 +193,8 @@ pub async fn serve(
     cancel: CancellationToken,
     tls: Option<TlsAcceptor>,
 ) {
-    let config = portal.gateway.config();
-    let max_connections = config.portal.max_connections;
-    let per_client = config.portal.max_connections_per_client;
-    let header_timeout = config.portal.header_timeout;
-    let slots = Arc::new(Semaphore::new(max_connections));
-    let client_slots = ClientSlots::new(per_client);
-    let tracker = TaskTracker::new();
-    info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), max_connections, per_client, "portal listening");
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = cancel.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        // The client's own cap first, so a greedy client never holds a global slot.
-        let Some(client_slot) = client_slots.try_take(peer.ip()) else {
-            debug!(%peer, per_client, "per-client connection limit reached; closing");
-            drop(stream);
-            continue;
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            debug!(%peer, "connection limit reached; closing");
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let portal = portal.clone();
-        let cancel = cancel.clone();
-        let tls = tls.clone();
-        tracker.spawn(async move {
-            match tls {
-                None => serve_connection(stream, peer, portal, header_timeout, cancel, false).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            serve_connection(stream, peer, portal, header_timeout, cancel, false)
-                                .await
-                        }
-                        Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => debug!(%peer, "TLS handshake too slow"),
-                    }
-                }
-            }
-            drop((slot, client_slot));
-        });
-    }
-    tracker.close();
-    tracker.wait().await;
-    info!("portal stopped");
+    let limits = limits(&portal);
+    web::serve(listener, limits, tls, portal, cancel).await
 }
 
 /// FUZZING SEAM: serve one already-accepted connection from `peer` as
@@ -281,95 +208,14 @@ pub async fn serve_stream<S>(stream: S, peer: SocketAddr, portal: Arc<Portal>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let header_timeout = portal.gateway.config().portal.header_timeout;
-    serve_connection(
+    let limits = limits(&portal);
+    web::listener::serve_connection(
         stream,
         peer,
         portal,
-        header_timeout,
+        &limits,
         CancellationToken::new(),
         true,
     )
     .await
-}
-
-/// One HTTP/1.1 connection (plain or TLS), with its limits and graceful end.
-async fn serve_connection<S>(
-    stream: S,
-    peer: SocketAddr,
-    portal: Arc<Portal>,
-    header_timeout: Duration,
-    cancel: CancellationToken,
-    half_close: bool,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (id, closed) = portal.register(peer.ip());
-    let handler = portal.clone();
-    let service = service_fn(move |req| {
-        let portal = handler.clone();
-        async move { Ok::<_, Infallible>(routes::handle(&portal, peer, req).await) }
-    });
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .half_close(half_close)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    // Shutdown, the client logged in (its redirected sockets must go), or too old.
-    let time_to_close = async {
-        tokio::select! {
-            _ = cancel.cancelled() => {}
-            _ = closed.cancelled() => {}
-            _ = tokio::time::sleep(MAX_CONNECTION_LIFE) => {}
-        }
-    };
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                debug!(%peer, error = %e, "connection ended with an error");
-            }
-        }
-        _ = time_to_close => {
-            // Finish the response in flight, then close.
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(DRAIN_TIME, conn.as_mut()).await;
-        }
-    }
-    portal.unregister(peer.ip(), id);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_client_cannot_take_every_slot() {
-        let slots = ClientSlots::new(3);
-        let greedy: IpAddr = "10.77.0.12".parse().unwrap();
-        let held: Vec<ClientSlot> = (0..3)
-            .map(|_| slots.try_take(greedy).expect("under the cap"))
-            .collect();
-        assert!(
-            slots.try_take(greedy).is_none(),
-            "a 4th connection from the same phone is refused"
-        );
-        let other = slots.try_take("10.77.0.11".parse().unwrap());
-        assert!(other.is_some(), "another phone still gets in");
-        drop(held);
-        let again = slots.try_take(greedy);
-        assert!(again.is_some(), "closed connections give their slots back");
-        drop(other);
-        assert_eq!(
-            slots.open.lock().unwrap().get(&greedy),
-            Some(&1),
-            "only the live slot is counted"
-        );
-        drop(again);
-        assert!(
-            slots.open.lock().unwrap().is_empty(),
-            "no entry left for clients without connections"
-        );
-    }
 }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -13,17 +13,15 @@ use tracing::{instrument, warn};
 
 use super::ui::Page;
 use super::Portal;
-use crate::config::Size;
+use crate::domain::Size;
+use crate::domain::{local_hhmm, Mac, Standing};
 use crate::gateway::{DeviceView, GatewayError};
 use crate::lang::Language;
-use crate::mac::Mac;
-use crate::quota::{local_hhmm, Standing};
 use crate::uplink::UplinkState;
+use crate::web::http::{escape_html, read_body, respond, BodyError, Resp};
 
 /// A body must arrive within this time.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
-
-type Resp = Response<Full<Bytes>>;
 
 /// Who is asking: the peer's IPv4 address and, when it is on the LAN, its MAC.
 struct Client {
@@ -51,6 +49,22 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
     }
     let client = identify(portal, peer);
     let lang = query_lang(req.uri().query()).unwrap_or(config.site.language);
+    if req.method() == Method::POST && matches!(req.uri().path(), "/login" | "/logout") {
+        let hosts: Vec<&str> = [portal_host.as_str()]
+            .into_iter()
+            .chain(public_name)
+            .collect();
+        if let Some(why) = super::origin::cross_site(req.headers(), &hosts) {
+            warn!(?why, "cross-site form refused");
+            return message(
+                portal,
+                StatusCode::FORBIDDEN,
+                lang,
+                "cross_site_title",
+                "cross_site",
+            );
+        }
+    }
     let result = match (req.method(), req.uri().path()) {
         (&Method::GET | &Method::HEAD, "/") => splash(portal, &client, lang),
         (&Method::GET | &Method::HEAD, "/status") => status(portal, &client, lang),
@@ -62,18 +76,24 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
                 Err(resp) => Ok(resp),
             }
         }
+        (&Method::POST, "/quiz") => match read_form(req, config.portal.max_body.0 as usize).await {
+            Ok(form) => quiz(portal, &client, &form, form_lang(&form).unwrap_or(lang)).await,
+            Err(resp) => Ok(resp),
+        },
         (&Method::POST, "/logout") => match read_form(req, config.portal.max_body.0 as usize).await
         {
             Ok(form) => logout(portal, &client, form_lang(&form).unwrap_or(lang)).await,
             Err(resp) => Ok(resp),
         },
-        (_, "/" | "/status" | "/api/captive" | "/info" | "/login" | "/logout") => Ok(message(
-            portal,
-            StatusCode::METHOD_NOT_ALLOWED,
-            lang,
-            "error_title",
-            "not_found",
-        )),
+        (_, "/" | "/status" | "/api/captive" | "/info" | "/login" | "/logout" | "/quiz") => {
+            Ok(message(
+                portal,
+                StatusCode::METHOD_NOT_ALLOWED,
+                lang,
+                "error_title",
+                "not_found",
+            ))
+        }
         _ => Ok(message(
             portal,
             StatusCode::NOT_FOUND,
@@ -104,6 +124,10 @@ fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
             StatusCode::SEE_OTHER,
             &format!("/status?lang={lang}"),
         ));
+    }
+    if let Some((title, body)) = super::hours::closed(portal, lang) {
+        // No Connect button while closed: only when it opens.
+        return Ok(message_text(portal, StatusCode::OK, lang, &title, &body));
     }
     let config = portal.gateway.config();
     let n = portal.tip_counter.fetch_add(1, Ordering::Relaxed);
@@ -165,11 +189,40 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
             ("time_left", &time_left(view.seconds_remaining, lang)),
             ("data_used", &Size(view.used_today).to_string()),
             ("data_left", &left),
-            ("notice_html", &uplink_notice(portal, lang)),
+            (
+                "notice_html",
+                &(uplink_notice(portal, lang) + &super::hours::closing_notice(portal, lang)),
+            ),
+            ("quiz_html", &super::quiz::status_card(portal, mac, lang)?),
             ("other_lang", lang.other().tag()),
         ],
     );
     Ok(html(StatusCode::OK, page))
+}
+
+/// `POST /quiz`: only for a device with a session (the status page's form).
+async fn quiz(
+    portal: &Portal,
+    client: &Client,
+    form: &[u8],
+    lang: Language,
+) -> Result<Resp, GatewayError> {
+    let Some(mac) = client.mac else {
+        return Ok(not_on_lan(portal, lang));
+    };
+    // Online (the status page's form), or cut off after the quota (the
+    // "quota used" page's form); nobody else has a quiz to answer.
+    let view = portal.gateway.view(mac)?;
+    if view.session.is_none() && view.standing != Standing::Cut {
+        return Ok(redirect(StatusCode::SEE_OTHER, &format!("/?lang={lang}")));
+    }
+    match super::quiz::answer(portal, mac, form, lang).await? {
+        Some((code, title, body)) => Ok(message_text(portal, code, lang, &title, &body)),
+        None => Ok(redirect(
+            StatusCode::SEE_OTHER,
+            &format!("/status?lang={lang}"),
+        )),
+    }
 }
 
 async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, GatewayError> {
@@ -187,6 +240,16 @@ async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp,
                 &format!("/status?lang={lang}"),
             ))
         }
+        Err(GatewayError::Closed { .. }) => {
+            let (title, body) = super::hours::closed(portal, lang).unwrap_or_default();
+            Ok(message_text(
+                portal,
+                StatusCode::SERVICE_UNAVAILABLE,
+                lang,
+                &title,
+                &body,
+            ))
+        }
         Err(GatewayError::Blocked(_)) => Ok(message(
             portal,
             StatusCode::FORBIDDEN,
@@ -194,17 +257,37 @@ async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp,
             "blocked_title",
             "blocked",
         )),
+        Err(GatewayError::Full(_)) => Ok(message(
+            portal,
+            StatusCode::SERVICE_UNAVAILABLE,
+            lang,
+            "full_title",
+            "full",
+        )),
+        Err(GatewayError::IdentityTaken(_)) => Ok(message(
+            portal,
+            StatusCode::CONFLICT,
+            lang,
+            "identity_taken_title",
+            "identity_taken",
+        )),
         Err(GatewayError::QuotaUsed(_)) => {
             let view = portal.gateway.view(mac)?;
             let reset = local_hhmm(view.quota_resets, &portal.gateway.config().site.timezone);
             let body = portal.ui.text_with(lang, "quota_cut", &[("reset", &reset)]);
-            Ok(message_text(
-                portal,
-                StatusCode::FORBIDDEN,
+            // The quota is used: the quiz may earn more for today.
+            let quiz = super::quiz::status_card(portal, mac, lang)?;
+            let page = portal.ui.render(
+                Page::Message,
                 lang,
-                portal.ui.text(lang, "quota_cut_title"),
-                &body,
-            ))
+                &[
+                    ("title", portal.ui.text(lang, "quota_cut_title")),
+                    ("body", &body),
+                    ("quiz_html", &quiz),
+                    ("other_lang", lang.other().tag()),
+                ],
+            );
+            Ok(html(StatusCode::FORBIDDEN, page))
         }
         Err(e) => Err(e),
     }
@@ -222,7 +305,7 @@ async fn logout(portal: &Portal, client: &Client, lang: Language) -> Result<Resp
 /// stay reachable without logging in (the walled garden).
 fn info(portal: &Portal, lang: Language) -> Resp {
     let config = portal.gateway.config();
-    let li = |text: &str| format!("<li>{}</li>", super::ui::escape_html(text));
+    let li = |text: &str| format!("<li>{}</li>", escape_html(text));
     let tips: String = portal.ui.tips().iter().map(|t| li(t.text(lang))).collect();
     let garden = &config.walled_garden;
     let mut services: String = garden
@@ -364,14 +447,13 @@ fn form_lang(form: &[u8]) -> Option<Language> {
 
 /// Read a small form body, bounded in size and time.
 async fn read_form(req: Request<Incoming>, limit: usize) -> Result<Bytes, Resp> {
-    let body = Limited::new(req.into_body(), limit);
-    match tokio::time::timeout(BODY_TIMEOUT, body.collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(_)) => Err(plain(
+    match read_body(req, limit, BODY_TIMEOUT).await {
+        Ok(req) => Ok(req.into_body()),
+        Err(BodyError::TooLarge) => Err(plain(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request body too large or malformed\n",
         )),
-        Err(_) => Err(plain(
+        Err(BodyError::TooSlow) => Err(plain(
             StatusCode::REQUEST_TIMEOUT,
             "request body too slow\n",
         )),
@@ -391,7 +473,7 @@ fn not_on_lan(portal: &Portal, lang: Language) -> Resp {
 fn notice_html(portal: &Portal, lang: Language, key: &str) -> String {
     format!(
         "<p class=\"notice\">{}</p>",
-        super::ui::escape_html(portal.ui.text(lang, key))
+        escape_html(portal.ui.text(lang, key))
     )
 }
 
@@ -442,45 +524,27 @@ fn message_text(
 }
 
 fn html(code: StatusCode, page: String) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from(page)));
-    *resp.status_mut() = code;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut resp = respond(code, "text/html; charset=utf-8", page);
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
 fn plain(code: StatusCode, text: &'static str) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *resp.status_mut() = code;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    let mut resp = respond(code, "text/plain; charset=utf-8", text);
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 
 fn redirect(code: StatusCode, location: &str) -> Resp {
-    let body = format!(
-        "<a href=\"{0}\">{0}</a>\n",
-        super::ui::escape_html(location)
-    );
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = code;
+    let body = format!("<a href=\"{0}\">{0}</a>\n", escape_html(location));
+    let mut resp = respond(code, "text/html; charset=utf-8", body);
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(location) {
         h.insert(header::LOCATION, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
     resp
 }
 
@@ -527,7 +591,7 @@ mod tests {
             first_seen: 0,
             quota: Default::default(),
             blocked: false,
-            session: Some(crate::store::Session::new(
+            session: Some(crate::domain::Session::new(
                 Ipv4Addr::new(10, 77, 0, 11),
                 0,
                 100,
@@ -536,7 +600,8 @@ mod tests {
             used_today: 100,
             daily_data: 1000,
             exempt: false,
-            standing: crate::quota::Standing::Normal,
+            trust: None,
+            standing: crate::domain::Standing::Normal,
             quota_resets: 0,
         };
         let online: serde_json::Value =
@@ -545,7 +610,7 @@ mod tests {
         assert_eq!(online["seconds-remaining"], 90);
         assert_eq!(online["bytes-remaining"], 900);
         let cut = DeviceView {
-            standing: crate::quota::Standing::Cut,
+            standing: crate::domain::Standing::Cut,
             used_today: 2000,
             ..view.clone()
         };
@@ -555,7 +620,7 @@ mod tests {
             "cut off after quota: captive (walled garden only)"
         );
         let throttled = DeviceView {
-            standing: crate::quota::Standing::Throttled,
+            standing: crate::domain::Standing::Throttled,
             used_today: 2000,
             ..view.clone()
         };

@@ -7,16 +7,18 @@
 //! once at start-up, so a typo in an override stops the daemon with a message
 //! naming the file, instead of showing villagers a broken page.
 //!
-//! Templates use `{{name}}` placeholders (see [`Ui::render`]); they are parsed
-//! once at load into segments, so rendering is a single pass with no lookups
-//! of template text.
+//! The template engine is [`crate::web::template`]; here are the portal's own
+//! pages, its tips and their checks. Every page shares `templates/head.html`
+//! (doctype, meta tags, inline CSS, the logo header) and `templates/foot.html`
+//! (language switch), so one override of either changes every page.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::lang::Language;
+use crate::web::http::escape_html;
+use crate::web::template::{PageSpec, Source, TemplateError, Templates, UiFiles};
 
 /// Every file the UI is made of, with its built-in text.
 macro_rules! embed {
@@ -25,15 +27,26 @@ macro_rules! embed {
 const EMBEDDED: &[(&str, &str)] = embed!(
     "strings.toml",
     "tips.toml",
+    "quiz.toml",
     "style.css",
     "logo.svg",
+    "templates/head.html",
+    "templates/foot.html",
     "templates/splash.html",
     "templates/status.html",
     "templates/message.html",
     "templates/info.html"
 );
 
-/// The three page shapes the portal shows.
+/// The portal UI's files; `{{css}}` and `{{logo}}` insert two of them.
+const FILES: UiFiles = UiFiles {
+    name: "portal-ui",
+    embedded: EMBEDDED,
+    strings: "strings.toml",
+    inserts: &[("css", "style.css"), ("logo", "logo.svg")],
+};
+
+/// The page shapes the portal shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
     /// Before login: tip, fair-use terms, the connect button.
@@ -66,9 +79,9 @@ impl Page {
         match self {
             Page::Splash => "site_name regency tip pillar other_lang notice_html",
             Page::Status => {
-                "site_name regency state time_left data_used data_left notice_html other_lang"
+                "site_name regency state time_left data_used data_left notice_html quiz_html other_lang"
             }
-            Page::Message => "title body other_lang",
+            Page::Message => "title body quiz_html other_lang",
             Page::Info => "site_name regency tips_html services_html other_lang",
         }
     }
@@ -132,45 +145,9 @@ impl Tip {
 /// (`<built-in>/...` for an embedded one).
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {
-    /// The override directory given in the config is not a directory.
-    #[error("{path}: portal-ui override directory does not exist or is not a directory")]
-    NoDir { path: PathBuf },
-    /// An override file exists but cannot be read as UTF-8 text.
-    #[error("{path}: cannot read: {source}")]
-    Unreadable {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// strings.toml or tips.toml is not valid TOML of the expected shape.
-    #[error("{path}: bad TOML: {message}")]
-    BadToml { path: PathBuf, message: String },
-    /// A string key exists in one language (or is needed by the portal or a
-    /// template) but is missing in this one.
-    #[error("{path}: string {key:?} is missing in [{lang}]")]
-    MissingString {
-        path: PathBuf,
-        key: String,
-        lang: Language,
-    },
-    /// A string's `{word}` fill-ins differ between the languages.
-    #[error("{path}: string {key:?} uses fill-ins {id:?} in [id] but {en:?} in [en]")]
-    FillInMismatch {
-        path: PathBuf,
-        key: String,
-        id: Vec<String>,
-        en: Vec<String>,
-    },
-    /// A template uses a placeholder this page does not provide.
-    #[error("{path}: unknown placeholder {{{{{name}}}}} (this page knows: {known})")]
-    UnknownPlaceholder {
-        path: PathBuf,
-        name: String,
-        known: String,
-    },
-    /// A template has `{{` without a matching `}}`.
-    #[error("{path}: '{{{{' at byte {offset} is never closed with '}}}}'")]
-    Unclosed { path: PathBuf, offset: usize },
+    /// A file, string or template is wrong (see [`TemplateError`]).
+    #[error(transparent)]
+    Template(#[from] TemplateError),
     /// tips.toml has no `[[tip]]` at all.
     #[error("{path}: no tips; add at least one [[tip]] with pillar, id and en")]
     NoTips { path: PathBuf },
@@ -181,47 +158,17 @@ pub enum UiError {
         number: usize,
         field: &'static str,
     },
-}
-
-/// One piece of a parsed template.
-#[derive(Debug, Clone)]
-enum Seg {
-    Lit(String),
-    /// A caller variable, HTML-escaped.
-    Var(&'static str),
-    /// A caller variable whose name ends in `_html`, inserted as is.
-    Raw(&'static str),
-    /// `{{t:key}}`: a UI string in the page language, escaped.
-    Text(String),
-    Css,
-    Logo,
-    Lang,
+    /// quiz.toml is wrong (see [`super::quiz::QuizError`]).
+    #[error(transparent)]
+    Quiz(#[from] super::quiz::QuizError),
 }
 
 /// The loaded, checked portal UI. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Ui {
-    pages: [Vec<Seg>; 4],
-    css: String,
-    logo: String,
-    /// Indexed by [`lang_index`].
-    strings: [BTreeMap<String, String>; 2],
+    templates: Templates,
     tips: Vec<Tip>,
-    overridden: Vec<PathBuf>,
-}
-
-fn lang_index(lang: Language) -> usize {
-    match lang {
-        Language::Id => 0,
-        Language::En => 1,
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StringsFile {
-    id: BTreeMap<String, String>,
-    en: BTreeMap<String, String>,
+    quiz: Vec<super::quiz::Question>,
 }
 
 #[derive(Deserialize)]
@@ -231,72 +178,33 @@ struct TipsFile {
     tip: Vec<Tip>,
 }
 
-/// A UI file's text and the path to name in errors.
-struct Source {
-    path: PathBuf,
-    text: String,
-}
-
-impl Source {
-    fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, UiError> {
-        toml::from_str(&self.text).map_err(|e| UiError::BadToml {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })
-    }
-}
-
 impl Ui {
     /// Embedded defaults (include_str! of the portal-ui files); files present
     /// in `dir` override the embedded ones file by file.
     pub fn load(dir: Option<&Path>) -> Result<Ui, UiError> {
-        if let Some(dir) = dir {
-            if !dir.is_dir() {
-                return Err(UiError::NoDir {
-                    path: dir.to_path_buf(),
-                });
-            }
-        }
-        let mut overridden = Vec::new();
-        let mut sources = BTreeMap::new();
-        for &(rel, builtin) in EMBEDDED {
-            let on_disk = dir.map(|d| d.join(rel)).filter(|p| p.is_file());
-            let source = match on_disk {
-                Some(path) => {
-                    let text =
-                        std::fs::read_to_string(&path).map_err(|source| UiError::Unreadable {
-                            path: path.clone(),
-                            source,
-                        })?;
-                    overridden.push(path.clone());
-                    Source { path, text }
-                }
-                None => Source {
-                    path: Path::new("<built-in>/portal-ui").join(rel),
-                    text: builtin.to_owned(),
-                },
-            };
-            sources.insert(rel, source);
-        }
-
-        let strings = load_strings(&sources["strings.toml"])?;
-        let tips = load_tips(&sources["tips.toml"])?;
-        let [splash, status, message, info] =
-            Page::ALL.map(|page| parse_template(&sources[page.file()], page, &strings[0]));
+        let pages = Page::ALL.map(|page| PageSpec {
+            file: page.file(),
+            vars: page.vars(),
+        });
+        let templates = Templates::load(&FILES, dir, &pages)?;
+        let tips = load_tips(templates.source("tips.toml"))?;
+        let quiz = super::quiz::load(templates.source("quiz.toml"), tips.len())?;
         Ok(Ui {
-            pages: [splash?, status?, message?, info?],
-            css: sources["style.css"].text.trim().to_owned(),
-            logo: sources["logo.svg"].text.trim().to_owned(),
-            strings,
+            templates,
             tips,
-            overridden,
+            quiz,
         })
     }
 
     /// The override files actually used, for a start-up log line (an override
     /// saved under a wrong name is otherwise silently ignored).
     pub fn overridden(&self) -> &[PathBuf] {
-        &self.overridden
+        self.templates.overridden()
+    }
+
+    /// The quiz bank, in file order (never empty).
+    pub fn quiz(&self) -> &[super::quiz::Question] {
+        &self.quiz
     }
 
     /// All tips, in file order.
@@ -314,47 +222,26 @@ impl Ui {
     /// A UI string for a language; never panics: returns the key itself if
     /// missing (load() already checked both languages have every key).
     pub fn text<'a>(&'a self, lang: Language, key: &'a str) -> &'a str {
-        self.strings[lang_index(lang)]
-            .get(key)
-            .map_or(key, String::as_str)
+        self.templates.text(lang, key)
     }
 
     /// A UI string with its `{word}` fill-ins replaced, e.g.
     /// `text_with(lang, "over_quota", &[("reset", "00:00")])`. Not escaped:
     /// pass the result as an ordinary (escaped) render variable.
     pub fn text_with(&self, lang: Language, key: &str, fill: &[(&str, &str)]) -> String {
-        let mut out = self.text(lang, key).to_owned();
-        for (name, value) in fill {
-            out = out.replace(&format!("{{{name}}}"), value);
-        }
-        out
+        self.templates.text_with(lang, key, fill)
     }
 
     /// Render a page. `vars` are placeholder values; every value is
     /// HTML-escaped except placeholders whose name ends in `_html` (raw,
     /// produced by trusted code). Template placeholders: `{{name}}`;
     /// `{{t:key}}` inserts text(lang, key) escaped; `{{css}}` inserts the
-    /// stylesheet; `{{logo}}` the SVG logo; `{{lang}}` the language tag.
-    /// A variable the template uses but `vars` lacks renders empty.
+    /// stylesheet; `{{logo}}` the SVG logo; `{{lang}}` the language tag;
+    /// `{{> head}}` and `{{<head}}...{{/head}}` the shared partials (see
+    /// [`crate::web::template`]). A variable the template uses but `vars`
+    /// lacks renders empty.
     pub fn render(&self, page: Page, lang: Language, vars: &[(&str, &str)]) -> String {
-        let var = |name: &str| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map_or("", |(_, v)| *v)
-        };
-        let mut out = String::with_capacity(self.css.len() + self.logo.len() + 4096);
-        for seg in &self.pages[page.index()] {
-            match seg {
-                Seg::Lit(s) => out.push_str(s),
-                Seg::Var(name) => escape_into(&mut out, var(name)),
-                Seg::Raw(name) => out.push_str(var(name)),
-                Seg::Text(key) => escape_into(&mut out, self.text(lang, key)),
-                Seg::Css => out.push_str(&self.css),
-                Seg::Logo => out.push_str(&self.logo),
-                Seg::Lang => out.push_str(lang.tag()),
-            }
-        }
-        out
+        self.templates.render(page.index(), lang, vars)
     }
 }
 
@@ -367,81 +254,9 @@ pub fn notice_html(text: &str) -> String {
     )
 }
 
-/// Escape text for HTML element content and double- or single-quoted
-/// attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    escape_into(&mut out, s);
-    out
-}
-
-fn escape_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// Parse and check strings.toml: both languages carry every key the built-in
-/// file has (the portal code asks for those), every key the other language
-/// has, and the same `{word}` fill-ins.
-fn load_strings(src: &Source) -> Result<[BTreeMap<String, String>; 2], UiError> {
-    let parsed: StringsFile = src.parse()?;
-    let builtin: StringsFile =
-        toml::from_str(EMBEDDED[0].1).expect("built-in strings.toml is valid (tested)");
-    let needed: BTreeSet<&String> = builtin
-        .id
-        .keys()
-        .chain(parsed.id.keys())
-        .chain(parsed.en.keys())
-        .collect();
-    for key in needed {
-        for (lang, table) in [(Language::Id, &parsed.id), (Language::En, &parsed.en)] {
-            if !table.contains_key(key) {
-                return Err(UiError::MissingString {
-                    path: src.path.clone(),
-                    key: key.clone(),
-                    lang,
-                });
-            }
-        }
-        let (id, en) = (fill_ins(&parsed.id[key]), fill_ins(&parsed.en[key]));
-        if id != en {
-            return Err(UiError::FillInMismatch {
-                path: src.path.clone(),
-                key: key.clone(),
-                id,
-                en,
-            });
-        }
-    }
-    Ok([parsed.id, parsed.en])
-}
-
-/// The sorted `{word}` names in a string (the admin console checks its strings with it too).
-pub(crate) fn fill_ins(s: &str) -> Vec<String> {
-    let mut names: Vec<String> = s
-        .split('{')
-        .skip(1)
-        .filter_map(|rest| rest.split_once('}'))
-        .map(|(name, _)| name)
-        .filter(|name| {
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        })
-        .map(str::to_owned)
-        .collect();
-    names.sort();
-    names
-}
-
+/// Parse and check tips.toml: at least one tip, none empty in either language.
 fn load_tips(src: &Source) -> Result<Vec<Tip>, UiError> {
-    let parsed: TipsFile = src.parse()?;
+    let parsed: TipsFile = src.parse_toml()?;
     if parsed.tip.is_empty() {
         return Err(UiError::NoTips {
             path: src.path.clone(),
@@ -461,78 +276,10 @@ fn load_tips(src: &Source) -> Result<Vec<Tip>, UiError> {
     Ok(parsed.tip)
 }
 
-/// Split a template into segments, checking every placeholder. A leading
-/// `<!-- ... -->` before the doctype is documentation and is dropped.
-fn parse_template(
-    src: &Source,
-    page: Page,
-    strings: &BTreeMap<String, String>,
-) -> Result<Vec<Seg>, UiError> {
-    let mut rest = src.text.trim_start();
-    if rest.starts_with("<!--") {
-        if let Some(end) = rest.find("-->") {
-            rest = rest[end + 3..].trim_start();
-        }
-    }
-    let mut segs = Vec::new();
-    while let Some(open) = rest.find("{{") {
-        if open > 0 {
-            segs.push(Seg::Lit(rest[..open].to_owned()));
-        }
-        let after = &rest[open + 2..];
-        let close = after.find("}}").ok_or_else(|| UiError::Unclosed {
-            path: src.path.clone(),
-            offset: src.text.len() - rest.len() + open,
-        })?;
-        let name = after[..close].trim();
-        segs.push(placeholder(src, page, strings, name)?);
-        rest = &after[close + 2..];
-    }
-    if !rest.is_empty() {
-        segs.push(Seg::Lit(rest.to_owned()));
-    }
-    Ok(segs)
-}
-
-fn placeholder(
-    src: &Source,
-    page: Page,
-    strings: &BTreeMap<String, String>,
-    name: &str,
-) -> Result<Seg, UiError> {
-    if let Some(key) = name.strip_prefix("t:") {
-        let key = key.trim();
-        // Both languages have the same keys (checked before templates).
-        return if strings.contains_key(key) {
-            Ok(Seg::Text(key.to_owned()))
-        } else {
-            Err(UiError::MissingString {
-                path: src.path.clone(),
-                key: key.to_owned(),
-                lang: Language::Id,
-            })
-        };
-    }
-    match name {
-        "css" => return Ok(Seg::Css),
-        "logo" => return Ok(Seg::Logo),
-        "lang" => return Ok(Seg::Lang),
-        _ => {}
-    }
-    match page.vars().split_whitespace().find(|v| *v == name) {
-        Some(v) if v.ends_with("_html") => Ok(Seg::Raw(v)),
-        Some(v) => Ok(Seg::Var(v)),
-        None => Err(UiError::UnknownPlaceholder {
-            path: src.path.clone(),
-            name: name.to_owned(),
-            known: format!("{} lang css logo t:<key>", page.vars()),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web::template::StringsFile;
 
     fn ui() -> Ui {
         Ui::load(None).expect("built-in UI loads")
@@ -745,7 +492,7 @@ mod tests {
         std::fs::write(&path, "<p>{{state</p>").unwrap();
         assert!(matches!(
             Ui::load(Some(&dir)),
-            Err(UiError::Unclosed { offset: 3, .. })
+            Err(UiError::Template(TemplateError::Unclosed { offset: 3, .. }))
         ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -765,10 +512,13 @@ mod tests {
         .unwrap();
         assert!(matches!(
             Ui::load(Some(&dir)),
-            Err(UiError::FillInMismatch { .. })
+            Err(UiError::Template(TemplateError::FillInMismatch { .. }))
         ));
         std::fs::write(&path, "[id\n").unwrap();
-        assert!(matches!(Ui::load(Some(&dir)), Err(UiError::BadToml { .. })));
+        assert!(matches!(
+            Ui::load(Some(&dir)),
+            Err(UiError::Template(TemplateError::BadToml { .. }))
+        ));
         std::fs::remove_file(&path).unwrap();
 
         let path = dir.join("tips.toml");
@@ -804,8 +554,69 @@ mod tests {
 
         assert!(matches!(
             Ui::load(Some(Path::new("/nonexistent/portal-ui"))),
-            Err(UiError::NoDir { .. })
+            Err(UiError::Template(TemplateError::NoDir { .. }))
         ));
+    }
+
+    #[test]
+    fn every_page_shares_the_head_and_one_override_changes_them_all() {
+        let pages = |ui: &Ui| {
+            Page::ALL.map(|page| {
+                ui.render(
+                    page,
+                    Language::Id,
+                    &[
+                        ("site_name", "Desa"),
+                        ("regency", "Paser"),
+                        ("title", "Judul"),
+                    ],
+                )
+            })
+        };
+        for html in pages(&ui()) {
+            assert!(
+                html.starts_with("<!doctype html>\n<html lang=\"id\">"),
+                "{html}"
+            );
+            assert!(html.contains(
+                "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+            ));
+            assert!(html.contains("<style>") && html.contains("<svg"));
+            assert!(html.trim_end().ends_with("</html>") && !html.contains("{{"));
+        }
+        let message = ui().render(Page::Message, Language::En, &[("title", "Blocked")]);
+        assert!(message.contains("<title>Blocked</title>") && message.contains("<h1>Blocked</h1>"));
+
+        let dir = temp_dir("head");
+        let head = dir.join("templates/head.html");
+        let builtin = EMBEDDED
+            .iter()
+            .find(|(f, _)| *f == "templates/head.html")
+            .unwrap()
+            .1;
+        std::fs::write(
+            &head,
+            builtin.replace(
+                "<head>\n",
+                "<head>\n<meta name=\"theme-color\" content=\"#2e7d32\">\n",
+            ),
+        )
+        .unwrap();
+        let ui = Ui::load(Some(&dir)).unwrap();
+        assert_eq!(ui.overridden(), std::slice::from_ref(&head));
+        for html in pages(&ui) {
+            assert!(
+                html.contains("<meta name=\"theme-color\" content=\"#2e7d32\">"),
+                "{html}"
+            );
+        }
+        std::fs::write(&head, builtin.replace("{{regency}}", "{{regncy}}")).unwrap();
+        let err = Ui::load(Some(&dir)).unwrap_err().to_string();
+        assert!(
+            err.contains("regncy") && err.contains(&head.display().to_string()),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,14 +1,10 @@
 //! The quota room: what a device may use today, and what follows when it
-//! has used it. Pure arithmetic here; [`accounting`] runs the loop that
-//! turns kernel counters into daily usage and decisions.
-
-pub mod accounting;
-
-use jiff::tz::TimeZone;
-use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+//! has used it. Pure arithmetic; the gateway's accounting pass
+//! (`gateway::accounting`) runs the loop that turns kernel counters into
+//! daily usage and decisions with it.
 
 use crate::config;
+use crate::domain::{QuotaOverride, Standing};
 
 /// A device's allowance after per-device overrides (bits/s and bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,29 +19,6 @@ pub struct Limits {
     pub after_quota_rate: u64,
     /// No daily quota at all.
     pub exempt: bool,
-}
-
-/// Per-device overrides an admin sets; `None` keeps the site default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuotaOverride {
-    pub daily_data: Option<u64>,
-    pub download_rate: Option<u64>,
-    pub upload_rate: Option<u64>,
-    #[serde(default)]
-    pub exempt: bool,
-}
-
-/// Where a device stands against its quota today.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Standing {
-    /// Within the quota: full speed (its caps).
-    #[default]
-    Normal,
-    /// Over the quota: the fair-use speed until local midnight.
-    Throttled,
-    /// Over the quota with a fair-use speed of 0: walled garden only.
-    Cut,
 }
 
 impl Limits {
@@ -95,42 +68,9 @@ pub fn counter_delta(current: u64, last_seen: u64) -> u64 {
     }
 }
 
-/// The local calendar day of `unix` as a number like 20261127 (sorts by time).
-pub fn local_day(unix: i64, tz: &TimeZone) -> u32 {
-    let date = Timestamp::from_second(unix)
-        .unwrap_or(Timestamp::UNIX_EPOCH)
-        .to_zoned_datetime(tz.clone())
-        .date();
-    date.year() as u32 * 10_000 + date.month() as u32 * 100 + date.day() as u32
-}
-
-/// Unix time of the next local midnight after `unix` (when quotas reset).
-pub fn next_midnight(unix: i64, tz: &TimeZone) -> i64 {
-    let zoned = Timestamp::from_second(unix)
-        .unwrap_or(Timestamp::UNIX_EPOCH)
-        .to_zoned_datetime(tz.clone());
-    let tomorrow = zoned.date().tomorrow().unwrap_or(zoned.date());
-    tomorrow
-        .to_zoned_datetime(tz.clone())
-        .map(|z| z.timestamp().as_second())
-        .unwrap_or(unix + 86_400)
-}
-
-/// `HH:MM` local time of `unix`, for "slower until 00:00" messages.
-pub fn local_hhmm(unix: i64, tz: &TimeZone) -> String {
-    let z = Timestamp::from_second(unix)
-        .unwrap_or(Timestamp::UNIX_EPOCH)
-        .to_zoned_datetime(tz.clone());
-    format!("{:02}:{:02}", z.hour(), z.minute())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn makassar() -> TimeZone {
-        TimeZone::get("Asia/Makassar").unwrap()
-    }
 
     #[test]
     fn counters_never_go_backwards_or_double_count() {
@@ -138,31 +78,6 @@ mod tests {
         assert_eq!(counter_delta(1000, 1000), 0);
         // Element re-created (counter restarted from 0): all of it is new.
         assert_eq!(counter_delta(300, 1000), 300);
-    }
-
-    #[test]
-    fn days_follow_the_site_time_zone() {
-        let tz = makassar();
-        // 2026-11-27 15:59:59 UTC = 23:59:59 WITA; one second later it is the 28th.
-        let before = jiff::civil::date(2026, 11, 27)
-            .at(23, 59, 59, 0)
-            .to_zoned_datetime(tz.clone())
-            .unwrap()
-            .timestamp()
-            .as_second();
-        assert_eq!(local_day(before, &tz), 20261127);
-        assert_eq!(local_day(before + 1, &tz), 20261128);
-        assert_eq!(next_midnight(before, &tz), before + 1);
-        assert_eq!(next_midnight(before + 1, &tz), before + 1 + 86_400);
-        assert_eq!(local_hhmm(before + 1, &tz), "00:00");
-        // UTC midnight is 08:00 in Makassar: not a reset.
-        let utc_midnight = Timestamp::from_second(before + 1 - 8 * 3600 + 86_400)
-            .unwrap()
-            .as_second();
-        assert_eq!(
-            local_day(utc_midnight - 1, &tz),
-            local_day(utc_midnight, &tz)
-        );
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! qdisc de5a: htb default 2                          root, handle "de5a" ("desa"): ours
 //! └─ class de5a:1     rate = ceil = uplink           the uplink (10 Gbit when not configured)
 //!    ├─ class de5a:2  rate uplink/20, ceil uplink    unclassified: the router's own traffic, portal, DNS
-//!    ├─ class de5a:3  rate uplink/20, ceil uplink    walled garden: full speed even for throttled phones
+//!    ├─ class de5a:3  rate uplink/20, ceil uplink    walled garden of online phones: full speed even when throttled
+//!    ├─ class de5a:4  rate 8 kbit, ceil 2 Mbit       walled garden of phones not online: one shared, capped class
 //!    └─ class de5a:100 + slot                        one per device slot, all equal:
 //!         rate = 90% of uplink / slots, ceil = min(device cap, uplink)
 //! every class above except de5a:1 has one leaf: qdisc MINOR: tbf (the GSO splitter, below)
@@ -54,6 +55,7 @@
 //! | `1`              | the uplink (parent of all below)                  |
 //! | `2`              | default: everything without a (known) priority    |
 //! | `3`              | walled garden ([`garden_classid`])                |
+//! | `4`              | walled garden, not online ([`captive_garden_classid`]) |
 //! | `100`..=`7fff`   | slot 0..[`MAX_SLOTS`] ([`slot_classid`])          |
 //!
 //! Each leaf qdisc has the handle `MINOR:` (slot 0's is `100:`), below the
@@ -62,6 +64,8 @@
 mod tc;
 
 use std::fmt::Write as _;
+
+use crate::domain::MAX_SLOTS;
 
 pub use tc::{ShapingError, Tc};
 
@@ -76,18 +80,20 @@ const UPLINK_MINOR: u16 = 0x1;
 const DEFAULT_MINOR: u16 = 0x2;
 /// The walled garden (public-service sites), for every phone alike.
 const GARDEN_MINOR: u16 = 0x3;
+/// The walled garden of every device that is not online (captive, blocked,
+/// cut off), all in one class so the garden is no free full-speed internet.
+const CAPTIVE_GARDEN_MINOR: u16 = 0x4;
+/// That class's ceiling, bits per second, shared by all such devices: a
+/// public-service page (the portal's budget: tens of kB) or a form's PDF
+/// loads in a second or two, while a video or a tunnel over a CDN address
+/// the garden opened stays slow; and never more than the uplink.
+pub const CAPTIVE_GARDEN_CEIL: u64 = 2_000_000;
 /// Slot `s` is minor `FIRST_SLOT_MINOR + s`.
 const FIRST_SLOT_MINOR: u16 = 0x100;
-/// Slots end where the kernel's automatic qdisc handles (`8000:`..) begin,
-/// since a slot's leaf qdisc takes the slot's minor as its handle.
-pub const MAX_SLOTS: u16 = 0x8000 - FIRST_SLOT_MINOR;
-
-/// Slots made at start-up when the config does not say. A village has 50–200
-/// phones online at once; 1024 leaves room for phones that keep their slot
-/// while their session lasts. Measured cost: one `tc -batch` of 4112 lines,
-/// 0.2 s, and about 8 MB of kernel memory for both trees (4 KB per slot and
-/// direction; fewer slots for a router with very little RAM).
-pub const DEFAULT_SLOTS: u16 = 1024;
+// Slots end where the kernel's automatic qdisc handles (`8000:`..) begin,
+// since a slot's leaf qdisc takes the slot's minor as its handle: the limit
+// the config checks `[network] max_online` against ([`MAX_SLOTS`]).
+const _: () = assert!(MAX_SLOTS == 0x8000 - FIRST_SLOT_MINOR);
 
 /// The root rate when the uplink speed is not configured: fast enough never
 /// to be the bottleneck, so only the per-device ceilings shape.
@@ -158,6 +164,12 @@ pub fn garden_classid() -> String {
     classid(GARDEN_MINOR)
 }
 
+/// The class for walled-garden traffic of devices that are not online, as
+/// its nft `classid`: `meta priority set de5a:4`.
+pub fn captive_garden_classid() -> String {
+    classid(CAPTIVE_GARDEN_MINOR)
+}
+
 /// The full tc batch (for `tc -force -batch -`) that (re)builds both trees,
 /// every slot at `default` rates.
 ///
@@ -194,6 +206,15 @@ pub fn setup_script(plan: &Plan, default: SlotRates) -> String {
         for minor in [DEFAULT_MINOR, GARDEN_MINOR] {
             leaf(&mut out, "add", dir.dev, minor, reserved, root);
         }
+        let captive_ceil = CAPTIVE_GARDEN_CEIL.min(root);
+        leaf(
+            &mut out,
+            "add",
+            dir.dev,
+            CAPTIVE_GARDEN_MINOR,
+            MIN_SLOT_RATE.min(captive_ceil),
+            captive_ceil,
+        );
         for slot in 0..slots {
             let ceil = dir.pick(default).min(root);
             leaf(
@@ -354,6 +375,7 @@ fn rate(bits: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::DEFAULT_SLOTS;
 
     fn plan() -> Plan {
         Plan {

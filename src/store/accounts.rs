@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::{keys, AuditEntry, Store, StoreError};
-use crate::admin::Role;
+use super::{keys, AdminStore, AuditEntry, StoreError};
+use crate::domain::Role;
 
 /// One admin account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +54,7 @@ pub enum UserChange {
     Missing,
 }
 
-impl Store {
+impl AdminStore {
     /// One user, if it exists.
     pub fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
         self.users
@@ -161,7 +161,7 @@ impl Store {
             .transpose()
     }
 
-    /// Save a login session (not yet flushed; see [`Store::flush`]).
+    /// Save a login session (not yet flushed; see [`AdminStore::flush`]).
     pub fn put_admin_session(
         &self,
         token_hash: &[u8; 32],
@@ -211,13 +211,13 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn store(name: &str) -> (Store, std::path::PathBuf) {
+    fn store(name: &str) -> (AdminStore, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!(
             "desawifi-store-accounts-{name}-{}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        (Store::open(&dir).unwrap(), dir)
+        (AdminStore::open(&dir).unwrap(), dir)
     }
 
     fn audit(action: &str) -> AuditEntry {

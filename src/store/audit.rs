@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{keys, Store, StoreError};
+use super::{keys, AdminStore, StoreError};
 
 /// One change: who, when, what, old -> new.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,7 +21,7 @@ pub struct AuditEntry {
     pub new: serde_json::Value,
 }
 
-impl Store {
+impl AdminStore {
     /// Append an entry (not yet flushed; the change it records is flushed with it).
     pub fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError> {
         let id = self.db.generate_id()?;
@@ -61,7 +61,7 @@ mod tests {
     fn newest_first_and_pages_back() {
         let dir = std::env::temp_dir().join(format!("desawifi-audit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::open(&dir).unwrap();
+        let store = AdminStore::open(&dir).unwrap();
         let entry = |n: i64| AuditEntry {
             at: n,
             who: "ani".into(),

@@ -1,11 +1,18 @@
 //! Keys and value encodings, in one place. Schema version 1:
 //!
 //! - tree `meta`:    `schema` -> u32 big-endian
-//! - tree `devices`: 6 MAC bytes -> JSON of [`super::Device`]
-//! - tree `usage`:   6 MAC bytes + day (u32 BE, e.g. 20261127) -> JSON of [`super::DailyUsage`]
-//! - tree `days`:    day (u32 BE) -> JSON of [`super::DayStats`] (logins, peak devices online)
+//! - tree `devices`: 6 MAC bytes -> JSON of [`crate::domain::Device`]
+//! - tree `usage`:   6 MAC bytes + day (u32 BE, e.g. 20261127) -> JSON of [`crate::domain::DailyUsage`]
+//! - tree `days`:    day (u32 BE) -> JSON of [`crate::domain::DayStats`] (logins, peak devices online)
+//! - tree `category_usage`: day (u32 BE) + category id (UTF-8) -> JSON of
+//!   [`crate::domain::DailyUsage`] (per site, never per device; see `categories.rs`)
 //! - tree `audit`:   u64 BE sequence -> JSON of [`super::AuditEntry`] (see `audit.rs`)
-//! - tree `settings`: `quota` -> JSON of [`crate::config::Quota`] (the admin's site defaults)
+//! - tree `settings`: `quota` -> JSON of [`super::SiteQuotaRecord`] (the admin's site defaults);
+//!   `free_categories` -> JSON list of category ids that cost no quota (the admin's choice);
+//!   `schedule` -> JSON of [`super::ScheduleRecord`] (opening hours);
+//!   `trusted` -> JSON list of MAC strings (devices online without a login)
+//! - tree `quiz`:    6 MAC bytes + day (u32 BE) -> JSON of [`super::QuizDeviceDay`] (pruned after its day)
+//! - tree `quiz_days`: day (u32 BE) -> JSON of [`super::QuizDayStats`] (counts by pillar, no device)
 //! - tree `users`:   username (UTF-8) -> JSON of [`super::UserRecord`] (role, argon2id PHC string, created)
 //! - tree `admin_sessions`: SHA-256 of the login token -> JSON of [`super::AdminSession`] (see `accounts.rs`)
 
@@ -13,18 +20,24 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::StoreError;
-use crate::mac::Mac;
+use crate::domain::Mac;
 
 pub const TREE_META: &str = "meta";
 pub const TREE_DEVICES: &str = "devices";
 pub const TREE_USAGE: &str = "usage";
 pub const TREE_DAYS: &str = "days";
+pub const TREE_CATEGORY_USAGE: &str = "category_usage";
 pub const TREE_SETTINGS: &str = "settings";
+pub const TREE_QUIZ: &str = "quiz";
+pub const TREE_QUIZ_DAYS: &str = "quiz_days";
 pub const TREE_AUDIT: &str = "audit";
 pub const TREE_USERS: &str = "users";
 pub const TREE_ADMIN_SESSIONS: &str = "admin_sessions";
 pub const SCHEMA: &[u8] = b"schema";
 pub const SETTING_QUOTA: &[u8] = b"quota";
+pub const SETTING_FREE_CATEGORIES: &[u8] = b"free_categories";
+pub const SETTING_SCHEDULE: &[u8] = b"schedule";
+pub const SETTING_TRUSTED: &[u8] = b"trusted";
 
 pub fn parse_day(k: &[u8]) -> Option<u32> {
     decode_u32(k)
@@ -41,6 +54,18 @@ pub fn parse_usage(k: &[u8]) -> Option<(Mac, u32)> {
     let mac: [u8; 6] = k.get(..6)?.try_into().ok()?;
     let day = u32::from_be_bytes(k.get(6..10)?.try_into().ok()?);
     Some((Mac(mac), day))
+}
+
+pub fn category_usage(day: u32, id: &str) -> Vec<u8> {
+    let mut k = day.to_be_bytes().to_vec();
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+pub fn parse_category_usage(k: &[u8]) -> Option<(u32, String)> {
+    let day = u32::from_be_bytes(k.get(..4)?.try_into().ok()?);
+    let id = std::str::from_utf8(k.get(4..)?).ok()?;
+    Some((day, id.to_owned()))
 }
 
 pub fn device(mac: &Mac) -> [u8; 6] {

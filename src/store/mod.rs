@@ -5,124 +5,57 @@
 
 mod accounts;
 mod audit;
+mod categories;
+#[cfg(test)]
+mod golden;
 mod keys;
+mod quiz;
+mod settings;
 
 pub use accounts::{AdminSession, UserChange, UserRecord};
 pub use audit::AuditEntry;
+pub use quiz::{QuizCounts, QuizDayStats, QuizDeviceDay};
+pub use settings::{ScheduleRecord, SiteQuotaRecord, StoredDuration};
 
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-use crate::mac::Mac;
-use crate::quota::{QuotaOverride, Standing};
+use crate::domain::{DailyUsage, DayStats, Device, Mac};
 
 /// The on-disk layout this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// A phone (or laptop) the gateway has seen, identified by its MAC.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Device {
-    pub mac: Mac,
-    /// The IPv4 address it last used.
-    pub ip: Option<Ipv4Addr>,
-    /// Present while the device is online.
-    pub session: Option<Session>,
-    /// An admin blocked it: it cannot log in.
-    #[serde(default)]
-    pub blocked: bool,
-    /// Per-device quota overrides set by an admin.
-    #[serde(default)]
-    pub quota: QuotaOverride,
-    /// Unix seconds of the first visit.
-    pub first_seen: i64,
-}
+impl AdminStore {
+    /// Open the store in `path` for the admin's trees alone (the `desawifi
+    /// user` command when no daemon runs).
+    pub fn open(path: &Path) -> Result<AdminStore, StoreError> {
+        Ok(Store::open(path)?.admin)
+    }
 
-/// One stretch online, from tapping Connect to logout or expiry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    /// The address admitted together with the MAC.
-    pub ip: Ipv4Addr,
-    /// Unix seconds.
-    pub started: i64,
-    /// Unix seconds; the session ends (device captive again) at this time.
-    pub ends: i64,
-    /// Unix seconds of the last counted byte (for the idle timeout).
-    #[serde(default)]
-    pub last_activity: i64,
-    /// Kernel counters (upload, download) as last read; the next read adds
-    /// only what is above them, so a restart never counts bytes twice.
-    #[serde(default)]
-    pub seen: (u64, u64),
-    /// Against today's quota.
-    #[serde(default)]
-    pub standing: Standing,
-    /// Traffic-shaping slot (one HTB class per direction).
-    #[serde(default)]
-    pub slot: Option<u16>,
-    /// Unix seconds when an accounting pass last wrote `seen` (and the
-    /// usage up to it); passes in between only read (`[store] write_interval`).
-    #[serde(default)]
-    pub written: i64,
-}
+    /// Make everything written so far durable (see [`Store::flush`]).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        flush_db(&self.db, &self.log).await
+    }
 
-impl Session {
-    /// A fresh session from `now` for `length` seconds.
-    pub fn new(ip: Ipv4Addr, now: i64, length: i64) -> Session {
-        Session {
-            ip,
-            started: now,
-            ends: now + length,
-            last_activity: now,
-            seen: (0, 0),
-            standing: Standing::Normal,
-            slot: None,
-            written: now,
-        }
+    /// Blocking flush, for the CLI and blocking account changes.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        flush_durably(&self.db, &self.log)
     }
 }
 
-/// Bytes a device moved in one local day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DailyUsage {
-    pub download: u64,
-    pub upload: u64,
+/// sled's flush, then an fdatasync of its log file: sled 0.34's flush alone
+/// ends in `sync_file_range`, which makes nothing durable (see [`Store::flush`]).
+fn flush_durably(db: &sled::Db, log: &std::fs::File) -> Result<(), StoreError> {
+    db.flush()?;
+    log.sync_data().map_err(StoreError::Sync)
 }
 
-/// What happened on one local day across the whole site (for the regency's report).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DayStats {
-    /// Sessions started (logins that made a new session).
-    pub sessions: u64,
-    /// Most devices online at once, as seen by the accounting passes.
-    pub peak_devices: u64,
-}
-
-impl DailyUsage {
-    /// Download plus upload: what the daily quota counts.
-    pub fn total(&self) -> u64 {
-        self.download.saturating_add(self.upload)
-    }
-}
-
-impl Device {
-    /// A device seen for the first time.
-    pub fn new(mac: Mac, now: i64) -> Device {
-        Device {
-            mac,
-            ip: None,
-            session: None,
-            blocked: false,
-            quota: QuotaOverride::default(),
-            first_seen: now,
-        }
-    }
-
-    /// Online now: a session that has not ended.
-    pub fn is_online(&self, now: i64) -> bool {
-        self.session.as_ref().is_some_and(|s| s.ends > now)
-    }
+/// [`flush_durably`] on tokio's blocking pool (see [`Store::flush`] for why not `flush_async`).
+async fn flush_db(db: &sled::Db, log: &Arc<std::fs::File>) -> Result<(), StoreError> {
+    let (db, log) = (db.clone(), log.clone());
+    tokio::task::spawn_blocking(move || flush_durably(&db, &log))
+        .await
+        .map_err(|e| StoreError::Flush(e.to_string()))?
 }
 
 /// What can go wrong with the store.
@@ -141,6 +74,10 @@ pub enum StoreError {
     /// A read or write failed.
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
+    /// sled's log file could not be opened for, or failed, the fsync after
+    /// sled's flush (the disk is gone or full).
+    #[error("store fsync failed: {0}")]
+    Sync(#[source] std::io::Error),
     /// The flush task died (panicked or was cancelled at shutdown).
     #[error("store flush did not finish: {0}")]
     Flush(String),
@@ -149,14 +86,35 @@ pub enum StoreError {
     Corrupt { key: String, message: String },
 }
 
-/// Typed access to the sled database.
+/// Typed access to the sled database: the gateway's trees (devices, daily
+/// usage, day stats, settings). The admin room's own trees are reached
+/// through [`Store::admin`] only.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// sled's log file (`<path>/db`), only to fsync it: sled 0.34's `flush`
+    /// ends in `sync_file_range`, which makes nothing durable (RELIABILITY.md).
+    log: Arc<std::fs::File>,
     devices: sled::Tree,
     usage: sled::Tree,
     days: sled::Tree,
+    /// Per day and category, site-wide (never per device).
+    category_usage: sled::Tree,
     settings: sled::Tree,
+    quiz: sled::Tree,
+    quiz_days: sled::Tree,
+    admin: AdminStore,
+}
+
+/// The admin room's own trees in the same database: accounts, their login
+/// sessions and the audit log (see `accounts.rs`, `audit.rs`). The daemon
+/// hands this to the admin room, which so never holds the gateway's
+/// [`Store`] (devices and usage change only through the gateway).
+#[derive(Clone)]
+pub struct AdminStore {
+    db: sled::Db,
+    /// The same log file as [`Store`]'s, to fsync it.
+    log: Arc<std::fs::File>,
     audit: sled::Tree,
     users: sled::Tree,
     admin_sessions: sled::Tree,
@@ -199,20 +157,37 @@ impl Store {
         let devices = db.open_tree(keys::TREE_DEVICES)?;
         let usage = db.open_tree(keys::TREE_USAGE)?;
         let days = db.open_tree(keys::TREE_DAYS)?;
+        let category_usage = db.open_tree(keys::TREE_CATEGORY_USAGE)?;
         let settings = db.open_tree(keys::TREE_SETTINGS)?;
+        let quiz = db.open_tree(keys::TREE_QUIZ)?;
+        let quiz_days = db.open_tree(keys::TREE_QUIZ_DAYS)?;
         let audit = db.open_tree(keys::TREE_AUDIT)?;
         let users = db.open_tree(keys::TREE_USERS)?;
         let admin_sessions = db.open_tree(keys::TREE_ADMIN_SESSIONS)?;
+        let log = Arc::new(std::fs::File::open(path.join("db")).map_err(StoreError::Sync)?);
         Ok(Store {
+            admin: AdminStore {
+                db: db.clone(),
+                log: log.clone(),
+                audit,
+                users,
+                admin_sessions,
+            },
             db,
+            log,
             devices,
             usage,
             days,
+            category_usage,
             settings,
-            audit,
-            users,
-            admin_sessions,
+            quiz,
+            quiz_days,
         })
+    }
+
+    /// The admin room's handle on its own trees (accounts, sessions, audit log).
+    pub fn admin(&self) -> AdminStore {
+        self.admin.clone()
     }
 
     /// One device, if it was ever seen.
@@ -358,7 +333,7 @@ impl Store {
     }
 
     /// The site quota an admin saved, if any (else the config file's applies).
-    pub fn site_quota(&self) -> Result<Option<crate::config::Quota>, StoreError> {
+    pub fn site_quota(&self) -> Result<Option<SiteQuotaRecord>, StoreError> {
         self.settings
             .get(keys::SETTING_QUOTA)?
             .map(|v| keys::decode(&v, "settings/quota"))
@@ -366,9 +341,65 @@ impl Store {
     }
 
     /// Save the site quota (not yet flushed; see [`Store::flush`]).
-    pub fn put_site_quota(&self, quota: &crate::config::Quota) -> Result<(), StoreError> {
+    pub fn put_site_quota(&self, quota: &SiteQuotaRecord) -> Result<(), StoreError> {
         self.settings
             .insert(keys::SETTING_QUOTA, keys::encode(quota))?;
+        Ok(())
+    }
+
+    /// The latest local day a device has usage on (`20261127`), if any.
+    pub fn last_usage_day(&self, mac: &Mac) -> Result<Option<u32>, StoreError> {
+        match self.usage.scan_prefix(mac.0).next_back() {
+            Some(kv) => Ok(keys::parse_usage(&kv?.0).map(|(_, day)| day)),
+            None => Ok(None),
+        }
+    }
+
+    /// Remove a device's record and its per-device usage (the site's day
+    /// stats stay); returns how many usage records went. Not yet flushed.
+    pub fn forget_device(&self, mac: &Mac) -> Result<usize, StoreError> {
+        let mut gone = 0;
+        for kv in self.usage.scan_prefix(mac.0) {
+            self.usage.remove(kv?.0)?;
+            gone += 1;
+        }
+        self.devices.remove(keys::device(mac))?;
+        Ok(gone)
+    }
+
+    /// The opening hours an admin saved, if any (else the config file's apply).
+    pub fn schedule(&self) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.settings
+            .get(keys::SETTING_SCHEDULE)?
+            .map(|v| keys::decode(&v, "settings/schedule"))
+            .transpose()
+    }
+
+    /// Save the opening hours (not yet flushed; see [`Store::flush`]).
+    pub fn put_schedule(&self, schedule: &ScheduleRecord) -> Result<(), StoreError> {
+        self.settings
+            .insert(keys::SETTING_SCHEDULE, keys::encode(schedule))?;
+        Ok(())
+    }
+
+    /// The devices an admin trusted (`POST /api/devices/{mac}/trust`), sorted;
+    /// the config file's `[network] trusted_macs` are not in here.
+    pub fn trusted(&self) -> Result<Vec<Mac>, StoreError> {
+        Ok(self
+            .settings
+            .get(keys::SETTING_TRUSTED)?
+            .map(|v| keys::decode::<Vec<Mac>>(&v, "settings/trusted"))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Save the admin's trusted devices (not yet flushed).
+    pub fn put_trusted(&self, macs: &[Mac]) -> Result<(), StoreError> {
+        let mut macs = macs.to_vec();
+        macs.sort();
+        macs.dedup();
+        self.settings
+            .insert(keys::SETTING_TRUSTED, keys::encode(&macs))?;
         Ok(())
     }
 
@@ -396,30 +427,54 @@ impl Store {
     /// in sled 0.34 concurrent `flush_async` calls can lose their wake-up
     /// (spacejam/sled#1241), and a burst of logins then hung the daemon
     /// (found by the 1,000-phone burst benchmark).
+    ///
+    /// sled's flush writes its buffers and calls `sync_file_range`, which
+    /// neither flushes the disk's cache nor commits the file's metadata; only
+    /// its background flusher fsyncs (every second). So the flush ends with
+    /// our own `fdatasync` of sled's log file: found by
+    /// `tests/power_cut_fs.rs`, where an admin change answered 200 was gone
+    /// after a power cut (RELIABILITY.md).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| StoreError::Flush(e.to_string()))??;
-        Ok(())
+        flush_db(&self.db, &self.log).await
     }
 
-    /// Blocking flush for shutdown paths outside the runtime.
+    /// Blocking flush (sled's, then fdatasync) for shutdown paths outside the runtime.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        flush_durably(&self.db, &self.log)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Session;
+    use std::net::Ipv4Addr;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("desawifi-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
+    }
+
+    /// Open the store again after a handle to it was dropped in this
+    /// process. sled 0.34 lets go of its file lock only when its flusher
+    /// thread has noticed the drop, a moment later; a second `open` before
+    /// that fails with "could not acquire lock" (a daemon opens once, so
+    /// only tests meet this). Other errors come back at once.
+    pub(super) fn reopen(dir: &std::path::Path) -> Result<Store, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(dir) {
+                Err(e)
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => return other,
+            }
+        }
     }
 
     #[test]
@@ -434,7 +489,7 @@ mod tests {
             store.put_device(&d).unwrap();
             store.flush_blocking().unwrap();
         }
-        let store = Store::open(&dir).unwrap();
+        let store = reopen(&dir).unwrap();
         let d = store.device(&mac).unwrap().unwrap();
         assert!(d.is_online(150));
         assert!(!d.is_online(200));
@@ -444,15 +499,59 @@ mod tests {
     }
 
     #[test]
+    fn a_forgotten_device_goes_with_its_usage_and_only_its_own() {
+        let dir = temp_dir("forget");
+        let store = Store::open(&dir).unwrap();
+        let (a, b): (Mac, Mac) = (
+            "02:77:00:00:00:01".parse().unwrap(),
+            "02:77:00:00:00:02".parse().unwrap(),
+        );
+        let used = DailyUsage {
+            download: 10,
+            upload: 1,
+        };
+        for mac in [a, b] {
+            store.put_device(&Device::new(mac, 100)).unwrap();
+        }
+        store
+            .record_pass(
+                &[],
+                &[
+                    (a, 20260801, used),
+                    (a, 20260805, used),
+                    (b, 20261127, used),
+                ],
+            )
+            .unwrap();
+        store
+            .update_day_stats(20260801, |d| d.sessions += 1)
+            .unwrap();
+        assert_eq!(store.last_usage_day(&a).unwrap(), Some(20260805));
+        assert_eq!(store.forget_device(&a).unwrap(), 2);
+        assert!(store.device(&a).unwrap().is_none());
+        assert_eq!(store.last_usage_day(&a).unwrap(), None);
+        assert!(store.device(&b).unwrap().is_some());
+        assert_eq!(store.usage(&b, 20261127).unwrap(), used);
+        assert_eq!(
+            store.day_stats(20260801).unwrap().sessions,
+            1,
+            "site stats stay"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn day_stats_and_site_quota_survive_reopen_and_pruning() {
         let dir = temp_dir("days");
-        let mut quota = crate::config::Config::parse(
-            include_str!("../../config/desawifi.toml"),
-            Path::new("desawifi.toml"),
-        )
-        .unwrap()
-        .quota;
-        quota.daily_data = crate::config::Size(1 << 30);
+        let quota = SiteQuotaRecord {
+            daily_data: 1 << 30,
+            session_time: std::time::Duration::from_secs(4 * 3600).into(),
+            idle_timeout: std::time::Duration::from_secs(30 * 60).into(),
+            download_rate: 2_000_000,
+            upload_rate: 1_000_000,
+            after_quota_rate: 256_000,
+            accounting_interval: std::time::Duration::from_secs(5).into(),
+        };
         {
             let store = Store::open(&dir).unwrap();
             assert_eq!(store.site_quota().unwrap(), None);
@@ -471,7 +570,7 @@ mod tests {
                 .unwrap();
             store.flush_blocking().unwrap();
         }
-        let store = Store::open(&dir).unwrap();
+        let store = reopen(&dir).unwrap();
         assert_eq!(store.site_quota().unwrap(), Some(quota));
         assert_eq!(
             store.day_stats_between(20261101, 20261130).unwrap(),
@@ -516,9 +615,7 @@ mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        let err = Store::open(&dir)
-            .err()
-            .expect("newer schema must be refused");
+        let err = reopen(&dir).err().expect("newer schema must be refused");
         assert!(err.to_string().contains("schema version 2"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }

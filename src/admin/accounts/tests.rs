@@ -6,10 +6,10 @@ use crate::clock::ManualClock;
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 50));
 const OTHER_PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 51));
 
-fn accounts(name: &str) -> (Accounts, Arc<ManualClock>, Store, std::path::PathBuf) {
+fn accounts(name: &str) -> (Accounts, Arc<ManualClock>, AdminStore, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("desawifi-accounts-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::open(&dir).unwrap();
+    let store = AdminStore::open(&dir).unwrap();
     let clock = Arc::new(ManualClock::new(1_800_000_000));
     (
         Accounts::new(store.clone(), Duration::from_secs(3600), clock.clone()),
@@ -180,7 +180,7 @@ async fn sessions_survive_a_restart() {
         .unwrap();
     let s = acc.login("ani", "kelapa-muda-1", PEER).await.unwrap();
     drop((acc, store));
-    let store = Store::open(&dir).unwrap();
+    let store = AdminStore::open(&dir).unwrap();
     let acc = Accounts::new(store, Duration::from_secs(3600), clock);
     assert_eq!(
         acc.authenticate(&s.token, Via::Bearer).unwrap().username,

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 
 use super::{escape_html, form_value, Console, Template, QUOTA_FIELDS};
 use crate::admin::usage::DayReport;
-use crate::admin::{Principal, Role};
+use crate::admin::Principal;
 use crate::config;
+use crate::domain::{self, DailyUsage, Mac, Role};
 use crate::gateway::DeviceView;
 use crate::lang::Language;
-use crate::mac::Mac;
-use crate::store::{AuditEntry, DailyUsage};
+use crate::store::AuditEntry;
 
 impl Console {
     /// A whole page: `template` rendered with `vars`, inside the layout.
@@ -131,7 +131,7 @@ impl Console {
     pub fn dashboard_page(&self, frame: &Frame, d: &Dashboard) -> String {
         let lang = frame.lang;
         let t = &d.today;
-        let size = |b: u64| config::Size(b).to_string();
+        let size = |b: u64| domain::Size(b).to_string();
         let uplink = match &d.uplink_down_since {
             None => format!(
                 "<p class=\"uplink up\">{}: {}</p>",
@@ -159,6 +159,11 @@ impl Console {
                 ("top_html", &self.top_html(lang, &d.top)),
                 ("chart_html", &self.chart_svg(lang, &d.week)),
                 ("uplink_html", &uplink),
+                (
+                    "what_for_html",
+                    &self.what_for_html(lang, &d.categories, &d.category_days),
+                ),
+                ("village_html", &d.village_html),
             ],
         )
     }
@@ -180,8 +185,8 @@ impl Console {
             out.push_str(&format!(
                 "<tr><td class=\"mono\"><a href=\"/devices#{}\">{mac}</a></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 device_anchor(mac),
-                config::Size(usage.download),
-                config::Size(usage.upload)
+                domain::Size(usage.download),
+                domain::Size(usage.upload)
             ));
         }
         out.push_str("</tbody></table>");
@@ -228,9 +233,9 @@ impl Console {
                 "<g><title>{}: {} {}, {} {} ({})</title>",
                 escape_html(&d.day),
                 escape_html(self.text(lang, "download")),
-                config::Size(d.bytes_down),
+                domain::Size(d.bytes_down),
                 escape_html(self.text(lang, "upload")),
-                config::Size(d.bytes_up),
+                domain::Size(d.bytes_up),
                 escape_html(&sum)
             ));
             out.push_str(&format!(
@@ -364,7 +369,7 @@ impl Console {
         let quota = if v.exempt {
             self.text(lang, "quota_exempt").to_owned()
         } else {
-            config::Size(v.daily_data).to_string()
+            domain::Size(v.daily_data).to_string()
         };
         let quota = if has_override {
             format!("{quota} ({})", self.text(lang, "quota_override"))
@@ -388,7 +393,7 @@ impl Console {
             "ip",
             &v.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
         ));
-        out.push_str(&row("used_today", &config::Size(v.used_today).to_string()));
+        out.push_str(&row("used_today", &domain::Size(v.used_today).to_string()));
         out.push_str(&row("quota", &quota));
         out.push_str(&row(
             "session_ends",
@@ -436,17 +441,17 @@ impl Console {
         out.push_str(&field(
             "daily_data",
             "daily_data",
-            v.quota.daily_data.map(|b| config::Size(b).to_string()),
+            v.quota.daily_data.map(|b| domain::Size(b).to_string()),
         ));
         out.push_str(&field(
             "download_rate",
             "download_rate",
-            v.quota.download_rate.map(|b| config::Rate(b).to_string()),
+            v.quota.download_rate.map(|b| domain::Rate(b).to_string()),
         ));
         out.push_str(&field(
             "upload_rate",
             "upload_rate",
-            v.quota.upload_rate.map(|b| config::Rate(b).to_string()),
+            v.quota.upload_rate.map(|b| domain::Rate(b).to_string()),
         ));
         out.push_str(&format!(
             "<label class=\"check\"><input type=\"checkbox\" name=\"exempt\" value=\"1\"{}> {}</label><button type=\"submit\">{}</button></form>",
@@ -565,6 +570,12 @@ pub struct Dashboard {
     pub week: Vec<DayReport>,
     /// Local `YYYY-MM-DD HH:MM` the uplink went down, `None` while it is up.
     pub uplink_down_since: Option<String>,
+    /// The usage categories, in order, `lainnya` last.
+    pub categories: Vec<super::CategoryInfo>,
+    /// The last 7 days' bytes per category (`YYYY-MM-DD`, one per category in order).
+    pub category_days: Vec<(String, Vec<DailyUsage>)>,
+    /// The village card (opening hours, trusted devices, today's quiz), ready-made.
+    pub village_html: String,
 }
 
 /// The quota form's shown values and per-field errors.
@@ -601,12 +612,13 @@ pub fn check_quota_form(
 ) -> Result<serde_json::Map<String, serde_json::Value>, QuotaForm> {
     let mut checked = QuotaForm::from_quota(current);
     let mut changed = serde_json::Map::new();
-    for f in QUOTA_FIELDS {
+    for key in config::QuotaKey::ALL {
+        let f = key.name();
         let Some(value) = form_value(form, f).map(str::trim) else {
             continue;
         };
         checked.values.insert(f, value.to_owned());
-        match config::parse_quota_field(current, f, value) {
+        match config::parse_quota_field(current, key, value) {
             Ok(q) if q == *current => {}
             Ok(_) => {
                 changed.insert(f.to_owned(), value.into());
@@ -683,7 +695,7 @@ fn day_label(day: &str, lang: Language) -> String {
 /// A byte count that may exceed u64 (a sum) in human units.
 fn size_u128(bytes: u128) -> String {
     match u64::try_from(bytes) {
-        Ok(b) => config::Size(b).to_string(),
+        Ok(b) => domain::Size(b).to_string(),
         Err(_) => format!("{} TiB", bytes >> 40),
     }
 }

@@ -20,8 +20,8 @@ use crate::admin::accounts::LoginError;
 use crate::admin::ops::{self, OpError};
 use crate::admin::server::{self, Admin, Req, Resp};
 use crate::admin::{usage, Principal, Via};
+use crate::domain::Mac;
 use crate::lang::Language;
-use crate::mac::Mac;
 use crate::uplink::UplinkState;
 
 /// Every console answer's policy: nothing but our own stylesheet, our own
@@ -75,8 +75,11 @@ impl Ctx<'_> {
             OpError::NotFound(_) => {
                 self.message(StatusCode::NOT_FOUND, "not_found_title", "not_found")
             }
-            OpError::BadInput { .. } | OpError::Internal(_) => {
-                warn!(error = %e, "console request failed");
+            OpError::BadInput { .. }
+            | OpError::Gateway(_)
+            | OpError::Store(_)
+            | OpError::Internal(_) => {
+                warn!(error = %e.chain(), "console request failed");
                 self.message(StatusCode::INTERNAL_SERVER_ERROR, "error_title", "error")
             }
         }
@@ -114,7 +117,7 @@ pub async fn handle(
         },
         (_, true, "/login") => login(&ctx, peer, &req).await,
         (_, true, "/logout") => logout(&ctx, &req),
-        (_, _, "/" | "/quota" | "/devices" | "/audit") | (_, true, _)
+        (_, _, "/" | "/quota" | "/devices" | "/audit" | "/schedule") | (_, true, _)
             if ctx.principal.is_none() =>
         {
             redirect("/login")
@@ -122,6 +125,7 @@ pub async fn handle(
         (true, _, "/") => dashboard(&ctx).unwrap_or_else(|e| ctx.op_error(e)),
         (true, _, "/quota") => quota_page(&ctx),
         (_, true, "/quota") => quota_post(&ctx, &req).await,
+        (_, true, "/schedule") => schedule_post(&ctx, &req).await,
         (true, _, "/devices") => {
             devices_page(&ctx, String::new(), StatusCode::OK).unwrap_or_else(|e| ctx.op_error(e))
         }
@@ -129,13 +133,16 @@ pub async fn handle(
             device_action(&ctx, &req, &p["/devices/".len()..]).await
         }
         (true, _, "/audit") => audit_page(&ctx).unwrap_or_else(|e| ctx.op_error(e)),
-        (_, _, "/" | "/quota" | "/devices" | "/audit" | "/login" | "/logout" | "/console.css") => {
-            ctx.message(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "not_found_title",
-                "not_found",
-            )
-        }
+        (
+            _,
+            _,
+            "/" | "/quota" | "/devices" | "/audit" | "/schedule" | "/login" | "/logout"
+            | "/console.css",
+        ) => ctx.message(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not_found_title",
+            "not_found",
+        ),
         _ => ctx.message(StatusCode::NOT_FOUND, "not_found_title", "not_found"),
     };
     let h = resp.headers_mut();
@@ -313,6 +320,28 @@ fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
             UplinkState::Up => None,
             UplinkState::Down { since } => Some(local_datetime(since, tz)),
         },
+        categories: what_for_categories(gw),
+        category_days: crate::admin::categories::report(
+            gw,
+            usage::add_days(today, -6).unwrap_or(today),
+            today,
+        )?
+        .into_iter()
+        .map(|(day, cats)| {
+            (
+                usage::day_string(day),
+                cats.into_iter().map(|(_, u)| u).collect(),
+            )
+        })
+        .collect(),
+        village_html: super::village::village_html(
+            ctx.admin,
+            &ctx.admin.console,
+            ctx.lang,
+            ctx.principal
+                .filter(|p| p.role.can_change())
+                .map(|p| p.csrf.as_str()),
+        ),
     };
     Ok(html(
         StatusCode::OK,
@@ -320,6 +349,47 @@ fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
             .console
             .dashboard_page(&ctx.frame(Some(Nav::Dashboard), String::new()), &data),
     ))
+}
+
+/// The categories as the dashboard names them (`lainnya` last).
+fn what_for_categories(gw: &crate::gateway::Gateway) -> Vec<super::CategoryInfo> {
+    let usage = &gw.config().usage;
+    let free = gw.free_categories();
+    let mut out: Vec<super::CategoryInfo> = usage
+        .categories
+        .iter()
+        .map(|c| super::CategoryInfo {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            free: free.contains(&c.id),
+        })
+        .collect();
+    out.push(super::CategoryInfo {
+        id: crate::config::categories::OTHER.to_owned(),
+        name: "Lainnya".to_owned(),
+        free: false,
+    });
+    out
+}
+
+/// Save the opening hours from the dashboard's form (role, CSRF, then the
+/// API's own operation: validation, audit).
+async fn schedule_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
+    let Some(p) = ctx.principal else {
+        return redirect("/login");
+    };
+    let form = parse_form(req.body());
+    if !p.role.can_change() || !csrf_ok(req.headers(), p, &form) {
+        return ctx.forbidden();
+    }
+    match super::village::save_schedule(ctx.admin, p, &form).await {
+        Ok(()) => redirect("/#village"),
+        Err(OpError::BadInput { field, message }) => {
+            info!(field, message, "console: opening hours not saved");
+            ctx.message(StatusCode::BAD_REQUEST, "not_saved", "schedule_bad")
+        }
+        Err(e) => ctx.op_error(e),
+    }
 }
 
 fn quota_page(ctx: &Ctx) -> Resp {
@@ -385,7 +455,7 @@ fn devices_page(ctx: &Ctx, mut notice: String, status: StatusCode) -> Result<Res
     let gw = &ctx.admin.gateway;
     let tz = &gw.config().site.timezone;
     let now = gw.now();
-    let today = crate::quota::local_day(now, tz);
+    let today = crate::domain::local_day(now, tz);
     let mut all = gw.devices()?;
     // Online first, then whoever used the most today.
     all.sort_by_key(|v| (v.session.is_none(), std::cmp::Reverse(v.used_today), v.mac));
@@ -401,8 +471,8 @@ fn devices_page(ctx: &Ctx, mut notice: String, status: StatusCode) -> Result<Res
         .take(DEVICES_PER_PAGE)
         .map(|view| {
             let session_ends = view.session.as_ref().map(|s| {
-                if crate::quota::local_day(s.ends, tz) == today {
-                    crate::quota::local_hhmm(s.ends, tz)
+                if crate::domain::local_day(s.ends, tz) == today {
+                    crate::domain::local_hhmm(s.ends, tz)
                 } else {
                     local_datetime(s.ends, tz)
                 }
@@ -510,7 +580,11 @@ async fn device_action(ctx: &Ctx<'_>, req: &Req, rest: &str) -> Resp {
 fn audit_page(ctx: &Ctx) -> Result<Resp, OpError> {
     let gw = &ctx.admin.gateway;
     let before = form_value(&ctx.query, "before").and_then(|b| b.parse::<u64>().ok());
-    let mut entries = gw.store().audit_log(before, AUDIT_PER_PAGE + 1)?;
+    let mut entries = ctx
+        .admin
+        .accounts
+        .admin_store()
+        .audit_log(before, AUDIT_PER_PAGE + 1)?;
     let older = if entries.len() > AUDIT_PER_PAGE {
         entries.truncate(AUDIT_PER_PAGE);
         entries.last().map(|(id, _)| *id)

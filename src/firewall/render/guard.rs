@@ -1,0 +1,303 @@
+//! The rules that close the ways around the portal (issue 11): DNS limits in
+//! the input chain, no private destinations upstream, the walled garden on
+//! its web ports only. Pure, like the rest of `render`.
+//!
+//! ```text
+//! set private4       { type ipv4_addr; flags interval; }   # RFC 1918, 100.64/10, 169.254/16
+//! set allow_private4 { type ipv4_addr; flags interval; }   # [network] allow_private
+//! set dns_online  { type ipv4_addr; size 65535; flags timeout; timeout 1m; }   # dynamic: nft 1.0.6 JSON has no such flag, the kernel sets it on use
+//! set dns_captive { type ipv4_addr; size 65535; flags timeout; timeout 1m; }
+//! ```
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use nftables::expr::Expression;
+use nftables::schema::{self, NfListObject, Rule, SetFlag, SetType, SetTypeValue};
+use nftables::stmt::{Operator, RejectType, Statement};
+
+use super::*;
+use crate::shaping::captive_garden_classid;
+
+/// Private IPv4 networks no online device reaches beyond the router unless
+/// `[network] allow_private` names them: RFC 1918, shared address space
+/// (RFC 6598, carrier NAT and many management VPNs), link-local.
+pub const PRIVATE4: [(Ipv4Addr, u8); 5] = [
+    (Ipv4Addr::new(10, 0, 0, 0), 8),
+    (Ipv4Addr::new(100, 64, 0, 0), 10),
+    (Ipv4Addr::new(169, 254, 0, 0), 16),
+    (Ipv4Addr::new(172, 16, 0, 0), 12),
+    (Ipv4Addr::new(192, 168, 0, 0), 16),
+];
+
+/// DNS queries a second a device that is not online may send the router,
+/// and the burst above it. The burst is sized for a phone joining the wifi:
+/// its OS probes and apps ask at once (13 probe hosts, A and AAAA each, are
+/// 26 queries in the same instant in tests/probes.rs); a burst of 5 made
+/// those phones wait 5 s for a retry before the login sheet opened.
+pub const DNS_CAPTIVE_RATE: (u32, u32) = (10, 30);
+/// The same for an online device: far above what browsing needs (a news
+/// page asks for 20-40 names), low enough that no phone floods the resolver.
+pub const DNS_ONLINE_RATE: (u32, u32) = (100, 100);
+/// The largest UDP datagram (header included) a device that is not online
+/// may send to port 53: 8 (UDP) + 12 (DNS header) + 102 (a 100-character
+/// name) + 4 (type, class) + 23 (an EDNS record with a cookie, as dig and
+/// BIND send it). A longer name gets no answer: the room a tunnel has for
+/// data in each query is capped.
+pub const DNS_CAPTIVE_MAX_UDP: u32 = 8 + 12 + 102 + 4 + 23;
+/// Per-source entries of the DNS meters expire this long after the last query.
+const METER_TIMEOUT: u32 = 60;
+/// At most this many sources in each meter (a village has at most a few hundred).
+const METER_SIZE: u32 = 65_535;
+
+/// The meter sets' names, with (rate per second, burst) of their limit.
+pub(super) const DNS_METERS: [(&str, (u32, u32)); 2] = [
+    (SET_DNS_ONLINE, DNS_ONLINE_RATE),
+    (SET_DNS_CAPTIVE, DNS_CAPTIVE_RATE),
+];
+
+/// The sets of this module, in the order they are declared; a meter set
+/// the kernel already has is left out (see [`KernelState::meters`]).
+pub(super) fn sets(kernel: &KernelState) -> Vec<NfListObject<'static>> {
+    let mut out = vec![
+        set(
+            SET_PRIVATE4,
+            SetTypeValue::Single(SetType::Ipv4Addr),
+            Some(SetFlag::Interval),
+        ),
+        set(
+            SET_ALLOW_PRIVATE4,
+            SetTypeValue::Single(SetType::Ipv4Addr),
+            Some(SetFlag::Interval),
+        ),
+    ];
+    let keep = |name: &str| kernel.compatible && kernel.meters.contains(name);
+    for (name, _) in DNS_METERS.into_iter().filter(|(n, _)| !keep(n)) {
+        out.push(NfListObject::Set(Box::new(schema::Set {
+            set_type: SetTypeValue::Single(SetType::Ipv4Addr),
+            flags: Some(HashSet::from([SetFlag::Timeout])),
+            timeout: Some(METER_TIMEOUT),
+            size: Some(METER_SIZE),
+            ..set_ref(name)
+        })));
+    }
+    out
+}
+
+/// Flush and refill the two private-network sets (small, no counters).
+pub(super) fn fill(batch: &mut nftables::batch::Batch<'static>, policy: &Policy) {
+    for (name, nets) in [
+        (SET_PRIVATE4, PRIVATE4.to_vec()),
+        (SET_ALLOW_PRIVATE4, policy.allow_private.clone()),
+    ] {
+        batch.add_cmd(schema::NfCmd::Flush(schema::FlushObject::Set(Box::new(
+            set_ref(name),
+        ))));
+        if !nets.is_empty() {
+            batch.add(elements(
+                name,
+                nets.iter()
+                    .map(|&(a, l)| garden_expr(&GardenNet::V4(a, l)))
+                    .collect(),
+            ));
+        }
+    }
+}
+
+/// The input chain's DNS rules; first in the chain, before `ct state
+/// established accept` (a tunnel reusing one source port would otherwise be
+/// "established" after its first query).
+pub(super) fn dns_rules(lan: &str) -> Vec<Rule<'static>> {
+    let from_lan = || iifname(lan);
+    let dns = || {
+        vec![
+            from_lan(),
+            in_anon(meta(MetaKey::L4proto), &["tcp", "udp"]),
+            eq(payload("th", "dport"), Expression::Number(53)),
+        ]
+    };
+    let online = || in_set(device_lhs(), SET_ONLINE_NAT);
+    vec![
+        // online, over its limit: th dport 53 ether saddr . ip saddr @online_nat
+        //   update @dns_online { ip saddr limit rate over 100/second burst 100 packets } drop
+        rule(
+            CHAIN_INPUT,
+            [dns(), vec![online(), meter(SET_DNS_ONLINE), drop()]].concat(),
+        ),
+        // online: th dport 53 ether saddr . ip saddr @online_nat accept   (UDP and TCP)
+        rule(
+            CHAIN_INPUT,
+            [dns(), vec![online(), Statement::Accept(None)]].concat(),
+        ),
+        // not online: tcp dport 53 reject with tcp reset   (no DNS over TCP: no big answers, no streams)
+        rule(
+            CHAIN_INPUT,
+            vec![
+                from_lan(),
+                eq(payload("tcp", "dport"), Expression::Number(53)),
+                reject(RejectType::TCPReset),
+            ],
+        ),
+        // not online: udp dport 53 udp length 150-65535 drop   (a name over 100 characters)
+        rule(
+            CHAIN_INPUT,
+            vec![
+                from_lan(),
+                eq(payload("udp", "dport"), Expression::Number(53)),
+                // A range, not `>`: nftables 0.6's Operator::GT serializes as "<".
+                eq(
+                    payload("udp", "length"),
+                    Expression::Range(Box::new(nftables::expr::Range {
+                        range: [
+                            Expression::Number(DNS_CAPTIVE_MAX_UDP + 1),
+                            Expression::Number(u32::from(u16::MAX)),
+                        ],
+                    })),
+                ),
+                drop(),
+            ],
+        ),
+        // not online, over its limit: udp dport 53
+        //   update @dns_captive { ip saddr limit rate over 10/second burst 30 packets } drop
+        rule(
+            CHAIN_INPUT,
+            vec![
+                from_lan(),
+                eq(payload("udp", "dport"), Expression::Number(53)),
+                meter(SET_DNS_CAPTIVE),
+                drop(),
+            ],
+        ),
+        // not online: udp dport 53 accept
+        rule(
+            CHAIN_INPUT,
+            vec![
+                from_lan(),
+                eq(payload("udp", "dport"), Expression::Number(53)),
+                Statement::Accept(None),
+            ],
+        ),
+    ]
+}
+
+/// lan -> private networks beyond the router:
+/// `iifname LAN ip daddr @private4 ip daddr != @allow_private4 reject with icmpx admin-prohibited`
+/// (before `@online accept`: being online opens the internet, not the dish's API)
+pub(super) fn private_rule(lan: &str) -> Rule<'static> {
+    rule(
+        CHAIN_FORWARD,
+        vec![
+            iifname(lan),
+            in_set(payload("ip", "daddr"), SET_PRIVATE4),
+            cmp(
+                payload("ip", "daddr"),
+                Operator::NEQ,
+                Expression::String(format!("@{SET_ALLOW_PRIVATE4}").into()),
+            ),
+            reject(RejectType::ICMPX),
+        ],
+    )
+}
+
+/// lan -> walled garden, web only: `iifname LAN ip daddr @SET tcp dport { PORTS } accept`
+pub(super) fn garden_accept(lan: &str, set: &'static str, ports: &[u16]) -> Rule<'static> {
+    let ports: Vec<u32> = ports.iter().map(|&p| u32::from(p)).collect();
+    rule(
+        CHAIN_FORWARD,
+        vec![
+            iifname(lan),
+            in_set(payload("ip", "daddr"), set),
+            in_anon_num(payload("tcp", "dport"), &ports),
+            Statement::Accept(None),
+        ],
+    )
+}
+
+/// `DIR ip FIELD @SET meta priority set de5a:4`: garden traffic into the
+/// shared class of devices that are not online (set for every device; the
+/// class map that follows moves online ones to their own slot).
+pub(super) fn captive_garden(
+    dir: Statement<'static>,
+    field: &'static str,
+    set: &'static str,
+) -> Rule<'static> {
+    rule(
+        CHAIN_FORWARD,
+        vec![
+            dir,
+            in_set(payload("ip", field), set),
+            set_priority(Expression::String(captive_garden_classid().into())),
+        ],
+    )
+}
+
+/// `DIR meta priority != de5a:4 ip FIELD @SET meta priority set de5a:3`:
+/// an online device (the class map gave it its slot) gets the garden at
+/// full speed, as before.
+pub(super) fn online_garden(
+    dir: Statement<'static>,
+    field: &'static str,
+    set: &'static str,
+) -> Rule<'static> {
+    rule(
+        CHAIN_FORWARD,
+        vec![
+            dir,
+            cmp(
+                meta(MetaKey::Priority),
+                Operator::NEQ,
+                Expression::String(captive_garden_classid().into()),
+            ),
+            in_set(payload("ip", field), set),
+            set_priority(garden()),
+        ],
+    )
+}
+
+fn cmp(left: Expression<'static>, op: Operator, right: Expression<'static>) -> Statement<'static> {
+    Statement::Match(nftables::stmt::Match { left, right, op })
+}
+
+fn drop() -> Statement<'static> {
+    Statement::Drop(None)
+}
+
+/// `update @SET { ip saddr }`; its `limit rate over ...` is added by
+/// [`add_meter_limits`] (the crate's set statement cannot carry one).
+fn meter(name: &'static str) -> Statement<'static> {
+    Statement::Set(nftables::stmt::Set {
+        op: nftables::stmt::SetOp::Update,
+        elem: payload("ip", "saddr"),
+        set: Cow::Owned(format!("@{name}")),
+    })
+}
+
+/// Give each meter's `update` statement its `limit rate over R/second burst B packets`.
+pub(super) fn add_meter_limits(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(set) = map.get_mut("set").and_then(|s| s.as_object_mut()) {
+                let target = set.get("set").and_then(|s| s.as_str()).map(str::to_owned);
+                if set.get("op").and_then(|o| o.as_str()) == Some("update") {
+                    if let Some((_, (rate, burst))) = DNS_METERS
+                        .iter()
+                        .find(|(n, _)| target.as_deref() == Some(&format!("@{n}")))
+                    {
+                        set.insert(
+                            "stmt".into(),
+                            serde_json::json!([{ "limit": {
+                                "rate": rate, "per": "second", "burst": burst, "inv": true
+                            } }]),
+                        );
+                        return;
+                    }
+                }
+            }
+            for v in map.values_mut() {
+                add_meter_limits(v);
+            }
+        }
+        serde_json::Value::Array(list) => list.iter_mut().for_each(add_meter_limits),
+        _ => {}
+    }
+}

@@ -1,0 +1,127 @@
+//! Requests and responses as both edges use them: whole bodies in memory,
+//! read with a size cap and a deadline; HTML escaping; tokens compared in
+//! constant time and made from the system's random source.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+/// A request with its body already read (see [`read_body`]).
+pub type Req = Request<Bytes>;
+/// Every answer: a whole body in memory.
+pub type Resp = Response<Full<Bytes>>;
+
+/// Why a body was not read; each edge answers it in its own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// More than the limit (declared in `Content-Length` or sent), or malformed.
+    #[error("request body too large or malformed")]
+    TooLarge,
+    /// The body did not arrive within the deadline.
+    #[error("request body too slow")]
+    TooSlow,
+}
+
+impl BodyError {
+    /// The status to answer with: 413 or 408.
+    pub fn status(self) -> StatusCode {
+        match self {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TooSlow => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// Does the request announce (`Content-Length`) a body over `limit`? Such a
+/// request can be refused before a byte of its body is read.
+pub fn declared_over(req: &Request<Incoming>, limit: usize) -> bool {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limit as u64)
+}
+
+/// Read a request's body, at most `limit` bytes within `timeout`: a request
+/// too big or too slow never reaches a handler.
+pub async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Req, BodyError> {
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(Request::from_parts(parts, collected.to_bytes())),
+        Ok(Err(_)) => Err(BodyError::TooLarge),
+        Err(_) => Err(BodyError::TooSlow),
+    }
+}
+
+/// A small answer with its status and content type.
+pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// Escape text for HTML element content and double- or single-quoted
+/// attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    escape_into(&mut out, s);
+    out
+}
+
+/// [`escape_html`] appending to `out` (the template engine's hot path).
+pub fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Equal without an early exit, so the time taken does not reveal how much
+/// of a guessed token was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// 32 random bytes as 64 hex digits (session and CSRF tokens).
+pub fn random_token() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system's random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_compares() {
+        assert_eq!(
+            escape_html("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        let t = random_token();
+        assert_eq!(t.len(), 64);
+        assert_ne!(t, random_token());
+    }
+}
