@@ -5,7 +5,7 @@
 # PyPI in a venv at /opt/desawifi-tools.
 # Idempotent; skips apt when everything is already there.
 set -euo pipefail
-need=(qemu-aarch64-static:qemu-user-static debootstrap:debootstrap shellcheck:shellcheck dpkg-deb:dpkg unshare:util-linux nft:nftables ip:iproute2 tc:iproute2 dnsmasq:dnsmasq-base curl:curl python3:python3 dig:bind9-dnsutils iperf3:iperf3 pgrep:procps ping:iputils-ping openssl:openssl chromium:chromium wrk:wrk nginx:nginx-light promtool:prometheus fusermount3:fuse3)
+need=(readelf:binutils qemu-aarch64-static:qemu-user-static debootstrap:debootstrap shellcheck:shellcheck dpkg-deb:dpkg unshare:util-linux nft:nftables ip:iproute2 tc:iproute2 dnsmasq:dnsmasq-base curl:curl python3:python3 dig:bind9-dnsutils iperf3:iperf3 pgrep:procps ping:iputils-ping openssl:openssl chromium:chromium wrk:wrk nginx:nginx-light promtool:prometheus fusermount3:fuse3)
 missing=()
 for pair in "${need[@]}"; do
   bin=${pair%%:*}; pkg=${pair#*:}
