@@ -10,13 +10,16 @@
 mod common;
 #[path = "common/lazyfs.rs"]
 mod lazyfs;
+#[path = "common/phones.rs"]
+mod phones;
 
 use std::os::unix::fs::FileExt;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{add_user, curl, tag_for, AdminClient, Daemon, Http, Village, ADMIN_ADDR};
+use common::{add_user, tag_for, AdminClient, Daemon, Http, Village, ADMIN_ADDR};
 use lazyfs::LazyFs;
+use phones::*;
 
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("desawifi-lazyfs-{name}-{}", std::process::id()));
@@ -163,10 +166,6 @@ fn sled_flush_alone_is_not_durable_store_flush_is() {
     assert_eq!(audit[0].1.who, "lurah");
 }
 
-const PORTAL: &str = "http://10.77.0.1:2050";
-const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
-const DAILY: u64 = 10 * 1024 * MIB;
 const PHONES: usize = 3;
 const CYCLES: usize = 100;
 /// The cut comes 0..=MAX_KILL_DELAY after the cycle's actions start.
@@ -174,8 +173,6 @@ const MAX_KILL_DELAY_MS: u64 = 800;
 const ACCOUNTING: Duration = Duration::from_secs(1);
 /// `[store] write_interval`: every accounting pass writes.
 const WRITE_INTERVAL: &str = "0s";
-/// curl's --limit-rate for every download (bytes/s).
-const RATE: &str = "1000k";
 /// Bytes one HTTP request costs besides its payload, at most (measured at the
 /// start, as in tests/power_cut.rs).
 const PER_REQUEST_ALLOWANCE: u64 = 2 * KIB;
@@ -184,38 +181,6 @@ const ADMIN: &str = "lurah";
 const ADMIN_PASSWORD: &str = "salak-pondoh-99";
 /// A device no phone is: the admin changes its quota override (audited) during cycles.
 const AUDITED_MAC: &str = "02:77:00:00:00:99";
-
-/// xorshift64*: small, seeded, good enough to pick cut moments.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn upto(&mut self, max: u64) -> u64 {
-        self.next() % (max + 1)
-    }
-}
-
-/// What the test knows about one phone.
-#[derive(Default)]
-struct Phone {
-    online: bool,
-    payload: u64,
-    requests: u64,
-    used: u64,
-    download: Option<(u64, JoinHandle<Http>)>,
-}
-
-#[derive(Clone, Copy)]
-enum Action {
-    Login,
-    Logout,
-}
 
 /// The store on the forgetting filesystem: `<run_dir>/store` is the mount
 /// point (the daemon's `[store] path`), `<run_dir>/disk` what survives.
@@ -242,98 +207,6 @@ impl Disk {
         let report = self.fs.take().expect("mounted").cut(tear);
         self.fs = Some(LazyFs::mount(&self.backing, &self.mountpoint));
         report
-    }
-}
-
-fn captive(v: &Village, phone: usize) -> Option<(bool, Option<u64>)> {
-    let r = curl(&v.phone(phone), &[&format!("{PORTAL}/api/captive")], 5.0);
-    if r.code != 200 {
-        return None;
-    }
-    let api: serde_json::Value =
-        serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body));
-    let captive = api["captive"] == true;
-    let remaining = api["bytes-remaining"].as_u64();
-    assert!(
-        captive || remaining.is_some(),
-        "an online phone without bytes-remaining: {api}"
-    );
-    Some((captive, remaining.map(|r| DAILY - r)))
-}
-
-fn must_captive(v: &Village, d: &Daemon, phone: usize) -> (bool, Option<u64>) {
-    captive(v, phone)
-        .unwrap_or_else(|| panic!("phone {phone}: /api/captive did not answer\n{}", tail(d)))
-}
-
-fn used(v: &Village, d: &Daemon, phone: usize) -> u64 {
-    must_captive(v, d, phone)
-        .1
-        .unwrap_or_else(|| panic!("phone {phone} is captive\n{}", tail(d)))
-}
-
-fn tail(d: &Daemon) -> String {
-    let log = d.log();
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
-fn spawn_curl(ns: String, args: Vec<String>, max_secs: f64) -> JoinHandle<Http> {
-    std::thread::spawn(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        curl(&ns, &args, max_secs)
-    })
-}
-
-fn login(v: &Village, phone: usize) -> JoinHandle<Http> {
-    spawn_curl(
-        v.phone(phone),
-        vec![
-            "-X".into(),
-            "POST".into(),
-            "--data".into(),
-            "lang=id".into(),
-            format!("{PORTAL}/login"),
-        ],
-        5.0,
-    )
-}
-
-fn logout(v: &Village, phone: usize) -> JoinHandle<Http> {
-    spawn_curl(
-        v.phone(phone),
-        vec!["-X".into(), "POST".into(), format!("{PORTAL}/logout")],
-        5.0,
-    )
-}
-
-fn download(v: &Village, phone: usize, n: u64) -> JoinHandle<Http> {
-    spawn_curl(
-        v.phone(phone),
-        vec![
-            "--limit-rate".into(),
-            RATE.into(),
-            format!("http://198.51.100.2/bytes/{n}"),
-        ],
-        30.0,
-    )
-}
-
-fn finish_download(d: &Daemon, phone: usize, p: &mut Phone, n: u64, r: Http) {
-    assert!(r.code == 200 && r.body.len() as u64 == n, "phone {phone}: download of {n} bytes failed across a cut: code {} exit {} {} ({} bytes)\n{}", r.code, r.exit, r.stderr, r.body.len(), tail(d));
-    p.payload += n;
-    p.requests += 1;
-}
-
-fn reap(d: &Daemon, phones: &mut [Phone], wait: bool) {
-    for (i, p) in phones.iter_mut().enumerate() {
-        if p.download
-            .as_ref()
-            .is_some_and(|(_, h)| wait || h.is_finished())
-        {
-            let (n, h) = p.download.take().unwrap();
-            finish_download(d, i + 1, p, n, h.join().unwrap());
-        }
     }
 }
 
