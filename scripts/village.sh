@@ -4,6 +4,7 @@
 # (tests/common/mod.rs) and scripts/demo.sh both call it.
 #
 #   village.sh up TAG NPHONES    build (or rebuild) village TAG with NPHONES phones
+#   village.sh regency TAG       add the regency office to village TAG (after `up`)
 #   village.sh down TAG          remove everything of village TAG
 #   village.sh down-all          remove every village (clean-up after killed test runs)
 #
@@ -21,6 +22,15 @@
 #      | (veth per phone)
 #   dw-TAG-pN  phone N   eth0 02:77:00:00:00:NN 10.77.0.(10+N)/24 fd77::(10+N)/64
 #
+# and, after `regency TAG`, the regency's communications office somewhere on
+# the internet, behind the upstream (fleet.example.net resolves to it):
+#
+#   dw-TAG-g   regency   eth0 198.18.0.10/24, default via the upstream (eth1 198.18.0.1/24)
+#                        nothing runs there: the fleet tests start their servers
+#                        (receiver, nginx) in it. The router reaches it only over
+#                        wan0, as a Starlink gateway reaches the office: cutting
+#                        wan0 cuts the village off from its regency.
+#
 # Environment: DW_ROUTER_DNSMASQ_ARGS adds options to the router's dnsmasq;
 # DW_VILLAGE_KEEP=1 keeps a village whose `up` failed, to look at it.
 #
@@ -37,7 +47,7 @@ READY_SECS=10
 die() { echo "village.sh: $*" >&2; exit 1; }
 
 usage() {
-    echo "usage: village.sh up TAG NPHONES | village.sh down TAG | village.sh down-all   (TAG: 1-6 of [a-z0-9], NPHONES: 1-244)" >&2
+    echo "usage: village.sh up TAG NPHONES | village.sh regency TAG | village.sh down TAG | village.sh down-all   (TAG: 1-6 of [a-z0-9], NPHONES: 1-244)" >&2
     exit 2
 }
 
@@ -68,7 +78,7 @@ ns_sysctl() {
 
 # Namespaces of village TAG that exist now (only names this script makes).
 village_namespaces() {
-    ip netns list | awk '{print $1}' | grep -E "^dw-$1-(r|u|p[0-9]+)\$" || true
+    ip netns list | awk '{print $1}' | grep -E "^dw-$1-(r|u|g|p[0-9]+)\$" || true
 }
 
 # alive PID: running and not a zombie (zombies wait for pid 1 to reap them).
@@ -109,7 +119,7 @@ down() {
         ip netns del "$ns"
     done
     # Their resolv.conf (see up); names of this TAG only (TAGs have no '-').
-    rm -rf /etc/netns/dw-"$tag"-r /etc/netns/dw-"$tag"-u /etc/netns/dw-"$tag"-p[0-9]*
+    rm -rf /etc/netns/dw-"$tag"-r /etc/netns/dw-"$tag"-u /etc/netns/dw-"$tag"-g /etc/netns/dw-"$tag"-p[0-9]*
     rm -rf "$dir"
 }
 
@@ -279,6 +289,7 @@ EOF
         --address=/youtube.com/203.0.113.21 \
         --address=/tiktok.com/203.0.113.22 \
         --address=/bpjs-kesehatan.go.id/203.0.113.23 \
+        --address=/fleet.example.net/198.18.0.10 \
         --address="$probe_hosts/198.51.100.2" \
         --pid-file="$RUN_DIR/upstream-dnsmasq.pid" --log-facility="$RUN_DIR/upstream-dnsmasq.log" \
         </dev/null >/dev/null 2>>"$RUN_DIR/upstream-dnsmasq.log"
@@ -307,7 +318,40 @@ EOF
     echo "village $tag up: $R $U dw-$tag-p1..p$n (run dir $RUN_DIR)"
 }
 
+# regency TAG: the regency office (dw-TAG-g) behind village TAG's upstream.
+regency() {
+    local tag=$1 U="dw-$1-u" G="dw-$1-g"
+    need ping iputils-ping
+    ip netns list | awk '{print $1}' | grep -qx "$U" || die "village $tag is not up (village.sh up $tag N first)"
+    if ip netns list | awk '{print $1}' | grep -qx "$G"; then ip netns del "$G"; fi
+    (
+        flock 9
+        ip netns add "$G"
+    ) 9>"$RUN_ROOT/.netns.lock"
+    mkdir -p "/etc/netns/$G"
+    echo "nameserver 198.51.100.2" >"/etc/netns/$G/resolv.conf"
+    ns_sysctl "$G" net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+    ns_sysctl "$U" net.ipv4.ip_forward=1
+    ip -n "$G" link set lo up
+    ip -n "$U" link add eth1 type veth peer name eth0 netns "$G"
+    printf 'link set eth1 up\naddr add 198.18.0.1/24 dev eth1\n' | ip -n "$U" -batch -
+    printf 'link set eth0 up\naddr add 198.18.0.10/24 dev eth0\nroute add default via 198.18.0.1\n' | ip -n "$G" -batch -
+    # Ready when the router reaches the office over its WAN.
+    local deadline=$((SECONDS + READY_SECS))
+    until ip netns exec "dw-$tag-r" ping -c1 -W1 198.18.0.10 >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || die "the router does not reach the regency 198.18.0.10 within ${READY_SECS}s"
+        sleep 0.1
+    done
+    echo "regency of village $tag up: $G 198.18.0.10 (fleet.example.net)"
+}
+
 case "${1:-}" in
+regency)
+    [[ $# -eq 2 ]] || usage
+    check_tag "$2"
+    [[ $EUID -eq 0 ]] || die "must run as root (network namespaces)"
+    regency "$2"
+    ;;
 up)
     [[ $# -eq 3 ]] || usage
     check_tag "$2"
@@ -325,7 +369,7 @@ down-all)
     [[ $# -eq 1 ]] || usage
     need ip iproute2
     [[ $EUID -eq 0 ]] || die "must run as root (network namespaces)"
-    for tag in $( (ip netns list | awk '{print $1}' | sed -nE 's/^dw-([a-z0-9]{1,6})-(r|u|p[0-9]+)$/\1/p'
+    for tag in $( (ip netns list | awk '{print $1}' | sed -nE 's/^dw-([a-z0-9]{1,6})-(r|u|g|p[0-9]+)$/\1/p'
                    ls "$RUN_ROOT" 2>/dev/null) | sort -u); do
         check_tag "$tag" && down "$tag"
     done

@@ -39,6 +39,9 @@ pub const PORTAL_PORT: u16 = 2050;
 pub const UPSTREAM: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 /// The fake internet over IPv6 (HTTP on :80 and :443).
 pub const UPSTREAM6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 2);
+/// The regency's communications office (`Village::regency_up`), behind the
+/// upstream; `fleet.example.net` in the upstream's DNS.
+pub const REGENCY: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
 /// A "public service" host on the upstream (layanan.go.id, go.id): the walled garden's target.
 pub const GARDEN_HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 
@@ -153,6 +156,31 @@ impl Village {
     /// The upstream ("internet") namespace.
     pub fn upstream(&self) -> String {
         format!("dw-{}-u", self.tag)
+    }
+
+    /// Adds the regency office (`village.sh regency`): a namespace behind the
+    /// upstream at [`REGENCY`] (`fleet.example.net`), reached by the router
+    /// only over wan0. Returns its namespace; it goes with the village.
+    pub fn regency_up(&self) -> String {
+        let out = Command::new("bash")
+            .args([SCRIPT, "regency", &self.tag])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run bash {SCRIPT}: {e}"));
+        assert!(
+            out.status.success(),
+            "village.sh regency {} failed ({}):\n{}{}",
+            self.tag,
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.regency()
+    }
+
+    /// The regency office's namespace (after [`Village::regency_up`]).
+    pub fn regency(&self) -> String {
+        format!("dw-{}-g", self.tag)
     }
 
     /// Phone `n`'s namespace, 1-based.
