@@ -56,6 +56,20 @@ fn fails(args: &[&str], stdin: &str) -> String {
     err
 }
 
+/// The arguments of `desawifi user add --config C --username NAME --role ROLE`.
+fn user_add<'a>(config: &'a str, name: &'a str, role: &'a str) -> [&'a str; 8] {
+    [
+        "user",
+        "add",
+        "--config",
+        config,
+        "--username",
+        name,
+        "--role",
+        role,
+    ]
+}
+
 fn openssl_fingerprint(cert: &Path) -> String {
     let out = Command::new("openssl")
         .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
@@ -145,99 +159,27 @@ fn user_commands_work_on_the_store_when_no_daemon_runs() {
         .trim(),
         "added user \"ani\" (admin)"
     );
-    ok(
-        &[
-            "user",
-            "add",
-            "--config",
-            c,
-            "--username",
-            "budi",
-            "--role",
-            "viewer",
-        ],
-        "durian-montong\r\n",
-    );
+    ok(&user_add(c, "budi", "viewer"), "durian-montong\r\n");
     assert!(
         !dir.join("store").join("control.sock").exists(),
         "the command does not serve a socket"
     );
 
-    let err = fails(
-        &[
-            "user",
-            "add",
-            "--config",
-            c,
-            "--username",
-            "ani",
-            "--role",
-            "viewer",
-        ],
-        "another-password\n",
-    );
+    let err = fails(&user_add(c, "ani", "viewer"), "another-password\n");
     assert!(err.contains("user \"ani\" already exists"), "{err}");
-    let err = fails(
-        &[
-            "user",
-            "add",
-            "--config",
-            c,
-            "--username",
-            "citra",
-            "--role",
-            "admin",
-        ],
-        "short\n",
-    );
+    let err = fails(&user_add(c, "citra", "admin"), "short\n");
     assert!(
         err.contains("password too short") && err.contains("at least 10 characters"),
         "{err}"
     );
-    let err = fails(
-        &[
-            "user",
-            "add",
-            "--config",
-            c,
-            "--username",
-            "Citra Dewi",
-            "--role",
-            "admin",
-        ],
-        "long-enough-1\n",
-    );
+    let err = fails(&user_add(c, "Citra Dewi", "admin"), "long-enough-1\n");
     assert!(err.contains("\"Citra Dewi\" is not valid"), "{err}");
-    let err = fails(
-        &[
-            "user",
-            "add",
-            "--config",
-            c,
-            "--username",
-            "citra",
-            "--role",
-            "root",
-        ],
-        "long-enough-1\n",
-    );
+    let err = fails(&user_add(c, "citra", "root"), "long-enough-1\n");
     assert!(
         err.contains("root") && err.contains("admin or viewer"),
         "{err}"
     );
-    let err = fails(
-        &[
-            "user",
-            "add",
-            "--config",
-            c,
-            "--username",
-            "citra",
-            "--role",
-            "admin",
-        ],
-        "",
-    );
+    let err = fails(&user_add(c, "citra", "admin"), "");
     assert!(err.contains("no password on stdin"), "{err}");
     let err = fails(
         &["user", "passwd", "--config", c, "--username", "citra"],
@@ -364,50 +306,14 @@ fn user_commands_go_through_the_running_daemon() {
     );
 
     // The daemon holds the store's lock, so these can only work through its socket.
-    ok(
-        &[
-            "user",
-            "add",
-            "--config",
-            c,
-            "--username",
-            "ani",
-            "--role",
-            "admin",
-        ],
-        "kelapa-muda-1\n",
-    );
-    ok(
-        &[
-            "user",
-            "add",
-            "--config",
-            c,
-            "--username",
-            "budi",
-            "--role",
-            "viewer",
-        ],
-        "durian-montong\n",
-    );
+    ok(&user_add(c, "ani", "admin"), "kelapa-muda-1\n");
+    ok(&user_add(c, "budi", "viewer"), "durian-montong\n");
     assert!(
         d.log().contains("admin account added"),
         "the daemon made the account:\n{}",
         d.log_tail()
     );
-    let err = fails(
-        &[
-            "user",
-            "add",
-            "--config",
-            c,
-            "--username",
-            "ani",
-            "--role",
-            "viewer",
-        ],
-        "another-password\n",
-    );
+    let err = fails(&user_add(c, "ani", "viewer"), "another-password\n");
     assert!(err.contains("user \"ani\" already exists"), "{err}");
     let err = fails(
         &["user", "passwd", "--config", c, "--username", "ani"],
@@ -482,19 +388,7 @@ fn user_commands_go_through_the_running_daemon() {
         listed(&ok(&["user", "list", "--config", c], "")),
         rows(&[("ani", "admin")])
     );
-    ok(
-        &[
-            "user",
-            "add",
-            "--config",
-            c,
-            "--username",
-            "citra",
-            "--role",
-            "viewer",
-        ],
-        "manggis-ungu-7\n",
-    );
+    ok(&user_add(c, "citra", "viewer"), "manggis-ungu-7\n");
     d.restart();
     let api = AdminClient::new(&d, &v.router(), ADMIN_ADDR);
     assert_eq!(
