@@ -14,10 +14,9 @@ mod lazyfs;
 mod phones;
 
 use std::os::unix::fs::FileExt;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use common::{add_user, tag_for, AdminClient, Daemon, Http, Village, ADMIN_ADDR};
+use common::{add_user, tag_for, AdminClient, Daemon, Village, ADMIN_ADDR};
 use lazyfs::LazyFs;
 use phones::*;
 
@@ -244,18 +243,7 @@ fn audit(admin: &AdminClient, d: &Daemon) -> (usize, bool) {
 
 #[test]
 fn power_cuts_lose_no_confirmed_login_and_count_every_byte_once() {
-    let seed = std::env::var("POWER_CUT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    println!("power_cut_fs: seed {seed} (POWER_CUT_SEED={seed} to repeat)");
-    let mut rng = Rng(seed);
+    let mut crowd = Crowd::new("power_cut_fs", PHONES, ACCOUNTING, PER_REQUEST_ALLOWANCE);
     let test_started = Instant::now();
 
     let v = Village::up(&tag_for("power_cut_fs::power_cuts"), PHONES);
@@ -278,77 +266,16 @@ fn power_cuts_lose_no_confirmed_login_and_count_every_byte_once() {
     let admin = AdminClient::new(&d, &v.router(), ADMIN_ADDR);
     add_user(&d, ADMIN, "admin", ADMIN_PASSWORD);
     assert_eq!(audit(&admin, &d), (0, true));
-    let mut phones: Vec<Phone> = (0..PHONES).map(|_| Phone::default()).collect();
-
-    // Calibration: what a request costs besides its payload (empty downloads).
-    for (i, p) in phones.iter_mut().enumerate() {
-        let r = login(&v, i + 1).join().unwrap();
-        assert_eq!(r.code, 303, "phone {}: {r:?}", i + 1);
-        p.online = true;
-    }
-    let before = used(&v, &d, 1);
-    const EMPTY: u64 = 5;
-    for _ in 0..EMPTY {
-        assert_eq!(download(&v, 1, 0).join().unwrap().code, 200);
-    }
-    std::thread::sleep(2 * ACCOUNTING + Duration::from_millis(200));
-    let after = used(&v, &d, 1);
-    let per_request = (after - before) / EMPTY;
-    println!("power_cut_fs: one empty request costs {per_request} bytes (allowance {PER_REQUEST_ALLOWANCE})");
-    assert!(
-        per_request > 0 && per_request <= PER_REQUEST_ALLOWANCE,
-        "{before} -> {after}"
-    );
-    phones[0].requests += EMPTY;
-    phones[0].used = after;
+    crowd.calibrate(&v, &d);
 
     let mut restarts = Vec::with_capacity(CYCLES);
     let mut cuts = Vec::with_capacity(CYCLES);
     let (mut writes, mut fsyncs) = (0, 0);
     let mut at_fsync = 0;
-    let mut kill_at = Vec::with_capacity(CYCLES);
-    let (mut logins, mut logouts, mut started_downloads, mut across_kill) = (0, 0, 0, 0);
     let (mut dropped_max, mut dropped_bytes_max, mut dropped_total, mut torn) = (0, 0, 0, 0);
     let mut confirmed_changes = 0;
     for cycle in 0..CYCLES {
-        reap(&d, &mut phones, false);
-        let idle: Vec<usize> = (0..PHONES)
-            .filter(|&i| phones[i].online && phones[i].download.is_none())
-            .collect();
-        let leaving = (cycle % 4 == 3 && !idle.is_empty())
-            .then(|| idle[rng.upto(idle.len() as u64 - 1) as usize]);
-        if let Some(i) = leaving {
-            let t = Instant::now();
-            while used(&v, &d, i + 1) < phones[i].payload {
-                assert!(
-                    t.elapsed() < 3 * ACCOUNTING,
-                    "phone {}: {} payload bytes not counted within 3 s\n{}",
-                    i + 1,
-                    phones[i].payload,
-                    tail(&d)
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-
-        let delay = Duration::from_millis(rng.upto(MAX_KILL_DELAY_MS));
-        let t0 = Instant::now();
-        let mut actions: Vec<Option<(Action, JoinHandle<Http>)>> =
-            (0..PHONES).map(|_| None).collect();
-        for i in 0..PHONES {
-            let p = &mut phones[i];
-            if Some(i) == leaving {
-                actions[i] = Some((Action::Logout, logout(&v, i + 1)));
-                logouts += 1;
-            } else if !p.online {
-                actions[i] = Some((Action::Login, login(&v, i + 1)));
-                logins += 1;
-            } else if p.download.is_none() && rng.upto(3) != 0 {
-                let n = 64 * KIB + rng.upto(MIB - 64 * KIB);
-                p.download = Some((n, download(&v, i + 1, n)));
-                started_downloads += 1;
-            }
-        }
+        let mut c = crowd.start_cycle(&v, &d, cycle, MAX_KILL_DELAY_MS);
         // Every fifth cycle an admin changes a quota override (audited) across the cut.
         let change = (cycle % 5 == 2).then(|| {
             let admin = admin.clone();
@@ -378,16 +305,10 @@ fn power_cuts_lose_no_confirmed_login_and_count_every_byte_once() {
                     .map(|r| r.status)
             })
         });
-        if let Some(wait) = delay.checked_sub(t0.elapsed()) {
+        if let Some(wait) = c.delay.checked_sub(c.t0.elapsed()) {
             std::thread::sleep(wait);
         }
-        let village = &v;
-        let shown: Vec<Option<u64>> = std::thread::scope(|s| {
-            let reads: Vec<_> = (1..=PHONES)
-                .map(|i| s.spawn(move || captive(village, i).and_then(|c| c.1)))
-                .collect();
-            reads.into_iter().map(|r| r.join().unwrap()).collect()
-        });
+        c.shown = crowd.shown(&v);
         // In every other cycle the power goes during the store's next fsync
         // (a login's, an admin's, or sled's flusher's within 1 s), so that
         // cut finds written-but-unsynced log data to drop or tear; in the
@@ -402,14 +323,10 @@ fn power_cuts_lose_no_confirmed_login_and_count_every_byte_once() {
             assert!(fs.fired(), "cycle {cycle}: no fsync within 3 s of arming (sled's flusher runs every second)\n{}", tail(&d));
             at_fsync += 1;
         }
-        kill_at.push(t0.elapsed());
-        across_kill += phones
-            .iter()
-            .filter(|p| p.download.as_ref().is_some_and(|(_, h)| !h.is_finished()))
-            .count();
+        crowd.killing(&c);
         // The power goes: the daemon and every unsynced write at once;
         // half the cuts also tear the last unsynced write.
-        let tear = (rng.upto(1) == 0).then(|| rng.next());
+        let tear = (crowd.rng.upto(1) == 0).then(|| crowd.rng.next());
         let t = Instant::now();
         d.kill9();
         let killed = t.elapsed();
@@ -434,50 +351,11 @@ fn power_cuts_lose_no_confirmed_login_and_count_every_byte_once() {
         dropped_total += cut.dropped;
         torn += usize::from(cut.torn_kept.is_some());
 
-        let answers: Vec<Option<(Action, Http)>> = actions
-            .into_iter()
-            .map(|a| a.map(|(what, h)| (what, h.join().unwrap())))
-            .collect();
-        for (i, answer) in answers.into_iter().enumerate() {
-            let phone = i + 1;
-            let (captive_now, used) = must_captive(&v, &d, phone);
-            let p = &mut phones[i];
-            let lost = format!(
-                "(cut at {:?}, {} unsynced writes dropped, torn {:?})",
-                kill_at[cycle], cut.dropped, cut.torn_kept
-            );
-            match answer {
-                Some((Action::Login, r)) => {
-                    if r.code == 303 {
-                        assert!(
-                            !captive_now,
-                            "cycle {cycle}: phone {phone}'s confirmed login was lost {lost}\n{}",
-                            tail(&d)
-                        );
-                    }
-                }
-                Some((Action::Logout, r)) => {
-                    if r.code == 303 {
-                        assert!(
-                            captive_now,
-                            "cycle {cycle}: phone {phone}'s confirmed logout was lost {lost}\n{}",
-                            tail(&d)
-                        );
-                    }
-                }
-                None => {
-                    if p.online {
-                        assert!(!captive_now, "cycle {cycle}: phone {phone} was online before the cut and is captive after it {lost}\n{}", tail(&d));
-                    }
-                }
-            }
-            p.online = !captive_now;
-            if let Some(used) = used {
-                let floor = p.used.max(shown[i].unwrap_or(0));
-                assert!(used >= floor, "cycle {cycle}: phone {phone}'s usage went backwards: {floor} before the cut, {used} after {lost}\n{}", tail(&d));
-                p.used = used;
-            }
-        }
+        let lost = format!(
+            "(cut at {:?}, {} unsynced writes dropped, torn {:?})",
+            crowd.kill_at[cycle], cut.dropped, cut.torn_kept
+        );
+        crowd.check_after(&v, &d, cycle, c, "cut", &lost);
         if let Some(h) = change {
             if h.join().unwrap() == Some(200) {
                 confirmed_changes += 1;
@@ -494,46 +372,24 @@ fn power_cuts_lose_no_confirmed_login_and_count_every_byte_once() {
         );
     }
 
-    reap(&d, &mut phones, true);
-    for (i, p) in phones.iter_mut().enumerate().filter(|(_, p)| !p.online) {
-        let r = login(&v, i + 1).join().unwrap();
-        assert_eq!(r.code, 303, "phone {}: {r:?}", i + 1);
-        p.online = true;
-    }
-    std::thread::sleep(2 * ACCOUNTING + Duration::from_millis(200));
-    for (i, p) in phones.iter().enumerate() {
-        let phone = i + 1;
-        let used = used(&v, &d, phone);
-        let ceiling = p.payload + p.payload / 10 + p.requests * PER_REQUEST_ALLOWANCE;
-        println!(
-            "power_cut_fs: phone {phone}: payload {} bytes in {} requests, counted {used} ({:+.2} % over the payload; ceiling {ceiling})",
-            p.payload,
-            p.requests,
-            (used as f64 - p.payload as f64) * 100.0 / p.payload.max(1) as f64
-        );
-        assert!(
-            used >= p.payload,
-            "phone {phone}: bytes lost: {} payload, {used} counted\n{}",
-            p.payload,
-            tail(&d)
-        );
-        assert!(
-            used <= ceiling,
-            "phone {phone}: bytes counted twice: {} payload, {used} counted, ceiling {ceiling}\n{}",
-            p.payload,
-            tail(&d)
-        );
-    }
+    crowd.check_end(&v, &d);
 
     let mut sorted = restarts.clone();
     sorted.sort();
     let ms = |d: Duration| d.as_millis();
-    let mut kills = kill_at.clone();
+    let mut kills = crowd.kill_at.clone();
     kills.sort();
     cuts.sort();
+    let Crowd {
+        logins,
+        logouts,
+        downloads,
+        across_kill,
+        ..
+    } = crowd;
     println!(
         "power_cut_fs: {CYCLES} cycles in {:.1} s; kill + cut + mount min {} / median {} / max {} ms; restart to portal answering min {} / median {} / max {} ms; \
-         cut {}..{} ms after the actions started; {logins} logins, {logouts} logouts, {started_downloads} downloads ({across_kill} running at a cut); \
+         cut {}..{} ms after the actions started; {logins} logins, {logouts} logouts, {downloads} downloads ({across_kill} running at a cut); \
          unsynced writes dropped: {dropped_total} in all, at most {dropped_max} ({dropped_bytes_max} bytes) in one cut; {at_fsync} cuts during an fsync; {torn} cuts tore a write; \
          {confirmed_changes} audited admin changes confirmed and kept; the store wrote {writes} times and fsynced {fsyncs} times",
         test_started.elapsed().as_secs_f64(),
