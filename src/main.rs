@@ -292,7 +292,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The static musl builds' allocator (scripts/dist.sh links zig's libc, whose
 /// `malloc` is zig's SmpAllocator): blocks of [`big_blocks::BIG`] and more
 /// come straight from `mmap` and go back with `munmap`, as glibc does them.
-/// zig's `calloc` writes every zero of a block, so sled's 41 metric
+/// zig's `calloc` leaves every page of a block resident, so sled's 41 metric
 /// histograms (512 KiB each, asked for zeroed, never written: Cargo.toml)
 /// were 20 MiB resident; fresh anonymous pages are zero without being
 /// touched, and a freed big block (an `nft -j` listing) goes back to the
