@@ -34,11 +34,13 @@ deb_arch() {
 }
 
 # A target whose std rustup cannot fetch (rust-std for armv7 musl is missing
-# from some mirrors) is built with -Zbuild-std from rust-src instead; zig then
-# brings the C start files and libc (rust-std's self-contained ones are what
-# is missing). NOT VERIFIED: on the machine this was written on, the first
-# try without link-self-contained=no failed to link (no crt1.o) and there was
-# no time for a second; where rustup has the target, none of this runs.
+# from some mirrors: 404) is built with -Zbuild-std from rust-src instead;
+# zig then brings the C start files and libc (`link-self-contained=no`:
+# rust-std's self-contained crt1.o is what is missing). Verified for
+# armv7-unknown-linux-musleabihf on Rust 1.95.0 and ziglang 0.17.1 (about 5
+# minutes on 2 cores, std included; the binary ran the login under
+# qemu-arm-static, BENCHMARKS.md "Release builds"); where rustup has the
+# target, none of this runs.
 build() {
   local target=$1
   local -a std=()
@@ -46,9 +48,10 @@ build() {
     if ! rustup target add "$target" >/dev/null 2>&1; then
       echo "dist.sh: rustup has no std for $target here; building std from rust-src" >&2
       rustup component add rust-src >/dev/null
-      std=(-Zbuild-std=std)
+      std=(-Zbuild-std=std,panic_unwind)
       export RUSTC_BOOTSTRAP=1
-      export RUSTFLAGS="${RUSTFLAGS:-} -C link-self-contained=no"
+      # RUSTFLAGS replaces .cargo/config.toml's musl rustflags: repeat them.
+      export RUSTFLAGS="${RUSTFLAGS:-} -C force-unwind-tables=no -C link-self-contained=no"
     fi
   fi
   echo "dist.sh: building $target" >&2

@@ -289,6 +289,125 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// The static musl builds' allocator (scripts/dist.sh links zig's libc, whose
+/// `malloc` is zig's SmpAllocator): blocks of [`big_blocks::BIG`] and more
+/// come straight from `mmap` and go back with `munmap`, as glibc does them.
+/// zig's `calloc` leaves every page of a block resident, so sled's 41 metric
+/// histograms (512 KiB each, asked for zeroed, never written: Cargo.toml)
+/// were 20 MiB resident; fresh anonymous pages are zero without being
+/// touched, and a freed big block (an `nft -j` listing) goes back to the
+/// kernel instead of into the allocator's lists (BENCHMARKS.md, "Release
+/// builds").
+#[cfg(all(target_os = "linux", target_env = "musl"))]
+#[global_allocator]
+static ALLOC: big_blocks::BigBlocks = big_blocks::BigBlocks;
+
+#[cfg(all(target_os = "linux", target_env = "musl"))]
+mod big_blocks {
+    use std::alloc::{GlobalAlloc, Layout, System};
+
+    /// Blocks at least this big are mapped (glibc's default mmap threshold).
+    pub const BIG: usize = 128 * 1024;
+
+    /// `System` for small blocks, `mmap` for big ones.
+    pub struct BigBlocks;
+
+    /// Mapped: big, and no stricter alignment than a page (mmap's).
+    fn mapped(layout: Layout) -> bool {
+        layout.size() >= BIG && layout.align() <= 4096
+    }
+
+    /// Fresh zeroed pages, or null.
+    fn map(size: usize) -> *mut u8 {
+        // SAFETY: a new private anonymous mapping; no existing memory is touched.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            std::ptr::null_mut()
+        } else {
+            p.cast()
+        }
+    }
+
+    // SAFETY: every block is either System's (small layouts, handed back to
+    // System) or a mapping of exactly `layout.size()` bytes (big layouts,
+    // unmapped with that size); which one follows from the layout alone,
+    // and GlobalAlloc's callers pass the layout the block was made with.
+    unsafe impl GlobalAlloc for BigBlocks {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if mapped(layout) {
+                map(layout.size())
+            } else {
+                // SAFETY: forwarded with the caller's guarantees.
+                unsafe { System.alloc(layout) }
+            }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            if mapped(layout) {
+                map(layout.size()) // anonymous pages read as zero
+            } else {
+                // SAFETY: forwarded with the caller's guarantees.
+                unsafe { System.alloc_zeroed(layout) }
+            }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            if mapped(layout) {
+                // SAFETY: `ptr` is our mapping of `layout.size()` bytes.
+                unsafe { libc::munmap(ptr.cast(), layout.size()) };
+            } else {
+                // SAFETY: forwarded with the caller's guarantees.
+                unsafe { System.dealloc(ptr, layout) }
+            }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // SAFETY: the caller guarantees new_size, rounded up to the
+            // alignment, does not overflow isize.
+            let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+            match (mapped(layout), mapped(new)) {
+                // SAFETY: forwarded with the caller's guarantees.
+                (false, false) => unsafe { System.realloc(ptr, layout, new_size) },
+                (true, true) => {
+                    // SAFETY: `ptr` is our mapping of `layout.size()` bytes;
+                    // the kernel moves it if it cannot grow in place.
+                    let p = unsafe {
+                        libc::mremap(ptr.cast(), layout.size(), new_size, libc::MREMAP_MAYMOVE)
+                    };
+                    if p == libc::MAP_FAILED {
+                        std::ptr::null_mut()
+                    } else {
+                        p.cast()
+                    }
+                }
+                _ => {
+                    // SAFETY: `new` has a non-zero size (`ptr`'s block is
+                    // valid for `layout`, and one side is big).
+                    let p = unsafe { self.alloc(new) };
+                    if !p.is_null() {
+                        // SAFETY: both blocks are valid for the smaller size
+                        // and distinct; the old one is then freed once.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_size));
+                            self.dealloc(ptr, layout);
+                        }
+                    }
+                    p
+                }
+            }
+        }
+    }
+}
+
 /// glibc gives every thread that allocates its own arena and keeps each
 /// arena's high-water mark: parsing a big `nft -j` document on a different
 /// worker each accounting pass left the daemon's resident memory at several

@@ -25,8 +25,7 @@ impl Gateway {
                 if !may_forget(&device) || device.first_seen >= cutoff {
                     continue;
                 }
-                let last_day = self.store.last_usage_day(&device.mac)?;
-                if last_day.is_some_and(|day| day >= cutoff_day) {
+                if self.store.has_usage_since(&device.mac, cutoff_day)? {
                     continue;
                 }
                 let usage = self.store.forget_device(&device.mac)?;

@@ -348,11 +348,22 @@ impl Store {
     }
 
     /// The latest local day a device has usage on (`20261127`), if any.
+    ///
+    /// A forward scan of the device's days (never sled's reverse iterator:
+    /// see [`AdminStore::audit_log`]); [`Store::has_usage_since`] answers the
+    /// forget pass's question with one seek.
     pub fn last_usage_day(&self, mac: &Mac) -> Result<Option<u32>, StoreError> {
-        match self.usage.scan_prefix(mac.0).next_back() {
-            Some(kv) => Ok(keys::parse_usage(&kv?.0).map(|(_, day)| day)),
-            None => Ok(None),
+        let mut last = None;
+        for kv in self.usage.scan_prefix(mac.0) {
+            last = keys::parse_usage(&kv?.0).map(|(_, day)| day).or(last);
         }
+        Ok(last)
+    }
+
+    /// Whether a device has usage on local day `day` or later.
+    pub fn has_usage_since(&self, mac: &Mac, day: u32) -> Result<bool, StoreError> {
+        let range = keys::usage(mac, day)..=keys::usage(mac, u32::MAX);
+        Ok(self.usage.range(range).next().transpose()?.is_some())
     }
 
     /// Remove a device's record and its per-device usage (the site's day
@@ -527,9 +538,15 @@ mod tests {
             .update_day_stats(20260801, |d| d.sessions += 1)
             .unwrap();
         assert_eq!(store.last_usage_day(&a).unwrap(), Some(20260805));
+        assert!(store.has_usage_since(&a, 20260801).unwrap());
+        assert!(store.has_usage_since(&a, 20260805).unwrap());
+        assert!(!store.has_usage_since(&a, 20260806).unwrap());
+        assert!(store.has_usage_since(&b, 20261127).unwrap());
+        assert!(!store.has_usage_since(&b, 20261128).unwrap());
         assert_eq!(store.forget_device(&a).unwrap(), 2);
         assert!(store.device(&a).unwrap().is_none());
         assert_eq!(store.last_usage_day(&a).unwrap(), None);
+        assert!(!store.has_usage_since(&a, 0).unwrap());
         assert!(store.device(&b).unwrap().is_some());
         assert_eq!(store.usage(&b, 20261127).unwrap(), used);
         assert_eq!(
