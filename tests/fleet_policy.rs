@@ -446,6 +446,55 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
     });
     assert_eq!(sample(&metrics(), "desawifi_policy_version"), 2);
     assert_eq!(get("/api/quota").json()["daily_data"], "100 MiB");
+
+    // The console shows the version, the last refusal and whose value is in force.
+    let page = get("/").text();
+    assert!(
+        page.contains("id=\"regency\"") && page.contains("<dd id=\"policy-version\">v2</dd>"),
+        "{page}"
+    );
+    assert!(page.contains("<code>expired</code>"), "{page}");
+    assert!(page.contains("<td class=\"regency\">"), "{page}");
+
+    // Local and regency: a local admin's change wins until the next version...
+    let put = c.bearer(
+        "PUT",
+        "/api/quota",
+        &token,
+        &serde_json::json!({"daily_data": "200 MiB"}),
+    );
+    assert_eq!(put.status, 200, "{}", put.text());
+    let s = get("/api/policy").json();
+    assert_eq!(
+        (
+            s["settings"][0]["source"].as_str(),
+            s["settings"][0]["now"].as_str()
+        ),
+        (Some("local"), Some("200 MiB")),
+        "{s}"
+    );
+    assert!(get("/").text().contains("<td class=\"local\">"));
+    // ...which sets every key it names again.
+    let v5 = signed(
+        &dir,
+        "v5",
+        &key,
+        &policy_doc(5, "2099-01-01T00:00:00+08:00", "150 MiB"),
+    );
+    serve(&dir, &v5);
+    wait_for(&d, WITHIN_A_POLL, "v5 applied", || {
+        (sample(&metrics(), "desawifi_policy_version") == 5).then_some(())
+    });
+    let s = get("/api/policy").json();
+    assert_eq!(
+        (
+            s["settings"][0]["source"].as_str(),
+            s["settings"][0]["now"].as_str()
+        ),
+        (Some("regency"), Some("150 MiB")),
+        "{s}"
+    );
+
     let log = d.log();
     assert!(
         log.contains("regency policy refused") && log.contains("expired at 2020-01-01"),
