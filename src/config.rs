@@ -2161,7 +2161,7 @@ path = "/var/lib/desawifi"
             .to_string();
         assert_eq!(
             e,
-            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, usage, schedule, quiz)"
+            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, usage, schedule, quiz, fleet)"
         );
         let e = parse(&format!("verbose = true\n{MINIMAL}"))
             .unwrap_err()
