@@ -447,13 +447,52 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
     assert_eq!(sample(&metrics(), "desawifi_policy_version"), 2);
     assert_eq!(get("/api/quota").json()["daily_data"], "100 MiB");
 
+    // Signed by a key this village does not trust: refused (unknown_key).
+    let stranger = dir.join("stranger");
+    run(Command::new(BIN)
+        .args(["policy", "keygen", "--out"])
+        .arg(&stranger));
+    let v6 = signed(
+        &dir,
+        "v6-stranger",
+        &stranger.join("policy.key"),
+        &policy_doc(6, "2099-01-01T00:00:00+08:00", "10 MiB"),
+    );
+    let before = refused("unknown_key");
+    serve(&dir, &v6);
+    wait_for(&d, WITHIN_A_POLL, "the stranger's v6 refused", || {
+        (refused("unknown_key") > before).then_some(())
+    });
+    // Signed, but a value this village's validator rejects (a category it
+    // does not have): refused (invalid) before anything changes.
+    let v7 = signed(
+        &dir,
+        "v7-invalid",
+        &key,
+        &format!(
+            "{}\n[usage]\nfree = [\"tidak_ada\"]\n",
+            policy_doc(7, "2099-01-01T00:00:00+08:00", "10 MiB")
+        ),
+    );
+    let before = refused("invalid");
+    serve(&dir, &v7);
+    wait_for(&d, WITHIN_A_POLL, "the invalid v7 refused", || {
+        (refused("invalid") > before).then_some(())
+    });
+    assert_eq!(sample(&metrics(), "desawifi_policy_version"), 2);
+    assert_eq!(get("/api/quota").json()["daily_data"], "100 MiB");
+    assert!(get("/api/policy").json()["refusal"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("tidak_ada"));
+
     // The console shows the version, the last refusal and whose value is in force.
     let page = get("/").text();
     assert!(
         page.contains("id=\"regency\"") && page.contains("<dd id=\"policy-version\">v2</dd>"),
         "{page}"
     );
-    assert!(page.contains("<code>expired</code>"), "{page}");
+    assert!(page.contains("<code>invalid</code>"), "{page}");
     assert!(page.contains("<td class=\"regency\">"), "{page}");
 
     // Local and regency: a local admin's change wins until the next version...
@@ -474,16 +513,17 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
         "{s}"
     );
     assert!(get("/").text().contains("<td class=\"local\">"));
-    // ...which sets every key it names again.
-    let v5 = signed(
+    // ...which sets every key it names again (v6 and v7 were refused, so
+    // they raised nothing).
+    let v8 = signed(
         &dir,
-        "v5",
+        "v8",
         &key,
-        &policy_doc(5, "2099-01-01T00:00:00+08:00", "150 MiB"),
+        &policy_doc(8, "2099-01-01T00:00:00+08:00", "150 MiB"),
     );
-    serve(&dir, &v5);
-    wait_for(&d, WITHIN_A_POLL, "v5 applied", || {
-        (sample(&metrics(), "desawifi_policy_version") == 5).then_some(())
+    serve(&dir, &v8);
+    wait_for(&d, WITHIN_A_POLL, "v8 applied", || {
+        (sample(&metrics(), "desawifi_policy_version") == 8).then_some(())
     });
     let s = get("/api/policy").json();
     assert_eq!(
