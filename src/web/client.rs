@@ -232,3 +232,168 @@ fn authority(host: &str, port: u16) -> String {
         format!("{host}:{port}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    struct Pair {
+        dir: PathBuf,
+        cert: PathBuf,
+        key: PathBuf,
+    }
+
+    impl Drop for Pair {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// A self-signed certificate for `name` in PEM files.
+    fn pair(tag: &str, name: &str) -> Pair {
+        let dir =
+            std::env::temp_dir().join(format!("desawifi-client-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ck = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.key_pair.serialize_pem()).unwrap();
+        Pair { dir, cert, key }
+    }
+
+    /// A TLS server on 127.0.0.1 answering every connection with `answer`
+    /// (or never handshaking when `None`).
+    async fn server(p: &Pair, answer: Option<Vec<u8>>) -> u16 {
+        let tls = crate::web::tls::acceptor(&p.cert, &p.key).unwrap().acceptor;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let Ok((s, _)) = l.accept().await else { return };
+                let (tls, answer) = (tls.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let Some(answer) = answer else {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        drop(s);
+                        return;
+                    };
+                    let Ok(mut s) = tls.accept(s).await else {
+                        return;
+                    };
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = s.write_all(&answer).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        port
+    }
+
+    const LIMITS: Limits = Limits {
+        connect: Duration::from_secs(2),
+        handshake: Duration::from_secs(1),
+        response: Duration::from_secs(2),
+        max_body: 1000,
+    };
+
+    fn trusting(p: &Pair) -> Arc<rustls::ClientConfig> {
+        client_config(roots(Some(&p.cert)).unwrap())
+    }
+
+    fn ok(body: &str) -> Vec<u8> {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_trusted_server_gives_its_body() {
+        let p = pair("ok", "localhost");
+        let port = server(&p, Some(ok("version = 1\n"))).await;
+        let body = get(trusting(&p), "localhost", port, "/policy.toml", LIMITS)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"version = 1\n");
+    }
+
+    #[tokio::test]
+    async fn someone_else_on_the_path_is_refused() {
+        // The right name, but a certificate the client's CA did not sign.
+        let real = pair("real", "localhost");
+        let attacker = pair("attacker", "localhost");
+        let port = server(&attacker, Some(ok("version = 99\n"))).await;
+        let e = get(trusting(&real), "localhost", port, "/p", LIMITS)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, FetchError::Tls { .. }), "{e}");
+        // A certificate for another name, trusted or not.
+        let other = pair("other", "other.example");
+        let port = server(&other, Some(ok("x"))).await;
+        let e = get(trusting(&other), "localhost", port, "/p", LIMITS)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, FetchError::Tls { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_and_big_bodies_are_cut() {
+        let p = pair("redirect", "localhost");
+        let port = server(&p, Some(b"HTTP/1.1 302 Found\r\nLocation: https://evil.example/p\r\nContent-Length: 0\r\n\r\n".to_vec())).await;
+        let e = get(trusting(&p), "localhost", port, "/p", LIMITS)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, FetchError::Status(302)), "{e}");
+        // A Content-Length over the cap, and a chunked body growing past it.
+        let port = server(&p, Some(ok(&"x".repeat(1001)))).await;
+        let e = get(trusting(&p), "localhost", port, "/p", LIMITS)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, FetchError::TooLarge(1000)), "{e}");
+        let chunk = "x".repeat(600);
+        let chunked = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n");
+        let port = server(&p, Some(chunked.into_bytes())).await;
+        let e = get(trusting(&p), "localhost", port, "/p", LIMITS)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, FetchError::TooLarge(1000)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out() {
+        let p = pair("silent", "localhost");
+        let port = server(&p, None).await;
+        let started = std::time::Instant::now();
+        let e = get(trusting(&p), "localhost", port, "/p", LIMITS)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, FetchError::Tls { .. }) && e.to_string().contains("no handshake"),
+            "{e}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_an_error() {
+        let p = pair("empty", "localhost");
+        std::fs::write(&p.cert, "nothing here\n").unwrap();
+        assert!(matches!(
+            roots(Some(&p.cert)),
+            Err(FetchError::Roots { .. })
+        ));
+        assert!(matches!(
+            roots(Some(Path::new("/nonexistent/ca.pem"))),
+            Err(FetchError::Roots { .. })
+        ));
+    }
+}
