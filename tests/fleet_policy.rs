@@ -535,6 +535,44 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
         "{s}"
     );
 
+    // v8 in force, served again with openssl's bare signature over the same
+    // bytes: no event (nothing applied, nothing refused) for two fetches.
+    let total = || -> u64 {
+        metrics()
+            .lines()
+            .filter(|l| l.starts_with("desawifi_policy_errors_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let errors = total();
+    let v8_raw = dir.join("v8-openssl");
+    std::fs::create_dir_all(&v8_raw).unwrap();
+    std::fs::copy(v8.join("policy.toml"), v8_raw.join("policy.toml")).unwrap();
+    openssl(
+        &dir,
+        &[
+            "pkeyutl",
+            "-sign",
+            "-rawin",
+            "-inkey",
+            key.to_str().unwrap(),
+            "-in",
+            v8_raw.join("policy.toml").to_str().unwrap(),
+            "-out",
+            v8_raw.join("policy.toml.sig").to_str().unwrap(),
+        ],
+    );
+    serve(&dir, &v8_raw);
+    let fetched = || get("/api/policy").json()["fetched_at"].clone();
+    for _ in 0..2 {
+        let seen = fetched();
+        wait_for(&d, WITHIN_A_POLL, "another fetch", || {
+            (fetched() != seen).then_some(())
+        });
+    }
+    assert_eq!(total(), errors, "{}", metrics());
+    assert_eq!(sample(&metrics(), "desawifi_policy_version"), 8);
+
     let log = d.log();
     assert!(
         log.contains("regency policy refused") && log.contains("expired at 2020-01-01"),

@@ -163,10 +163,13 @@ async fn pull(admin: &Admin, cfg: &FleetPolicy, tls: Arc<rustls::ClientConfig>) 
             return;
         }
     };
-    if current.as_ref().is_some_and(|c| {
-        c.document.as_bytes() == doc.as_ref() && c.signature.as_bytes() == sig.as_ref()
-    }) {
-        return; // the policy in force, served again
+    // The document in force served again: nothing to apply, nothing to
+    // refuse (whatever form its signature file has).
+    if current
+        .as_ref()
+        .is_some_and(|c| c.document.as_bytes() == doc.as_ref())
+    {
+        return;
     }
     let version = current.as_ref().map_or(0, |c| c.version);
     let policy = match policy::accept(&doc, &sig, &PublicKey(cfg.public_key), version, now) {
@@ -192,7 +195,11 @@ async fn pull(admin: &Admin, cfg: &FleetPolicy, tls: Arc<rustls::ClientConfig>) 
     let record = PolicyRecord {
         version: policy.version,
         document: String::from_utf8_lossy(&doc).into_owned(),
-        signature: String::from_utf8_lossy(&sig).into_owned(),
+        // Verified above, so it parses; kept in its text form (an openssl
+        // signature is 64 raw bytes).
+        signature: policy::Signature::parse(&sig)
+            .map(|s| s.to_text())
+            .unwrap_or_default(),
         applied_at: now,
     };
     if let Err(e) = store.put_policy(&record) {

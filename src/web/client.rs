@@ -121,13 +121,16 @@ pub async fn get(
     path: &str,
     limits: Limits,
 ) -> Result<Bytes, FetchError> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|source| FetchError::Resolve {
-            host: host.to_owned(),
-            source,
-        })?
-        .collect();
+    let resolve_err = |source| FetchError::Resolve {
+        host: host.to_owned(),
+        source,
+    };
+    let addrs: Vec<SocketAddr> =
+        tokio::time::timeout(limits.connect, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| resolve_err(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
+            .map_err(resolve_err)?
+            .collect();
     let mut last = String::from("no address");
     let mut stream = None;
     for addr in addrs {
