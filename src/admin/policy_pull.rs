@@ -111,8 +111,10 @@ pub async fn run(admin: Arc<Admin>, cancel: CancellationToken) {
     };
     let tls = match client::roots(cfg.ca_file.as_deref()) {
         Ok(roots) => client::client_config(roots),
+        // Shown and counted, but the village stays up: a gateway must not
+        // go offline over its regency's CA file.
         Err(e) => {
-            refuse(&admin, "fetch", e.to_string());
+            refuse(&admin, "tls", e.to_string());
             return;
         }
     };
