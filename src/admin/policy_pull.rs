@@ -51,8 +51,11 @@ pub const LIMITS: Limits = Limits {
 /// A refusal: when, the reason label and what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
+    /// Unix seconds.
     pub at: i64,
+    /// The `desawifi_policy_errors_total` label (`bad_signature`, `replay`, ...).
     pub reason: &'static str,
+    /// What happened, for the console and the log.
     pub message: String,
 }
 

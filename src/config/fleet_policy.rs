@@ -39,6 +39,7 @@ pub struct FleetPolicy {
     pub public_key: [u8; 32],
     /// PEM CA certificates to trust instead of the system's roots.
     pub ca_file: Option<PathBuf>,
+    /// Time from one fetch's start to the next (default 5m).
     pub poll_interval: Duration,
 }
 

@@ -57,6 +57,7 @@ pub struct Policy {
 pub struct PolicySchedule {
     /// `open` and `close`, given together.
     pub hours: Option<(TimeOfDay, TimeOfDay)>,
+    /// The walled garden stays reachable while closed.
     pub garden_always_open: Option<bool>,
 }
 
