@@ -7,7 +7,7 @@
 //!
 //! - [`document`]: the TOML (`version`, `expires`, `[quota]`, `[usage] free`,
 //!   `[schedule]`) -> a checked [`Policy`].
-//! - [`sign`]: keys (PKCS#8 PEM private, base64 raw public), the detached
+//! - [`mod@sign`]: keys (PKCS#8 PEM private, base64 raw public), the detached
 //!   `policy.toml.sig`, and [`verify`] that checks signature, document and
 //!   expiry in that order.
 
