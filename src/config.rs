@@ -17,7 +17,9 @@ use crate::domain::{Mac, OpeningHours, Rate, Size, TimeOfDay, DEFAULT_SLOTS, MAX
 use crate::lang::Language;
 
 pub mod categories;
+pub mod fleet_policy;
 pub use categories::{Category, Usage};
+pub use fleet_policy::FleetPolicy;
 
 /// Everything the gateway needs to know about its site, read from one file.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct Config {
     pub usage: Usage,
     pub schedule: Schedule,
     pub quiz: Quiz,
+    /// `[fleet] policy_url` ...: the regency's signed policy to pull (issue 14).
+    pub fleet_policy: Option<FleetPolicy>,
 }
 
 /// The village: shown on the splash page; its time zone decides when "today" ends.
@@ -383,6 +387,7 @@ struct RawConfig {
     usage: Option<categories::RawUsage>,
     schedule: Option<RawSchedule>,
     quiz: Option<RawQuiz>,
+    fleet: Option<fleet_policy::RawFleet>,
 }
 
 #[derive(Deserialize, Default)]
@@ -553,6 +558,7 @@ impl Check<'_> {
             usage: categories::usage(raw.usage.unwrap_or_default(), self.path)?,
             schedule: self.schedule(raw.schedule.unwrap_or_default())?,
             quiz: self.quiz_section(raw.quiz.unwrap_or_default())?,
+            fleet_policy: fleet_policy::fleet_policy(raw.fleet.unwrap_or_default(), self.path)?,
         })
     }
 
@@ -2155,7 +2161,7 @@ path = "/var/lib/desawifi"
             .to_string();
         assert_eq!(
             e,
-            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, usage, schedule, quiz)"
+            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, usage, schedule, quiz, fleet)"
         );
         let e = parse(&format!("verbose = true\n{MINIMAL}"))
             .unwrap_err()

@@ -65,6 +65,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (uplink_watcher, uplink) = crate::uplink::watcher(config.uplink.clone(), clock);
     tracker.spawn(uplink_watcher.run(cancel.clone()));
     let admin = Admin::new(gateway.clone(), accounts.clone(), uplink.clone(), console);
+    if config.fleet_policy.is_some() {
+        tracker.spawn(admin::policy_pull::run(admin.clone(), cancel.clone()));
+    }
     tracker.spawn(admin::server::serve(
         admin_listener,
         admin,

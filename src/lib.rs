@@ -25,6 +25,8 @@
 //!   - [`shaping`]: HTB trees on LAN and WAN (`tc -batch` scripts, pure).
 //!   - [`quota`]: quota arithmetic (limits, standing, counter deltas).
 //!   - [`neighbor`]: client IP -> MAC from the kernel's neighbour table.
+//!   - [`policy`]: the regency's signed policy document: parse and validate
+//!     (with the config's parsers), ed25519 sign and verify; bytes only, no I/O.
 //!   - [`uplink`]: is the village's internet up? TCP checks, a watch channel.
 //!   - [`web`]: one HTTP layer for both edges: listener, helpers, forms,
 //!     cookies, TLS, ONE template engine.
@@ -44,6 +46,7 @@ pub mod firewall;
 pub mod gateway;
 pub mod lang;
 pub mod neighbor;
+pub mod policy;
 pub mod portal;
 pub mod quota;
 pub mod shaping;

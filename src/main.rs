@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         verb: AdminVerb,
     },
+    /// The regency's signed policy: make a key, sign a document, verify one.
+    Policy {
+        #[command(subcommand)]
+        verb: PolicyVerb,
+    },
     /// Check this box (nf_tables, HTB/TBF, dnsmasq, interfaces, ip_forward, store, clock); exit 0 when all is well.
     Doctor {
         #[arg(long, short)]
@@ -96,6 +101,29 @@ enum UserVerb {
 }
 
 #[derive(Subcommand)]
+enum PolicyVerb {
+    /// Make a signing key: DIR/policy.key (private, PKCS#8 PEM, mode 0600) and DIR/policy.pub (base64).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check POLICY with the config validator and write POLICY.sig (ed25519 over its exact bytes).
+    Sign {
+        /// The private key (policy.key).
+        #[arg(long)]
+        key: PathBuf,
+        policy: PathBuf,
+    },
+    /// Check POLICY.sig, the document and its expiry; exit 0 only when all are good.
+    Verify {
+        /// The public key file (policy.pub: base64, or a PEM PUBLIC KEY).
+        #[arg(long)]
+        public_key: PathBuf,
+        policy: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum AdminVerb {
     /// Print the admin certificate's SHA-256 fingerprint (makes the self-signed one if absent).
     Fingerprint {
@@ -117,7 +145,10 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
     // One-shot account verbs print their result; their logs are for RUST_LOG.
-    let default_filter = if matches!(cli.command, Command::User { .. } | Command::Admin { .. }) {
+    let default_filter = if matches!(
+        cli.command,
+        Command::User { .. } | Command::Admin { .. } | Command::Policy { .. }
+    ) {
         "desawifi=warn"
     } else {
         "desawifi=info"
@@ -153,6 +184,7 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|c| runtime()?.block_on(desawifi::daemon::firewall_clear(&c))),
         Command::User { verb } => user(verb),
+        Command::Policy { verb } => policy(verb),
         Command::Doctor { config } => Config::load(&config)
             .map_err(anyhow::Error::from)
             .and_then(|c| {
@@ -178,6 +210,95 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `desawifi policy ...`: files in, files out; the rules are `desawifi::policy`'s.
+fn policy(verb: PolicyVerb) -> anyhow::Result<()> {
+    use desawifi::policy::{self, Policy};
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let read =
+        |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let sig_path = |p: &PathBuf| {
+        let mut s = p.clone().into_os_string();
+        s.push(".sig");
+        PathBuf::from(s)
+    };
+    match verb {
+        PolicyVerb::Keygen { out } => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot make {}", out.display()))?;
+            let key = policy::generate_key()?;
+            let private = out.join("policy.key");
+            // create_new: never overwrite a key the villages already trust.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&private)
+                .and_then(|mut f| {
+                    f.write_all(key.to_pem().as_bytes())
+                        .and_then(|()| f.sync_all())
+                })
+                .with_context(|| format!("cannot write {}", private.display()))?;
+            let public = out.join("policy.pub");
+            std::fs::write(&public, format!("{}\n", key.public().to_text()))
+                .with_context(|| format!("cannot write {}", public.display()))?;
+            println!(
+                "{}: private key (keep it off the gateways)\n{}: {}",
+                private.display(),
+                public.display(),
+                key.public().to_text()
+            );
+        }
+        PolicyVerb::Sign { key, policy: doc } => {
+            let key_text = String::from_utf8(read(&key)?)
+                .with_context(|| format!("{}: not text", key.display()))?;
+            let key = policy::private_key_from_pem(&key_text)
+                .with_context(|| key.display().to_string())?;
+            let bytes = read(&doc)?;
+            let parsed =
+                Policy::parse(&bytes).with_context(|| format!("{} (not signed)", doc.display()))?;
+            if parsed.expired(desawifi::clock::Clock::now(&desawifi::clock::SystemClock)) {
+                eprintln!(
+                    "desawifi: {}: expires = {:?} has passed: gateways will refuse it",
+                    doc.display(),
+                    parsed.expires_text
+                );
+            }
+            let sig = policy::sign(&key, &bytes)?;
+            let out = sig_path(&doc);
+            std::fs::write(&out, sig.to_text())
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "{}: signed version {} (expires {})",
+                out.display(),
+                parsed.version,
+                parsed.expires_text
+            );
+        }
+        PolicyVerb::Verify {
+            public_key,
+            policy: doc,
+        } => {
+            let text = String::from_utf8(read(&public_key)?)
+                .with_context(|| format!("{}: not text", public_key.display()))?;
+            let trusted = policy::public_key_from_text(&text)
+                .with_context(|| public_key.display().to_string())?;
+            let bytes = read(&doc)?;
+            let sig = read(&sig_path(&doc))?;
+            let now = desawifi::clock::Clock::now(&desawifi::clock::SystemClock);
+            let p = policy::verify(&bytes, &sig, &trusted, now)
+                .with_context(|| doc.display().to_string())?;
+            println!(
+                "{}: ok (version {}, expires {})",
+                doc.display(),
+                p.version,
+                p.expires_text
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `desawifi user ...`: through the daemon's control socket, or on the store when no daemon runs.

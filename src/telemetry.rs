@@ -233,6 +233,10 @@ pub struct Registry {
     pub uplink_down_secs: Counter,
     /// Bytes per usage category since this process started: id -> (download,
     /// upload). Site-wide by construction: nothing per device ever reaches it.
+    /// Regency policies refused, by [`POLICY_REASONS`] (issue 14).
+    pub policy_errors: [Counter; POLICY_REASONS.len()],
+    /// The version of the regency policy in force (0: none).
+    pub policy_version: Gauge,
     pub category_bytes: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
 }
 
@@ -254,6 +258,8 @@ impl Registry {
             quiz_answers: [const { Counter::new() }; 8],
             uplink_outages: Counter::new(),
             uplink_down_secs: Counter::new(),
+            policy_errors: [const { Counter::new() }; POLICY_REASONS.len()],
+            policy_version: Gauge::new(),
             category_bytes: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         }
     }
@@ -295,6 +301,35 @@ pub fn category_bytes(id: &str, download: u64, upload: u64) {
 }
 
 /// The process's event counters.
+/// Why a regency policy was refused: fetch (network, HTTP), tls (an
+/// untrusted certificate), bad_signature, unknown_key, invalid (a value the
+/// validator rejects), replay (a version not above the one in force),
+/// expired, apply (the gateway failed), store, key. `other` catches the rest.
+pub const POLICY_REASONS: [&str; 11] = [
+    "fetch",
+    "tls",
+    "bad_signature",
+    "unknown_key",
+    "invalid",
+    "replay",
+    "expired",
+    "apply",
+    "store",
+    "key",
+    "other",
+];
+
+impl Registry {
+    /// Count one refused policy.
+    pub fn policy_refused(&self, reason: &str) {
+        let i = POLICY_REASONS
+            .iter()
+            .position(|&r| r == reason)
+            .unwrap_or(POLICY_REASONS.len() - 1);
+        self.policy_errors[i].inc();
+    }
+}
+
 pub static REGISTRY: Registry = Registry::new();
 
 /// The literacy programme's four pillars, as the quiz counts them.

@@ -184,6 +184,7 @@ fn authorization_matrix_for_every_route() {
         ),
         ("GET", "/api/audit".into(), Value::Null, false),
         ("GET", "/api/audit?limit=2".into(), Value::Null, false),
+        ("GET", "/api/policy".into(), Value::Null, false),
         ("GET", "/metrics".into(), Value::Null, false),
     ];
     let mut seen = Vec::new();

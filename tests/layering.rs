@@ -17,7 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "base",
         &[
-            "config", "store", "shaping", "quota", "neighbor", "uplink", "web",
+            "config", "store", "shaping", "quota", "neighbor", "uplink", "web", "policy",
         ],
     ),
     ("kernel", &["firewall", "dnsmasq"]),
@@ -37,6 +37,8 @@ const SAME_LAYER: &[(&str, &str)] = &[
     ("uplink", "config"),
     // The snippet names the firewall's sets that dnsmasq fills.
     ("dnsmasq", "firewall"),
+    // A policy's values go through the config file's own parsers.
+    ("policy", "config"),
 ];
 
 /// Lower rooms an edge room must not use although their layer is lower: the

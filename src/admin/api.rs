@@ -47,6 +47,8 @@ enum Route {
     UsageFree,
     Quiz,
     Audit,
+    /// `GET /api/policy`: the regency policy in force, the last refusal, whose value each key has.
+    Policy,
 }
 
 /// A JSON answer.
@@ -132,6 +134,7 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
         ["usage", "free"] => Route::UsageFree,
         ["quiz"] => Route::Quiz,
         ["audit"] => Route::Audit,
+        ["policy"] => Route::Policy,
         _ => return Err(not_found()),
     })
 }
@@ -145,7 +148,8 @@ fn allowed(route: &Route) -> &'static [Method] {
         | Route::Usage
         | Route::UsageCategories
         | Route::Quiz
-        | Route::Audit => &[Method::GET],
+        | Route::Audit
+        | Route::Policy => &[Method::GET],
         Route::SiteQuota | Route::UsageFree | Route::Schedule => &[Method::GET, Method::PUT],
         Route::DeviceQuota(_) => &[Method::GET, Method::PUT, Method::DELETE],
         Route::Block(_) | Route::Unblock(_) | Route::Kick(_) => &[Method::POST],
@@ -291,6 +295,10 @@ pub async fn handle(
         },
         (Route::Quiz, _) => quiz_report(admin, &req),
         (Route::Audit, _) => audit(admin, &req),
+        (Route::Policy, _) => Ok(json_resp(
+            StatusCode::OK,
+            &super::policy_pull::status_json(admin),
+        )),
     };
     result.unwrap_or_else(op_error)
 }

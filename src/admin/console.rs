@@ -23,6 +23,7 @@ mod routes;
 mod what_for;
 
 pub use what_for::CategoryInfo;
+mod regency;
 mod village;
 
 pub use pages::{

@@ -228,6 +228,8 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("desawifi_uplink_outages_total", "counter"),
     ("desawifi_uplink_down_seconds_total", "counter"),
     ("desawifi_admin_logins_total", "counter"),
+    ("desawifi_policy_version", "gauge"),
+    ("desawifi_policy_errors_total", "counter"),
     ("desawifi_category_bytes_total", "counter"),
     ("process_resident_memory_bytes", "gauge"),
     ("process_virtual_memory_bytes", "gauge"),
@@ -410,6 +412,20 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
         r.uplink_down_secs.get() + ongoing,
     );
 
+    e.single(
+        "desawifi_policy_version",
+        "gauge",
+        "The version of the regency's signed policy in force (0: none applied yet).",
+        r.policy_version.get(),
+    );
+    e.family("desawifi_policy_errors_total", "counter", "Regency policies refused since the daemon started, by reason (fetch, tls, bad_signature, unknown_key, invalid, replay, expired, ...); the policy in force stays.");
+    for (i, reason) in crate::telemetry::POLICY_REASONS.iter().enumerate() {
+        e.sample(
+            "desawifi_policy_errors_total",
+            &[("reason", reason)],
+            r.policy_errors[i].get(),
+        );
+    }
     e.family("desawifi_admin_logins_total", "counter", "Admin login attempts by result (ok, bad password or user, locked out), since the daemon started.");
     for (i, result) in AdminLogin::ALL.iter().enumerate() {
         e.sample(

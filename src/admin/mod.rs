@@ -7,6 +7,8 @@
 //! - [`control`]: a root-only Unix socket so `desawifi user ...` works while the daemon runs.
 //! - [`ops`]: the changes an admin can make (quota, overrides, block, kick), each audited;
 //!   shared by the API and the console so both enforce the same rules.
+//! - [`policy_pull`]: the regency's signed policy, pulled over HTTPS, applied through
+//!   the same audited operations (as `policy vN`), kept in the store.
 //! - [`schedule`]: the opening hours an admin reads and changes (audited).
 //! - [`trust`]: trusting a device (online without a login or quota), audited.
 //! - [`quiz`]: the literacy quiz's counts by day and pillar (no device in them).
@@ -23,6 +25,7 @@ pub mod console;
 pub mod control;
 pub mod metrics;
 pub mod ops;
+pub mod policy_pull;
 pub mod quiz;
 pub mod schedule;
 pub mod server;

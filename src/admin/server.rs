@@ -57,6 +57,8 @@ pub struct Admin {
     pub accounts: Accounts,
     pub uplink: UplinkReader,
     pub console: console::Console,
+    /// The regency policy in force and the last refusal (issue 14).
+    pub policy: super::policy_pull::PolicyStatus,
 }
 
 impl Admin {
@@ -66,7 +68,12 @@ impl Admin {
         uplink: UplinkReader,
         console: console::Console,
     ) -> Arc<Admin> {
+        let policy = super::policy_pull::PolicyStatus::load(
+            accounts.admin_store(),
+            gateway.config().fleet_policy.is_some(),
+        );
         Arc::new(Admin {
+            policy,
             gateway,
             accounts,
             uplink,

@@ -371,3 +371,29 @@ fn quiz_records_are_pinned() {
     assert_eq!(store.quiz_days_between(0, u32::MAX).unwrap().len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const POLICY_KEY: &[u8] = b"policy";
+const POLICY: &[u8] = br#"{"version":12,"document":"version = 12\n","signature":"ed25519 a b\n","applied_at":1764230400}"#;
+
+fn policy_record() -> PolicyRecord {
+    PolicyRecord {
+        version: 12,
+        document: "version = 12\n".into(),
+        signature: "ed25519 a b\n".into(),
+        applied_at: 1_764_230_400,
+    }
+}
+
+#[test]
+fn the_policy_in_force_is_pinned() {
+    let (store, dir) = temp_store("policy");
+    let admin = store.admin();
+    assert_eq!(admin.policy().unwrap(), None);
+    admin.put_policy(&policy_record()).unwrap();
+    let tree = store.db.open_tree(b"fleet").unwrap();
+    assert_bytes("policy", only(&tree), POLICY_KEY, POLICY);
+    tree.clear().unwrap();
+    tree.insert(POLICY_KEY, POLICY).unwrap();
+    assert_eq!(admin.policy().unwrap(), Some(policy_record()));
+    let _ = std::fs::remove_dir_all(&dir);
+}

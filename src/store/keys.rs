@@ -15,6 +15,7 @@
 //! - tree `quiz_days`: day (u32 BE) -> JSON of [`super::QuizDayStats`] (counts by pillar, no device)
 //! - tree `users`:   username (UTF-8) -> JSON of [`super::UserRecord`] (role, argon2id PHC string, created)
 //! - tree `admin_sessions`: SHA-256 of the login token -> JSON of [`super::AdminSession`] (see `accounts.rs`)
+//! - tree `fleet`: `policy` -> JSON of [`super::PolicyRecord`] (the regency policy in force; see `policy.rs`)
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -33,11 +34,13 @@ pub const TREE_QUIZ_DAYS: &str = "quiz_days";
 pub const TREE_AUDIT: &str = "audit";
 pub const TREE_USERS: &str = "users";
 pub const TREE_ADMIN_SESSIONS: &str = "admin_sessions";
+pub const TREE_FLEET: &str = "fleet";
 pub const SCHEMA: &[u8] = b"schema";
 pub const SETTING_QUOTA: &[u8] = b"quota";
 pub const SETTING_FREE_CATEGORIES: &[u8] = b"free_categories";
 pub const SETTING_SCHEDULE: &[u8] = b"schedule";
 pub const SETTING_TRUSTED: &[u8] = b"trusted";
+pub const FLEET_POLICY: &[u8] = b"policy";
 
 pub fn parse_day(k: &[u8]) -> Option<u32> {
     decode_u32(k)

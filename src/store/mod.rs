@@ -9,11 +9,13 @@ mod categories;
 #[cfg(test)]
 mod golden;
 mod keys;
+mod policy;
 mod quiz;
 mod settings;
 
 pub use accounts::{AdminSession, UserChange, UserRecord};
 pub use audit::AuditEntry;
+pub use policy::PolicyRecord;
 pub use quiz::{QuizCounts, QuizDayStats, QuizDeviceDay};
 pub use settings::{ScheduleRecord, SiteQuotaRecord, StoredDuration};
 

@@ -11,9 +11,12 @@
 //! - [`form`]: `application/x-www-form-urlencoded` and the same-origin check.
 //! - [`cookie`]: reading a cookie, building `Set-Cookie` values.
 //! - [`tls`]: a PEM pair -> the rustls acceptor either listener takes.
+//! - [`client`]: one HTTPS GET (no redirects, deadlines, a body cap) for the
+//!   documents the gateway fetches itself (the regency's policy).
 //! - [`template`]: embedded UI files overridable from a directory, strings in
 //!   both languages, `{{placeholders}}` checked at load, shared page heads.
 
+pub mod client;
 pub mod cookie;
 pub mod form;
 pub mod http;

@@ -341,7 +341,7 @@ fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
             ctx.principal
                 .filter(|p| p.role.can_change())
                 .map(|p| p.csrf.as_str()),
-        ),
+        ) + &super::regency::regency_html(ctx.admin, &ctx.admin.console, ctx.lang),
     };
     Ok(html(
         StatusCode::OK,
