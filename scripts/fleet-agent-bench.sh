@@ -82,7 +82,7 @@ for _ in $(seq 100); do ip netns exec "$G" curl -sf "$Q/-/ready" >/dev/null && b
 scrape_cfg() {
   sed -e "s|/etc/desawifi/metrics.token|$RUN/metrics.token|" \
       -e "s|/var/lib/desawifi/admin-cert.pem|$RUN/store/admin-cert.pem|" \
-      -e "s|scrape_interval: 60s|scrape_interval: $SCRAPE|" "$1"
+      -e "s|scrape_interval: 60s|scrape_interval: $SCRAPE|" -e "s|scrape_timeout: 20s|scrape_timeout: $SCRAPE|" "$1"
 }
 scrape_cfg config/fleet/vmagent.yml >"$RUN/vmagent.yml"
 scrape_cfg config/fleet/prometheus-agent.yml | python3 -c '
