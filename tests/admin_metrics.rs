@@ -460,6 +460,37 @@ fn the_fleet_files_pass_promtool_and_vmagent() {
         "promtool check config --agent:\n{}",
         both(&o)
     );
+
+    // The province's vmauth loads its tenants (it has no dry run: start it, read its log).
+    let log = dir.join("vmauth.log");
+    let mut vmauth = Command::new("vmauth")
+        .arg(format!(
+            "-auth.config={}",
+            fleet.join("province-vmauth.yml").display()
+        ))
+        .arg("-httpListenAddr=127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("vmauth (victoria-metrics)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let loaded = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("Loaded information about 3 users") {
+            break true;
+        }
+        if vmauth.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = vmauth.kill();
+    let _ = vmauth.wait();
+    assert!(
+        loaded,
+        "vmauth province-vmauth.yml:\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
