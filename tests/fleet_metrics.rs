@@ -507,7 +507,7 @@ fn a_village_behind_nat_pushes_its_metrics_and_an_outage_arrives_afterwards() {
         );
         agent.assert_running();
         checks += 1;
-        std::thread::sleep(Duration::from_secs(10));
+        std::thread::sleep(Duration::from_secs(5));
     }
     let cut_end = now_unix();
     // Nothing from inside the cut has arrived yet (the WAN is really cut).
