@@ -108,6 +108,7 @@ for target in $TARGETS; do
   install -m 755 "$bin" "$stage/desawifi"
   install -m 644 config/desawifi.toml config/dnsmasq-desawifi.conf \
     packaging/systemd/desawifi.service README.md "$gen/desawifi.1" "$stage/"
+  cp -r config/fleet "$stage/fleet"
   tar -C "$work" --owner=0 --group=0 --numeric-owner -czf "$OUT/$name.tar.gz" "$name"
 
   # The Debian package.
@@ -123,6 +124,13 @@ for target in $TARGETS; do
   install -D -m 644 "$gen/_desawifi" "$root/usr/share/zsh/vendor-completions/_desawifi"
   install -D -m 644 "$gen/desawifi.fish" "$root/usr/share/fish/vendor_completions.d/desawifi.fish"
   install -D -m 644 README.md "$root/usr/share/doc/desawifi/README.md"
+  # The fleet agent (vmagent, from the suggested victoria-metrics package): its unit and
+  # scrape config; it runs once /etc/desawifi/fleet-agent.env exists (the example is
+  # in the docs, so installing turns nothing on). The regency's files go with the docs.
+  install -D -m 644 config/fleet/desawifi-fleet-agent.service "$root/lib/systemd/system/desawifi-fleet-agent.service"
+  install -D -m 644 config/fleet/vmagent.yml "$root/etc/desawifi/fleet-agent.yml"
+  install -d "$root/usr/share/doc/desawifi/fleet"
+  install -m 644 config/fleet/* "$root/usr/share/doc/desawifi/fleet/"
   printf 'desawifi %s\nLicense: MIT\n' "$VERSION" >"$root/usr/share/doc/desawifi/copyright"
   mkdir -p "$root/DEBIAN"
   install -m 644 packaging/debian/conffiles "$root/DEBIAN/conffiles"

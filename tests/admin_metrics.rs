@@ -203,24 +203,14 @@ fn the_prometheus_examples_pass_promtool_and_name_every_village() {
         .any(|l| l.contains("insecure_skip_verify: true")));
     let config = config.replace("/etc/prometheus/", &format!("{}/", etc.display()));
     std::fs::write(dir.join("prometheus.yml"), &config).unwrap();
-    std::fs::copy(
-        format!("{CONFIG_DIR}/prometheus-alerts.yml"),
-        dir.join("prometheus-alerts.yml"),
-    )
-    .unwrap();
+    for f in ["desawifi-alerts.yml", "desawifi-rules.yml"] {
+        std::fs::copy(format!("{CONFIG_DIR}/fleet/{f}"), dir.join(f)).unwrap();
+    }
 
     let o = promtool(&["check", "config", "prometheus.yml"], b"", &dir);
     assert!(o.status.success(), "promtool check config:\n{}", both(&o));
     assert!(!both(&o).contains("WARNING"), "{}", both(&o));
-    let o = promtool(&["check", "rules", "prometheus-alerts.yml"], b"", &dir);
-    assert!(o.status.success(), "promtool check rules:\n{}", both(&o));
-    // The alerts fire when they should (and not before): config/prometheus-alerts.test.yml.
-    let o = promtool(
-        &["test", "rules", "prometheus-alerts.test.yml"],
-        b"",
-        Path::new(CONFIG_DIR),
-    );
-    assert!(o.status.success(), "promtool test rules:\n{}", both(&o));
+    // The rule files themselves (and their unit tests): the_fleet_files_pass_promtool_and_vmagent.
 
     // The relabelling, through Prometheus' own code: every target gets a `village`
     // (its address when the inventory gave none) and is shown by it. (promtool's
@@ -288,6 +278,218 @@ fn the_prometheus_examples_pass_promtool_and_name_every_village() {
             .iter()
             .all(|t| t["labels"]["__scheme__"] == "https"),
         "{targets}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The fleet files (config/fleet/): every rule file passes `promtool check rules` and
+/// has unit tests that pass (each alert fires, the recording rules give the right
+/// totals); the receiver's config, its web config and the agent-mode alternative pass
+/// promtool; the gateway agent's scrape config passes vmagent's own check.
+#[test]
+fn the_fleet_files_pass_promtool_and_vmagent() {
+    let fleet = Path::new(CONFIG_DIR).join("fleet");
+    let mut rule_files = Vec::new();
+    for e in std::fs::read_dir(&fleet).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        let Some(stem) = name.strip_suffix(".yml") else {
+            continue;
+        };
+        let text = std::fs::read_to_string(fleet.join(&name)).unwrap();
+        if text.lines().any(|l| l == "groups:") && !stem.ends_with(".test") {
+            rule_files.push(stem.to_string());
+        }
+    }
+    rule_files.sort();
+    assert_eq!(
+        rule_files,
+        ["desawifi-alerts", "desawifi-rules"],
+        "rule files in config/fleet"
+    );
+    for stem in &rule_files {
+        let o = promtool(&["check", "rules", &format!("{stem}.yml")], b"", &fleet);
+        assert!(
+            o.status.success(),
+            "promtool check rules {stem}.yml:\n{}",
+            both(&o)
+        );
+        let test = format!("{stem}.test.yml");
+        let tests = std::fs::read_to_string(fleet.join(&test))
+            .unwrap_or_else(|e| panic!("{stem}.yml has no unit tests {test}: {e}"));
+        assert!(
+            tests.contains(&format!("  - {stem}.yml")),
+            "{test} loads {stem}.yml"
+        );
+        let o = promtool(&["test", "rules", &test], b"", &fleet);
+        assert!(
+            o.status.success(),
+            "promtool test rules {test}:\n{}",
+            both(&o)
+        );
+    }
+    // Every alert has a test in which it fires.
+    let alerts = std::fs::read_to_string(fleet.join("desawifi-alerts.yml")).unwrap();
+    let tests = std::fs::read_to_string(fleet.join("desawifi-alerts.test.yml")).unwrap();
+    let names: Vec<&str> = alerts
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    assert!(names.contains(&"DesawifiVillageSilent"), "{names:?}");
+    assert!(names.contains(&"DesawifiUplinkFlapping"), "{names:?}");
+    for name in names {
+        let fires = tests.split("alertname: ").skip(1).any(|t| {
+            t.starts_with(&format!("{name}\n")) && t.contains("exp_labels:") && {
+                let next = t.find("alertname: ").unwrap_or(t.len());
+                t[..next].contains("exp_labels:")
+            }
+        });
+        assert!(fires, "no unit test in which {name} fires");
+    }
+
+    // The receiver's config and web config, with their files where they say.
+    let dir = scratch_dir("fleet");
+    let etc = |t: &str| t.replace("/etc/prometheus/", &format!("{}/", dir.display()));
+    for f in [
+        "regency-prometheus.yml",
+        "regency-web.yml",
+        "desawifi-rules.yml",
+        "desawifi-alerts.yml",
+    ] {
+        let text = std::fs::read_to_string(fleet.join(f)).unwrap();
+        std::fs::write(dir.join(f), etc(&text)).unwrap();
+    }
+    for f in [
+        "province.password",
+        "province-ca.pem",
+        "fleet.example.net.crt",
+        "fleet.example.net.key",
+    ] {
+        std::fs::write(dir.join(f), "x\n").unwrap();
+    }
+    let o = promtool(&["check", "config", "regency-prometheus.yml"], b"", &dir);
+    assert!(
+        o.status.success(),
+        "promtool check config regency-prometheus.yml:\n{}",
+        both(&o)
+    );
+    assert!(!both(&o).contains("WARNING"), "{}", both(&o));
+    let text = std::fs::read_to_string(fleet.join("regency-prometheus.yml")).unwrap();
+    assert!(
+        text.contains("out_of_order_time_window:"),
+        "late samples after an outage"
+    );
+    let default = std::fs::read_to_string(fleet.join("regency-prometheus.default")).unwrap();
+    for flag in [
+        "--web.enable-remote-write-receiver",
+        "--storage.tsdb.retention.time=",
+        "--web.config.file=",
+    ] {
+        assert!(
+            default.contains(flag),
+            "regency-prometheus.default lacks {flag}"
+        );
+    }
+    // (promtool wants a real key pair for TLS: make one.)
+    let o = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=fleet.example.net",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("fleet.example.net.key"))
+        .arg("-out")
+        .arg(dir.join("fleet.example.net.crt"))
+        .output()
+        .expect("openssl");
+    assert!(o.status.success(), "{}", both(&o));
+    let o = promtool(&["check", "web-config", "regency-web.yml"], b"", &dir);
+    assert!(
+        o.status.success(),
+        "promtool check web-config:\n{}",
+        both(&o)
+    );
+
+    // The gateway agent: vmagent checks its scrape config (it reads the CA and token files).
+    let gw = |t: &str| {
+        t.replace("/etc/desawifi/", &format!("{}/", dir.display()))
+            .replace("/var/lib/desawifi/", &format!("{}/", dir.display()))
+    };
+    std::fs::write(dir.join("metrics.token"), format!("{METRICS_TOKEN}\n")).unwrap();
+    std::fs::copy(
+        dir.join("fleet.example.net.crt"),
+        dir.join("admin-cert.pem"),
+    )
+    .unwrap();
+    std::fs::copy(dir.join("fleet.example.net.crt"), dir.join("fleet-ca.pem")).unwrap();
+    std::fs::write(dir.join("fleet-agent.password"), "x\n").unwrap();
+    for f in ["vmagent.yml", "prometheus-agent.yml"] {
+        let text = std::fs::read_to_string(fleet.join(f)).unwrap();
+        assert!(text.contains("insecure_skip_verify: false"), "{f}");
+        assert!(
+            text.contains("scrape_interval: 60s"),
+            "{f}: the shipped interval"
+        );
+        std::fs::write(dir.join(f), gw(&text)).unwrap();
+    }
+    let o = Command::new("vmagent")
+        .arg(format!("-promscrape.config={}", dir.join("vmagent.yml").display()))
+        .args(["-promscrape.config.dryRun", "-loggerLevel=ERROR"])
+        .output()
+        .unwrap_or_else(|e| panic!("vmagent not found ({e}): apt-get install victoria-metrics (scripts/install-deps.sh does)"));
+    assert!(
+        o.status.success(),
+        "vmagent -promscrape.config.dryRun:\n{}",
+        both(&o)
+    );
+    let o = promtool(
+        &["check", "config", "--agent", "prometheus-agent.yml"],
+        b"",
+        &dir,
+    );
+    assert!(
+        o.status.success(),
+        "promtool check config --agent:\n{}",
+        both(&o)
+    );
+
+    // The province's vmauth loads its tenants (it has no dry run: start it, read its log).
+    let log = dir.join("vmauth.log");
+    let mut vmauth = Command::new("vmauth")
+        .arg(format!(
+            "-auth.config={}",
+            fleet.join("province-vmauth.yml").display()
+        ))
+        .arg("-httpListenAddr=127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("vmauth (victoria-metrics)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let loaded = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("Loaded information about 3 users") {
+            break true;
+        }
+        if vmauth.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = vmauth.kill();
+    let _ = vmauth.wait();
+    assert!(
+        loaded,
+        "vmauth province-vmauth.yml:\n{}",
+        std::fs::read_to_string(&log).unwrap()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -439,11 +641,11 @@ fn the_grafana_dashboard_asks_only_for_what_metrics_exports() {
         }
     }
     let exported_labels = label_pairs(&exposition);
-    // Labels a series may carry: ours, plus what the scrape config adds.
+    // Labels a series may carry: ours, plus what the scrape config or the agent adds.
     let known_labels: BTreeSet<String> = exported_labels
         .iter()
         .map(|(k, _)| k.clone())
-        .chain(["village", "kecamatan", "instance", "job"].map(String::from))
+        .chain(["village", "regency", "kecamatan", "instance", "job"].map(String::from))
         .collect();
 
     let mut exprs: Vec<(String, String)> = Vec::new();

@@ -352,13 +352,26 @@ fn the_deb_installs_into_debian_12_and_its_binary_runs_a_village() {
         "usr/share/zsh/vendor-completions/_desawifi",
         "usr/share/fish/vendor_completions.d/desawifi.fish",
         "usr/share/doc/desawifi/README.md",
+        // The fleet agent (issue 14): its unit and scrape config; the regency's files.
+        "lib/systemd/system/desawifi-fleet-agent.service",
+        "etc/desawifi/fleet-agent.yml",
+        "usr/share/doc/desawifi/fleet/fleet-agent.env",
+        "usr/share/doc/desawifi/fleet/regency-prometheus.yml",
+        "usr/share/doc/desawifi/fleet/desawifi-rules.yml",
+        "usr/share/doc/desawifi/fleet/desawifi-alerts.yml",
     ] {
         assert!(root.merged.join(f).is_file(), "/{f} not installed");
     }
+    // Installing turns no agent on: it runs once the regency's env file is written.
+    assert!(
+        !root.merged.join("etc/desawifi/fleet-agent.env").exists(),
+        "the package must not ship /etc/desawifi/fleet-agent.env"
+    );
     let conffiles = root.chroot_ok(&["dpkg-query", "-W", "-f=${Conffiles}", "desawifi"]);
     for c in [
         "/etc/desawifi/desawifi.toml",
         "/etc/dnsmasq.d/desawifi.conf",
+        "/etc/desawifi/fleet-agent.yml",
     ] {
         assert!(conffiles.contains(c), "{c} is not a conffile: {conffiles}");
     }
@@ -391,6 +404,58 @@ fn the_deb_installs_into_debian_12_and_its_binary_runs_a_village() {
         "systemd-analyze verify: {} {said}",
         o.status
     );
+    // The fleet agent's unit too (vmagent: the root has victoria-metrics, as a gateway
+    // with the agent has; the package suggests it).
+    let o = root.chroot(&[
+        "systemd-analyze",
+        "verify",
+        "--man=no",
+        "/lib/systemd/system/desawifi-fleet-agent.service",
+    ]);
+    let said =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && !said.contains("desawifi-fleet-agent.service:"),
+        "systemd-analyze verify (fleet agent): {} {said}",
+        o.status
+    );
+    let agent = std::fs::read_to_string(
+        root.merged
+            .join("lib/systemd/system/desawifi-fleet-agent.service"),
+    )
+    .unwrap();
+    for line in [
+        "ConditionPathExists=/etc/desawifi/fleet-agent.env",
+        "ExecStart=/usr/bin/vmagent",
+        "-promscrape.config=/etc/desawifi/fleet-agent.yml",
+        "-remoteWrite.tmpDataPath=/var/lib/desawifi-fleet-agent",
+        "StateDirectory=desawifi-fleet-agent",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+    ] {
+        assert!(agent.contains(line), "the fleet agent's unit lacks {line}");
+    }
+    let suggests = root.chroot_ok(&["dpkg-query", "-W", "-f=${Suggests}", "desawifi"]);
+    assert!(suggests.contains("victoria-metrics"), "{suggests}");
+    // The installed scrape config is one vmagent accepts (its certificate and token
+    // files are the gateway's; here stand-ins at those paths, in a copy).
+    let check = root.merged.join("tmp/fleet-check");
+    std::fs::create_dir_all(&check).unwrap();
+    let cfg = std::fs::read_to_string(root.merged.join("etc/desawifi/fleet-agent.yml"))
+        .unwrap()
+        .replace("/etc/desawifi/metrics.token", "/tmp/fleet-check/token")
+        .replace(
+            "/var/lib/desawifi/admin-cert.pem",
+            "/etc/ssl/certs/ca-certificates.crt",
+        );
+    std::fs::write(check.join("fleet-agent.yml"), cfg).unwrap();
+    std::fs::write(check.join("token"), "x\n").unwrap();
+    root.chroot_ok(&[
+        "vmagent",
+        "-promscrape.config=/tmp/fleet-check/fleet-agent.yml",
+        "-promscrape.config.dryRun",
+        "-loggerLevel=ERROR",
+    ]);
     let unit =
         std::fs::read_to_string(root.merged.join("lib/systemd/system/desawifi.service")).unwrap();
     for line in [
