@@ -855,13 +855,7 @@ impl Check<'_> {
         let mut garden = WalledGarden::default();
         for (i, t) in raw.addresses.iter().enumerate() {
             let key = format!("walled_garden.addresses[{i}]");
-            let net = network_address(&t.0).map_err(|m| self.invalid(&key, m))?;
-            if net.prefix_len() == 0 {
-                return Err(self.invalid(
-                    &key,
-                    format!("{:?} is the whole internet (list the services' own blocks, e.g. \"203.0.113.0/24\")", t.0),
-                ));
-            }
+            let net = garden_address(&t.0).map_err(|m| self.invalid(&key, m))?;
             garden.addresses.push(net);
         }
         for (i, t) in raw.domains.iter().enumerate() {
@@ -1229,6 +1223,19 @@ fn interface(s: &str) -> Result<String, String> {
         ));
     }
     Ok(s.to_owned())
+}
+
+/// One `walled_garden.addresses` entry: a CIDR block or a single address,
+/// never the whole internet. Public so a regency policy's garden additions
+/// (`crate::policy::document`) are checked exactly as the file's are.
+pub fn garden_address(s: &str) -> Result<ipnet::IpNet, String> {
+    let net = network_address(s)?;
+    if net.prefix_len() == 0 {
+        return Err(format!(
+            "{s:?} is the whole internet (list the services' own blocks, e.g. \"203.0.113.0/24\")"
+        ));
+    }
+    Ok(net)
 }
 
 /// A CIDR block or a single address (which becomes a /32 or /128).

@@ -6,7 +6,7 @@
 //! puller (`admin::policy_pull`) read and fetch them.
 //!
 //! - [`document`]: the TOML (`version`, `expires`, `[quota]`, `[usage] free`,
-//!   `[schedule]`) -> a checked [`Policy`].
+//!   `[schedule]`, `[walled_garden] addresses`) -> a checked [`Policy`].
 //! - [`mod@sign`]: keys (PKCS#8 PEM private, base64 raw public), the detached
 //!   `policy.toml.sig`, and [`verify`] that checks signature, document and
 //!   expiry in that order.

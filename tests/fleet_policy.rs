@@ -593,3 +593,198 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
         );
     }
 }
+
+/// What a captive phone (never logged in) gets from `http://ADDR/`: the
+/// upstream's answer (in the garden) or the portal's redirect (captive).
+fn phone_reaches(v: &Village, addr: &str) -> bool {
+    let r = curl(&v.phone(1), &[&format!("http://{addr}/")], 5.0);
+    match r.code {
+        200 if r.body.starts_with("upstream ok") => true,
+        302 => false,
+        _ => panic!("http://{addr}/ from a captive phone: {r:?}"),
+    }
+}
+
+#[test]
+fn a_policys_garden_additions_come_and_go_with_its_versions() {
+    let v = Village::up(&tag_for("fleet_policy::garden_additions"), 1);
+    let regency = v.regency_up();
+    let dir = v.run_dir().join("regency");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    make_ca_and_server(&dir, "regency");
+    let keys = dir.join("keys");
+    run(Command::new(BIN)
+        .args(["policy", "keygen", "--out"])
+        .arg(&keys));
+    let public = std::fs::read_to_string(keys.join("policy.pub")).unwrap();
+    let key = keys.join("policy.key");
+    // The village's own garden: bpjs-kesehatan.go.id's host. The policy
+    // adds layanan.go.id's (common::GARDEN_HOST), captive before it.
+    const OWN: &str = "203.0.113.23";
+    let added = common::GARDEN_HOST.to_string();
+    let mut d = Daemon::start(
+        &v,
+        &format!(
+            "[admin]\nlisten = \"{ADMIN_ADDR}\"\n[walled_garden]\naddresses = [\"{OWN}\"]\n\
+             [fleet]\npolicy_url = \"https://fleet.example.net/policy/policy.toml\"\npolicy_public_key = \"{}\"\nca_file = \"{}\"\npoll_interval = \"2s\"\n",
+            public.trim(),
+            dir.join("regency-ca.pem").display()
+        ),
+    );
+    assert!(phone_reaches(&v, OWN), "the village's own garden entry");
+    assert!(!phone_reaches(&v, &added), "captive before any policy");
+    add_user(&d, ADMIN.0, "admin", ADMIN.1);
+    let head =
+        |version: u64| format!("version = {version}\nexpires = \"2099-01-01T00:00:00+08:00\"\n");
+
+    // v1 adds the host (and the village's own block again, which changes nothing).
+    let v1 = signed(
+        &dir,
+        "v1",
+        &key,
+        &format!(
+            "{}\n[walled_garden]\naddresses = [\"{added}\", \"{OWN}/32\"]\n",
+            head(1)
+        ),
+    );
+    serve(&dir, &v1);
+    let mut nginx = Nginx::start(&regency, &dir, "regency");
+    let c = AdminClient::new(&d, &v.upstream(), ADMIN_ADDR);
+    let token = c.token(ADMIN.0, ADMIN.1);
+    let get = |c: &AdminClient, token: &str, path: &str| {
+        let r = c.bearer("GET", path, token, &Value::Null);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r
+    };
+    let version = |c: &AdminClient, token: &str| {
+        sample(&get(c, token, "/metrics").text(), "desawifi_policy_version")
+    };
+    wait_for(&d, WITHIN_A_POLL, "v1 applied", || {
+        (version(&c, &token) == 1).then_some(())
+    });
+    // In force with the version: the reconcile ran before the op returned.
+    assert!(phone_reaches(&v, &added), "v1's addition\n{}", d.log_tail());
+    assert!(phone_reaches(&v, OWN));
+    let s = get(&c, &token, "/api/policy").json();
+    assert_eq!(
+        s["walled_garden"],
+        serde_json::json!({
+            "config": [format!("{OWN}/32")],
+            "policy": [format!("{added}/32"), format!("{OWN}/32")],
+            "in_force": [format!("{OWN}/32"), format!("{added}/32")],
+        }),
+        "{s}"
+    );
+    let row = s["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["key"] == "walled_garden.addresses")
+        .unwrap_or_else(|| panic!("no garden row: {s}"));
+    assert_eq!(row["source"], "regency", "{s}");
+    let audit = get(&c, &token, "/api/audit").text();
+    assert!(
+        audit.contains("walled_garden.addresses")
+            && audit.contains("\"policy v1\"")
+            && audit.contains(&format!("{added}/32")),
+        "{audit}"
+    );
+    let page = get(&c, &token, "/").text();
+    assert!(
+        page.contains("<code>walled_garden.addresses</code>")
+            && page.contains(&format!("+ {added}/32")),
+        "{page}"
+    );
+
+    // A restart with the server gone: the start-up reconcile puts the
+    // addition back from the store before the first poll.
+    nginx.stop();
+    d.restart();
+    assert!(
+        phone_reaches(&v, &added),
+        "v1's addition after a restart\n{}",
+        d.log_tail()
+    );
+    assert!(phone_reaches(&v, OWN));
+
+    // v2 without a [walled_garden]: its (empty) list replaces v1's, the
+    // host is captive again and the village's own entry stays.
+    let v2 = signed(&dir, "v2", &key, &head(2));
+    serve(&dir, &v2);
+    let _nginx = Nginx::start(&regency, &dir, "regency");
+    let c = AdminClient::new(&d, &v.upstream(), ADMIN_ADDR);
+    let token = c.token(ADMIN.0, ADMIN.1);
+    wait_for(&d, WITHIN_A_POLL, "v2 applied", || {
+        (version(&c, &token) == 2).then_some(())
+    });
+    assert!(
+        !phone_reaches(&v, &added),
+        "v2 dropped it\n{}",
+        d.log_tail()
+    );
+    assert!(phone_reaches(&v, OWN), "the village's own entry stays");
+    let audit = get(&c, &token, "/api/audit").text();
+    assert!(audit.contains("\"policy v2\""), "{audit}");
+
+    // Garden domains need the router's dnsmasq: refused (invalid), v2 stays.
+    let refused = || {
+        sample(
+            &get(&c, &token, "/metrics").text(),
+            "desawifi_policy_errors_total{reason=\"invalid\"}",
+        )
+    };
+    let before = refused();
+    // `desawifi policy sign` refuses to sign it (the CLI checks the document
+    // first), so the regency's key signs it with openssl directly.
+    let v3 = dir.join("v3");
+    std::fs::create_dir_all(&v3).unwrap();
+    std::fs::write(
+        v3.join("policy.toml"),
+        format!(
+            "{}\n[walled_garden]\naddresses = [\"{added}\"]\ndomains = [\"layanan.go.id\"]\n",
+            head(3)
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["policy", "sign", "--key"])
+        .arg(&key)
+        .arg(v3.join("policy.toml"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("walled_garden.domains"),
+        "{said}"
+    );
+    openssl(
+        &dir,
+        &[
+            "pkeyutl",
+            "-sign",
+            "-rawin",
+            "-inkey",
+            key.to_str().unwrap(),
+            "-in",
+            v3.join("policy.toml").to_str().unwrap(),
+            "-out",
+            v3.join("policy.toml.sig").to_str().unwrap(),
+        ],
+    );
+    serve(&dir, &v3);
+    wait_for(&d, WITHIN_A_POLL, "v3 with domains refused", || {
+        (refused() > before).then_some(())
+    });
+    assert_eq!(version(&c, &token), 2);
+    let s = get(&c, &token, "/api/policy").json();
+    assert!(
+        s["refusal"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("walled_garden.domains: a regency policy cannot add garden domains"),
+        "{s}"
+    );
+    assert!(!phone_reaches(&v, &added), "nothing of v3 applied");
+    assert!(phone_reaches(&v, OWN));
+}

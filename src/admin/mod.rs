@@ -23,6 +23,7 @@ pub mod api;
 pub mod categories;
 pub mod console;
 pub mod control;
+pub mod garden;
 pub mod metrics;
 pub mod ops;
 pub mod policy_pull;

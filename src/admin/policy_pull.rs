@@ -5,7 +5,8 @@
 //! parsers, a version above the one in force, not expired), applies the
 //! settings through the same operations an admin's change goes through
 //! ([`ops::set_site_quota`], [`categories::set_free`],
-//! [`schedule::set_schedule`]: validated, in force at once, audited, with
+//! [`schedule::set_schedule`], [`garden::set_policy_garden`]: validated, in
+//! force at once, audited, with
 //! `policy vN` as who), then keeps the document in the store
 //! ([`crate::store::PolicyRecord`]) as the one in force.
 //!
@@ -16,7 +17,10 @@
 //!
 //! Local and regency: the newest change wins. A new policy version sets
 //! every key it names (over a local admin's value); a local admin's change
-//! after it stands until the regency publishes a higher version. A restart
+//! after it stands until the regency publishes a higher version. The
+//! walled-garden additions are the regency's alone (no local admin sets
+//! them): each version's list replaces the last one's, and they only add
+//! to the village's own `walled_garden.addresses`. A restart
 //! never re-applies the stored policy, so a local change survives it.
 //! Nothing about any device goes out: the request is a plain GET.
 
@@ -29,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ops::{self, OpError};
 use super::server::Admin;
-use super::{categories, schedule, Principal, Via};
+use super::{categories, garden, schedule, Principal, Via};
 use crate::config::{self, FleetPolicy};
 use crate::domain::Role;
 use crate::policy::{self, Policy, PublicKey};
@@ -289,6 +293,10 @@ async fn apply(admin: &Admin, p: &Policy, old_version: u64) -> Result<(), OpErro
             schedule::set_schedule(admin, &who, &fields).await?;
         }
     }
+    // Every version sets the additions (none when it has no
+    // [walled_garden]): they belong to the regency alone, and the village's
+    // own blocks in its file stay whatever the list says.
+    garden::set_policy_garden(admin, &who, &p.garden).await?;
     ops::audited(
         admin,
         &who,
@@ -362,6 +370,17 @@ pub fn settings(admin: &Admin, p: &Policy) -> Vec<Setting> {
             });
         }
     }
+    if !p.garden.is_empty() {
+        let have = admin.gateway.policy_garden();
+        out.push(Setting {
+            key: "walled_garden.addresses".into(),
+            regency: format!("+ {}", garden::text(&p.garden).join(", ")),
+            now: garden::text(&admin.gateway.garden_addresses()).join(", "),
+            // Only a policy sets the additions, so they are the regency's
+            // unless the store lost them.
+            local_override: have != p.garden,
+        });
+    }
     out
 }
 
@@ -387,5 +406,6 @@ pub fn status_json(admin: &Admin) -> Value {
         "fetched_at": time(s.fetched_at),
         "refusal": s.refusal.as_ref().map(|r| json!({"at": ops::rfc3339(r.at, tz), "reason": r.reason, "message": r.message})),
         "settings": settings,
+        "walled_garden": garden::garden_json(admin),
     })
 }

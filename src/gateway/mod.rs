@@ -14,6 +14,7 @@ pub mod accounting;
 mod admission;
 mod categories;
 mod forget;
+mod garden;
 mod quiz;
 mod reports;
 mod schedule;
@@ -130,6 +131,8 @@ pub struct Gateway {
     category_seen: Mutex<Option<crate::firewall::CategoryCounters>>,
     /// The usage categories that cost no quota now (the config's, until an admin changes them).
     free: RwLock<std::collections::BTreeSet<String>>,
+    /// The regency policy's walled-garden additions (on top of the config's).
+    policy_garden: RwLock<Vec<ipnet::IpNet>>,
 }
 
 /// What the records lock guards besides the device records in the store.
@@ -237,6 +240,7 @@ impl Gateway {
                 .unwrap_or_else(|| config.quota.clone()),
         );
         let free = RwLock::new(categories::free_at_start(&config, &store)?);
+        let policy_garden = RwLock::new(garden::policy_garden_at_start(&store)?);
         let schedule = RwLock::new(
             store
                 .schedule()?
@@ -261,6 +265,7 @@ impl Gateway {
             unsaved: Mutex::default(),
             category_seen: Mutex::default(),
             free,
+            policy_garden,
         });
         gw.claim_stored_slots()?;
         gw.reconcile().await?;
@@ -367,9 +372,7 @@ impl Gateway {
             .collect();
         let garden_shut = self.garden_shut();
         let walled_garden = self
-            .config
-            .walled_garden
-            .addresses
+            .garden_addresses()
             .iter()
             .filter(|_| !garden_shut)
             .map(|net| match net {

@@ -16,6 +16,9 @@
 //! open = "06:00"
 //! close = "22:00"
 //! garden_always_open = true
+//!
+//! [walled_garden]                       # added to the village's own garden
+//! addresses = ["203.0.113.0/24", "198.51.100.7"]
 //! ```
 //!
 //! Every value goes through the config room's parser for that key
@@ -24,6 +27,13 @@
 //! A `[usage] free` id is checked for its form here; whether the village has
 //! that category is checked when it is applied (a village may have its own
 //! categories file).
+//!
+//! `[walled_garden] addresses` only adds: the gateway's garden is the
+//! village's own `walled_garden.addresses` plus the policy's, and each
+//! applied version's list replaces the previous version's (a version
+//! without the table has none). `[walled_garden] domains` is refused: a
+//! name in the garden is a dnsmasq `nftset` line the operator installs
+//! (`desawifi dnsmasq-conf`), which the daemon cannot change at runtime.
 
 use crate::config::{self, Quota, QuotaKey};
 use crate::domain::{Rate, Size, TimeOfDay};
@@ -31,7 +41,14 @@ use crate::domain::{Rate, Size, TimeOfDay};
 use super::PolicyError;
 
 /// The top-level keys a policy may hold.
-const TOP_KEYS: [&str; 5] = ["version", "expires", "quota", "usage", "schedule"];
+const TOP_KEYS: [&str; 6] = [
+    "version",
+    "expires",
+    "quota",
+    "usage",
+    "schedule",
+    "walled_garden",
+];
 
 /// A checked policy document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +67,10 @@ pub struct Policy {
     pub free: Option<Vec<String>>,
     /// `[schedule]`: opening hours and whether the garden stays open.
     pub schedule: Option<PolicySchedule>,
+    /// `[walled_garden] addresses`: blocks added to the village's own
+    /// garden while this version is in force (empty: none), in the
+    /// document's order, without repeats.
+    pub garden: Vec<ipnet::IpNet>,
 }
 
 /// The opening hours a policy sets (keys it leaves out stay as they are).
@@ -79,19 +100,9 @@ impl Policy {
             PolicyError::invalid("(toml)", format!("{at}{}", e.message().trim()))
         })?;
         if let Some(k) = table.keys().find(|k| !TOP_KEYS.contains(&k.as_str())) {
-            let hint = match k.as_str() {
-                "walled_garden" => {
-                    " ([walled_garden] is set in each village's desawifi.toml for now: \
-                     the gateway has no runtime walled garden yet)"
-                }
-                _ => "",
-            };
             return Err(PolicyError::invalid(
                 k,
-                format!(
-                    "unknown key (expected one of: {}){hint}",
-                    TOP_KEYS.join(", ")
-                ),
+                format!("unknown key (expected one of: {})", TOP_KEYS.join(", ")),
             ));
         }
         let version = match table.get("version") {
@@ -138,6 +149,10 @@ impl Policy {
             None => None,
             Some(v) => Some(schedule(v)?),
         };
+        let garden = match table.get("walled_garden") {
+            None => Vec::new(),
+            Some(v) => garden(v)?,
+        };
         Ok(Policy {
             version,
             expires,
@@ -145,6 +160,7 @@ impl Policy {
             quota,
             free,
             schedule,
+            garden,
         })
     }
 
@@ -284,6 +300,58 @@ fn free(v: &toml::Value) -> Result<Vec<String>, PolicyError> {
     Ok(ids)
 }
 
+/// `[walled_garden]`: `addresses` through the config file's own parser;
+/// `domains` refused with the reason (see the module's doc).
+fn garden(v: &toml::Value) -> Result<Vec<ipnet::IpNet>, PolicyError> {
+    let t = table("walled_garden", v)?;
+    if t.contains_key("domains") {
+        return Err(PolicyError::invalid(
+            "walled_garden.domains",
+            "a regency policy cannot add garden domains: a name reaches the garden through \
+             the router's dnsmasq (nftset lines from `desawifi dnsmasq-conf`, installed with a \
+             dnsmasq restart), which the gateway does not change at runtime; put the domain in \
+             the village's desawifi.toml (or the package's dnsmasq snippet), or list its \
+             addresses here",
+        ));
+    }
+    if let Some(k) = t.keys().find(|k| *k != "addresses") {
+        return Err(PolicyError::invalid(
+            &format!("walled_garden.{k}"),
+            "unknown key (expected one of: addresses)",
+        ));
+    }
+    let Some(list) = t.get("addresses") else {
+        return Err(PolicyError::invalid(
+            "walled_garden.addresses",
+            "missing key (a list of addresses or CIDR blocks, e.g. [\"203.0.113.0/24\"])",
+        ));
+    };
+    let list = list.as_array().ok_or_else(|| {
+        PolicyError::invalid(
+            "walled_garden.addresses",
+            "expected a list of addresses or CIDR blocks, e.g. [\"203.0.113.0/24\"]",
+        )
+    })?;
+    let mut out: Vec<ipnet::IpNet> = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let path = format!("walled_garden.addresses[{i}]");
+        let text = v.as_str().ok_or_else(|| {
+            PolicyError::invalid(
+                &path,
+                format!(
+                    "{} is not an address or CIDR block (try \"203.0.113.0/24\")",
+                    show(v)
+                ),
+            )
+        })?;
+        let net = config::garden_address(text).map_err(|m| PolicyError::invalid(&path, m))?;
+        if !out.contains(&net) {
+            out.push(net);
+        }
+    }
+    Ok(out)
+}
+
 fn schedule(v: &toml::Value) -> Result<PolicySchedule, PolicyError> {
     let t = table("schedule", v)?;
     const KEYS: [&str; 3] = ["open", "close", "garden_always_open"];
@@ -417,7 +485,6 @@ mod tests {
             "{HEAD}[schedule]\nopen = \"06:00\"\nclose = \"06:00\""
         ))
         .starts_with("schedule.close: "));
-        assert!(err(&format!("{HEAD}[walled_garden]\ndomains = [\"a.go.id\"]")).starts_with("walled_garden: unknown key (expected one of: version, expires, quota, usage, schedule) ([walled_garden]"));
         assert!(
             err(&format!("{HEAD}[network]\nmax_online = 5")).starts_with("network: unknown key")
         );
@@ -426,5 +493,65 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("(document): not UTF-8"));
+    }
+
+    #[test]
+    fn garden_addresses_are_checked_like_the_config_file() {
+        let p = Policy::parse(
+            format!(
+                "{HEAD}[walled_garden]\naddresses = [\"203.0.113.0/24\", \"198.51.100.7\", \"2001:db8::/48\", \"198.51.100.7/32\"]\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let shown: Vec<String> = p.garden.iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            shown,
+            ["203.0.113.0/24", "198.51.100.7/32", "2001:db8::/48"]
+        );
+        let p =
+            Policy::parse(format!("{HEAD}[walled_garden]\naddresses = []\n").as_bytes()).unwrap();
+        assert!(p.garden.is_empty());
+        assert!(Policy::parse(HEAD.as_bytes()).unwrap().garden.is_empty());
+        assert_eq!(
+            err(&format!("{HEAD}[walled_garden]\naddresses = [\"1.2.3.4\", \"203.0.113.0/33\"]")),
+            "walled_garden.addresses[1]: \"203.0.113.0/33\" is not an address or CIDR block (try \"203.0.113.0/24\")"
+        );
+        assert_eq!(
+            err(&format!("{HEAD}[walled_garden]\naddresses = [\"203.0.113.5/24\"]")),
+            "walled_garden.addresses[0]: \"203.0.113.5/24\" has host bits set (did you mean \"203.0.113.0/24\"?)"
+        );
+        assert!(err(&format!(
+            "{HEAD}[walled_garden]\naddresses = [\"0.0.0.0/0\"]"
+        ))
+        .starts_with("walled_garden.addresses[0]: \"0.0.0.0/0\" is the whole internet"));
+        assert!(err(&format!("{HEAD}[walled_garden]\naddresses = [7]"))
+            .starts_with("walled_garden.addresses[0]: 7 is not an address"));
+        assert!(
+            err(&format!("{HEAD}[walled_garden]\naddresses = \"1.2.3.4\""))
+                .starts_with("walled_garden.addresses: expected a list")
+        );
+        assert!(err(&format!("{HEAD}[walled_garden]\nports = [80]"))
+            .starts_with("walled_garden.ports: unknown key (expected one of: addresses)"));
+        assert!(err(&format!("{HEAD}[walled_garden]\n"))
+            .starts_with("walled_garden.addresses: missing key"));
+        assert!(err(&format!("{HEAD}walled_garden = 1\n"))
+            .starts_with("walled_garden: expected a [walled_garden] table"));
+    }
+
+    #[test]
+    fn garden_domains_are_refused_with_the_reason() {
+        let e = Policy::parse(
+            format!("{HEAD}[walled_garden]\naddresses = [\"203.0.113.0/24\"]\ndomains = [\"kemkes.go.id\"]\n")
+                .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(e.reason(), "invalid");
+        let e = e.to_string();
+        assert!(
+            e.starts_with("walled_garden.domains: a regency policy cannot add garden domains"),
+            "{e}"
+        );
+        assert!(e.contains("dnsmasq") && e.contains("desawifi.toml"), "{e}");
     }
 }

@@ -307,12 +307,19 @@ fn info(portal: &Portal, lang: Language) -> Resp {
     let config = portal.gateway.config();
     let li = |text: &str| format!("<li>{}</li>", escape_html(text));
     let tips: String = portal.ui.tips().iter().map(|t| li(t.text(lang))).collect();
-    let garden = &config.walled_garden;
-    let mut services: String = garden
+    // The addresses in force: the village's own and the regency policy's.
+    let mut services: String = config
+        .walled_garden
         .domains
         .iter()
         .map(|d| li(d))
-        .chain(garden.addresses.iter().map(|a| li(&a.to_string())))
+        .chain(
+            portal
+                .gateway
+                .garden_addresses()
+                .iter()
+                .map(|a| li(&a.to_string())),
+        )
         .collect();
     if services.is_empty() {
         services = li(portal.ui.text(lang, "info_no_services"));

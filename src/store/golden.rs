@@ -115,6 +115,13 @@ const CATEGORY_USAGE: &[u8] = br#"{"download":3145728,"upload":65536}"#;
 const FREE_KEY: &[u8] = b"free_categories";
 const FREE: &[u8] = br#"["layanan_publik","pendidikan"]"#;
 
+const POLICY_GARDEN_KEY: &[u8] = b"policy_garden";
+const POLICY_GARDEN: &[u8] = br#"["203.0.113.0/24","2001:db8::/48"]"#;
+
+fn policy_garden() -> Vec<String> {
+    vec!["203.0.113.0/24".into(), "2001:db8::/48".into()]
+}
+
 fn free() -> Vec<String> {
     vec!["layanan_publik".into(), "pendidikan".into()]
 }
@@ -207,6 +214,14 @@ fn records_encode_to_the_golden_bytes() {
     store.settings.clear().unwrap();
     store.put_free_categories(&free()).unwrap();
     assert_bytes("free categories", only(&store.settings), FREE_KEY, FREE);
+    store.settings.clear().unwrap();
+    store.put_policy_garden(&policy_garden()).unwrap();
+    assert_bytes(
+        "policy garden",
+        only(&store.settings),
+        POLICY_GARDEN_KEY,
+        POLICY_GARDEN,
+    );
     store
         .admin
         .put_admin_session(&ADMIN_SESSION_KEY, &admin_session())
@@ -262,6 +277,11 @@ fn golden_bytes_decode_to_the_records() {
     );
     store.settings.insert(FREE_KEY, FREE).unwrap();
     assert_eq!(store.free_categories().unwrap(), Some(free()));
+    store
+        .settings
+        .insert(POLICY_GARDEN_KEY, POLICY_GARDEN)
+        .unwrap();
+    assert_eq!(store.policy_garden().unwrap(), Some(policy_garden()));
     store.settings.insert(SITE_QUOTA_KEY, SITE_QUOTA).unwrap();
     assert_eq!(store.site_quota().unwrap(), Some(site_quota()));
     store.admin.users.insert(USER_KEY, USER).unwrap();

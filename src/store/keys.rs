@@ -10,6 +10,7 @@
 //! - tree `settings`: `quota` -> JSON of [`super::SiteQuotaRecord`] (the admin's site defaults);
 //!   `free_categories` -> JSON list of category ids that cost no quota (the admin's choice);
 //!   `schedule` -> JSON of [`super::ScheduleRecord`] (opening hours);
+//!   `policy_garden` -> JSON list of CIDR blocks the regency policy adds to the walled garden;
 //!   `trusted` -> JSON list of MAC strings (devices online without a login)
 //! - tree `quiz`:    6 MAC bytes + day (u32 BE) -> JSON of [`super::QuizDeviceDay`] (pruned after its day)
 //! - tree `quiz_days`: day (u32 BE) -> JSON of [`super::QuizDayStats`] (counts by pillar, no device)
@@ -40,6 +41,7 @@ pub const SETTING_QUOTA: &[u8] = b"quota";
 pub const SETTING_FREE_CATEGORIES: &[u8] = b"free_categories";
 pub const SETTING_SCHEDULE: &[u8] = b"schedule";
 pub const SETTING_TRUSTED: &[u8] = b"trusted";
+pub const SETTING_POLICY_GARDEN: &[u8] = b"policy_garden";
 pub const FLEET_POLICY: &[u8] = b"policy";
 
 pub fn parse_day(k: &[u8]) -> Option<u32> {

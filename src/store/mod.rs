@@ -6,6 +6,7 @@
 mod accounts;
 mod audit;
 mod categories;
+mod garden;
 #[cfg(test)]
 mod golden;
 mod keys;
