@@ -125,7 +125,7 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
     for set in guard::sets(kernel) {
         batch.add(set);
     }
-    // Usage categories: sets (dnsmasq owns their elements) and named counters.
+    // Usage categories: sets (dnsmasq owns their elements) and the counted set `cat_bytes`.
     for object in categories::objects(&policy.categories) {
         batch.add(object);
     }
