@@ -102,11 +102,13 @@ impl Nft {
         }
     }
 
-    /// Read only the counted sets ([`COUNTED_SETS`]: `online` for upload,
-    /// `down` for download) with their counters, and the table's named
-    /// counters (the usage categories), in one `nft` process: what every
-    /// accounting pass needs, and a half of what `list table` prints (the
-    /// class maps, `online_nat`, the category sets and the chains are left out).
+    /// Read only the counted sets ([`READ_SETS`]: `online` for upload,
+    /// `down` for download, `cat_bytes` for the usage categories) with their
+    /// counters, in one `nft` process: what every accounting pass needs. Each
+    /// `list set` makes nft fetch that one set (a table, a set and an element
+    /// dump); the class maps, `online_nat`, the other sets and the chains are
+    /// never fetched. (`list counters` would fetch them all: nft 1.0.6 builds
+    /// its whole cache for it, every element of every set; BENCHMARKS.md.)
     ///
     /// One process for two sets is `nft -j -i` with one `list set` per line
     /// on its stdin; it prints one JSON document per line. Not `nft -j -f -`:
@@ -136,7 +138,7 @@ impl Nft {
         })
     }
 
-    /// `nft -j -i` with `list set` lines (and `list counters`); `None` when nft exited with an
+    /// `nft -j -i` with one `list set` line per [`READ_SETS`]; `None` when nft exited with an
     /// error (no CLI in this build: "interactive CLI not supported", or an
     /// nft too old to know `-i`), so the caller tries plain calls.
     async fn counted_sets_interactive(&self) -> Result<Option<KernelState>, FirewallError> {
@@ -159,10 +161,9 @@ impl Nft {
             .kill_on_drop(true)
             .spawn()
             .map_err(failed)?;
-        let input: String = COUNTED_SETS
+        let input: String = READ_SETS
             .iter()
             .map(|set| format!("list set inet {TABLE} {set}\n"))
-            .chain([format!("list counters table inet {TABLE}\n")])
             .collect();
         let mut stdin = child.stdin.take().expect("piped stdin");
         match stdin.write_all(input.as_bytes()).await {
@@ -192,13 +193,12 @@ impl Nft {
         parse_counted_sets(&stdout).map(Some)
     }
 
-    /// One `nft -j list set` call per counted set, and one `list counters`.
+    /// One `nft -j list set` call per [`READ_SETS`].
     async fn counted_sets_one_by_one(&self) -> Result<KernelState, FirewallError> {
         let mut listings = String::new();
-        let calls = COUNTED_SETS
+        let calls = READ_SETS
             .iter()
-            .map(|set| ["list", "set", "inet", TABLE, set])
-            .chain([["list", "counters", "table", "inet", TABLE]]);
+            .map(|set| ["list", "set", "inet", TABLE, set]);
         for args in calls {
             match helper::get_current_ruleset_raw_async(self.program.as_deref(), args).await {
                 Ok(json) => {
@@ -240,8 +240,7 @@ pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
     Ok(state)
 }
 
-/// Parse what [`Nft::counters`] reads: one `list set` or `list counters`
-/// document per line (`nft -j -i` prints each command's answer as a line of
+/// Parse what [`Nft::counters`] reads: one `list set` document per line (`nft -j -i` prints each command's answer as a line of
 /// its own). Only `online`, `down` and the category counters are filled in.
 pub fn parse_counted_sets(out: &str) -> Result<KernelState, FirewallError> {
     let mut state = KernelState::default();
@@ -274,15 +273,6 @@ fn read_sets(json: &str, state: &mut KernelState) -> Result<Shape, FirewallError
     let mut down_ok = false;
     let mut sets = Vec::new();
     for object in doc.nftables {
-        if let Some(counter) = object.counter {
-            if let Some((id, dir)) = categories::parse_counter_name(&counter.name) {
-                let entry = state.categories.entry(id.to_owned()).or_default();
-                match dir {
-                    Direction::Download => entry.0 = counter.bytes,
-                    Direction::Upload => entry.1 = counter.bytes,
-                }
-            }
-        }
         sets.extend(object.set);
     }
     for set in sets {
@@ -319,11 +309,28 @@ fn read_sets(json: &str, state: &mut KernelState) -> Result<Shape, FirewallError
                     let (val, bytes) = e.parts();
                     let ip = match val {
                         ElemValue::Plain(s) => s.parse().ok(),
-                        ElemValue::Concat { .. } => None,
+                        ElemValue::Concat { .. } | ElemValue::Number(_) => None,
                     };
                     state
                         .down
                         .insert(ip.ok_or_else(|| bad_elem(SET_DOWN, val))?, bytes);
+                }
+            }
+            SET_CAT_BYTES => {
+                // One counted element per category and way, named by its comment.
+                for e in elems(&set)? {
+                    let ListedElem::Counted { elem } = e else {
+                        continue;
+                    };
+                    let name = elem.comment.as_deref().unwrap_or("");
+                    if let Some((id, dir)) = categories::parse_counter_name(name) {
+                        let bytes = elem.counter.as_ref().map_or(0, |c| c.bytes);
+                        let entry = state.categories.entry(id.to_owned()).or_default();
+                        match dir {
+                            Direction::Download => entry.0 = bytes,
+                            Direction::Upload => entry.1 = bytes,
+                        }
+                    }
                 }
             }
             SET_DNS_ONLINE | SET_DNS_CAPTIVE => {
@@ -350,17 +357,6 @@ struct Listing<'a> {
 struct ListedObject<'a> {
     #[serde(borrow, default)]
     set: Option<ListedSet<'a>>,
-    #[serde(borrow, default)]
-    counter: Option<ListedCounter<'a>>,
-}
-
-/// A named counter: `{"counter": {"name": "cat_video_down", "bytes": 123, ...}}`.
-#[derive(serde::Deserialize)]
-struct ListedCounter<'a> {
-    #[serde(borrow)]
-    name: std::borrow::Cow<'a, str>,
-    #[serde(default)]
-    bytes: u64,
 }
 
 #[derive(serde::Deserialize)]
@@ -389,6 +385,9 @@ struct CountedElem {
     val: ElemValue,
     #[serde(default)]
     counter: Option<ElemCounter>,
+    /// `cat_bytes` elements name their category (`"cat_video_down"`).
+    #[serde(default)]
+    comment: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -397,12 +396,16 @@ struct ElemCounter {
     bytes: u64,
 }
 
-/// `"10.77.0.11"` or `{"concat": ["02:..", "10.77.0.11"]}`.
+/// `"10.77.0.11"`, `{"concat": ["02:..", "10.77.0.11"]}` or a number (`cat_bytes`' marks).
 #[derive(Debug, serde::Deserialize)]
 #[serde(untagged)]
 enum ElemValue {
     Plain(String),
-    Concat { concat: Vec<String> },
+    Concat {
+        concat: Vec<String>,
+    },
+    /// Read for its shape only: a category's element is named by its comment.
+    Number(#[allow(dead_code)] u64),
 }
 
 impl ListedElem {
@@ -452,8 +455,10 @@ mod tests {
         "stmt": [{"counter": null}]}},
       {"set": {"family": "inet", "name": "down", "table": "desawifi", "type": "ipv4_addr", "handle": 2,
         "elem": [{"elem": {"val": "10.77.0.11", "counter": {"packets": 2, "bytes": 4096}}}], "stmt": [{"counter": null}]}},
-      {"counter": {"family": "inet", "name": "cat_video_down", "table": "desawifi", "handle": 9, "packets": 4, "bytes": 5000}},
-      {"counter": {"family": "inet", "name": "cat_video_up", "table": "desawifi", "handle": 10, "packets": 2, "bytes": 300}},
+      {"set": {"family": "inet", "name": "cat_bytes", "table": "desawifi", "type": "mark", "handle": 9,
+        "elem": [{"elem": {"val": 9, "comment": "cat_video_down", "counter": {"packets": 4, "bytes": 5000}}},
+                 {"elem": {"val": 3735928559, "comment": "cat_video_up", "counter": {"packets": 2, "bytes": 300}}}],
+        "stmt": [{"counter": null}]}},
       {"chain": {"family": "inet", "table": "desawifi", "name": "forward", "handle": 3, "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}}]}"#;
 
     #[test]
@@ -484,12 +489,14 @@ mod tests {
         assert!(parse_table("not json").is_err());
     }
 
-    /// `nft -j -i` given `list set ... online` and `list set ... down`, as
-    /// nftables 1.0.6 prints it: one document per line.
+    /// `nft -j -i` given `list set ... online`, `... down` and `... cat_bytes`,
+    /// as nftables 1.0.6 prints it: one document per line.
     const COUNTED: &str = concat!(
         r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "online", "table": "desawifi", "type": ["ether_addr", "ipv4_addr"], "handle": 1, "elem": [{"elem": {"val": {"concat": ["02:77:00:00:00:01", "10.77.0.11"]}, "counter": {"packets": 3, "bytes": 180}}}, {"elem": {"val": {"concat": ["02:77:00:00:00:02", "10.77.0.12"]}, "counter": {"packets": 0, "bytes": 0}}}], "stmt": [{"counter": null}]}}]}"#,
         "\n",
         r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "down", "table": "desawifi", "type": "ipv4_addr", "handle": 2, "elem": [{"elem": {"val": "10.77.0.11", "counter": {"packets": 2, "bytes": 4096}}}], "stmt": [{"counter": null}]}}]}"#,
+        "\n",
+        r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "cat_bytes", "table": "desawifi", "type": "mark", "handle": 9, "elem": [{"elem": {"val": 9, "comment": "cat_lainnya_up", "counter": {"packets": 10, "bytes": 920}}}, {"elem": {"val": 3735928559, "comment": "cat_video_down", "counter": {"packets": 10, "bytes": 7000}}}], "stmt": [{"counter": null}]}}]}"#,
         "\n"
     );
 
@@ -514,6 +521,8 @@ mod tests {
             }
         );
         assert_eq!(counters[&key(2)], DeviceCounters::default());
+        assert_eq!(state.categories.get("video"), Some(&(7000, 0)));
+        assert_eq!(state.categories.get("lainnya"), Some(&(0, 920)));
         // Nothing listed (no table yet): no counters, not an error.
         assert!(parse_counted_sets("").unwrap().counters().is_empty());
         // A prompt before a document is skipped; a broken document is an error.
@@ -571,6 +580,7 @@ mod tests {
                  [ \"$1\" = -i ] || [ \"$2\" = -i ] && {{ echo 'nft: invalid option -- i' >&2; exit 1; }}\n\
                  [ \"$6\" = online ] && sed -n 1p {listing}\n\
                  [ \"$6\" = down ] && sed -n 2p {listing}\n\
+                 [ \"$6\" = cat_bytes ] && sed -n 3p {listing}\n\
                  exit 0\n",
                 calls = calls.display(),
                 listing = listing.display()
@@ -580,10 +590,11 @@ mod tests {
         assert_eq!(counters[&key(1)].download, 4096);
         assert_eq!(counters[&key(1)].upload, 180);
         // Once known, no more `-i` tries.
-        nft.clone().counters().await.unwrap();
+        let again = nft.clone().counters().await.unwrap();
+        assert_eq!(again.categories.get("video"), Some(&(7000, 0)));
         let calls = std::fs::read_to_string(&calls).unwrap();
         assert_eq!(calls.matches("-i").count(), 1, "{calls}");
-        // One failed `-i`, then per round two `list set` and one `list counters`.
+        // One failed `-i`, then per round three `list set` (nothing else).
         assert_eq!(calls.lines().count(), 7, "{calls}");
     }
 
@@ -598,7 +609,7 @@ mod tests {
             &format!(
                 "[ \"$*\" = \"-j -i\" ] || exit 9\n\
                  [ \"$HOME\" = /proc ] || exit 7\n\
-                 grep -c 'list set inet desawifi' | grep -qx 2 || exit 8\n\
+                 grep -c 'list set inet desawifi' | grep -qx 3 || exit 8\n\
                  cat {}\n",
                 listing.display()
             ),

@@ -1,23 +1,37 @@
 //! Usage categories in the kernel: one set per category, filled by dnsmasq
-//! (`nftset=`), and two named counters per category (download, upload),
+//! (`nftset=`), and two byte counters per category (download, upload),
 //! never anything per device.
 //!
 //! ```text
 //!   set cat_video { type ipv4_addr; flags timeout; timeout 1d; }   # filled by dnsmasq
-//!   counter cat_video_down {}  counter cat_video_up {}   ... cat_lainnya_down, cat_lainnya_up
+//!   set cat_bytes { type mark; counter;                  # one counted element per category and way
+//!     elements = { K(cat_video_down) comment "cat_video_down", K(cat_video_up) comment "cat_video_up",
+//!                  ... K(cat_lainnya_up) comment "cat_lainnya_up" } }
 //!   chain cat_down {                       # jumped to by every packet to the LAN
-//!     ip saddr @cat_kesehatan counter name "cat_kesehatan_down" meta priority set GARDEN accept   # free
-//!     ip saddr @cat_video counter name "cat_video_down" return                                    # counted
+//!     ip saddr @cat_kesehatan meta mark & 0 | K(cat_kesehatan_down) @cat_bytes meta priority set GARDEN accept   # free
+//!     ip saddr @cat_video meta mark & 0 | K(cat_video_down) @cat_bytes return                                  # counted
 //!     ...
-//!     counter name "cat_lainnya_down"
+//!     meta mark & 0 | K(cat_lainnya_down) @cat_bytes
 //!   }
 //!   chain cat_up {                         # jumped to by online devices' packets from the LAN
-//!     ip daddr @cat_kesehatan counter name "cat_kesehatan_up" meta priority set GARDEN accept
-//!     ip daddr @cat_video counter name "cat_video_up" return
+//!     ip daddr @cat_kesehatan meta mark & 0 | K(cat_kesehatan_up) @cat_bytes meta priority set GARDEN accept
+//!     ip daddr @cat_video meta mark & 0 | K(cat_video_up) @cat_bytes return
 //!     ...
-//!     counter name "cat_lainnya_up"
+//!     meta mark & 0 | K(cat_lainnya_up) @cat_bytes
 //!   }
 //! ```
+//!
+//! `meta mark & 0 | K` is the constant K whatever the packet's mark (which
+//! it only reads): a lookup of it in the counted set `cat_bytes` matches
+//! element K and counts the packet there, as `counter name` did on a named
+//! counter. The counters live in a set because the accounting pass can then
+//! read them with `list set` (nft 1.0.6 fetches only that set); any `list
+//! counter(s)` makes nft fetch every element of every set in the table (the
+//! devices' five sets and maps), which at 10,000 online cost as much as
+//! listing the whole table (BENCHMARKS.md, "Issue 10's hot paths"). K is a
+//! hash of the counter's name ([`counter_keys`]), so a category keeps its
+//! element (and its count) when others are added or removed; the element's
+//! comment names it for the reader.
 //!
 //! The first category whose set holds the address counts the packet, so an
 //! address in two sets (a shared CDN address) counts once, in the category
@@ -27,14 +41,14 @@
 //! Per packet: at most one hash lookup per category (a fixed, small number),
 //! nothing that grows with devices or domains.
 
-use nftables::expr::Expression;
+use nftables::expr::{BinaryOperation, Elem, Expression, Meta, MetaKey, NamedExpression};
 use nftables::schema::{self, NfListObject, SetFlag, SetType, SetTypeValue};
-use nftables::stmt::{Counter, JumpTarget, Statement};
+use nftables::stmt::{JumpTarget, Match, Operator, Statement};
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::render::{garden, in_set, payload, rule, set_priority, FAMILY};
-use super::{GARDEN_DNS_TIMEOUT, TABLE};
+use super::{GARDEN_DNS_TIMEOUT, SET_CAT_BYTES, TABLE};
 
 /// Download (WAN -> LAN) category chain.
 pub const CHAIN_CAT_DOWN: &str = "cat_down";
@@ -92,8 +106,53 @@ pub fn parse_counter_name(name: &str) -> Option<(&str, Direction)> {
     }
 }
 
-/// Sets, counters and the two chains (flushed and refilled), for [`super::render::full`].
-/// The sets are never flushed: dnsmasq owns their elements.
+/// Every counter name of these categories (and [`OTHER`]) with its element
+/// key in [`SET_CAT_BYTES`]: FNV-1a of the name, so stable whatever the other
+/// categories; a clash (about one in 10^7 for 20 names) takes the next free
+/// key, in name order.
+pub fn counter_keys(cats: &[CategoryRule]) -> BTreeMap<String, u32> {
+    let names: BTreeSet<String> = cats
+        .iter()
+        .map(|c| c.id.as_str())
+        .chain([OTHER])
+        .flat_map(|id| [Direction::Download, Direction::Upload].map(|d| counter_name(id, d)))
+        .collect();
+    let mut taken = BTreeSet::new();
+    let mut out = BTreeMap::new();
+    for name in names {
+        let mut key = fnv1a(&name);
+        while !taken.insert(key) {
+            key = key.wrapping_add(1);
+        }
+        out.insert(name, key);
+    }
+    out
+}
+
+/// 32-bit FNV-1a.
+fn fnv1a(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// `meta mark & 0 | KEY @cat_bytes`: counts the packet on element KEY.
+fn count_on(key: u32) -> Statement<'static> {
+    let mark = Expression::Named(NamedExpression::Meta(Meta { key: MetaKey::Mark }));
+    let constant = Expression::BinaryOperation(Box::new(BinaryOperation::OR(vec![
+        Expression::BinaryOperation(Box::new(BinaryOperation::AND(mark, Expression::Number(0)))),
+        Expression::Number(key),
+    ])));
+    Statement::Match(Match {
+        left: constant,
+        right: Expression::String(format!("@{SET_CAT_BYTES}").into()),
+        op: Operator::EQ,
+    })
+}
+
+/// Sets, the counted elements and the two chains (flushed and refilled), for [`super::render::full`].
+/// The category sets are never flushed: dnsmasq owns their elements. The
+/// counted elements are added, never flushed: `add` keeps an element's count.
 pub(super) fn objects(cats: &[CategoryRule]) -> Vec<NfListObject<'static>> {
     let mut out = Vec::new();
     for c in cats {
@@ -107,18 +166,30 @@ pub(super) fn objects(cats: &[CategoryRule]) -> Vec<NfListObject<'static>> {
             ..schema::Set::default()
         })));
     }
-    for id in cats.iter().map(|c| c.id.as_str()).chain([OTHER]) {
-        for dir in [Direction::Download, Direction::Upload] {
-            out.push(NfListObject::Counter(schema::Counter {
-                family: FAMILY,
-                table: TABLE.into(),
-                name: counter_name(id, dir).into(),
-                handle: None,
-                packets: None,
-                bytes: None,
-            }));
-        }
-    }
+    // Declared `counter` by render's serializer (the crate cannot say it).
+    out.push(NfListObject::Set(Box::new(schema::Set {
+        family: FAMILY,
+        table: TABLE.into(),
+        name: SET_CAT_BYTES.into(),
+        set_type: SetTypeValue::Single(SetType::Mark),
+        ..schema::Set::default()
+    })));
+    out.push(NfListObject::Element(schema::Element {
+        family: FAMILY,
+        table: TABLE.into(),
+        name: SET_CAT_BYTES.into(),
+        elem: counter_keys(cats)
+            .into_iter()
+            .map(|(name, key)| {
+                Expression::Named(NamedExpression::Elem(Elem {
+                    val: Box::new(Expression::Number(key)),
+                    comment: Some(name.into()),
+                    ..Elem::default()
+                }))
+            })
+            .collect::<Vec<_>>()
+            .into(),
+    }));
     out
 }
 
@@ -127,16 +198,18 @@ pub(super) const CHAINS: [&str; 2] = [CHAIN_CAT_DOWN, CHAIN_CAT_UP];
 
 /// The rules of both category chains.
 pub(super) fn chain_rules(cats: &[CategoryRule]) -> Vec<schema::Rule<'static>> {
+    let keys = counter_keys(cats);
+    let key = |id: &str, dir| keys[&counter_name(id, dir)];
     let mut out = Vec::new();
     for (chain, field, dir) in [
         (CHAIN_CAT_DOWN, "saddr", Direction::Download),
         (CHAIN_CAT_UP, "daddr", Direction::Upload),
     ] {
         for c in cats {
-            // ip saddr @cat_x counter name "cat_x_down" (meta priority set GARDEN accept | return)
+            // ip saddr @cat_x meta mark & 0 | K(cat_x_down) @cat_bytes (meta priority set GARDEN accept | return)
             let mut expr = vec![
                 in_set(payload("ip", field), &set_name(&c.id)),
-                Statement::Counter(Counter::Named(counter_name(&c.id, dir).into())),
+                count_on(key(&c.id, dir)),
             ];
             if c.free {
                 expr.push(set_priority(garden()));
@@ -146,13 +219,8 @@ pub(super) fn chain_rules(cats: &[CategoryRule]) -> Vec<schema::Rule<'static>> {
             }
             out.push(rule(chain, expr));
         }
-        // counter name "cat_lainnya_down"   (in no category)
-        out.push(rule(
-            chain,
-            vec![Statement::Counter(Counter::Named(
-                counter_name(OTHER, dir).into(),
-            ))],
-        ));
+        // meta mark & 0 | K(cat_lainnya_down) @cat_bytes   (in no category)
+        out.push(rule(chain, vec![count_on(key(OTHER, dir))]));
     }
     out
 }
@@ -230,9 +298,20 @@ mod tests {
         assert_eq!(down.len(), 3, "{down:#?}");
         assert!(down[0].contains("@cat_kesehatan") && down[0].contains("accept"));
         assert!(down[1].contains("@cat_video") && down[1].contains("return"));
-        assert!(down[2].contains("cat_lainnya_down") && !down[2].contains('@'));
+        let keys = counter_keys(&[cat("kesehatan", true), cat("video", false)]);
+        // Each rule counts on its own category's element, and only there.
+        let counts_on = |r: &str, name: &str| {
+            r.contains(&format!("\"@{SET_CAT_BYTES}\""))
+                && r.contains(&format!(
+                    "{{\"|\":[{{\"&\":[{{\"meta\":{{\"key\":\"mark\"}}}},0]}},{}]}}",
+                    keys[name]
+                ))
+        };
+        assert!(counts_on(&down[0], "cat_kesehatan_down"), "{}", down[0]);
+        assert!(counts_on(&down[1], "cat_video_down"), "{}", down[1]);
+        assert!(counts_on(&down[2], "cat_lainnya_down") && down[2].matches('@').count() == 1);
         let up = rules(&d, CHAIN_CAT_UP);
-        assert!(up[0].contains("\"daddr\"") && up[0].contains("cat_kesehatan_up"));
+        assert!(up[0].contains("\"daddr\"") && counts_on(&up[0], "cat_kesehatan_up"));
     }
 
     #[test]
@@ -242,19 +321,62 @@ mod tests {
         let count = |d: &serde_json::Value| rules(d, CHAIN_FORWARD).len();
         assert_eq!(count(&few), count(&many), "the forward chain does not grow");
         assert_eq!(rules(&many, CHAIN_CAT_DOWN).len(), 10);
-        let counters: Vec<String> = many["nftables"]
+        // One counted element of `cat_bytes` per category and way, named by its comment.
+        let elements: Vec<&serde_json::Value> = many["nftables"]
             .as_array()
             .unwrap()
             .iter()
-            .filter_map(|o| o["add"].get("counter"))
-            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .filter_map(|o| o["add"].get("element"))
+            .filter(|e| e["name"] == SET_CAT_BYTES)
+            .flat_map(|e| e["elem"].as_array().unwrap())
+            .collect();
+        let counters: Vec<String> = elements
+            .iter()
+            .map(|e| e["elem"]["comment"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(counters.len(), 20);
         assert!(counters.iter().all(|n| parse_counter_name(n).is_some()));
+        let keys: BTreeSet<u64> = elements
+            .iter()
+            .map(|e| e["elem"]["val"].as_u64().unwrap())
+            .collect();
+        assert_eq!(keys.len(), 20, "one key each");
+        assert!(
+            !many["nftables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o["add"].get("counter").is_some()),
+            "no named counters: `list counters` would fetch the whole table"
+        );
         assert_eq!(
             parse_counter_name("cat_layanan_publik_up"),
             Some(("layanan_publik", Direction::Upload))
         );
         assert_eq!(parse_counter_name("online"), None);
+    }
+
+    #[test]
+    fn a_category_keeps_its_key_whatever_the_others() {
+        let one = counter_keys(&[cat("video", false)]);
+        let more = counter_keys(&[
+            cat("kesehatan", true),
+            cat("video", false),
+            cat("game", false),
+        ]);
+        for name in [
+            "cat_video_down",
+            "cat_video_up",
+            "cat_lainnya_down",
+            "cat_lainnya_up",
+        ] {
+            assert_eq!(one[name], more[name], "{name}");
+        }
+        assert_eq!(more.len(), 8);
+        assert_eq!(
+            more.values().collect::<BTreeSet<_>>().len(),
+            8,
+            "keys never clash"
+        );
     }
 }

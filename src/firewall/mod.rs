@@ -54,8 +54,16 @@ pub const SET_ALLOW_PRIVATE4: &str = "allow_private4";
 pub const SET_DNS_ONLINE: &str = "dns_online";
 /// Per-device DNS meter of devices that are not online.
 pub const SET_DNS_CAPTIVE: &str = "dns_captive";
-/// Sets whose elements carry a byte counter (declared with `counter`).
+/// Sets whose elements carry a byte counter (declared with `counter`), one
+/// element per device, each looked up by one rule.
 pub const COUNTED_SETS: [&str; 2] = [SET_ONLINE, SET_DOWN];
+/// The usage categories' byte counters: one counted element per category and
+/// direction (see `categories.rs`). Elements, not named counters, because
+/// nft 1.0.6 lists a set alone but fetches the whole table (every element of
+/// every set) for any `list counter(s)`.
+pub const SET_CAT_BYTES: &str = "cat_bytes";
+/// What an accounting pass lists: the per-device counted sets and the categories'.
+pub const READ_SETS: [&str; 3] = [SET_ONLINE, SET_DOWN, SET_CAT_BYTES];
 
 /// Chain names, one per hook.
 pub const CHAIN_PREROUTING: &str = "prerouting";

@@ -20,7 +20,7 @@
 //!     iifname LAN tcp dport 80 redirect to :PORT
 //!   }
 //!   set cat_ID { type ipv4_addr; flags timeout; timeout 1d; }   # per usage category, by dnsmasq
-//!   counter cat_ID_down, cat_ID_up, cat_lainnya_down, cat_lainnya_up   # never per device
+//!   set cat_bytes { type mark; counter; }   # cat_ID_down, cat_ID_up, ... cat_lainnya_up: never per device
 //!   chain cat_down, cat_up { ... }          # see firewall/categories.rs
 //!   chain forward { type filter hook forward priority filter; policy accept;
 //!     oifname LAN jump cat_down
@@ -125,7 +125,7 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
     for set in guard::sets(kernel) {
         batch.add(set);
     }
-    // Usage categories: sets (dnsmasq owns their elements) and named counters.
+    // Usage categories: sets (dnsmasq owns their elements) and the counted set `cat_bytes`.
     for object in categories::objects(&policy.categories) {
         batch.add(object);
     }
@@ -801,6 +801,23 @@ fn to_json(doc: Nftables<'_>) -> String {
                 counter.retain(|_, v| !v.is_null());
             }
         }
+        for obj in objects.iter_mut() {
+            // The crate writes an element's unset fields as null; nft takes
+            // them, but the document says only what is meant.
+            let Some(elems) = obj
+                .get_mut("add")
+                .and_then(|a| a.get_mut("element"))
+                .and_then(|e| e.get_mut("elem"))
+                .and_then(|e| e.as_array_mut())
+            else {
+                continue;
+            };
+            for elem in elems.iter_mut().filter_map(|e| e.get_mut("elem")) {
+                if let Some(fields) = elem.as_object_mut() {
+                    fields.retain(|_, v| !v.is_null());
+                }
+            }
+        }
         for obj in objects {
             let Some(set) = obj.get_mut("add").and_then(|a| a.get_mut("set")) else {
                 continue;
@@ -808,7 +825,7 @@ fn to_json(doc: Nftables<'_>) -> String {
             let counted = set
                 .get("name")
                 .and_then(|n| n.as_str())
-                .is_some_and(|n| COUNTED_SETS.contains(&n));
+                .is_some_and(|n| COUNTED_SETS.contains(&n) || n == SET_CAT_BYTES);
             if counted {
                 set["stmt"] = serde_json::json!([{ "counter": null }]);
             }
@@ -1030,9 +1047,10 @@ mod tests {
             .filter(|(verb, kind, _)| verb == "add" && kind == "set")
         {
             let counted = obj.get("stmt").is_some();
+            let name = obj["name"].as_str().unwrap();
             assert_eq!(
                 counted,
-                COUNTED_SETS.contains(&obj["name"].as_str().unwrap()),
+                COUNTED_SETS.contains(&name) || name == SET_CAT_BYTES,
                 "{kind} {obj}"
             );
         }

@@ -5,7 +5,6 @@
 //! either except through this task.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
@@ -14,6 +13,9 @@ use tracing::{debug, info, instrument, warn};
 
 use super::*;
 use crate::shaping::{self, Plan, Tc};
+
+mod mirror;
+use mirror::{Delta, Mirror, Touched};
 
 /// Most changes folded into one transaction.
 const MAX_BATCH: usize = 4096;
@@ -43,7 +45,7 @@ pub struct Firewall {
     /// The shaping trees exist (built on the first reconcile).
     shaping_ready: bool,
     /// Mirror of the kernel's `online` set (with each device's slot) after the last successful apply.
-    online: BTreeMap<DeviceKey, u16>,
+    online: Mirror,
     /// Mirror of the slots' ceilings in the kernel (absent = `default_rates`).
     rates: HashMap<u16, SlotRates>,
     rx: mpsc::Receiver<Request>,
@@ -64,7 +66,7 @@ impl Firewall {
             plan,
             default_rates,
             shaping_ready: false,
-            online: BTreeMap::new(),
+            online: Mirror::default(),
             rates: HashMap::new(),
             rx,
         };
@@ -181,7 +183,7 @@ impl Firewall {
             ms = started.elapsed().as_millis() as u64,
             "firewall reconciled"
         );
-        self.online = policy.online.iter().map(|d| (d.key, d.slot)).collect();
+        self.online = Mirror::new(policy.online.iter().map(|d| (d.key, d.slot)));
         Ok(after)
     }
 
@@ -189,16 +191,18 @@ impl Firewall {
     /// batch, then one nft element batch. The last change for a device wins.
     #[instrument(skip_all, fields(changes = changes.len()))]
     async fn apply_changes(&mut self, changes: &[Change]) -> Result<(), FirewallError> {
-        let mut next = self.online.clone();
+        // What each device touched becomes; the rest of the mirror stays as
+        // it is, so a batch costs O(changes · log n), not a copy of the mirror.
+        let mut touched = Touched::new();
         let mut wanted_rates = Vec::new();
         for change in changes {
             match *change {
                 Change::Admit(d) => {
-                    next.insert(d.key, d.slot);
+                    touched.insert(d.key, Some(d.slot));
                     wanted_rates.push((d.slot, d.rates));
                 }
                 Change::Revoke(k) => {
-                    next.remove(&k);
+                    touched.insert(k, None);
                 }
                 Change::Rates { slot, rates } => wanted_rates.push((slot, rates)),
             }
@@ -208,29 +212,15 @@ impl Firewall {
         let rate_changes = self.rate_changes(wanted_rates);
         let tc_lines = rate_changes.len();
         self.apply_rates(rate_changes).await?;
-        let old_keys: BTreeSet<DeviceKey> = self.online.keys().copied().collect();
-        let new_keys: BTreeSet<DeviceKey> = next.keys().copied().collect();
-        let revoke: Vec<DeviceKey> = old_keys.difference(&new_keys).copied().collect();
-        let admit: Vec<DeviceKey> = new_keys.difference(&old_keys).copied().collect();
+        let Delta {
+            revoke,
+            revoke_ips,
+            admit,
+            admit_ips,
+        } = self.online.delta(&touched);
         if revoke.is_empty() && admit.is_empty() {
             return Ok(());
         }
-        let ips = |m: &BTreeMap<DeviceKey, u16>| {
-            m.iter()
-                .map(|(k, slot)| (k.ip, *slot))
-                .collect::<BTreeMap<Ipv4Addr, u16>>()
-        };
-        let (old_ips, new_ips) = (ips(&self.online), ips(&next));
-        let revoke_ips: Vec<Ipv4Addr> = old_ips
-            .keys()
-            .filter(|ip| !new_ips.contains_key(ip))
-            .copied()
-            .collect();
-        let admit_ips: Vec<(Ipv4Addr, u16)> = new_ips
-            .iter()
-            .filter(|(ip, _)| !old_ips.contains_key(ip))
-            .map(|(ip, s)| (*ip, *s))
-            .collect();
         let doc = render::device_changes(&revoke, &revoke_ips, &admit, &admit_ips);
         let applying = Instant::now();
         let applied = self.nft.apply(&doc).await;
@@ -244,19 +234,20 @@ impl Firewall {
                     us = started.elapsed().as_micros() as u64,
                     "firewall batch applied"
                 );
-                self.online = next;
+                self.online.apply(&touched);
                 Ok(())
             }
             Err(e) => {
                 // Our mirror may be wrong (someone flushed the table?): re-read it.
                 warn!(error = %e, "firewall batch failed; re-reading the kernel's sets");
                 if let Ok(state) = self.nft.read().await {
-                    let slots = self.online.clone();
-                    self.online = state
-                        .online
-                        .keys()
-                        .map(|k| (*k, slots.get(k).copied().unwrap_or(0)))
-                        .collect();
+                    let slots = &self.online;
+                    self.online = Mirror::new(
+                        state
+                            .online
+                            .keys()
+                            .map(|k| (*k, slots.slot(k).unwrap_or(0))),
+                    );
                 }
                 Err(e)
             }

@@ -229,7 +229,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
                     added.push((mac, input.day, d.delta));
                 }
                 report.written += 1;
-                records.wrote(mac);
+                records.wrote(&d.device);
                 devices.push(d.device);
             } else if d.delta.total() > 0 {
                 let session = d.device.session.as_ref();

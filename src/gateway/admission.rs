@@ -108,7 +108,7 @@ impl Gateway {
             device.ip = Some(ip);
             device.session = Some(session.clone());
             self.store.put_device(&device)?;
-            records.wrote(mac);
+            records.wrote(&device);
             (session, changes)
         };
         self.store.flush().await?;
@@ -189,7 +189,7 @@ impl Gateway {
                 .unwrap_or_else(|| Device::new(mac, self.now()));
             let out = change(&mut device)?;
             self.store.put_device(&device).map_err(GatewayError::from)?;
-            records.wrote(mac);
+            records.wrote(&device);
             out
         };
         self.store.flush().await.map_err(GatewayError::from)?;
@@ -282,7 +282,7 @@ impl Gateway {
         }
         if session.is_some() {
             self.store.put_device(&device)?;
-            records.wrote(mac);
+            records.wrote(&device);
             tracing::debug!(mac = %mac, reason, "session ended in store");
         }
         Ok(session)
@@ -312,18 +312,8 @@ impl Gateway {
     /// Revoke every session that has ended; return when the next one ends.
     async fn expire_due(&self) -> Result<Option<i64>, GatewayError> {
         let now = self.now();
-        let mut next: Option<i64> = None;
-        let mut due = Vec::new();
-        for device in self.store.devices()? {
-            let Some(session) = &device.session else {
-                continue;
-            };
-            if session.ends <= now {
-                due.push(device.mac);
-            } else {
-                next = Some(next.map_or(session.ends, |n| n.min(session.ends)));
-            }
-        }
+        // From the session index: no walk over the store (woken by every login).
+        let (due, next) = self.records.lock().expect("records lock").sessions.due(now);
         self.revoke_many(&due, "session time over").await?;
         Ok(next)
     }

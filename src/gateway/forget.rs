@@ -29,7 +29,7 @@ impl Gateway {
                     continue;
                 }
                 let usage = self.store.forget_device(&device.mac)?;
-                records.wrote(device.mac);
+                records.forgot(device.mac);
                 forgotten += 1;
                 tracing::debug!(mac = %device.mac, usage, "device forgotten");
             }

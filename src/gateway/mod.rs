@@ -18,6 +18,7 @@ mod garden;
 mod quiz;
 mod reports;
 mod schedule;
+mod sessions;
 mod slots;
 mod trusted;
 
@@ -140,6 +141,8 @@ pub struct Gateway {
 struct Records {
     /// Which traffic-shaping slots sessions hold (index = slot).
     slots: Vec<bool>,
+    /// The stored sessions by MAC, address and end (kept by [`Records::wrote`]).
+    sessions: sessions::SessionIndex,
     /// Device records written so far (a sequence number, bumped by each write).
     writes: u64,
     /// Devices written while an accounting pass was deciding without the
@@ -151,8 +154,20 @@ struct Records {
 }
 
 impl Records {
-    /// A device record was written (under the lock).
-    fn wrote(&mut self, mac: Mac) {
+    /// A device record was written as `device` (under the lock).
+    fn wrote(&mut self, device: &Device) {
+        self.sessions.set(device);
+        self.logged(device.mac);
+    }
+
+    /// A device record was removed (under the lock).
+    fn forgot(&mut self, mac: Mac) {
+        self.sessions.remove(mac);
+        self.logged(mac);
+    }
+
+    /// Note a write for the running accounting passes.
+    fn logged(&mut self, mac: Mac) {
         self.writes += 1;
         if !self.passes.is_empty() {
             self.written.insert(mac, self.writes);
@@ -278,6 +293,7 @@ impl Gateway {
         let mut records = self.records.lock().expect("records lock");
         let mut homeless = Vec::new();
         for device in self.store.devices()? {
+            records.sessions.set(&device);
             let slots = &mut records.slots;
             match device.session.as_ref().and_then(|s| s.slot) {
                 Some(slot) if (slot as usize) < slots.len() && !slots[slot as usize] => {
@@ -293,7 +309,7 @@ impl Gateway {
                 s.slot = Some(slot);
             }
             self.store.put_device(&device)?;
-            records.wrote(device.mac);
+            records.wrote(&device);
         }
         Ok(())
     }
@@ -467,12 +483,13 @@ mod tests {
     fn the_write_log_keeps_what_running_passes_need() {
         let mut r = Records::default();
         let (a, b) = (mac(1), mac(2));
-        r.wrote(a);
+        let (da, db) = (Device::new(a, 0), Device::new(b, 0));
+        r.wrote(&da);
         assert!(r.written.is_empty(), "no pass running: nothing to keep");
         let first = r.watch();
-        r.wrote(a);
+        r.wrote(&da);
         let second = r.watch();
-        r.wrote(b);
+        r.wrote(&db);
         assert_eq!(r.written_since(first), vec![a, b]);
         assert_eq!(r.written_since(second), vec![b]);
         r.unwatch(first);

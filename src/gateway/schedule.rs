@@ -100,7 +100,7 @@ impl Gateway {
                         };
                         s.ends = closes;
                         self.store.put_device(&device)?;
-                        records.wrote(device.mac);
+                        records.wrote(&device);
                         moved = true;
                     }
                 }

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use tracing::info;
 
 use super::{Gateway, GatewayError};
-use crate::domain::{Device, Mac};
+use crate::domain::Mac;
 
 impl Gateway {
     /// Make room for `mac` at `ip`: end the sessions that stand in its way
@@ -22,38 +22,56 @@ impl Gateway {
     pub(super) async fn make_room(&self, mac: Mac, ip: Ipv4Addr) -> Result<(), GatewayError> {
         let now = self.now();
         let idle_after = self.config.network.evict_idle_after.as_secs() as i64;
-        let online = self.store.online_devices(now)?;
+        // The sessions that clash, from the session index (`sessions.rs`):
+        // the address's holders and the MAC's own session, never a walk.
+        let clashing: Vec<(Mac, Ipv4Addr, i64)> = {
+            let records = self.records.lock().expect("records lock");
+            let ix = &records.sessions;
+            let mut macs: Vec<Mac> = ix.at_ip(ip).collect();
+            macs.push(mac);
+            macs.sort();
+            macs.dedup();
+            macs.into_iter()
+                .filter_map(|other| {
+                    let held = ix.get(&other).filter(|h| h.ends > now)?;
+                    clashes(mac, ip, other, held.ip).then_some((other, held.ip, held.last_activity))
+                })
+                .collect()
+        };
         let mut end: Vec<Mac> = Vec::new();
-        for other in &online {
-            let Some(s) = &other.session else { continue };
-            if !clashes(mac, ip, other.mac, s.ip) {
-                continue;
-            }
-            if now - self.last_activity(other) < idle_after {
-                info!(mac = %mac, ip = %ip, holder = %other.mac, holder_ip = %s.ip,
+        for (other, other_ip, stored) in clashing {
+            if now - self.last_activity(other, stored) < idle_after {
+                info!(mac = %mac, ip = %ip, holder = %other, holder_ip = %other_ip,
                       "login refused: the identity is in use");
                 return Err(GatewayError::IdentityTaken(ip));
             }
-            end.push(other.mac);
+            end.push(other);
         }
         if !end.is_empty() {
             self.revoke_many(&end, "identity taken over after idling")
                 .await?;
         }
-        let has_slot = online.iter().any(|d| d.mac == mac && !end.contains(&mac));
-        let full = {
+        let holders: Vec<(i64, Mac)> = {
             let records = self.records.lock().expect("records lock");
-            records.online() as usize >= records.slots.len()
+            let has_slot =
+                !end.contains(&mac) && records.sessions.get(&mac).is_some_and(|h| h.ends > now);
+            let full = records.online() as usize >= records.slots.len();
+            if has_slot || !full {
+                return Ok(());
+            }
+            // All slots taken: the one place that looks at every session (in
+            // memory, no decoding), and only while the village is full.
+            let unsaved = self.unsaved.lock().expect("unsaved lock");
+            records
+                .sessions
+                .iter()
+                .filter(|(m, h)| *m != mac && !end.contains(m) && h.ends > now && h.slot.is_some())
+                .map(|(m, h)| {
+                    let pending = unsaved.get(&m).map_or(0, |u| u.last_activity);
+                    (h.last_activity.max(pending), m)
+                })
+                .collect()
         };
-        if has_slot || !full {
-            return Ok(());
-        }
-        let holders: Vec<(i64, Mac)> = online
-            .iter()
-            .filter(|d| d.mac != mac && !end.contains(&d.mac))
-            .filter(|d| d.session.as_ref().is_some_and(|s| s.slot.is_some()))
-            .map(|d| (self.last_activity(d), d.mac))
-            .collect();
         match evictable(&holders, now, idle_after) {
             Some((last, victim)) => {
                 self.revoke(victim, "slot given to a new login").await?;
@@ -65,15 +83,14 @@ impl Gateway {
         }
     }
 
-    /// Unix seconds of the device's last counted traffic: the store's, or the
-    /// last accounting pass's when it has not been written yet.
-    fn last_activity(&self, device: &Device) -> i64 {
-        let stored = device.session.as_ref().map_or(0, |s| s.last_activity);
+    /// Unix seconds of the device's last counted traffic: the store's
+    /// (`stored`), or the last accounting pass's when it has not been written yet.
+    fn last_activity(&self, mac: Mac, stored: i64) -> i64 {
         let unsaved = self
             .unsaved
             .lock()
             .expect("unsaved lock")
-            .get(&device.mac)
+            .get(&mac)
             .map_or(0, |u| u.last_activity);
         stored.max(unsaved)
     }
