@@ -177,12 +177,52 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
         write_interval: config.store.write_interval.as_secs() as i64,
     };
     // Decide without the lock, from the records and what the last pass counted.
+    // All of it is CPU work (decoding and deciding every device: tens of ms
+    // at 10,000), so the runtime is told to move its other tasks off this
+    // worker meanwhile: a login woken here must not wait for the pass.
+    let (mut report, changes, idle, ended) = cpu_bound(|| decide_all(gw, &input))?;
+    if !changes.is_empty() {
+        gw.firewall.changes(changes).await?;
+    }
+    if report.missing > 0 {
+        warn!(
+            missing = report.missing,
+            "online devices missing from the kernel's table; reconciling"
+        );
+        gw.reconcile().await?;
+    }
+    gw.revoke_many(&ended, "session time over").await?;
+    gw.revoke_many(&idle, "idle timeout").await?;
+    report.idle_ended = idle.len();
+    Ok(report)
+}
+
+/// What one device's record, its kernel counters and its usage today call
+/// for; `None` without a session. `previous` is what the last pass counted
+/// for it but did not write. Reads the store (today's usage), writes nothing.
+/// Runs `f`, a stretch of CPU work inside an async task, with the tokio
+/// worker's other tasks handed to another thread meanwhile
+/// (`block_in_place`); a current-thread runtime (unit tests) just runs it.
+fn cpu_bound<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// What one pass decides for every device, and the records it writes back
+/// (under the records lock, only for the write-back).
+type Decided = (PassReport, Vec<Change>, Vec<Mac>, Vec<Mac>);
+
+fn decide_all(gw: &Gateway, input: &PassInput<'_>) -> Result<Decided, GatewayError> {
+    let now = input.now;
     let watch = Watch::start(gw);
     let last = gw.unsaved.lock().expect("unsaved lock").clone();
     let mut decisions = Vec::new();
     for device in gw.store.devices()? {
         let previous = last.get(&device.mac).copied();
-        if let Some(d) = decide(gw, &input, device, previous)? {
+        if let Some(d) = decide(gw, input, device, previous)? {
             decisions.push(d);
         }
     }
@@ -200,7 +240,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
             for mac in &moved {
                 if let Some(device) = gw.store.device(mac)? {
                     let previous = live.get(mac).copied();
-                    if let Some(d) = decide(gw, &input, device, previous)? {
+                    if let Some(d) = decide(gw, input, device, previous)? {
                         decisions.push(d);
                     }
                 }
@@ -251,25 +291,9 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
             .update_day_stats(input.day, |d| d.peak_devices = d.peak_devices.max(online))?;
     }
     drop(watch);
-    if !changes.is_empty() {
-        gw.firewall.changes(changes).await?;
-    }
-    if report.missing > 0 {
-        warn!(
-            missing = report.missing,
-            "online devices missing from the kernel's table; reconciling"
-        );
-        gw.reconcile().await?;
-    }
-    gw.revoke_many(&ended, "session time over").await?;
-    gw.revoke_many(&idle, "idle timeout").await?;
-    report.idle_ended = idle.len();
-    Ok(report)
+    Ok((report, changes, idle, ended))
 }
 
-/// What one device's record, its kernel counters and its usage today call
-/// for; `None` without a session. `previous` is what the last pass counted
-/// for it but did not write. Reads the store (today's usage), writes nothing.
 fn decide(
     gw: &Gateway,
     input: &PassInput<'_>,
