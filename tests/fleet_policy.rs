@@ -696,6 +696,14 @@ fn a_policys_garden_additions_come_and_go_with_its_versions() {
             && page.contains(&format!("+ {added}/32")),
         "{page}"
     );
+    // The phones' own page of public services lists what is in force.
+    let info = curl(&v.phone(1), &["http://10.77.0.1:2050/info"], 5.0);
+    assert!(
+        info.code == 200
+            && info.body.contains(&format!("<li>{added}/32</li>"))
+            && info.body.contains(&format!("<li>{OWN}/32</li>")),
+        "{info:?}"
+    );
 
     // A restart with the server gone: the start-up reconcile puts the
     // addition back from the store before the first poll.
