@@ -458,6 +458,27 @@ impl Store {
     }
 }
 
+/// `open` again after a handle to the same store was dropped in this
+/// process (tests only). sled 0.34 lets go of its file lock only when its
+/// background threads have noticed the drop, a moment later; an `open`
+/// before that fails with "could not acquire lock" (a daemon opens once, so
+/// only tests meet this). Other errors, and the lock after 10 s, come back.
+#[cfg(test)]
+pub(crate) fn retry_lock<T>(open: impl Fn() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match open() {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,24 +492,9 @@ mod tests {
         dir
     }
 
-    /// Open the store again after a handle to it was dropped in this
-    /// process. sled 0.34 lets go of its file lock only when its flusher
-    /// thread has noticed the drop, a moment later; a second `open` before
-    /// that fails with "could not acquire lock" (a daemon opens once, so
-    /// only tests meet this). Other errors come back at once.
+    /// Open the store again after a handle to it was dropped in this process.
     pub(super) fn reopen(dir: &std::path::Path) -> Result<Store, StoreError> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match Store::open(dir) {
-                Err(e)
-                    if e.to_string().contains("could not acquire lock")
-                        && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(20))
-                }
-                other => return other,
-            }
-        }
+        super::retry_lock(|| Store::open(dir))
     }
 
     #[test]

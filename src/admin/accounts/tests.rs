@@ -180,7 +180,7 @@ async fn sessions_survive_a_restart() {
         .unwrap();
     let s = acc.login("ani", "kelapa-muda-1", PEER).await.unwrap();
     drop((acc, store));
-    let store = AdminStore::open(&dir).unwrap();
+    let store = crate::store::retry_lock(|| AdminStore::open(&dir)).unwrap();
     let acc = Accounts::new(store, Duration::from_secs(3600), clock);
     assert_eq!(
         acc.authenticate(&s.token, Via::Bearer).unwrap().username,
