@@ -46,6 +46,27 @@ fn openssl(dir: &Path, args: &[&str]) {
     run(Command::new("openssl").current_dir(dir).args(args));
 }
 
+/// `policy.toml.sig` in `doc_dir` as openssl writes it: the bare 64-byte
+/// ed25519 signature of `policy.toml` under `key` (no key line).
+fn openssl_sign(dir: &Path, key: &Path, doc_dir: &Path) {
+    let doc = doc_dir.join("policy.toml");
+    let sig = doc_dir.join("policy.toml.sig");
+    openssl(
+        dir,
+        &[
+            "pkeyutl",
+            "-sign",
+            "-rawin",
+            "-inkey",
+            key.to_str().unwrap(),
+            "-in",
+            doc.to_str().unwrap(),
+            "-out",
+            sig.to_str().unwrap(),
+        ],
+    );
+}
+
 /// A CA (`NAME-ca.pem`) and a server certificate for fleet.example.net it
 /// signed (`NAME.pem`, `NAME.key`), P-256.
 fn make_ca_and_server(dir: &Path, name: &str) {
@@ -548,20 +569,7 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
     let v8_raw = dir.join("v8-openssl");
     std::fs::create_dir_all(&v8_raw).unwrap();
     std::fs::copy(v8.join("policy.toml"), v8_raw.join("policy.toml")).unwrap();
-    openssl(
-        &dir,
-        &[
-            "pkeyutl",
-            "-sign",
-            "-rawin",
-            "-inkey",
-            key.to_str().unwrap(),
-            "-in",
-            v8_raw.join("policy.toml").to_str().unwrap(),
-            "-out",
-            v8_raw.join("policy.toml.sig").to_str().unwrap(),
-        ],
-    );
+    openssl_sign(&dir, &key, &v8_raw);
     serve(&dir, &v8_raw);
     let fetched = || get("/api/policy").json()["fetched_at"].clone();
     for _ in 0..2 {
@@ -766,20 +774,7 @@ fn a_policys_garden_additions_come_and_go_with_its_versions() {
         !out.status.success() && said.contains("walled_garden.domains"),
         "{said}"
     );
-    openssl(
-        &dir,
-        &[
-            "pkeyutl",
-            "-sign",
-            "-rawin",
-            "-inkey",
-            key.to_str().unwrap(),
-            "-in",
-            v3.join("policy.toml").to_str().unwrap(),
-            "-out",
-            v3.join("policy.toml.sig").to_str().unwrap(),
-        ],
-    );
+    openssl_sign(&dir, &key, &v3);
     serve(&dir, &v3);
     wait_for(&d, WITHIN_A_POLL, "v3 with domains refused", || {
         (refused() > before).then_some(())
