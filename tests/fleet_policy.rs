@@ -67,6 +67,33 @@ fn openssl_sign(dir: &Path, key: &Path, doc_dir: &Path) {
     );
 }
 
+/// The regency's side of a test: the office's namespace (up), a fresh
+/// scratch dir in the village's run dir with a CA and server certificate for
+/// each of `cas` (`regency` is the one the village trusts), a policy key pair
+/// made by `desawifi policy keygen`, and the village's `[fleet]` section
+/// (poll every 2 s): (namespace, dir, private key, `[fleet]` TOML).
+fn office(v: &Village, cas: &[&str]) -> (String, PathBuf, PathBuf, String) {
+    let regency = v.regency_up();
+    let dir = v.run_dir().join("regency");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for ca in cas {
+        make_ca_and_server(&dir, ca);
+    }
+    let keys = dir.join("keys");
+    let out = run(Command::new(BIN)
+        .args(["policy", "keygen", "--out"])
+        .arg(&keys));
+    assert!(out.contains("policy.pub"), "{out}");
+    let public = std::fs::read_to_string(keys.join("policy.pub")).unwrap();
+    let fleet = format!(
+        "[fleet]\npolicy_url = \"https://fleet.example.net/policy/policy.toml\"\npolicy_public_key = \"{}\"\nca_file = \"{}\"\npoll_interval = \"2s\"\n",
+        public.trim(),
+        dir.join("regency-ca.pem").display()
+    );
+    (regency, dir, keys.join("policy.key"), fleet)
+}
+
 /// A CA (`NAME-ca.pem`) and a server certificate for fleet.example.net it
 /// signed (`NAME.pem`, `NAME.key`), P-256.
 fn make_ca_and_server(dir: &Path, name: &str) {
@@ -272,19 +299,7 @@ fn captive_remaining(v: &Village) -> u64 {
 #[test]
 fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
     let v = Village::up(&tag_for("fleet_policy::follows_the_regency"), 1);
-    let regency = v.regency_up();
-    let dir = v.run_dir().join("regency");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    make_ca_and_server(&dir, "regency");
-    make_ca_and_server(&dir, "attacker");
-    let keys = dir.join("keys");
-    let out = run(Command::new(BIN)
-        .args(["policy", "keygen", "--out"])
-        .arg(&keys));
-    assert!(out.contains("policy.pub"), "{out}");
-    let public = std::fs::read_to_string(keys.join("policy.pub")).unwrap();
-    let key = keys.join("policy.key");
+    let (regency, dir, key, fleet) = office(&v, &["regency", "attacker"]);
 
     let v1 = signed(
         &dir,
@@ -301,9 +316,7 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
         &v,
         &format!(
             "write_interval = \"0s\"\n[admin]\nlisten = \"{ADMIN_ADDR}\"\n[quota]\naccounting_interval = \"1s\"\ndaily_data = \"500 MiB\"\n\
-             [fleet]\npolicy_url = \"https://fleet.example.net/policy/policy.toml\"\npolicy_public_key = \"{}\"\nca_file = \"{}\"\npoll_interval = \"2s\"\n",
-            public.trim(),
-            dir.join("regency-ca.pem").display()
+             {fleet}"
         ),
     );
     add_user(&d, ADMIN.0, "admin", ADMIN.1);
@@ -616,17 +629,7 @@ fn phone_reaches(v: &Village, addr: &str) -> bool {
 #[test]
 fn a_policys_garden_additions_come_and_go_with_its_versions() {
     let v = Village::up(&tag_for("fleet_policy::garden_additions"), 1);
-    let regency = v.regency_up();
-    let dir = v.run_dir().join("regency");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    make_ca_and_server(&dir, "regency");
-    let keys = dir.join("keys");
-    run(Command::new(BIN)
-        .args(["policy", "keygen", "--out"])
-        .arg(&keys));
-    let public = std::fs::read_to_string(keys.join("policy.pub")).unwrap();
-    let key = keys.join("policy.key");
+    let (regency, dir, key, fleet) = office(&v, &["regency"]);
     // The village's own garden: bpjs-kesehatan.go.id's host. The policy
     // adds layanan.go.id's (common::GARDEN_HOST), captive before it.
     const OWN: &str = "203.0.113.23";
@@ -635,9 +638,7 @@ fn a_policys_garden_additions_come_and_go_with_its_versions() {
         &v,
         &format!(
             "[admin]\nlisten = \"{ADMIN_ADDR}\"\n[walled_garden]\naddresses = [\"{OWN}\"]\n\
-             [fleet]\npolicy_url = \"https://fleet.example.net/policy/policy.toml\"\npolicy_public_key = \"{}\"\nca_file = \"{}\"\npoll_interval = \"2s\"\n",
-            public.trim(),
-            dir.join("regency-ca.pem").display()
+             {fleet}"
         ),
     );
     assert!(phone_reaches(&v, OWN), "the village's own garden entry");
