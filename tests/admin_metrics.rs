@@ -390,27 +390,10 @@ fn the_fleet_files_pass_promtool_and_vmagent() {
         );
     }
     // (promtool wants a real key pair for TLS: make one.)
-    let o = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=fleet.example.net",
-        ])
-        .arg("-keyout")
-        .arg(dir.join("fleet.example.net.key"))
-        .arg("-out")
-        .arg(dir.join("fleet.example.net.crt"))
-        .output()
-        .expect("openssl");
-    assert!(o.status.success(), "{}", both(&o));
+    common::self_signed_fleet_cert(
+        &dir.join("fleet.example.net.key"),
+        &dir.join("fleet.example.net.crt"),
+    );
     let o = promtool(&["check", "web-config", "regency-web.yml"], b"", &dir);
     assert!(
         o.status.success(),

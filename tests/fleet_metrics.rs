@@ -336,29 +336,7 @@ fn a_village_behind_nat_pushes_its_metrics_and_an_outage_arrives_afterwards() {
     fs::create_dir_all(rx.join("data")).unwrap();
     let key = rx.join("fleet.example.net.key");
     let cert = rx.join("fleet.example.net.crt");
-    let o = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=fleet.example.net",
-            "-addext",
-            "subjectAltName=DNS:fleet.example.net",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::self_signed_fleet_cert(&key, &cert);
     let etc_prom = |text: &str| text.replace("/etc/prometheus/", &format!("{}/", rx.display()));
     // The web config: the shipped one, its accounts those of this test.
     let web = fs::read_to_string(format!("{FLEET}/regency-web.yml")).unwrap();

@@ -794,6 +794,38 @@ pub fn connect_in(
     .expect("the connecting thread panicked")
 }
 
+/// A self-signed P-256 certificate for `fleet.example.net` (the regency's
+/// server in the fleet tests), valid 2 days: `key` and `cert`, PEM, by openssl.
+pub fn self_signed_fleet_cert(key: &Path, cert: &Path) {
+    let o = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=fleet.example.net",
+            "-addext",
+            "subjectAltName=DNS:fleet.example.net",
+        ])
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .output()
+        .expect("openssl not found: apt-get install openssl");
+    assert!(
+        o.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// One answer from the admin listener.
 #[derive(Debug, Clone)]
 pub struct AdminResponse {
