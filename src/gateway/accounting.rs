@@ -197,9 +197,6 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
     Ok(report)
 }
 
-/// What one device's record, its kernel counters and its usage today call
-/// for; `None` without a session. `previous` is what the last pass counted
-/// for it but did not write. Reads the store (today's usage), writes nothing.
 /// Runs `f`, a stretch of CPU work inside an async task, with the tokio
 /// worker's other tasks handed to another thread meanwhile
 /// (`block_in_place`); a current-thread runtime (unit tests) just runs it.
@@ -211,10 +208,12 @@ fn cpu_bound<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// What one pass decides for every device, and the records it writes back
-/// (under the records lock, only for the write-back).
+/// A pass's outcome: its report, the firewall changes, and the devices whose
+/// sessions end for idleness and for time.
 type Decided = (PassReport, Vec<Change>, Vec<Mac>, Vec<Mac>);
 
+/// Decides for every device without the records lock (devices written
+/// meanwhile are decided again under it), then writes back under it.
 fn decide_all(gw: &Gateway, input: &PassInput<'_>) -> Result<Decided, GatewayError> {
     let now = input.now;
     let watch = Watch::start(gw);
@@ -294,6 +293,9 @@ fn decide_all(gw: &Gateway, input: &PassInput<'_>) -> Result<Decided, GatewayErr
     Ok((report, changes, idle, ended))
 }
 
+/// What one device's record, its kernel counters and its usage today call
+/// for; `None` without a session. `previous` is what the last pass counted
+/// for it but did not write. Reads the store (today's usage), writes nothing.
 fn decide(
     gw: &Gateway,
     input: &PassInput<'_>,
