@@ -305,21 +305,15 @@ fn an_identity_takeover_is_refused_and_the_owner_stays_online() {
     let owner_ip = v.phone_ip(1).to_string();
 
     // The thief takes the owner's IP with its own MAC (and wins the router's ARP entry).
-    ns_ok(
-        &thief,
-        &["ip", "addr", "flush", "dev", "eth0", "scope", "global"],
-    );
-    ns_ok(
-        &thief,
-        &[
-            "ip",
-            "addr",
-            "add",
-            &format!("{owner_ip}/24"),
-            "dev",
-            "eth0",
-        ],
-    );
+    // The thief's only IPv4 address becomes `cidr`.
+    let readdress = |cidr: &str| {
+        ns_ok(
+            &thief,
+            &["ip", "addr", "flush", "dev", "eth0", "scope", "global"],
+        );
+        ns_ok(&thief, &["ip", "addr", "add", cidr, "dev", "eth0"]);
+    };
+    readdress(&format!("{owner_ip}/24"));
     let set_neigh = |mac: &str| {
         ns_ok(
             &v.router(),
@@ -343,21 +337,7 @@ fn an_identity_takeover_is_refused_and_the_owner_stays_online() {
     assert!(r.body.contains("sedang dipakai"), "{}", r.body);
 
     // Back to its own address; the owner is still online.
-    ns_ok(
-        &thief,
-        &["ip", "addr", "flush", "dev", "eth0", "scope", "global"],
-    );
-    ns_ok(
-        &thief,
-        &[
-            "ip",
-            "addr",
-            "add",
-            &format!("{}/24", v.phone_ip(2)),
-            "dev",
-            "eth0",
-        ],
-    );
+    readdress(&format!("{}/24", v.phone_ip(2)));
     set_neigh(&v.phone_mac(1));
     assert!(reaches_upstream(&owner), "the owner stays online");
 
