@@ -1,5 +1,5 @@
-//! Cost of one accounting pass (read every device's kernel counters in one
-//! `nft` call, update sled, decide) at 100, 1,000 and 10,000 online devices.
+//! Cost of one accounting pass (read every device's kernel counters over
+//! netlink, update sled, decide) at 100, 1,000 and 10,000 online devices.
 //!
 //!     sudo cargo bench --bench accounting
 //!
@@ -18,12 +18,15 @@
 //!
 //! Beside each pass, in the same round (so machine noise hits all alike),
 //! the bench times the counter read the pass does (`read`: the counted sets
-//! alone, one `nft` process, parsed) against references, as medians and
-//! ratios to the old read: `table` = the full `nft -j list table inet
-//! desawifi` parsed (what every pass read before); `1 set` = `nft -j list
-//! set` of the `online` set alone, unparsed (one counted set is the least
-//! one nft process can print); `text` = both counted sets in one `nft -i`
-//! without `-j`, unparsed (nft's text output is cheaper to print than JSON).
+//! alone over one nf_tables netlink socket, parsed; `firewall::netlink`)
+//! against references, as medians and ratios to the old reads: `nft` = the
+//! same sets through one `nft -j -i` process, parsed (the pass's read
+//! before, and its fallback); `table` = the full `nft -j list table inet
+//! desawifi` parsed (what every pass read before that); `1 set` = `nft -j
+//! list set` of the `online` set alone, unparsed (one counted set is the
+//! least one nft process can print); `text` = both counted sets in one
+//! `nft -i` without `-j`, unparsed (nft's text output is cheaper to print
+//! than JSON).
 
 #[path = "util/mod.rs"]
 mod util;
@@ -87,13 +90,15 @@ fn main() {
         .unwrap();
     println!("accounting pass, median of {PASSES} passes (after 2 warm-up passes); machine: {} cores, kernel {}", nproc(), kernel());
     println!(
-        "{:>8} {:>7} {:>10} {:>9} {:>9} {:>10} {:>11} {:>10} {:>14} {:>10} {:>9}",
+        "{:>8} {:>7} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>11} {:>10} {:>14} {:>10} {:>9}",
         "devices",
         "writes",
         "pass ms",
         "read ms",
+        "nft ms",
         "table ms",
         "read/table",
+        "nft/table",
         "1 set/table",
         "text/table",
         "disk KiB/pass",
@@ -149,6 +154,7 @@ async fn bench(n: usize, write_interval: &str) {
     }
     let mut passes = Vec::new();
     let mut reads = Vec::new();
+    let mut nft_reads = Vec::new();
     let (mut tables, mut one_set, mut text) = (Vec::new(), Vec::new(), Vec::new());
     let full = Nft::default();
     let written_before = disk_written();
@@ -159,6 +165,9 @@ async fn bench(n: usize, write_interval: &str) {
         let t = Instant::now();
         handle.counters().await.unwrap();
         reads.push(t.elapsed());
+        let t = Instant::now();
+        full.counters_from_nft().await.unwrap();
+        nft_reads.push(t.elapsed());
         let t = Instant::now();
         full.read().await.unwrap();
         tables.push(t.elapsed());
@@ -180,14 +189,17 @@ async fn bench(n: usize, write_interval: &str) {
     let table = median(&mut tables);
     let ratio = |d: Duration| d.as_secs_f64() / table.as_secs_f64();
     let read = median(&mut reads);
+    let nft_read = median(&mut nft_reads);
     println!(
-        "{:>8} {:>7} {:>10.2} {:>9.2} {:>9.2} {:>10.2} {:>11.2} {:>10.2} {:>14.1} {:>10.2} {:>9}",
+        "{:>8} {:>7} {:>10.2} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>11.2} {:>10.2} {:>14.1} {:>10.2} {:>9}",
         n,
         write_interval,
         ms(pass),
         ms(read),
+        ms(nft_read),
         ms(table),
         ratio(read),
+        ratio(nft_read),
         ratio(median(&mut one_set)),
         ratio(median(&mut text)),
         written as f64 / 1024.0,

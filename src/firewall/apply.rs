@@ -18,6 +18,10 @@ pub struct Nft {
     /// Set once `nft -j -i` failed where plain `nft -j list set` calls
     /// worked (an nft built without its CLI): shared by the clones.
     no_cli: Arc<AtomicBool>,
+    /// Set once the netlink read failed in a way that will not mend (no
+    /// socket, an answer of a shape it does not know): from then on the
+    /// counters are read through `nft`. Shared by the clones.
+    no_netlink: Arc<AtomicBool>,
 }
 
 impl Nft {
@@ -61,6 +65,14 @@ pub struct Counted {
 }
 
 impl KernelState {
+    /// What the accounting pass reads, from the counted sets.
+    fn into_counted(self) -> Counted {
+        Counted {
+            devices: self.counters(),
+            categories: self.categories,
+        }
+    }
+
     /// Counters per online device, as the accounting loop wants them.
     pub fn counters(&self) -> BTreeMap<DeviceKey, DeviceCounters> {
         self.online
@@ -102,9 +114,33 @@ impl Nft {
         }
     }
 
-    /// Read only the counted sets ([`READ_SETS`]: `online` for upload,
-    /// `down` for download, `cat_bytes` for the usage categories) with their
-    /// counters, in one `nft` process: what every accounting pass needs. Each
+    /// What every accounting pass needs: the counted sets alone
+    /// ([`READ_SETS`]: `online` for upload, `down` for download, `cat_bytes`
+    /// for the usage categories) with their counters, read straight from
+    /// the kernel over one nf_tables netlink socket ([`super::netlink`]:
+    /// about a tenth of what `nft` takes for the same sets, BENCHMARKS.md).
+    /// Should that fail, this read goes through `nft`
+    /// ([`Nft::counters_from_nft`]); after a failure that will not mend, every later one does.
+    pub async fn counters(&self) -> Result<Counted, FirewallError> {
+        if !self.no_netlink.load(Ordering::Relaxed) {
+            match tokio::task::spawn_blocking(super::netlink::read_counted).await {
+                Ok(Ok(state)) => return Ok(state.into_counted()),
+                Ok(Err(e)) => {
+                    let permanent = e.is_permanent();
+                    self.no_netlink.store(permanent, Ordering::Relaxed);
+                    tracing::warn!(error = %e, permanent, "reading the counters over netlink failed; reading them through nft");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the netlink counter read died; reading through nft")
+                }
+            }
+        }
+        self.counters_from_nft().await
+    }
+
+    /// The counted sets through the `nft` binary, in one process: the
+    /// fallback of [`Nft::counters`] and its reference in the accounting
+    /// bench. Each
     /// `list set` makes nft fetch that one set (a table, a set and an element
     /// dump); the class maps, `online_nat`, the other sets and the chains are
     /// never fetched. (`list counters` would fetch them all: nft 1.0.6 builds
@@ -117,7 +153,7 @@ impl Nft {
     /// text input alike). An nft configured `--without-cli` (small embedded
     /// builds may be) cannot do `-i`: then each set is listed by a call of
     /// its own, still without the maps and chains.
-    pub async fn counters(&self) -> Result<Counted, FirewallError> {
+    pub async fn counters_from_nft(&self) -> Result<Counted, FirewallError> {
         let state = if self.no_cli.load(Ordering::Relaxed) {
             self.counted_sets_one_by_one().await?
         } else {
@@ -132,10 +168,7 @@ impl Nft {
                 }
             }
         };
-        Ok(Counted {
-            devices: state.counters(),
-            categories: state.categories,
-        })
+        Ok(state.into_counted())
     }
 
     /// `nft -j -i` with one `list set` line per [`READ_SETS`]; `None` when nft exited with an
@@ -586,11 +619,11 @@ mod tests {
                 listing = listing.display()
             ),
         );
-        let counters = nft.counters().await.unwrap().devices;
+        let counters = nft.counters_from_nft().await.unwrap().devices;
         assert_eq!(counters[&key(1)].download, 4096);
         assert_eq!(counters[&key(1)].upload, 180);
         // Once known, no more `-i` tries.
-        let again = nft.clone().counters().await.unwrap();
+        let again = nft.clone().counters_from_nft().await.unwrap();
         assert_eq!(again.categories.get("video"), Some(&(7000, 0)));
         let calls = std::fs::read_to_string(&calls).unwrap();
         assert_eq!(calls.matches("-i").count(), 1, "{calls}");
@@ -614,7 +647,7 @@ mod tests {
                 listing.display()
             ),
         );
-        let counters = nft.counters().await.unwrap().devices;
+        let counters = nft.counters_from_nft().await.unwrap().devices;
         assert_eq!(counters[&key(1)].download, 4096);
 
         // Before the first reconcile: no table, no counters, no error.
@@ -622,14 +655,19 @@ mod tests {
             dir.path(),
             "cat >/dev/null; echo 'Error: No such file or directory' >&2\n",
         );
-        assert!(missing.counters().await.unwrap().devices.is_empty());
+        assert!(missing
+            .counters_from_nft()
+            .await
+            .unwrap()
+            .devices
+            .is_empty());
 
         // Any other error (exit status 0 in the CLI) is a failed read, with nft's words.
         let denied = fake_nft(
             dir.path(),
             "cat >/dev/null; echo 'Error: cache initialization failed: Operation not permitted' >&2\n",
         );
-        let err = denied.counters().await.unwrap_err();
+        let err = denied.counters_from_nft().await.unwrap_err();
         assert!(matches!(err, FirewallError::Nft { .. }), "{err:?}");
         assert!(err.to_string().contains("Operation not permitted"), "{err}");
     }

@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod categories;
+pub mod netlink;
 pub mod render;
 pub mod task;
 
