@@ -18,6 +18,7 @@ use crate::lang::Language;
 
 pub mod categories;
 pub mod fleet_policy;
+pub mod metrics_token;
 pub use categories::{Category, Usage};
 pub use fleet_policy::FleetPolicy;
 
@@ -117,7 +118,8 @@ pub struct Admin {
     /// PEM certificate and key; `None` = a self-signed pair made on first
     /// start and kept in the store directory.
     pub tls: Option<AdminTls>,
-    /// A bearer token Prometheus may use for `/metrics` only.
+    /// A bearer token Prometheus may use for `/metrics` only: `metrics_token`,
+    /// or read from `metrics_token_file` (the file the fleet agent reads too).
     pub metrics_token: Option<String>,
     /// How long an admin's login lasts.
     pub session_time: Duration,
@@ -435,6 +437,7 @@ struct RawAdmin {
     tls_cert: Option<Text>,
     tls_key: Option<Text>,
     metrics_token: Option<Text>,
+    metrics_token_file: Option<Text>,
     session_time: Option<Text>,
     ui_dir: Option<Text>,
 }
@@ -726,13 +729,8 @@ impl Check<'_> {
                 key: self.required("admin.tls_key", raw.tls_key, path_value)?,
             }),
         };
-        let metrics_token = self.optional("admin.metrics_token", raw.metrics_token, |s: &str| {
-            if s.len() < 16 || !s.bytes().all(|b| b.is_ascii_graphic()) {
-                Err(format!("{s:?} is too weak (at least 16 visible ASCII characters, e.g. from `openssl rand -hex 16`)"))
-            } else {
-                Ok(s.to_owned())
-            }
-        })?;
+        let metrics_token =
+            metrics_token::metrics_token(self.path, raw.metrics_token, raw.metrics_token_file)?;
         let session_time = self.or("admin.session_time", raw.session_time, "12h", |s| {
             positive(s, parse_duration(s)?, Duration::ZERO, "try \"12h\"")
         })?;
@@ -2188,7 +2186,7 @@ path = "/var/lib/desawifi"
             "{MINIMAL}[admin]\nlisten = \"127.0.0.1:1\"\n[admin.extra]\nx = 1\n"
         ))
         .unwrap_err();
-        assert_eq!(e.to_string(), "x.toml: admin.extra: unknown key (expected one of: listen, tls_cert, tls_key, metrics_token, session_time, ui_dir)");
+        assert_eq!(e.to_string(), "x.toml: admin.extra: unknown key (expected one of: listen, tls_cert, tls_key, metrics_token, metrics_token_file, session_time, ui_dir)");
     }
 
     #[test]

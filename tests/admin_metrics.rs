@@ -10,6 +10,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -1070,17 +1071,35 @@ impl Drop for Target {
     }
 }
 
+/// Also the daemon with `[admin] metrics_token_file`: that file's token scrapes, a wrong one is refused.
 #[test]
 fn the_uplink_going_down_and_coming_back_shows_in_the_metrics() {
     let v = Village::up(&tag_for("admin_metrics::the_uplink_going_down"), 1);
+    // The token from a file, as the fleet agent reads it: one line, mode 0600.
+    let token_file = v.run_dir().join("metrics.token");
+    std::fs::write(&token_file, format!("{METRICS_TOKEN}\n")).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     // The uplink's only target answers only while the test's listener runs.
     let d = Daemon::start(
         &v,
         &format!(
-            "[admin]\nlisten = \"{ADMIN_ADDR}\"\nmetrics_token = \"{METRICS_TOKEN}\"\n[uplink]\ntargets = [\"198.51.100.2:9999\"]\ninterval = \"1s\"\ntimeout = \"1s\"\nfail_after = 1\n"
+            "[admin]\nlisten = \"{ADMIN_ADDR}\"\nmetrics_token_file = {:?}\n[uplink]\ntargets = [\"198.51.100.2:9999\"]\ninterval = \"1s\"\ntimeout = \"1s\"\nfail_after = 1\n",
+            token_file.to_str().unwrap()
         ),
     );
     let c = AdminClient::new(&d, &v.upstream(), ADMIN_ADDR);
+    // The file's token opens /metrics (scrape_until below sends it); others do not.
+    for wrong in ["", "not-the-metrics-token-0123456789"] {
+        let r = c.bearer("GET", "/metrics", wrong, &Value::Null);
+        assert_eq!(r.status, 401, "{wrong:?}: {r:?}");
+        assert!(!r.text().contains("desawifi_"), "{}", r.text());
+    }
+    assert_eq!(
+        c.bearer("GET", "/api/quota", METRICS_TOKEN, &Value::Null)
+            .status,
+        401,
+        "the file's token is refused on the API"
+    );
     let now = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

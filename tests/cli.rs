@@ -1,5 +1,6 @@
 //! The command line: check-config accepts the shipped example and names the
-//! key, value and expectation of a bad one.
+//! key, value and expectation of a bad one; check-config and doctor name a
+//! metrics token file that cannot be used, and the chmod that fixes it.
 
 use std::process::Command;
 
@@ -76,4 +77,67 @@ fn a_missing_file_is_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/desawifi.toml"));
+}
+
+#[test]
+fn a_metrics_token_file_that_cannot_be_used_is_named_with_its_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("desawifi-cli-{}-token", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("metrics.token");
+    let config = dir.join("desawifi.toml");
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/desawifi.toml"))
+            .unwrap();
+    let text = example.replace(
+        "# metrics_token_file = \"/etc/desawifi/metrics.token\"",
+        &format!("metrics_token_file = {:?}", token.to_str().unwrap()),
+    );
+    assert_ne!(text, example, "the example shows metrics_token_file");
+    std::fs::write(&config, text).unwrap();
+    let run = |verb: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_desawifi"))
+            .args([verb, "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // Not there yet: both verbs name the key and the path.
+    for verb in ["check-config", "doctor"] {
+        let (ok, msg) = run(verb);
+        assert!(!ok, "{verb}: {msg}");
+        assert!(
+            msg.contains(&format!(
+                "admin.metrics_token_file: cannot read {}: No such file",
+                token.display()
+            )),
+            "{verb}: {msg}"
+        );
+    }
+    // Written with a umask of 022: world-readable, refused with the chmod to run.
+    std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for verb in ["check-config", "doctor"] {
+        let (ok, msg) = run(verb);
+        assert!(!ok, "{verb}: {msg}");
+        assert!(
+            msg.contains(&format!(
+                "admin.metrics_token_file: {} is readable by everyone (mode 0644; it holds a secret: run `chmod 600 {}`)",
+                token.display(),
+                token.display()
+            )),
+            "{verb}: {msg}"
+        );
+    }
+    // After the chmod, check-config accepts it.
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (ok, msg) = run("check-config");
+    assert!(ok, "{msg}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,6 +15,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -297,10 +298,18 @@ fn a_village_behind_nat_pushes_its_metrics_and_an_outage_arrives_afterwards() {
     let v = Village::up(&tag_for("fleet_metrics::pushes"), 2);
     let g = v.regency_up();
     let run = v.run_dir();
+    // The gateway's /etc/desawifi: the metrics token written once, read by the
+    // daemon (`[admin] metrics_token_file`) and by the agent (vmagent.yml).
+    let etc = run.join("etc");
+    fs::create_dir_all(&etc).unwrap();
+    let token_file = etc.join("metrics.token");
+    fs::write(&token_file, format!("{METRICS_TOKEN}\n")).unwrap();
+    fs::set_permissions(&token_file, fs::Permissions::from_mode(0o600)).unwrap();
     let d = Daemon::start(
         &v,
         &format!(
-            "[admin]\nlisten = \"127.0.0.1:8443\"\nmetrics_token = \"{METRICS_TOKEN}\"\n[quota]\naccounting_interval = \"1s\"\n"
+            "[admin]\nlisten = \"127.0.0.1:8443\"\nmetrics_token_file = {:?}\n[quota]\naccounting_interval = \"1s\"\n",
+            token_file.to_str().unwrap()
         ),
     );
     // The phone logs in before anything else, so the pushed series count it online.
@@ -387,8 +396,6 @@ fn a_village_behind_nat_pushes_its_metrics_and_an_outage_arrives_afterwards() {
     });
 
     // ---- the gateway's agent, from the shipped unit, env file and scrape config
-    let etc = run.join("etc");
-    fs::create_dir_all(&etc).unwrap();
     let store = d.store_dir();
     let buffer = run.join("fleet-agent-buffer");
     let paths = |text: &str| {
@@ -406,7 +413,6 @@ fn a_village_behind_nat_pushes_its_metrics_and_an_outage_arrives_afterwards() {
         &format!("scrape_interval: {SCRAPE_SECS}s"),
     );
     fs::write(etc.join("fleet-agent.yml"), paths(&scrape)).unwrap();
-    fs::write(etc.join("metrics.token"), format!("{METRICS_TOKEN}\n")).unwrap();
     fs::write(etc.join("fleet-agent.password"), GATEWAY_PASSWORD).unwrap();
     fs::copy(&cert, etc.join("fleet-ca.pem")).unwrap();
     let env = environment_file(&fs::read_to_string(format!("{FLEET}/fleet-agent.env")).unwrap());

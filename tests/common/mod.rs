@@ -670,9 +670,7 @@ impl Daemon {
 
     /// The last 40 lines of [`Daemon::log`].
     pub fn log_tail(&self) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        log_tail_of(&self.log)
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
@@ -854,6 +852,26 @@ impl AdminResponse {
     }
 }
 
+/// The last 40 lines of the daemon log at `path` (what [`Daemon::log_tail`] shows).
+fn log_tail_of(path: &Path) -> String {
+    let log = fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// `e` and each of its sources, `: `-separated, so a panic keeps the whole cause.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
+
 /// A blocking HTTPS/1.1 client for the admin listener: rustls trusting
 /// exactly `<store>/admin-cert.pem`, connecting from inside namespace `ns`,
 /// one request per connection.
@@ -862,6 +880,8 @@ pub struct AdminClient {
     pub ns: String,
     pub addr: std::net::SocketAddr,
     tls: std::sync::Arc<rustls::ClientConfig>,
+    /// The daemon's log file (from [`AdminClient::new`]), shown when a request fails.
+    daemon_log: Option<PathBuf>,
 }
 
 impl AdminClient {
@@ -880,7 +900,10 @@ impl AdminClient {
             );
             sleep(Duration::from_millis(100));
         }
-        AdminClient::trusting(&cert, ns, addr)
+        AdminClient {
+            daemon_log: Some(d.log.clone()),
+            ..AdminClient::trusting(&cert, ns, addr)
+        }
     }
 
     /// A client trusting only the certificate(s) in the PEM file `cert`.
@@ -903,6 +926,7 @@ impl AdminClient {
             ns: ns.to_string(),
             addr,
             tls: std::sync::Arc::new(tls),
+            daemon_log: None,
         }
     }
 
@@ -933,20 +957,22 @@ impl AdminClient {
     pub fn exchange(&self, raw: &[u8]) -> Result<AdminResponse, String> {
         use std::io::{BufRead, BufReader, Read};
         let tcp = connect_in(&self.ns, self.addr, Duration::from_secs(5))
-            .map_err(|e| format!("connect {}: {e}", self.addr))?;
+            .map_err(|e| format!("connect {}: {}", self.addr, error_chain(&e)))?;
         tcp.set_read_timeout(Some(Duration::from_secs(15)))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| error_chain(&e))?;
         let name = rustls::pki_types::ServerName::from(self.addr.ip());
         let conn =
-            rustls::ClientConnection::new(self.tls.clone(), name).map_err(|e| e.to_string())?;
+            rustls::ClientConnection::new(self.tls.clone(), name).map_err(|e| error_chain(&e))?;
         let mut tls = rustls::StreamOwned::new(conn, tcp);
-        tls.write_all(raw).map_err(|e| format!("TLS write: {e}"))?;
-        tls.flush().map_err(|e| format!("TLS flush: {e}"))?;
+        tls.write_all(raw)
+            .map_err(|e| format!("TLS write: {}", error_chain(&e)))?;
+        tls.flush()
+            .map_err(|e| format!("TLS flush: {}", error_chain(&e)))?;
         let mut reader = BufReader::new(tls);
         let mut line = String::new();
         reader
             .read_line(&mut line)
-            .map_err(|e| format!("reading the status line: {e}"))?;
+            .map_err(|e| format!("reading the status line: {}", error_chain(&e)))?;
         let status: u16 = line
             .split_whitespace()
             .nth(1)
@@ -957,7 +983,7 @@ impl AdminClient {
             line.clear();
             reader
                 .read_line(&mut line)
-                .map_err(|e| format!("reading headers: {e}"))?;
+                .map_err(|e| format!("reading headers: {}", error_chain(&e)))?;
             let l = line.trim_end();
             if l.is_empty() {
                 break;
@@ -977,12 +1003,12 @@ impl AdminClient {
                 body.resize(n, 0);
                 reader
                     .read_exact(&mut body)
-                    .map_err(|e| format!("reading {n} body bytes: {e}"))?;
+                    .map_err(|e| format!("reading {n} body bytes: {}", error_chain(&e)))?;
             }
             None => {
                 reader
                     .read_to_end(&mut body)
-                    .map_err(|e| format!("reading the body: {e}"))?;
+                    .map_err(|e| format!("reading the body: {}", error_chain(&e)))?;
             }
         }
         Ok(AdminResponse {
@@ -992,7 +1018,8 @@ impl AdminClient {
         })
     }
 
-    /// `try_request` that must get an answer.
+    /// `try_request` that must get an answer; a failure panics with the
+    /// whole cause and the daemon's log tail, so it explains itself.
     pub fn request(
         &self,
         method: &str,
@@ -1001,7 +1028,20 @@ impl AdminClient {
         body: &[u8],
     ) -> AdminResponse {
         self.try_request(method, path, headers, body)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+            .unwrap_or_else(|e| {
+                let log = match &self.daemon_log {
+                    Some(file) => format!(
+                        "\ndaemon log tail ({}):\n{}",
+                        file.display(),
+                        log_tail_of(file)
+                    ),
+                    None => String::new(),
+                };
+                panic!(
+                    "{method} {path} to {} from {}: {e}{log}",
+                    self.addr, self.ns
+                )
+            })
     }
 
     /// A request with `Authorization: Bearer <token>` (none when `token` is empty)
