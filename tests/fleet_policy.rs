@@ -634,6 +634,10 @@ fn a_policys_garden_additions_come_and_go_with_its_versions() {
     // adds layanan.go.id's (common::GARDEN_HOST), captive before it.
     const OWN: &str = "203.0.113.23";
     let added = common::GARDEN_HOST.to_string();
+    // The technician has not put the regency's CA in place yet.
+    let ca = dir.join("regency-ca.pem");
+    let later = dir.join("regency-ca.pem.later");
+    std::fs::rename(&ca, &later).unwrap();
     let mut d = Daemon::start(
         &v,
         &format!(
@@ -669,6 +673,29 @@ fn a_policys_garden_additions_come_and_go_with_its_versions() {
     let version = |c: &AdminClient, token: &str| {
         sample(&get(c, token, "/metrics").text(), "desawifi_policy_version")
     };
+    // Without its CA file every poll is refused as `tls`, naming the file,
+    // and the village stays up; once the file is there, the next poll
+    // applies v1 (no restart).
+    wait_for(
+        &d,
+        WITHIN_A_POLL,
+        "a poll refused for the missing CA file",
+        || {
+            let metrics = get(&c, &token, "/metrics").text();
+            (sample(&metrics, "desawifi_policy_errors_total{reason=\"tls\"}") >= 1).then_some(())
+        },
+    );
+    let s = get(&c, &token, "/api/policy").json();
+    assert_eq!(s["refusal"]["reason"], "tls", "{s}");
+    assert!(
+        s["refusal"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("regency-ca.pem")),
+        "{s}"
+    );
+    assert_eq!(version(&c, &token), 0);
+    assert!(phone_reaches(&v, OWN), "the village's own garden meanwhile");
+    std::fs::rename(&later, &ca).unwrap();
     wait_for(&d, WITHIN_A_POLL, "v1 applied", || {
         (version(&c, &token) == 1).then_some(())
     });

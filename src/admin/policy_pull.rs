@@ -116,25 +116,28 @@ pub async fn run(admin: Arc<Admin>, cancel: CancellationToken) {
     let Some(cfg) = admin.gateway.config().fleet_policy.clone() else {
         return;
     };
-    let tls = match client::roots(cfg.ca_file.as_deref()) {
-        Ok(roots) => client::client_config(roots),
-        // Shown and counted, but the village stays up: a gateway must not
-        // go offline over its regency's CA file.
-        Err(e) => {
-            refuse(&admin, "tls", e.to_string());
-            return;
-        }
-    };
     tracing::info!(url = %cfg.url, every = %config::format_duration(cfg.poll_interval), "pulling the regency's policy");
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = pull(&admin, &cfg, tls.clone()) => {}
+            () = round(&admin, &cfg) => {}
         }
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(cfg.poll_interval) => {}
         }
+    }
+}
+
+/// One poll. The CA file is read each time (a few KiB once a poll), so a
+/// technician who puts it in place or the regency who rotates its CA needs
+/// no restart; until it reads, each poll is refused as `tls`, shown and
+/// counted, and the village stays up: a gateway must not go offline over
+/// its regency's CA file.
+async fn round(admin: &Admin, cfg: &FleetPolicy) {
+    match client::roots(cfg.ca_file.as_deref()) {
+        Ok(roots) => pull(admin, cfg, client::client_config(roots)).await,
+        Err(e) => refuse(admin, "tls", e.to_string()),
     }
 }
 
