@@ -212,7 +212,6 @@ async fn bench(n: usize, write_interval: &str) {
 
 /// Re-create every element with larger counters, as if each phone had been busy.
 fn bump_counters(n: usize, round: u64) {
-    use std::io::Write;
     let mut script = String::from("flush set inet desawifi online\nflush set inet desawifi down\n");
     let (mut up, mut down) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
@@ -228,21 +227,8 @@ fn bump_counters(n: usize, round: u64) {
     }
     script += &format!("add element inet desawifi online {{ {} }}\n", up.join(", "));
     script += &format!("add element inet desawifi down {{ {} }}\n", down.join(", "));
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    assert!(
-        child.wait().unwrap().success(),
-        "nft -f (bump counters) failed"
-    );
+    util::feed(Command::new("nft").args(["-f", "-"]), &script)
+        .unwrap_or_else(|e| panic!("bumping the counters: {e}"));
 }
 
 /// Wall time of one `nft` run with `input` on its stdin, its output read and dropped.

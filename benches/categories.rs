@@ -17,11 +17,10 @@
 #[path = "util/mod.rs"]
 mod util;
 
-use util::{env_count, kernel, median, nproc, ns, run};
+use util::{env_count, feed, kernel, median, nproc, ns, run};
 
-use std::io::Write;
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use desawifi::domain::Mac;
@@ -118,25 +117,7 @@ fn elements(cats: &[CategoryRule], upstream_in_first: bool) -> String {
 }
 
 fn nft(args: &[&str], input: &str) -> Result<(), String> {
-    let mut child = ns(ROUTER, args)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("nft: {e}"))?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .map_err(|e| format!("writing to nft: {e}"))?;
-    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "nft failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(())
+    feed(&mut ns(ROUTER, args), input)
 }
 
 fn bench() -> Result<(), String> {

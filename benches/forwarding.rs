@@ -25,11 +25,10 @@
 #[path = "util/mod.rs"]
 mod util;
 
-use util::{env_count, kernel, max, median, min, nproc, ns, run};
+use util::{env_count, feed, kernel, max, median, min, nproc, ns, run};
 
-use std::io::Write;
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use desawifi::domain::Mac;
@@ -224,26 +223,9 @@ fn with_state<T>(
 ) -> Result<T, String> {
     let Some((doc, _)) = &docs[i] else { return f() };
     let t = Instant::now();
-    let mut child = ns(ROUTER, &["nft", "-j", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("ip netns exec {ROUTER} nft: {e}"))?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(doc.as_bytes())
-        .map_err(|e| format!("writing to nft: {e}"))?;
-    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+    feed(&mut ns(ROUTER, &["nft", "-j", "-f", "-"]), doc)
+        .map_err(|e| format!("applying a {}-byte document: {e}", doc.len()))?;
     applies[i].push(t.elapsed());
-    if !out.status.success() {
-        return Err(format!(
-            "nft -j -f - ({} bytes) failed: {}",
-            doc.len(),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
     let result = f();
     run(&mut ns(
         ROUTER,

@@ -243,7 +243,6 @@ fn populate(dir: &std::path::Path, n: usize) -> Result<(), String> {
 /// elements of `@online`, `@online_nat`, `@down` and both class maps, as an
 /// admit makes them, in one `nft -f`.
 fn pad_kernel(v: &Village, from: usize, count: usize) -> Result<(), String> {
-    use std::io::Write;
     let (mut pairs, mut ips, mut classes) = (Vec::new(), Vec::new(), Vec::new());
     for i in from..from + count {
         let mac = format!(
@@ -263,24 +262,7 @@ fn pad_kernel(v: &Village, from: usize, count: usize) -> Result<(), String> {
          add element inet desawifi down {{ {ips} }}\nadd element inet desawifi down_class {{ {classes} }}\n\
          add element inet desawifi up_class {{ {classes} }}\n"
     );
-    let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", &v.router(), "nft", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("nft: {e}"))?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .map_err(|e| format!("nft: {e}"))?;
-    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "nft -f (padding the sets): {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(())
+    let mut nft = std::process::Command::new("ip");
+    nft.args(["netns", "exec", &v.router(), "nft", "-f", "-"]);
+    crowd::util::feed(&mut nft, &script).map_err(|e| format!("padding the sets: {e}"))
 }

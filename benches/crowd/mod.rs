@@ -21,7 +21,7 @@
 #![allow(dead_code)]
 
 #[path = "../util/mod.rs"]
-mod util;
+pub mod util;
 pub use util::{kernel, nproc, run};
 
 use std::fs;

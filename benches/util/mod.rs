@@ -42,6 +42,35 @@ pub fn run(c: &mut Command) -> Result<(), String> {
     }
 }
 
+/// Runs a command with `input` on its stdin (an nft script, say) to
+/// completion; Err with what it said on stderr when it fails.
+pub fn feed(c: &mut Command, input: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{c:?}: {e}"))?;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input.as_bytes())
+        .map_err(|e| format!("writing to {c:?}: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{c:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{c:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 /// The first line a tool prints about its version (stdout or stderr).
 pub fn first_line(args: &[&str]) -> String {
     let Ok(out) = Command::new(args[0])
