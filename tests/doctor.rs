@@ -54,6 +54,12 @@ fn doctor_passes_on_the_village_router_and_names_what_is_wrong() {
     }
     assert!(!said.contains("FAIL"), "{said}");
     assert!(said.contains("all checks passed"), "{said}");
+    // Its throwaway table's counter came back over netlink, as the pass reads.
+    assert!(
+        said.lines()
+            .any(|l| l.contains(" nf_tables: ") && l.contains("counters read over netlink")),
+        "{said}"
+    );
     // It tidied up: no test table or test interface left behind.
     let tables = ns_ok(&v.router(), &["nft", "list", "tables"]);
     assert!(!tables.contains("desawifi_doctor"), "{tables}");

@@ -118,6 +118,12 @@ const TRIES: u32 = 8;
 /// the read makes the pass reconcile the whole table.) nft does the same
 /// for its cache.
 pub fn read_counted() -> Result<KernelState, NetlinkError> {
+    read_counted_from(TABLE)
+}
+
+/// [`read_counted`] of another `inet` table with sets of the same names
+/// (`desawifi doctor`'s throwaway table).
+pub fn read_counted_from(table: &str) -> Result<KernelState, NetlinkError> {
     let socket = Socket::open()?;
     let mut buf = vec![0u8; RECV_BUFFER];
     let mut seq = 0u32;
@@ -130,7 +136,9 @@ pub fn read_counted() -> Result<KernelState, NetlinkError> {
         let mut state = KernelState::default();
         let mut interrupted = false;
         for set in READ_SETS {
-            match socket.dump(set, next(), &mut buf, |elem| add(&mut state, set, elem))? {
+            match socket.dump(table, set, next(), &mut buf, |elem| {
+                add(&mut state, set, elem)
+            })? {
                 Dump::Complete => state.table_exists = true,
                 Dump::Missing => {}
                 Dump::Interrupted => interrupted = true,
@@ -279,12 +287,13 @@ impl Socket {
     /// Dump `set`'s elements, handing each to `each`.
     fn dump(
         &self,
+        table: &str,
         set: &'static str,
         seq: u32,
         buf: &mut [u8],
         mut each: impl FnMut(Elem<'_>) -> Result<(), NetlinkError>,
     ) -> Result<Dump, NetlinkError> {
-        self.send(&request(set, seq))?;
+        self.send(&request(table, set, seq))?;
         let mut interrupted = false;
         loop {
             let n = self.recv(buf)?;
@@ -389,11 +398,11 @@ impl Socket {
     }
 }
 
-/// `NFT_MSG_GETSETELEM` dump of `inet desawifi <set>`.
-fn request(set: &str, seq: u32) -> Vec<u8> {
+/// `NFT_MSG_GETSETELEM` dump of `inet <table> <set>`.
+fn request(table: &str, set: &str, seq: u32) -> Vec<u8> {
     let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
     let mut msg = header(NFT_MSG_GETSETELEM, flags, seq, NFPROTO_INET);
-    put_string(&mut msg, NFTA_SET_ELEM_LIST_TABLE, TABLE);
+    put_string(&mut msg, NFTA_SET_ELEM_LIST_TABLE, table);
     put_string(&mut msg, NFTA_SET_ELEM_LIST_SET, set);
     finish(&mut msg);
     msg
@@ -691,7 +700,7 @@ mod tests {
 
     #[test]
     fn a_request_is_a_dump_of_one_set_of_our_table() {
-        let msg = request("online", 7);
+        let msg = request(TABLE, "online", 7);
         assert_eq!(msg.len() % 4, 0);
         let parsed: Vec<_> = Messages(&msg).collect::<Result<_, _>>().unwrap();
         assert_eq!(parsed.len(), 1);
