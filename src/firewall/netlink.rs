@@ -35,7 +35,7 @@ use crate::domain::Mac;
 /// Why the netlink read failed; the caller then reads through `nft`.
 #[derive(Debug, thiserror::Error)]
 pub enum NetlinkError {
-    /// The netlink socket could not be opened or bound (no nf_tables
+    /// The netlink socket could not be opened (no nf_tables
     /// netlink here, or not allowed): reading this way will not work later either.
     #[error("cannot open an nf_tables netlink socket: {0}")]
     Socket(#[source] io::Error),
@@ -102,6 +102,8 @@ const NFGENMSG_LEN: usize = 4;
 /// Receive buffer: the kernel sizes a dump's parts by the largest buffer
 /// a reader has offered (at most 32 KiB a part); twice that is safe.
 const RECV_BUFFER: usize = 64 * 1024;
+/// How long to wait for each part of an answer.
+const TIMEOUT_MS: i32 = 5_000;
 /// How often the read starts over when the ruleset changed meanwhile.
 const TRIES: u32 = 8;
 
@@ -212,8 +214,8 @@ struct Socket(OwnedFd);
 
 impl Socket {
     fn open() -> Result<Socket, NetlinkError> {
-        // SAFETY: plain syscalls on integers and on structs we own; the
-        // descriptor is owned by the OwnedFd from here on.
+        // SAFETY: a plain syscall on integers; the descriptor is owned by
+        // the OwnedFd from here on.
         let fd = unsafe {
             libc::socket(
                 libc::AF_NETLINK,
@@ -225,26 +227,7 @@ impl Socket {
             return Err(NetlinkError::Socket(io::Error::last_os_error()));
         }
         // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-        let socket = Socket(unsafe { OwnedFd::from_raw_fd(fd) });
-        // A kernel that never answers must not hold the pass forever.
-        let timeout = libc::timeval {
-            tv_sec: 5,
-            tv_usec: 0,
-        };
-        // SAFETY: `timeout` outlives the call, its size is passed.
-        let set = unsafe {
-            libc::setsockopt(
-                socket.0.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&timeout as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if set < 0 {
-            return Err(NetlinkError::Socket(io::Error::last_os_error()));
-        }
-        Ok(socket)
+        Ok(Socket(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
     /// The ruleset's generation (`NFT_MSG_GETGEN`).
@@ -364,6 +347,37 @@ impl Socket {
     /// silently fewer elements.
     fn recv(&self, buf: &mut [u8]) -> Result<usize, NetlinkError> {
         loop {
+            // A kernel that never answers must not hold the pass forever.
+            // (poll's timeout is an int of milliseconds: no `timeval`,
+            // whose layout differs between 32-bit musl and the libc crate.)
+            let mut ready = libc::pollfd {
+                fd: self.0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one pollfd, ours, for the duration of the call.
+            match unsafe { libc::poll(&mut ready, 1, TIMEOUT_MS) } {
+                0 => {
+                    return Err(NetlinkError::Io {
+                        what: "recv",
+                        source: io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("no answer within {TIMEOUT_MS} ms"),
+                        ),
+                    })
+                }
+                n if n < 0 => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(NetlinkError::Io {
+                        what: "poll",
+                        source: e,
+                    });
+                }
+                _ => {}
+            }
             // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
             let n = unsafe {
                 libc::recv(
