@@ -729,6 +729,22 @@ fn block_kick_usage_and_audit() {
             .unwrap()
             >= MIB
     });
+    // The phone's last packets (the closes of `reaches_upstream`'s
+    // connections) may still be uncounted: the JSON and the CSV below are
+    // two requests, and a pass between them would count those bytes in one
+    // and not the other. Two equal reads more than two passes apart mean
+    // every byte the phone sent is counted; it sends nothing more.
+    let today_bytes = || {
+        let json = usage();
+        let today = json["days"].as_array().unwrap().last().unwrap().clone();
+        (today["bytes_down"].clone(), today["bytes_up"].clone())
+    };
+    let mut last = today_bytes();
+    wait_for("usage settled", Duration::from_secs(20), || {
+        std::thread::sleep(Duration::from_millis(2_500));
+        let now = today_bytes();
+        std::mem::replace(&mut last, now.clone()) == now
+    });
     let json = usage();
     let days = json["days"].as_array().unwrap();
     assert_eq!(days.len(), 7, "the last 7 days by default: {json}");
