@@ -866,19 +866,24 @@ fn a_village_scraped_over_tls_counts_the_phone_online_and_its_download() {
     );
     assert_eq!(dl.code, 200, "{dl:?}");
 
-    // Within a few accounting passes the scrape has counted it.
+    // Within a few accounting passes the scrape has counted it. A pass
+    // counts the bytes midway and sets its device gauge when it ends, so a
+    // scrape can fall between the two: wait for a pass that has ended with
+    // the phone online too (seen once in CI: bytes counted, gauge still 0).
     let deadline = Instant::now() + Duration::from_secs(15);
     let text = loop {
         let r = scrape(METRICS_TOKEN);
         assert_eq!(r.status, 200, "{r:?}\n{}", d.log_tail());
         assert_eq!(r.header("content-type"), Some(CONTENT_TYPE));
         let text = r.text();
-        if sample(&text, r#"desawifi_bytes_total{direction="download"}"#) >= payload as f64 {
+        if sample(&text, r#"desawifi_bytes_total{direction="download"}"#) >= payload as f64
+            && sample(&text, "desawifi_accounting_pass_devices") == 1.0
+        {
             break text;
         }
         assert!(
             Instant::now() < deadline,
-            "the download was not counted within 15 s:\n{text}\n{}",
+            "the download was not counted by a finished pass within 15 s:\n{text}\n{}",
             d.log_tail()
         );
         std::thread::sleep(Duration::from_millis(300));
