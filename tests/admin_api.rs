@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    add_user, curl, tag_for, tcp_accepts, AdminClient, AdminResponse, Daemon, Village, ADMIN_ADDR,
+    add_user, curl, portal_login, tag_for, tcp_accepts, AdminClient, AdminResponse, Daemon,
+    Village, ADMIN_ADDR,
 };
 use serde_json::{json, Value};
 
@@ -34,21 +35,6 @@ fn start(v: &Village, extra: &str) -> (Daemon, AdminClient) {
     add_user(&d, VIEWER.0, "viewer", VIEWER.1);
     let c = AdminClient::new(&d, &v.router(), ADMIN_ADDR);
     (d, c)
-}
-
-fn login_phone(v: &Village, n: usize) -> u16 {
-    curl(
-        &v.phone(n),
-        &[
-            "-X",
-            "POST",
-            "--data",
-            "lang=id",
-            &format!("{PORTAL}/login"),
-        ],
-        5.0,
-    )
-    .code
 }
 
 fn reaches_upstream(v: &Village, n: usize) -> bool {
@@ -112,7 +98,7 @@ fn authorization_matrix_for_every_route() {
         1,
     );
     let (d, c) = start(&v, "");
-    assert_eq!(login_phone(&v, 1), 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     let phone = v.phone_mac(1);
     let stranger = "02:99:00:00:00:01"; // never seen: an admin may still block it
     let admin = c.token(ADMIN.0, ADMIN.1);
@@ -561,7 +547,7 @@ fn quota_change_throttles_a_phone_within_one_accounting_interval_and_outlives_a_
     );
     let admin = c.token(ADMIN.0, ADMIN.1);
     let mac = v.phone_mac(1);
-    assert_eq!(login_phone(&v, 1), 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     let n = 3 * MIB;
     let full = curl(
         &v.phone(1),
@@ -676,7 +662,7 @@ fn block_kick_usage_and_audit() {
             &Value::Null,
         )
     };
-    assert_eq!(login_phone(&v, 1), 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     assert!(reaches_upstream(&v, 1));
     let r = curl(
         &v.phone(1),
@@ -698,7 +684,11 @@ fn block_kick_usage_and_audit() {
         "a blocked phone is captive\n{}",
         d.log_tail()
     );
-    assert_eq!(login_phone(&v, 1), 403, "a blocked phone cannot log in");
+    assert_eq!(
+        portal_login(&v, 1).code,
+        403,
+        "a blocked phone cannot log in"
+    );
     assert!(!reaches_upstream(&v, 1));
     // Unblock: it may log in again.
     let r = post("unblock");
@@ -708,7 +698,7 @@ fn block_kick_usage_and_audit() {
         "{}",
         r.text()
     );
-    assert_eq!(login_phone(&v, 1), 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     assert!(reaches_upstream(&v, 1));
     // Kick: captive now, and it may log in again at once.
     let r = post("kick");
@@ -718,7 +708,7 @@ fn block_kick_usage_and_audit() {
         (json!("captive"), json!(true))
     );
     assert!(!reaches_upstream(&v, 1), "a kicked phone is captive");
-    assert_eq!(login_phone(&v, 1), 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     assert!(reaches_upstream(&v, 1));
 
     // Usage: JSON and CSV say the same; today has the phone's bytes and sessions.
@@ -1087,7 +1077,7 @@ fn phones_reach_no_router_service_but_dhcp_dns_and_the_portal() {
         assert_eq!(r.code, 404, "the portal has no {path}: {r:?}");
     }
     // Online, it still reaches no router service (and :80 is no longer redirected).
-    assert_eq!(login_phone(&v, 1), 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     assert!(reaches_upstream(&v, 1));
     refused("an online");
     for addr in [lan, wan] {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{add_user, curl, tag_for, AdminClient, Daemon, Village, ADMIN_ADDR};
+use common::{add_user, curl, portal_login, tag_for, AdminClient, Daemon, Village, ADMIN_ADDR};
 use desawifi::admin::metrics::{
     self, DeviceCounts, ProcessStats, Snapshot, CONTENT_TYPE, FAMILIES,
 };
@@ -806,21 +806,6 @@ fn metric_names_are_found_in_promql() {
 
 // ------------------------------------------------------ a real village, over TLS
 
-fn login_phone(v: &Village, n: usize) -> u16 {
-    curl(
-        &v.phone(n),
-        &[
-            "-X",
-            "POST",
-            "--data",
-            "lang=id",
-            &format!("{PORTAL}/login"),
-        ],
-        5.0,
-    )
-    .code
-}
-
 #[test]
 fn a_village_scraped_over_tls_counts_the_phone_online_and_its_download() {
     let v = Village::up(&tag_for("admin_metrics::a_village_scraped_over_tls"), 2);
@@ -857,7 +842,7 @@ fn a_village_scraped_over_tls_counts_the_phone_online_and_its_download() {
     );
 
     // A phone logs in and downloads.
-    assert_eq!(login_phone(&v, 1), 303, "{}", d.log_tail());
+    assert_eq!(portal_login(&v, 1).code, 303, "{}", d.log_tail());
     let payload = 3 * MIB;
     let dl = curl(
         &v.phone(1),
@@ -969,7 +954,7 @@ fn a_village_scraped_over_tls_counts_the_phone_online_and_its_download() {
         &Value::Null,
     );
     assert!(r.status == 200 || r.status == 204, "{r:?}");
-    assert_eq!(login_phone(&v, 2), 403);
+    assert_eq!(portal_login(&v, 2).code, 403);
     // Phone 1 logs out: captive (seen today, not online).
     let r = curl(
         &v.phone(1),

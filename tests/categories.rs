@@ -13,7 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    add_user, curl, dig, ns_exec, ns_ok, tag_for, AdminClient, Daemon, Village, ADMIN_ADDR,
+    add_user, curl, dig, ns_exec, ns_ok, portal_login, tag_for, AdminClient, Daemon, Village,
+    ADMIN_ADDR,
 };
 use serde_json::Value;
 
@@ -48,21 +49,6 @@ fn village(name: &str, phones: usize) -> Village {
     let snippet = snippet_file(name);
     let arg = format!("--conf-file={}", snippet.display());
     Village::up_with_router_dns(&tag_for(&format!("categories::{name}")), phones, &[&arg])
-}
-
-fn login(v: &Village, phone: usize) -> u16 {
-    curl(
-        &v.phone(phone),
-        &[
-            "-X",
-            "POST",
-            "--data",
-            "lang=id",
-            &format!("{PORTAL}/login"),
-        ],
-        5.0,
-    )
-    .code
 }
 
 fn captive_api(v: &Village, phone: usize) -> Value {
@@ -135,7 +121,7 @@ fn bytes_land_in_their_category_and_free_ones_cost_no_quota() {
         &v,
         "[quota]\ndaily_data = \"1 GiB\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n",
     );
-    assert_eq!(login(&v, 1), 303, "{}", d.log());
+    assert_eq!(portal_login(&v, 1).code, 303, "{}", d.log());
     let phone = v.phone(1);
     let router = "10.77.0.1";
     // The router resolves (and so fills the category sets) through the generated snippet.
@@ -339,7 +325,7 @@ impl Drop for Listener {
 fn dns_over_tls_is_refused_and_the_doh_canary_has_no_answer() {
     let v = village("dns", 1);
     let (d, _c, _t) = start_daemon(&v, "");
-    assert_eq!(login(&v, 1), 303, "{}", d.log());
+    assert_eq!(portal_login(&v, 1).code, 303, "{}", d.log());
     let listener = Listener(
         Command::new("ip")
             .args([
@@ -393,7 +379,7 @@ fn a_throttled_phone_gets_full_speed_to_a_free_category() {
         &v,
         "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"2 Mbit/s\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n",
     );
-    assert_eq!(login(&v, 1), 303, "{}", d.log());
+    assert_eq!(portal_login(&v, 1).code, 303, "{}", d.log());
     assert_eq!(
         dig(&v.phone(1), "10.77.0.1", "bpjs-kesehatan.go.id").as_deref(),
         Some("203.0.113.23")
@@ -422,7 +408,7 @@ fn an_admin_decides_which_categories_are_free_and_it_is_audited() {
         &v,
         "[quota]\ndaily_data = \"1 GiB\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n",
     );
-    assert_eq!(login(&v, 1), 303, "{}", d.log());
+    assert_eq!(portal_login(&v, 1).code, 303, "{}", d.log());
     let r = c.bearer("GET", "/api/usage/free", &token, &Value::Null);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(

@@ -5,24 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{curl, Daemon, Village};
+use common::{curl, portal_login, Daemon, Village};
 
 const PORTAL: &str = "http://10.77.0.1:2050";
 const MIB: u64 = 1024 * 1024;
-
-fn login(v: &Village, phone: usize) -> common::Http {
-    curl(
-        &v.phone(phone),
-        &[
-            "-X",
-            "POST",
-            "--data",
-            "lang=id",
-            &format!("{PORTAL}/login"),
-        ],
-        5.0,
-    )
-}
 
 fn reaches_upstream(v: &Village, phone: usize) -> bool {
     let r = curl(&v.phone(phone), &["http://198.51.100.2/"], 3.0);
@@ -70,8 +56,8 @@ fn over_quota_with_zero_fair_use_speed_is_cut_to_the_walled_garden() {
         &v,
         "[quota]\ndaily_data = \"2 MiB\"\nafter_quota_rate = \"0\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n[walled_garden]\naddresses = [\"203.0.113.0/24\"]\n",
     );
-    assert_eq!(login(&v, 1).code, 303);
-    assert_eq!(login(&v, 2).code, 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
+    assert_eq!(portal_login(&v, 2).code, 303);
     let r = download(&v, 1, 3 * MIB, &[]);
     assert_eq!(r.code, 200);
     // Within an accounting interval or two the phone is cut off...
@@ -89,7 +75,7 @@ fn over_quota_with_zero_fair_use_speed_is_cut_to_the_walled_garden() {
         status.body
     );
     // logging in again does not get around it,
-    let r = login(&v, 1);
+    let r = portal_login(&v, 1);
     assert_eq!(r.code, 403, "{r:?}");
     assert!(!reaches_upstream(&v, 1));
     // and the other phone is untouched.
@@ -104,7 +90,7 @@ fn idle_sessions_end() {
         &v,
         "[quota]\nidle_timeout = \"3s\"\naccounting_interval = \"1s\"\n",
     );
-    assert_eq!(login(&v, 1).code, 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     assert!(reaches_upstream(&v, 1));
     // Traffic keeps it alive past the idle timeout...
     for _ in 0..5 {
@@ -126,7 +112,7 @@ fn kill_9_mid_download_keeps_the_counted_usage_and_counts_nothing_twice() {
     let v = Village::up("kusage", 1);
     let daily = 1024 * MIB;
     let mut d = Daemon::start(&v, "[quota]\ndaily_data = \"1 GiB\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n");
-    assert_eq!(login(&v, 1).code, 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     // 6 MiB at 1.5 MiB/s: about four seconds, with the daemon killed in the middle.
     let phone = v.phone(1);
     let dl = std::thread::spawn(move || {
@@ -185,7 +171,7 @@ fn local_midnight_starts_the_day_over() {
         "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"0\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n",
         &[("DESAWIFI_TEST_NOW", &start)],
     );
-    assert_eq!(login(&v, 1).code, 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     assert_eq!(download(&v, 1, 2 * MIB, &[]).code, 200);
     wait_for("cut-off after quota", 4, || !reaches_upstream(&v, 1));
     // The clock passes 00:00 local time: full access again, without a new tap.
@@ -214,7 +200,7 @@ fn over_quota_slows_to_the_fair_use_speed_but_not_for_the_walled_garden() {
         "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"256 kbit/s\"\ndownload_rate = \"20 Mbit/s\"\nupload_rate = \"20 Mbit/s\"\n\
          accounting_interval = \"1s\"\n[walled_garden]\naddresses = [\"203.0.113.0/24\"]\n",
     );
-    assert_eq!(login(&v, 1).code, 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     let full = download(&v, 1, 2 * MIB, &[]);
     let full_speed = kbit_per_s(&full, 2 * MIB);
     wait_for("throttle after quota", 5, || {
@@ -258,7 +244,7 @@ fn download_rate_caps_each_phone() {
         &v,
         "[quota]\ndownload_rate = \"2 Mbit/s\"\ndaily_data = \"1 GiB\"\n",
     );
-    assert_eq!(login(&v, 1).code, 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     let n = 2 * MIB;
     let speed = kbit_per_s(&download(&v, 1, n, &[]), n);
     assert!(
@@ -280,7 +266,7 @@ fn logging_out_counts_the_bytes_since_the_last_pass() {
     let v = Village::up("qlogo", 1);
     // A long interval: only the logout itself can count this download.
     let _d = Daemon::start(&v, "[quota]\ndaily_data = \"1 GiB\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"5m\"\n");
-    assert_eq!(login(&v, 1).code, 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     assert_eq!(download(&v, 1, 2 * MIB, &[]).code, 200);
     let r = curl(
         &v.phone(1),
@@ -288,7 +274,7 @@ fn logging_out_counts_the_bytes_since_the_last_pass() {
         5.0,
     );
     assert_eq!(r.code, 303);
-    assert_eq!(login(&v, 1).code, 303);
+    assert_eq!(portal_login(&v, 1).code, 303);
     let counted = used(&v, 1, 1024 * MIB);
     assert!(
         (2 * MIB..2 * MIB + 2 * MIB / 10).contains(&counted),

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{curl, ns_exec, ns_ok, tag_for, AdminClient, Daemon, Village};
+use common::{curl, ns_exec, ns_ok, portal_login, tag_for, AdminClient, Daemon, Village};
 use serde_json::Value;
 
 const FLEET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/fleet");
@@ -313,17 +313,7 @@ fn a_village_behind_nat_pushes_its_metrics_and_an_outage_arrives_afterwards() {
         ),
     );
     // The phone logs in before anything else, so the pushed series count it online.
-    let login = curl(
-        &v.phone(1),
-        &[
-            "-X",
-            "POST",
-            "--data",
-            "lang=id",
-            "http://10.77.0.1:2050/login",
-        ],
-        5.0,
-    );
+    let login = portal_login(&v, 1);
     assert_eq!(login.code, 303, "{login:?}\n{}", d.log_tail());
     let local = AdminClient::new(&d, &v.router(), "127.0.0.1:8443");
     let online_now = || {

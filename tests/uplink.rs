@@ -8,7 +8,7 @@ mod common;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{curl, ns_exec, tag_for, Daemon, Village};
+use common::{curl, ns_exec, portal_login, tag_for, Daemon, Village};
 
 const PORTAL: &str = "http://10.77.0.1:2050";
 const UPLINK: &str = "[uplink]\ntargets = [\"198.51.100.2:80\"]\ninterval = \"1s\"\ntimeout = \"1s\"\nfail_after = 1\n";
@@ -116,17 +116,7 @@ fn pages_say_when_the_uplink_is_down_and_logins_still_work() {
     );
 
     // Logging in still works while it is down, and the status page says it too.
-    let r = curl(
-        &v.phone(1),
-        &[
-            "-X",
-            "POST",
-            "--data",
-            "lang=id",
-            &format!("{PORTAL}/login"),
-        ],
-        5.0,
-    );
+    let r = portal_login(&v, 1);
     assert_eq!(
         r.code,
         303,

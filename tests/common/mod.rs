@@ -367,6 +367,17 @@ fn scratch(what: &str) -> PathBuf {
     std::env::temp_dir().join(format!("desawifi-{what}-{}-{n}", std::process::id()))
 }
 
+/// Phone `phone` taps Connect: `POST /login` with `lang=id`, what the
+/// splash page's form sends.
+pub fn portal_login(v: &Village, phone: usize) -> Http {
+    let url = format!("http://{ROUTER_LAN}:{PORTAL_PORT}/login");
+    curl(
+        &v.phone(phone),
+        &["-X", "POST", "--data", "lang=id", &url],
+        5.0,
+    )
+}
+
 /// curl inside a namespace: `curl -sS -o BODY -D HEADERS -w "%{http_code} %{time_total}"
 /// --max-time MAX` plus `extra` (the URL and any options).
 pub fn curl(ns: &str, extra: &[&str], max_secs: f64) -> Http {
