@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{add_user, curl, tag_for, AdminClient, Daemon, Village, ADMIN_ADDR};
+use common::{
+    add_user, curl, portal_login, tag_for, AdminClient, AdminResponse, Daemon, Village, ADMIN_ADDR,
+};
 use serde_json::Value;
 
 const PORTAL: &str = "http://10.77.0.1:2050";
@@ -296,6 +298,48 @@ fn captive_remaining(v: &Village) -> u64 {
         .unwrap_or_else(|| panic!("no bytes-remaining: {j}"))
 }
 
+/// The village's admin over HTTPS, logged in: what both tests read.
+struct Admin {
+    c: AdminClient,
+    token: String,
+}
+
+impl Admin {
+    /// Logs in to `d`'s admin listener from the upstream namespace.
+    fn new(d: &Daemon, v: &Village) -> Admin {
+        let c = AdminClient::new(d, &v.upstream(), ADMIN_ADDR);
+        let token = c.token(ADMIN.0, ADMIN.1);
+        Admin { c, token }
+    }
+
+    /// `GET path`, which must answer 200.
+    fn get(&self, path: &str) -> AdminResponse {
+        let r = self.c.bearer("GET", path, &self.token, &Value::Null);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r
+    }
+
+    fn status(&self) -> Value {
+        self.get("/api/policy").json()
+    }
+
+    fn metrics(&self) -> String {
+        self.get("/metrics").text()
+    }
+
+    /// Polls refused for `reason` so far.
+    fn refused(&self, reason: &str) -> u64 {
+        sample(
+            &self.metrics(),
+            &format!("desawifi_policy_errors_total{{reason=\"{reason}\"}}"),
+        )
+    }
+
+    fn version(&self) -> u64 {
+        sample(&self.metrics(), "desawifi_policy_version")
+    }
+}
+
 #[test]
 fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
     let v = Village::up(&tag_for("fleet_policy::follows_the_regency"), 1);
@@ -320,54 +364,39 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
         ),
     );
     add_user(&d, ADMIN.0, "admin", ADMIN.1);
-    let c = AdminClient::new(&d, &v.upstream(), ADMIN_ADDR);
-    let token = c.token(ADMIN.0, ADMIN.1);
-    let get = |path: &str| {
-        let r = c.bearer("GET", path, &token, &Value::Null);
-        assert_eq!(r.status, 200, "{path}: {}", r.text());
-        r
-    };
-    let status = || get("/api/policy").json();
-    let metrics = || get("/metrics").text();
-    let refused = |reason: &str| {
-        sample(
-            &metrics(),
-            &format!("desawifi_policy_errors_total{{reason=\"{reason}\"}}"),
-        )
-    };
-    let version = || sample(&metrics(), "desawifi_policy_version");
+    let a = Admin::new(&d, &v);
     wait_for(
         &d,
         WITHIN_A_POLL,
         "the attacker's certificate refused",
-        || (refused("tls") >= 1).then_some(()),
+        || (a.refused("tls") >= 1).then_some(()),
     );
-    let s = status();
+    let s = a.status();
     assert_eq!(s["version"], Value::Null, "{s}");
     assert_eq!(s["refusal"]["reason"], "tls", "{s}");
-    assert_eq!(version(), 0);
-    assert_eq!(get("/api/quota").json()["daily_data"], "500 MiB");
+    assert_eq!(a.version(), 0);
+    assert_eq!(a.get("/api/quota").json()["daily_data"], "500 MiB");
     nginx.stop();
 
     // v1 from the real server: applied within one poll, audited as "policy v1".
     let mut nginx = Nginx::start(&regency, &dir, "regency");
     let started = Instant::now();
     wait_for(&d, WITHIN_A_POLL, "v1 applied", || {
-        (version() == 1).then_some(())
+        (a.version() == 1).then_some(())
     });
     eprintln!(
         "v1 applied {:?} after the server came up (poll every {POLL:?})",
         started.elapsed()
     );
-    assert_eq!(get("/api/quota").json()["daily_data"], "300 MiB");
-    let audit = get("/api/audit").text();
+    assert_eq!(a.get("/api/quota").json()["daily_data"], "300 MiB");
+    let audit = a.get("/api/audit").text();
     assert!(
         audit.contains("\"policy v1\"")
             && audit.contains("policy.apply")
             && audit.contains("quota.set"),
         "{audit}"
     );
-    let s = status();
+    let s = a.status();
     assert_eq!(
         (s["version"].as_u64(), s["settings"][0]["source"].as_str()),
         (Some(1), Some("regency")),
@@ -376,17 +405,7 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
     assert!(s["fetched_at"].is_string(), "{s}");
 
     // A phone online under v1; v2 lowers the daily quota and its bytes-remaining follows.
-    let login = curl(
-        &v.phone(1),
-        &[
-            "-X",
-            "POST",
-            "--data",
-            "lang=id",
-            &format!("{PORTAL}/login"),
-        ],
-        5.0,
-    );
+    let login = portal_login(&v, 1);
     assert!(matches!(login.code, 200 | 303), "{login:?}");
     let before = captive_remaining(&v);
     assert!(before <= 300 * MIB && before > 250 * MIB, "{before}");
@@ -398,7 +417,7 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
     );
     serve(&dir, &v2);
     wait_for(&d, WITHIN_A_POLL, "v2 applied", || {
-        (version() == 2).then_some(())
+        (a.version() == 2).then_some(())
     });
     let after = wait_for(
         &d,
@@ -410,7 +429,7 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
         },
     );
     assert!(after > 50 * MIB, "{after}");
-    assert_eq!(get("/api/quota").json()["daily_data"], "100 MiB");
+    assert_eq!(a.get("/api/quota").json()["daily_data"], "100 MiB");
 
     // v3 with one byte changed after signing: refused, v2 stays.
     let v3 = signed(
@@ -421,48 +440,35 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
     );
     let doc = std::fs::read_to_string(v3.join("policy.toml")).unwrap();
     std::fs::write(v3.join("policy.toml"), doc.replace("50 MiB", "90 MiB")).unwrap();
-    let before = refused("bad_signature");
+    let before = a.refused("bad_signature");
     serve(&dir, &v3);
     wait_for(&d, WITHIN_A_POLL, "the tampered v3 refused", || {
-        (refused("bad_signature") > before).then_some(())
+        (a.refused("bad_signature") > before).then_some(())
     });
-    assert_eq!(version(), 2);
-    assert_eq!(get("/api/quota").json()["daily_data"], "100 MiB");
-    assert_eq!(status()["refusal"]["reason"], "bad_signature");
+    assert_eq!(a.version(), 2);
+    assert_eq!(a.get("/api/quota").json()["daily_data"], "100 MiB");
+    assert_eq!(a.status()["refusal"]["reason"], "bad_signature");
 
     // v1 served again (its genuine signature): a replay, refused; v2 stays.
-    let before = refused("replay");
+    let before = a.refused("replay");
     serve(&dir, &v1);
     wait_for(&d, WITHIN_A_POLL, "the replayed v1 refused", || {
-        (refused("replay") > before).then_some(())
+        (a.refused("replay") > before).then_some(())
     });
-    assert_eq!(version(), 2);
-    assert_eq!(get("/api/quota").json()["daily_data"], "100 MiB");
+    assert_eq!(a.version(), 2);
+    assert_eq!(a.get("/api/quota").json()["daily_data"], "100 MiB");
 
     // The server gone and the daemon restarted: v2 is still in force.
     nginx.stop();
     d.restart();
-    let c = AdminClient::new(&d, &v.upstream(), ADMIN_ADDR);
-    let token = c.token(ADMIN.0, ADMIN.1);
-    let get = |path: &str| {
-        let r = c.bearer("GET", path, &token, &Value::Null);
-        assert_eq!(r.status, 200, "{path}: {}", r.text());
-        r
-    };
-    let metrics = || get("/metrics").text();
-    let refused = |reason: &str| {
-        sample(
-            &metrics(),
-            &format!("desawifi_policy_errors_total{{reason=\"{reason}\"}}"),
-        )
-    };
-    assert_eq!(sample(&metrics(), "desawifi_policy_version"), 2);
+    let a = Admin::new(&d, &v);
+    assert_eq!(a.version(), 2);
     wait_for(&d, WITHIN_A_POLL, "the unreachable server counted", || {
-        (refused("fetch") >= 1).then_some(())
+        (a.refused("fetch") >= 1).then_some(())
     });
-    assert_eq!(sample(&metrics(), "desawifi_policy_version"), 2);
-    assert_eq!(get("/api/quota").json()["daily_data"], "100 MiB");
-    assert_eq!(get("/api/policy").json()["version"], 2);
+    assert_eq!(a.version(), 2);
+    assert_eq!(a.get("/api/quota").json()["daily_data"], "100 MiB");
+    assert_eq!(a.get("/api/policy").json()["version"], 2);
     assert!(captive_remaining(&v) <= 100 * MIB);
 
     // An expired v4 (signed anyway; `policy sign` warns): refused, v2 stays.
@@ -472,14 +478,14 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
         &key,
         &policy_doc(4, "2020-01-01T00:00:00+08:00", "10 MiB"),
     );
-    let before = refused("expired");
+    let before = a.refused("expired");
     serve(&dir, &v4);
     let _nginx = Nginx::start(&regency, &dir, "regency");
     wait_for(&d, WITHIN_A_POLL, "the expired v4 refused", || {
-        (refused("expired") > before).then_some(())
+        (a.refused("expired") > before).then_some(())
     });
-    assert_eq!(sample(&metrics(), "desawifi_policy_version"), 2);
-    assert_eq!(get("/api/quota").json()["daily_data"], "100 MiB");
+    assert_eq!(a.version(), 2);
+    assert_eq!(a.get("/api/quota").json()["daily_data"], "100 MiB");
 
     // Signed by a key this village does not trust: refused (unknown_key).
     let stranger = dir.join("stranger");
@@ -492,10 +498,10 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
         &stranger.join("policy.key"),
         &policy_doc(6, "2099-01-01T00:00:00+08:00", "10 MiB"),
     );
-    let before = refused("unknown_key");
+    let before = a.refused("unknown_key");
     serve(&dir, &v6);
     wait_for(&d, WITHIN_A_POLL, "the stranger's v6 refused", || {
-        (refused("unknown_key") > before).then_some(())
+        (a.refused("unknown_key") > before).then_some(())
     });
     // Signed, but a value this village's validator rejects (a category it
     // does not have): refused (invalid) before anything changes.
@@ -508,20 +514,20 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
             policy_doc(7, "2099-01-01T00:00:00+08:00", "10 MiB")
         ),
     );
-    let before = refused("invalid");
+    let before = a.refused("invalid");
     serve(&dir, &v7);
     wait_for(&d, WITHIN_A_POLL, "the invalid v7 refused", || {
-        (refused("invalid") > before).then_some(())
+        (a.refused("invalid") > before).then_some(())
     });
-    assert_eq!(sample(&metrics(), "desawifi_policy_version"), 2);
-    assert_eq!(get("/api/quota").json()["daily_data"], "100 MiB");
-    assert!(get("/api/policy").json()["refusal"]["message"]
+    assert_eq!(a.version(), 2);
+    assert_eq!(a.get("/api/quota").json()["daily_data"], "100 MiB");
+    assert!(a.get("/api/policy").json()["refusal"]["message"]
         .as_str()
         .unwrap()
         .contains("tidak_ada"));
 
     // The console shows the version, the last refusal and whose value is in force.
-    let page = get("/").text();
+    let page = a.get("/").text();
     assert!(
         page.contains("id=\"regency\"") && page.contains("<dd id=\"policy-version\">v2</dd>"),
         "{page}"
@@ -530,14 +536,14 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
     assert!(page.contains("<td class=\"regency\">"), "{page}");
 
     // Local and regency: a local admin's change wins until the next version...
-    let put = c.bearer(
+    let put = a.c.bearer(
         "PUT",
         "/api/quota",
-        &token,
+        &a.token,
         &serde_json::json!({"daily_data": "200 MiB"}),
     );
     assert_eq!(put.status, 200, "{}", put.text());
-    let s = get("/api/policy").json();
+    let s = a.status();
     assert_eq!(
         (
             s["settings"][0]["source"].as_str(),
@@ -546,7 +552,7 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
         (Some("local"), Some("200 MiB")),
         "{s}"
     );
-    assert!(get("/").text().contains("<td class=\"local\">"));
+    assert!(a.get("/").text().contains("<td class=\"local\">"));
     // ...which sets every key it names again (v6 and v7 were refused, so
     // they raised nothing).
     let v8 = signed(
@@ -557,9 +563,9 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
     );
     serve(&dir, &v8);
     wait_for(&d, WITHIN_A_POLL, "v8 applied", || {
-        (sample(&metrics(), "desawifi_policy_version") == 8).then_some(())
+        (a.version() == 8).then_some(())
     });
-    let s = get("/api/policy").json();
+    let s = a.status();
     assert_eq!(
         (
             s["settings"][0]["source"].as_str(),
@@ -572,7 +578,7 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
     // v8 in force, served again with openssl's bare signature over the same
     // bytes: no event (nothing applied, nothing refused) for two fetches.
     let total = || -> u64 {
-        metrics()
+        a.metrics()
             .lines()
             .filter(|l| l.starts_with("desawifi_policy_errors_total{"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
@@ -584,15 +590,15 @@ fn a_village_follows_its_regencys_signed_policy_and_refuses_the_rest() {
     std::fs::copy(v8.join("policy.toml"), v8_raw.join("policy.toml")).unwrap();
     openssl_sign(&dir, &key, &v8_raw);
     serve(&dir, &v8_raw);
-    let fetched = || get("/api/policy").json()["fetched_at"].clone();
+    let fetched = || a.get("/api/policy").json()["fetched_at"].clone();
     for _ in 0..2 {
         let seen = fetched();
         wait_for(&d, WITHIN_A_POLL, "another fetch", || {
             (fetched() != seen).then_some(())
         });
     }
-    assert_eq!(total(), errors, "{}", metrics());
-    assert_eq!(sample(&metrics(), "desawifi_policy_version"), 8);
+    assert_eq!(total(), errors, "{}", a.metrics());
+    assert_eq!(a.version(), 8);
 
     let log = d.log();
     assert!(
@@ -663,16 +669,7 @@ fn a_policys_garden_additions_come_and_go_with_its_versions() {
     );
     serve(&dir, &v1);
     let mut nginx = Nginx::start(&regency, &dir, "regency");
-    let c = AdminClient::new(&d, &v.upstream(), ADMIN_ADDR);
-    let token = c.token(ADMIN.0, ADMIN.1);
-    let get = |c: &AdminClient, token: &str, path: &str| {
-        let r = c.bearer("GET", path, token, &Value::Null);
-        assert_eq!(r.status, 200, "{path}: {}", r.text());
-        r
-    };
-    let version = |c: &AdminClient, token: &str| {
-        sample(&get(c, token, "/metrics").text(), "desawifi_policy_version")
-    };
+    let a = Admin::new(&d, &v);
     // Without its CA file every poll is refused as `tls`, naming the file,
     // and the village stays up; once the file is there, the next poll
     // applies v1 (no restart).
@@ -680,12 +677,9 @@ fn a_policys_garden_additions_come_and_go_with_its_versions() {
         &d,
         WITHIN_A_POLL,
         "a poll refused for the missing CA file",
-        || {
-            let metrics = get(&c, &token, "/metrics").text();
-            (sample(&metrics, "desawifi_policy_errors_total{reason=\"tls\"}") >= 1).then_some(())
-        },
+        || (a.refused("tls") >= 1).then_some(()),
     );
-    let s = get(&c, &token, "/api/policy").json();
+    let s = a.status();
     assert_eq!(s["refusal"]["reason"], "tls", "{s}");
     assert!(
         s["refusal"]["message"]
@@ -693,16 +687,16 @@ fn a_policys_garden_additions_come_and_go_with_its_versions() {
             .is_some_and(|m| m.contains("regency-ca.pem")),
         "{s}"
     );
-    assert_eq!(version(&c, &token), 0);
+    assert_eq!(a.version(), 0);
     assert!(phone_reaches(&v, OWN), "the village's own garden meanwhile");
     std::fs::rename(&later, &ca).unwrap();
     wait_for(&d, WITHIN_A_POLL, "v1 applied", || {
-        (version(&c, &token) == 1).then_some(())
+        (a.version() == 1).then_some(())
     });
     // In force with the version: the reconcile ran before the op returned.
     assert!(phone_reaches(&v, &added), "v1's addition\n{}", d.log_tail());
     assert!(phone_reaches(&v, OWN));
-    let s = get(&c, &token, "/api/policy").json();
+    let s = a.status();
     assert_eq!(
         s["walled_garden"],
         serde_json::json!({
@@ -719,14 +713,14 @@ fn a_policys_garden_additions_come_and_go_with_its_versions() {
         .find(|x| x["key"] == "walled_garden.addresses")
         .unwrap_or_else(|| panic!("no garden row: {s}"));
     assert_eq!(row["source"], "regency", "{s}");
-    let audit = get(&c, &token, "/api/audit").text();
+    let audit = a.get("/api/audit").text();
     assert!(
         audit.contains("walled_garden.addresses")
             && audit.contains("\"policy v1\"")
             && audit.contains(&format!("{added}/32")),
         "{audit}"
     );
-    let page = get(&c, &token, "/").text();
+    let page = a.get("/").text();
     assert!(
         page.contains("<code>walled_garden.addresses</code>")
             && page.contains(&format!("+ {added}/32")),
@@ -757,10 +751,9 @@ fn a_policys_garden_additions_come_and_go_with_its_versions() {
     let v2 = signed(&dir, "v2", &key, &head(2));
     serve(&dir, &v2);
     let _nginx = Nginx::start(&regency, &dir, "regency");
-    let c = AdminClient::new(&d, &v.upstream(), ADMIN_ADDR);
-    let token = c.token(ADMIN.0, ADMIN.1);
+    let a = Admin::new(&d, &v);
     wait_for(&d, WITHIN_A_POLL, "v2 applied", || {
-        (version(&c, &token) == 2).then_some(())
+        (a.version() == 2).then_some(())
     });
     assert!(
         !phone_reaches(&v, &added),
@@ -768,17 +761,11 @@ fn a_policys_garden_additions_come_and_go_with_its_versions() {
         d.log_tail()
     );
     assert!(phone_reaches(&v, OWN), "the village's own entry stays");
-    let audit = get(&c, &token, "/api/audit").text();
+    let audit = a.get("/api/audit").text();
     assert!(audit.contains("\"policy v2\""), "{audit}");
 
     // Garden domains need the router's dnsmasq: refused (invalid), v2 stays.
-    let refused = || {
-        sample(
-            &get(&c, &token, "/metrics").text(),
-            "desawifi_policy_errors_total{reason=\"invalid\"}",
-        )
-    };
-    let before = refused();
+    let before = a.refused("invalid");
     // `desawifi policy sign` refuses to sign it (the CLI checks the document
     // first), so the regency's key signs it with openssl directly.
     let v3 = dir.join("v3");
@@ -805,10 +792,10 @@ fn a_policys_garden_additions_come_and_go_with_its_versions() {
     openssl_sign(&dir, &key, &v3);
     serve(&dir, &v3);
     wait_for(&d, WITHIN_A_POLL, "v3 with domains refused", || {
-        (refused() > before).then_some(())
+        (a.refused("invalid") > before).then_some(())
     });
-    assert_eq!(version(&c, &token), 2);
-    let s = get(&c, &token, "/api/policy").json();
+    assert_eq!(a.version(), 2);
+    let s = a.status();
     assert!(
         s["refusal"]["message"]
             .as_str()
