@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{curl, ns_exec, Daemon, Village};
 
 const NAME: &str = "portal.desa.test";
@@ -13,35 +11,7 @@ const NAME: &str = "portal.desa.test";
 /// A self-signed certificate for NAME (openssl, as an operator would make one).
 fn test_certificate(dir: &std::path::Path) -> (String, String) {
     let (cert, key) = (dir.join("portal.crt"), dir.join("portal.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-        ])
-        .args([
-            "-subj",
-            &format!("/CN={NAME}"),
-            "-addext",
-            &format!("subjectAltName=DNS:{NAME}"),
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl not found: apt-get install openssl");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::self_signed_cert(NAME, &key, &cert);
     (cert.display().to_string(), key.display().to_string())
 }
 

@@ -803,9 +803,9 @@ pub fn connect_in(
     .expect("the connecting thread panicked")
 }
 
-/// A self-signed P-256 certificate for `fleet.example.net` (the regency's
-/// server in the fleet tests), valid 2 days: `key` and `cert`, PEM, by openssl.
-pub fn self_signed_fleet_cert(key: &Path, cert: &Path) {
+/// A self-signed P-256 certificate for DNS name `name`, valid 2 days:
+/// `key` and `cert`, PEM, made by openssl as an operator would.
+pub fn self_signed_cert(name: &str, key: &Path, cert: &Path) {
     let o = Command::new("openssl")
         .args([
             "req",
@@ -817,10 +817,12 @@ pub fn self_signed_fleet_cert(key: &Path, cert: &Path) {
             "-nodes",
             "-days",
             "2",
+        ])
+        .args([
             "-subj",
-            "/CN=fleet.example.net",
+            &format!("/CN={name}"),
             "-addext",
-            "subjectAltName=DNS:fleet.example.net",
+            &format!("subjectAltName=DNS:{name}"),
         ])
         .arg("-keyout")
         .arg(key)
@@ -833,6 +835,11 @@ pub fn self_signed_fleet_cert(key: &Path, cert: &Path) {
         "openssl req: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// [`self_signed_cert`] for `fleet.example.net`, the regency's server in the fleet tests.
+pub fn self_signed_fleet_cert(key: &Path, cert: &Path) {
+    self_signed_cert("fleet.example.net", key, cert);
 }
 
 /// One answer from the admin listener.
