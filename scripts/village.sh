@@ -8,8 +8,9 @@
 #   village.sh down TAG          remove everything of village TAG
 #   village.sh down-all          remove every village (clean-up after killed test runs)
 #
-# TAG is 1-6 of [a-z0-9], so several villages can exist at once (tests run in
-# parallel). Everything of a village is named after its TAG:
+# TAG is 1-8 of [a-z0-9], so several villages can exist at once (tests run in
+# parallel; DW_VILLAGE_SALT in tests/common prefixes every test's tag, so two
+# checkouts can run the same test at once). Everything of a village is named after its TAG:
 #
 #   dw-TAG-u   upstream  eth0 198.51.100.2/24 2001:db8:100::2/64, lo 203.0.113.10/32
 #                        (and .21-.23: youtube.com, tiktok.com, bpjs-kesehatan.go.id, tests/categories.rs)
@@ -47,7 +48,7 @@ READY_SECS=10
 die() { echo "village.sh: $*" >&2; exit 1; }
 
 usage() {
-    echo "usage: village.sh up TAG NPHONES | village.sh regency TAG | village.sh down TAG | village.sh down-all   (TAG: 1-6 of [a-z0-9], NPHONES: 1-244)" >&2
+    echo "usage: village.sh up TAG NPHONES | village.sh regency TAG | village.sh down TAG | village.sh down-all   (TAG: 1-8 of [a-z0-9], NPHONES: 1-244)" >&2
     exit 2
 }
 
@@ -57,7 +58,7 @@ need() {
 }
 
 check_tag() {
-    [[ "$1" =~ ^[a-z0-9]{1,6}$ ]] || die "bad TAG '$1': 1-6 characters of [a-z0-9]"
+    [[ "$1" =~ ^[a-z0-9]{1,8}$ ]] || die "bad TAG '$1': 1-8 characters of [a-z0-9]"
 }
 
 # The python3 for tests/upstream.py: Debian's own (stdlib only) when present.
@@ -369,7 +370,7 @@ down-all)
     [[ $# -eq 1 ]] || usage
     need ip iproute2
     [[ $EUID -eq 0 ]] || die "must run as root (network namespaces)"
-    for tag in $( (ip netns list | awk '{print $1}' | sed -nE 's/^dw-([a-z0-9]{1,6})-(r|u|g|p[0-9]+)$/\1/p'
+    for tag in $( (ip netns list | awk '{print $1}' | sed -nE 's/^dw-([a-z0-9]{1,8})-(r|u|g|p[0-9]+)$/\1/p'
                    ls "$RUN_ROOT" 2>/dev/null) | sort -u); do
         check_tag "$tag" && down "$tag"
     done

@@ -97,6 +97,17 @@ impl VillageHandle {
     }
 }
 
+/// The tag prefix from `DW_VILLAGE_SALT` (empty when unset); panics on a
+/// value village.sh would refuse, naming the variable.
+fn village_salt() -> String {
+    let salt = std::env::var("DW_VILLAGE_SALT").unwrap_or_default();
+    assert!(
+        salt.len() <= 2 && salt.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        "DW_VILLAGE_SALT={salt:?}: at most 2 of [a-z0-9]"
+    );
+    salt
+}
+
 impl Village {
     /// A handle naming this village's namespaces, for other threads.
     pub fn handle(&self) -> VillageHandle {
@@ -115,6 +126,9 @@ impl Village {
     /// for walled-garden domains); each must be a single word.
     pub fn up_with_router_dns(tag: &str, phones: usize, dnsmasq_args: &[&str]) -> Village {
         require_root();
+        // DW_VILLAGE_SALT (up to 2 of [a-z0-9]) prefixes the tag, so two
+        // checkouts on one machine can run the same test at once.
+        let tag = &format!("{}{tag}", village_salt());
         let out = Command::new("bash")
             .args([SCRIPT, "up", tag, &phones.to_string()])
             .env("DW_ROUTER_DNSMASQ_ARGS", dnsmasq_args.join(" "))
