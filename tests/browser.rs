@@ -14,9 +14,11 @@ mod common;
 
 use std::time::Instant;
 
-use cdp::{base64_decode, Browser, Tab, LOAD_TIMEOUT};
+use cdp::{
+    base64_decode, bytes_on_wire, external_refs, host_of, requested_urls, Browser, Tab,
+    LOAD_TIMEOUT,
+};
 use common::{tag_for, Daemon, Village};
-use serde_json::Value;
 
 const UPSTREAM: &str = "http://198.51.100.2/";
 const PORTAL_HOST: &str = "10.77.0.1";
@@ -25,70 +27,6 @@ const UPSTREAM_HOST: &str = "198.51.100.2";
 const SCREEN: (u32, u32) = (360, 640);
 /// The most the splash page (and everything it loads) may weigh on the wire.
 const SPLASH_BUDGET: f64 = 30.0 * 1024.0;
-
-/// The host of an http(s) URL; None for data:, about: and the like.
-fn host_of(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))?;
-    let hostport = rest.split(['/', '?', '#']).next().unwrap_or("");
-    Some(hostport.rsplit_once(':').map_or(hostport, |(h, _)| h))
-}
-
-/// Every URL the page asked for (`Network.requestWillBeSent`, redirects included).
-fn requested_urls(events: &[Value]) -> Vec<String> {
-    let mut urls = Vec::new();
-    for e in events
-        .iter()
-        .filter(|e| e["method"] == "Network.requestWillBeSent")
-    {
-        if let Some(r) = e["params"]["redirectResponse"]["url"].as_str() {
-            urls.push(r.to_owned());
-        }
-        urls.push(
-            e["params"]["request"]["url"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        );
-    }
-    urls.dedup();
-    urls
-}
-
-/// Bytes on the wire for everything loaded (`Network.loadingFinished`).
-fn bytes_on_wire(events: &[Value]) -> f64 {
-    events
-        .iter()
-        .filter(|e| e["method"] == "Network.loadingFinished")
-        .filter_map(|e| e["params"]["encodedDataLength"].as_f64())
-        .sum()
-}
-
-/// External references in a page's HTML: anything that would make the browser
-/// leave the router (absolute http(s) or protocol-relative URLs, @import).
-fn external_refs(html: &str) -> Vec<String> {
-    let lower = html.to_ascii_lowercase();
-    let mut found = Vec::new();
-    for pat in [
-        "src=\"http",
-        "src='http",
-        "href=\"http",
-        "href='http",
-        "src=\"//",
-        "href=\"//",
-        "url(http",
-        "url(\"http",
-        "url('http",
-        "url(//",
-        "@import",
-    ] {
-        if let Some(i) = lower.find(pat) {
-            found.push(html[i..(i + 80).min(html.len())].to_owned());
-        }
-    }
-    found
-}
 
 /// The villager's path from captive to online: open a plain-HTTP site, land on
 /// the splash page (checked: what it shows, that it fits the screen, that it

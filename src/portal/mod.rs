@@ -9,6 +9,7 @@
 
 mod hours;
 mod origin;
+mod pages;
 pub mod quiz;
 mod routes;
 pub mod tls;

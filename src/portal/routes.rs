@@ -69,7 +69,12 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
         (&Method::GET | &Method::HEAD, "/") => splash(portal, &client, lang),
         (&Method::GET | &Method::HEAD, "/status") => status(portal, &client, lang),
         (&Method::GET | &Method::HEAD, "/api/captive") => captive_api(portal, &client),
-        (&Method::GET | &Method::HEAD, "/info") => Ok(info(portal, lang)),
+        (&Method::GET | &Method::HEAD, "/info") => {
+            Ok(html(StatusCode::OK, super::pages::info(portal, lang)))
+        }
+        (&Method::GET | &Method::HEAD, "/privasi") => {
+            Ok(html(StatusCode::OK, super::pages::privacy(portal, lang)))
+        }
         (&Method::POST, "/login") => {
             match read_form(req, config.portal.max_body.0 as usize).await {
                 Ok(form) => login(portal, &client, form_lang(&form).unwrap_or(lang)).await,
@@ -85,15 +90,17 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
             Ok(form) => logout(portal, &client, form_lang(&form).unwrap_or(lang)).await,
             Err(resp) => Ok(resp),
         },
-        (_, "/" | "/status" | "/api/captive" | "/info" | "/login" | "/logout" | "/quiz") => {
-            Ok(message(
-                portal,
-                StatusCode::METHOD_NOT_ALLOWED,
-                lang,
-                "error_title",
-                "not_found",
-            ))
-        }
+        (
+            _,
+            "/" | "/status" | "/api/captive" | "/info" | "/privasi" | "/login" | "/logout"
+            | "/quiz",
+        ) => Ok(message(
+            portal,
+            StatusCode::METHOD_NOT_ALLOWED,
+            lang,
+            "error_title",
+            "not_found",
+        )),
         _ => Ok(message(
             portal,
             StatusCode::NOT_FOUND,
@@ -172,12 +179,22 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
         Size(view.daily_data.saturating_sub(view.used_today)).to_string()
     };
     let reset = local_hhmm(view.quota_resets, &config.site.timezone);
-    let state = match view.standing {
-        Standing::Normal => portal.ui.text(lang, "state_online").to_owned(),
-        Standing::Throttled => portal
-            .ui
-            .text_with(lang, "state_throttled", &[("reset", &reset)]),
-        Standing::Cut => portal.ui.text_with(lang, "state_cut", &[("reset", &reset)]),
+    // One headline: connected (slowed after the quota too), or cut off.
+    let (headline, state) = match view.standing {
+        Standing::Normal => (
+            "status_title",
+            portal.ui.text(lang, "state_online").to_owned(),
+        ),
+        Standing::Throttled => (
+            "status_title",
+            portal
+                .ui
+                .text_with(lang, "state_throttled", &[("reset", &reset)]),
+        ),
+        Standing::Cut => (
+            "quota_cut_title",
+            portal.ui.text_with(lang, "state_cut", &[("reset", &reset)]),
+        ),
     };
     let page = portal.ui.render(
         Page::Status,
@@ -185,6 +202,7 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
         &[
             ("site_name", &config.site.name),
             ("regency", &config.site.regency),
+            ("headline", portal.ui.text(lang, headline)),
             ("state", &state),
             ("time_left", &time_left(view.seconds_remaining, lang)),
             ("data_used", &Size(view.used_today).to_string()),
@@ -299,43 +317,6 @@ async fn logout(portal: &Portal, client: &Client, lang: Language) -> Result<Resp
     };
     portal.gateway.revoke(mac, "logout").await?;
     Ok(redirect(StatusCode::SEE_OTHER, &format!("/?lang={lang}")))
-}
-
-/// RFC 8908's venue-info page: every tip, and the public services that
-/// stay reachable without logging in (the walled garden).
-fn info(portal: &Portal, lang: Language) -> Resp {
-    let config = portal.gateway.config();
-    let li = |text: &str| format!("<li>{}</li>", escape_html(text));
-    let tips: String = portal.ui.tips().iter().map(|t| li(t.text(lang))).collect();
-    // The addresses in force: the village's own and the regency policy's.
-    let mut services: String = config
-        .walled_garden
-        .domains
-        .iter()
-        .map(|d| li(d))
-        .chain(
-            portal
-                .gateway
-                .garden_addresses()
-                .iter()
-                .map(|a| li(&a.to_string())),
-        )
-        .collect();
-    if services.is_empty() {
-        services = li(portal.ui.text(lang, "info_no_services"));
-    }
-    let page = portal.ui.render(
-        Page::Info,
-        lang,
-        &[
-            ("site_name", &config.site.name),
-            ("regency", &config.site.regency),
-            ("tips_html", &tips),
-            ("services_html", &services),
-            ("other_lang", lang.other().tag()),
-        ],
-    );
-    html(StatusCode::OK, page)
 }
 
 /// RFC 8908: the captive-portal API.

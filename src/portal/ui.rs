@@ -35,7 +35,8 @@ const EMBEDDED: &[(&str, &str)] = embed!(
     "templates/splash.html",
     "templates/status.html",
     "templates/message.html",
-    "templates/info.html"
+    "templates/info.html",
+    "templates/privacy.html"
 );
 
 /// The portal UI's files; `{{css}}` and `{{logo}}` insert two of them.
@@ -55,12 +56,21 @@ pub enum Page {
     Status,
     /// One plain message: blocked, over quota, error, ...
     Message,
-    /// RFC 8908's venue-info page: tips and the public services always reachable.
+    /// RFC 8908's venue-info page: the public services always reachable and
+    /// the free categories, by name; the tips.
     Info,
+    /// The privacy notice: what the router keeps about a phone and for how long.
+    Privacy,
 }
 
 impl Page {
-    const ALL: [Page; 4] = [Page::Splash, Page::Status, Page::Message, Page::Info];
+    const ALL: [Page; 5] = [
+        Page::Splash,
+        Page::Status,
+        Page::Message,
+        Page::Info,
+        Page::Privacy,
+    ];
 
     /// The template's path inside `portal-ui/`.
     pub fn file(self) -> &'static str {
@@ -69,6 +79,7 @@ impl Page {
             Page::Status => "templates/status.html",
             Page::Message => "templates/message.html",
             Page::Info => "templates/info.html",
+            Page::Privacy => "templates/privacy.html",
         }
     }
 
@@ -79,10 +90,15 @@ impl Page {
         match self {
             Page::Splash => "site_name regency tip pillar other_lang notice_html",
             Page::Status => {
-                "site_name regency state time_left data_used data_left notice_html quiz_html other_lang"
+                "site_name regency headline state time_left data_used data_left notice_html quiz_html \
+                 other_lang"
             }
             Page::Message => "title body quiz_html other_lang",
-            Page::Info => "site_name regency tips_html services_html other_lang",
+            Page::Info => {
+                "site_name regency services_html technician_html free_html allowance_html tips_html \
+                 other_lang"
+            }
+            Page::Privacy => "site_name regency how_long ask other_lang",
         }
     }
 

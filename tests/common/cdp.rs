@@ -404,6 +404,73 @@ impl Tab<'_> {
     }
 }
 
+// What a page asked of the network, from the events `Tab::navigate` returns
+// (shared by the villager pages' tests: nothing may leave the router).
+
+/// The host of an http(s) URL; None for data:, about: and the like.
+pub fn host_of(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let hostport = rest.split(['/', '?', '#']).next().unwrap_or("");
+    Some(hostport.rsplit_once(':').map_or(hostport, |(h, _)| h))
+}
+
+/// Every URL the page asked for (`Network.requestWillBeSent`, redirects included).
+pub fn requested_urls(events: &[Value]) -> Vec<String> {
+    let mut urls = Vec::new();
+    for e in events
+        .iter()
+        .filter(|e| e["method"] == "Network.requestWillBeSent")
+    {
+        if let Some(r) = e["params"]["redirectResponse"]["url"].as_str() {
+            urls.push(r.to_owned());
+        }
+        urls.push(
+            e["params"]["request"]["url"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    urls.dedup();
+    urls
+}
+
+/// Bytes on the wire for everything loaded (`Network.loadingFinished`).
+pub fn bytes_on_wire(events: &[Value]) -> f64 {
+    events
+        .iter()
+        .filter(|e| e["method"] == "Network.loadingFinished")
+        .filter_map(|e| e["params"]["encodedDataLength"].as_f64())
+        .sum()
+}
+
+/// External references in a page's HTML: anything that would make the browser
+/// leave the router (absolute http(s) or protocol-relative URLs, @import).
+pub fn external_refs(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut found = Vec::new();
+    for pat in [
+        "src=\"http",
+        "src='http",
+        "href=\"http",
+        "href='http",
+        "src=\"//",
+        "href=\"//",
+        "url(http",
+        "url(\"http",
+        "url('http",
+        "url(//",
+        "@import",
+    ] {
+        if let Some(i) = lower.find(pat) {
+            found.push(html[i..(i + 80).min(html.len())].to_owned());
+        }
+    }
+    found
+}
+
 pub fn base64_decode(s: &str) -> Vec<u8> {
     let val = |c: u8| match c {
         b'A'..=b'Z' => c - b'A',
