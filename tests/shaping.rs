@@ -9,7 +9,7 @@
 //! ([`satellite`]). A qdisc on the iperf3 server's own interface would not do:
 //! TCP small queues would keep each sender's share of that queue small.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
