@@ -227,8 +227,9 @@ impl Iperf {
     }
 }
 
-/// `ping -c COUNT -i 0.2` from a phone to the upstream: each reply's round trip in ms, in order (lost ones left out).
-fn ping(ns: &str, count: u32) -> Vec<f64> {
+/// `ping -c COUNT -i 0.2` from a phone to the upstream: each reply's
+/// `(icmp_seq, round trip in ms)`, in the order they came (lost ones left out).
+fn ping(ns: &str, count: u32) -> Vec<(u32, f64)> {
     let o = ns_exec(
         ns,
         &["ping", "-n", "-c", &count.to_string(), "-i", "0.2", SERVER],
@@ -240,15 +241,49 @@ fn ping(ns: &str, count: u32) -> Vec<f64> {
         "ping not found: apt-get install iputils-ping"
     );
     // 64 bytes from 198.51.100.2: icmp_seq=1 ttl=63 time=0.051 ms
-    let rtts: Vec<f64> = out
+    let field = |l: &str, key: &str| -> Option<String> {
+        Some(l.split_once(key)?.1.split(' ').next()?.to_string())
+    };
+    let rtts: Vec<(u32, f64)> = out
         .lines()
-        .filter_map(|l| l.split_once(" time=")?.1.split(' ').next()?.parse().ok())
+        .filter_map(|l| {
+            let seq = field(l, " icmp_seq=")?.parse().ok()?;
+            let ms = field(l, " time=")?.parse().ok()?;
+            Some((seq, ms))
+        })
         .collect();
     assert!(
         rtts.len() as u32 > count / 2,
         "ping from {ns}: most replies lost: {out}{err}"
     );
     rtts
+}
+
+/// Bytes phone `phone` has received (`download`) or sent on its eth0.
+fn phone_bytes(v: &Village, phone: usize, download: bool) -> u64 {
+    let file = if download { "rx_bytes" } else { "tx_bytes" };
+    let path = format!("/sys/class/net/eth0/statistics/{file}");
+    let text = ns_ok(&v.phone(phone), &["cat", &path]);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{path} in phone {phone}: {e}: {text:?}"))
+}
+
+/// Waits until the load runs: both loaded phones (1 and 2) have moved
+/// [`FLOWING`] bytes of payload since `before`. Returns how long that took.
+fn wait_for_load(v: &Village, download: bool, before: [u64; 2], spawned: Instant) -> Duration {
+    let deadline = spawned + Duration::from_secs(15);
+    loop {
+        let moved = [1, 2].map(|p| phone_bytes(v, p, download) - before[p - 1]);
+        if moved.iter().all(|&b| b >= FLOWING) {
+            return spawned.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the iperf3 load did not start within 15 s: phones 1 and 2 moved {moved:?} bytes"
+        );
+        sleep(Duration::from_millis(50));
+    }
 }
 
 /// (avg, max) of some round trips.
@@ -270,20 +305,23 @@ struct Load {
     /// The same during the first seconds, while the senders start (their
     /// bursts fill the satellite's buffer, upstream of any shaping of ours).
     ping_start: (f64, f64),
+    /// From spawning iperf3 to both loads flowing.
+    waited: Duration,
 }
 
 impl std::fmt::Display for Load {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "16 flows {:.2} Mbit/s, 1 flow {:.2} Mbit/s, Jain {:.3}; third phone's ping avg {:.2} ms, max {:.2} ms (start-up: avg {:.2}, max {:.2})",
+            "16 flows {:.2} Mbit/s, 1 flow {:.2} Mbit/s, Jain {:.3}; third phone's ping avg {:.2} ms, max {:.2} ms (start-up: avg {:.2}, max {:.2}; load flowing {} ms after spawning iperf3)",
             self.many_flows / 1e6,
             self.one_flow / 1e6,
             self.jain,
             self.ping.0,
             self.ping.1,
             self.ping_start.0,
-            self.ping_start.1
+            self.ping_start.1,
+            self.waited.as_millis()
         )
     }
 }
@@ -298,25 +336,48 @@ fn jain(xs: &[f64]) -> f64 {
 /// How long each load runs, and the start-up left out of its figures.
 const LOAD_SECS: u32 = 10;
 const START_UP_SECS: u32 = 3;
+/// Bytes each loaded phone has moved when its load counts as running: far
+/// more than iperf3's control exchange (a few kB), less than its first burst.
+const FLOWING: u64 = 64 * 1024;
 
 /// Phone 1 with 16 flows and phone 2 with 1 flow, at the same time, for
-/// [`LOAD_SECS`]; phone 3 pings the upstream meanwhile, 5 times a second.
-/// Throughputs leave out the first [`START_UP_SECS`] (`-O`), and so does the
-/// ping figure (the start-up's is kept apart). Servers on ports 5201 and 5202.
+/// [`START_UP_SECS`] + [`LOAD_SECS`] (`-O` counts the start-up apart, and
+/// iperf3 leaves it out of the throughputs); phone 3 pings the upstream
+/// meanwhile, 5 times a second. Servers on ports 5201 and 5202.
+///
+/// The ping's clock starts when both loads are flowing, not when iperf3 is
+/// spawned: a loaded machine can take seconds to get iperf3 through its
+/// control exchange and 17 connections, and the senders' start-up (slow
+/// start's bursts fill the satellite's shared buffer, upstream of any
+/// shaping of ours) must land in `ping_start`, not in `ping`. Pings are
+/// placed by their `icmp_seq` (when they were sent), so a lost reply does
+/// not move the later ones into the start-up.
 fn load(v: &Village, download: bool) -> Load {
+    let before = [1, 2].map(|p| phone_bytes(v, p, download));
+    let spawned = Instant::now();
     let many = Iperf::start(v, 1, 5201, 16, LOAD_SECS, START_UP_SECS, download);
     let one = Iperf::start(v, 2, 5202, 1, LOAD_SECS, START_UP_SECS, download);
-    sleep(Duration::from_millis(500));
-    // From 0.5 s to 9.5 s; replies 1..=12 were sent before 3 s.
-    let rtts = ping(&v.phone(3), (LOAD_SECS - 1) * 5);
-    let start_up = ((START_UP_SECS * 1000 - 500) / 200) as usize;
+    let waited = wait_for_load(v, download, before, spawned);
+    // From the load's start to 1 s before its end; sequence numbers
+    // 1..=15 are sent during the start-up.
+    let rtts = ping(&v.phone(3), (START_UP_SECS + LOAD_SECS - 1) * 5);
     let (many_flows, one_flow) = (many.bits_per_second(), one.bits_per_second());
+    let start_up_pings = START_UP_SECS * 5;
+    let (start, steady): (Vec<_>, Vec<_>) =
+        rtts.iter().partition(|(seq, _)| *seq <= start_up_pings);
+    let ms = |v: Vec<&(u32, f64)>| v.into_iter().map(|(_, ms)| *ms).collect::<Vec<f64>>();
+    let (start, steady) = (ms(start), ms(steady));
+    assert!(
+        !start.is_empty() && !steady.is_empty(),
+        "phone 3's pings: {rtts:?}"
+    );
     Load {
         many_flows,
         one_flow,
         jain: jain(&[many_flows, one_flow]),
-        ping: avg_max(&rtts[start_up.min(rtts.len() - 1)..]),
-        ping_start: avg_max(&rtts[..start_up.min(rtts.len())]),
+        ping: avg_max(&steady),
+        ping_start: avg_max(&start),
+        waited,
     }
 }
 
