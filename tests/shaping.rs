@@ -16,7 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{curl, ns_exec, ns_ok, tag_for, Daemon, Village};
 use desawifi::domain::DEFAULT_SLOTS;
@@ -227,12 +227,22 @@ impl Iperf {
     }
 }
 
-/// `ping -c COUNT -i 0.2` from a phone to the upstream: each reply's
-/// `(icmp_seq, round trip in ms)`, in the order they came (lost ones left out).
-fn ping(ns: &str, count: u32) -> Vec<(u32, f64)> {
+/// `ping -D -c COUNT -i 0.2` from a phone to the upstream: each reply's
+/// `(when it was sent, round trip in ms)`, the time in seconds since the
+/// Unix epoch, in the order they came (lost ones left out).
+fn ping(ns: &str, count: u32) -> Vec<(f64, f64)> {
     let o = ns_exec(
         ns,
-        &["ping", "-n", "-c", &count.to_string(), "-i", "0.2", SERVER],
+        &[
+            "ping",
+            "-n",
+            "-D",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.2",
+            SERVER,
+        ],
     );
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -240,16 +250,13 @@ fn ping(ns: &str, count: u32) -> Vec<(u32, f64)> {
         !err.contains("exec of \"ping\" failed"),
         "ping not found: apt-get install iputils-ping"
     );
-    // 64 bytes from 198.51.100.2: icmp_seq=1 ttl=63 time=0.051 ms
-    let field = |l: &str, key: &str| -> Option<String> {
-        Some(l.split_once(key)?.1.split(' ').next()?.to_string())
-    };
-    let rtts: Vec<(u32, f64)> = out
+    // [1765000000.123456] 64 bytes from 198.51.100.2: icmp_seq=1 ttl=63 time=0.051 ms
+    let rtts: Vec<(f64, f64)> = out
         .lines()
         .filter_map(|l| {
-            let seq = field(l, " icmp_seq=")?.parse().ok()?;
-            let ms = field(l, " time=")?.parse().ok()?;
-            Some((seq, ms))
+            let received: f64 = l.strip_prefix('[')?.split_once(']')?.0.parse().ok()?;
+            let ms: f64 = l.split_once(" time=")?.1.split(' ').next()?.parse().ok()?;
+            Some((received - ms / 1000.0, ms))
         })
         .collect();
     assert!(
@@ -257,6 +264,13 @@ fn ping(ns: &str, count: u32) -> Vec<(u32, f64)> {
         "ping from {ns}: most replies lost: {out}{err}"
     );
     rtts
+}
+
+/// Seconds since the Unix epoch (ping -D's clock).
+fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64()
 }
 
 /// Bytes phone `phone` has received (`download`) or sent on its eth0.
@@ -286,6 +300,64 @@ fn wait_for_load(v: &Village, download: bool, before: [u64; 2], spawned: Instant
     }
 }
 
+/// Bytes queued in the satellite's FIFO (`backlog` of the TBF on ifb-sat).
+fn satellite_backlog(v: &Village) -> u64 {
+    let q = ns_ok(
+        &v.router(),
+        &["tc", "-s", "qdisc", "show", "dev", "ifb-sat"],
+    );
+    // " backlog 398280b 0p requeues 0", sizes of 1 KiB and up as "220Kb", "1Mb".
+    let size = q
+        .split_once(" backlog ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no backlog in tc's ifb-sat qdisc: {q}"));
+    let (number, unit) = size.split_at(size.trim_end_matches(char::is_alphabetic).len());
+    let scale = match unit {
+        "b" => 1,
+        "Kb" => 1024,
+        "Mb" => 1024 * 1024,
+        _ => panic!("backlog {size:?}: unknown unit"),
+    };
+    number
+        .parse::<u64>()
+        .unwrap_or_else(|e| panic!("backlog {size:?}: {e}"))
+        * scale
+}
+
+/// When the senders' start-up ended, in a shaped download through the
+/// satellite: not before `START_UP_SECS` after `flowing`, and not before
+/// the start-up's queue in the satellite's shared FIFO (slow start
+/// overshoots the uplink; the FIFO is upstream of any shaping of ours) has
+/// drained: [`DRAINED_SAMPLES`] readings 50 ms apart below
+/// [`DRAINED_BYTES`]. Panics when it has not drained [`DRAIN_SECS`] into
+/// the load: then our queue is not the bottleneck and the third phone waits.
+fn start_up_over(v: &Village, flowing: Instant) -> SystemTime {
+    sleep(
+        (flowing + Duration::from_secs(START_UP_SECS.into()))
+            .saturating_duration_since(Instant::now()),
+    );
+    let deadline = flowing + Duration::from_secs(DRAIN_SECS.into());
+    let mut low_since: Option<(SystemTime, u32)> = None;
+    loop {
+        let now = SystemTime::now();
+        let backlog = satellite_backlog(v);
+        low_since = match low_since {
+            _ if backlog >= DRAINED_BYTES => None,
+            None => Some((now, 1)),
+            Some((t, n)) => Some((t, n + 1)),
+        };
+        if let Some((t, DRAINED_SAMPLES)) = low_since {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the third phone waits: the satellite's shared FIFO still holds {backlog} bytes \
+             {DRAIN_SECS} s into the load, so the queue is there, not in our shaping"
+        );
+        sleep(Duration::from_millis(50));
+    }
+}
+
 /// (avg, max) of some round trips.
 fn avg_max(rtts: &[f64]) -> (f64, f64) {
     (
@@ -307,18 +379,21 @@ struct Load {
     ping_start: (f64, f64),
     /// From spawning iperf3 to both loads flowing.
     waited: Duration,
+    /// How long the start-up lasted, from the load flowing.
+    start_up: Duration,
 }
 
 impl std::fmt::Display for Load {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "16 flows {:.2} Mbit/s, 1 flow {:.2} Mbit/s, Jain {:.3}; third phone's ping avg {:.2} ms, max {:.2} ms (start-up: avg {:.2}, max {:.2}; load flowing {} ms after spawning iperf3)",
+            "16 flows {:.2} Mbit/s, 1 flow {:.2} Mbit/s, Jain {:.3}; third phone's ping avg {:.2} ms, max {:.2} ms (start-up of {:.1} s: avg {:.2}, max {:.2}; load flowing {} ms after spawning iperf3)",
             self.many_flows / 1e6,
             self.one_flow / 1e6,
             self.jain,
             self.ping.0,
             self.ping.1,
+            self.start_up.as_secs_f64(),
             self.ping_start.0,
             self.ping_start.1,
             self.waited.as_millis()
@@ -333,51 +408,87 @@ fn jain(xs: &[f64]) -> f64 {
     sum * sum / (xs.len() as f64 * squares)
 }
 
-/// How long each load runs, and the start-up left out of its figures.
+/// How long each load runs, and the start-up left out of its figures (at least).
 const LOAD_SECS: u32 = 10;
 const START_UP_SECS: u32 = 3;
 /// Bytes each loaded phone has moved when its load counts as running: far
 /// more than iperf3's control exchange (a few kB), less than its first burst.
 const FLOWING: u64 = 64 * 1024;
+/// The satellite's FIFO counts as drained below this (3 ms at 25 Mbit/s)...
+const DRAINED_BYTES: u64 = 10 * 1024;
+/// ...in this many readings in a row...
+const DRAINED_SAMPLES: u32 = 3;
+/// ...at most this long after the load began flowing (measured: 1-4 s).
+const DRAIN_SECS: u32 = 8;
+
+/// Where the senders' start-up ends, for the ping's figures.
+#[derive(Clone, Copy)]
+enum StartUp {
+    /// [`START_UP_SECS`] after the load flows (no satellite in the path, or
+    /// no shaping of ours, when the satellite's FIFO never drains).
+    Fixed,
+    /// [`start_up_over`]: once the satellite's FIFO has drained too.
+    SatelliteDrained,
+}
 
 /// Phone 1 with 16 flows and phone 2 with 1 flow, at the same time, for
-/// [`START_UP_SECS`] + [`LOAD_SECS`] (`-O` counts the start-up apart, and
-/// iperf3 leaves it out of the throughputs); phone 3 pings the upstream
-/// meanwhile, 5 times a second. Servers on ports 5201 and 5202.
+/// [`START_UP_SECS`] + [`LOAD_SECS`] (`-O`: iperf3 leaves the start-up out
+/// of the throughputs); phone 3 pings the upstream meanwhile, 5 times a
+/// second. Servers on ports 5201 and 5202.
 ///
-/// The ping's clock starts when both loads are flowing, not when iperf3 is
-/// spawned: a loaded machine can take seconds to get iperf3 through its
-/// control exchange and 17 connections, and the senders' start-up (slow
-/// start's bursts fill the satellite's shared buffer, upstream of any
-/// shaping of ours) must land in `ping_start`, not in `ping`. Pings are
-/// placed by their `icmp_seq` (when they were sent), so a lost reply does
-/// not move the later ones into the start-up.
-fn load(v: &Village, download: bool) -> Load {
+/// The ping figure is the steady state; the senders' start-up is kept apart
+/// (`ping_start`). Its clock starts when both loads are flowing, not when
+/// iperf3 is spawned: a loaded machine can take seconds to get iperf3
+/// through its control exchange and 17 connections. And it lasts as long
+/// as it lasts: slow start's bursts fill the satellite's shared FIFO,
+/// upstream of any shaping of ours, and that queue took from 1 to 4 s to
+/// drain (`start_up`). Pings are placed by when they were sent (`ping -D`
+/// less the round trip), so a lost reply moves no other.
+fn load(v: &Village, download: bool, start_up: StartUp) -> Load {
     let before = [1, 2].map(|p| phone_bytes(v, p, download));
     let spawned = Instant::now();
     let many = Iperf::start(v, 1, 5201, 16, LOAD_SECS, START_UP_SECS, download);
     let one = Iperf::start(v, 2, 5202, 1, LOAD_SECS, START_UP_SECS, download);
     let waited = wait_for_load(v, download, before, spawned);
-    // From the load's start to 1 s before its end; sequence numbers
-    // 1..=15 are sent during the start-up.
-    let rtts = ping(&v.phone(3), (START_UP_SECS + LOAD_SECS - 1) * 5);
+    let (flowing, flowing_wall) = (Instant::now(), SystemTime::now());
+    // From the load's start to 1 s before its end.
+    let pinger = {
+        let ns = v.phone(3);
+        std::thread::spawn(move || ping(&ns, (START_UP_SECS + LOAD_SECS - 1) * 5))
+    };
+    let steady_from = match start_up {
+        StartUp::Fixed => flowing_wall + Duration::from_secs(START_UP_SECS.into()),
+        StartUp::SatelliteDrained => start_up_over(v, flowing),
+    };
+    let rtts = pinger.join().expect("the ping thread panicked");
     let (many_flows, one_flow) = (many.bits_per_second(), one.bits_per_second());
-    let start_up_pings = START_UP_SECS * 5;
-    let (start, steady): (Vec<_>, Vec<_>) =
-        rtts.iter().partition(|(seq, _)| *seq <= start_up_pings);
-    let ms = |v: Vec<&(u32, f64)>| v.into_iter().map(|(_, ms)| *ms).collect::<Vec<f64>>();
-    let (start, steady) = (ms(start), ms(steady));
+    let steady_from = unix_secs(steady_from);
+    let (start, steady): (Vec<f64>, Vec<f64>) = (
+        rtts.iter()
+            .filter(|(sent, _)| *sent < steady_from)
+            .map(|r| r.1)
+            .collect(),
+        rtts.iter()
+            .filter(|(sent, _)| *sent >= steady_from)
+            .map(|r| r.1)
+            .collect(),
+    );
     assert!(
-        !start.is_empty() && !steady.is_empty(),
-        "phone 3's pings: {rtts:?}"
+        steady.len() >= 15,
+        "phone 3's steady-state pings, sent after {steady_from}: {steady:?} (all: {rtts:?})"
     );
     Load {
         many_flows,
         one_flow,
         jain: jain(&[many_flows, one_flow]),
         ping: avg_max(&steady),
-        ping_start: avg_max(&start),
+        ping_start: if start.is_empty() {
+            (0.0, 0.0)
+        } else {
+            avg_max(&start)
+        },
         waited,
+        start_up: Duration::from_secs_f64(steady_from - unix_secs(flowing_wall)),
     }
 }
 
@@ -388,7 +499,7 @@ fn a_phone_with_16_flows_does_not_starve_a_phone_with_one() {
     satellite(&v, SATELLITE);
     iperf_servers(&v, &[5201, 5202]);
 
-    let unshaped = load(&v, true);
+    let unshaped = load(&v, true, StartUp::Fixed);
     println!("download, no shaping (one shared 25 Mbit/s queue): {unshaped}");
 
     let tc = router_tc(&v);
@@ -404,7 +515,7 @@ fn a_phone_with_16_flows_does_not_starve_a_phone_with_one() {
         t.elapsed()
     );
     steer(&v, 3);
-    let shaped = load(&v, true);
+    let shaped = load(&v, true, StartUp::SatelliteDrained);
     println!("download, HTB per device at 20 Mbit/s:              {shaped}");
     assert!(shaped.jain >= 0.9, "unfair: {shaped}");
     assert!(
@@ -445,7 +556,7 @@ fn the_daemon_shares_the_uplink_per_device() {
         );
         assert_eq!(r.code, 303, "phone {phone} login: {r:?}\n{}", d.log());
     }
-    let shaped = load(&v, true);
+    let shaped = load(&v, true, StartUp::SatelliteDrained);
     println!("download through the daemon, uplink 20 Mbit/s: {shaped}");
     assert!(shaped.jain >= 0.9, "unfair: {shaped}\n{}", d.log());
     assert!(
@@ -475,7 +586,7 @@ fn upload_is_shared_per_device_too() {
     block_on(router_tc(&v).run(&shaping::setup_script(&plan(None, Some(UPLINK), 16), FAST)))
         .unwrap();
     steer(&v, 3);
-    let shaped = load(&v, false);
+    let shaped = load(&v, false, StartUp::Fixed);
     println!("upload, HTB per device at 20 Mbit/s: {shaped}");
     assert!(shaped.jain >= 0.9, "unfair: {shaped}");
     assert!(
