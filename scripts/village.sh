@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test village: a router, an upstream "internet" and N phones, each in its
 # own network namespace. One source of truth for the topology; the Rust tests
-# (tests/common/mod.rs) and scripts/demo.sh both call it.
+# (testkit/src/village.rs) and scripts/demo.sh both call it.
 #
 #   village.sh up TAG NPHONES    build (or rebuild) village TAG with NPHONES phones
 #   village.sh regency TAG       add the regency office to village TAG (after `up`)
@@ -9,7 +9,7 @@
 #   village.sh down-all          remove every village (clean-up after killed test runs)
 #
 # TAG is 1-8 of [a-z0-9], so several villages can exist at once (tests run in
-# parallel; DW_VILLAGE_SALT in tests/common prefixes every test's tag, so two
+# parallel; DW_VILLAGE_SALT in the test harness (testkit/) prefixes every test's tag, so two
 # checkouts can run the same test at once). Everything of a village is named after its TAG:
 #
 #   dw-TAG-u   upstream  eth0 198.51.100.2/24 2001:db8:100::2/64, lo 203.0.113.10/32

@@ -4,7 +4,7 @@
 //! namespace to the admin listener on the router's WAN address (the
 //! management side). Accounts come from the `desawifi user add` CLI.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

@@ -3,7 +3,7 @@
 //! one process open the store) or on the store itself when no daemon runs;
 //! and the admin certificate's fingerprint as openssl prints it.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

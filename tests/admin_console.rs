@@ -11,9 +11,8 @@
 //! change nothing; a viewer sees no action buttons and gets 403 posting
 //! anyway. Screenshots at 360×800 and 1280×800 go to `target/test-artifacts/`.
 
-#[path = "common/cdp.rs"]
-mod cdp;
-mod common;
+use desawifi_testkit as common;
+use desawifi_testkit::cdp;
 
 use std::path::Path;
 use std::process::Command;

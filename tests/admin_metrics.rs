@@ -6,7 +6,7 @@
 //! the Grafana dashboard checked against the metric names `/metrics` exports,
 //! so neither can drift from the code.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

@@ -3,7 +3,7 @@
 //! real nft, the router's real dnsmasq and real clients. Each test passes
 //! only while the hole stays closed.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;

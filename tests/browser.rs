@@ -5,12 +5,11 @@
 //! `target/test-artifacts/`.
 //!
 //! Chromium is driven with `--remote-debugging-pipe` (CDP as NUL-separated
-//! JSON on fds 3 and 4; `tests/common/cdp.rs`, shared with the admin
+//! JSON on fds 3 and 4; `testkit/src/cdp.rs`, shared with the admin
 //! console's test): no debugging port inside the phone's namespace.
 
-#[path = "common/cdp.rs"]
-mod cdp;
-mod common;
+use desawifi_testkit as common;
+use desawifi_testkit::cdp;
 
 use std::time::Instant;
 

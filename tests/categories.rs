@@ -6,7 +6,7 @@
 //! stay fast for a throttled phone; DNS over TLS is refused; Firefox's DoH
 //! canary gets NXDOMAIN; nothing about categories is kept or shown per device.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -8,7 +8,7 @@
 //! `dist/`) and `DW_DEBROOT` (default `target/debroot/current`). A missing one
 //! fails the test with the command that makes it: a skipped test proves nothing.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

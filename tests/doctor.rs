@@ -2,7 +2,7 @@
 //! built (exit 0), and a failure naming the problem when IPv4 forwarding is
 //! off or the store path is on a read-only file system.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::process::Command;
 

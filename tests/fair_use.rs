@@ -1,7 +1,7 @@
 //! Fair use in a namespace village: daily quota, idle timeout, midnight,
 //! and usage that survives kill -9. Real kernel counters, real nft, curl.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::time::{Duration, Instant};
 

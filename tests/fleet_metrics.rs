@@ -10,7 +10,7 @@
 //! query over exactly that window); no series carries a MAC or IP label; and every
 //! Grafana panel's PromQL runs against the receiver, the key ones returning the village.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

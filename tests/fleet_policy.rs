@@ -6,7 +6,7 @@
 //! leave the policy in force: an attacker's certificate on the path, a byte
 //! changed after signing, an old version served again, an expired one.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

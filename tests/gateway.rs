@@ -3,7 +3,7 @@
 //! network namespace, so every `nft` and `tc` the gateway runs lands there.
 //! This is how midnight is reached in two seconds instead of a day.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::future::Future;
 use std::net::Ipv4Addr;

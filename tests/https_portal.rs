@@ -2,7 +2,7 @@
 //! test certificate for the portal's public name, curl from a phone that
 //! trusts it, and the firewall letting captive phones reach that port.
 
-mod common;
+use desawifi_testkit as common;
 
 use common::{curl, ns_exec, Daemon, Village};
 

@@ -1,7 +1,7 @@
 //! Junk and slow clients get a 4xx (or are cut off) and never stall a
 //! normal phone. Runs against the live portal in a namespace village.
 
-mod common;
+use desawifi_testkit as common;
 
 use common::{curl, ns_exec, Daemon, Village};
 

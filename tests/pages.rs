@@ -8,9 +8,8 @@
 //! page; from the network: nothing asked outside the router, each page
 //! under a byte budget. Screenshots go to `target/test-artifacts/pages-*.png`.
 
-#[path = "common/cdp.rs"]
-mod cdp;
-mod common;
+use desawifi_testkit as common;
+use desawifi_testkit::cdp;
 
 use cdp::{bytes_on_wire, external_refs, host_of, requested_urls, Browser, Tab};
 use common::{portal_login, tag_for, Daemon, Village};

@@ -2,7 +2,7 @@
 //! A router namespace with the daemon, phones on its bridge, an upstream
 //! "internet" with HTTP on 80 and 443 and a DNS server.
 
-mod common;
+use desawifi_testkit as common;
 
 use common::{curl, dig, nft_tables_full, ns_exec, Daemon, Village};
 

@@ -7,9 +7,8 @@
 //! What `kill -9` does not show (the page cache lost with the power) is in
 //! RELIABILITY.md. Reproduce a run with `POWER_CUT_SEED=<seed>`.
 
-mod common;
-#[path = "common/phones.rs"]
-mod phones;
+use desawifi_testkit as common;
+use desawifi_testkit::phones;
 
 use std::time::{Duration, Instant};
 

@@ -7,11 +7,9 @@
 //! Reproduce a run with `POWER_CUT_SEED=<seed>`. Needs root, /dev/fuse and
 //! `fusermount3` (Debian's `fuse3`); fails, never skips, without them.
 
-mod common;
-#[path = "common/lazyfs.rs"]
-mod lazyfs;
-#[path = "common/phones.rs"]
-mod phones;
+use desawifi_testkit as common;
+use desawifi_testkit::lazyfs;
+use desawifi_testkit::phones;
 
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
@@ -326,7 +324,7 @@ fn power_cuts_lose_no_confirmed_login_and_count_every_byte_once() {
         crowd.killing(&c);
         // The power goes: the daemon and every unsynced write at once;
         // half the cuts also tear the last unsynced write.
-        let tear = (crowd.rng.upto(1) == 0).then(|| crowd.rng.next());
+        let tear = (crowd.rng.upto(1) == 0).then(|| crowd.rng.next_u64());
         let t = Instant::now();
         d.kill9();
         let killed = t.elapsed();

@@ -11,7 +11,7 @@
 //!   upstream's own answer, untouched; the gateway never fakes one, so a dead
 //!   uplink shows as "no internet".
 
-mod common;
+use desawifi_testkit as common;
 
 use std::time::{Duration, Instant};
 

@@ -9,14 +9,14 @@
 //! ([`satellite`]). A qdisc on the iperf3 server's own interface would not do:
 //! TCP small queues would keep each sender's share of that queue small.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{curl, ns_exec, ns_ok, tag_for, Daemon, Village};
 use desawifi::domain::DEFAULT_SLOTS;
@@ -227,11 +227,22 @@ impl Iperf {
     }
 }
 
-/// `ping -c COUNT -i 0.2` from a phone to the upstream: each reply's round trip in ms, in order (lost ones left out).
-fn ping(ns: &str, count: u32) -> Vec<f64> {
+/// `ping -D -c COUNT -i 0.2` from a phone to the upstream: each reply's
+/// `(when it was sent, round trip in ms)`, the time in seconds since the
+/// Unix epoch, in the order they came (lost ones left out).
+fn ping(ns: &str, count: u32) -> Vec<(f64, f64)> {
     let o = ns_exec(
         ns,
-        &["ping", "-n", "-c", &count.to_string(), "-i", "0.2", SERVER],
+        &[
+            "ping",
+            "-n",
+            "-D",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.2",
+            SERVER,
+        ],
     );
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -239,16 +250,112 @@ fn ping(ns: &str, count: u32) -> Vec<f64> {
         !err.contains("exec of \"ping\" failed"),
         "ping not found: apt-get install iputils-ping"
     );
-    // 64 bytes from 198.51.100.2: icmp_seq=1 ttl=63 time=0.051 ms
-    let rtts: Vec<f64> = out
+    // [1765000000.123456] 64 bytes from 198.51.100.2: icmp_seq=1 ttl=63 time=0.051 ms
+    let rtts: Vec<(f64, f64)> = out
         .lines()
-        .filter_map(|l| l.split_once(" time=")?.1.split(' ').next()?.parse().ok())
+        .filter_map(|l| {
+            let received: f64 = l.strip_prefix('[')?.split_once(']')?.0.parse().ok()?;
+            let ms: f64 = l.split_once(" time=")?.1.split(' ').next()?.parse().ok()?;
+            Some((received - ms / 1000.0, ms))
+        })
         .collect();
     assert!(
         rtts.len() as u32 > count / 2,
         "ping from {ns}: most replies lost: {out}{err}"
     );
     rtts
+}
+
+/// Seconds since the Unix epoch (ping -D's clock).
+fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64()
+}
+
+/// Bytes phone `phone` has received (`download`) or sent on its eth0.
+fn phone_bytes(v: &Village, phone: usize, download: bool) -> u64 {
+    let file = if download { "rx_bytes" } else { "tx_bytes" };
+    let path = format!("/sys/class/net/eth0/statistics/{file}");
+    let text = ns_ok(&v.phone(phone), &["cat", &path]);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{path} in phone {phone}: {e}: {text:?}"))
+}
+
+/// Waits until the load runs: both loaded phones (1 and 2) have moved
+/// [`FLOWING`] bytes of payload since `before`. Returns how long that took.
+fn wait_for_load(v: &Village, download: bool, before: [u64; 2], spawned: Instant) -> Duration {
+    let deadline = spawned + Duration::from_secs(15);
+    loop {
+        let moved = [1, 2].map(|p| phone_bytes(v, p, download) - before[p - 1]);
+        if moved.iter().all(|&b| b >= FLOWING) {
+            return spawned.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the iperf3 load did not start within 15 s: phones 1 and 2 moved {moved:?} bytes"
+        );
+        sleep(Duration::from_millis(50));
+    }
+}
+
+/// Bytes queued in the satellite's FIFO (`backlog` of the TBF on ifb-sat).
+fn satellite_backlog(v: &Village) -> u64 {
+    let q = ns_ok(
+        &v.router(),
+        &["tc", "-s", "qdisc", "show", "dev", "ifb-sat"],
+    );
+    // " backlog 398280b 0p requeues 0", sizes of 1 KiB and up as "220Kb", "1Mb".
+    let size = q
+        .split_once(" backlog ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no backlog in tc's ifb-sat qdisc: {q}"));
+    let (number, unit) = size.split_at(size.trim_end_matches(char::is_alphabetic).len());
+    let scale = match unit {
+        "b" => 1,
+        "Kb" => 1024,
+        "Mb" => 1024 * 1024,
+        _ => panic!("backlog {size:?}: unknown unit"),
+    };
+    number
+        .parse::<u64>()
+        .unwrap_or_else(|e| panic!("backlog {size:?}: {e}"))
+        * scale
+}
+
+/// When the senders' start-up ended, in a shaped download through the
+/// satellite: not before `START_UP_SECS` after `flowing`, and not before
+/// the start-up's queue in the satellite's shared FIFO (slow start
+/// overshoots the uplink; the FIFO is upstream of any shaping of ours) has
+/// drained: [`DRAINED_SAMPLES`] readings 50 ms apart below
+/// [`DRAINED_BYTES`]. Panics when it has not drained [`DRAIN_SECS`] into
+/// the load: then our queue is not the bottleneck and the third phone waits.
+fn start_up_over(v: &Village, flowing: Instant) -> SystemTime {
+    sleep(
+        (flowing + Duration::from_secs(START_UP_SECS.into()))
+            .saturating_duration_since(Instant::now()),
+    );
+    let deadline = flowing + Duration::from_secs(DRAIN_SECS.into());
+    let mut low_since: Option<(SystemTime, u32)> = None;
+    loop {
+        let now = SystemTime::now();
+        let backlog = satellite_backlog(v);
+        low_since = match low_since {
+            _ if backlog >= DRAINED_BYTES => None,
+            None => Some((now, 1)),
+            Some((t, n)) => Some((t, n + 1)),
+        };
+        if let Some((t, DRAINED_SAMPLES)) = low_since {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the third phone waits: the satellite's shared FIFO still holds {backlog} bytes \
+             {DRAIN_SECS} s into the load, so the queue is there, not in our shaping"
+        );
+        sleep(Duration::from_millis(50));
+    }
 }
 
 /// (avg, max) of some round trips.
@@ -270,20 +377,26 @@ struct Load {
     /// The same during the first seconds, while the senders start (their
     /// bursts fill the satellite's buffer, upstream of any shaping of ours).
     ping_start: (f64, f64),
+    /// From spawning iperf3 to both loads flowing.
+    waited: Duration,
+    /// How long the start-up lasted, from the load flowing.
+    start_up: Duration,
 }
 
 impl std::fmt::Display for Load {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "16 flows {:.2} Mbit/s, 1 flow {:.2} Mbit/s, Jain {:.3}; third phone's ping avg {:.2} ms, max {:.2} ms (start-up: avg {:.2}, max {:.2})",
+            "16 flows {:.2} Mbit/s, 1 flow {:.2} Mbit/s, Jain {:.3}; third phone's ping avg {:.2} ms, max {:.2} ms (start-up of {:.1} s: avg {:.2}, max {:.2}; load flowing {} ms after spawning iperf3)",
             self.many_flows / 1e6,
             self.one_flow / 1e6,
             self.jain,
             self.ping.0,
             self.ping.1,
+            self.start_up.as_secs_f64(),
             self.ping_start.0,
-            self.ping_start.1
+            self.ping_start.1,
+            self.waited.as_millis()
         )
     }
 }
@@ -295,28 +408,87 @@ fn jain(xs: &[f64]) -> f64 {
     sum * sum / (xs.len() as f64 * squares)
 }
 
-/// How long each load runs, and the start-up left out of its figures.
+/// How long each load runs, and the start-up left out of its figures (at least).
 const LOAD_SECS: u32 = 10;
 const START_UP_SECS: u32 = 3;
+/// Bytes each loaded phone has moved when its load counts as running: far
+/// more than iperf3's control exchange (a few kB), less than its first burst.
+const FLOWING: u64 = 64 * 1024;
+/// The satellite's FIFO counts as drained below this (3 ms at 25 Mbit/s)...
+const DRAINED_BYTES: u64 = 10 * 1024;
+/// ...in this many readings in a row...
+const DRAINED_SAMPLES: u32 = 3;
+/// ...at most this long after the load began flowing (measured: 1-4 s).
+const DRAIN_SECS: u32 = 8;
+
+/// Where the senders' start-up ends, for the ping's figures.
+#[derive(Clone, Copy)]
+enum StartUp {
+    /// [`START_UP_SECS`] after the load flows (no satellite in the path, or
+    /// no shaping of ours, when the satellite's FIFO never drains).
+    Fixed,
+    /// [`start_up_over`]: once the satellite's FIFO has drained too.
+    SatelliteDrained,
+}
 
 /// Phone 1 with 16 flows and phone 2 with 1 flow, at the same time, for
-/// [`LOAD_SECS`]; phone 3 pings the upstream meanwhile, 5 times a second.
-/// Throughputs leave out the first [`START_UP_SECS`] (`-O`), and so does the
-/// ping figure (the start-up's is kept apart). Servers on ports 5201 and 5202.
-fn load(v: &Village, download: bool) -> Load {
+/// [`START_UP_SECS`] + [`LOAD_SECS`] (`-O`: iperf3 leaves the start-up out
+/// of the throughputs); phone 3 pings the upstream meanwhile, 5 times a
+/// second. Servers on ports 5201 and 5202.
+///
+/// The ping figure is the steady state; the senders' start-up is kept apart
+/// (`ping_start`). Its clock starts when both loads are flowing, not when
+/// iperf3 is spawned: a loaded machine can take seconds to get iperf3
+/// through its control exchange and 17 connections. And it lasts as long
+/// as it lasts: slow start's bursts fill the satellite's shared FIFO,
+/// upstream of any shaping of ours, and that queue took from 1 to 4 s to
+/// drain (`start_up`). Pings are placed by when they were sent (`ping -D`
+/// less the round trip), so a lost reply moves no other.
+fn load(v: &Village, download: bool, start_up: StartUp) -> Load {
+    let before = [1, 2].map(|p| phone_bytes(v, p, download));
+    let spawned = Instant::now();
     let many = Iperf::start(v, 1, 5201, 16, LOAD_SECS, START_UP_SECS, download);
     let one = Iperf::start(v, 2, 5202, 1, LOAD_SECS, START_UP_SECS, download);
-    sleep(Duration::from_millis(500));
-    // From 0.5 s to 9.5 s; replies 1..=12 were sent before 3 s.
-    let rtts = ping(&v.phone(3), (LOAD_SECS - 1) * 5);
-    let start_up = ((START_UP_SECS * 1000 - 500) / 200) as usize;
+    let waited = wait_for_load(v, download, before, spawned);
+    let (flowing, flowing_wall) = (Instant::now(), SystemTime::now());
+    // From the load's start to 1 s before its end.
+    let pinger = {
+        let ns = v.phone(3);
+        std::thread::spawn(move || ping(&ns, (START_UP_SECS + LOAD_SECS - 1) * 5))
+    };
+    let steady_from = match start_up {
+        StartUp::Fixed => flowing_wall + Duration::from_secs(START_UP_SECS.into()),
+        StartUp::SatelliteDrained => start_up_over(v, flowing),
+    };
+    let rtts = pinger.join().expect("the ping thread panicked");
     let (many_flows, one_flow) = (many.bits_per_second(), one.bits_per_second());
+    let steady_from = unix_secs(steady_from);
+    let (start, steady): (Vec<f64>, Vec<f64>) = (
+        rtts.iter()
+            .filter(|(sent, _)| *sent < steady_from)
+            .map(|r| r.1)
+            .collect(),
+        rtts.iter()
+            .filter(|(sent, _)| *sent >= steady_from)
+            .map(|r| r.1)
+            .collect(),
+    );
+    assert!(
+        steady.len() >= 15,
+        "phone 3's steady-state pings, sent after {steady_from}: {steady:?} (all: {rtts:?})"
+    );
     Load {
         many_flows,
         one_flow,
         jain: jain(&[many_flows, one_flow]),
-        ping: avg_max(&rtts[start_up.min(rtts.len() - 1)..]),
-        ping_start: avg_max(&rtts[..start_up.min(rtts.len())]),
+        ping: avg_max(&steady),
+        ping_start: if start.is_empty() {
+            (0.0, 0.0)
+        } else {
+            avg_max(&start)
+        },
+        waited,
+        start_up: Duration::from_secs_f64(steady_from - unix_secs(flowing_wall)),
     }
 }
 
@@ -327,7 +499,7 @@ fn a_phone_with_16_flows_does_not_starve_a_phone_with_one() {
     satellite(&v, SATELLITE);
     iperf_servers(&v, &[5201, 5202]);
 
-    let unshaped = load(&v, true);
+    let unshaped = load(&v, true, StartUp::Fixed);
     println!("download, no shaping (one shared 25 Mbit/s queue): {unshaped}");
 
     let tc = router_tc(&v);
@@ -343,7 +515,7 @@ fn a_phone_with_16_flows_does_not_starve_a_phone_with_one() {
         t.elapsed()
     );
     steer(&v, 3);
-    let shaped = load(&v, true);
+    let shaped = load(&v, true, StartUp::SatelliteDrained);
     println!("download, HTB per device at 20 Mbit/s:              {shaped}");
     assert!(shaped.jain >= 0.9, "unfair: {shaped}");
     assert!(
@@ -384,7 +556,7 @@ fn the_daemon_shares_the_uplink_per_device() {
         );
         assert_eq!(r.code, 303, "phone {phone} login: {r:?}\n{}", d.log());
     }
-    let shaped = load(&v, true);
+    let shaped = load(&v, true, StartUp::SatelliteDrained);
     println!("download through the daemon, uplink 20 Mbit/s: {shaped}");
     assert!(shaped.jain >= 0.9, "unfair: {shaped}\n{}", d.log());
     assert!(
@@ -414,7 +586,7 @@ fn upload_is_shared_per_device_too() {
     block_on(router_tc(&v).run(&shaping::setup_script(&plan(None, Some(UPLINK), 16), FAST)))
         .unwrap();
     steer(&v, 3);
-    let shaped = load(&v, false);
+    let shaped = load(&v, false, StartUp::Fixed);
     println!("upload, HTB per device at 20 Mbit/s: {shaped}");
     assert!(shaped.jain >= 0.9, "unfair: {shaped}");
     assert!(

@@ -3,7 +3,7 @@
 //! not the phone; logins still work and are kept; the link returns and the
 //! notice goes away.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::thread::sleep;
 use std::time::{Duration, Instant};

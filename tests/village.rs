@@ -5,8 +5,8 @@
 //! Two copies run at once (different TAGs, same addresses), so parallel
 //! villages are tested every time.
 
-mod common;
 use common::*;
+use desawifi_testkit as common;
 
 fn baseline(test_name: &str) {
     let v = Village::up(&tag_for(test_name), 2);

@@ -2,7 +2,7 @@
 //! started just before closing time), trusted devices and the literacy quiz.
 //! Real kernel, real nft, real curl; the admin API over real TLS.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! generates: dnsmasq accepts it, and a dnsmasq running it hands phones
 //! RFC 8910's option 114 and fills the set.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -24,7 +24,6 @@
 //! is another process using the mount. It needs /dev/fuse and root (or
 //! `fusermount3` from Debian's `fuse3`): [`LazyFs::mount`] fails the test
 //! naming the package when either is missing, it never skips.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
@@ -78,9 +77,9 @@ struct State {
 
 /// What the filesystem saw, for the test's report.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Stats {
-    pub writes: u64,
-    pub fsyncs: u64,
+struct Stats {
+    writes: u64,
+    fsyncs: u64,
 }
 
 /// What one cut took away.
@@ -587,7 +586,7 @@ pub struct LazyFs {
 }
 
 /// Fails the test, naming the package, when FUSE cannot be used here.
-pub fn require_fuse() {
+fn require_fuse() {
     assert!(
         Path::new("/dev/fuse").exists(),
         "/dev/fuse is missing: the kernel needs FUSE (modprobe fuse; apt-get install fuse3)"
@@ -648,11 +647,6 @@ impl LazyFs {
     /// Unsynced changes held right now.
     pub fn unsynced(&self) -> usize {
         self.state.lock().unwrap().undo.len()
-    }
-
-    /// Writes and fsyncs seen since the mount.
-    pub fn stats(&self) -> Stats {
-        self.state.lock().unwrap().stats
     }
 
     /// The power goes out: every request from now on fails, every unsynced

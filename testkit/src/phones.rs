@@ -1,26 +1,24 @@
 //! What both power-cut tests (`tests/power_cut.rs`: `kill -9`;
 //! `tests/power_cut_fs.rs`: `kill -9` and a filesystem that forgets) do with
 //! the village's phones between kills: log in and out, download, read what the
-//! portal shows, and collect finished downloads. Included by both with
-//! `#[path]`, so the other test binaries do not carry it.
-#![allow(dead_code)]
+//! portal shows, and collect finished downloads (`use desawifi_testkit::phones::*;`).
 
 use std::thread::JoinHandle;
 
-use crate::common::{curl, Daemon, Http, Village};
+use crate::{curl, Daemon, Http, Village};
 
-pub const PORTAL: &str = "http://10.77.0.1:2050";
+const PORTAL: &str = "http://10.77.0.1:2050";
 pub const KIB: u64 = 1024;
-pub const MIB: u64 = 1024 * KIB;
-pub const DAILY: u64 = 10 * 1024 * MIB;
+const MIB: u64 = 1024 * KIB;
+const DAILY: u64 = 10 * 1024 * MIB;
 /// curl's --limit-rate for every download (bytes/s): slow enough that
 /// downloads run across kills, fast enough for a 3-minute test.
-pub const RATE: &str = "1000k";
+const RATE: &str = "1000k";
 /// xorshift64*: small, seeded, good enough to pick kill moments.
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -29,7 +27,7 @@ impl Rng {
 
     /// Uniform enough in 0..=max.
     pub fn upto(&mut self, max: u64) -> u64 {
-        self.next() % (max + 1)
+        self.next_u64() % (max + 1)
     }
 }
 
@@ -41,11 +39,11 @@ pub struct Phone {
     /// Payload bytes of finished downloads.
     pub payload: u64,
     /// Finished downloads.
-    pub requests: u64,
+    requests: u64,
     /// The highest usage the portal has shown.
     pub used: u64,
     /// A download running (bytes asked for, curl).
-    pub download: Option<(u64, JoinHandle<Http>)>,
+    download: Option<(u64, JoinHandle<Http>)>,
 }
 
 /// A login or logout sent in this cycle.
@@ -73,7 +71,7 @@ pub fn captive(v: &Village, phone: usize) -> Option<(bool, Option<u64>)> {
     Some((captive, remaining.map(|r| DAILY - r)))
 }
 
-pub fn must_captive(v: &Village, d: &Daemon, phone: usize) -> (bool, Option<u64>) {
+fn must_captive(v: &Village, d: &Daemon, phone: usize) -> (bool, Option<u64>) {
     captive(v, phone)
         .unwrap_or_else(|| panic!("phone {phone}: /api/captive did not answer\n{}", tail(d)))
 }
@@ -91,7 +89,7 @@ pub fn tail(d: &Daemon) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-pub fn spawn_curl(ns: String, args: Vec<String>, max_secs: f64) -> JoinHandle<Http> {
+fn spawn_curl(ns: String, args: Vec<String>, max_secs: f64) -> JoinHandle<Http> {
     std::thread::spawn(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         curl(&ns, &args, max_secs)
@@ -134,14 +132,14 @@ pub fn download(v: &Village, phone: usize, n: u64) -> JoinHandle<Http> {
 
 /// A download that ended: it must have gone through whole (the kernel's
 /// table, and so the phone's access, stays while the daemon is dead).
-pub fn finish_download(d: &Daemon, phone: usize, p: &mut Phone, n: u64, r: Http) {
+fn finish_download(d: &Daemon, phone: usize, p: &mut Phone, n: u64, r: Http) {
     assert!(r.code == 200 && r.body.len() as u64 == n, "phone {phone}: download of {n} bytes failed across a restart: code {} exit {} {} ({} bytes)\n{}", r.code, r.exit, r.stderr, r.body.len(), tail(d));
     p.payload += n;
     p.requests += 1;
 }
 
 /// Collect the downloads that have ended.
-pub fn reap(d: &Daemon, phones: &mut [Phone], wait: bool) {
+fn reap(d: &Daemon, phones: &mut [Phone], wait: bool) {
     for (i, p) in phones.iter_mut().enumerate() {
         if p.download
             .as_ref()
@@ -163,7 +161,7 @@ pub struct Crowd {
     /// The daemon's accounting interval (the config the test starts it with).
     pub accounting: std::time::Duration,
     /// Bytes one request may cost besides its payload (checked by `calibrate`).
-    pub allowance: u64,
+    allowance: u64,
     /// When each cycle's kill came, after its actions started.
     pub kill_at: Vec<std::time::Duration>,
     pub logins: usize,

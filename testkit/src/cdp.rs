@@ -4,8 +4,7 @@
 //! and serde_json. The same approach as tests/browser.rs, with the screen
 //! size and extra flags as parameters, for the admin console's test.
 //!
-//! Include it with `#[path = "common/cdp.rs"] mod cdp;`.
-#![allow(dead_code)]
+//! Use it as `use desawifi_testkit::cdp;`.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -18,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-pub const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long one CDP command may take to answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a navigation may take to reach its load event.
@@ -395,7 +394,7 @@ impl Tab<'_> {
         );
         let png = base64_decode(r["data"].as_str().expect("screenshot data"));
         assert!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
         fs::create_dir_all(&dir).expect("creating target/test-artifacts");
         let path = dir.join(name);
         fs::write(&path, png).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
