@@ -29,7 +29,7 @@ pub struct Admin {
 }
 
 /// The admin listener's own certificate and key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminTls {
     pub cert: PathBuf,
     pub key: PathBuf,

@@ -14,7 +14,8 @@
 //! Below them: [`values`] (the value parsers: sizes, rates, durations,
 //! addresses), [`check`] (one key at a time, naming it) and [`error`] (the one
 //! error type and constructor). [`validation`] runs the sections in file order
-//! and holds the checks that span sections.
+//! and holds the checks that span sections. [`reload`]: what a SIGHUP may
+//! change in a running daemon and what needs a restart.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,7 @@ pub mod network;
 pub mod portal;
 pub mod quiz;
 pub mod quota;
+pub mod reload;
 pub mod schedule;
 pub mod site;
 pub mod store;
@@ -48,6 +50,7 @@ pub use network::Network;
 pub use portal::{Portal, PortalTls};
 pub use quiz::Quiz;
 pub use quota::{parse_quota_field, Quota, QuotaKey, QuotaKind, UnknownQuotaKey};
+pub use reload::{reload, Reload};
 pub use schedule::{opening_hours, Schedule};
 pub use site::Site;
 pub use store::Store;

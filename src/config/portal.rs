@@ -11,7 +11,7 @@ use super::values::{domain, listen, parse_duration, parse_size, path_value, posi
 use crate::domain::Size;
 
 /// The splash page server, with the limits that keep a busy village from starving it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Portal {
     pub listen: SocketAddr,
     /// Pages to serve instead of the embedded ones.
@@ -28,7 +28,7 @@ pub struct Portal {
 }
 
 /// `[portal] https_listen`, `tls_cert`, `tls_key`, `public_name`: all four or none.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortalTls {
     pub listen: SocketAddr,
     /// PEM certificate chain for `public_name`.
