@@ -111,20 +111,37 @@ impl PolicyStatus {
     }
 }
 
-/// Pull until `cancel`: at once, then every `poll_interval`.
+/// Pull until `cancel`: at once, then every `poll_interval`. `[fleet]` is
+/// read afresh before each pull, and a reload that changes it starts the next
+/// pull at once (or stops pulling when `policy_url` is gone).
 pub async fn run(admin: Arc<Admin>, cancel: CancellationToken) {
-    let Some(cfg) = admin.gateway.config().fleet_policy.clone() else {
-        return;
-    };
-    tracing::info!(url = %cfg.url, every = %config::format_duration(cfg.poll_interval), "pulling the regency's policy");
+    let mut changes = admin.gateway.config_changes();
+    let mut pulling: Option<FleetPolicy> = None;
     loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = round(&admin, &cfg) => {}
+        let cfg = changes.borrow_and_update().fleet_policy.clone();
+        admin.policy.update(|s| s.configured = cfg.is_some());
+        if cfg != pulling {
+            match &cfg {
+                Some(c) => {
+                    tracing::info!(url = %c.url, every = %config::format_duration(c.poll_interval), "pulling the regency's policy")
+                }
+                None => {
+                    tracing::info!("not pulling a regency policy ([fleet] policy_url is not set)")
+                }
+            }
+            pulling = cfg.clone();
         }
+        if let Some(cfg) = &cfg {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = round(&admin, cfg) => {}
+            }
+        }
+        let wait = cfg.map_or(Duration::MAX, |c| c.poll_interval);
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(cfg.poll_interval) => {}
+            () = tokio::time::sleep(wait.min(Duration::from_secs(365 * 86_400))) => {}
+            changed = changes.changed() => if changed.is_err() { return },
         }
     }
 }
