@@ -158,9 +158,7 @@ async fn reload(
                 warn!("{key} changed: needs a restart (the running value stays until then)");
             }
             for key in not_applied.dnsmasq {
-                warn!(
-                    "{key} domains changed: run `desawifi dnsmasq-conf` again and restart dnsmasq"
-                );
+                warn!("{key} changed: run `desawifi dnsmasq-conf` again and restart dnsmasq");
             }
             for key in not_applied.admin_wins {
                 warn!("{key} changed in the file, but an admin's saved setting wins (change it in the console)");

@@ -137,7 +137,7 @@ pub fn reload(running: &Config, mut file: Config) -> Reload {
             .collect::<Vec<_>>()
     };
     if domains(r) != domains(f) {
-        dnsmasq.push("usage");
+        dnsmasq.push("[usage] domains");
     }
     Reload {
         config: file,
@@ -195,7 +195,7 @@ mod tests {
         );
         let r = reload(&running, parse(&local).unwrap());
         assert!(r.needs_restart.is_empty());
-        assert_eq!(r.dnsmasq, ["walled_garden.domains", "usage"]);
+        assert_eq!(r.dnsmasq, ["walled_garden.domains", "[usage] domains"]);
         assert!(r
             .config
             .usage

@@ -332,8 +332,8 @@ impl Gateway {
         self.config.borrow().clone()
     }
 
-    /// The configuration, to be woken when a reload changes it (the uplink
-    /// watcher and the policy pull re-read their settings).
+    /// The configuration, to be woken when a reload changes it (the regency
+    /// policy pull re-reads `[fleet]` and starts its next pull).
     pub fn config_changes(&self) -> tokio::sync::watch::Receiver<Arc<Config>> {
         self.config.subscribe()
     }
