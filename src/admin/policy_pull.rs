@@ -112,35 +112,45 @@ impl PolicyStatus {
 }
 
 /// Pull until `cancel`: at once, then every `poll_interval`. `[fleet]` is
-/// read afresh before each pull, and a reload that changes it starts the next
-/// pull at once (or stops pulling when `policy_url` is gone).
+/// read afresh after each reload: changed settings start a pull at once with
+/// them (and without `policy_url` the pulls stop); a reload that leaves
+/// `[fleet]` as it was changes nothing here.
 pub async fn run(admin: Arc<Admin>, cancel: CancellationToken) {
     let mut changes = admin.gateway.config_changes();
     let mut pulling: Option<FleetPolicy> = None;
+    let mut due = tokio::time::Instant::now();
+    let mut first = true;
     loop {
         let cfg = changes.borrow_and_update().fleet_policy.clone();
-        admin.policy.update(|s| s.configured = cfg.is_some());
-        if cfg != pulling {
-            match &cfg {
-                Some(c) => {
-                    tracing::info!(url = %c.url, every = %config::format_duration(c.poll_interval), "pulling the regency's policy")
-                }
-                None => {
-                    tracing::info!("not pulling a regency policy ([fleet] policy_url is not set)")
-                }
+        if first || cfg != pulling {
+            admin.policy.update(|s| s.configured = cfg.is_some());
+            if let Some(c) = &cfg {
+                tracing::info!(url = %c.url, every = %config::format_duration(c.poll_interval), "pulling the regency's policy");
+            } else if !first {
+                tracing::info!("[fleet] policy_url removed: no more pulls");
             }
-            pulling = cfg.clone();
+            pulling = cfg;
+            due = tokio::time::Instant::now();
+            first = false;
         }
-        if let Some(cfg) = &cfg {
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                () = round(&admin, cfg) => {}
+        if let Some(cfg) = &pulling {
+            if tokio::time::Instant::now() >= due {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = round(&admin, cfg) => {}
+                }
+                due = tokio::time::Instant::now() + cfg.poll_interval;
             }
         }
-        let wait = cfg.map_or(Duration::MAX, |c| c.poll_interval);
+        // Without a policy to pull, only a reload can give one.
+        let wake = if pulling.is_some() {
+            due
+        } else {
+            tokio::time::Instant::now() + Duration::from_secs(365 * 86_400)
+        };
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(wait.min(Duration::from_secs(365 * 86_400))) => {}
+            () = tokio::time::sleep_until(wake) => {}
             changed = changes.changed() => if changed.is_err() { return },
         }
     }

@@ -35,6 +35,7 @@ pub struct AdminTls {
     pub key: PathBuf,
 }
 
+/// `[admin]` as written: values kept as text for the check below.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields, expecting = "an [admin] table")]
 pub(crate) struct RawAdmin {

@@ -35,6 +35,7 @@ pub struct Network {
     pub trusted_macs: Vec<Mac>,
 }
 
+/// `[network]` as written: values kept as text for the check below.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields, expecting = "a [network] table")]
 pub(crate) struct RawNetwork {

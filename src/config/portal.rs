@@ -39,6 +39,7 @@ pub struct PortalTls {
     pub public_name: String,
 }
 
+/// `[portal]` as written: values kept as text for the check below.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields, expecting = "a [portal] table")]
 pub(crate) struct RawPortal {

@@ -15,6 +15,7 @@ pub struct Quiz {
     pub bonus: Size,
 }
 
+/// `[quiz]` as written: values kept as text for the check below.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields, expecting = "a [quiz] table")]
 pub(crate) struct RawQuiz {

@@ -11,8 +11,9 @@ use super::values::{parse_duration, parse_rate, parse_size, positive, positive_r
 use crate::domain::{Rate, Size};
 
 /// The fair-share rules every device gets. The config file gives the
-/// first-boot defaults; an admin's change (`PUT /api/quota`) is kept in the
-/// store and wins from then on (see `Gateway::quota`).
+/// defaults (at start-up and on each reload); an admin's change
+/// (`PUT /api/quota`) is kept in the store and wins from then on (see
+/// `Gateway::quota`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quota {
     /// Data per device per local day before it is slowed to `after_quota_rate`.
@@ -29,6 +30,7 @@ pub struct Quota {
     pub accounting_interval: Duration,
 }
 
+/// `[quota]` as written: values kept as text for the check below.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields, expecting = "a [quota] table")]
 pub(crate) struct RawQuota {

@@ -23,6 +23,7 @@ impl Default for Schedule {
     }
 }
 
+/// `[schedule]` as written: values kept as text for the check below.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields, expecting = "a [schedule] table")]
 pub(crate) struct RawSchedule {

@@ -50,6 +50,7 @@ fn time_zone(name: &str) -> Option<jiff::tz::TimeZone> {
     })
 }
 
+/// `[site]` as written: values kept as text for the check below.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields, expecting = "a [site] table")]
 pub(crate) struct RawSite {

@@ -21,6 +21,7 @@ pub struct Store {
     pub forget_after: Duration,
 }
 
+/// `[store]` as written: values kept as text for the check below.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields, expecting = "a [store] table")]
 pub(crate) struct RawStore {

@@ -21,6 +21,7 @@ pub struct Uplink {
     pub fail_after: u32,
 }
 
+/// `[uplink]` as written: values kept as text for the check below.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields, expecting = "an [uplink] table")]
 pub(crate) struct RawUplink {

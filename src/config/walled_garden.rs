@@ -16,6 +16,7 @@ pub struct WalledGarden {
     pub ports: Vec<u16>,
 }
 
+/// `[walled_garden]` as written: values kept as text for the check below.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields, expecting = "a [walled_garden] table")]
 pub(crate) struct RawWalledGarden {
