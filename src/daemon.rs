@@ -4,14 +4,21 @@
 //!
 //! Order on shutdown: stop accepting, drain HTTP, flush sled, leave the
 //! firewall table as it is (clients keep working through a restart).
+//!
+//! SIGHUP (`systemctl reload`, OpenWrt's `reload`) re-reads and checks the
+//! whole config file: a bad one is refused, named in the log, and the running
+//! configuration stays; a good one is put in force by
+//! [`Gateway::apply_config`] (sessions and counters kept), and every changed
+//! key that needs a restart is named in the log (docs/configuration.md, "Reload").
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::info;
+use tracing::{error, info, warn};
 
 use crate::admin::{self, accounts::Accounts, console::Console, server::Admin};
 use crate::clock::{Clock, OffsetClock, SystemClock};
@@ -62,12 +69,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(tls) => Some((portal::bind(tls.listen).await?, portal::tls::acceptor(tls)?)),
         None => None,
     };
-    let (uplink_watcher, uplink) = crate::uplink::watcher(config.uplink.clone(), clock);
+    let (uplink_settings, uplink_live) = watch::channel(config.uplink.clone());
+    let (uplink_watcher, uplink) = crate::uplink::watcher(uplink_live, clock);
     tracker.spawn(uplink_watcher.run(cancel.clone()));
     let admin = Admin::new(gateway.clone(), accounts.clone(), uplink.clone(), console);
-    if config.fleet_policy.is_some() {
-        tracker.spawn(admin::policy_pull::run(admin.clone(), cancel.clone()));
-    }
+    // Always running: a reload may set `[fleet] policy_url` later.
+    tracker.spawn(admin::policy_pull::run(admin.clone(), cancel.clone()));
     tracker.spawn(admin::server::serve(
         admin_listener,
         admin,
@@ -112,10 +119,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                info!("SIGHUP: reconciling the firewall with the store");
-                if let Err(e) = gateway.reconcile().await {
-                    tracing::error!(error = %e, "reconcile failed");
-                }
+                reload(&config.path, &gateway, &uplink_settings).await;
             }
         }
     }
@@ -127,6 +131,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     gateway.flush_blocking().context("flushing the store")?;
     info!("stopped; the firewall table stays (desawifi firewall clear removes it)");
     Ok(())
+}
+
+/// SIGHUP: re-read and check `path`; put a good file in force, refuse a bad
+/// one (the running configuration stays), and reconcile the firewall with
+/// the store either way.
+async fn reload(
+    path: &std::path::Path,
+    gateway: &Gateway,
+    uplink: &watch::Sender<crate::config::Uplink>,
+) {
+    info!(path = %path.display(), "SIGHUP: re-reading the configuration");
+    let file = match Config::load(path) {
+        Ok(file) => file,
+        Err(e) => {
+            error!("configuration refused, the running one stays: {e}");
+            if let Err(e) = gateway.reconcile().await {
+                error!(error = %e, "reconcile failed");
+            }
+            return;
+        }
+    };
+    match gateway.apply_config(file).await {
+        Ok(not_applied) => {
+            for key in not_applied.needs_restart {
+                warn!("{key} changed: needs a restart (the running value stays until then)");
+            }
+            for key in not_applied.dnsmasq {
+                warn!("{key} changed: run `desawifi dnsmasq-conf` again and restart dnsmasq");
+            }
+            for key in not_applied.admin_wins {
+                warn!("{key} changed in the file, but an admin's saved setting wins (change it in the console)");
+            }
+        }
+        Err(e) => error!(error = %e, "applying the reloaded configuration failed"),
+    }
+    uplink.send_replace(gateway.config().uplink.clone());
 }
 
 /// `desawifi firewall clear`: remove our table and our shaping trees, and only ours.

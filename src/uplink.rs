@@ -39,14 +39,19 @@ pub type UplinkReader = watch::Receiver<UplinkState>;
 
 /// The watcher task; see [`watcher`].
 pub struct Watcher {
-    settings: config::Uplink,
+    /// `[uplink]` as in force: read at each round, so a reload applies from
+    /// the next one.
+    settings: watch::Receiver<config::Uplink>,
     clock: Arc<dyn Clock>,
     tx: watch::Sender<UplinkState>,
 }
 
 /// A watcher (to run with [`Watcher::run`]) and the reader of its state.
 /// The uplink starts as `Up`: a page says it is down only once rounds show it.
-pub fn watcher(settings: config::Uplink, clock: Arc<dyn Clock>) -> (Watcher, UplinkReader) {
+pub fn watcher(
+    settings: watch::Receiver<config::Uplink>,
+    clock: Arc<dyn Clock>,
+) -> (Watcher, UplinkReader) {
     let (tx, rx) = watch::channel(UplinkState::Up);
     (
         Watcher {
@@ -62,13 +67,15 @@ impl Watcher {
     /// Check the uplink every `interval` until `cancel`.
     pub async fn run(self, cancel: CancellationToken) {
         let Watcher {
-            settings,
+            settings: live,
             clock,
             tx,
         } = self;
-        let mut verdict = Verdict::new(settings.fail_after);
+        let mut verdict = Verdict::new(live.borrow().fail_after);
         let mut next = tokio::time::Instant::now();
         loop {
+            let settings = live.borrow().clone();
+            verdict.fail_after = settings.fail_after.max(1);
             let round = tokio::select! {
                 _ = cancel.cancelled() => break,
                 up = any_connects(&settings.targets, settings.timeout) => up,
@@ -238,7 +245,7 @@ mod tests {
             fail_after: 1,
         };
         let (w, mut reader) = watcher(
-            settings,
+            watch::channel(settings).1,
             Arc::new(crate::clock::ManualClock::new(1_700_000_000)),
         );
         assert_eq!(*reader.borrow(), UplinkState::Up);

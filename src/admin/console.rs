@@ -254,7 +254,7 @@ mod tests {
     fn frame<'a>(p: Option<&'a Principal>, lang: Language) -> Frame<'a> {
         Frame {
             lang,
-            site_name: "Kepala Telake",
+            site_name: "Kepala Telake".into(),
             principal: p,
             nav: Some(Nav::Devices),
             notice_html: String::new(),

@@ -111,20 +111,47 @@ impl PolicyStatus {
     }
 }
 
-/// Pull until `cancel`: at once, then every `poll_interval`.
+/// Pull until `cancel`: at once, then every `poll_interval`. `[fleet]` is
+/// read afresh after each reload: changed settings start a pull at once with
+/// them (and without `policy_url` the pulls stop); a reload that leaves
+/// `[fleet]` as it was changes nothing here.
 pub async fn run(admin: Arc<Admin>, cancel: CancellationToken) {
-    let Some(cfg) = admin.gateway.config().fleet_policy.clone() else {
-        return;
-    };
-    tracing::info!(url = %cfg.url, every = %config::format_duration(cfg.poll_interval), "pulling the regency's policy");
+    let mut changes = admin.gateway.config_changes();
+    let mut pulling: Option<FleetPolicy> = None;
+    let mut due = tokio::time::Instant::now();
+    let mut first = true;
     loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = round(&admin, &cfg) => {}
+        let cfg = changes.borrow_and_update().fleet_policy.clone();
+        if first || cfg != pulling {
+            admin.policy.update(|s| s.configured = cfg.is_some());
+            if let Some(c) = &cfg {
+                tracing::info!(url = %c.url, every = %config::format_duration(c.poll_interval), "pulling the regency's policy");
+            } else if !first {
+                tracing::info!("[fleet] policy_url removed: no more pulls");
+            }
+            pulling = cfg;
+            due = tokio::time::Instant::now();
+            first = false;
         }
+        if let Some(cfg) = &pulling {
+            if tokio::time::Instant::now() >= due {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = round(&admin, cfg) => {}
+                }
+                due = tokio::time::Instant::now() + cfg.poll_interval;
+            }
+        }
+        // Without a policy to pull, only a reload can give one.
+        let wake = if pulling.is_some() {
+            due
+        } else {
+            tokio::time::Instant::now() + Duration::from_secs(365 * 86_400)
+        };
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(cfg.poll_interval) => {}
+            () = tokio::time::sleep_until(wake) => {}
+            changed = changes.changed() => if changed.is_err() { return },
         }
     }
 }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{domain, ConfigError, Text};
+use super::check::Text;
+use super::error::{invalid, ConfigError};
+use super::values::domain;
 
 /// The shipped list, curated for Indonesia.
 pub const SHIPPED: &str = include_str!("../../config/categories.toml");
@@ -81,14 +83,6 @@ struct RawCategory {
     #[serde(default)]
     free: bool,
     domains: Vec<String>,
-}
-
-fn invalid(path: &Path, key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        path: path.to_owned(),
-        key: key.to_owned(),
-        message: message.into(),
-    }
 }
 
 /// A categories file: `[[category]]` tables.

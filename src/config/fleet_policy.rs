@@ -17,7 +17,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::{parse_duration, ConfigError, Text};
+use super::check::Text;
+use super::error::{invalid, ConfigError};
+use super::values::parse_duration;
 
 /// The smallest `poll_interval` (tests poll every 2s; a village every few minutes).
 pub const MIN_POLL: Duration = Duration::from_secs(1);
@@ -51,14 +53,6 @@ pub(super) struct RawFleet {
     policy_public_key: Option<Text>,
     ca_file: Option<Text>,
     poll_interval: Option<Text>,
-}
-
-fn invalid(path: &Path, key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        path: path.to_owned(),
-        key: key.to_owned(),
-        message: message.into(),
-    }
 }
 
 /// `https://host[:port]/path` -> (host, port, path).

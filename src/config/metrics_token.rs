@@ -15,21 +15,14 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{ConfigError, Text};
+use super::check::Text;
+use super::error::{invalid, ConfigError};
 
 /// The shortest token accepted, in characters.
 pub const MIN_LEN: usize = 16;
 
 const KEY: &str = "admin.metrics_token";
 const FILE_KEY: &str = "admin.metrics_token_file";
-
-fn invalid(config_path: &Path, key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        path: config_path.to_owned(),
-        key: key.to_owned(),
-        message: message.into(),
-    }
-}
 
 /// Long enough and visible ASCII only (a bearer token goes in a header).
 fn strong(token: &str) -> bool {

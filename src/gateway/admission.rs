@@ -48,7 +48,7 @@ impl Gateway {
             let trusted = self.is_trusted(&mac);
             let closes = if trusted { None } else { self.closing_time()? };
             let site = self.quota();
-            let day = domain::local_day(now, &self.config.site.timezone);
+            let day = domain::local_day(now, &self.config().site.timezone);
             let used = self.used_today(&mac, day)?;
             let standing = Limits::new(&site, &self.device_quota(&device)).standing(used);
             if standing == Standing::Cut {
@@ -236,7 +236,7 @@ impl Gateway {
             .collect();
         if !in_kernel.is_empty() {
             let counters = self.firewall.counters().await?.devices;
-            let day = domain::local_day(self.now(), &self.config.site.timezone);
+            let day = domain::local_day(self.now(), &self.config().site.timezone);
             let added: Vec<(Mac, u32, DailyUsage)> = in_kernel
                 .iter()
                 .filter_map(|(key, s)| {

@@ -47,7 +47,7 @@ impl Gateway {
     /// The categories as the firewall needs them, in the config's order.
     pub(super) fn category_rules(&self) -> Vec<CategoryRule> {
         let free = self.free.read().expect("free lock");
-        self.config
+        self.config()
             .usage
             .categories
             .iter()
@@ -119,7 +119,7 @@ impl Gateway {
 
     /// Category ids reported, in the config's order, `lainnya` last.
     pub fn category_ids(&self) -> Vec<String> {
-        self.config.usage.ids()
+        self.config().usage.ids()
     }
 
     /// Per day in `from..=to` (store day numbers): bytes per category. Days

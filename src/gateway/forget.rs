@@ -14,8 +14,8 @@ impl Gateway {
     /// Forget the devices not seen for `forget_after`; returns how many went.
     pub async fn forget_old_devices(&self) -> Result<usize, GatewayError> {
         let now = self.now();
-        let tz = &self.config.site.timezone;
-        let forget_after = self.config.store.forget_after.as_secs() as i64;
+        let tz = &self.config().site.timezone;
+        let forget_after = self.config().store.forget_after.as_secs() as i64;
         let cutoff = now - forget_after;
         let cutoff_day = domain::local_day(cutoff, tz);
         let mut forgotten = 0;

@@ -30,7 +30,7 @@ impl Gateway {
     /// The garden's blocks now: the config file's, then the policy's
     /// additions not already among them (in their order).
     pub fn garden_addresses(&self) -> Vec<ipnet::IpNet> {
-        let mut out = self.config.walled_garden.addresses.clone();
+        let mut out = self.config().walled_garden.addresses.clone();
         for n in self.policy_garden.read().expect("garden lock").iter() {
             if !out.contains(n) {
                 out.push(*n);

@@ -9,6 +9,7 @@
 //! - `schedule`: opening hours (logins refused while closed, sessions end at the close).
 //! - `quiz`: the literacy quiz's attempts, bonus data and counts by pillar.
 //! - `trusted`: devices online whenever they are on the LAN, without a quota.
+//! - `reload`: a reloaded configuration put in force ([`Gateway::apply_config`]).
 
 pub mod accounting;
 mod admission;
@@ -16,6 +17,7 @@ mod categories;
 mod forget;
 mod garden;
 mod quiz;
+mod reload;
 mod reports;
 mod schedule;
 mod sessions;
@@ -24,6 +26,7 @@ mod trusted;
 
 pub use categories::CategoryDay;
 pub use quiz::QuizOutcome;
+pub use reload::NotApplied;
 pub use reports::DeviceView;
 pub use trusted::Trust;
 
@@ -104,7 +107,9 @@ fn count_bytes(added: &[(Mac, u32, DailyUsage)]) {
 
 /// Store + firewall + config, shared by every room.
 pub struct Gateway {
-    config: Arc<Config>,
+    /// The configuration in force: the file's as last (re)loaded, with the
+    /// values that need a restart kept from start-up ([`Gateway::apply_config`]).
+    config: tokio::sync::watch::Sender<Arc<Config>>,
     /// The site's quota defaults: the config file's until an admin saves
     /// others (kept in the store, and winning over the file from then on).
     quota: RwLock<config::Quota>,
@@ -263,7 +268,7 @@ impl Gateway {
                 .unwrap_or_else(|| config.schedule.clone()),
         );
         let gw = Arc::new(Gateway {
-            config,
+            config: tokio::sync::watch::Sender::new(config),
             quota,
             schedule,
             schedule_changed: Notify::new(),
@@ -321,9 +326,16 @@ impl Gateway {
         SlotRates { download, upload }
     }
 
-    /// The configuration the gateway runs with.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The configuration the gateway runs with now (a reload may replace it;
+    /// hold the `Arc` only as long as one piece of work).
+    pub fn config(&self) -> Arc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// The configuration, to be woken when a reload changes it (the regency
+    /// policy pull re-reads `[fleet]` and starts its next pull).
+    pub fn config_changes(&self) -> tokio::sync::watch::Receiver<Arc<Config>> {
+        self.config.subscribe()
     }
 
     /// The site's quota defaults in force now.
@@ -397,14 +409,14 @@ impl Gateway {
             })
             .collect();
         Ok(Policy {
-            lan_interface: self.config.network.lan_interface.clone(),
-            portal_address: self.config.network.portal_address,
-            portal_port: self.config.portal.listen.port(),
-            portal_https_port: self.config.portal.https.as_ref().map(|t| t.listen.port()),
+            lan_interface: self.config().network.lan_interface.clone(),
+            portal_address: self.config().network.portal_address,
+            portal_port: self.config().portal.listen.port(),
+            portal_https_port: self.config().portal.https.as_ref().map(|t| t.listen.port()),
             walled_garden,
-            garden_ports: self.config.walled_garden.ports.clone(),
+            garden_ports: self.config().walled_garden.ports.clone(),
             allow_private: self
-                .config
+                .config()
                 .network
                 .allow_private
                 .iter()

@@ -27,7 +27,7 @@ pub enum QuizOutcome {
 impl Gateway {
     /// The local day now.
     fn today(&self) -> u32 {
-        domain::local_day(self.now(), &self.config.site.timezone)
+        domain::local_day(self.now(), &self.config().site.timezone)
     }
 
     /// This device's quiz today.
@@ -38,7 +38,7 @@ impl Gateway {
     /// May this device answer today (attempts left, bonus not yet earned)?
     pub fn quiz_open(&self, mac: &Mac) -> Result<bool, GatewayError> {
         let q = self.quiz_today(mac)?;
-        Ok(q.attempts < self.config.quiz.attempts_per_day && q.bonus == 0)
+        Ok(q.attempts < self.config().quiz.attempts_per_day && q.bonus == 0)
     }
 
     /// The question (of `pillar`) was shown to this device: counted once a
@@ -71,11 +71,11 @@ impl Gateway {
         let outcome = {
             let _guard = self.records.lock().expect("records lock");
             let mut q = self.store.quiz_device(&mac, day)?;
-            if q.attempts >= self.config.quiz.attempts_per_day || q.bonus > 0 {
+            if q.attempts >= self.config().quiz.attempts_per_day || q.bonus > 0 {
                 return Ok(QuizOutcome::NoAttemptsLeft);
             }
             q.attempts += 1;
-            let bonus = if right { self.config.quiz.bonus.0 } else { 0 };
+            let bonus = if right { self.config().quiz.bonus.0 } else { 0 };
             q.bonus = bonus;
             self.store.put_quiz(&mac, day, &q, pillar, |c| {
                 c.answered += 1;

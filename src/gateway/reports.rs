@@ -44,7 +44,7 @@ impl Gateway {
     /// Every device ever seen, as the admin's device list shows them.
     pub fn devices(&self) -> Result<Vec<DeviceView>, GatewayError> {
         let now = self.now();
-        let day = domain::local_day(now, &self.config.site.timezone);
+        let day = domain::local_day(now, &self.config().site.timezone);
         let quota = self.quota();
         self.store
             .devices()?
@@ -71,7 +71,7 @@ impl Gateway {
         to: u32,
     ) -> Result<Vec<(u32, Mac, DailyUsage)>, GatewayError> {
         let mut rows = self.store.usage_between(from, to)?;
-        let today = domain::local_day(self.now(), &self.config.site.timezone);
+        let today = domain::local_day(self.now(), &self.config().site.timezone);
         if (from..=to).contains(&today) {
             let unsaved = self.unsaved.lock().expect("unsaved lock").clone();
             let index: HashMap<Mac, usize> = rows
@@ -96,7 +96,7 @@ impl Gateway {
     /// What the portal needs to know about a device.
     pub fn view(&self, mac: Mac) -> Result<DeviceView, GatewayError> {
         let now = self.now();
-        let day = domain::local_day(now, &self.config.site.timezone);
+        let day = domain::local_day(now, &self.config().site.timezone);
         let device = self
             .store
             .device(&mac)?
@@ -111,7 +111,7 @@ impl Gateway {
         day: u32,
         site: &config::Quota,
     ) -> Result<DeviceView, GatewayError> {
-        let tz = &self.config.site.timezone;
+        let tz = &self.config().site.timezone;
         let mac = device.mac;
         let limits = Limits::new(site, &self.device_quota(&device));
         let trust = self.trust_of(&mac);
@@ -146,7 +146,7 @@ impl Gateway {
     /// last accounting pass counted but did not write yet.
     pub fn usage_on(&self, mac: &Mac, day: u32) -> Result<DailyUsage, GatewayError> {
         let mut usage = self.store.usage(mac, day)?;
-        if day == domain::local_day(self.now(), &self.config.site.timezone) {
+        if day == domain::local_day(self.now(), &self.config().site.timezone) {
             if let Some(u) = self.unsaved.lock().expect("unsaved lock").get(mac) {
                 usage.download = usage.download.saturating_add(u.usage.download);
                 usage.upload = usage.upload.saturating_add(u.usage.upload);

@@ -23,7 +23,7 @@ impl Gateway {
     /// Where now falls in the opening hours; `None` when always open.
     pub fn opening(&self) -> Option<Opening> {
         let hours = self.schedule().hours?;
-        Some(hours.at(self.now(), &self.config.site.timezone))
+        Some(hours.at(self.now(), &self.config().site.timezone))
     }
 
     /// Is the wifi open now (always, without a `[schedule]`)?
@@ -71,7 +71,7 @@ impl Gateway {
 
     /// Make sessions agree with the opening hours now: while closed every
     /// session ends; while open none outlasts the close.
-    async fn enforce_schedule(&self) -> Result<(), GatewayError> {
+    pub(super) async fn enforce_schedule(&self) -> Result<(), GatewayError> {
         match self.opening() {
             None => Ok(()),
             Some(Opening::Closed { .. }) => {

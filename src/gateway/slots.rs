@@ -21,7 +21,7 @@ impl Gateway {
     /// and may be ended, or refuse.
     pub(super) async fn make_room(&self, mac: Mac, ip: Ipv4Addr) -> Result<(), GatewayError> {
         let now = self.now();
-        let idle_after = self.config.network.evict_idle_after.as_secs() as i64;
+        let idle_after = self.config().network.evict_idle_after.as_secs() as i64;
         // The sessions that clash, from the session index (`sessions.rs`):
         // the address's holders and the MAC's own session, never a walk.
         let clashing: Vec<(Mac, Ipv4Addr, i64)> = {
@@ -79,7 +79,7 @@ impl Gateway {
                 info!(mac = %mac, evicted = %victim, idle_secs = now - last, "slot evicted");
                 Ok(())
             }
-            None => Err(GatewayError::Full(self.config.network.max_online)),
+            None => Err(GatewayError::Full(self.config().network.max_online)),
         }
     }
 

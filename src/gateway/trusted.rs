@@ -41,7 +41,13 @@ impl Trust {
 impl Gateway {
     /// Is this device trusted (by the config file or an admin)?
     pub fn trust_of(&self, mac: &Mac) -> Option<Trust> {
-        if self.config.network.trusted_macs.binary_search(mac).is_ok() {
+        if self
+            .config()
+            .network
+            .trusted_macs
+            .binary_search(mac)
+            .is_ok()
+        {
             Some(Trust::Config)
         } else if self
             .trusted
@@ -64,14 +70,14 @@ impl Gateway {
     /// Every trusted device with where its trust comes from, sorted.
     pub fn trusted_devices(&self) -> Vec<(Mac, Trust)> {
         let mut all: Vec<(Mac, Trust)> = self
-            .config
+            .config()
             .network
             .trusted_macs
             .iter()
             .map(|m| (*m, Trust::Config))
             .collect();
         for m in self.trusted.read().expect("trusted lock").iter() {
-            if !self.config.network.trusted_macs.contains(m) {
+            if !self.config().network.trusted_macs.contains(m) {
                 all.push((*m, Trust::Admin));
             }
         }
@@ -144,7 +150,7 @@ impl Gateway {
         if trusted.is_empty() {
             return Ok(0);
         }
-        let lan = &self.config.network.lan_interface;
+        let lan = &self.config().network.lan_interface;
         let present = crate::neighbor::entries(lan);
         let mut admitted = 0;
         for (mac, _) in trusted {

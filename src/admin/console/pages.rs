@@ -35,7 +35,7 @@ impl Console {
             lang,
             &[
                 ("title", title),
-                ("site_name", frame.site_name),
+                ("site_name", &frame.site_name),
                 ("account_html", &account),
                 ("nav_html", &nav),
                 ("notice_html", &frame.notice_html),
@@ -524,7 +524,7 @@ impl Console {
 /// What every page's frame needs.
 pub struct Frame<'a> {
     pub lang: Language,
-    pub site_name: &'a str,
+    pub site_name: String,
     /// Who is logged in; `None` on the login page (no menu, no log-out button).
     pub principal: Option<&'a Principal>,
     /// The menu entry to mark as current (the menu shows whenever someone is logged in).

@@ -46,7 +46,7 @@ impl Ctx<'_> {
     fn frame(&self, nav: Option<Nav>, notice_html: String) -> Frame<'_> {
         Frame {
             lang: self.lang,
-            site_name: &self.admin.gateway.config().site.name,
+            site_name: self.admin.gateway.config().site.name.clone(),
             principal: self.principal,
             nav,
             notice_html,
