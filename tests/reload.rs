@@ -6,7 +6,7 @@
 //! refused with the key in the log and the running settings stay; a changed
 //! listen address is logged as needing a restart. Real kernel, nft, curl.
 
-mod common;
+use desawifi_testkit as common;
 
 use std::time::{Duration, Instant};
 

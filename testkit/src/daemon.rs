@@ -194,6 +194,20 @@ impl Daemon {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Sends a signal by name ("HUP", "TERM", ...) to the running daemon.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.pid().expect("daemon is not running");
+        let o = Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .output()
+            .expect("running kill");
+        assert!(
+            o.status.success(),
+            "kill -{sig} {pid}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
     /// SIGKILL and wait: a power cut, as far as the daemon can tell.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
