@@ -19,6 +19,7 @@ use crate::lang::Language;
 pub mod categories;
 pub mod fleet_policy;
 pub mod metrics_token;
+pub mod power;
 pub use categories::{Category, Usage};
 pub use fleet_policy::FleetPolicy;
 
@@ -41,6 +42,8 @@ pub struct Config {
     pub quiz: Quiz,
     /// `[fleet] policy_url` ...: the regency's signed policy to pull (issue 14).
     pub fleet_policy: Option<FleetPolicy>,
+    /// `[power]`: the battery's source and the power modes (issue 25).
+    pub power: power::Power,
 }
 
 /// The village: shown on the splash page; its time zone decides when "today" ends.
@@ -390,6 +393,7 @@ struct RawConfig {
     schedule: Option<RawSchedule>,
     quiz: Option<RawQuiz>,
     fleet: Option<fleet_policy::RawFleet>,
+    power: Option<power::RawPower>,
 }
 
 #[derive(Deserialize, Default)]
@@ -562,6 +566,7 @@ impl Check<'_> {
             schedule: self.schedule(raw.schedule.unwrap_or_default())?,
             quiz: self.quiz_section(raw.quiz.unwrap_or_default())?,
             fleet_policy: fleet_policy::fleet_policy(raw.fleet.unwrap_or_default(), self.path)?,
+            power: power::power(raw.power.unwrap_or_default(), self.path)?,
         })
     }
 
@@ -2166,7 +2171,7 @@ path = "/var/lib/desawifi"
             .to_string();
         assert_eq!(
             e,
-            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, usage, schedule, quiz, fleet)"
+            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, usage, schedule, quiz, fleet, power)"
         );
         let e = parse(&format!("verbose = true\n{MINIMAL}"))
             .unwrap_err()
