@@ -348,7 +348,11 @@ fn log_change(before: &PowerState, after: &PowerState) {
             Health::Unknown { problem, .. } => {
                 warn!(%problem, mode = %after.mode, "battery reading unknown; keeping the last justified mode")
             }
-            _ => info!("battery readings good again"),
+            Health::Good => {
+                let charge = after.reading.as_ref().and_then(|r| r.charge);
+                info!(charge = ?charge, "battery reading good")
+            }
+            Health::Off => {}
         }
     }
     if stale(&after.health) && !stale(&before.health) {
