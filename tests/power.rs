@@ -97,7 +97,7 @@ impl Upsd {
         };
         u.set(charge, status);
         u.driver = u.nut_command(DUMMY_UPS, &["-a", "solar", "-u", "root", "-F"]);
-        u.upsd = Some(u.nut_command(UPSD, &["-u", "root", "-F"]));
+        u.start_upsd();
         u
     }
 
@@ -133,6 +133,11 @@ impl Upsd {
 
     fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    fn start_upsd(&mut self) {
+        assert!(self.upsd.is_none());
+        self.upsd = Some(self.nut_command(UPSD, &["-u", "root", "-F"]));
     }
 
     fn stop_upsd(&mut self) {
@@ -333,6 +338,10 @@ async fn nut_charge_walk_moves_the_modes_and_a_stopped_upsd_holds_then_goes_norm
         matches!(s.health, Health::Unknown { stale: true, .. }),
         "it says why: {s:#?}"
     );
+    // upsd back (the reader's old connection is dead): read again, decided afresh.
+    ups.start_upsd();
+    let s = r.charge(15.0).await;
+    assert_eq!((s.mode, s.health), (Mode::Darurat, Health::Good));
     r.stop().await;
 }
 

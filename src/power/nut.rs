@@ -267,18 +267,17 @@ impl NutReader {
     pub async fn read(&mut self) -> Result<Reading, Problem> {
         let (timeout, address) = (self.timeout, self.cfg.address.clone());
         let attempt = async {
-            for fresh in [false, true] {
-                if fresh || self.conn.is_none() {
-                    self.conn = Some(self.connect().await?);
-                }
-                let conn = self.conn.as_mut().expect("just connected");
+            if let Some(conn) = self.conn.as_mut() {
                 match conn.list_var(&self.cfg.ups).await {
-                    Ok(vars) => return Ok(vars),
-                    Err(Fault::Io(_)) if !fresh => continue,
-                    Err(e) => return Err(e),
+                    // The kept connection broke (upsd restarted): a new one below.
+                    Err(Fault::Io(_)) => {}
+                    answer => return answer,
                 }
             }
-            unreachable!("the second attempt returns")
+            let mut conn = self.connect().await?;
+            let answer = conn.list_var(&self.cfg.ups).await;
+            self.conn = Some(conn);
+            answer
         };
         let result = match tokio::time::timeout(timeout, attempt).await {
             Ok(r) => r,
