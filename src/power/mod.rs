@@ -307,6 +307,14 @@ pub async fn run(cfg: Power, tx: watch::Sender<PowerState>, cancel: Cancellation
         tx.send_replace(PowerState::default());
         return;
     };
+    // Until the first reading: unknown, not "off" (a source is configured).
+    tx.send_replace(PowerState {
+        health: Health::Unknown {
+            problem: Problem::Missing("no reading yet".into()),
+            stale: false,
+        },
+        ..PowerState::default()
+    });
     let mut decider = Decider::new(cfg.thresholds, cfg.stale_after);
     let mut next = tokio::time::Instant::now();
     loop {
