@@ -19,6 +19,9 @@
 //!   - [`firewall`]: `Policy` (data) -> pure `render` -> one nft transaction;
 //!     one task coalescing device changes; counters read back in one call.
 //!   - [`dnsmasq`]: the router's dnsmasq snippet (names the firewall's sets).
+//!   - [`power`]: the village's battery (NUT's upsd, Victron VE.Direct) read
+//!     into one `Reading`, and the power mode (normal, hemat, darurat) decided
+//!     with hysteresis; a task publishes it on a watch channel.
 //! - **base**:
 //!   - [`config`]: TOML -> typed [`config::Config`]; every error names the file and key.
 //!   - [`store`]: sled behind typed records; it owns its encodings (golden bytes).
@@ -48,6 +51,7 @@ pub mod lang;
 pub mod neighbor;
 pub mod policy;
 pub mod portal;
+pub mod power;
 pub mod quota;
 pub mod shaping;
 pub mod store;

@@ -60,6 +60,11 @@ enum Command {
         #[command(subcommand)]
         verb: PolicyVerb,
     },
+    /// The village's battery (`[power]`).
+    Power {
+        #[command(subcommand)]
+        verb: PowerVerb,
+    },
     /// Check this box (nf_tables, HTB/TBF, dnsmasq, interfaces, ip_forward, store, clock); exit 0 when all is well.
     Doctor {
         #[arg(long, short)]
@@ -133,6 +138,15 @@ enum AdminVerb {
 }
 
 #[derive(Subcommand)]
+enum PowerVerb {
+    /// Read the battery once: print the reading, its health and the mode the gateway would decide.
+    Status {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum FirewallVerb {
     /// Remove the `inet desawifi` table (clients become unfiltered).
     Clear {
@@ -183,6 +197,16 @@ fn main() -> ExitCode {
         Command::Firewall { verb: FirewallVerb::Clear { config } } => Config::load(&config)
             .map_err(anyhow::Error::from)
             .and_then(|c| runtime()?.block_on(desawifi::daemon::firewall_clear(&c))),
+        Command::Power { verb: PowerVerb::Status { config } } => Config::load(&config)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| {
+                let state = runtime()?.block_on(desawifi::power::read_once(&c.power));
+                print!("{state}");
+                if matches!(state.health, desawifi::power::Health::Unknown { .. }) {
+                    bail!("the battery could not be read")
+                }
+                Ok(())
+            }),
         Command::User { verb } => user(verb),
         Command::Policy { verb } => policy(verb),
         Command::Doctor { config } => Config::load(&config)

@@ -20,7 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "config", "store", "shaping", "quota", "neighbor", "uplink", "web", "policy",
         ],
     ),
-    ("kernel", &["firewall", "dnsmasq"]),
+    ("kernel", &["firewall", "dnsmasq", "power"]),
     ("core", &["gateway"]),
     ("edge", &["portal", "admin"]),
     ("top", &["daemon", "doctor"]),

@@ -10,7 +10,7 @@
 //! One file per section, each with its type (plain data), its raw shape, its
 //! checks and their tests: [`site`], [`network`], [`portal`], [`admin`] (with
 //! [`metrics_token`]), [`store`], [`quota`], [`walled_garden`], [`uplink`],
-//! [`categories`] (`[usage]`), [`schedule`], [`quiz`], [`fleet_policy`] (`[fleet]`).
+//! [`categories`] (`[usage]`), [`schedule`], [`quiz`], [`fleet_policy`] (`[fleet]`), [`power`].
 //! Below them: [`values`] (the value parsers: sizes, rates, durations,
 //! addresses), [`check`] (one key at a time, naming it) and [`error`] (the one
 //! error type and constructor). [`validation`] runs the sections in file order
@@ -29,6 +29,7 @@ pub mod fleet_policy;
 pub mod metrics_token;
 pub mod network;
 pub mod portal;
+pub mod power;
 pub mod quiz;
 pub mod quota;
 pub mod reload;
@@ -79,6 +80,8 @@ pub struct Config {
     pub quiz: Quiz,
     /// `[fleet] policy_url` ...: the regency's signed policy to pull (issue 14).
     pub fleet_policy: Option<FleetPolicy>,
+    /// `[power]`: the battery's source and the modes' thresholds (issue 25).
+    pub power: power::Power,
 }
 
 impl Config {
@@ -170,6 +173,7 @@ pub(crate) struct RawConfig {
     schedule: Option<schedule::RawSchedule>,
     quiz: Option<quiz::RawQuiz>,
     fleet: Option<fleet_policy::RawFleet>,
+    power: Option<power::RawPower>,
 }
 
 #[cfg(test)]
@@ -329,7 +333,7 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, usage, schedule, quiz, fleet)"
+            "x.toml: quotas: unknown key (expected one of: site, network, portal, admin, store, quota, walled_garden, uplink, usage, schedule, quiz, fleet, power)"
         );
         let e = parse(&format!("verbose = true\n{MINIMAL}"))
             .unwrap_err()

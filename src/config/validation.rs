@@ -2,7 +2,7 @@
 //! span sections.
 
 use super::check::{Check, Parsed};
-use super::{categories, fleet_policy, Config, Network, Portal, RawConfig};
+use super::{categories, fleet_policy, power, Config, Network, Portal, RawConfig};
 
 impl Check<'_> {
     pub(super) fn config(&self, raw: RawConfig) -> Parsed<Config> {
@@ -25,6 +25,7 @@ impl Check<'_> {
             schedule: self.schedule(raw.schedule.unwrap_or_default())?,
             quiz: self.quiz_section(raw.quiz.unwrap_or_default())?,
             fleet_policy: fleet_policy::fleet_policy(raw.fleet.unwrap_or_default(), self.path)?,
+            power: power::power(raw.power.unwrap_or_default(), self.path)?,
         })
     }
 
