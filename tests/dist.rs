@@ -271,8 +271,8 @@ fn the_aarch64_static_binary_runs_a_village_under_qemu() {
     // Stripped, as shipped: no symbol table, and under issue 13's 5 MiB (the
     // size of a file, not a timing: the same build gives the same bytes).
     // BENCHMARKS.md ("Release builds") says what each part costs; one
-    // backward scan of a sled tree alone would add 1 MiB (README, "Design
-    // decisions").
+    // backward scan of a sled tree alone would add 1 MiB (docs/design-decisions.md,
+    // "Design decisions").
     let sections = sh("readelf", &["-S", bin.to_str().unwrap()]);
     assert!(
         sections.contains(".text") && !sections.contains(".symtab"),
