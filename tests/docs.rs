@@ -332,7 +332,17 @@ fn citations_in(file: &Path) -> Vec<Citation> {
     let Ok(text) = fs::read_to_string(file) else {
         return Vec::new(); // not text
     };
-    let lines: Vec<&str> = text.lines().collect();
+    // In markdown, a citation shown as code (`(docs/PAGE.md, "Heading")`) or in
+    // a fenced block is an example, not a citation.
+    let lines: Vec<String> = if file.extension().is_some_and(|e| e == "md") {
+        let mut lines = vec![String::new(); text.lines().count()];
+        for (n, line) in prose_lines(&text) {
+            lines[n - 1] = without_code(line);
+        }
+        lines
+    } else {
+        text.lines().map(str::to_string).collect()
+    };
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         for (end, page) in page_names(line) {
