@@ -2,7 +2,9 @@
 # Release artifacts for the routers villages have: static musl binaries for
 # x86_64, aarch64 and armv7 (cargo-zigbuild: zig is the cross linker and
 # brings musl), each in desawifi-VERSION-TARGET.tar.gz with the example
-# config, the systemd unit, the man page and the README; a Debian package per
+# config, the systemd unit, the man page and the manual (README.md,
+# BENCHMARKS.md, RELIABILITY.md, docs/*.md: a technician's router is often
+# offline; docs/_incoming/ is notes, not the manual); a Debian package per
 # architecture (amd64, arm64, armhf, made with dpkg-deb); and SHA256SUMS.
 #
 #   scripts/dist.sh                 all three targets into dist/
@@ -102,12 +104,15 @@ for target in $TARGETS; do
   bin="$TARGET_DIR/$target/release/desawifi"
   name="desawifi-$VERSION-$target"
 
-  # The tarball: binary, example config, dnsmasq snippet, unit, man page, README.
+  # The tarball: binary, example config, dnsmasq snippet, unit, man page, the
+  # manual (laid out as in the repository, so its links work).
   stage="$work/$name"
-  mkdir -p "$stage"
+  mkdir -p "$stage/docs"
   install -m 755 "$bin" "$stage/desawifi"
   install -m 644 config/desawifi.toml config/dnsmasq-desawifi.conf \
-    packaging/systemd/desawifi.service README.md "$gen/desawifi.1" "$stage/"
+    packaging/systemd/desawifi.service "$gen/desawifi.1" "$stage/"
+  install -m 644 README.md BENCHMARKS.md RELIABILITY.md "$stage/"
+  install -m 644 docs/*.md "$stage/docs/"
   cp -r config/fleet "$stage/fleet"
   tar -C "$work" --owner=0 --group=0 --numeric-owner -czf "$OUT/$name.tar.gz" "$name"
 
@@ -123,7 +128,10 @@ for target in $TARGETS; do
   install -D -m 644 "$gen/desawifi.bash" "$root/usr/share/bash-completion/completions/desawifi"
   install -D -m 644 "$gen/_desawifi" "$root/usr/share/zsh/vendor-completions/_desawifi"
   install -D -m 644 "$gen/desawifi.fish" "$root/usr/share/fish/vendor_completions.d/desawifi.fish"
-  install -D -m 644 README.md "$root/usr/share/doc/desawifi/README.md"
+  # The manual, laid out as in the repository (README.md links docs/PAGE.md).
+  install -d "$root/usr/share/doc/desawifi/docs"
+  install -m 644 README.md BENCHMARKS.md RELIABILITY.md "$root/usr/share/doc/desawifi/"
+  install -m 644 docs/*.md "$root/usr/share/doc/desawifi/docs/"
   # The fleet agent (vmagent, from the suggested victoria-metrics package): its unit and
   # scrape config; it runs once /etc/desawifi/fleet-agent.env exists (the example is
   # in the docs, so installing turns nothing on). The regency's files go with the docs.

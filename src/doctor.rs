@@ -352,7 +352,8 @@ fn ip_forward() -> Check {
 
 /// The kernel's neighbour table holds every online phone (the portal finds a
 /// phone's MAC there): past gc_thresh3 entries it is full and logins fail;
-/// past gc_thresh2 the kernel collects entries after 5 s (README, "Big sites").
+/// past gc_thresh2 the kernel collects entries after 5 s (docs/configuration.md,
+/// "Big sites").
 fn neighbour_table(max_online: u16) -> Check {
     const NAME: &str = "neighbour table";
     let read = |key: &str| -> Option<u32> {

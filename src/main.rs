@@ -556,8 +556,8 @@ mod big_blocks {
 /// glibc gives every thread that allocates its own arena and keeps each
 /// arena's high-water mark: parsing a big `nft -j` document on a different
 /// worker each accounting pass left the daemon's resident memory at several
-/// times what it holds (BENCHMARKS.md, "Memory"). Two arenas (one per core
-/// of a small router) and an earlier trim keep it near the live data.
+/// times what it holds (BENCHMARKS.md, "Resident memory"). Two arenas (one
+/// per core of a small router) and an earlier trim keep it near the live data.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only tunes the allocator; called first thing, before any other thread exists.

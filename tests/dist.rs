@@ -34,6 +34,25 @@ fn artifact(name: &str) -> PathBuf {
     path
 }
 
+/// The manual as the packages ship it, paths from the repository root:
+/// README.md, BENCHMARKS.md, RELIABILITY.md and every docs/*.md (not the
+/// notes in docs/_incoming/).
+fn manual_pages() -> Vec<String> {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut pages: Vec<String> = std::fs::read_dir(&docs)
+        .unwrap_or_else(|e| panic!("{}: {e}", docs.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "md"))
+        .map(|p| format!("docs/{}", p.file_name().unwrap().to_str().unwrap()))
+        .collect();
+    assert!(pages.len() > 5, "docs/ holds only {pages:?}");
+    pages.sort();
+    for top in ["README.md", "BENCHMARKS.md", "RELIABILITY.md"] {
+        pages.push(top.to_string());
+    }
+    pages
+}
+
 /// Runs a host command; panics with its output unless it succeeds. Returns stdout.
 fn sh(program: &str, args: &[&str]) -> String {
     let o = Command::new(program)
@@ -238,13 +257,16 @@ fn the_aarch64_static_binary_runs_a_village_under_qemu() {
         ],
     );
     let top = dir.join(format!("desawifi-{VERSION}-{target}"));
+    let manual = manual_pages();
     for f in [
         "desawifi",
         "desawifi.toml",
         "desawifi.service",
-        "README.md",
         "desawifi.1",
-    ] {
+    ]
+    .into_iter()
+    .chain(manual.iter().map(String::as_str))
+    {
         assert!(
             top.join(f).is_file(),
             "{f} missing from {}",
@@ -271,8 +293,8 @@ fn the_aarch64_static_binary_runs_a_village_under_qemu() {
     // Stripped, as shipped: no symbol table, and under issue 13's 5 MiB (the
     // size of a file, not a timing: the same build gives the same bytes).
     // BENCHMARKS.md ("Release builds") says what each part costs; one
-    // backward scan of a sled tree alone would add 1 MiB (README, "Design
-    // decisions").
+    // backward scan of a sled tree alone would add 1 MiB (docs/design-decisions.md,
+    // "Design decisions").
     let sections = sh("readelf", &["-S", bin.to_str().unwrap()]);
     assert!(
         sections.contains(".text") && !sections.contains(".symtab"),
@@ -404,6 +426,11 @@ fn the_deb_installs_into_debian_12_and_its_binary_runs_a_village() {
         "usr/share/doc/desawifi/fleet/desawifi-alerts.yml",
     ] {
         assert!(root.merged.join(f).is_file(), "/{f} not installed");
+    }
+    // The manual, for a technician whose router is offline.
+    for page in manual_pages() {
+        let f = format!("usr/share/doc/desawifi/{page}");
+        assert!(root.merged.join(&f).is_file(), "/{f} not installed");
     }
     // Installing turns no agent on: it runs once the regency's env file is written.
     assert!(

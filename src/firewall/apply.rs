@@ -262,7 +262,7 @@ fn nft_failed(program: &str, stdout: &str, stderr: &str) -> NftablesError {
 /// Parsed into small typed records, set by set, never into one
 /// `serde_json::Value` tree: at 1,000 online devices that tree was about
 /// 5 MB (the maps and every element as maps of strings), the daemon's whole
-/// memory peak, once per accounting pass (BENCHMARKS.md, "Memory").
+/// memory peak, once per accounting pass (BENCHMARKS.md, "Resident memory").
 pub fn parse_table(json: &str) -> Result<KernelState, FirewallError> {
     let mut state = KernelState {
         table_exists: true,

@@ -5,8 +5,8 @@
 //! Why not `nft`: at 10,000 online devices the kernel's dump of the two
 //! per-device sets is 1.28 MB and takes 19–39 ms, while `nft -j` spends
 //! 250–300 ms more building its cache objects and printing 20,000 elements
-//! as JSON for us to parse back (BENCHMARKS.md, "what nft and the kernel
-//! allow"). Everything that *changes* the table still goes through `nft -j
+//! as JSON for us to parse back (BENCHMARKS.md, "Issue 10's hot paths", the
+//! row "what nft and the kernel allow"). Everything that *changes* the table still goes through `nft -j
 //! -f` (one checked transaction, the JSON the render module writes); this
 //! only reads, and only three sets of our own table. When it cannot (a
 //! kernel that answers in a shape we do not know, no netlink socket), the

@@ -6,7 +6,8 @@
 //! The kernel's online set stays `ether_addr . ipv4_addr`: each accounting
 //! pass looks the trusted MACs up in the neighbour table and admits one that
 //! appears (or moves to a new address) at the address the kernel resolved.
-//! Trust is by MAC only, so a cloned MAC gets the same (see the README).
+//! Trust is by MAC only, so a cloned MAC gets the same (docs/fair-use.md,
+//! "Trusted devices (village office, kiosk, camera)").
 
 use std::net::Ipv4Addr;
 
