@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use crate::admin::{self, accounts::Accounts, console::Console, server::Admin};
+use crate::accounts::Accounts;
+use crate::admin::{self, console::Console, core::Admin};
 use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::config::Config;
 use crate::firewall::{Firewall, Nft};
@@ -64,13 +65,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let (uplink_watcher, uplink) = crate::uplink::watcher(config.uplink.clone(), clock);
     tracker.spawn(uplink_watcher.run(cancel.clone()));
-    let admin = Admin::new(gateway.clone(), accounts.clone(), uplink.clone(), console);
+    let admin = Admin::new(gateway.clone(), accounts.clone(), uplink.clone());
     if config.fleet_policy.is_some() {
         tracker.spawn(admin::policy_pull::run(admin.clone(), cancel.clone()));
     }
     tracker.spawn(admin::server::serve(
         admin_listener,
         admin,
+        console,
         admin_tls,
         cancel.clone(),
     ));

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "base",
         &[
             "config", "store", "shaping", "quota", "neighbor", "uplink", "web", "policy",
+            "accounts",
         ],
     ),
     ("kernel", &["firewall", "dnsmasq"]),
@@ -39,6 +40,8 @@ const SAME_LAYER: &[(&str, &str)] = &[
     ("dnsmasq", "firewall"),
     // A policy's values go through the config file's own parsers.
     ("policy", "config"),
+    // Accounts keep users, sessions and their audit entries in the store's admin trees.
+    ("accounts", "store"),
 ];
 
 /// Lower rooms an edge room must not use although their layer is lower: the

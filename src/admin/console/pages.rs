@@ -5,14 +5,18 @@
 
 use std::collections::BTreeMap;
 
-use super::{escape_html, form_value, Console, Template, QUOTA_FIELDS};
+use super::{Console, Template, QUOTA_FIELDS};
+use crate::accounts::Principal;
+use crate::admin::core::views::quota_json;
+use crate::admin::core::DeviceState;
 use crate::admin::usage::DayReport;
-use crate::admin::Principal;
 use crate::config;
 use crate::domain::{self, DailyUsage, Mac, Role};
 use crate::gateway::DeviceView;
 use crate::lang::Language;
 use crate::store::AuditEntry;
+use crate::web::form::form_value;
+use crate::web::http::escape_html;
 
 impl Console {
     /// A whole page: `template` rendered with `vars`, inside the layout.
@@ -364,7 +368,7 @@ impl Console {
     fn device_card(&self, lang: Language, d: &DeviceCard, admin: Option<&Principal>) -> String {
         let v = &d.view;
         let t = |k: &str| escape_html(self.text(lang, k));
-        let state = crate::admin::ops::device_state(v);
+        let state = DeviceState::of(v).api_word();
         let has_override = v.quota != Default::default();
         let quota = if v.exempt {
             self.text(lang, "quota_exempt").to_owned()
@@ -490,7 +494,7 @@ impl Console {
                     "<li id=\"a{id}\"><p class=\"head\"><time>{}</time><span>{}</span><span class=\"what\">{}</span><span class=\"mono\">{}</span></p><p class=\"change mono\">{} → {}</p></li>",
                     escape_html(&local_datetime(e.at, tz)),
                     escape_html(&e.who),
-                    escape_html(&e.action),
+                    escape_html(e.action.as_str()),
                     escape_html(&e.target),
                     escape_html(&json_brief(&e.old)),
                     escape_html(&json_brief(&e.new))
@@ -589,7 +593,7 @@ impl QuotaForm {
     /// The values in force, in human units.
     pub fn from_quota(q: &config::Quota) -> QuotaForm {
         // The human forms the API answers with.
-        let human = crate::admin::ops::quota_json(q);
+        let human = quota_json(q);
         let values = QUOTA_FIELDS
             .iter()
             .map(|f| (*f, human[*f].as_str().unwrap_or_default().to_owned()))
