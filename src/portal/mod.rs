@@ -10,6 +10,7 @@
 mod hours;
 mod origin;
 pub mod quiz;
+mod quiz_card;
 mod routes;
 pub mod tls;
 pub mod ui;
