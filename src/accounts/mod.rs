@@ -156,8 +156,9 @@ impl Accounts {
         }
     }
 
-    /// The admin room's own trees (accounts, sessions, the audit log): the
-    /// ops append their audit entries and the pages read the log here.
+    /// The admin's own trees of the store (accounts, sessions, the audit
+    /// log, the policy in force): the admin room appends its audit entries
+    /// and reads the log there.
     pub fn admin_store(&self) -> &AdminStore {
         &self.inner.store
     }

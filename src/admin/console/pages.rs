@@ -609,7 +609,7 @@ impl QuotaForm {
 /// Check a posted quota form field by field, each against the values in
 /// force with the config file's own rules (so every error shows at once, next
 /// to its field). Ok: the fields that differ from `current`, for
-/// `ops::set_site_quota` (which checks again and audits only those).
+/// `admin::quota::set_site_quota` (which checks again and audits only those).
 pub fn check_quota_form(
     current: &config::Quota,
     form: &[(String, String)],

@@ -399,7 +399,7 @@ fn render_quota(ctx: &Ctx, form: &QuotaForm, notice: String, status: StatusCode)
 }
 
 /// Save the quota form: checked field by field first (every error next to
-/// its field, nothing saved), then through `ops` (role, rules, audit).
+/// its field, nothing saved), then through `quota` (role, rules, audit).
 async fn quota_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
     let Some(p) = ctx.principal else {
         return redirect("/login");
