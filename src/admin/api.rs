@@ -15,21 +15,23 @@ use std::net::SocketAddr;
 
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, StatusCode};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tracing::warn;
+
+mod input;
+mod reports;
+
+pub use reports::MAX_USAGE_DAYS;
+
+use input::{json_object, no_body, percent_decode};
+use reports::{audit, category_report, quiz_report, report_range, usage_report};
 
 use super::core::views::quota_json;
 use super::core::{auth, Admin, OpError};
-use super::{categories, devices, garden, policy, quiz, quota, schedule, trust, usage};
+use super::{categories, devices, garden, policy, quota, schedule, trust};
 use crate::accounts::{LoginError, Principal};
-use crate::domain::{add_days, day_string, days_in, parse_day, Mac};
-use crate::web::http::{attachment, json_resp, Req, Resp};
-
-/// Longest report `GET /api/usage` gives (usage is kept 120 days; day stats longer).
-pub const MAX_USAGE_DAYS: i64 = 400;
-/// Audit entries per page when `limit` is not given, and the most one page gives.
-const AUDIT_PAGE: usize = 50;
-const AUDIT_PAGE_MAX: usize = 500;
+use crate::domain::Mac;
+use crate::web::http::{json_resp, Req, Resp};
 
 /// What a route does, once the path has been matched.
 enum Route {
@@ -60,7 +62,7 @@ fn error(status: StatusCode, message: &str) -> Resp {
 }
 
 /// 400 `{"error", "field"}`.
-fn bad(field: &str, message: &str) -> Resp {
+pub(crate) fn bad(field: &str, message: &str) -> Resp {
     json_resp(
         StatusCode::BAD_REQUEST,
         &json!({ "error": message, "field": field }),
@@ -359,279 +361,13 @@ fn logout(admin: &Admin, req: &Req) -> Resp {
 }
 
 /// 200 with a JSON body.
-fn ok(body: Value) -> Resp {
+pub(crate) fn ok(body: Value) -> Resp {
     json_resp(StatusCode::OK, &body)
 }
 
 /// One device as JSON (after an action on it).
 fn device(admin: &Admin, mac: Mac) -> Result<Resp, OpError> {
     devices::one_json(admin, mac).map(ok)
-}
-
-/// `GET /api/usage?from=YYYY-MM-DD&to=YYYY-MM-DD`: JSON, or CSV with
-/// `Accept: text/csv` (or `format=csv`, for a plain download link).
-/// `GET /api/quiz?from=&to=` (dates as for `/api/usage`; the last 7 days by default).
-fn quiz_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
-    let query = match query_params(req, &["from", "to"]) {
-        Ok(q) => q,
-        Err(resp) => return Ok(resp),
-    };
-    let day = |key: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| parse_day(v).map_err(|m| OpError::bad(key, m)))
-            .transpose()
-    };
-    let to = day("to")?.unwrap_or_else(|| admin.today());
-    let from = match day("from")? {
-        Some(d) => d,
-        None => add_days(to, -6).ok_or_else(|| OpError::bad("to", "out of range"))?,
-    };
-    if from > to {
-        return Err(OpError::bad("to", "is before from"));
-    }
-    if days_in(from, to) > MAX_USAGE_DAYS {
-        return Err(OpError::bad(
-            "from",
-            format!("at most {MAX_USAGE_DAYS} days per report"),
-        ));
-    }
-    Ok(ok(quiz::report(admin, from, to)?))
-}
-
-fn usage_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
-    let (from, to, csv) = match report_range(admin, req)? {
-        Ok(range) => range,
-        Err(resp) => return Ok(resp),
-    };
-    let gw = &admin.gateway;
-    let days = usage::report(gw, from, to)?;
-    let (from_s, to_s) = (day_string(from), day_string(to));
-    if csv {
-        return Ok(attachment(
-            StatusCode::OK,
-            "text/csv; charset=utf-8",
-            &format!("desawifi-usage-{from_s}-{to_s}.csv"),
-            usage::csv(&days),
-        ));
-    }
-    let config = gw.config();
-    Ok(json_resp(
-        StatusCode::OK,
-        &json!({ "site": config.site.name, "timezone": config.site.timezone_name, "from": from_s, "to": to_s, "days": days }),
-    ))
-}
-
-/// `GET /api/usage/categories`: bytes per day and category, JSON or CSV.
-fn category_report(admin: &Admin, from: u32, to: u32, as_csv: bool) -> Result<Resp, OpError> {
-    let days = categories::report(&admin.gateway, from, to)?;
-    if as_csv {
-        return Ok(attachment(
-            StatusCode::OK,
-            "text/csv; charset=utf-8",
-            &format!(
-                "desawifi-categories-{}-{}.csv",
-                day_string(from),
-                day_string(to)
-            ),
-            categories::csv(&days),
-        ));
-    }
-    Ok(ok(categories::json(&days)))
-}
-
-/// A report's `from`, `to` (default: the last 7 days) and whether CSV was
-/// asked for; the inner `Err` is an answer already made (a bad query).
-fn report_range(admin: &Admin, req: &Req) -> Result<Result<(u32, u32, bool), Resp>, OpError> {
-    let query = match query_params(req, &["from", "to", "format"]) {
-        Ok(q) => q,
-        Err(resp) => return Ok(Err(resp)),
-    };
-    let day = |key: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| parse_day(v).map_err(|m| OpError::bad(key, m)))
-            .transpose()
-    };
-    let to = day("to")?.unwrap_or_else(|| admin.today());
-    let from = match day("from")? {
-        Some(d) => d,
-        None => add_days(to, -6).ok_or_else(|| OpError::bad("to", "out of range"))?,
-    };
-    if from > to {
-        return Err(OpError::bad(
-            "to",
-            format!("{} is before from ({})", day_string(to), day_string(from)),
-        ));
-    }
-    if days_in(from, to) > MAX_USAGE_DAYS {
-        return Err(OpError::bad(
-            "from",
-            format!("at most {MAX_USAGE_DAYS} days per report"),
-        ));
-    }
-    let csv = match query
-        .iter()
-        .find(|(k, _)| k == "format")
-        .map(|(_, v)| v.as_str())
-    {
-        Some("csv") => true,
-        Some("json") => false,
-        Some(other) => {
-            return Err(OpError::bad(
-                "format",
-                format!("{other:?} is not a format (csv or json)"),
-            ))
-        }
-        None => req
-            .headers()
-            .get_all(header::ACCEPT)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|m| {
-                m.split(';')
-                    .next()
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/csv"))
-            }),
-    };
-    Ok(Ok((from, to, csv)))
-}
-
-/// `GET /api/audit?before=<id>&limit=<n>`: newest first.
-fn audit(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
-    let query = match query_params(req, &["before", "limit"]) {
-        Ok(q) => q,
-        Err(resp) => return Ok(resp),
-    };
-    let number = |key: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| {
-                v.parse::<u64>()
-                    .map_err(|_| OpError::bad(key, format!("{v:?} is not a whole number")))
-            })
-            .transpose()
-    };
-    let before = number("before")?;
-    let limit = match number("limit")? {
-        None => AUDIT_PAGE,
-        Some(n) if n >= 1 && n <= AUDIT_PAGE_MAX as u64 => n as usize,
-        Some(_) => {
-            return Err(OpError::bad(
-                "limit",
-                format!("must be between 1 and {AUDIT_PAGE_MAX}"),
-            ))
-        }
-    };
-    let entries = admin.store().audit_log(before, limit)?;
-    let next = if entries.len() == limit {
-        entries.last().map(|(id, _)| *id)
-    } else {
-        None
-    };
-    let entries: Vec<Value> = entries
-        .into_iter()
-        .map(|(id, e)| {
-            json!({ "id": id, "at": admin.rfc3339(e.at), "at_unix": e.at, "who": e.who, "action": e.action, "target": e.target, "old": e.old, "new": e.new })
-        })
-        .collect();
-    Ok(json_resp(
-        StatusCode::OK,
-        &json!({ "entries": entries, "next_before": next }),
-    ))
-}
-
-/// The body as a JSON object (an empty body is an empty object). A body
-/// must say `Content-Type: application/json`: a cross-site HTML form cannot
-/// send that without the browser asking first, so no other site can post
-/// to the API (not even a login, which needs no token).
-fn json_object(req: &Req) -> Result<Map<String, Value>, Resp> {
-    let body = req.body();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    let json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
-        return Err(json_resp(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &json!({ "error": "send the body as JSON with Content-Type: application/json", "field": "content-type" }),
-        ));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(bad("body", "expected a JSON object")),
-        Err(e) => Err(bad("body", &format!("not JSON: {e}"))),
-    }
-}
-
-/// Actions take no input: an empty body, or `{}`.
-fn no_body(req: &Req) -> Result<(), Resp> {
-    let fields = json_object(req)?;
-    match fields.keys().next() {
-        None => Ok(()),
-        Some(key) => Err(bad(key, "unknown key (this action takes no input)")),
-    }
-}
-
-/// The query string's parameters, each known and given once.
-fn query_params(req: &Req, known: &[&str]) -> Result<Vec<(String, String)>, Resp> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for pair in req
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = percent_decode(k).ok_or_else(|| bad(k, "bad percent-encoding"))?;
-        let v = percent_decode(v).ok_or_else(|| bad(&k, "bad percent-encoding"))?;
-        if !known.contains(&k.as_str()) {
-            return Err(bad(
-                &k,
-                &format!("unknown parameter (expected one of: {})", known.join(", ")),
-            ));
-        }
-        if out.iter().any(|(seen, _)| *seen == k) {
-            return Err(bad(&k, "given twice"));
-        }
-        out.push((k, v));
-    }
-    Ok(out)
-}
-
-/// `%3A` -> `:`, `+` -> space; `None` for broken escapes or non-UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -671,40 +407,5 @@ mod tests {
             parse_route("/api/quota/").err().unwrap().status(),
             StatusCode::NOT_FOUND
         );
-    }
-
-    #[test]
-    fn query_strings_are_strict() {
-        let req = |q: &str| {
-            hyper::Request::builder()
-                .uri(format!("/api/usage?{q}"))
-                .body(hyper::body::Bytes::new())
-                .unwrap()
-        };
-        let q = query_params(&req("from=2026-11-01&to=2026-11-27"), &["from", "to"]).unwrap();
-        assert_eq!(
-            q,
-            vec![
-                ("from".into(), "2026-11-01".into()),
-                ("to".into(), "2026-11-27".into())
-            ]
-        );
-        assert_eq!(
-            query_params(&req("form=2026-11-01"), &["from", "to"])
-                .err()
-                .unwrap()
-                .status(),
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            query_params(&req("to=1&to=2"), &["from", "to"])
-                .err()
-                .unwrap()
-                .status(),
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(percent_decode("a%3Ab+c"), Some("a:b c".into()));
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%3"), None);
     }
 }

@@ -19,6 +19,7 @@
 //! `routes`: the HTTP side ([`handle`]), every change through the
 //! resource that owns it (`admin::quota`, `admin::devices`, ...).
 
+mod devices;
 mod pages;
 mod routes;
 mod what_for;
@@ -27,9 +28,8 @@ pub use what_for::CategoryInfo;
 mod regency;
 mod village;
 
-pub use pages::{
-    check_quota_form, local_datetime, Dashboard, DeviceCard, DeviceList, Frame, Nav, QuotaForm,
-};
+pub use devices::{DeviceCard, DeviceList};
+pub use pages::{check_quota_form, local_datetime, Dashboard, Frame, Nav, QuotaForm};
 pub use routes::handle;
 
 use std::path::{Path, PathBuf};
