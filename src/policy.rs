@@ -15,12 +15,12 @@ pub mod document;
 pub mod sign;
 
 pub use document::{Policy, PolicySchedule};
-
-use crate::telemetry::PolicyRefusal;
 pub use sign::{
     generate_key, private_key_from_pem, public_key_from_text, sign, verify, KeyPair, PublicKey,
     Signature,
 };
+
+use crate::telemetry::PolicyRefusal;
 
 /// Why a policy was refused. Each has a `reason` label for
 /// `desawifi_policy_errors_total{reason}` and the console.
