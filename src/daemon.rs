@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::admin::{self, accounts::Accounts, console::Console, server::Admin};
+use crate::accounts::Accounts;
+use crate::admin::{self, console::Console, core::Admin};
 use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::config::Config;
 use crate::firewall::{Firewall, Nft};
@@ -72,12 +73,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (uplink_settings, uplink_live) = watch::channel(config.uplink.clone());
     let (uplink_watcher, uplink) = crate::uplink::watcher(uplink_live, clock);
     tracker.spawn(uplink_watcher.run(cancel.clone()));
-    let admin = Admin::new(gateway.clone(), accounts.clone(), uplink.clone(), console);
+    let admin = Admin::new(gateway.clone(), accounts.clone(), uplink.clone());
     // Always running: a reload may set `[fleet] policy_url` later.
     tracker.spawn(admin::policy_pull::run(admin.clone(), cancel.clone()));
     tracker.spawn(admin::server::serve(
         admin_listener,
         admin,
+        console,
         admin_tls,
         cancel.clone(),
     ));

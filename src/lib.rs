@@ -10,9 +10,12 @@
 //!   ready (kernel, dnsmasq, interfaces, store, clock)? (`main.rs`: the CLI only.)
 //! - **edge**, never importing each other, never nft or tc:
 //!   - [`portal`]: hyper on the LAN: splash, login, status, RFC 8908 captive API, OS probes.
-//!   - [`admin`]: the regency's HTTPS room: accounts, JSON API, console,
-//!     `/metrics`; every change through `admin::ops` (role, validation, audit).
-//!     It reaches the store only through [`store::AdminStore`] (its own trees).
+//!   - [`admin`]: the regency's HTTPS room: JSON API, console, `/metrics`,
+//!     the control socket, the policy pull. Inside, one direction: a core
+//!     (state, principal, error, audit), one file per resource (devices,
+//!     quota, schedule, ...; never importing a sibling), the surfaces above
+//!     them, the server on top. It reaches the store only through
+//!     [`store::AdminStore`] (its own trees).
 //! - **core** [`gateway`]: the only holder of store + firewall: admit, revoke,
 //!   overrides, the accounting pass, the reports every edge reads.
 //! - **kernel**:
@@ -23,6 +26,9 @@
 //!     into one `Reading`, and the power mode (normal, hemat, darurat) decided
 //!     with hysteresis; a task publishes it on a watch channel.
 //! - **base**:
+//!   - [`accounts`]: argon2id users, login sessions, the login limiter, the
+//!     [`accounts::Principal`]; on the store's admin trees. Shared by the
+//!     gateway's admin room and the regency office.
 //!   - [`config`]: TOML -> typed [`config::Config`]; every error names the file and key.
 //!   - [`store`]: sled behind typed records; it owns its encodings (golden bytes).
 //!   - [`shaping`]: HTB trees on LAN and WAN (`tc -batch` scripts, pure).
@@ -32,12 +38,15 @@
 //!     (with the config's parsers), ed25519 sign and verify; bytes only, no I/O.
 //!   - [`uplink`]: is the village's internet up? TCP checks, a watch channel.
 //!   - [`web`]: one HTTP layer for both edges: listener, helpers, forms,
-//!     cookies, TLS, ONE template engine.
+//!     cookies, TLS and self-signed certificates, ONE template engine.
 //! - **ground**, importing nothing of the crate:
-//!   - [`domain`]: Mac, Size, Rate, Device, Session, DailyUsage, Standing, Role, local days.
-//!   - [`telemetry`]: the event registry any room bumps; only admin renders it.
+//!   - [`domain`]: Mac, Size, Rate, Device, Session, DailyUsage, Standing, Role,
+//!     AuditAction, local days and their calendar.
+//!   - [`telemetry`]: the event registry any room bumps (with its typed labels,
+//!     e.g. [`telemetry::PolicyRefusal`]); only admin renders it.
 //!   - [`clock`] (the injectable clock), [`lang`] (Indonesian first, English second).
 
+pub mod accounts;
 pub mod admin;
 pub mod clock;
 pub mod config;

@@ -327,7 +327,7 @@ fn policy(verb: PolicyVerb) -> anyhow::Result<()> {
 
 /// `desawifi user ...`: through the daemon's control socket, or on the store when no daemon runs.
 fn user(verb: UserVerb) -> anyhow::Result<()> {
-    use desawifi::admin::accounts::{check_password, check_username};
+    use desawifi::accounts::{check_password, check_username};
     let (config, request, done) = match verb {
         UserVerb::Add {
             config,
@@ -403,7 +403,7 @@ fn read_password() -> anyhow::Result<String> {
     use std::io::{BufRead, IsTerminal};
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password: ").context("reading the password")?;
-        desawifi::admin::accounts::check_password(&first)?;
+        desawifi::accounts::check_password(&first)?;
         let second =
             rpassword::prompt_password("Password again: ").context("reading the password")?;
         if first != second {

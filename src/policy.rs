@@ -20,6 +20,8 @@ pub use sign::{
     Signature,
 };
 
+use crate::telemetry::PolicyRefusal;
+
 /// Why a policy was refused. Each has a `reason` label for
 /// `desawifi_policy_errors_total{reason}` and the console.
 #[derive(Debug, thiserror::Error)]
@@ -45,15 +47,15 @@ pub enum PolicyError {
 }
 
 impl PolicyError {
-    /// The metrics label of this refusal.
-    pub fn reason(&self) -> &'static str {
+    /// Why, as `desawifi_policy_errors_total` and the console name it.
+    pub fn reason(&self) -> PolicyRefusal {
         match self {
-            PolicyError::UnknownKey { .. } => "unknown_key",
-            PolicyError::BadSignature(_) => "bad_signature",
-            PolicyError::Invalid { .. } => "invalid",
-            PolicyError::Replay { .. } => "replay",
-            PolicyError::Expired { .. } => "expired",
-            PolicyError::Key(_) => "key",
+            PolicyError::UnknownKey { .. } => PolicyRefusal::UnknownKey,
+            PolicyError::BadSignature(_) => PolicyRefusal::BadSignature,
+            PolicyError::Invalid { .. } => PolicyRefusal::Invalid,
+            PolicyError::Replay { .. } => PolicyRefusal::Replay,
+            PolicyError::Expired { .. } => PolicyRefusal::Expired,
+            PolicyError::Key(_) => PolicyRefusal::Key,
         }
     }
 
@@ -119,7 +121,7 @@ mod tests {
         let other = generate_key().unwrap();
         let d = doc(3, "2030-01-01T00:00:00Z");
         let sig = sign(&key, &d).unwrap().to_text();
-        let reason = |r: Result<Policy, PolicyError>| r.unwrap_err().reason();
+        let reason = |r: Result<Policy, PolicyError>| r.unwrap_err().reason().label();
         // Not above the current version, equal or lower.
         assert_eq!(
             reason(accept(&d, sig.as_bytes(), &key.public(), 3, NOW)),
@@ -161,7 +163,7 @@ mod tests {
             b"version = 5\nexpires = \"2030-01-01T00:00:00Z\"\n[quota]\ndaily_data = \"lots\"\n";
         let sig = sign(&key, bad).unwrap().to_text();
         let e = accept(bad, sig.as_bytes(), &key.public(), 0, NOW).unwrap_err();
-        assert_eq!(e.reason(), "invalid");
+        assert_eq!(e.reason().label(), "invalid");
         assert!(e.to_string().starts_with("quota.daily_data: "), "{e}");
         // Garbage in the signature file.
         assert_eq!(

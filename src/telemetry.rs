@@ -233,8 +233,8 @@ pub struct Registry {
     pub uplink_down_secs: Counter,
     /// Bytes per usage category since this process started: id -> (download,
     /// upload). Site-wide by construction: nothing per device ever reaches it.
-    /// Regency policies refused, by [`POLICY_REASONS`] (issue 14).
-    pub policy_errors: [Counter; POLICY_REASONS.len()],
+    /// Regency policies refused, by [`PolicyRefusal`] (issue 14).
+    pub policy_errors: [Counter; PolicyRefusal::ALL.len()],
     /// The version of the regency policy in force (0: none).
     pub policy_version: Gauge,
     pub category_bytes: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
@@ -258,7 +258,7 @@ impl Registry {
             quiz_answers: [const { Counter::new() }; 8],
             uplink_outages: Counter::new(),
             uplink_down_secs: Counter::new(),
-            policy_errors: [const { Counter::new() }; POLICY_REASONS.len()],
+            policy_errors: [const { Counter::new() }; PolicyRefusal::ALL.len()],
             policy_version: Gauge::new(),
             category_bytes: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         }
@@ -301,32 +301,75 @@ pub fn category_bytes(id: &str, download: u64, upload: u64) {
 }
 
 /// The process's event counters.
-/// Why a regency policy was refused: fetch (network, HTTP), tls (an
-/// untrusted certificate), bad_signature, unknown_key, invalid (a value the
-/// validator rejects), replay (a version not above the one in force),
-/// expired, apply (the gateway failed), store, key. `other` catches the rest.
-pub const POLICY_REASONS: [&str; 11] = [
-    "fetch",
-    "tls",
-    "bad_signature",
-    "unknown_key",
-    "invalid",
-    "replay",
-    "expired",
-    "apply",
-    "store",
-    "key",
-    "other",
-];
+/// Why a regency policy was refused: the `reason` label of
+/// `desawifi_policy_errors_total` and the word the console's regency card
+/// shows. The policy room names its own refusals
+/// (`PolicyError::reason`); the admin's puller adds those of the fetch,
+/// the apply and the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PolicyRefusal {
+    /// The network or HTTP failed.
+    Fetch,
+    /// An untrusted certificate, or the CA file could not be read.
+    Tls,
+    /// The signature does not match the document.
+    BadSignature,
+    /// Signed by a key other than the configured one.
+    UnknownKey,
+    /// A value the village's validator rejects.
+    Invalid,
+    /// A version not above the one in force.
+    Replay,
+    /// Past its `expires`.
+    Expired,
+    /// The gateway failed while applying it.
+    Apply,
+    /// The store failed reading or keeping it.
+    Store,
+    /// A key file could not be understood.
+    Key,
+    /// Kept so the exported series stay the same; nothing counts it today.
+    Other,
+}
+
+impl PolicyRefusal {
+    /// Every reason, in the order `/metrics` lists them.
+    pub const ALL: [PolicyRefusal; 11] = [
+        PolicyRefusal::Fetch,
+        PolicyRefusal::Tls,
+        PolicyRefusal::BadSignature,
+        PolicyRefusal::UnknownKey,
+        PolicyRefusal::Invalid,
+        PolicyRefusal::Replay,
+        PolicyRefusal::Expired,
+        PolicyRefusal::Apply,
+        PolicyRefusal::Store,
+        PolicyRefusal::Key,
+        PolicyRefusal::Other,
+    ];
+
+    /// The label (`bad_signature`, `replay`, ...).
+    pub const fn label(self) -> &'static str {
+        match self {
+            PolicyRefusal::Fetch => "fetch",
+            PolicyRefusal::Tls => "tls",
+            PolicyRefusal::BadSignature => "bad_signature",
+            PolicyRefusal::UnknownKey => "unknown_key",
+            PolicyRefusal::Invalid => "invalid",
+            PolicyRefusal::Replay => "replay",
+            PolicyRefusal::Expired => "expired",
+            PolicyRefusal::Apply => "apply",
+            PolicyRefusal::Store => "store",
+            PolicyRefusal::Key => "key",
+            PolicyRefusal::Other => "other",
+        }
+    }
+}
 
 impl Registry {
     /// Count one refused policy.
-    pub fn policy_refused(&self, reason: &str) {
-        let i = POLICY_REASONS
-            .iter()
-            .position(|&r| r == reason)
-            .unwrap_or(POLICY_REASONS.len() - 1);
-        self.policy_errors[i].inc();
+    pub fn policy_refused(&self, reason: PolicyRefusal) {
+        self.policy_errors[reason as usize].inc();
     }
 }
 

@@ -216,7 +216,7 @@ fn user_commands_work_on_the_store_when_no_daemon_runs() {
 
     // What the command stored is what a login checks (the line without its "\r\n" or "\n").
     let store = desawifi::store::AdminStore::open(&dir.join("store")).unwrap();
-    let accounts = desawifi::admin::accounts::Accounts::new(
+    let accounts = desawifi::accounts::Accounts::new(
         store.clone(),
         Duration::from_secs(60),
         std::sync::Arc::new(desawifi::clock::SystemClock),
@@ -239,7 +239,7 @@ fn user_commands_work_on_the_store_when_no_daemon_runs() {
         .audit_log(None, 10)
         .unwrap()
         .into_iter()
-        .map(|(_, e)| (e.who, e.action, e.target))
+        .map(|(_, e)| (e.who, e.action.as_str().to_owned(), e.target))
         .collect();
     let expect = [
         ("cli", "user.remove", "ani"),

@@ -100,7 +100,7 @@ fn sled_writer_child_process() {
                 .append_audit(&desawifi::store::AuditEntry {
                     at: 1,
                     who: "lurah".into(),
-                    action: "quota.set".into(),
+                    action: desawifi::domain::AuditAction::QuotaSet,
                     target: "site".into(),
                     old: serde_json::Value::Null,
                     new: serde_json::Value::Null,

@@ -21,10 +21,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use desawifi::admin::accounts::Accounts;
-use desawifi::admin::console::Console;
-use desawifi::admin::server::Admin;
-use desawifi::admin::{api, Principal, Via};
+use desawifi::accounts::{Accounts, Principal, Via};
+use desawifi::admin::api;
+use desawifi::admin::core::Admin;
 use desawifi::clock::ManualClock;
 use desawifi::domain::{Mac, Role};
 use desawifi::uplink::UplinkState;
@@ -57,7 +56,7 @@ fn world() -> &'static World {
             .expect("fuzz login")
             .principal;
         let who = Principal { via: Via::Bearer, ..who };
-        let admin = Admin::new(gateway, accounts, reader, Console::load(None).unwrap());
+        let admin = Admin::new(gateway, accounts, reader);
         World { rt, admin, who, _uplink: uplink }
     })
 }

@@ -1,6 +1,8 @@
-//! The JSON API under `/api/`. Routing, authentication and the mapping of
-//! errors to statuses live here; the changes themselves are in [`ops`]
-//! (shared with the console).
+//! The JSON API under `/api/`: routing, the order of checks and the JSON
+//! shapes of answers. What each route reads or changes is its resource's
+//! ([`devices`], [`quota`], [`schedule`], [`trust`], [`usage`],
+//! [`categories`], [`quiz`], [`policy`]: shared with the console and the
+//! regency policy); an error's status is [`OpError::status`].
 //!
 //! Order of checks: unknown path 404, wrong method 405 (with `Allow`), no
 //! principal 401, a viewer changing something 403, a cookie without the
@@ -13,20 +15,23 @@ use std::net::SocketAddr;
 
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, StatusCode};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tracing::warn;
 
-use super::accounts::LoginError;
-use super::ops::{self, OpError};
-use super::server::{self, Admin, Req, Resp};
-use super::{categories, usage, Principal};
-use crate::domain::Mac;
+mod input;
+mod reports;
 
-/// Longest report `GET /api/usage` gives (usage is kept 120 days; day stats longer).
-pub const MAX_USAGE_DAYS: i64 = 400;
-/// Audit entries per page when `limit` is not given, and the most one page gives.
-const AUDIT_PAGE: usize = 50;
-const AUDIT_PAGE_MAX: usize = 500;
+pub use reports::MAX_USAGE_DAYS;
+
+use input::{json_object, no_body, percent_decode};
+use reports::{audit, category_report, quiz_report, report_range, usage_report};
+
+use super::core::views::quota_json;
+use super::core::{auth, Admin, OpError};
+use super::{categories, devices, garden, policy, quota, schedule, trust};
+use crate::accounts::{LoginError, Principal};
+use crate::domain::Mac;
+use crate::web::http::{json_resp, Req, Resp};
 
 /// What a route does, once the path has been matched.
 enum Route {
@@ -51,39 +56,30 @@ enum Route {
     Policy,
 }
 
-/// A JSON answer.
-pub fn json_resp(status: StatusCode, body: &Value) -> Resp {
-    server::respond(
-        status,
-        "application/json",
-        serde_json::to_vec(body).expect("JSON values serialize"),
-    )
-}
-
 /// `{"error": ...}` with a status.
 fn error(status: StatusCode, message: &str) -> Resp {
     json_resp(status, &json!({ "error": message }))
 }
 
 /// 400 `{"error", "field"}`.
-fn bad(field: &str, message: &str) -> Resp {
+pub(crate) fn bad(field: &str, message: &str) -> Resp {
     json_resp(
         StatusCode::BAD_REQUEST,
         &json!({ "error": message, "field": field }),
     )
 }
 
+/// The answer to an error: its status ([`OpError::status`]) with what the
+/// client may know (the field at fault; the cause chain goes to the log).
 fn op_error(e: OpError) -> Resp {
+    let status = e.status();
     match e {
         OpError::BadInput { field, message } => bad(&field, &message),
         OpError::Forbidden => forbidden(),
-        OpError::NotFound(m) => error(StatusCode::NOT_FOUND, &m),
+        OpError::NotFound(m) => error(status, &m),
         e @ (OpError::Gateway(_) | OpError::Store(_) | OpError::Internal(_)) => {
             warn!(error = %e.chain(), "admin API request failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error (see the router's log)",
-            )
+            error(status, "internal error (see the router's log)")
         }
     }
 }
@@ -197,7 +193,7 @@ pub async fn handle(
         if !logout && !who.role.can_change() {
             return forbidden();
         }
-        if !server::csrf_ok(&who, &req) {
+        if !auth::csrf_ok(&who, &req) {
             return error(
                 StatusCode::FORBIDDEN,
                 "a change made with the session cookie needs the X-CSRF-Token header",
@@ -210,95 +206,87 @@ pub async fn handle(
             &json!({ "username": who.username, "role": who.role.as_str(), "csrf": who.csrf }),
         )),
         (Route::Session, _) => Ok(logout(admin, &req)),
-        (Route::Devices, _) => devices(admin),
-        (Route::Device(mac), _) => ops::known(admin, mac).and_then(|_| device(admin, mac)),
-        (Route::SiteQuota, Method::GET) => Ok(json_resp(
-            StatusCode::OK,
-            &ops::quota_json(&admin.gateway.quota()),
-        )),
+        (Route::Devices, _) => devices::list_json(admin).map(ok),
+        (Route::Device(mac), _) => admin.known(mac).and_then(|_| device(admin, mac)),
+        (Route::SiteQuota, Method::GET) => Ok(ok(quota_json(&admin.gateway.quota()))),
         (Route::SiteQuota, _) => match json_object(&req) {
-            Ok(fields) => ops::set_site_quota(admin, &who, &fields)
+            Ok(fields) => quota::set_site_quota(admin, &who, &fields)
                 .await
-                .map(|q| json_resp(StatusCode::OK, &ops::quota_json(&q))),
+                .map(|q| ok(quota_json(&q))),
             Err(resp) => Ok(resp),
         },
-        (Route::Schedule, Method::GET) => Ok(json_resp(
-            StatusCode::OK,
-            &super::schedule::schedule_json(admin),
-        )),
+        (Route::Schedule, Method::GET) => Ok(ok(schedule::schedule_json(admin))),
         (Route::Schedule, _) => match json_object(&req) {
-            Ok(fields) => super::schedule::set_schedule(admin, &who, &fields)
+            Ok(fields) => schedule::set_schedule(admin, &who, &fields)
                 .await
-                .map(|_| json_resp(StatusCode::OK, &super::schedule::schedule_json(admin))),
+                .map(|_| ok(schedule::schedule_json(admin))),
             Err(resp) => Ok(resp),
         },
-        (Route::DeviceQuota(mac), Method::GET) => {
-            ops::known(admin, mac).and_then(|_| device_quota(admin, mac))
-        }
+        (Route::DeviceQuota(mac), Method::GET) => admin
+            .known(mac)
+            .and_then(|_| quota::device_quota_json(admin, mac).map(ok)),
         (Route::DeviceQuota(mac), Method::DELETE) => {
-            match ops::clear_device_quota(admin, &who, mac).await {
-                Ok(_) => device_quota(admin, mac),
+            match quota::clear_device_quota(admin, &who, mac).await {
+                Ok(_) => quota::device_quota_json(admin, mac).map(ok),
                 Err(e) => Err(e),
             }
         }
         (Route::DeviceQuota(mac), _) => match json_object(&req) {
-            Ok(fields) => match ops::set_device_quota(admin, &who, mac, &fields).await {
-                Ok(_) => device_quota(admin, mac),
+            Ok(fields) => match quota::set_device_quota(admin, &who, mac, &fields).await {
+                Ok(_) => quota::device_quota_json(admin, mac).map(ok),
                 Err(e) => Err(e),
             },
             Err(resp) => Ok(resp),
         },
         (Route::Block(mac), _) => match no_body(&req) {
-            Ok(()) => ops::block(admin, &who, mac)
+            Ok(()) => devices::block(admin, &who, mac)
                 .await
                 .and_then(|_| device(admin, mac)),
             Err(resp) => Ok(resp),
         },
         (Route::Unblock(mac), _) => match no_body(&req) {
-            Ok(()) => ops::unblock(admin, &who, mac)
+            Ok(()) => devices::unblock(admin, &who, mac)
                 .await
                 .and_then(|_| device(admin, mac)),
             Err(resp) => Ok(resp),
         },
         (Route::Kick(mac), _) => match no_body(&req) {
-            Ok(()) => ops::kick(admin, &who, mac).await.and_then(|was_online| {
-                let mut resp = device_value(admin, mac)?;
-                resp["was_online"] = Value::Bool(was_online);
-                Ok(json_resp(StatusCode::OK, &resp))
-            }),
+            Ok(()) => devices::kick(admin, &who, mac)
+                .await
+                .and_then(|was_online| {
+                    let mut resp = devices::one_json(admin, mac)?;
+                    resp["was_online"] = Value::Bool(was_online);
+                    Ok(ok(resp))
+                }),
             Err(resp) => Ok(resp),
         },
         (Route::Trust(mac), method) => match no_body(&req) {
             Ok(()) => if method == Method::DELETE {
-                super::trust::untrust(admin, &who, mac).await
+                trust::untrust(admin, &who, mac).await
             } else {
-                super::trust::trust(admin, &who, mac).await
+                trust::trust(admin, &who, mac).await
             }
             .and_then(|_| device(admin, mac)),
             Err(resp) => Ok(resp),
         },
         (Route::Usage, _) => usage_report(admin, &req),
-        (Route::UsageFree, Method::GET) => Ok(json_resp(
-            StatusCode::OK,
-            &categories::free_json(&admin.gateway),
-        )),
+        (Route::UsageFree, Method::GET) => Ok(ok(categories::free_json(&admin.gateway))),
         (Route::UsageFree, _) => match json_object(&req) {
-            Ok(fields) => categories::set_free(admin, &who, &fields)
-                .await
-                .map(|v| json_resp(StatusCode::OK, &v)),
+            Ok(fields) => categories::set_free(admin, &who, &fields).await.map(ok),
             Err(resp) => Ok(resp),
         },
         (Route::UsageCategories, _) => match report_range(admin, &req) {
-            Ok(Ok((from, to, csv))) => categories::respond(admin, from, to, csv),
+            Ok(Ok((from, to, csv))) => category_report(admin, from, to, csv),
             Ok(Err(resp)) => Ok(resp),
             Err(e) => Err(e),
         },
         (Route::Quiz, _) => quiz_report(admin, &req),
         (Route::Audit, _) => audit(admin, &req),
-        (Route::Policy, _) => Ok(json_resp(
-            StatusCode::OK,
-            &super::policy_pull::status_json(admin),
-        )),
+        (Route::Policy, _) => {
+            let mut v = policy::status_json(admin);
+            v["walled_garden"] = garden::garden_json(admin);
+            Ok(ok(v))
+        }
     };
     result.unwrap_or_else(op_error)
 }
@@ -333,12 +321,12 @@ async fn login(admin: &Admin, peer: SocketAddr, req: &Req) -> Resp {
                     "csrf": session.principal.csrf,
                     "username": session.principal.username,
                     "role": session.principal.role.as_str(),
-                    "expires_at": ops::rfc3339(session.expires, &admin.gateway.config().site.timezone),
+                    "expires_at": admin.rfc3339(session.expires),
                     "expires_at_unix": session.expires,
                 }),
             );
             if let Ok(v) =
-                HeaderValue::from_str(&server::session_cookie_header(&session.token, max_age))
+                HeaderValue::from_str(&auth::session_cookie_header(&session.token, max_age))
             {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -362,311 +350,24 @@ async fn login(admin: &Admin, peer: SocketAddr, req: &Req) -> Resp {
 
 /// `DELETE /api/session`: end this session (bearer or cookie) and clear the cookie.
 fn logout(admin: &Admin, req: &Req) -> Resp {
-    if let Some(token) = server::session_token(req) {
+    if let Some(token) = auth::session_token(req) {
         admin.accounts.logout(token);
     }
     let mut r = json_resp(StatusCode::OK, &json!({ "logged_out": true }));
-    if let Ok(v) = HeaderValue::from_str(&server::clear_cookie_header()) {
+    if let Ok(v) = HeaderValue::from_str(&auth::clear_cookie_header()) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
 }
 
-fn devices(admin: &Admin) -> Result<Resp, OpError> {
-    let now = admin.gateway.now();
-    let mut list = admin.gateway.devices()?;
-    list.sort_by_key(|v| v.mac);
-    let tz = &admin.gateway.config().site.timezone;
-    let devices: Vec<Value> = list.iter().map(|v| ops::device_json(v, now, tz)).collect();
-    Ok(json_resp(StatusCode::OK, &json!({ "devices": devices })))
+/// 200 with a JSON body.
+pub(crate) fn ok(body: Value) -> Resp {
+    json_resp(StatusCode::OK, &body)
 }
 
-fn device_value(admin: &Admin, mac: Mac) -> Result<Value, OpError> {
-    Ok(ops::device_json(
-        &admin.gateway.view(mac)?,
-        admin.gateway.now(),
-        &admin.gateway.config().site.timezone,
-    ))
-}
-
+/// One device as JSON (after an action on it).
 fn device(admin: &Admin, mac: Mac) -> Result<Resp, OpError> {
-    Ok(json_resp(StatusCode::OK, &device_value(admin, mac)?))
-}
-
-/// A device's overrides and what applies to it with them.
-fn device_quota(admin: &Admin, mac: Mac) -> Result<Resp, OpError> {
-    let view = admin.gateway.view(mac)?;
-    let limits = crate::quota::Limits::new(&admin.gateway.quota(), &view.quota);
-    let effective = json!({
-        "daily_data": if limits.exempt { None } else { Some(crate::domain::Size(limits.daily_data).to_string()) },
-        "daily_data_bytes": if limits.exempt { None } else { Some(limits.daily_data) },
-        "download_rate": crate::domain::Rate(limits.download_rate).to_string(),
-        "download_rate_bps": limits.download_rate,
-        "upload_rate": crate::domain::Rate(limits.upload_rate).to_string(),
-        "upload_rate_bps": limits.upload_rate,
-        "exempt": limits.exempt,
-    });
-    Ok(json_resp(
-        StatusCode::OK,
-        &json!({ "mac": mac.to_string(), "override": ops::override_json(&view.quota), "effective": effective }),
-    ))
-}
-
-/// `GET /api/usage?from=YYYY-MM-DD&to=YYYY-MM-DD`: JSON, or CSV with
-/// `Accept: text/csv` (or `format=csv`, for a plain download link).
-/// `GET /api/quiz?from=&to=` (dates as for `/api/usage`; the last 7 days by default).
-fn quiz_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
-    let query = match query_params(req, &["from", "to"]) {
-        Ok(q) => q,
-        Err(resp) => return Ok(resp),
-    };
-    let day = |key: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| usage::parse_day(v).map_err(|m| OpError::bad(key, m)))
-            .transpose()
-    };
-    let to = day("to")?.unwrap_or_else(|| usage::today(&admin.gateway));
-    let from = match day("from")? {
-        Some(d) => d,
-        None => usage::add_days(to, -6).ok_or_else(|| OpError::bad("to", "out of range"))?,
-    };
-    if from > to {
-        return Err(OpError::bad("to", "is before from"));
-    }
-    if usage::days_in(from, to) > MAX_USAGE_DAYS {
-        return Err(OpError::bad(
-            "from",
-            format!("at most {MAX_USAGE_DAYS} days per report"),
-        ));
-    }
-    Ok(json_resp(
-        StatusCode::OK,
-        &super::quiz::report(admin, from, to)?,
-    ))
-}
-
-fn usage_report(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
-    let (from, to, csv) = match report_range(admin, req)? {
-        Ok(range) => range,
-        Err(resp) => return Ok(resp),
-    };
-    let gw = &admin.gateway;
-    let days = usage::report(gw, from, to)?;
-    let (from_s, to_s) = (usage::day_string(from), usage::day_string(to));
-    if csv {
-        let mut r = server::respond(StatusCode::OK, "text/csv; charset=utf-8", usage::csv(&days));
-        let name = format!("attachment; filename=\"desawifi-usage-{from_s}-{to_s}.csv\"");
-        if let Ok(v) = HeaderValue::from_str(&name) {
-            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-        }
-        return Ok(r);
-    }
-    let config = gw.config();
-    Ok(json_resp(
-        StatusCode::OK,
-        &json!({ "site": config.site.name, "timezone": config.site.timezone_name, "from": from_s, "to": to_s, "days": days }),
-    ))
-}
-
-/// A report's `from`, `to` (default: the last 7 days) and whether CSV was
-/// asked for; the inner `Err` is an answer already made (a bad query).
-fn report_range(admin: &Admin, req: &Req) -> Result<Result<(u32, u32, bool), Resp>, OpError> {
-    let query = match query_params(req, &["from", "to", "format"]) {
-        Ok(q) => q,
-        Err(resp) => return Ok(Err(resp)),
-    };
-    let gw = &admin.gateway;
-    let day = |key: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| usage::parse_day(v).map_err(|m| OpError::bad(key, m)))
-            .transpose()
-    };
-    let to = day("to")?.unwrap_or_else(|| usage::today(gw));
-    let from = match day("from")? {
-        Some(d) => d,
-        None => usage::add_days(to, -6).ok_or_else(|| OpError::bad("to", "out of range"))?,
-    };
-    if from > to {
-        return Err(OpError::bad(
-            "to",
-            format!(
-                "{} is before from ({})",
-                usage::day_string(to),
-                usage::day_string(from)
-            ),
-        ));
-    }
-    if usage::days_in(from, to) > MAX_USAGE_DAYS {
-        return Err(OpError::bad(
-            "from",
-            format!("at most {MAX_USAGE_DAYS} days per report"),
-        ));
-    }
-    let csv = match query
-        .iter()
-        .find(|(k, _)| k == "format")
-        .map(|(_, v)| v.as_str())
-    {
-        Some("csv") => true,
-        Some("json") => false,
-        Some(other) => {
-            return Err(OpError::bad(
-                "format",
-                format!("{other:?} is not a format (csv or json)"),
-            ))
-        }
-        None => req
-            .headers()
-            .get_all(header::ACCEPT)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|m| {
-                m.split(';')
-                    .next()
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/csv"))
-            }),
-    };
-    Ok(Ok((from, to, csv)))
-}
-
-/// `GET /api/audit?before=<id>&limit=<n>`: newest first.
-fn audit(admin: &Admin, req: &Req) -> Result<Resp, OpError> {
-    let query = match query_params(req, &["before", "limit"]) {
-        Ok(q) => q,
-        Err(resp) => return Ok(resp),
-    };
-    let number = |key: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| {
-                v.parse::<u64>()
-                    .map_err(|_| OpError::bad(key, format!("{v:?} is not a whole number")))
-            })
-            .transpose()
-    };
-    let before = number("before")?;
-    let limit = match number("limit")? {
-        None => AUDIT_PAGE,
-        Some(n) if n >= 1 && n <= AUDIT_PAGE_MAX as u64 => n as usize,
-        Some(_) => {
-            return Err(OpError::bad(
-                "limit",
-                format!("must be between 1 and {AUDIT_PAGE_MAX}"),
-            ))
-        }
-    };
-    let tz = &admin.gateway.config().site.timezone;
-    let entries = admin.accounts.admin_store().audit_log(before, limit)?;
-    let next = if entries.len() == limit {
-        entries.last().map(|(id, _)| *id)
-    } else {
-        None
-    };
-    let entries: Vec<Value> = entries
-        .into_iter()
-        .map(|(id, e)| {
-            json!({ "id": id, "at": ops::rfc3339(e.at, tz), "at_unix": e.at, "who": e.who, "action": e.action, "target": e.target, "old": e.old, "new": e.new })
-        })
-        .collect();
-    Ok(json_resp(
-        StatusCode::OK,
-        &json!({ "entries": entries, "next_before": next }),
-    ))
-}
-
-/// The body as a JSON object (an empty body is an empty object). A body
-/// must say `Content-Type: application/json`: a cross-site HTML form cannot
-/// send that without the browser asking first, so no other site can post
-/// to the API (not even a login, which needs no token).
-fn json_object(req: &Req) -> Result<Map<String, Value>, Resp> {
-    let body = req.body();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    let json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
-        return Err(json_resp(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &json!({ "error": "send the body as JSON with Content-Type: application/json", "field": "content-type" }),
-        ));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(bad("body", "expected a JSON object")),
-        Err(e) => Err(bad("body", &format!("not JSON: {e}"))),
-    }
-}
-
-/// Actions take no input: an empty body, or `{}`.
-fn no_body(req: &Req) -> Result<(), Resp> {
-    let fields = json_object(req)?;
-    match fields.keys().next() {
-        None => Ok(()),
-        Some(key) => Err(bad(key, "unknown key (this action takes no input)")),
-    }
-}
-
-/// The query string's parameters, each known and given once.
-fn query_params(req: &Req, known: &[&str]) -> Result<Vec<(String, String)>, Resp> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for pair in req
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = percent_decode(k).ok_or_else(|| bad(k, "bad percent-encoding"))?;
-        let v = percent_decode(v).ok_or_else(|| bad(&k, "bad percent-encoding"))?;
-        if !known.contains(&k.as_str()) {
-            return Err(bad(
-                &k,
-                &format!("unknown parameter (expected one of: {})", known.join(", ")),
-            ));
-        }
-        if out.iter().any(|(seen, _)| *seen == k) {
-            return Err(bad(&k, "given twice"));
-        }
-        out.push((k, v));
-    }
-    Ok(out)
-}
-
-/// `%3A` -> `:`, `+` -> space; `None` for broken escapes or non-UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+    devices::one_json(admin, mac).map(ok)
 }
 
 #[cfg(test)]
@@ -706,40 +407,5 @@ mod tests {
             parse_route("/api/quota/").err().unwrap().status(),
             StatusCode::NOT_FOUND
         );
-    }
-
-    #[test]
-    fn query_strings_are_strict() {
-        let req = |q: &str| {
-            hyper::Request::builder()
-                .uri(format!("/api/usage?{q}"))
-                .body(hyper::body::Bytes::new())
-                .unwrap()
-        };
-        let q = query_params(&req("from=2026-11-01&to=2026-11-27"), &["from", "to"]).unwrap();
-        assert_eq!(
-            q,
-            vec![
-                ("from".into(), "2026-11-01".into()),
-                ("to".into(), "2026-11-27".into())
-            ]
-        );
-        assert_eq!(
-            query_params(&req("form=2026-11-01"), &["from", "to"])
-                .err()
-                .unwrap()
-                .status(),
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            query_params(&req("to=1&to=2"), &["from", "to"])
-                .err()
-                .unwrap()
-                .status(),
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(percent_decode("a%3Ab+c"), Some("a:b c".into()));
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%3"), None);
     }
 }

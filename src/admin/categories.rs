@@ -5,16 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hyper::header::{self, HeaderValue};
-use hyper::StatusCode;
 use serde_json::{json, Map, Value};
 
-use super::api::json_resp;
-use super::ops::{self, OpError};
-use super::server::{self, Admin, Resp};
-use super::usage::{day_string, next_day};
-use super::Principal;
-use crate::domain::DailyUsage;
+use super::core::{audited, may_change, Admin, OpError};
+use crate::accounts::Principal;
+use crate::domain::{day_string, next_day, AuditAction, DailyUsage};
 use crate::gateway::Gateway;
 
 /// One day of the report: (store day number, bytes per category in order).
@@ -76,24 +71,6 @@ pub fn csv(days: &[ReportDay]) -> String {
     out
 }
 
-/// The `GET /api/usage/categories` answer.
-pub fn respond(admin: &Admin, from: u32, to: u32, as_csv: bool) -> Result<Resp, OpError> {
-    let days = report(&admin.gateway, from, to)?;
-    if as_csv {
-        let mut r = server::respond(StatusCode::OK, "text/csv; charset=utf-8", csv(&days));
-        let name = format!(
-            "attachment; filename=\"desawifi-categories-{}-{}.csv\"",
-            day_string(from),
-            day_string(to)
-        );
-        if let Ok(v) = HeaderValue::from_str(&name) {
-            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-        }
-        return Ok(r);
-    }
-    Ok(json_resp(StatusCode::OK, &json(&days)))
-}
-
 /// `{"free": ["kesehatan", ...], "categories": ["kesehatan", ..., "lainnya"]}`.
 pub fn free_json(gw: &Gateway) -> Value {
     let free = gw.free_categories();
@@ -109,7 +86,7 @@ pub async fn set_free(
     who: &Principal,
     fields: &Map<String, Value>,
 ) -> Result<Value, OpError> {
-    ops::may_change(who)?;
+    may_change(who)?;
     if let Some(k) = fields.keys().find(|k| *k != "free") {
         return Err(OpError::bad(k, "unknown key (expected: free)"));
     }
@@ -139,7 +116,15 @@ pub async fn set_free(
         ids.insert(id.to_owned());
     }
     let (old, new) = gw.change_free_categories(ids).await?;
-    ops::audited(admin, who, "usage.free", "site", json!(old), json!(new)).await?;
+    audited(
+        admin,
+        who,
+        AuditAction::UsageFree,
+        "site",
+        json!(old),
+        json!(new),
+    )
+    .await?;
     Ok(free_json(gw))
 }
 

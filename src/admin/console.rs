@@ -16,8 +16,10 @@
 //! [`crate::web::template`]; every page's head is `templates/head.html`,
 //! included by the layout) and the CSRF checks (forms and cookies come from
 //! [`crate::web`]). `pages`: each page's data -> HTML (pure).
-//! `routes`: the HTTP side ([`handle`]), every change through `admin::ops`.
+//! `routes`: the HTTP side ([`handle`]), every change through the
+//! resource that owns it (`admin::quota`, `admin::devices`, ...).
 
+mod devices;
 mod pages;
 mod routes;
 mod what_for;
@@ -26,19 +28,17 @@ pub use what_for::CategoryInfo;
 mod regency;
 mod village;
 
-pub use pages::{
-    check_quota_form, local_datetime, Dashboard, DeviceCard, DeviceList, Frame, Nav, QuotaForm,
-};
+pub use devices::{DeviceCard, DeviceList};
+pub use pages::{check_quota_form, local_datetime, Dashboard, Frame, Nav, QuotaForm};
 pub use routes::handle;
 
 use std::path::{Path, PathBuf};
 
-use super::Principal;
+use crate::accounts::Principal;
 use crate::lang::Language;
-pub use crate::web::cookie::cookie;
-pub use crate::web::form::{form_value, parse_form, same_origin};
+use crate::web::cookie::cookie;
+use crate::web::form::{form_value, same_origin};
 use crate::web::http::constant_time_eq;
-pub use crate::web::http::{escape_html, random_token};
 use crate::web::template::{PageSpec, TemplateError, Templates, UiFiles};
 
 /// Every file the console is made of, with its built-in text.
@@ -141,7 +141,7 @@ impl Template {
 /// Why the console could not be loaded (each names the file at fault).
 pub type ConsoleError = TemplateError;
 
-/// The loaded, checked console. Cheap to share (it lives in `Admin`).
+/// The loaded, checked console (the server holds it beside `Admin`).
 #[derive(Debug)]
 pub struct Console {
     templates: Templates,
@@ -229,13 +229,15 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::accounts::Via;
     use crate::admin::usage::DayReport;
-    use crate::admin::Via;
     use crate::config;
+    use crate::domain::AuditAction;
     use crate::domain::DailyUsage;
     use crate::domain::{self, Role};
     use crate::gateway::DeviceView;
     use crate::store::AuditEntry;
+    use crate::web::http::random_token;
     use crate::web::template::StringsFile;
 
     fn console() -> Console {
@@ -565,7 +567,7 @@ mod tests {
         let e = AuditEntry {
             at: 1_795_000_000,
             who: "<ani>".into(),
-            action: "quota.set".into(),
+            action: AuditAction::QuotaSet,
             target: "site".into(),
             old: serde_json::json!({"daily_data": "500 MiB"}),
             new: serde_json::json!("</p><script>"),

@@ -26,10 +26,11 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::accounts::{Accounts, UserInfo};
-use super::{AdminError, Role};
+use super::core::AdminError;
+use crate::accounts::{Accounts, UserInfo};
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::domain::Role;
 use crate::store::AdminStore;
 
 /// The socket's file name in the store directory.

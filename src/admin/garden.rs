@@ -7,9 +7,9 @@
 
 use serde_json::{json, Value};
 
-use super::ops::{self, OpError};
-use super::server::Admin;
-use super::Principal;
+use super::core::{audited, may_change, Admin, OpError};
+use crate::accounts::Principal;
+use crate::domain::AuditAction;
 
 /// Make `nets` the policy's garden additions, replacing the previous
 /// policy's list (an address the new version drops leaves the garden,
@@ -20,16 +20,16 @@ pub async fn set_policy_garden(
     who: &Principal,
     nets: &[ipnet::IpNet],
 ) -> Result<Value, OpError> {
-    ops::may_change(who)?;
+    may_change(who)?;
     let gw = &admin.gateway;
     if gw.policy_garden() == nets {
         return Ok(garden_json(admin));
     }
     let (old, new) = gw.change_policy_garden(nets.to_vec()).await?;
-    ops::audited(
+    audited(
         admin,
         who,
-        "walled_garden.addresses",
+        AuditAction::WalledGardenAddresses,
         "site",
         json!(text(&old)),
         json!(text(&new)),

@@ -23,12 +23,15 @@ pub use process::ProcessStats;
 use hyper::{header, StatusCode};
 use tracing::warn;
 
-use super::server::{respond, Admin, Resp};
-use super::Principal;
-use crate::domain::{self, DailyUsage, Standing};
+use super::core::{Admin, DeviceState};
+use crate::accounts::Principal;
+use crate::domain::{self, DailyUsage};
 use crate::gateway::{DeviceView, Gateway, GatewayError};
-use crate::telemetry::{AdminLogin, Histogram, LoginFailure, Registry, BUCKETS_US, REGISTRY};
+use crate::telemetry::{
+    AdminLogin, Histogram, LoginFailure, PolicyRefusal, Registry, BUCKETS_US, REGISTRY,
+};
 use crate::uplink::UplinkState;
+use crate::web::http::{respond, Resp};
 
 /// The exposition format's content type (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -55,18 +58,29 @@ impl DeviceCounts {
     pub fn of(devices: &[DeviceView], today_starts: i64) -> DeviceCounts {
         let mut c = DeviceCounts::default();
         for d in devices {
-            match (&d.session, d.blocked) {
-                (_, true) => c.blocked += 1,
-                (Some(s), false) => match s.standing {
-                    Standing::Normal => c.online += 1,
-                    Standing::Throttled => c.throttled += 1,
-                    Standing::Cut => c.cut += 1,
-                },
-                (None, false) if d.first_seen >= today_starts || d.used_today > 0 => c.captive += 1,
-                (None, false) => {}
+            match DeviceState::of(d) {
+                DeviceState::Blocked => c.blocked += 1,
+                DeviceState::Online => c.online += 1,
+                DeviceState::Throttled => c.throttled += 1,
+                DeviceState::Cut => c.cut += 1,
+                DeviceState::Captive if d.first_seen >= today_starts || d.used_today > 0 => {
+                    c.captive += 1
+                }
+                DeviceState::Captive => {}
             }
         }
         c
+    }
+
+    /// The count of one state.
+    pub fn of_state(&self, state: DeviceState) -> u64 {
+        match state {
+            DeviceState::Online => self.online,
+            DeviceState::Throttled => self.throttled,
+            DeviceState::Cut => self.cut,
+            DeviceState::Blocked => self.blocked,
+            DeviceState::Captive => self.captive,
+        }
     }
 }
 
@@ -254,15 +268,12 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
     );
 
     e.family("desawifi_devices", "gauge", "Devices by state now: online, throttled (over quota, fair-use speed), cut (over quota, walled garden only), blocked (by an admin), captive (seen today, not online).");
-    let d = s.devices;
-    for (state, n) in [
-        ("online", d.online),
-        ("throttled", d.throttled),
-        ("cut", d.cut),
-        ("blocked", d.blocked),
-        ("captive", d.captive),
-    ] {
-        e.sample("desawifi_devices", &[("state", state)], n);
+    for state in DeviceState::ALL {
+        e.sample(
+            "desawifi_devices",
+            &[("state", state.label())],
+            s.devices.of_state(state),
+        );
     }
 
     e.single(
@@ -419,11 +430,11 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
         r.policy_version.get(),
     );
     e.family("desawifi_policy_errors_total", "counter", "Regency policies refused since the daemon started, by reason (fetch, tls, bad_signature, unknown_key, invalid, replay, expired, ...); the policy in force stays.");
-    for (i, reason) in crate::telemetry::POLICY_REASONS.iter().enumerate() {
+    for reason in PolicyRefusal::ALL {
         e.sample(
             "desawifi_policy_errors_total",
-            &[("reason", reason)],
-            r.policy_errors[i].get(),
+            &[("reason", reason.label())],
+            r.policy_errors[reason as usize].get(),
         );
     }
     e.family("desawifi_admin_logins_total", "counter", "Admin login attempts by result (ok, bad password or user, locked out), since the daemon started.");
@@ -539,7 +550,7 @@ pub async fn handle(admin: &Admin, principal: Option<Principal>) -> Resp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Mac;
+    use crate::domain::{Mac, Standing};
     use std::time::Duration;
 
     fn snapshot_for_tests() -> Snapshot {

@@ -4,7 +4,7 @@
 //! signature under the configured key, the document with the config's
 //! parsers, a version above the one in force, not expired), applies the
 //! settings through the same operations an admin's change goes through
-//! ([`ops::set_site_quota`], [`categories::set_free`],
+//! ([`quota::set_site_quota`], [`categories::set_free`],
 //! [`schedule::set_schedule`], [`garden::set_policy_garden`]: validated, in
 //! force at once, audited, with
 //! `policy vN` as who), then keeps the document in the store
@@ -24,21 +24,20 @@
 //! never re-applies the stored policy, so a local change survives it.
 //! Nothing about any device goes out: the request is a plain GET.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::ops::{self, OpError};
-use super::server::Admin;
-use super::{categories, garden, schedule, Principal, Via};
+use super::core::{audited, Admin, OpError};
+use super::{categories, garden, quota, schedule};
+use crate::accounts::{Principal, Via};
 use crate::config::{self, FleetPolicy};
-use crate::domain::Role;
+use crate::domain::{AuditAction, Role};
 use crate::policy::{self, Policy, PublicKey};
-use crate::store::{AdminStore, PolicyRecord};
-use crate::telemetry::REGISTRY;
+use crate::store::PolicyRecord;
+use crate::telemetry::{PolicyRefusal, REGISTRY};
 use crate::web::client::{self, FetchError, Limits};
 
 /// A policy is a few hundred bytes; anything near this is not one.
@@ -51,65 +50,6 @@ pub const LIMITS: Limits = Limits {
     response: Duration::from_secs(20),
     max_body: MAX_POLICY,
 };
-
-/// A refusal: when, the reason label and what happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// Unix seconds.
-    pub at: i64,
-    /// The `desawifi_policy_errors_total` label (`bad_signature`, `replay`, ...).
-    pub reason: &'static str,
-    /// What happened, for the console and the log.
-    pub message: String,
-}
-
-/// What the console and `/metrics` show about the policy.
-#[derive(Debug, Clone, Default)]
-pub struct Status {
-    /// The policy in force (parsed from the stored record), if any.
-    pub policy: Option<Policy>,
-    /// When it was applied (unix seconds).
-    pub applied_at: Option<i64>,
-    /// The last time a fetch gave a document and its signature.
-    pub fetched_at: Option<i64>,
-    /// The last refusal since the daemon started.
-    pub refusal: Option<Refusal>,
-    /// Whether `[fleet] policy_url` is set at all.
-    pub configured: bool,
-}
-
-/// The shared status (the puller writes, the console and metrics read).
-#[derive(Debug, Clone, Default)]
-pub struct PolicyStatus(Arc<Mutex<Status>>);
-
-impl PolicyStatus {
-    /// The status at start-up: the policy in force from the store.
-    pub fn load(store: &AdminStore, configured: bool) -> PolicyStatus {
-        let mut s = Status {
-            configured,
-            ..Status::default()
-        };
-        match store.policy() {
-            Ok(Some(r)) => {
-                s.applied_at = Some(r.applied_at);
-                s.policy = Policy::parse(r.document.as_bytes()).ok();
-                REGISTRY.policy_version.set(r.version);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot read the policy in force"),
-        }
-        PolicyStatus(Arc::new(Mutex::new(s)))
-    }
-
-    /// A copy of the status now.
-    pub fn get(&self) -> Status {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn update(&self, f: impl FnOnce(&mut Status)) {
-        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
-    }
-}
 
 /// Pull until `cancel`: at once, then every `poll_interval`. `[fleet]` is
 /// read afresh after each reload: changed settings start a pull at once with
@@ -164,7 +104,7 @@ pub async fn run(admin: Arc<Admin>, cancel: CancellationToken) {
 async fn round(admin: &Admin, cfg: &FleetPolicy) {
     match client::roots(cfg.ca_file.as_deref()) {
         Ok(roots) => pull(admin, cfg, client::client_config(roots)).await,
-        Err(e) => refuse(admin, "tls", e.to_string()),
+        Err(e) => refuse(admin, PolicyRefusal::Tls, e.to_string()),
     }
 }
 
@@ -180,9 +120,9 @@ async fn pull(admin: &Admin, cfg: &FleetPolicy, tls: Arc<rustls::ClientConfig>) 
         Ok(d) => d,
         Err(e) => {
             let reason = if matches!(e, FetchError::Tls { .. }) {
-                "tls"
+                PolicyRefusal::Tls
             } else {
-                "fetch"
+                PolicyRefusal::Fetch
             };
             refuse(admin, reason, format!("{}: {e}", cfg.url));
             return;
@@ -190,13 +130,13 @@ async fn pull(admin: &Admin, cfg: &FleetPolicy, tls: Arc<rustls::ClientConfig>) 
     };
     let now = admin.gateway.now();
     admin.policy.update(|s| s.fetched_at = Some(now));
-    let store = admin.accounts.admin_store();
+    let store = admin.store();
     let current = match store.policy() {
         Ok(c) => c,
         Err(e) => {
             refuse(
                 admin,
-                "store",
+                PolicyRefusal::Store,
                 format!("cannot read the policy in force: {e}"),
             );
             return;
@@ -220,9 +160,9 @@ async fn pull(admin: &Admin, cfg: &FleetPolicy, tls: Arc<rustls::ClientConfig>) 
     };
     if let Err(e) = apply(admin, &policy, version).await {
         let reason = if matches!(e, OpError::BadInput { .. }) {
-            "invalid"
+            PolicyRefusal::Invalid
         } else {
-            "apply"
+            PolicyRefusal::Apply
         };
         refuse(
             admin,
@@ -244,7 +184,7 @@ async fn pull(admin: &Admin, cfg: &FleetPolicy, tls: Arc<rustls::ClientConfig>) 
     if let Err(e) = store.put_policy(&record) {
         refuse(
             admin,
-            "store",
+            PolicyRefusal::Store,
             format!("cannot keep policy v{}: {e}", policy.version),
         );
         return;
@@ -261,17 +201,8 @@ async fn pull(admin: &Admin, cfg: &FleetPolicy, tls: Arc<rustls::ClientConfig>) 
 }
 
 /// Log, count and show a refusal; the policy in force stays.
-fn refuse(admin: &Admin, reason: &'static str, message: String) {
-    tracing::warn!(reason, error = %message, "regency policy refused");
-    REGISTRY.policy_refused(reason);
-    let at = admin.gateway.now();
-    admin.policy.update(|s| {
-        s.refusal = Some(Refusal {
-            at,
-            reason,
-            message,
-        })
-    });
+fn refuse(admin: &Admin, reason: PolicyRefusal, message: String) {
+    admin.policy.refused(admin.gateway.now(), reason, message);
 }
 
 /// Apply every setting of `p` as an admin named `policy vN` would, each
@@ -303,7 +234,7 @@ async fn apply(admin: &Admin, p: &Policy, old_version: u64) -> Result<(), OpErro
             .iter()
             .map(|(k, text)| (k.name().to_owned(), Value::String(text.clone())))
             .collect();
-        ops::set_site_quota(admin, &who, &fields).await?;
+        quota::set_site_quota(admin, &who, &fields).await?;
     }
     if let Some(free) = &p.free {
         let mut fields = Map::new();
@@ -327,115 +258,13 @@ async fn apply(admin: &Admin, p: &Policy, old_version: u64) -> Result<(), OpErro
     // [walled_garden]): they belong to the regency alone, and the village's
     // own blocks in its file stay whatever the list says.
     garden::set_policy_garden(admin, &who, &p.garden).await?;
-    ops::audited(
+    audited(
         admin,
         &who,
-        "policy.apply",
+        AuditAction::PolicyApply,
         &format!("policy v{}", p.version),
         json!({ "version": old_version }),
         json!({ "version": p.version, "expires": p.expires_text }),
     )
     .await
-}
-
-/// One setting a policy names, with whose value is in force now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Setting {
-    /// `quota.daily_data`, `usage.free`, `schedule.open`, ...
-    pub key: String,
-    /// The policy's value as written.
-    pub regency: String,
-    /// The value in force now.
-    pub now: String,
-    /// True when a local admin changed it after the policy was applied.
-    pub local_override: bool,
-}
-
-/// Every setting the policy in force names, regency's or overridden locally.
-pub fn settings(admin: &Admin, p: &Policy) -> Vec<Setting> {
-    let mut out = Vec::new();
-    let quota = admin.gateway.quota();
-    let now_json = ops::quota_json(&quota);
-    for (key, text) in &p.quota {
-        let same = config::parse_quota_field(&quota, *key, text).is_ok_and(|q| q == quota);
-        out.push(Setting {
-            key: format!("quota.{key}"),
-            regency: text.clone(),
-            now: now_json[key.name()].as_str().unwrap_or_default().to_owned(),
-            local_override: !same,
-        });
-    }
-    if let Some(free) = &p.free {
-        let want: BTreeSet<String> = free.iter().cloned().collect();
-        let have = admin.gateway.free_categories();
-        out.push(Setting {
-            key: "usage.free".into(),
-            regency: free.join(", "),
-            now: have.iter().cloned().collect::<Vec<_>>().join(", "),
-            local_override: want != have,
-        });
-    }
-    if let Some(s) = &p.schedule {
-        let have = admin.gateway.schedule();
-        if let Some((open, close)) = s.hours {
-            let now = have.hours.map_or_else(
-                || "always open".to_owned(),
-                |h| format!("{}-{}", h.open, h.close),
-            );
-            out.push(Setting {
-                key: "schedule.open/close".into(),
-                regency: format!("{open}-{close}"),
-                local_override: have
-                    .hours
-                    .is_none_or(|h| h.open != open || h.close != close),
-                now,
-            });
-        }
-        if let Some(g) = s.garden_always_open {
-            out.push(Setting {
-                key: "schedule.garden_always_open".into(),
-                regency: g.to_string(),
-                now: have.garden_always_open.to_string(),
-                local_override: g != have.garden_always_open,
-            });
-        }
-    }
-    if !p.garden.is_empty() {
-        let have = admin.gateway.policy_garden();
-        out.push(Setting {
-            key: "walled_garden.addresses".into(),
-            regency: format!("+ {}", garden::text(&p.garden).join(", ")),
-            now: garden::text(&admin.gateway.garden_addresses()).join(", "),
-            // Only a policy sets the additions, so they are the regency's
-            // unless the store lost them.
-            local_override: have != p.garden,
-        });
-    }
-    out
-}
-
-/// The policy as `GET /api/policy` and the console show it.
-pub fn status_json(admin: &Admin) -> Value {
-    let s = admin.policy.get();
-    let tz = &admin.gateway.config().site.timezone;
-    let time = |t: Option<i64>| t.map(|t| ops::rfc3339(t, tz));
-    let settings: Vec<Value> = s
-        .policy
-        .as_ref()
-        .map(|p| settings(admin, p))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|x| json!({"key": x.key, "regency": x.regency, "now": x.now, "source": if x.local_override { "local" } else { "regency" }}))
-        .collect();
-    json!({
-        "configured": s.configured,
-        "url": admin.gateway.config().fleet_policy.as_ref().map(|f| f.url.clone()),
-        "version": s.policy.as_ref().map(|p| p.version),
-        "expires": s.policy.as_ref().map(|p| p.expires_text.clone()),
-        "applied_at": time(s.applied_at),
-        "fetched_at": time(s.fetched_at),
-        "refusal": s.refusal.as_ref().map(|r| json!({"at": ops::rfc3339(r.at, tz), "reason": r.reason, "message": r.message})),
-        "settings": settings,
-        "walled_garden": garden::garden_json(admin),
-    })
 }

@@ -4,9 +4,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::ops::OpError;
-use super::server::Admin;
-use super::usage;
+use super::core::{Admin, OpError};
+use crate::domain::{day_string, next_day};
 use crate::telemetry::QUIZ_PILLARS;
 
 /// The report for the days `from..=to` (every day listed, every pillar
@@ -33,21 +32,21 @@ pub fn report(admin: &Admin, from: u32, to: u32) -> Result<Value, OpError> {
             );
         }
         days.push(json!({
-            "date": usage::day_string(day),
+            "date": day_string(day),
             "shown": shown,
             "answered": answered,
             "right": right,
             "pillars": pillars,
         }));
-        match usage::next_day(day) {
+        match next_day(day) {
             Some(next) if next <= to => day = next,
             _ => break,
         }
     }
     Ok(json!({
         "site": admin.gateway.config().site.name,
-        "from": usage::day_string(from),
-        "to": usage::day_string(to),
+        "from": day_string(from),
+        "to": day_string(to),
         "days": days,
     }))
 }

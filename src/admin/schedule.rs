@@ -5,11 +5,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::ops::{audited, may_change, OpError};
-use super::server::Admin;
-use super::Principal;
+use super::core::{audited, may_change, Admin, OpError};
+use crate::accounts::Principal;
 use crate::config::{self, Schedule};
-use crate::domain::{Opening, TimeOfDay};
+use crate::domain::{AuditAction, Opening, TimeOfDay};
 
 /// The opening hours as the API and the console show them, with whether it
 /// is open now and when that changes.
@@ -23,7 +22,7 @@ pub fn schedule_json(admin: &Admin) -> Value {
     };
     let mut v = hours_json(&s);
     v["open_now"] = open_now.into();
-    v["changes_at"] = changes.map(|t| super::ops::rfc3339(t, tz)).into();
+    v["changes_at"] = changes.map(|t| crate::domain::rfc3339(t, tz)).into();
     v["changes_at_unix"] = changes.into();
     v
 }
@@ -114,7 +113,7 @@ pub async fn set_schedule(
     audited(
         admin,
         who,
-        "schedule.set",
+        AuditAction::ScheduleSet,
         "site",
         hours_json(&old),
         hours_json(&new),

@@ -5,10 +5,9 @@
 
 use serde_json::json;
 
-use super::ops::{audited, may_change, OpError};
-use super::server::Admin;
-use super::Principal;
-use crate::domain::Mac;
+use super::core::{audited, may_change, Admin, OpError};
+use crate::accounts::Principal;
+use crate::domain::{AuditAction, Mac};
 use crate::gateway::GatewayError;
 
 /// Trust a device (allowed for one never seen: set up before it arrives).
@@ -18,7 +17,7 @@ pub async fn trust(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpErr
     audited(
         admin,
         who,
-        "device.trust",
+        AuditAction::DeviceTrust,
         &mac.to_string(),
         json!({ "trusted": was }),
         json!({ "trusted": true }),
@@ -39,7 +38,7 @@ pub async fn untrust(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpE
     audited(
         admin,
         who,
-        "device.untrust",
+        AuditAction::DeviceUntrust,
         &mac.to_string(),
         json!({ "trusted": was }),
         json!({ "trusted": false }),

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::ops::OpError;
-use crate::domain::{DailyUsage, Mac};
+use super::core::OpError;
+use crate::domain::{day_string, next_day, DailyUsage, Mac};
 use crate::gateway::Gateway;
 
 /// One local day of the report.
@@ -96,103 +96,9 @@ pub fn top_devices(gw: &Gateway, day: u32, n: usize) -> Result<Vec<(Mac, DailyUs
     Ok(all)
 }
 
-/// The site's local day now, as a store day number.
-pub fn today(gw: &Gateway) -> u32 {
-    crate::domain::local_day(gw.now(), &gw.config().site.timezone)
-}
-
-/// `YYYY-MM-DD` -> store day number (20261127). Strict: exactly that form, a real date.
-pub fn parse_day(s: &str) -> Result<u32, String> {
-    let bad = || format!("{s:?} is not a date (try \"2026-11-27\")");
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return Err(bad());
-    }
-    let num = |r: std::ops::Range<usize>| {
-        s.get(r)
-            .filter(|p| p.bytes().all(|c| c.is_ascii_digit()))
-            .and_then(|p| p.parse::<i16>().ok())
-            .ok_or_else(bad)
-    };
-    let date = jiff::civil::Date::new(num(0..4)?, num(5..7)? as i8, num(8..10)? as i8)
-        .map_err(|_| bad())?;
-    Ok(day_number(date))
-}
-
-/// Store day number -> `YYYY-MM-DD`.
-pub fn day_string(day: u32) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        day / 10_000,
-        day / 100 % 100,
-        day % 100
-    )
-}
-
-/// The day after `day`, `None` past the calendar's end.
-pub fn next_day(day: u32) -> Option<u32> {
-    Some(day_number(date_of(day)?.tomorrow().ok()?))
-}
-
-/// `day` moved by `days` (negative: back).
-pub fn add_days(day: u32, days: i32) -> Option<u32> {
-    Some(day_number(
-        date_of(day)?
-            .checked_add(jiff::Span::new().days(days))
-            .ok()?,
-    ))
-}
-
-/// How many days `from..=to` holds (0 when `to` is before `from`).
-pub fn days_in(from: u32, to: u32) -> i64 {
-    match (date_of(from), date_of(to)) {
-        (Some(a), Some(b)) if b >= a => a.until(b).map(|s| s.get_days() as i64 + 1).unwrap_or(0),
-        _ => 0,
-    }
-}
-
-fn date_of(day: u32) -> Option<jiff::civil::Date> {
-    jiff::civil::Date::new(
-        (day / 10_000) as i16,
-        (day / 100 % 100) as i8,
-        (day % 100) as i8,
-    )
-    .ok()
-}
-
-fn day_number(d: jiff::civil::Date) -> u32 {
-    d.year() as u32 * 10_000 + d.month() as u32 * 100 + d.day() as u32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn days_parse_strictly_and_walk_the_calendar() {
-        assert_eq!(parse_day("2026-11-27"), Ok(20261127));
-        for bad in [
-            "2026-11-31",
-            "2026-13-01",
-            "26-11-27",
-            "2026/11/27",
-            "2026-1-27",
-            "2026-11-27T00",
-            "",
-            "abcd-ef-gh",
-            "2026-+1-27",
-        ] {
-            assert!(parse_day(bad).is_err(), "{bad}");
-        }
-        assert_eq!(day_string(20260305), "2026-03-05");
-        assert_eq!(next_day(20261231), Some(20270101));
-        assert_eq!(next_day(20280228), Some(20280229));
-        assert_eq!(add_days(20270101, -7), Some(20261225));
-        assert_eq!(days_in(20261127, 20261127), 1);
-        assert_eq!(days_in(20261101, 20261130), 30);
-        assert_eq!(days_in(20261128, 20261127), 0);
-        assert_eq!(days_in(20250101, 20260101), 366);
-    }
 
     #[test]
     fn csv_has_a_header_and_one_row_per_day() {

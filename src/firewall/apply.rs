@@ -1,13 +1,12 @@
 //! The only place that runs `nft`: apply a document, read our table back.
 
-use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use nftables::helper::{self, NftablesError};
 use serde_json::Value;
 
+use super::state::Counted;
 use super::*;
 
 /// How to reach the kernel: the `nft` program (normally found on PATH).
@@ -31,63 +30,6 @@ impl Nft {
             program: Some(program.into()),
             ..Nft::default()
         }
-    }
-}
-
-/// What the kernel has in our table, counters included.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KernelState {
-    /// `inet desawifi` exists.
-    pub table_exists: bool,
-    /// Its sets have the shape this version renders (else it is replaced).
-    pub compatible: bool,
-    /// `online` elements with their upload byte counters.
-    pub online: BTreeMap<DeviceKey, u64>,
-    /// `online_nat` elements (no counters).
-    pub online_nat: std::collections::BTreeSet<DeviceKey>,
-    /// `down` elements with their download byte counters.
-    pub down: BTreeMap<Ipv4Addr, u64>,
-    /// The DNS meter sets that exist. Once a rule updates one, the kernel
-    /// marks it dynamic, and nft 1.0.6's JSON cannot say `dynamic`: adding
-    /// it again would fail ("File exists"), so a reconcile leaves them be.
-    pub meters: std::collections::BTreeSet<String>,
-    /// Usage-category counters: id -> (download, upload) bytes (site-wide, never per device).
-    pub categories: CategoryCounters,
-}
-
-/// What an accounting pass reads from the kernel ([`Nft::counters`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counted {
-    /// Every online device's byte counters.
-    pub devices: BTreeMap<DeviceKey, DeviceCounters>,
-    /// The usage categories' site-wide counters.
-    pub categories: CategoryCounters,
-}
-
-impl KernelState {
-    /// What the accounting pass reads, from the counted sets.
-    fn into_counted(self) -> Counted {
-        Counted {
-            devices: self.counters(),
-            categories: self.categories,
-        }
-    }
-
-    /// Counters per online device, as the accounting loop wants them.
-    pub fn counters(&self) -> BTreeMap<DeviceKey, DeviceCounters> {
-        self.online
-            .iter()
-            .map(|(key, up)| {
-                let download = self.down.get(&key.ip).copied().unwrap_or(0);
-                (
-                    *key,
-                    DeviceCounters {
-                        upload: *up,
-                        download,
-                    },
-                )
-            })
-            .collect()
     }
 }
 

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod categories;
 pub mod netlink;
 pub mod render;
+pub mod state;
 pub mod task;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -19,8 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::Mac;
 
 pub use crate::shaping::SlotRates;
-pub use apply::{KernelState, Nft};
+pub use apply::Nft;
 pub use categories::{CategoryCounters, CategoryRule, Direction};
+pub use state::KernelState;
 pub use task::{Firewall, FirewallHandle};
 
 /// Our one table. Nothing else on the box is ever touched.

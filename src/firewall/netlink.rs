@@ -27,8 +27,8 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use super::apply::KernelState;
 use super::categories::{self, Direction};
+use super::state::KernelState;
 use super::{DeviceKey, READ_SETS, SET_CAT_BYTES, SET_DOWN, SET_ONLINE, TABLE};
 use crate::domain::Mac;
 

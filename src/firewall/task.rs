@@ -289,7 +289,7 @@ impl FirewallHandle {
     /// Every online device's byte counters, read from the counted sets alone
     /// (one `nft` process, see [`Nft::counters`]), without queueing behind
     /// the task's batches.
-    pub async fn counters(&self) -> Result<super::apply::Counted, FirewallError> {
+    pub async fn counters(&self) -> Result<super::state::Counted, FirewallError> {
         self.nft.counters().await
     }
 }

@@ -546,7 +546,7 @@ mod tests {
                 .as_bytes(),
         )
         .unwrap_err();
-        assert_eq!(e.reason(), "invalid");
+        assert_eq!(e.reason().label(), "invalid");
         let e = e.to_string();
         assert!(
             e.starts_with("walled_garden.domains: a regency policy cannot add garden domains"),

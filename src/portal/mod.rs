@@ -11,6 +11,7 @@ mod hours;
 mod origin;
 mod pages;
 pub mod quiz;
+mod quiz_card;
 mod routes;
 pub mod tls;
 pub mod ui;

@@ -211,7 +211,10 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
                 "notice_html",
                 &(uplink_notice(portal, lang) + &super::hours::closing_notice(portal, lang)),
             ),
-            ("quiz_html", &super::quiz::status_card(portal, mac, lang)?),
+            (
+                "quiz_html",
+                &super::quiz_card::status_card(portal, mac, lang)?,
+            ),
             ("other_lang", lang.other().tag()),
         ],
     );
@@ -234,7 +237,7 @@ async fn quiz(
     if view.session.is_none() && view.standing != Standing::Cut {
         return Ok(redirect(StatusCode::SEE_OTHER, &format!("/?lang={lang}")));
     }
-    match super::quiz::answer(portal, mac, form, lang).await? {
+    match super::quiz_card::answer(portal, mac, form, lang).await? {
         Some((code, title, body)) => Ok(message_text(portal, code, lang, &title, &body)),
         None => Ok(redirect(
             StatusCode::SEE_OTHER,
@@ -294,7 +297,7 @@ async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp,
             let reset = local_hhmm(view.quota_resets, &portal.gateway.config().site.timezone);
             let body = portal.ui.text_with(lang, "quota_cut", &[("reset", &reset)]);
             // The quota is used: the quiz may earn more for today.
-            let quiz = super::quiz::status_card(portal, mac, lang)?;
+            let quiz = super::quiz_card::status_card(portal, mac, lang)?;
             let page = portal.ui.render(
                 Page::Message,
                 lang,

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::quiz::Pillar;
 use crate::lang::Language;
 use crate::web::http::escape_html;
 use crate::web::template::{PageSpec, Source, TemplateError, Templates, UiFiles};
@@ -104,37 +105,6 @@ impl Page {
 
     fn index(self) -> usize {
         self as usize
-    }
-}
-
-/// The four pillars of Indonesia's national digital literacy programme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Pillar {
-    /// Cakap digital: digital skills.
-    Cakap,
-    /// Etika digital: digital ethics.
-    Etika,
-    /// Aman digital: digital safety.
-    Aman,
-    /// Budaya digital: digital culture.
-    Budaya,
-}
-
-impl Pillar {
-    /// The pillar's name as shown above a tip. The programme's Indonesian names
-    /// are known to villagers, so English pages show a gloss first.
-    pub fn name(self, lang: Language) -> &'static str {
-        match (lang, self) {
-            (Language::Id, Pillar::Cakap) => "Cakap Digital",
-            (Language::Id, Pillar::Etika) => "Etika Digital",
-            (Language::Id, Pillar::Aman) => "Aman Digital",
-            (Language::Id, Pillar::Budaya) => "Budaya Digital",
-            (Language::En, Pillar::Cakap) => "Digital skills (Cakap Digital)",
-            (Language::En, Pillar::Etika) => "Digital ethics (Etika Digital)",
-            (Language::En, Pillar::Aman) => "Digital safety (Aman Digital)",
-            (Language::En, Pillar::Budaya) => "Digital culture (Budaya Digital)",
-        }
     }
 }
 

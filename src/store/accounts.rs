@@ -210,6 +210,7 @@ impl AdminStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::AuditAction;
 
     fn store(name: &str) -> (AdminStore, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!(
@@ -220,11 +221,11 @@ mod tests {
         (AdminStore::open(&dir).unwrap(), dir)
     }
 
-    fn audit(action: &str) -> AuditEntry {
+    fn audit(action: AuditAction) -> AuditEntry {
         AuditEntry {
             at: 1,
             who: "cli".into(),
-            action: action.into(),
+            action,
             target: "ani".into(),
             old: serde_json::Value::Null,
             new: serde_json::Value::Null,
@@ -241,11 +242,15 @@ mod tests {
             generation: 0,
         };
         assert_eq!(
-            store.add_user("ani", &rec, &audit("user.add")).unwrap(),
+            store
+                .add_user("ani", &rec, &audit(AuditAction::UserAdd))
+                .unwrap(),
             UserChange::Done
         );
         assert_eq!(
-            store.add_user("ani", &rec, &audit("user.add")).unwrap(),
+            store
+                .add_user("ani", &rec, &audit(AuditAction::UserAdd))
+                .unwrap(),
             UserChange::Exists
         );
         assert_eq!(store.user("ani").unwrap(), Some(rec.clone()));
@@ -276,7 +281,7 @@ mod tests {
                         generation: r.generation + 1,
                         ..r.clone()
                     },
-                    &audit("user.passwd")
+                    &audit(AuditAction::UserPasswd)
                 )
                 .unwrap(),
             UserChange::Done
@@ -288,16 +293,20 @@ mod tests {
         );
         assert_eq!(store.user("ani").unwrap().unwrap().generation, 1);
         assert_eq!(
-            store.remove_user("ani", &audit("user.remove")).unwrap(),
+            store
+                .remove_user("ani", &audit(AuditAction::UserRemove))
+                .unwrap(),
             UserChange::Done
         );
         assert_eq!(
-            store.remove_user("ani", &audit("user.remove")).unwrap(),
+            store
+                .remove_user("ani", &audit(AuditAction::UserRemove))
+                .unwrap(),
             UserChange::Missing
         );
         assert_eq!(
             store
-                .replace_user("ani", |r| r.clone(), &audit("user.passwd"))
+                .replace_user("ani", |r| r.clone(), &audit(AuditAction::UserPasswd))
                 .unwrap(),
             UserChange::Missing
         );
@@ -305,7 +314,7 @@ mod tests {
             .audit_log(None, 10)
             .unwrap()
             .into_iter()
-            .map(|(_, e)| e.action)
+            .map(|(_, e)| e.action.as_str().to_owned())
             .collect();
         assert_eq!(
             log,

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{keys, AdminStore, StoreError};
+use crate::domain::AuditAction;
 
 /// One change: who, when, what, old -> new.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,8 +14,9 @@ pub struct AuditEntry {
     pub at: i64,
     /// The account (or `cli` for the `desawifi user` command on the router).
     pub who: String,
-    /// What was done, e.g. `quota.set`, `device.block`, `user.add`.
-    pub action: String,
+    /// What was done, kept as its dotted name (`quota.set`, `device.block`,
+    /// `user.add`): the same bytes the log held when this was a string.
+    pub action: AuditAction,
     /// What it was done to: a MAC, a username, `site`.
     pub target: String,
     pub old: serde_json::Value,
@@ -101,7 +103,7 @@ mod tests {
         let entry = |n: i64| AuditEntry {
             at: n,
             who: "ani".into(),
-            action: "quota.set".into(),
+            action: AuditAction::QuotaSet,
             target: "site".into(),
             old: n.into(),
             new: (n + 1).into(),
@@ -138,7 +140,7 @@ mod tests {
             let entry = AuditEntry {
                 at: n as i64,
                 who: "ani".into(),
-                action: "quota.set".into(),
+                action: AuditAction::QuotaSet,
                 target: "site".into(),
                 old: serde_json::Value::Null,
                 new: (*id).into(),

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::domain::{QuotaOverride, Role, Session, Standing};
+use crate::domain::{AuditAction, QuotaOverride, Role, Session, Standing};
 
 fn temp_store(name: &str) -> (Store, PathBuf) {
     let dir = std::env::temp_dir().join(format!("desawifi-golden-{name}-{}", std::process::id()));
@@ -97,7 +97,7 @@ fn audit_entry() -> AuditEntry {
     AuditEntry {
         at: 1_764_230_400,
         who: "ani".into(),
-        action: "quota.set".into(),
+        action: AuditAction::QuotaSet,
         target: "site".into(),
         old: serde_json::json!({"daily_data": "500 MiB"}),
         new: serde_json::json!({"daily_data": "1 GiB", "exempt": false}),

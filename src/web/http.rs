@@ -69,6 +69,31 @@ pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<B
     resp
 }
 
+/// A JSON answer (`application/json`) with its status.
+pub fn json_resp(status: StatusCode, body: &serde_json::Value) -> Resp {
+    respond(
+        status,
+        "application/json",
+        serde_json::to_vec(body).expect("JSON values serialize"),
+    )
+}
+
+/// A download (`Content-Disposition: attachment`) named `filename`: the
+/// CSV reports a spreadsheet opens.
+pub fn attachment(
+    status: StatusCode,
+    content_type: &'static str,
+    filename: &str,
+    body: impl Into<Bytes>,
+) -> Resp {
+    let mut resp = respond(status, content_type, body);
+    let name = format!("attachment; filename=\"{filename}\"");
+    if let Ok(v) = HeaderValue::from_str(&name) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
 /// Escape text for HTML element content and double- or single-quoted
 /// attribute values.
 pub fn escape_html(s: &str) -> String {

@@ -7,15 +7,18 @@
 //!
 //! - [`listener`]: the accept loop (back-off, caps in all and per client
 //!   address, TLS handshake deadline, header-read time, connection life, drain).
-//! - [`http`]: `Req`/`Resp`, [`http::respond`], body limits, escaping, tokens.
+//! - [`http`]: `Req`/`Resp`, [`http::respond`] (and its JSON and download
+//!   forms), body limits, escaping, tokens.
 //! - [`form`]: `application/x-www-form-urlencoded` and the same-origin check.
 //! - [`cookie`]: reading a cookie, building `Set-Cookie` values.
 //! - [`tls`]: a PEM pair -> the rustls acceptor either listener takes.
+//! - [`cert`]: a self-signed pair made once and kept, and its SHA-256 fingerprint.
 //! - [`client`]: one HTTPS GET (no redirects, deadlines, a body cap) for the
 //!   documents the gateway fetches itself (the regency's policy).
 //! - [`template`]: embedded UI files overridable from a directory, strings in
 //!   both languages, `{{placeholders}}` checked at load, shared page heads.
 
+pub mod cert;
 pub mod client;
 pub mod cookie;
 pub mod form;

@@ -5,14 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use super::{escape_html, form_value, Console, Template, QUOTA_FIELDS};
+use super::{Console, Template, QUOTA_FIELDS};
+use crate::accounts::Principal;
+use crate::admin::core::views::quota_json;
 use crate::admin::usage::DayReport;
-use crate::admin::Principal;
 use crate::config;
 use crate::domain::{self, DailyUsage, Mac, Role};
-use crate::gateway::DeviceView;
 use crate::lang::Language;
 use crate::store::AuditEntry;
+use crate::web::form::form_value;
+use crate::web::http::escape_html;
 
 impl Console {
     /// A whole page: `template` rendered with `vars`, inside the layout.
@@ -312,163 +314,6 @@ impl Console {
         )
     }
 
-    /// The device list, one card per device; action forms only for an admin.
-    pub fn devices_page(&self, frame: &Frame, list: &DeviceList) -> String {
-        let lang = frame.lang;
-        let admin = frame.principal.filter(|p| p.role.can_change());
-        let mut cards = String::new();
-        if list.devices.is_empty() {
-            cards = format!(
-                "<p class=\"sub\">{}</p>",
-                escape_html(self.text(lang, "devices_none"))
-            );
-        } else {
-            cards.push_str("<ul class=\"devices\">");
-            for d in &list.devices {
-                cards.push_str(&self.device_card(lang, d, admin));
-            }
-            cards.push_str("</ul>");
-        }
-        let mut pager = String::new();
-        if list.page > 0 || list.more {
-            pager.push_str("<p class=\"pager\">");
-            if list.page > 0 {
-                pager.push_str(&format!(
-                    "<a href=\"/devices?page={}\" rel=\"prev\">{}</a>",
-                    list.page - 1,
-                    escape_html(self.text(lang, "prev_page"))
-                ));
-            }
-            if list.more {
-                pager.push_str(&format!(
-                    "<a href=\"/devices?page={}\" rel=\"next\">{}</a>",
-                    list.page + 1,
-                    escape_html(self.text(lang, "next_page"))
-                ));
-            }
-            pager.push_str("</p>");
-        }
-        let count = self.text_with(lang, "devices_count", &[("n", &list.total.to_string())]);
-        self.page(
-            frame,
-            self.text(lang, "devices_title"),
-            Template::Devices,
-            &[
-                ("count", &count),
-                ("devices_html", &cards),
-                ("pager_html", &pager),
-            ],
-        )
-    }
-
-    fn device_card(&self, lang: Language, d: &DeviceCard, admin: Option<&Principal>) -> String {
-        let v = &d.view;
-        let t = |k: &str| escape_html(self.text(lang, k));
-        let state = crate::admin::ops::device_state(v);
-        let has_override = v.quota != Default::default();
-        let quota = if v.exempt {
-            self.text(lang, "quota_exempt").to_owned()
-        } else {
-            domain::Size(v.daily_data).to_string()
-        };
-        let quota = if has_override {
-            format!("{quota} ({})", self.text(lang, "quota_override"))
-        } else {
-            quota
-        };
-        let row = |k: &str, value: &str| {
-            format!(
-                "<div><dt>{}</dt><dd>{}</dd></div>",
-                t(k),
-                escape_html(value)
-            )
-        };
-        let mut out = format!(
-            "<li id=\"{}\"><h2><span class=\"mono\">{}</span><span class=\"state {state}\">{}</span></h2><dl class=\"stats\">",
-            device_anchor(&v.mac),
-            v.mac,
-            t(&format!("state_{state}"))
-        );
-        out.push_str(&row(
-            "ip",
-            &v.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
-        ));
-        out.push_str(&row("used_today", &domain::Size(v.used_today).to_string()));
-        out.push_str(&row("quota", &quota));
-        out.push_str(&row(
-            "session_ends",
-            d.session_ends.as_deref().unwrap_or("-"),
-        ));
-        out.push_str("</dl>");
-        let Some(p) = admin else {
-            out.push_str("</li>");
-            return out;
-        };
-        let button = |action: &str, key: &str, danger: bool| {
-            format!(
-                "<form method=\"post\" action=\"/devices/{}/{action}\">{}<button type=\"submit\"{}>{}</button></form>",
-                v.mac,
-                csrf_field(&p.csrf),
-                if danger { " class=\"danger\"" } else { "" },
-                t(key)
-            )
-        };
-        out.push_str("<div class=\"actions\">");
-        if v.session.is_some() {
-            out.push_str(&button("kick", "kick", false));
-        }
-        out.push_str(&if v.blocked {
-            button("unblock", "unblock", false)
-        } else {
-            button("block", "block", true)
-        });
-        out.push_str("</div>");
-        let id = device_anchor(&v.mac);
-        let field = |name: &str, key: &str, value: Option<String>| {
-            format!(
-                "<label for=\"{id}-{name}\">{}</label><input id=\"{id}-{name}\" name=\"{name}\" value=\"{}\">",
-                t(key),
-                escape_html(&value.unwrap_or_default())
-            )
-        };
-        out.push_str(&format!(
-            "<details class=\"override\"><summary>{}</summary><form method=\"post\" action=\"/devices/{}/quota\" class=\"stack\">{}<small>{}</small>",
-            t("override"),
-            v.mac,
-            csrf_field(&p.csrf),
-            t("override_hint")
-        ));
-        out.push_str(&field(
-            "daily_data",
-            "daily_data",
-            v.quota.daily_data.map(|b| domain::Size(b).to_string()),
-        ));
-        out.push_str(&field(
-            "download_rate",
-            "download_rate",
-            v.quota.download_rate.map(|b| domain::Rate(b).to_string()),
-        ));
-        out.push_str(&field(
-            "upload_rate",
-            "upload_rate",
-            v.quota.upload_rate.map(|b| domain::Rate(b).to_string()),
-        ));
-        out.push_str(&format!(
-            "<label class=\"check\"><input type=\"checkbox\" name=\"exempt\" value=\"1\"{}> {}</label><button type=\"submit\">{}</button></form>",
-            if v.quota.exempt { " checked" } else { "" },
-            t("exempt"),
-            t("set_override")
-        ));
-        if has_override {
-            out.push_str(&format!(
-                "<div class=\"actions\">{}</div>",
-                button("quota/clear", "clear_override", false)
-            ));
-        }
-        out.push_str("</details></li>");
-        out
-    }
-
     /// The audit log, newest first; `older` is the id to page back from.
     pub fn audit_page(
         &self,
@@ -490,7 +335,7 @@ impl Console {
                     "<li id=\"a{id}\"><p class=\"head\"><time>{}</time><span>{}</span><span class=\"what\">{}</span><span class=\"mono\">{}</span></p><p class=\"change mono\">{} → {}</p></li>",
                     escape_html(&local_datetime(e.at, tz)),
                     escape_html(&e.who),
-                    escape_html(&e.action),
+                    escape_html(e.action.as_str()),
                     escape_html(&e.target),
                     escape_html(&json_brief(&e.old)),
                     escape_html(&json_brief(&e.new))
@@ -589,7 +434,7 @@ impl QuotaForm {
     /// The values in force, in human units.
     pub fn from_quota(q: &config::Quota) -> QuotaForm {
         // The human forms the API answers with.
-        let human = crate::admin::ops::quota_json(q);
+        let human = quota_json(q);
         let values = QUOTA_FIELDS
             .iter()
             .map(|f| (*f, human[*f].as_str().unwrap_or_default().to_owned()))
@@ -605,7 +450,7 @@ impl QuotaForm {
 /// Check a posted quota form field by field, each against the values in
 /// force with the config file's own rules (so every error shows at once, next
 /// to its field). Ok: the fields that differ from `current`, for
-/// `ops::set_site_quota` (which checks again and audits only those).
+/// `admin::quota::set_site_quota` (which checks again and audits only those).
 pub fn check_quota_form(
     current: &config::Quota,
     form: &[(String, String)],
@@ -635,31 +480,13 @@ pub fn check_quota_form(
     }
 }
 
-/// A device on the devices page.
-pub struct DeviceCard {
-    pub view: DeviceView,
-    /// Local `HH:MM` its session ends, while online.
-    pub session_ends: Option<String>,
-}
-
-/// One page of the device list.
-pub struct DeviceList {
-    pub devices: Vec<DeviceCard>,
-    /// Devices in all pages.
-    pub total: usize,
-    /// 0-based.
-    pub page: usize,
-    /// Another page follows.
-    pub more: bool,
-}
-
 /// The id of a device's card: `d-` and the MAC's hex digits.
-fn device_anchor(mac: &Mac) -> String {
+pub(super) fn device_anchor(mac: &Mac) -> String {
     format!("d-{}", mac.to_string().replace(':', ""))
 }
 
 /// The hidden form field every console form carries.
-fn csrf_field(token: &str) -> String {
+pub(super) fn csrf_field(token: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
         escape_html(token)

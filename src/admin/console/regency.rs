@@ -5,8 +5,8 @@
 //! Nothing when `[fleet] policy_url` is not set and no policy was ever applied.
 
 use super::{local_datetime, Console};
-use crate::admin::policy_pull;
-use crate::admin::server::Admin;
+use crate::admin::core::Admin;
+use crate::admin::policy;
 use crate::lang::Language;
 use crate::web::http::escape_html;
 
@@ -52,13 +52,13 @@ pub fn regency_html(admin: &Admin, console: &Console, lang: Language) -> String 
         out.push_str(&format!(
             "<p class=\"uplink down\" role=\"alert\" id=\"policy-refusal\">{}: <code>{}</code> {} ({})</p>",
             t("policy_refused"),
-            escape_html(r.reason),
+            escape_html(r.reason.label()),
             escape_html(&r.message),
             escape_html(&local_datetime(r.at, tz)),
         ));
     }
     if let Some(p) = &s.policy {
-        let settings = policy_pull::settings(admin, p);
+        let settings = policy::settings(admin, p);
         if !settings.is_empty() {
             out.push_str(&format!(
                 "<table id=\"policy-settings\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",

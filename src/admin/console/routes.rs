@@ -1,6 +1,7 @@
 //! The console's HTTP side: request -> page. Reads go through the gateway
-//! and the usage report; every change goes through [`ops`] (the same role
-//! check, validation and audit entry as the JSON API) after the CSRF check.
+//! and the resources' reports; every change goes through its resource
+//! ([`quota`], [`devices`], [`crate::admin::schedule`]: the same role check,
+//! validation and audit entry as the JSON API) after the CSRF check.
 //!
 //! After a change the answer is a 303 to the page that shows it (POST,
 //! redirect, GET), so a reload never posts twice.
@@ -12,17 +13,18 @@ use hyper::{Method, StatusCode};
 use tracing::{info, warn};
 
 use super::{
-    check_quota_form, cookie, csrf_ok, form_value, local_datetime, login_csrf_ok, parse_form,
-    random_token, Dashboard, DeviceCard, DeviceList, Frame, Nav, QuotaForm, LANG_COOKIE,
-    LOGIN_CSRF_COOKIE, QUOTA_FIELDS,
+    check_quota_form, csrf_ok, local_datetime, login_csrf_ok, CategoryInfo, Console, Dashboard,
+    DeviceCard, DeviceList, Frame, Nav, QuotaForm, LANG_COOKIE, LOGIN_CSRF_COOKIE, QUOTA_FIELDS,
 };
-use crate::admin::accounts::LoginError;
-use crate::admin::ops::{self, OpError};
-use crate::admin::server::{self, Admin, Req, Resp};
-use crate::admin::{usage, Principal, Via};
-use crate::domain::Mac;
+use crate::accounts::{LoginError, Principal, Via};
+use crate::admin::core::{auth, Admin, DeviceState, OpError};
+use crate::admin::{categories, devices, quota, usage};
+use crate::domain::{add_days, day_string, Mac};
 use crate::lang::Language;
 use crate::uplink::UplinkState;
+use crate::web::cookie::cookie;
+use crate::web::form::{form_value, parse_form};
+use crate::web::http::{random_token, respond, Req, Resp};
 
 /// Every console answer's policy: nothing but our own stylesheet, our own
 /// forms and images; no scripts at all, never in a frame.
@@ -37,6 +39,7 @@ const LOGIN_CSRF_MAX_AGE: u32 = 3600;
 /// One request's context.
 struct Ctx<'a> {
     admin: &'a Admin,
+    console: &'a Console,
     lang: Language,
     principal: Option<&'a Principal>,
     query: Vec<(String, String)>,
@@ -54,42 +57,38 @@ impl Ctx<'_> {
     }
 
     fn text(&self, key: &'static str) -> &str {
-        self.admin.console.text(self.lang, key)
+        self.console.text(self.lang, key)
     }
 
     fn message(&self, status: StatusCode, title: &str, message: &str) -> Resp {
         let frame = self.frame(None, String::new());
-        html(
-            status,
-            self.admin.console.message_page(&frame, title, message),
-        )
+        html(status, self.console.message_page(&frame, title, message))
     }
 
     fn forbidden(&self) -> Resp {
         self.message(StatusCode::FORBIDDEN, "forbidden_title", "forbidden")
     }
 
+    /// The page for an error, with its status ([`OpError::status`]).
     fn op_error(&self, e: OpError) -> Resp {
-        match e {
-            OpError::Forbidden => self.forbidden(),
-            OpError::NotFound(_) => {
+        match e.status() {
+            StatusCode::FORBIDDEN => self.forbidden(),
+            StatusCode::NOT_FOUND => {
                 self.message(StatusCode::NOT_FOUND, "not_found_title", "not_found")
             }
-            OpError::BadInput { .. }
-            | OpError::Gateway(_)
-            | OpError::Store(_)
-            | OpError::Internal(_) => {
+            status => {
                 warn!(error = %e.chain(), "console request failed");
-                self.message(StatusCode::INTERNAL_SERVER_ERROR, "error_title", "error")
+                self.message(status, "error_title", "error")
             }
         }
     }
 }
 
-/// Route one console request. `principal` is whoever `server::principal`
+/// Route one console request. `principal` is whoever `auth::principal`
 /// found (the metrics token counts as nobody here).
 pub async fn handle(
     admin: &Admin,
+    console: &Console,
     peer: SocketAddr,
     principal: Option<Principal>,
     req: Req,
@@ -102,6 +101,7 @@ pub async fn handle(
         .unwrap_or_default();
     let ctx = Ctx {
         admin,
+        console,
         lang,
         principal: principal.as_ref(),
         query,
@@ -110,7 +110,7 @@ pub async fn handle(
     let get = matches!(*req.method(), Method::GET | Method::HEAD);
     let post = *req.method() == Method::POST;
     let mut resp = match (get, post, path.as_str()) {
-        (true, _, "/console.css") => css(admin),
+        (true, _, "/console.css") => css(console),
         (true, _, "/login") => match ctx.principal {
             Some(_) => redirect("/"),
             None => login_form(&ctx, login_cookie(&req), StatusCode::OK, "", None),
@@ -159,11 +159,11 @@ pub async fn handle(
     resp
 }
 
-fn css(admin: &Admin) -> Resp {
-    let mut resp = server::respond(
+fn css(console: &Console) -> Resp {
+    let mut resp = respond(
         StatusCode::OK,
         "text/css; charset=utf-8",
-        admin.console.css().to_owned(),
+        console.css().to_owned(),
     );
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -185,10 +185,9 @@ fn login_form(
     error: Option<&str>,
 ) -> Resp {
     let token = existing.map_or_else(random_token, str::to_owned);
-    let page =
-        ctx.admin
-            .console
-            .login_page(&ctx.frame(None, String::new()), &token, username, error);
+    let page = ctx
+        .console
+        .login_page(&ctx.frame(None, String::new()), &token, username, error);
     let mut resp = html(status, page);
     append_cookie(
         resp.headers_mut(),
@@ -227,7 +226,7 @@ async fn login(ctx: &Ctx<'_>, peer: SocketAddr, req: &Req) -> Resp {
             let h = resp.headers_mut();
             append_cookie(
                 h,
-                &server::session_cookie_header(
+                &auth::session_cookie_header(
                     &session.token,
                     session.expires - ctx.admin.gateway.now(),
                 ),
@@ -253,15 +252,14 @@ async fn login(ctx: &Ctx<'_>, peer: SocketAddr, req: &Req) -> Resp {
         Err(LoginError::Locked { retry_after_secs }) => {
             // A short pause after a few failures, or the lock after many.
             let error = if retry_after_secs < 60 {
-                ctx.admin.console.text_with(
+                ctx.console.text_with(
                     ctx.lang,
                     "login_wait",
                     &[("seconds", &retry_after_secs.max(1).to_string())],
                 )
             } else {
                 let minutes = retry_after_secs.div_ceil(60).to_string();
-                ctx.admin
-                    .console
+                ctx.console
                     .text_with(ctx.lang, "login_locked", &[("minutes", &minutes)])
             };
             let mut resp = login_form(
@@ -289,13 +287,13 @@ fn logout(ctx: &Ctx, req: &Req) -> Resp {
         if !csrf_ok(req.headers(), p, &parse_form(req.body())) {
             return ctx.forbidden();
         }
-        if let Some(token) = server::session_token(req) {
+        if let Some(token) = auth::session_token(req) {
             ctx.admin.accounts.logout(token);
         }
         info!(user = %p.username, "console logout");
     }
     let mut resp = redirect("/login");
-    append_cookie(resp.headers_mut(), &server::clear_cookie_header());
+    append_cookie(resp.headers_mut(), &auth::clear_cookie_header());
     resp
 }
 
@@ -307,10 +305,10 @@ fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
     let online = gw
         .devices()?
         .iter()
-        .filter(|v| matches!(ops::device_state(v), "online" | "throttled"))
+        .filter(|v| DeviceState::of(v).is_online())
         .count();
-    let today = usage::today(gw);
-    let week = usage::report(gw, usage::add_days(today, -6).unwrap_or(today), today)?;
+    let today = ctx.admin.today();
+    let week = usage::report(gw, add_days(today, -6).unwrap_or(today), today)?;
     let data = Dashboard {
         online,
         today: week.last().cloned().unwrap_or_default(),
@@ -321,50 +319,40 @@ fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
             UplinkState::Down { since } => Some(local_datetime(since, tz)),
         },
         categories: what_for_categories(gw),
-        category_days: crate::admin::categories::report(
-            gw,
-            usage::add_days(today, -6).unwrap_or(today),
-            today,
-        )?
-        .into_iter()
-        .map(|(day, cats)| {
-            (
-                usage::day_string(day),
-                cats.into_iter().map(|(_, u)| u).collect(),
-            )
-        })
-        .collect(),
+        category_days: categories::report(gw, add_days(today, -6).unwrap_or(today), today)?
+            .into_iter()
+            .map(|(day, cats)| (day_string(day), cats.into_iter().map(|(_, u)| u).collect()))
+            .collect(),
         village_html: super::village::village_html(
             ctx.admin,
-            &ctx.admin.console,
+            ctx.console,
             ctx.lang,
             ctx.principal
                 .filter(|p| p.role.can_change())
                 .map(|p| p.csrf.as_str()),
-        ) + &super::regency::regency_html(ctx.admin, &ctx.admin.console, ctx.lang),
+        ) + &super::regency::regency_html(ctx.admin, ctx.console, ctx.lang),
     };
     Ok(html(
         StatusCode::OK,
-        ctx.admin
-            .console
+        ctx.console
             .dashboard_page(&ctx.frame(Some(Nav::Dashboard), String::new()), &data),
     ))
 }
 
 /// The categories as the dashboard names them (`lainnya` last).
-fn what_for_categories(gw: &crate::gateway::Gateway) -> Vec<super::CategoryInfo> {
+fn what_for_categories(gw: &crate::gateway::Gateway) -> Vec<CategoryInfo> {
     let usage = &gw.config().usage;
     let free = gw.free_categories();
-    let mut out: Vec<super::CategoryInfo> = usage
+    let mut out: Vec<CategoryInfo> = usage
         .categories
         .iter()
-        .map(|c| super::CategoryInfo {
+        .map(|c| CategoryInfo {
             id: c.id.clone(),
             name: c.name.clone(),
             free: free.contains(&c.id),
         })
         .collect();
-    out.push(super::CategoryInfo {
+    out.push(CategoryInfo {
         id: crate::config::categories::OTHER.to_owned(),
         name: "Lainnya".to_owned(),
         free: false,
@@ -395,7 +383,7 @@ async fn schedule_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
 fn quota_page(ctx: &Ctx) -> Resp {
     let form = QuotaForm::from_quota(&ctx.admin.gateway.quota());
     let notice = match form_value(&ctx.query, "saved") {
-        Some(_) => ctx.admin.console.notice(ctx.text("saved"), false),
+        Some(_) => ctx.console.notice(ctx.text("saved"), false),
         None => String::new(),
     };
     render_quota(ctx, &form, notice, StatusCode::OK)
@@ -405,14 +393,13 @@ fn render_quota(ctx: &Ctx, form: &QuotaForm, notice: String, status: StatusCode)
     let can_change = ctx.principal.is_some_and(|p| p.role.can_change());
     html(
         status,
-        ctx.admin
-            .console
+        ctx.console
             .quota_page(&ctx.frame(Some(Nav::Quota), notice), form, can_change),
     )
 }
 
 /// Save the quota form: checked field by field first (every error next to
-/// its field, nothing saved), then through `ops` (role, rules, audit).
+/// its field, nothing saved), then through `quota` (role, rules, audit).
 async fn quota_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
     let Some(p) = ctx.principal else {
         return redirect("/login");
@@ -422,7 +409,7 @@ async fn quota_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
         return ctx.forbidden();
     }
     let current = ctx.admin.gateway.quota();
-    let not_saved = || ctx.admin.console.notice(ctx.text("not_saved"), true);
+    let not_saved = || ctx.console.notice(ctx.text("not_saved"), true);
     let fields = match check_quota_form(&current, &form) {
         Ok(fields) => fields,
         Err(checked) => return render_quota(ctx, &checked, not_saved(), StatusCode::BAD_REQUEST),
@@ -430,7 +417,7 @@ async fn quota_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
     if fields.is_empty() {
         return redirect("/quota?saved=1");
     }
-    match ops::set_site_quota(ctx.admin, p, &fields).await {
+    match quota::set_site_quota(ctx.admin, p, &fields).await {
         Ok(_) => redirect("/quota?saved=1"),
         Err(OpError::BadInput { field, message }) => {
             let mut shown = QuotaForm::from_quota(&current);
@@ -494,9 +481,8 @@ fn devices_page(ctx: &Ctx, mut notice: String, status: StatusCode) -> Result<Res
                 _ => None,
             };
             if let Some(key) = key {
-                notice = ctx.admin.console.notice(
-                    &ctx.admin
-                        .console
+                notice = ctx.console.notice(
+                    &ctx.console
                         .text_with(ctx.lang, key, &[("mac", &mac.to_string())]),
                     false,
                 );
@@ -511,8 +497,7 @@ fn devices_page(ctx: &Ctx, mut notice: String, status: StatusCode) -> Result<Res
     };
     Ok(html(
         status,
-        ctx.admin
-            .console
+        ctx.console
             .devices_page(&ctx.frame(Some(Nav::Devices), notice), &list),
     ))
 }
@@ -534,9 +519,9 @@ async fn device_action(ctx: &Ctx<'_>, req: &Req, rest: &str) -> Resp {
     }
     let admin = ctx.admin;
     let done = match action {
-        "block" => ops::block(admin, p, mac).await.map(|_| "block"),
-        "unblock" => ops::unblock(admin, p, mac).await.map(|_| "unblock"),
-        "kick" => ops::kick(admin, p, mac).await.map(|_| "kick"),
+        "block" => devices::block(admin, p, mac).await.map(|_| "block"),
+        "unblock" => devices::unblock(admin, p, mac).await.map(|_| "unblock"),
+        "kick" => devices::kick(admin, p, mac).await.map(|_| "kick"),
         "quota" => {
             let mut fields = serde_json::Map::new();
             for key in ["daily_data", "download_rate", "upload_rate"] {
@@ -554,11 +539,11 @@ async fn device_action(ctx: &Ctx<'_>, req: &Req, rest: &str) -> Resp {
                 "exempt".to_owned(),
                 form_value(&form, "exempt").is_some().into(),
             );
-            ops::set_device_quota(admin, p, mac, &fields)
+            quota::set_device_quota(admin, p, mac, &fields)
                 .await
                 .map(|_| "override")
         }
-        "quota/clear" => ops::clear_device_quota(admin, p, mac)
+        "quota/clear" => quota::clear_device_quota(admin, p, mac)
             .await
             .map(|_| "clear"),
         _ => return ctx.message(StatusCode::NOT_FOUND, "not_found_title", "not_found"),
@@ -570,7 +555,7 @@ async fn device_action(ctx: &Ctx<'_>, req: &Req, rest: &str) -> Resp {
         )),
         Err(OpError::BadInput { field, message }) => {
             let text = format!("{} ({mac}, {field}): {message}", ctx.text("bad_input"));
-            let notice = ctx.admin.console.notice(&text, true);
+            let notice = ctx.console.notice(&text, true);
             devices_page(ctx, notice, StatusCode::BAD_REQUEST).unwrap_or_else(|e| ctx.op_error(e))
         }
         Err(e) => ctx.op_error(e),
@@ -580,18 +565,14 @@ async fn device_action(ctx: &Ctx<'_>, req: &Req, rest: &str) -> Resp {
 fn audit_page(ctx: &Ctx) -> Result<Resp, OpError> {
     let gw = &ctx.admin.gateway;
     let before = form_value(&ctx.query, "before").and_then(|b| b.parse::<u64>().ok());
-    let mut entries = ctx
-        .admin
-        .accounts
-        .admin_store()
-        .audit_log(before, AUDIT_PER_PAGE + 1)?;
+    let mut entries = ctx.admin.store().audit_log(before, AUDIT_PER_PAGE + 1)?;
     let older = if entries.len() > AUDIT_PER_PAGE {
         entries.truncate(AUDIT_PER_PAGE);
         entries.last().map(|(id, _)| *id)
     } else {
         None
     };
-    let page = ctx.admin.console.audit_page(
+    let page = ctx.console.audit_page(
         &ctx.frame(Some(Nav::Audit), String::new()),
         &entries,
         &gw.config().site.timezone,
@@ -604,7 +585,7 @@ fn audit_page(ctx: &Ctx) -> Result<Resp, OpError> {
 // --- answers -------------------------------------------------------------------
 
 fn html(status: StatusCode, page: String) -> Resp {
-    let mut resp = server::respond(status, "text/html; charset=utf-8", page);
+    let mut resp = respond(status, "text/html; charset=utf-8", page);
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp

@@ -5,12 +5,13 @@
 use serde_json::{Map, Value};
 
 use super::Console;
-use crate::admin::ops::OpError;
-use crate::admin::server::Admin;
-use crate::admin::{usage, Principal};
+use crate::accounts::Principal;
+use crate::admin::core::{Admin, OpError};
+use crate::admin::schedule;
 use crate::domain::Opening;
 use crate::lang::Language;
 use crate::telemetry::QUIZ_PILLARS;
+use crate::web::form::form_value;
 use crate::web::http::escape_html;
 
 /// The card's HTML; `csrf` is the session's token when the account may
@@ -72,7 +73,7 @@ pub fn village_html(
         }
         out.push_str("</ul>");
     }
-    let today = usage::today(gw);
+    let today = admin.today();
     let stats = gw.quiz_days(today, today).unwrap_or_default();
     out.push_str(&format!(
         "<h2>{}</h2><table id=\"quiz\"><thead><tr><th></th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></thead><tbody>",
@@ -103,7 +104,7 @@ pub async fn save_schedule(
     who: &Principal,
     form: &[(String, String)],
 ) -> Result<(), OpError> {
-    let value = |k: &str| super::form_value(form, k).map(str::trim).unwrap_or("");
+    let value = |k: &str| form_value(form, k).map(str::trim).unwrap_or("");
     let time = |k: &str| match value(k) {
         "" => Value::Null,
         v => Value::String(v.to_owned()),
@@ -115,7 +116,7 @@ pub async fn save_schedule(
         "garden_always_open".into(),
         Value::Bool(!value("garden_always_open").is_empty()),
     );
-    crate::admin::schedule::set_schedule(admin, who, &fields)
+    schedule::set_schedule(admin, who, &fields)
         .await
         .map(|_| ())
 }

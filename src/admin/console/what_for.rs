@@ -2,9 +2,10 @@
 //! today's shares and the last 7 days, as plain SVG (no script, no style
 //! attributes), the free categories marked. Site-wide figures only.
 
-use super::{escape_html, Console};
+use super::Console;
 use crate::domain::DailyUsage;
 use crate::lang::Language;
+use crate::web::http::escape_html;
 
 /// One category as the picture shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -263,7 +263,7 @@ async fn passwd_and_remove_end_sessions_and_are_audited() {
         .audit_log(None, 10)
         .unwrap()
         .into_iter()
-        .map(|(_, e)| (e.who, e.action, e.target))
+        .map(|(_, e)| (e.who, e.action.as_str().to_owned(), e.target))
         .collect();
     let expect = [
         ("ani", "user.remove", "budi"),

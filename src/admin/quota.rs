@@ -1,8 +1,9 @@
-//! What an admin can change, shared by the JSON API and the console so both
-//! enforce the same rules. Each operation checks the role, validates all of
-//! its input before touching anything (nothing half-applied), makes the
-//! change through the gateway core (store first, then firewall) and appends
-//! an audit entry (who, what, old -> new).
+//! Quota (`/api/quota`, `/api/devices/{mac}/quota`): the site's defaults
+//! and a device's overrides, shared by the JSON API, the console and the
+//! regency policy so all enforce the same rules. Each change checks the
+//! role, validates all of its input before touching anything (nothing
+//! half-applied), makes the change through the gateway core (store first,
+//! then firewall) and appends an audit entry (who, what, old -> new).
 //!
 //! Values are accepted in the config file's human form (`"1 GiB"`,
 //! `"2 Mbit/s"`, `"4h"`) and validated by the same parser as the file
@@ -11,69 +12,11 @@
 
 use serde_json::{json, Map, Value};
 
-use super::server::Admin;
-use super::Principal;
-use crate::config::{self, format_duration, Quota, QuotaKey, QuotaKind};
-use crate::domain::{Mac, QuotaOverride, Rate, Size, Standing};
-use crate::gateway::{DeviceView, GatewayError};
-use crate::store::{AuditEntry, StoreError};
-
-/// Why an operation did not happen (the API maps each to one status).
-#[derive(Debug, thiserror::Error)]
-pub enum OpError {
-    /// The input is wrong; `field` names the key (400).
-    #[error("{field}: {message}")]
-    BadInput { field: String, message: String },
-    /// The account may not do this (a viewer changing something; 403).
-    #[error("this account may only read")]
-    Forbidden,
-    /// Nothing to act on (404), e.g. a device never seen.
-    #[error("{0}")]
-    NotFound(String),
-    /// The gateway (its store or the firewall) failed (500; the cause chain is logged, see [`OpError::chain`]).
-    #[error("the gateway failed")]
-    Gateway(#[source] GatewayError),
-    /// The admin's own trees of the store (audit log) failed (500).
-    #[error("the admin store failed")]
-    Store(#[source] StoreError),
-    /// Something else that is not the client's fault (500), with what it was.
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl OpError {
-    /// A 400 naming the field the client sent.
-    pub fn bad(field: &str, message: impl Into<String>) -> OpError {
-        OpError::BadInput {
-            field: field.to_owned(),
-            message: message.into(),
-        }
-    }
-
-    /// The error and its causes, `outer: inner: ...`, for the log.
-    pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(e) = cause {
-            out.push_str(": ");
-            out.push_str(&e.to_string());
-            cause = e.source();
-        }
-        out
-    }
-}
-
-impl From<GatewayError> for OpError {
-    fn from(e: GatewayError) -> OpError {
-        OpError::Gateway(e)
-    }
-}
-
-impl From<StoreError> for OpError {
-    fn from(e: StoreError) -> OpError {
-        OpError::Store(e)
-    }
-}
+use super::core::views::{override_json, quota_json};
+use super::core::{audited, may_change, Admin, OpError};
+use crate::accounts::Principal;
+use crate::config::{self, Quota, QuotaKey, QuotaKind};
+use crate::domain::{AuditAction, Mac, QuotaOverride, Rate, Size};
 
 /// The number form's suffix of a key of this kind (`daily_data_bytes`).
 fn suffix(kind: QuotaKind) -> &'static str {
@@ -172,50 +115,6 @@ fn quota_texts<'a>(
     Ok(out)
 }
 
-fn audit(
-    admin: &Admin,
-    who: &Principal,
-    action: &str,
-    target: &str,
-    old: Value,
-    new: Value,
-) -> Result<(), OpError> {
-    let entry = AuditEntry {
-        at: admin.gateway.now(),
-        who: who.username.clone(),
-        action: action.into(),
-        target: target.into(),
-        old,
-        new,
-    };
-    admin.accounts.admin_store().append_audit(&entry)?;
-    Ok(())
-}
-
-/// Append an audit entry and make it durable (the change it records already is).
-pub(super) async fn audited(
-    admin: &Admin,
-    who: &Principal,
-    action: &str,
-    target: &str,
-    old: Value,
-    new: Value,
-) -> Result<(), OpError> {
-    audit(admin, who, action, target, old, new)?;
-    admin.accounts.admin_store().flush().await?;
-    tracing::info!(who = %who.username, action, target, "admin change");
-    Ok(())
-}
-
-/// Refuse a viewer (and the metrics token) before any change.
-pub(super) fn may_change(who: &Principal) -> Result<(), OpError> {
-    if who.role.can_change() && who.via != super::Via::MetricsToken {
-        Ok(())
-    } else {
-        Err(OpError::Forbidden)
-    }
-}
-
 /// Change some of the site's quota defaults (`PUT /api/quota`): every given
 /// key is validated first; then all are saved at once (kept in the store,
 /// winning over the config file from now on) and in force for connected
@@ -251,7 +150,7 @@ pub async fn set_site_quota(
     audited(
         admin,
         who,
-        "quota.set",
+        AuditAction::QuotaSet,
         "site",
         pick(&quota_json(&old), &keys),
         pick(&quota_json(&new), &keys),
@@ -346,7 +245,7 @@ pub async fn set_device_quota(
     audited(
         admin,
         who,
-        "device.quota.set",
+        AuditAction::DeviceQuotaSet,
         &mac.to_string(),
         override_json(&old),
         override_json(&new),
@@ -362,7 +261,7 @@ pub async fn clear_device_quota(
     mac: Mac,
 ) -> Result<QuotaOverride, OpError> {
     may_change(who)?;
-    known(admin, mac)?;
+    admin.known(mac)?;
     let old = admin
         .gateway
         .set_quota_override(mac, QuotaOverride::default())
@@ -370,7 +269,7 @@ pub async fn clear_device_quota(
     audited(
         admin,
         who,
-        "device.quota.clear",
+        AuditAction::DeviceQuotaClear,
         &mac.to_string(),
         override_json(&old),
         override_json(&QuotaOverride::default()),
@@ -379,146 +278,22 @@ pub async fn clear_device_quota(
     Ok(QuotaOverride::default())
 }
 
-/// The stored device, or 404 for a MAC never seen nor set up by an admin.
-pub fn known(admin: &Admin, mac: Mac) -> Result<crate::domain::Device, OpError> {
-    admin
-        .gateway
-        .device(&mac)?
-        .ok_or_else(|| OpError::NotFound(format!("device {mac} has never been seen")))
-}
-
-/// Block a device: it cannot log in, and if online it is captive at once.
-/// Allowed for a MAC never seen (an admin may block it before it arrives).
-pub async fn block(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpError> {
-    may_change(who)?;
-    let was = admin.gateway.set_blocked(mac, true).await?;
-    audited(
-        admin,
-        who,
-        "device.block",
-        &mac.to_string(),
-        json!({ "blocked": was }),
-        json!({ "blocked": true }),
+/// A device's overrides and what applies to it with them (`GET /api/devices/{mac}/quota`).
+pub fn device_quota_json(admin: &Admin, mac: Mac) -> Result<Value, OpError> {
+    let view = admin.gateway.view(mac)?;
+    let limits = crate::quota::Limits::new(&admin.gateway.quota(), &view.quota);
+    let effective = json!({
+        "daily_data": if limits.exempt { None } else { Some(Size(limits.daily_data).to_string()) },
+        "daily_data_bytes": if limits.exempt { None } else { Some(limits.daily_data) },
+        "download_rate": Rate(limits.download_rate).to_string(),
+        "download_rate_bps": limits.download_rate,
+        "upload_rate": Rate(limits.upload_rate).to_string(),
+        "upload_rate_bps": limits.upload_rate,
+        "exempt": limits.exempt,
+    });
+    Ok(
+        json!({ "mac": mac.to_string(), "override": override_json(&view.quota), "effective": effective }),
     )
-    .await
-}
-
-/// Let a blocked device log in again (it stays captive until it does).
-pub async fn unblock(admin: &Admin, who: &Principal, mac: Mac) -> Result<(), OpError> {
-    may_change(who)?;
-    known(admin, mac)?;
-    let was = admin.gateway.set_blocked(mac, false).await?;
-    audited(
-        admin,
-        who,
-        "device.unblock",
-        &mac.to_string(),
-        json!({ "blocked": was }),
-        json!({ "blocked": false }),
-    )
-    .await
-}
-
-/// End a device's session now (captive again; it may log in again).
-/// Returns whether it was online.
-pub async fn kick(admin: &Admin, who: &Principal, mac: Mac) -> Result<bool, OpError> {
-    may_change(who)?;
-    let device = known(admin, mac)?;
-    let was_online = device.is_online(admin.gateway.now());
-    admin.gateway.revoke(mac, "kicked by an admin").await?;
-    audited(
-        admin,
-        who,
-        "device.kick",
-        &mac.to_string(),
-        json!({ "online": was_online }),
-        json!({ "online": false }),
-    )
-    .await?;
-    Ok(was_online)
-}
-
-/// The site's quota defaults, every key in both forms:
-/// `"daily_data": "500 MiB", "daily_data_bytes": 524288000`, ...
-pub fn quota_json(q: &Quota) -> Value {
-    json!({
-        "daily_data": q.daily_data.to_string(),
-        "daily_data_bytes": q.daily_data.0,
-        "session_time": format_duration(q.session_time),
-        "session_time_secs": q.session_time.as_secs(),
-        "idle_timeout": format_duration(q.idle_timeout),
-        "idle_timeout_secs": q.idle_timeout.as_secs(),
-        "download_rate": q.download_rate.to_string(),
-        "download_rate_bps": q.download_rate.0,
-        "upload_rate": q.upload_rate.to_string(),
-        "upload_rate_bps": q.upload_rate.0,
-        "after_quota_rate": q.after_quota_rate.to_string(),
-        "after_quota_rate_bps": q.after_quota_rate.0,
-        "accounting_interval": format_duration(q.accounting_interval),
-        "accounting_interval_secs": q.accounting_interval.as_secs(),
-    })
-}
-
-/// A device's overrides in both forms; `null` = the site default applies.
-pub fn override_json(o: &QuotaOverride) -> Value {
-    json!({
-        "daily_data": o.daily_data.map(|b| Size(b).to_string()),
-        "daily_data_bytes": o.daily_data,
-        "download_rate": o.download_rate.map(|r| Rate(r).to_string()),
-        "download_rate_bps": o.download_rate,
-        "upload_rate": o.upload_rate.map(|r| Rate(r).to_string()),
-        "upload_rate_bps": o.upload_rate,
-        "exempt": o.exempt,
-    })
-}
-
-/// A device's state in one word: blocked, captive, online or throttled
-/// (a session past its quota at the fair-use speed; one cut off to the
-/// walled garden is captive).
-pub fn device_state(v: &DeviceView) -> &'static str {
-    match &v.session {
-        _ if v.blocked => "blocked",
-        None => "captive",
-        Some(s) => match s.standing {
-            Standing::Normal => "online",
-            Standing::Throttled => "throttled",
-            Standing::Cut => "captive",
-        },
-    }
-}
-
-/// A device as the admin's list shows it. Times are RFC 3339 in the site's
-/// time zone `tz`, with `_unix` seconds beside them.
-pub fn device_json(v: &DeviceView, now: i64, tz: &jiff::tz::TimeZone) -> Value {
-    let time = |t: i64| rfc3339(t, tz);
-    json!({
-        "mac": v.mac.to_string(),
-        "ip": v.ip.map(|ip| ip.to_string()),
-        "state": device_state(v),
-        "online_since": v.session.as_ref().map(|s| time(s.started)),
-        "online_since_unix": v.session.as_ref().map(|s| s.started),
-        "session_ends_at": v.session.as_ref().map(|s| time(s.ends)),
-        "session_ends_at_unix": v.session.as_ref().map(|s| s.ends),
-        "seconds_remaining": v.session.as_ref().map(|s| (s.ends - now).max(0)),
-        "used_today": Size(v.used_today).to_string(),
-        "used_today_bytes": v.used_today,
-        "daily_data": if v.exempt { None } else { Some(Size(v.daily_data).to_string()) },
-        "daily_data_bytes": if v.exempt { None } else { Some(v.daily_data) },
-        "exempt": v.exempt,
-        "trusted": v.trust.map(|t| t.as_str()),
-        "blocked": v.blocked,
-        "first_seen": time(v.first_seen),
-        "first_seen_unix": v.first_seen,
-        "quota": override_json(&v.quota),
-    })
-}
-
-/// `2026-11-27T21:05:00+08:00`: unix seconds in the zone `tz`.
-pub fn rfc3339(unix: i64, tz: &jiff::tz::TimeZone) -> String {
-    let ts = jiff::Timestamp::from_second(unix).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    ts.to_zoned_datetime(tz.clone())
-        .strftime("%Y-%m-%dT%H:%M:%S%:z")
-        .to_string()
 }
 
 #[cfg(test)]
@@ -579,41 +354,5 @@ mod tests {
         assert_eq!(err(json!({"daily_data_bytes": -1})).0, "daily_data_bytes");
         assert_eq!(err(json!({"daily_data_bytes": "5"})).0, "daily_data_bytes");
         assert_eq!(err(json!({"upload_rate": 1.5})).0, "upload_rate");
-    }
-
-    #[test]
-    fn quota_json_round_trips_through_the_config_parser() {
-        let q = Quota {
-            daily_data: Size(1536 << 20),
-            session_time: std::time::Duration::from_secs(5400),
-            idle_timeout: std::time::Duration::from_secs(1800),
-            download_rate: Rate(2_500_000),
-            upload_rate: Rate(1_000_000),
-            after_quota_rate: Rate(0),
-            accounting_interval: std::time::Duration::from_secs(5),
-        };
-        let j = quota_json(&q);
-        assert_eq!(j["daily_data"], "1.5 GiB");
-        assert_eq!(j["daily_data_bytes"], 1536u64 << 20);
-        assert_eq!(j["session_time"], "1h30m");
-        let mut back = q.clone();
-        for key in QuotaKey::ALL {
-            back = config::parse_quota_field(&back, key, j[key.name()].as_str().unwrap()).unwrap();
-        }
-        assert_eq!(back, q);
-    }
-
-    #[test]
-    fn times_are_local_rfc3339() {
-        let tz = jiff::tz::TimeZone::get("Asia/Makassar").unwrap();
-        let noon_utc = jiff::civil::date(2026, 11, 27)
-            .at(12, 0, 0, 0)
-            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-            .unwrap()
-            .timestamp()
-            .as_second();
-        assert_eq!(rfc3339(noon_utc, &tz), "2026-11-27T20:00:00+08:00");
-        let jayapura = jiff::tz::TimeZone::get("Asia/Jayapura").unwrap();
-        assert_eq!(rfc3339(noon_utc, &jayapura), "2026-11-27T21:00:00+09:00");
     }
 }

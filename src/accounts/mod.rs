@@ -1,7 +1,9 @@
-//! Admin accounts: users with argon2id password hashes in sled, login
-//! sessions (random tokens stored as SHA-256, so a restart keeps admins
-//! logged in and a copy of the store logs nobody in), and the login rate
-//! limit ([`limiter`]).
+//! Accounts: users with argon2id password hashes in sled, login sessions
+//! (random tokens stored as SHA-256, so a restart keeps admins logged in
+//! and a copy of the store logs nobody in), the login rate limit
+//! ([`limiter`]) and who a request is ([`Principal`]). A base room: the
+//! gateway's admin room uses it today, the regency office next, so neither
+//! copies it (docs/design-decisions.md, "Accounts are a base room").
 //!
 //! Hashing and verifying are deliberately slow (argon2id, [`ARGON2_M_KIB`]
 //! of memory each): verifies run on the blocking pool, at most
@@ -10,6 +12,9 @@
 //! fixed dummy hash so timing does not tell which names exist.
 
 pub mod limiter;
+mod principal;
+
+pub use principal::{Principal, Via};
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -21,8 +26,8 @@ use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::{Principal, Role, Via};
 use crate::clock::Clock;
+use crate::domain::{AuditAction, Role};
 use crate::store::{AdminSession, AdminStore, AuditEntry, StoreError, UserChange, UserRecord};
 
 /// argon2id memory cost in KiB (19 MiB: OWASP's recommended minimum; a
@@ -151,8 +156,9 @@ impl Accounts {
         }
     }
 
-    /// The admin room's own trees (accounts, sessions, the audit log): the
-    /// ops append their audit entries and the pages read the log here.
+    /// The admin's own trees of the store (accounts, sessions, the audit
+    /// log, the policy in force): the admin room appends its audit entries
+    /// and reads the log there.
     pub fn admin_store(&self) -> &AdminStore {
         &self.inner.store
     }
@@ -177,7 +183,7 @@ impl Accounts {
         };
         let audit = self.audit(
             who,
-            "user.add",
+            AuditAction::UserAdd,
             username,
             serde_json::Value::Null,
             serde_json::json!({ "role": role }),
@@ -203,7 +209,7 @@ impl Accounts {
         let hash = self.hash(password)?;
         let audit = self.audit(
             who,
-            "user.passwd",
+            AuditAction::UserPasswd,
             username,
             serde_json::Value::Null,
             serde_json::json!("new password"),
@@ -231,7 +237,7 @@ impl Accounts {
         };
         let audit = self.audit(
             who,
-            "user.remove",
+            AuditAction::UserRemove,
             username,
             serde_json::json!({ "role": old.role }),
             serde_json::Value::Null,
@@ -453,7 +459,7 @@ impl Accounts {
     fn audit(
         &self,
         who: &str,
-        action: &str,
+        action: AuditAction,
         target: &str,
         old: serde_json::Value,
         new: serde_json::Value,
@@ -461,7 +467,7 @@ impl Accounts {
         AuditEntry {
             at: self.inner.clock.now(),
             who: who.to_owned(),
-            action: action.to_owned(),
+            action,
             target: target.to_owned(),
             old,
             new,
@@ -533,5 +539,4 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[path = "accounts/tests.rs"]
 mod tests;
