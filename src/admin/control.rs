@@ -275,33 +275,62 @@ pub async fn request(path: &Path, request: &Request) -> Result<Option<Response>,
         .map_err(|e| control_error(format!("unreadable answer: {e}")))
 }
 
+/// How long `desawifi user ...` waits for a daemon that holds the store but
+/// does not answer on its socket yet: one that is starting (it opens the store,
+/// then binds its listeners, then the socket), as right after `systemctl start`.
+const STARTING: Duration = Duration::from_secs(15);
+
 /// What `desawifi user ...` does: through the running daemon's socket, or,
 /// when none answers, on the store directly. The second value says which
-/// (`true`: the daemon did it).
+/// (`true`: the daemon did it). While the store is locked and no socket
+/// answers (a daemon starting), it asks again until [`STARTING`] has passed.
 pub async fn run(config: &Config, req: Request) -> Result<(Response, bool), AdminError> {
-    if let Some(answer) = request(&socket_path(config), &req).await? {
-        return Ok((answer, true));
+    let socket = socket_path(config);
+    let deadline = tokio::time::Instant::now() + STARTING;
+    loop {
+        if let Some(answer) = request(&socket, &req).await? {
+            return Ok((answer, true));
+        }
+        let path = config.store.path.clone();
+        let opened = tokio::task::spawn_blocking(move || AdminStore::open(&path))
+            .await
+            .map_err(|e| AdminError::Control {
+                path: config.store.path.clone(),
+                message: e.to_string(),
+            })?;
+        let store = match opened {
+            Ok(store) => store,
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                debug!("the store is locked and no daemon answers yet: waiting for it");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(e) => {
+                return Err(AdminError::Control {
+                    path: socket,
+                    message: format!(
+                        "no daemon answers here, and the store cannot be opened directly: {e}"
+                    ),
+                })
+            }
+        };
+        let session_time = config.admin.session_time;
+        let answer = tokio::task::spawn_blocking(move || -> Result<Response, AdminError> {
+            let accounts = Accounts::new(store.clone(), session_time, Arc::new(SystemClock));
+            let answer = apply(&accounts, req);
+            store.flush_blocking()?;
+            Ok(answer)
+        })
+        .await
+        .map_err(|e| AdminError::Control {
+            path: config.store.path.clone(),
+            message: e.to_string(),
+        })??;
+        return Ok((answer, false));
     }
-    let path = config.store.path.clone();
-    let session_time = config.admin.session_time;
-    let answer = tokio::task::spawn_blocking(move || -> Result<Response, AdminError> {
-        let store = AdminStore::open(&path).map_err(|e| AdminError::Control {
-            path: path.join(SOCKET),
-            message: format!(
-                "no daemon answers here, and the store cannot be opened directly: {e}"
-            ),
-        })?;
-        let accounts = Accounts::new(store.clone(), session_time, Arc::new(SystemClock));
-        let answer = apply(&accounts, req);
-        store.flush_blocking()?;
-        Ok(answer)
-    })
-    .await
-    .map_err(|e| AdminError::Control {
-        path: config.store.path.clone(),
-        message: e.to_string(),
-    })??;
-    Ok((answer, false))
 }
 
 #[cfg(test)]
