@@ -13,6 +13,8 @@
 //!   - [`admin`]: the regency's HTTPS room: accounts, JSON API, console,
 //!     `/metrics`; every change through `admin::ops` (role, validation, audit).
 //!     It reaches the store only through [`store::AdminStore`] (its own trees).
+//!   - [`office`]: the regency office's data: a Prometheus-API client, the
+//!     villages overview and a village's 30 days, SVG charts (no gateway, no nft).
 //! - **core** [`gateway`]: the only holder of store + firewall: admit, revoke,
 //!   overrides, the accounting pass, the reports every edge reads.
 //! - **kernel**:
@@ -46,6 +48,7 @@ pub mod firewall;
 pub mod gateway;
 pub mod lang;
 pub mod neighbor;
+pub mod office;
 pub mod policy;
 pub mod portal;
 pub mod quota;

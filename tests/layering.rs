@@ -22,7 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("kernel", &["firewall", "dnsmasq"]),
     ("core", &["gateway"]),
-    ("edge", &["portal", "admin"]),
+    ("edge", &["portal", "admin", "office"]),
     ("top", &["daemon", "doctor"]),
 ];
 
@@ -51,6 +51,11 @@ const EDGE_DENIED: &[(&str, &str)] = &[
     ("admin", "firewall"),
     ("admin", "dnsmasq"),
     ("admin", "shaping"),
+    // The office runs at the regency, beside Prometheus: no gateway, no kernel.
+    ("office", "gateway"),
+    ("office", "firewall"),
+    ("office", "dnsmasq"),
+    ("office", "shaping"),
 ];
 
 /// Store items the admin room may not name (its own trees come through the
