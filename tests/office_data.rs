@@ -532,3 +532,104 @@ async fn the_office_reads_what_the_villages_pushed_from_both_stores() {
     assert!(matches!(e, PromError::Unreachable(_)), "{e}");
     assert!(e.to_string().starts_with("Prometheus unreachable"), "{e}");
 }
+
+/// A bcrypt hash for Prometheus' web config (python3's crypt: glibc's bcrypt).
+fn bcrypt(password: &str) -> String {
+    let o = Command::new("python3")
+        .args([
+            "-W",
+            "ignore",
+            "-c",
+            "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))",
+            password,
+        ])
+        .output()
+        .expect("python3");
+    let h = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    assert!(h.starts_with("$2b$"), "no bcrypt hash: {h}");
+    h
+}
+
+/// The regency's receiver as deployed (config/fleet/regency-web.yml): TLS
+/// and basic auth. The office's account and CA file get answers; a wrong
+/// password, no account, a bearer token or another CA get typed errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_reaches_a_receiver_behind_tls_and_basic_auth() {
+    tool("/usr/bin/prometheus", "prometheus");
+    let dir = temp_dir("tls");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.key_pair.serialize_pem()).unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let other_ca = dir.join("other.pem");
+    std::fs::write(&other_ca, other.cert.pem()).unwrap();
+    std::fs::write(
+        dir.join("web.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  office: {}\n",
+            cert.display(),
+            key.display(),
+            bcrypt("rahasia kantor")
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("prometheus.yml"), "scrape_configs: []\n").unwrap();
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!(
+            "--web.config.file={}",
+            dir.join("web.yml").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("https://localhost:{port}");
+    let store = Store { child, dir, url };
+    let office = |auth: Auth, ca: &Path| Prom::new(&store.url, auth, Some(ca)).unwrap();
+    let basic = |password: &str| Auth::Basic {
+        user: "office".into(),
+        password: password.into(),
+    };
+    let good = office(basic("rahasia kantor"), &cert);
+    let now = jiff::Timestamp::now().as_second();
+    let started = Instant::now();
+    let answer = loop {
+        match good.query("vector(7)", now).await {
+            Ok(a) => break a,
+            Err(e) if started.elapsed() < Duration::from_secs(60) => {
+                eprintln!("waiting for Prometheus: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("Prometheus never answered: {e}"),
+        }
+    };
+    assert_eq!(answer.len(), 1);
+    assert_eq!(answer[0].samples, vec![(now, 7.0)]);
+    for auth in [
+        basic("salah"),
+        Auth::None,
+        Auth::Bearer("rahasia kantor".into()),
+    ] {
+        let e = office(auth.clone(), &cert)
+            .query("vector(1)", now)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, PromError::Status(401)), "{auth:?}: {e}");
+    }
+    let e = office(basic("rahasia kantor"), &other_ca)
+        .query("vector(1)", now)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PromError::Tls(_)), "{e}");
+}

@@ -30,11 +30,22 @@ pub const LIMITS: Limits = Limits {
 };
 
 /// How the office proves itself to the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
     None,
     Basic { user: String, password: String },
     Bearer(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret (a log line or a test's message shows this).
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Basic { user, .. } => write!(f, "Basic({user}, ***)"),
+            Auth::Bearer(_) => f.write_str("Bearer(***)"),
+        }
+    }
 }
 
 /// Why a query gave no data.
@@ -426,5 +437,11 @@ mod tests {
             "up%7Ba%3D%22b%20c%22%7D%5B5m%5D"
         );
         assert_eq!(quote("a\"b\\c"), r#""a\"b\\c""#);
+        let auth = Auth::Basic {
+            user: "office".into(),
+            password: "secret".into(),
+        };
+        assert_eq!(format!("{auth:?}"), "Basic(office, ***)");
+        assert!(!format!("{:?}", Auth::Bearer("secret".into())).contains("secret"));
     }
 }
