@@ -253,7 +253,7 @@ where
             .and_then(|v| v.parse::<usize>().ok())
             .is_some_and(|n| n > limits.max_body)
         {
-            return Err(FetchError::TooLarge(limits.max_body));
+            return Err(too_large(status, limits.max_body));
         }
         let body = Limited::new(response.into_body(), limits.max_body)
             .collect()
@@ -261,7 +261,7 @@ where
             .map(|b| b.to_bytes())
             .map_err(|e| {
                 if e.is::<http_body_util::LengthLimitError>() {
-                    FetchError::TooLarge(limits.max_body)
+                    too_large(status, limits.max_body)
                 } else {
                     FetchError::Http(e.to_string())
                 }
@@ -271,6 +271,16 @@ where
     tokio::time::timeout(limits.response, exchange)
         .await
         .map_err(|_| FetchError::Http(format!("no whole answer within {:?}", limits.response)))?
+}
+
+/// An answer over the cap: its status when not 200 (what went wrong is the
+/// status, not the size of the page saying so), else `TooLarge`.
+fn too_large(status: u16, max: usize) -> FetchError {
+    if status == 200 {
+        FetchError::TooLarge(max)
+    } else {
+        FetchError::Status(status)
+    }
 }
 
 /// Aborts the connection's task when the fetch ends, however it ends.
@@ -439,6 +449,42 @@ mod tests {
             "{e}"
         );
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn plain_http_sends_the_authorization_and_gives_any_status_with_its_body() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).await.unwrap();
+                head.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"status":"error"}"#;
+            let answer = format!("HTTP/1.1 422 Unprocessable Entity\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            s.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8(head).unwrap()
+        });
+        let (status, body) = fetch(
+            None,
+            "127.0.0.1",
+            port,
+            "/api/v1/query?query=up",
+            Some("Bearer t0ken"),
+            LIMITS,
+        )
+        .await
+        .unwrap();
+        assert_eq!((status, &body[..]), (422, &br#"{"status":"error"}"#[..]));
+        let head = seen.await.unwrap().to_ascii_lowercase();
+        assert!(
+            head.starts_with("get /api/v1/query?query=up http/1.1\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("authorization: bearer t0ken\r\n"), "{head}");
     }
 
     #[test]
