@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use desawifi::office::charts;
 use desawifi::office::prom::{Auth, Prom, PromError};
 use desawifi::office::village::{self, Day, VillageDays};
 use desawifi::office::villages::{self, VillageRow, FREE_CATEGORIES};
@@ -489,6 +490,14 @@ async fn check(store: &Store, m: &Model, tz: &TimeZone, name: &str) {
             assert_eq!(got.days[29].bytes, None, "{name}: silent yesterday");
         } else {
             assert_eq!(got, want, "{name}: {}", village_name);
+            // The page's chart says yesterday's total as text.
+            let last = &want.days[29];
+            let text = format!(
+                "{}: {}",
+                village::day_label(last.day),
+                charts::bytes_id(last.bytes.unwrap())
+            );
+            assert!(got.charts().bytes.contains(&text), "{name}: {text}");
         }
         assert_eq!(got.quiz_totals().len(), 4);
     }

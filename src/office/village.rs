@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use jiff::tz::TimeZone;
 
+use super::charts::{self, Unit};
 use super::prom::{quote, Prom, PromError, Series};
 use super::villages::count;
 use crate::domain;
@@ -74,6 +75,89 @@ impl VillageDays {
         sum.into_iter()
             .map(|(p, (r, w))| (p.to_owned(), r, w))
             .collect()
+    }
+}
+
+/// A village page's charts, SVG strings ready to embed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Charts {
+    pub bytes: String,
+    pub phones: String,
+    pub offline: String,
+    pub categories: String,
+    pub quiz: String,
+}
+
+impl VillageDays {
+    /// The days as charts (Indonesian titles; the page gives the English ones later).
+    pub fn charts(&self) -> Charts {
+        let v = &self.village;
+        let bars = |f: &dyn Fn(&Day) -> Option<f64>| -> Vec<(String, Option<f64>)> {
+            self.days.iter().map(|d| (day_label(d.day), f(d))).collect()
+        };
+        let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
+        for d in &self.days {
+            for (c, n) in &d.categories {
+                *totals.entry(c).or_default() += n;
+            }
+        }
+        let mut order: Vec<(&str, u64)> = totals.into_iter().collect();
+        order.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let order: Vec<String> = order.into_iter().map(|c| c.0.to_owned()).collect();
+        let stacked: Vec<(String, Vec<(String, u64)>)> = self
+            .days
+            .iter()
+            .map(|d| (day_label(d.day), d.categories.clone()))
+            .collect();
+        let quiz: Vec<(String, Option<f64>)> = self
+            .quiz_totals()
+            .into_iter()
+            .map(|(p, right, _)| (p, Some(right as f64)))
+            .collect();
+        Charts {
+            bytes: charts::bar_chart(
+                "data",
+                &format!("{v}: data per hari"),
+                Unit::Bytes,
+                &bars(&|d| d.bytes.map(|b| b as f64)),
+            ),
+            phones: charts::bar_chart(
+                "ponsel",
+                &format!("{v}: ponsel online terbanyak per hari"),
+                Unit::Count,
+                &bars(&|d| d.phones_peak.map(|n| n as f64)),
+            ),
+            offline: charts::bar_chart(
+                "luring",
+                &format!("{v}: jam tanpa internet per hari"),
+                Unit::Hours,
+                &bars(&|d| d.hours_offline),
+            ),
+            categories: charts::stacked_bars(
+                "kategori",
+                &format!("{v}: data per kategori per hari"),
+                &order,
+                &stacked,
+            ),
+            quiz: charts::bar_chart(
+                "kuis",
+                &format!("{v}: jawaban kuis benar per pilar, {DAYS} hari"),
+                Unit::Count,
+                &quiz,
+            ),
+        }
+    }
+}
+
+/// A local day (20261127) as a chart's label: "27 Nov" (Indonesian months).
+pub fn day_label(day: u32) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des",
+    ];
+    let month = (day / 100 % 100) as usize;
+    match MONTHS.get(month.wrapping_sub(1)) {
+        Some(m) => format!("{} {m}", day % 100),
+        None => day.to_string(),
     }
 }
 
@@ -190,5 +274,43 @@ mod tests {
             assert!(q.contains(r#"village="Desa \"X\"\\\"} or up{a=\"""#), "{q}");
             assert!(!q.contains("{v}") && !q.contains("{since}"), "{q}");
         }
+    }
+
+    #[test]
+    fn the_days_make_escaped_charts_with_indonesian_days() {
+        assert_eq!(day_label(20261127), "27 Nov");
+        assert_eq!(day_label(20260805), "5 Agu");
+        assert_eq!(day_label(20261327), "20261327");
+        let days = (1..=DAYS as u32)
+            .map(|i| Day {
+                day: 20261100 + i,
+                bytes: (i != 3).then_some(u64::from(i) * 100_000_000),
+                phones_peak: Some(u64::from(i)),
+                hours_offline: Some(if i == 5 { 2.5 } else { 0.0 }),
+                categories: vec![("pendidikan".into(), 10), ("<lain>".into(), 5)],
+                quiz: vec![("aman".into(), 2, 1), ("cakap".into(), 1, 0)],
+            })
+            .collect();
+        let v = VillageDays {
+            village: "Desa <A&B>".into(),
+            days,
+        };
+        let c = v.charts();
+        for svg in [&c.bytes, &c.phones, &c.offline, &c.categories, &c.quiz] {
+            assert!(
+                svg.contains("Desa &lt;A&amp;B&gt;") && !svg.contains("<A&"),
+                "{svg}"
+            );
+        }
+        assert_eq!(c.bytes.matches("<rect").count(), DAYS);
+        assert!(c.bytes.contains("3 Nov: tidak ada data"));
+        assert!(c.bytes.contains("30 Nov: 3 GB"), "{}", c.bytes);
+        assert!(c.offline.contains("5 Nov: 2,5 jam"));
+        assert!(c.categories.contains("&lt;lain&gt;") && !c.categories.contains("<lain>"));
+        assert!(
+            c.quiz.contains("aman: 60") && c.quiz.contains("cakap: 30"),
+            "{}",
+            c.quiz
+        );
     }
 }
