@@ -16,6 +16,8 @@
 //!     quota, schedule, ...; never importing a sibling), the surfaces above
 //!     them, the server on top. It reaches the store only through
 //!     [`store::AdminStore`] (its own trees).
+//!   - [`office`]: the regency office's data: a Prometheus-API client, the
+//!     villages overview and a village's 30 days, SVG charts (no gateway, no nft).
 //! - **core** [`gateway`]: the only holder of store + firewall: admit, revoke,
 //!   overrides, the accounting pass, the reports every edge reads.
 //! - **kernel**:
@@ -58,6 +60,7 @@ pub mod firewall;
 pub mod gateway;
 pub mod lang;
 pub mod neighbor;
+pub mod office;
 pub mod policy;
 pub mod portal;
 pub mod power;

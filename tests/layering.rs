@@ -34,7 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("kernel", &["firewall", "dnsmasq", "power"]),
     ("core", &["gateway"]),
-    ("edge", &["portal", "admin"]),
+    ("edge", &["portal", "admin", "office"]),
     ("top", &["daemon", "doctor"]),
 ];
 
@@ -65,6 +65,11 @@ const EDGE_DENIED: &[(&str, &str)] = &[
     ("admin", "firewall"),
     ("admin", "dnsmasq"),
     ("admin", "shaping"),
+    // The office runs at the regency, beside Prometheus: no gateway, no kernel.
+    ("office", "gateway"),
+    ("office", "firewall"),
+    ("office", "dnsmasq"),
+    ("office", "shaping"),
 ];
 
 /// Rooms with a stack of their own, bottom level first: (level, its files

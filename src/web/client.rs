@@ -1,7 +1,9 @@
-//! One small HTTPS GET for the few documents a gateway fetches itself (the
-//! regency's policy): hyper's HTTP/1 connection over tokio-rustls, nothing
-//! pooled, no redirects, https only, a deadline on each step and a cap on
-//! the body. Trusts a given CA file or the system's roots; never a bundle
+//! One small GET for the few documents a gateway fetches itself (the
+//! regency's policy, https only) and the regency office's queries to its
+//! Prometheus (https, or plain http to a store on the same machine, with an
+//! `Authorization` header): hyper's HTTP/1 connection over tokio-rustls,
+//! nothing pooled, no redirects, a deadline on each step and a cap on the
+//! body. Trusts a given CA file or the system's roots; never a bundle
 //! of its own (the binary goes on small routers).
 
 use std::net::SocketAddr;
@@ -121,6 +123,26 @@ pub async fn get(
     path: &str,
     limits: Limits,
 ) -> Result<Bytes, FetchError> {
+    let (status, body) = fetch(Some(tls), host, port, path, None, limits).await?;
+    if status != 200 {
+        return Err(FetchError::Status(status));
+    }
+    Ok(body)
+}
+
+/// `GET path` on `host:port` over TLS trusting `tls`, or plain HTTP when
+/// `tls` is `None` (a store on the same machine), with an `Authorization`
+/// header when given -> the status and the (capped) body, whatever the
+/// status: an API's error document is in a 4xx/5xx body. Redirects are
+/// answers like any other (not followed).
+pub async fn fetch(
+    tls: Option<Arc<rustls::ClientConfig>>,
+    host: &str,
+    port: u16,
+    path: &str,
+    authorization: Option<&str>,
+    limits: Limits,
+) -> Result<(u16, Bytes), FetchError> {
     let resolve_err = |source| FetchError::Resolve {
         host: host.to_owned(),
         source,
@@ -148,6 +170,17 @@ pub async fn get(
         port,
         message: last,
     })?;
+    let Some(tls) = tls else {
+        return exchange(
+            TokioIo::new(stream),
+            host,
+            port,
+            path,
+            authorization,
+            limits,
+        )
+        .await;
+    };
     let name =
         rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| FetchError::Tls {
             host: host.to_owned(),
@@ -164,8 +197,31 @@ pub async fn get(
     .await
     .map_err(|_| tls_err(format!("no handshake within {:?}", limits.handshake)))?
     .map_err(|e| tls_err(e.to_string()))?;
+    exchange(
+        TokioIo::new(stream),
+        host,
+        port,
+        path,
+        authorization,
+        limits,
+    )
+    .await
+}
+
+/// One HTTP/1 request on an open connection, within `limits.response`.
+async fn exchange<T>(
+    io: TokioIo<T>,
+    host: &str,
+    port: u16,
+    path: &str,
+    authorization: Option<&str>,
+    limits: Limits,
+) -> Result<(u16, Bytes), FetchError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let exchange = async {
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(|e| FetchError::Http(e.to_string()))?;
         // The connection runs in its own task, ended with the exchange
@@ -173,49 +229,58 @@ pub async fn get(
         let _conn = AbortOnDrop(tokio::spawn(async move {
             let _ = conn.await;
         }));
-        let request = hyper::Request::get(path)
+        let mut request = hyper::Request::get(path)
             .header(hyper::header::HOST, authority(host, port))
             .header(
                 hyper::header::USER_AGENT,
                 concat!("desawifi/", env!("CARGO_PKG_VERSION")),
-            )
+            );
+        if let Some(value) = authorization {
+            request = request.header(hyper::header::AUTHORIZATION, value);
+        }
+        let request = request
             .body(Empty::<Bytes>::new())
             .map_err(|e| FetchError::Http(e.to_string()))?;
-        let answer = async {
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| FetchError::Http(e.to_string()))?;
-            let status = response.status();
-            if status != hyper::StatusCode::OK {
-                return Err(FetchError::Status(status.as_u16()));
-            }
-            if response
-                .headers()
-                .get(hyper::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<usize>().ok())
-                .is_some_and(|n| n > limits.max_body)
-            {
-                return Err(FetchError::TooLarge(limits.max_body));
-            }
-            Limited::new(response.into_body(), limits.max_body)
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        FetchError::TooLarge(limits.max_body)
-                    } else {
-                        FetchError::Http(e.to_string())
-                    }
-                })
-        };
-        answer.await
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| FetchError::Http(e.to_string()))?;
+        let status = response.status().as_u16();
+        if response
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n > limits.max_body)
+        {
+            return Err(too_large(status, limits.max_body));
+        }
+        let body = Limited::new(response.into_body(), limits.max_body)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    too_large(status, limits.max_body)
+                } else {
+                    FetchError::Http(e.to_string())
+                }
+            })?;
+        Ok((status, body))
     };
     tokio::time::timeout(limits.response, exchange)
         .await
         .map_err(|_| FetchError::Http(format!("no whole answer within {:?}", limits.response)))?
+}
+
+/// An answer over the cap: its status when not 200 (what went wrong is the
+/// status, not the size of the page saying so), else `TooLarge`.
+fn too_large(status: u16, max: usize) -> FetchError {
+    if status == 200 {
+        FetchError::TooLarge(max)
+    } else {
+        FetchError::Status(status)
+    }
 }
 
 /// Aborts the connection's task when the fetch ends, however it ends.
@@ -384,6 +449,42 @@ mod tests {
             "{e}"
         );
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn plain_http_sends_the_authorization_and_gives_any_status_with_its_body() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).await.unwrap();
+                head.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"status":"error"}"#;
+            let answer = format!("HTTP/1.1 422 Unprocessable Entity\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            s.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8(head).unwrap()
+        });
+        let (status, body) = fetch(
+            None,
+            "127.0.0.1",
+            port,
+            "/api/v1/query?query=up",
+            Some("Bearer t0ken"),
+            LIMITS,
+        )
+        .await
+        .unwrap();
+        assert_eq!((status, &body[..]), (422, &br#"{"status":"error"}"#[..]));
+        let head = seen.await.unwrap().to_ascii_lowercase();
+        assert!(
+            head.starts_with("get /api/v1/query?query=up http/1.1\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("authorization: bearer t0ken\r\n"), "{head}");
     }
 
     #[test]
