@@ -185,6 +185,9 @@ pub struct State {
 /// The village, removed when dropped (also when the bench fails or panics).
 pub struct Village {
     pub tag: String,
+    /// Each link's offloads as the kernel set them (`gro on gso on tso on`,
+    /// say), in the order of [`Village::links`]: the "offloads on" state.
+    defaults: Vec<Vec<String>>,
 }
 
 impl Village {
@@ -194,7 +197,31 @@ impl Village {
         let salt = std::env::var("DW_VILLAGE_SALT").unwrap_or_default();
         let tag = format!("{salt}{tag}");
         run(Command::new(SCRIPT).args(["up", &tag, "1"]))?;
-        Ok(Village { tag })
+        let mut village = Village {
+            tag,
+            defaults: Vec::new(),
+        };
+        for (namespace, dev) in village.links() {
+            let out = ns(&namespace, &["ethtool", "-k", dev])
+                .output()
+                .map_err(|e| format!("ethtool: {e} (apt-get install ethtool)"))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut features = Vec::new();
+            for (name, short) in [
+                ("generic-receive-offload", "gro"),
+                ("generic-segmentation-offload", "gso"),
+                ("tcp-segmentation-offload", "tso"),
+            ] {
+                let value = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                    .and_then(|v| v.split_whitespace().next())
+                    .ok_or_else(|| format!("`ethtool -k {dev}` in {namespace} shows no {name}"))?;
+                features.extend([short.to_owned(), value.to_owned()]);
+            }
+            village.defaults.push(features);
+        }
+        Ok(village)
     }
 
     pub fn router(&self) -> String {
@@ -221,14 +248,17 @@ impl Village {
         ]
     }
 
-    /// Offloads (GRO, GSO, TSO, LRO) on or off on every link.
+    /// Offloads off on every link (GRO, GSO, TSO, LRO), or `on`: back to
+    /// the kernel's defaults (on veth: GSO and TSO on, GRO off).
     pub fn offloads(&self, on: bool) -> Result<(), String> {
-        let v = if on { "on" } else { "off" };
-        for (namespace, dev) in self.links() {
-            // LRO is fixed off on veth; asking for "off" is then no change.
-            let lro = if on { vec![] } else { vec!["lro", "off"] };
-            let mut args = vec!["ethtool", "-K", dev, "gro", v, "gso", v, "tso", v];
-            args.extend(lro);
+        for ((namespace, dev), defaults) in self.links().into_iter().zip(&self.defaults) {
+            let mut args = vec!["ethtool", "-K", dev];
+            if on {
+                args.extend(defaults.iter().map(String::as_str));
+            } else {
+                // LRO is fixed off on veth; asking for "off" is then no change.
+                args.extend(["gro", "off", "gso", "off", "tso", "off", "lro", "off"]);
+            }
             run(&mut ns(&namespace, &args))
                 .map_err(|e| format!("{e} (ethtool: apt-get install ethtool)"))?;
         }
@@ -519,7 +549,7 @@ pub fn print_pass(states: &[State], p: &Pass, reference: usize) {
     let rounds = p.down.first().map_or(0, Vec::len);
     println!(
         "\nOffloads {} on every village link, {} flow(s) (-P {}), {rounds} rounds, median (min-max); ratio = per-round ratio to \"{}\"\n",
-        if p.offloads { "ON (GRO/GSO/TSO: 64 KB super-packets)" } else { "OFF (gro gso tso lro off: MTU-sized packets)" },
+        if p.offloads { "ON (the kernel's defaults, as the earlier figures: GSO/TSO 64 KB super-packets)" } else { "OFF (gro gso tso lro off: MTU-sized packets)" },
         p.flows,
         p.flows,
         states[reference].label
@@ -591,6 +621,16 @@ pub fn run_all(
     reference: usize,
     perf_state: usize,
 ) -> Result<(), String> {
+    let defaults: Vec<String> = village
+        .links()
+        .iter()
+        .zip(&village.defaults)
+        .map(|((namespace, dev), d)| format!("{namespace} {dev}: {}", d.join(" ")))
+        .collect();
+    println!(
+        "offloads ON = each link's kernel defaults: {}",
+        defaults.join("; ")
+    );
     let mut passes = Vec::new();
     for &flows in &k.flows {
         passes.push(pass(village, states, flows, false, k.rounds, k.secs)?);
@@ -611,7 +651,7 @@ pub fn run_all(
             "\nperf: `perf record -a -g` of one download (offloads off, one flow) in \"{}\": {file}",
             states[perf_state].label
         );
-        println!("      read with: perf report -i {file} --no-children --sort sym --stdio");
+        println!("      the forward path's top symbols: perf report -i {file} --no-children --sort sym --stdio -g none --parent=__netif_receive_skb -x --percentage relative");
     }
     Ok(())
 }
