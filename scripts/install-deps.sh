@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the gateway, the demo village, the tests and the benchmarks need
-# (fuse3: fusermount3 and /dev/fuse for tests/power_cut_fs.rs; nut-server and
+# (ethtool: the forwarding benches turn the village links' offloads off;
+# fuse3: fusermount3 and /dev/fuse for tests/power_cut_fs.rs; nut-server and
 # nut-client: /lib/nut/upsd and dummy-ups for tests/power.rs), and the release
 # tools (scripts/dist.sh): musl targets for rustup, zig and cargo-zigbuild from
 # PyPI in a venv at /opt/desawifi-tools.
 # Idempotent; skips apt when everything is already there.
 set -euo pipefail
-need=(readelf:binutils qemu-aarch64-static:qemu-user-static debootstrap:debootstrap shellcheck:shellcheck dpkg-deb:dpkg unshare:util-linux nft:nftables ip:iproute2 tc:iproute2 dnsmasq:dnsmasq-base curl:curl python3:python3 dig:bind9-dnsutils iperf3:iperf3 pgrep:procps ping:iputils-ping openssl:openssl chromium:chromium wrk:wrk nginx:nginx-light promtool:prometheus vmagent:victoria-metrics fusermount3:fuse3 upsd:nut-server upsc:nut-client)
+need=(readelf:binutils qemu-aarch64-static:qemu-user-static debootstrap:debootstrap shellcheck:shellcheck dpkg-deb:dpkg unshare:util-linux nft:nftables ip:iproute2 tc:iproute2 dnsmasq:dnsmasq-base curl:curl python3:python3 dig:bind9-dnsutils iperf3:iperf3 ethtool:ethtool pgrep:procps ping:iputils-ping openssl:openssl chromium:chromium wrk:wrk nginx:nginx-light promtool:prometheus vmagent:victoria-metrics fusermount3:fuse3 upsd:nut-server upsc:nut-client)
 missing=()
 for pair in "${need[@]}"; do
   bin=${pair%%:*}; pkg=${pair#*:}
