@@ -91,6 +91,7 @@ fn policy(categories: Vec<CategoryRule>) -> Policy {
             },
         }],
         categories,
+        slots: 1,
     }
 }
 

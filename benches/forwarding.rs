@@ -334,5 +334,11 @@ fn policy(n: usize) -> Policy {
                 free: c.free,
             })
             .collect(),
+        slots: online_slots(n),
     }
+}
+
+/// The shaping slots of a table with `n` online devices (device i in slot i).
+fn online_slots(n: usize) -> u16 {
+    u16::try_from(n.max(1)).unwrap_or(u16::MAX)
 }

@@ -82,6 +82,7 @@ fn apply_table(rt: &tokio::runtime::Runtime, n: usize) {
                 free: false,
             },
         ],
+        slots: n as u16,
     };
     let doc = render::full(&policy, &KernelState::default());
     rt.block_on(Nft::default().apply(&doc)).unwrap();

@@ -193,27 +193,36 @@ pub(super) fn objects(cats: &[CategoryRule]) -> Vec<NfListObject<'static>> {
     out
 }
 
+/// Where a free category's download goes after it is counted.
+pub const CHAIN_FREE_DOWN: &str = "free_down";
+/// Where a free category's upload goes after it is counted.
+pub const CHAIN_FREE_UP: &str = "free_up";
+
 /// The category chains' names, each made (no hook) and flushed by `full`.
-pub(super) const CHAINS: [&str; 2] = [CHAIN_CAT_DOWN, CHAIN_CAT_UP];
+pub(super) const CHAINS: [&str; 4] = [CHAIN_CAT_DOWN, CHAIN_CAT_UP, CHAIN_FREE_DOWN, CHAIN_FREE_UP];
 
 /// The rules of both category chains.
 pub(super) fn chain_rules(cats: &[CategoryRule]) -> Vec<schema::Rule<'static>> {
     let keys = counter_keys(cats);
     let key = |id: &str, dir| keys[&counter_name(id, dir)];
     let mut out = Vec::new();
-    for (chain, field, dir) in [
-        (CHAIN_CAT_DOWN, "saddr", Direction::Download),
-        (CHAIN_CAT_UP, "daddr", Direction::Upload),
+    for (chain, field, dir, free_chain) in [
+        (
+            CHAIN_CAT_DOWN,
+            "saddr",
+            Direction::Download,
+            CHAIN_FREE_DOWN,
+        ),
+        (CHAIN_CAT_UP, "daddr", Direction::Upload, CHAIN_FREE_UP),
     ] {
         for c in cats {
-            // ip saddr @cat_x meta mark & 0 | K(cat_x_down) @cat_bytes (meta priority set GARDEN accept | return)
+            // ip saddr @cat_x meta mark & 0 | K(cat_x_down) @cat_bytes (goto free_down | return)
             let mut expr = vec![
                 in_set(payload("ip", field), &set_name(&c.id)),
                 count_on(key(&c.id, dir)),
             ];
             if c.free {
-                expr.push(set_priority(garden()));
-                expr.push(Statement::Accept(None));
+                expr.push(goto(free_chain));
             } else {
                 expr.push(Statement::Return(None));
             }
@@ -222,7 +231,37 @@ pub(super) fn chain_rules(cats: &[CategoryRule]) -> Vec<schema::Rule<'static>> {
         // meta mark & 0 | K(cat_lainnya_down) @cat_bytes   (in no category)
         out.push(rule(chain, vec![count_on(key(OTHER, dir))]));
     }
+    // free_down: ct mark != 0 meta priority set GARDEN accept   (an online device's connection;
+    // a captive one keeps its captive class and goes on uncounted per device)
+    out.push(rule(
+        CHAIN_FREE_DOWN,
+        vec![
+            Statement::Match(Match {
+                left: Expression::Named(NamedExpression::CT(nftables::expr::CT {
+                    key: "mark".into(),
+                    family: None,
+                    dir: None,
+                })),
+                right: Expression::Number(0),
+                op: Operator::NEQ,
+            }),
+            set_priority(garden()),
+            Statement::Accept(None),
+        ],
+    ));
+    // free_up: meta priority set GARDEN accept   (only online devices' packets reach cat_up)
+    out.push(rule(
+        CHAIN_FREE_UP,
+        vec![set_priority(garden()), Statement::Accept(None)],
+    ));
     out
+}
+
+/// `goto CHAIN`
+fn goto(chain: &'static str) -> Statement<'static> {
+    Statement::Goto(JumpTarget {
+        target: chain.into(),
+    })
 }
 
 /// `jump CHAIN`
@@ -242,7 +281,9 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::firewall::{render, KernelState, Policy, CHAIN_FORWARD};
+    use crate::firewall::{
+        render, KernelState, Policy, CHAIN_FORWARD, CHAIN_ONLINE_UP, CHAIN_TO_LAN,
+    };
 
     fn doc(cats: Vec<CategoryRule>) -> serde_json::Value {
         let policy = Policy {
@@ -255,6 +296,7 @@ mod tests {
             allow_private: vec![],
             online: vec![],
             categories: cats,
+            slots: 2,
         };
         serde_json::from_str(&render::full(&policy, &KernelState::default())).unwrap()
     }
@@ -281,22 +323,30 @@ mod tests {
     #[test]
     fn free_categories_accept_before_the_per_device_counters() {
         let d = doc(vec![cat("kesehatan", true), cat("video", false)]);
-        let forward = rules(&d, CHAIN_FORWARD);
-        let at = |needle: &str| {
-            forward
+        let at = |chain: &str, needle: &str| {
+            let rules = rules(&d, chain);
+            rules
                 .iter()
                 .position(|r| r.contains(needle))
-                .unwrap_or_else(|| panic!("{needle} not in {forward:#?}"))
+                .unwrap_or_else(|| panic!("{needle} not in {rules:#?}"))
         };
-        assert!(at("\"cat_down\"") < at("\"@down\""));
-        assert!(at("\"cat_up\"") < at("\"@online\""));
+        assert!(at(CHAIN_TO_LAN, "\"cat_down\"") < at(CHAIN_TO_LAN, "\"@down\""));
+        assert!(at(CHAIN_ONLINE_UP, "\"cat_up\"") < at(CHAIN_ONLINE_UP, "\"@online\""));
         assert!(
-            at("853") < at("\"cat_up\""),
+            at(CHAIN_ONLINE_UP, "853") < at(CHAIN_ONLINE_UP, "\"cat_up\""),
             "DoT refused before anything counts"
         );
+        // A connection of no online device: the captive class, then only the categories count.
+        assert_eq!(at(CHAIN_TO_LAN, "\"cat_down\""), 0);
+        assert!(rules(&d, CHAIN_TO_LAN)[0].contains("de5a:4"));
         let down = rules(&d, CHAIN_CAT_DOWN);
         assert_eq!(down.len(), 3, "{down:#?}");
-        assert!(down[0].contains("@cat_kesehatan") && down[0].contains("accept"));
+        assert!(down[0].contains("@cat_kesehatan") && down[0].contains(CHAIN_FREE_DOWN));
+        let free = rules(&d, CHAIN_FREE_DOWN);
+        assert!(
+            free.len() == 1 && free[0].contains("\"!=\"") && free[0].contains("mark"),
+            "only an online device's connection is free: {free:#?}"
+        );
         assert!(down[1].contains("@cat_video") && down[1].contains("return"));
         let keys = counter_keys(&[cat("kesehatan", true), cat("video", false)]);
         // Each rule counts on its own category's element, and only there.

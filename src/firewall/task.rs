@@ -221,7 +221,12 @@ impl Firewall {
         if revoke.is_empty() && admit.is_empty() {
             return Ok(());
         }
-        let doc = render::device_changes(&revoke, &revoke_ips, &admit, &admit_ips);
+        let admit_slots: Vec<(DeviceKey, u16)> = admit
+            .iter()
+            .filter_map(|k| touched.get(k).copied().flatten().map(|slot| (*k, slot)))
+            .collect();
+        let admit_ips: Vec<Ipv4Addr> = admit_ips.iter().map(|(ip, _)| *ip).collect();
+        let doc = render::device_changes(&revoke, &revoke_ips, &admit_slots, &admit_ips);
         let applying = Instant::now();
         let applied = self.nft.apply(&doc).await;
         crate::telemetry::firewall_applied(applying.elapsed(), applied.is_ok());

@@ -416,6 +416,7 @@ impl Gateway {
                 .collect(),
             online,
             categories: self.category_rules(),
+            slots: self.config.network.max_online,
         })
     }
 

@@ -102,7 +102,10 @@ impl VillageHandle {
 fn village_salt() -> String {
     let salt = std::env::var("DW_VILLAGE_SALT").unwrap_or_default();
     assert!(
-        salt.len() <= 2 && salt.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        salt.len() <= 2
+            && salt
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
         "DW_VILLAGE_SALT={salt:?}: at most 2 of [a-z0-9]"
     );
     salt

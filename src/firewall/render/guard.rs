@@ -5,8 +5,8 @@
 //! ```text
 //! set private4       { type ipv4_addr; flags interval; }   # RFC 1918, 100.64/10, 169.254/16
 //! set allow_private4 { type ipv4_addr; flags interval; }   # [network] allow_private
-//! set dns_online  { type ipv4_addr; size 65535; flags timeout; timeout 1m; }   # dynamic: nft 1.0.6 JSON has no such flag, the kernel sets it on use
-//! set dns_captive { type ipv4_addr; size 65535; flags timeout; timeout 1m; }
+//! set dns_dev_online  { type ether_addr; size 65535; flags timeout; timeout 1m; }   # dynamic: nft 1.0.6 JSON has no such flag, the kernel sets it on use
+//! set dns_dev_captive { type ether_addr; size 65535; flags timeout; timeout 1m; }
 //! ```
 
 use std::borrow::Cow;
@@ -17,7 +17,6 @@ use nftables::schema::{self, NfListObject, Rule, SetFlag, SetType, SetTypeValue}
 use nftables::stmt::{Operator, RejectType, Statement};
 
 use super::*;
-use crate::shaping::captive_garden_classid;
 
 /// Private IPv4 networks no online device reaches beyond the router unless
 /// `[network] allow_private` names them: RFC 1918, shared address space
@@ -74,7 +73,7 @@ pub(super) fn sets(kernel: &KernelState) -> Vec<NfListObject<'static>> {
     let keep = |name: &str| kernel.compatible && kernel.meters.contains(name);
     for (name, _) in DNS_METERS.into_iter().filter(|(n, _)| !keep(n)) {
         out.push(NfListObject::Set(Box::new(schema::Set {
-            set_type: SetTypeValue::Single(SetType::Ipv4Addr),
+            set_type: SetTypeValue::Single(SetType::EtherAddr),
             flags: Some(HashSet::from([SetFlag::Timeout])),
             timeout: Some(METER_TIMEOUT),
             size: Some(METER_SIZE),
@@ -107,6 +106,12 @@ pub(super) fn fill(batch: &mut nftables::batch::Batch<'static>, policy: &Policy)
 /// The input chain's DNS rules; first in the chain, before `ct state
 /// established accept` (a tunnel reusing one source port would otherwise be
 /// "established" after its first query).
+///
+/// Each meter is keyed by the sending MAC, not the address (a phone that
+/// adds 16 addresses still has one allowance), and *accepts* under its
+/// limit: a query the meter cannot account for (over the limit, or a table
+/// filled by a flood of spoofed sources, where `update` fails) falls to the
+/// `drop` after it, never through unmetered (issue 22).
 pub(super) fn dns_rules(lan: &str) -> Vec<Rule<'static>> {
     let from_lan = || iifname(lan);
     let dns = || {
@@ -117,18 +122,39 @@ pub(super) fn dns_rules(lan: &str) -> Vec<Rule<'static>> {
         ]
     };
     let online = || in_set(device_lhs(), SET_ONLINE_NAT);
+    let udp53 = || {
+        vec![
+            from_lan(),
+            eq(payload("udp", "dport"), Expression::Number(53)),
+        ]
+    };
     vec![
-        // online, over its limit: th dport 53 ether saddr . ip saddr @online_nat
-        //   update @dns_online { ip saddr limit rate over 100/second burst 100 packets } drop
+        // IPv6: meta nfproto ipv6 th dport 53 reject with icmpx admin-prohibited   (UDP and TCP;
+        // phones get no IPv6 yet, so DNS over it is refused, link-local included, and the
+        // phone falls back to IPv4 at once)
         rule(
             CHAIN_INPUT,
-            [dns(), vec![online(), meter(SET_DNS_ONLINE), drop()]].concat(),
+            [
+                dns(),
+                vec![
+                    eq(meta(MetaKey::Nfproto), Expression::String("ipv6".into())),
+                    reject(RejectType::ICMPX),
+                ],
+            ]
+            .concat(),
         ),
-        // online: th dport 53 ether saddr . ip saddr @online_nat accept   (UDP and TCP)
+        // online, under its limit: th dport 53 ether saddr . ip saddr @online_nat
+        //   update @dns_dev_online { ether saddr limit rate 100/second burst 100 packets } accept
         rule(
             CHAIN_INPUT,
-            [dns(), vec![online(), Statement::Accept(None)]].concat(),
+            [
+                dns(),
+                vec![online(), meter(SET_DNS_ONLINE), Statement::Accept(None)],
+            ]
+            .concat(),
         ),
+        // online, over its limit (or the meter full): th dport 53 ether saddr . ip saddr @online_nat drop
+        rule(CHAIN_INPUT, [dns(), vec![online(), drop()]].concat()),
         // not online: tcp dport 53 reject with tcp reset   (no DNS over TCP: no big answers, no streams)
         rule(
             CHAIN_INPUT,
@@ -141,53 +167,46 @@ pub(super) fn dns_rules(lan: &str) -> Vec<Rule<'static>> {
         // not online: udp dport 53 udp length 150-65535 drop   (a name over 100 characters)
         rule(
             CHAIN_INPUT,
-            vec![
-                from_lan(),
-                eq(payload("udp", "dport"), Expression::Number(53)),
-                // A range, not `>`: nftables 0.6's Operator::GT serializes as "<".
-                eq(
-                    payload("udp", "length"),
-                    Expression::Range(Box::new(nftables::expr::Range {
-                        range: [
-                            Expression::Number(DNS_CAPTIVE_MAX_UDP + 1),
-                            Expression::Number(u32::from(u16::MAX)),
-                        ],
-                    })),
-                ),
-                drop(),
-            ],
+            [
+                udp53(),
+                vec![
+                    // A range, not `>`: nftables 0.6's Operator::GT serializes as "<".
+                    eq(
+                        payload("udp", "length"),
+                        Expression::Range(Box::new(nftables::expr::Range {
+                            range: [
+                                Expression::Number(DNS_CAPTIVE_MAX_UDP + 1),
+                                Expression::Number(u32::from(u16::MAX)),
+                            ],
+                        })),
+                    ),
+                    drop(),
+                ],
+            ]
+            .concat(),
         ),
-        // not online, over its limit: udp dport 53
-        //   update @dns_captive { ip saddr limit rate over 10/second burst 30 packets } drop
+        // not online, under its limit: udp dport 53
+        //   update @dns_dev_captive { ether saddr limit rate 10/second burst 30 packets } accept
         rule(
             CHAIN_INPUT,
-            vec![
-                from_lan(),
-                eq(payload("udp", "dport"), Expression::Number(53)),
-                meter(SET_DNS_CAPTIVE),
-                drop(),
-            ],
+            [
+                udp53(),
+                vec![meter(SET_DNS_CAPTIVE), Statement::Accept(None)],
+            ]
+            .concat(),
         ),
-        // not online: udp dport 53 accept
-        rule(
-            CHAIN_INPUT,
-            vec![
-                from_lan(),
-                eq(payload("udp", "dport"), Expression::Number(53)),
-                Statement::Accept(None),
-            ],
-        ),
+        // not online, over its limit (or the meter full): udp dport 53 drop
+        rule(CHAIN_INPUT, [udp53(), vec![drop()]].concat()),
     ]
 }
 
-/// lan -> private networks beyond the router:
-/// `iifname LAN ip daddr @private4 ip daddr != @allow_private4 reject with icmpx admin-prohibited`
-/// (before `@online accept`: being online opens the internet, not the dish's API)
-pub(super) fn private_rule(lan: &str) -> Rule<'static> {
+/// lan -> private networks beyond the router (in `from_lan`):
+/// `ip daddr @private4 ip daddr != @allow_private4 reject with icmpx admin-prohibited`
+/// (before the online devices' path: being online opens the internet, not the dish's API)
+pub(super) fn private_rule() -> Rule<'static> {
     rule(
-        CHAIN_FORWARD,
+        CHAIN_FROM_LAN,
         vec![
-            iifname(lan),
             in_set(payload("ip", "daddr"), SET_PRIVATE4),
             cmp(
                 payload("ip", "daddr"),
@@ -195,61 +214,6 @@ pub(super) fn private_rule(lan: &str) -> Rule<'static> {
                 Expression::String(format!("@{SET_ALLOW_PRIVATE4}").into()),
             ),
             reject(RejectType::ICMPX),
-        ],
-    )
-}
-
-/// lan -> walled garden, web only: `iifname LAN ip daddr @SET tcp dport { PORTS } accept`
-pub(super) fn garden_accept(lan: &str, set: &'static str, ports: &[u16]) -> Rule<'static> {
-    let ports: Vec<u32> = ports.iter().map(|&p| u32::from(p)).collect();
-    rule(
-        CHAIN_FORWARD,
-        vec![
-            iifname(lan),
-            in_set(payload("ip", "daddr"), set),
-            in_anon_num(payload("tcp", "dport"), &ports),
-            Statement::Accept(None),
-        ],
-    )
-}
-
-/// `DIR ip FIELD @SET meta priority set de5a:4`: garden traffic into the
-/// shared class of devices that are not online (set for every device; the
-/// class map that follows moves online ones to their own slot).
-pub(super) fn captive_garden(
-    dir: Statement<'static>,
-    field: &'static str,
-    set: &'static str,
-) -> Rule<'static> {
-    rule(
-        CHAIN_FORWARD,
-        vec![
-            dir,
-            in_set(payload("ip", field), set),
-            set_priority(Expression::String(captive_garden_classid().into())),
-        ],
-    )
-}
-
-/// `DIR meta priority != de5a:4 ip FIELD @SET meta priority set de5a:3`:
-/// an online device (the class map gave it its slot) gets the garden at
-/// full speed, as before.
-pub(super) fn online_garden(
-    dir: Statement<'static>,
-    field: &'static str,
-    set: &'static str,
-) -> Rule<'static> {
-    rule(
-        CHAIN_FORWARD,
-        vec![
-            dir,
-            cmp(
-                meta(MetaKey::Priority),
-                Operator::NEQ,
-                Expression::String(captive_garden_classid().into()),
-            ),
-            in_set(payload("ip", field), set),
-            set_priority(garden()),
         ],
     )
 }
@@ -262,17 +226,18 @@ fn drop() -> Statement<'static> {
     Statement::Drop(None)
 }
 
-/// `update @SET { ip saddr }`; its `limit rate over ...` is added by
+/// `update @SET { ether saddr }`; its `limit rate ...` is added by
 /// [`add_meter_limits`] (the crate's set statement cannot carry one).
 fn meter(name: &'static str) -> Statement<'static> {
     Statement::Set(nftables::stmt::Set {
         op: nftables::stmt::SetOp::Update,
-        elem: payload("ip", "saddr"),
+        elem: payload("ether", "saddr"),
         set: Cow::Owned(format!("@{name}")),
     })
 }
 
-/// Give each meter's `update` statement its `limit rate over R/second burst B packets`.
+/// Give each meter's `update` statement its `limit rate R/second burst B packets`
+/// (matching while under the limit: the rule accepts, what is left drops).
 pub(super) fn add_meter_limits(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
@@ -286,7 +251,7 @@ pub(super) fn add_meter_limits(value: &mut serde_json::Value) {
                         set.insert(
                             "stmt".into(),
                             serde_json::json!([{ "limit": {
-                                "rate": rate, "per": "second", "burst": burst, "inv": true
+                                "rate": rate, "per": "second", "burst": burst
                             } }]),
                         );
                         return;
