@@ -272,7 +272,7 @@ fn sixteen_addresses_share_one_dns_allowance() {
     assert!(
         answered <= 50,
         "one phone with 16 addresses got {answered} answers in a second (one allowance is a \
-         burst of 30 and 10 a second)"
+         burst of 30 and 5 a second)"
     );
 }
 
@@ -320,4 +320,118 @@ fn a_meter_full_of_spoofed_sources_drops_instead_of_passing() {
         answered <= 50,
         "with the meter full, {answered} of 300 queries in a second were answered (unmetered)"
     );
+}
+
+/// Issue 22, item 4: DNS is never charged to a device, and a throttled
+/// phone could ask 100 queries a second: a tunnel through the router's
+/// resolver at about 0.9 Mbit/s, beyond its fair-use speed.
+#[test]
+fn a_throttled_phone_tunnels_no_faster_than_its_fair_use_speed_through_dns() {
+    let v = Village::up(&tag_for("attacks2::dnsthrottled"), 1);
+    let d = Daemon::start(
+        &v,
+        "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"256 kbit/s\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n",
+    );
+    let phone = v.phone(1);
+    assert_eq!(portal_login(&v, 1).code, 303, "{}", d.log_tail());
+    let r = curl(
+        &phone,
+        &[&format!("http://{}/bytes/{}", common::UPSTREAM, 2 * MIB)],
+        60.0,
+    );
+    assert_eq!(r.code, 200, "{r:?}");
+    let t = std::time::Instant::now();
+    while !d.log().contains("quota standing changed") {
+        assert!(t.elapsed().as_secs() < 15, "no throttle: {}", d.log_tail());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2)); // the meter refills
+                                                           // 1,000 queries in 5 s (200 a second), as a tunnel would send them.
+    let (sent, answered) = flood(&phone, "10.77.0.1", 1000, 5.0, &[]);
+    // A tunnel's answer carries at most dnsmasq's EDNS size, 1,232 bytes.
+    let kbit = f64::from(answered) * 1232.0 * 8.0 / 5.0 / 1000.0;
+    println!("throttled phone: {sent} queries in 5 s, {answered} answered (a tunnel: at most {kbit:.0} kbit/s down)");
+    assert_eq!(sent, 1000);
+    assert!(
+        answered <= 20 * 5 + 100 + 10,
+        "a throttled phone got {answered} DNS answers in 5 s (at most a burst of 100 and 20 a \
+         second: a tunnel no faster than the 256 kbit/s fair-use speed)"
+    );
+}
+
+/// Issue 22, item 5: the portal's per-client connection cap was per
+/// address, so one phone with 16 addresses held every portal connection.
+#[test]
+fn a_phone_with_many_addresses_holds_one_share_of_the_portal() {
+    let v = Village::up(&tag_for("attacks2::portalconns"), 2);
+    let _d = Daemon::start_portal(
+        &v,
+        "max_connections = 64\nmax_connections_per_client = 8",
+        "",
+    );
+    let greedy = v.phone(1);
+    let mut sources = vec![v.phone_ip(1).to_string()];
+    for i in 0..8 {
+        let ip = format!("10.77.0.{}", 100 + i);
+        ns_ok(
+            &greedy,
+            &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
+        );
+        sources.push(ip);
+    }
+    // 8 connections from each of 9 addresses (72 > 64), held open with half a request.
+    let script = r#"
+import socket, sys, time
+held = []
+for src in sys.argv[1].split(","):
+    for _ in range(8):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.settimeout(2)
+        try:
+            s.connect(("10.77.0.1", 2050))
+            s.send(b"GET / HTTP/1.1\r\n")
+            held.append(s)
+        except OSError:
+            pass
+time.sleep(1)
+alive = 0
+for s in held:
+    s.setblocking(False)
+    try:
+        alive += s.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        alive += 1
+    except OSError:
+        pass
+print("held=%d" % alive, flush=True)
+time.sleep(30)
+"#;
+    let mut holder = std::process::Command::new("ip")
+        .args(["netns", "exec", &greedy, "python3", "-c", script])
+        .arg(sources.join(","))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    println!("one phone with 9 addresses: {}", line.trim());
+    let r = curl(&v.phone(2), &["http://10.77.0.1:2050/"], 5.0);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let held: usize = line
+        .trim()
+        .strip_prefix("held=")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the holder said {line:?}"));
+    assert!(
+        held <= 8,
+        "one phone holds {held} portal connections with 9 addresses (its share is 8)"
+    );
+    assert_eq!(r.code, 200, "another phone still gets the portal: {r:?}");
 }

@@ -34,10 +34,21 @@ pub const PRIVATE4: [(Ipv4Addr, u8); 5] = [
 /// its OS probes and apps ask at once (13 probe hosts, A and AAAA each, are
 /// 26 queries in the same instant in tests/probes.rs); a burst of 5 made
 /// those phones wait 5 s for a retry before the login sheet opened.
-pub const DNS_CAPTIVE_RATE: (u32, u32) = (10, 30);
-/// The same for an online device: far above what browsing needs (a news
-/// page asks for 20-40 names), low enough that no phone floods the resolver.
-pub const DNS_ONLINE_RATE: (u32, u32) = (100, 100);
+///
+/// 5 a second (issue 22, item 4): DNS is never charged to a device, so the
+/// rate bounds what a tunnel through the router's resolver carries for a
+/// phone that is cut off after its quota: at most 5 answers of up to 1,232
+/// bytes (dnsmasq's EDNS size) a second, about 50 kbit/s down, and 5 queries
+/// of at most 149 bytes up, about 6 kbit/s.
+pub const DNS_CAPTIVE_RATE: (u32, u32) = (5, 30);
+/// The same for an online device: the burst covers a page's names at once
+/// (a news page asks for 20-40), the rate far more than browsing keeps up.
+/// 20 a second (it was 100: issue 22, item 4), so a throttled phone's tunnel
+/// through the resolver carries at most about 20 × 1,232 bytes a second
+/// (about 200 kbit/s down), no more than the fair-use speed of 256 kbit/s it
+/// has anyway; at 100 a second it was about 0.9 Mbit/s. The same for every
+/// online phone: the meter does not know who is throttled.
+pub const DNS_ONLINE_RATE: (u32, u32) = (20, 100);
 /// The largest UDP datagram (header included) a device that is not online
 /// may send to port 53: 8 (UDP) + 12 (DNS header) + 102 (a 100-character
 /// name) + 4 (type, class) + 23 (an EDNS record with a cookie, as dig and
@@ -144,7 +155,7 @@ pub(super) fn dns_rules(lan: &str) -> Vec<Rule<'static>> {
             .concat(),
         ),
         // online, under its limit: th dport 53 ether saddr . ip saddr @online_nat
-        //   update @dns_dev_online { ether saddr limit rate 100/second burst 100 packets } accept
+        //   update @dns_dev_online { ether saddr limit rate 20/second burst 100 packets } accept
         rule(
             CHAIN_INPUT,
             [
@@ -186,7 +197,7 @@ pub(super) fn dns_rules(lan: &str) -> Vec<Rule<'static>> {
             .concat(),
         ),
         // not online, under its limit: udp dport 53
-        //   update @dns_dev_captive { ether saddr limit rate 10/second burst 30 packets } accept
+        //   update @dns_dev_captive { ether saddr limit rate 5/second burst 30 packets } accept
         rule(
             CHAIN_INPUT,
             [
