@@ -435,3 +435,44 @@ time.sleep(30)
     );
     assert_eq!(r.code, 200, "another phone still gets the portal: {r:?}");
 }
+
+const DHCP_GRAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dhcp_grab.py");
+
+/// `dhcp_grab.py` in `ns`: the leases it got.
+fn grab(ns: &str, count: u32, secs: u32, mac: Option<&str>) -> u32 {
+    let (count, secs) = (count.to_string(), secs.to_string());
+    let mut args = vec!["python3", DHCP_GRAB, "eth0", &count, &secs];
+    args.extend(mac);
+    let out = ns_ok(ns, &args);
+    out.trim()
+        .strip_prefix("leases=")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("dhcp_grab.py said {out:?}"))
+}
+
+/// Issue 22, item 12: one phone asking leases for many made-up client
+/// addresses (`chaddr`) took the whole DHCP pool: no other phone could join.
+#[test]
+fn one_phone_with_spoofed_client_addresses_cannot_empty_the_dhcp_pool() {
+    let v = Village::up_with_router_dns(
+        &tag_for("attacks2::dhcp"),
+        2,
+        &[
+            "--dhcp-range=10.77.0.100,10.77.0.120,255.255.255.0,1h",
+            "--no-ping",
+        ],
+    );
+    let _d = Daemon::start(&v, "");
+    let taken = grab(&v.phone(1), 40, 15, None);
+    println!("one phone, 40 made-up client addresses in 15 s: {taken} leases of a pool of 21");
+    assert!(
+        taken <= 6,
+        "one phone took {taken} leases (its burst is 5 exchanges, then one a minute)"
+    );
+    let mac = v.phone_mac(2);
+    assert_eq!(
+        grab(&v.phone(2), 1, 5, Some(&mac)),
+        1,
+        "another phone still gets a lease"
+    );
+}

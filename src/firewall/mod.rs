@@ -64,6 +64,9 @@ pub const SET_ALLOW_PRIVATE4: &str = "allow_private4";
 pub const SET_DNS_ONLINE: &str = "dns_dev_online";
 /// Per-device DNS meter of devices that are not online, by MAC too.
 pub const SET_DNS_CAPTIVE: &str = "dns_dev_captive";
+/// Per-device DHCP meter (by sending MAC): one phone asking leases for many
+/// made-up client addresses gets a few, not the pool (issue 22).
+pub const SET_DHCP_DEV: &str = "dhcp_dev";
 /// Sets whose elements carry a byte counter (declared with `counter`), one
 /// element per device, each looked up by one rule.
 pub const COUNTED_SETS: [&str; 2] = [SET_ONLINE, SET_DOWN];

@@ -29,7 +29,7 @@
 //!   chain to_lan, from_lan, online_up { ... }   # see render/forward.rs
 //!   chain input { ... DNS rules: see render/guard.rs ...
 //!     iifname LAN ct state established,related accept
-//!     iifname LAN udp dport { 67, 547 } accept
+//!     iifname LAN udp dport { 547 } accept
 //!     iifname LAN tcp dport { PORT[, HTTPS_PORT] } accept
 //!     iifname LAN meta l4proto { icmp, ipv6-icmp } accept
 //!     iifname LAN meta l4proto tcp reject with tcp reset
@@ -416,12 +416,12 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 Statement::Accept(None),
             ],
         ),
-        // lan -> router: DHCP (udp 67; DHCPv6 547; DNS is decided above)
+        // lan -> router: DHCPv6 (udp 547; DNS and DHCP are decided above)
         rule(
             CHAIN_INPUT,
             vec![
                 from_lan(),
-                in_anon_num(payload("udp", "dport"), &[67, 547]),
+                in_anon_num(payload("udp", "dport"), &[547]),
                 Statement::Accept(None),
             ],
         ),

@@ -7,6 +7,7 @@
 //! set allow_private4 { type ipv4_addr; flags interval; }   # [network] allow_private
 //! set dns_dev_online  { type ether_addr; size 65535; flags timeout; timeout 1m; }   # dynamic: nft 1.0.6 JSON has no such flag, the kernel sets it on use
 //! set dns_dev_captive { type ether_addr; size 65535; flags timeout; timeout 1m; }
+//! set dhcp_dev        { type ether_addr; size 65535; flags timeout; timeout 10m; }
 //! ```
 
 use std::borrow::Cow;
@@ -60,10 +61,47 @@ const METER_TIMEOUT: u32 = 60;
 /// At most this many sources in each meter (a village has at most a few hundred).
 const METER_SIZE: u32 = 65_535;
 
-/// The meter sets' names, with (rate per second, burst) of their limit.
-pub(super) const DNS_METERS: [(&str, (u32, u32)); 2] = [
-    (SET_DNS_ONLINE, DNS_ONLINE_RATE),
-    (SET_DNS_CAPTIVE, DNS_CAPTIVE_RATE),
+/// DHCP packets (to port 67) a device may send the router per minute, and
+/// the burst above it. A phone joining sends 2 (DISCOVER, REQUEST), a few
+/// more on retries, then one renewal every half lease; the burst covers five
+/// exchanges. One device that asks leases for made-up client addresses
+/// (`chaddr`) gets about 5 at once and then one a minute: 65 in the first
+/// hour, so with hour-long leases it never holds a pool of 150 alone.
+pub const DHCP_RATE_PER_MINUTE: (u32, u32) = (2, 10);
+/// Entries of the DHCP meter expire this long after a device's last packet
+/// (longer than its burst takes to refill: 5 minutes).
+const DHCP_METER_TIMEOUT: u32 = 600;
+
+/// One meter: a dynamic set keyed by `ether saddr` and its limit.
+pub(super) struct Meter {
+    pub name: &'static str,
+    /// (rate, burst) per `per`.
+    pub limit: (u32, u32),
+    pub per: &'static str,
+    /// Seconds an entry lives after its last packet.
+    pub timeout: u32,
+}
+
+/// Every meter, in the order its set is declared.
+pub(super) const METERS: [Meter; 3] = [
+    Meter {
+        name: SET_DNS_ONLINE,
+        limit: DNS_ONLINE_RATE,
+        per: "second",
+        timeout: METER_TIMEOUT,
+    },
+    Meter {
+        name: SET_DNS_CAPTIVE,
+        limit: DNS_CAPTIVE_RATE,
+        per: "second",
+        timeout: METER_TIMEOUT,
+    },
+    Meter {
+        name: SET_DHCP_DEV,
+        limit: DHCP_RATE_PER_MINUTE,
+        per: "minute",
+        timeout: DHCP_METER_TIMEOUT,
+    },
 ];
 
 /// The sets of this module, in the order they are declared; a meter set
@@ -82,13 +120,13 @@ pub(super) fn sets(kernel: &KernelState) -> Vec<NfListObject<'static>> {
         ),
     ];
     let keep = |name: &str| kernel.compatible && kernel.meters.contains(name);
-    for (name, _) in DNS_METERS.into_iter().filter(|(n, _)| !keep(n)) {
+    for m in METERS.iter().filter(|m| !keep(m.name)) {
         out.push(NfListObject::Set(Box::new(schema::Set {
             set_type: SetTypeValue::Single(SetType::EtherAddr),
             flags: Some(HashSet::from([SetFlag::Timeout])),
-            timeout: Some(METER_TIMEOUT),
+            timeout: Some(m.timeout),
             size: Some(METER_SIZE),
-            ..set_ref(name)
+            ..set_ref(m.name)
         })));
     }
     out
@@ -114,7 +152,7 @@ pub(super) fn fill(batch: &mut nftables::batch::Batch<'static>, policy: &Policy)
     }
 }
 
-/// The input chain's DNS rules; first in the chain, before `ct state
+/// The input chain's DNS and DHCP rules; first in the chain, before `ct state
 /// established accept` (a tunnel reusing one source port would otherwise be
 /// "established" after its first query).
 ///
@@ -208,6 +246,26 @@ pub(super) fn dns_rules(lan: &str) -> Vec<Rule<'static>> {
         ),
         // not online, over its limit (or the meter full): udp dport 53 drop
         rule(CHAIN_INPUT, [udp53(), vec![drop()]].concat()),
+        // DHCP, under the device's limit: udp dport 67
+        //   update @dhcp_dev { ether saddr limit rate 2/minute burst 10 packets } accept
+        rule(
+            CHAIN_INPUT,
+            vec![
+                from_lan(),
+                eq(payload("udp", "dport"), Expression::Number(67)),
+                meter(SET_DHCP_DEV),
+                Statement::Accept(None),
+            ],
+        ),
+        // DHCP, over it (or the meter full): udp dport 67 drop   (spoofed chaddr: a few leases, not the pool)
+        rule(
+            CHAIN_INPUT,
+            vec![
+                from_lan(),
+                eq(payload("udp", "dport"), Expression::Number(67)),
+                drop(),
+            ],
+        ),
     ]
 }
 
@@ -255,14 +313,15 @@ pub(super) fn add_meter_limits(value: &mut serde_json::Value) {
             if let Some(set) = map.get_mut("set").and_then(|s| s.as_object_mut()) {
                 let target = set.get("set").and_then(|s| s.as_str()).map(str::to_owned);
                 if set.get("op").and_then(|o| o.as_str()) == Some("update") {
-                    if let Some((_, (rate, burst))) = DNS_METERS
+                    if let Some(m) = METERS
                         .iter()
-                        .find(|(n, _)| target.as_deref() == Some(&format!("@{n}")))
+                        .find(|m| target.as_deref() == Some(&format!("@{}", m.name)))
                     {
+                        let (rate, burst) = m.limit;
                         set.insert(
                             "stmt".into(),
                             serde_json::json!([{ "limit": {
-                                "rate": rate, "per": "second", "burst": burst
+                                "rate": rate, "per": m.per, "burst": burst
                             } }]),
                         );
                         return;
