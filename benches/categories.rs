@@ -85,10 +85,7 @@ fn policy(categories: Vec<CategoryRule>) -> Policy {
                 ip: Ipv4Addr::new(10, 77, 0, 11),
             },
             slot: 0,
-            rates: SlotRates {
-                download: 100_000_000,
-                upload: 100_000_000,
-            },
+            rates: SlotRates::same(100_000_000, 100_000_000),
         }],
         categories,
         slots: 1,

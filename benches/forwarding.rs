@@ -292,10 +292,7 @@ fn wait_listening() -> Result<(), String> {
 /// sets and class maps), device i in shaping slot i. No HTB tree is built here,
 /// so the class marks cost their map lookup but steer nothing.
 fn policy(n: usize) -> Policy {
-    let rates = SlotRates {
-        download: 100_000_000,
-        upload: 100_000_000,
-    };
+    let rates = SlotRates::same(100_000_000, 100_000_000);
     let mut keys = vec![DeviceKey {
         mac: Mac([2, 0x77, 0, 0, 0, 1]),
         ip: Ipv4Addr::new(10, 77, 0, 11),

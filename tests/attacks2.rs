@@ -476,3 +476,49 @@ fn one_phone_with_spoofed_client_addresses_cannot_empty_the_dhcp_pool() {
         "another phone still gets a lease"
     );
 }
+
+/// Issue 22, item 2 (its speed half): a free category's traffic ran in the
+/// walled garden's class at the whole uplink's speed, for every online
+/// phone and unmetered: a tunnel through any address a free name resolved
+/// to. Now it runs in the phone's own free class, at its own `download_rate`
+/// (also while it is throttled after its quota), never faster.
+#[test]
+fn free_category_traffic_runs_at_the_phones_own_cap_not_the_uplink() {
+    let v = snippet_village("freecap", 1);
+    let d = Daemon::start(
+        &v,
+        "[quota]\ndaily_data = \"2 MiB\"\nafter_quota_rate = \"256 kbit/s\"\ndownload_rate = \"5 Mbit/s\"\naccounting_interval = \"1s\"\n",
+    );
+    let phone = v.phone(1);
+    assert_eq!(portal_login(&v, 1).code, 303, "{}", d.log_tail());
+    assert_eq!(
+        dig(&phone, "10.77.0.1", "bpjs-kesehatan.go.id").as_deref(),
+        Some("203.0.113.23")
+    );
+    let free = download_kbit(&phone, "http://bpjs-kesehatan.go.id", 2 * MIB);
+    println!("free category (kesehatan), online: {free:.0} kbit/s with download_rate 5 Mbit/s");
+    assert!(
+        free < 5_750.0,
+        "free-category traffic at {free:.0} kbit/s: past the phone's own 5 Mbit/s cap"
+    );
+    // Past its quota: the rest slows to 256 kbit/s, free traffic keeps the phone's own cap.
+    download_kbit(
+        &phone,
+        &format!("http://{}", common::UPSTREAM),
+        2 * MIB + MIB / 16,
+    );
+    let t = std::time::Instant::now();
+    while !d.log().contains("quota standing changed") {
+        assert!(t.elapsed().as_secs() < 15, "no throttle: {}", d.log_tail());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let slow = download_kbit(&phone, &format!("http://{}", common::UPSTREAM), MIB / 4);
+    let free = download_kbit(&phone, "http://bpjs-kesehatan.go.id", 2 * MIB);
+    println!("throttled: {slow:.0} kbit/s, free category {free:.0} kbit/s");
+    assert!(slow < 400.0, "the throttle is on: {slow:.0} kbit/s");
+    assert!(
+        free > 2_000.0 && free < 5_750.0,
+        "a throttled phone's free traffic at {free:.0} kbit/s: want its own cap (5 Mbit/s)"
+    );
+}

@@ -8,17 +8,19 @@
 //!     elements = { K(cat_video_down) comment "cat_video_down", K(cat_video_up) comment "cat_video_up",
 //!                  ... K(cat_lainnya_up) comment "cat_lainnya_up" } }
 //!   chain cat_down {                       # jumped to by every packet to the LAN
-//!     ip saddr @cat_kesehatan meta mark & 0 | K(cat_kesehatan_down) @cat_bytes meta priority set GARDEN accept   # free
+//!     ip saddr @cat_kesehatan meta mark & 0 | K(cat_kesehatan_down) @cat_bytes goto free_down   # free
 //!     ip saddr @cat_video meta mark & 0 | K(cat_video_down) @cat_bytes return                                  # counted
 //!     ...
 //!     meta mark & 0 | K(cat_lainnya_down) @cat_bytes
 //!   }
 //!   chain cat_up {                         # jumped to by online devices' packets from the LAN
-//!     ip daddr @cat_kesehatan meta mark & 0 | K(cat_kesehatan_up) @cat_bytes meta priority set GARDEN accept
+//!     ip daddr @cat_kesehatan meta mark & 0 | K(cat_kesehatan_up) @cat_bytes goto free_up
 //!     ip daddr @cat_video meta mark & 0 | K(cat_video_up) @cat_bytes return
 //!     ...
 //!     meta mark & 0 | K(cat_lainnya_up) @cat_bytes
 //!   }
+//!   chain free_down { meta priority set ct mark map @slot_free accept }   # the device's free class
+//!   chain free_up   { meta priority set ct mark map @slot_free accept }
 //! ```
 //!
 //! `meta mark & 0 | K` is the constant K whatever the packet's mark (which
@@ -37,7 +39,9 @@
 //! address in two sets (a shared CDN address) counts once, in the category
 //! listed first. A free category's `accept` ends the forward chain before the
 //! per-device counted lookups (`@down`, `@online`): its bytes never reach a
-//! device's usage, and it gets the walled garden's full-speed class.
+//! device's usage, and it runs in the device's own free class (its own caps,
+//! also while throttled; never the whole uplink). A connection of a device
+//! that is not online (mark 0) has no free class: it stays captive.
 //! Per packet: at most one hash lookup per category (a fixed, small number),
 //! nothing that grows with devices or domains.
 
@@ -47,7 +51,7 @@ use nftables::stmt::{JumpTarget, Match, Operator, Statement};
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::render::{garden, in_set, payload, rule, set_priority, FAMILY};
+use super::render::{in_set, payload, rule, FAMILY};
 use super::{GARDEN_DNS_TIMEOUT, SET_CAT_BYTES, TABLE};
 
 /// Download (WAN -> LAN) category chain.
@@ -231,29 +235,15 @@ pub(super) fn chain_rules(cats: &[CategoryRule]) -> Vec<schema::Rule<'static>> {
         // meta mark & 0 | K(cat_lainnya_down) @cat_bytes   (in no category)
         out.push(rule(chain, vec![count_on(key(OTHER, dir))]));
     }
-    // free_down: ct mark != 0 meta priority set GARDEN accept   (an online device's connection;
-    // a captive one keeps its captive class and goes on uncounted per device)
-    out.push(rule(
-        CHAIN_FREE_DOWN,
-        vec![
-            Statement::Match(Match {
-                left: Expression::Named(NamedExpression::CT(nftables::expr::CT {
-                    key: "mark".into(),
-                    family: None,
-                    dir: None,
-                })),
-                right: Expression::Number(0),
-                op: Operator::NEQ,
-            }),
-            set_priority(garden()),
-            Statement::Accept(None),
-        ],
-    ));
-    // free_up: meta priority set GARDEN accept   (only online devices' packets reach cat_up)
-    out.push(rule(
-        CHAIN_FREE_UP,
-        vec![set_priority(garden()), Statement::Accept(None)],
-    ));
+    // free_down, free_up: meta priority set ct mark map @slot_free accept   (an online device's
+    // connection: its free class, at its own caps also while throttled, never the whole uplink;
+    // a captive one has no element (mark 0), keeps its captive class and goes on)
+    for chain in [CHAIN_FREE_DOWN, CHAIN_FREE_UP] {
+        out.push(rule(
+            chain,
+            vec![super::render::free_class(), Statement::Accept(None)],
+        ));
+    }
     out
 }
 
@@ -344,8 +334,8 @@ mod tests {
         assert!(down[0].contains("@cat_kesehatan") && down[0].contains(CHAIN_FREE_DOWN));
         let free = rules(&d, CHAIN_FREE_DOWN);
         assert!(
-            free.len() == 1 && free[0].contains("\"!=\"") && free[0].contains("mark"),
-            "only an online device's connection is free: {free:#?}"
+            free.len() == 1 && free[0].contains("@slot_free") && free[0].contains("mark"),
+            "only an online device's connection is free, in its own free class: {free:#?}"
         );
         assert!(down[1].contains("@cat_video") && down[1].contains("return"));
         let keys = counter_keys(&[cat("kesehatan", true), cat("video", false)]);

@@ -52,6 +52,9 @@ pub const MAP_DEV_SLOT: &str = "dev_slot";
 /// Connection mark (slot + 1) -> the slot's HTB class id (both trees use the
 /// same ids), for every slot the trees have; made at each full apply.
 pub const MAP_SLOT_CLASS: &str = "slot_class";
+/// Connection mark (slot + 1) -> the slot's free class (free categories and
+/// the walled garden: the device's own caps, also while it is throttled).
+pub const MAP_SLOT_FREE: &str = "slot_free";
 /// Private IPv4 networks (RFC 1918, 100.64.0.0/10, 169.254.0.0/16): no
 /// destination beyond the router for anyone, except [`SET_ALLOW_PRIVATE4`].
 pub const SET_PRIVATE4: &str = "private4";

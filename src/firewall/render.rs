@@ -13,6 +13,7 @@
 //!   set garden_dns4 { type ipv4_addr; flags timeout; timeout 1d; }   # filled by dnsmasq
 //!   map dev_slot   { type ether_addr . ipv4_addr : mark; }  # device -> slot + 1, into its connections' ct mark
 //!   map slot_class { type mark : classid; }                 # slot + 1 -> its HTB class (both trees)
+//!   map slot_free  { type mark : classid; }                 # slot + 1 -> its free class
 //!   chain prerouting { type nat hook prerouting priority dstnat; policy accept;
 //!     iifname LAN ether saddr . ip saddr @online_nat return
 //!     iifname LAN ip daddr @garden4 return
@@ -54,17 +55,17 @@ use nftables::stmt::{Mangle, Match, Operator, Reject, RejectType, Statement, NAT
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
 
 mod forward;
+pub(super) use forward::free_class;
 mod guard;
 
 pub use guard::{DNS_CAPTIVE_MAX_UDP, DNS_CAPTIVE_RATE, DNS_ONLINE_RATE, PRIVATE4};
 
 use super::categories;
 use super::*;
-use crate::shaping::garden_classid;
 
 /// Maps whose values are HTB class ids. The crate has no `classid` type, so
 /// they are rendered as `mark` and renamed in [`to_json`].
-const CLASS_MAPS: [&str; 1] = [MAP_SLOT_CLASS];
+const CLASS_MAPS: [&str; 2] = [MAP_SLOT_CLASS, MAP_SLOT_FREE];
 
 pub(super) const FAMILY: NfFamily = NfFamily::INet;
 /// Priority of `dstnat` and `filter`, as nft spells them.
@@ -125,12 +126,14 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
         map: SetTypeValue::Single(SetType::Mark),
         ..class_map_ref()
     })));
-    batch.add(NfListObject::Map(Box::new(schema::Map {
-        name: MAP_SLOT_CLASS.into(),
-        set_type: SetTypeValue::Single(SetType::Mark),
-        map: SetTypeValue::Single(SetType::Mark),
-        ..class_map_ref()
-    })));
+    for name in CLASS_MAPS {
+        batch.add(NfListObject::Map(Box::new(schema::Map {
+            name: name.into(),
+            set_type: SetTypeValue::Single(SetType::Mark),
+            map: SetTypeValue::Single(SetType::Mark),
+            ..class_map_ref()
+        })));
+    }
     for (name, kind, hook, prio) in [
         (
             CHAIN_PREROUTING,
@@ -202,7 +205,7 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
 
     // The devices' slots and the slots' classes: no counters, so simply refilled.
     let slots: BTreeMap<DeviceKey, u16> = policy.online.iter().map(|d| (d.key, d.slot)).collect();
-    for name in [MAP_DEV_SLOT, MAP_SLOT_CLASS] {
+    for name in [MAP_DEV_SLOT, MAP_SLOT_CLASS, MAP_SLOT_FREE] {
         batch.add_cmd(NfCmd::Flush(FlushObject::Map(Box::new(schema::Map {
             name: name.into(),
             ..class_map_ref()
@@ -214,7 +217,11 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
     if policy.slots > 0 {
         batch.add(elements(
             MAP_SLOT_CLASS,
-            forward::slot_class_elements(policy.slots),
+            forward::slot_class_elements(policy.slots, crate::shaping::slot_classid),
+        ));
+        batch.add(elements(
+            MAP_SLOT_FREE,
+            forward::slot_class_elements(policy.slots, crate::shaping::slot_free_classid),
         ));
     }
 
@@ -604,10 +611,6 @@ pub(super) fn set_priority(value: Expression<'static>) -> Statement<'static> {
     })
 }
 
-pub(super) fn garden() -> Expression<'static> {
-    Expression::String(garden_classid().into())
-}
-
 fn reject(kind: RejectType) -> Statement<'static> {
     let code = (kind == RejectType::ICMPX).then_some(RejectCode::AdminProhibited);
     Statement::Reject(Some(Reject::new(Some(kind), code)))
@@ -718,10 +721,7 @@ mod tests {
     }
 
     fn policy(keys: Vec<DeviceKey>) -> Policy {
-        let rates = SlotRates {
-            download: 2_000_000,
-            upload: 1_000_000,
-        };
+        let rates = SlotRates::same(2_000_000, 1_000_000);
         let online = keys
             .into_iter()
             .enumerate()

@@ -305,10 +305,7 @@ mod tests {
 
     use super::*;
 
-    const RATES: SlotRates = SlotRates {
-        download: 5_000_000,
-        upload: 1_000_000,
-    };
+    const RATES: SlotRates = SlotRates::same(5_000_000, 1_000_000);
 
     /// A task whose `nft` and `tc` cannot be run, and every slot at `RATES`.
     fn broken() -> (Firewall, FirewallHandle) {
@@ -367,10 +364,7 @@ mod tests {
         let (fw, handle) = broken();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(fw.run(cancel.clone()));
-        let slower = SlotRates {
-            download: 256_000,
-            upload: 256_000,
-        };
+        let slower = SlotRates::same(256_000, 256_000);
         let err = handle.admit(device(1, slower)).await.unwrap_err();
         assert!(matches!(err, FirewallError::Shaping { .. }), "{err:?}");
         let cause = err.source().expect("the tc error is kept as the cause");

@@ -8,6 +8,7 @@
 //! ```text
 //! map dev_slot   { type ether_addr . ipv4_addr : mark; }   # online device -> slot + 1
 //! map slot_class { type mark : classid; elements = { 1 : de5a:100, 2 : de5a:101, ... } }
+//! map slot_free  { type mark : classid; elements = { 1 : de5a:4000, 2 : de5a:4001, ... } }
 //! chain forward { type filter hook forward priority filter; policy accept;
 //!   oifname LAN jump to_lan
 //!   iifname LAN jump from_lan
@@ -15,8 +16,8 @@
 //! chain to_lan {                                   # downloads
 //!   ct mark 0 meta priority set de5a:4 goto cat_down      # no online device's connection: captive class
 //!   meta priority set ct mark map @slot_class             # the device's class
-//!   ip saddr @garden4 meta priority set GARDEN
-//!   ip saddr @garden_dns4 meta priority set GARDEN
+//!   ip saddr @garden4 meta priority set ct mark map @slot_free   # its free class
+//!   ip saddr @garden_dns4 meta priority set ct mark map @slot_free
 //!   jump cat_down                                         # a free category accepts here
 //!   ip daddr @down                                        # the device's download counter
 //! }
@@ -32,8 +33,8 @@
 //! }
 //! chain online_up {
 //!   meta priority set ct mark map @slot_class
-//!   ip daddr @garden4 meta priority set GARDEN
-//!   ip daddr @garden_dns4 meta priority set GARDEN
+//!   ip daddr @garden4 meta priority set ct mark map @slot_free
+//!   ip daddr @garden_dns4 meta priority set ct mark map @slot_free
 //!   tcp dport 853 reject with tcp reset
 //!   jump cat_up                                           # a free category accepts here
 //!   ether saddr . ip saddr @online accept                 # the device's upload counter
@@ -77,10 +78,20 @@ fn goto(chain: &'static str) -> Statement<'static> {
 
 /// `meta priority set ct mark map @slot_class`: the connection's device's class.
 pub(super) fn device_class() -> Statement<'static> {
+    class_by_mark(MAP_SLOT_CLASS)
+}
+
+/// `meta priority set ct mark map @slot_free`: the connection's device's free
+/// class (its own caps, also while throttled; never the whole uplink).
+pub(crate) fn free_class() -> Statement<'static> {
+    class_by_mark(MAP_SLOT_FREE)
+}
+
+fn class_by_mark(map: &str) -> Statement<'static> {
     set_priority(Expression::Named(NamedExpression::Map(Box::new(
         expr::Map {
             key: ct_mark(),
-            data: Expression::String(format!("@{MAP_SLOT_CLASS}").into()),
+            data: Expression::String(format!("@{map}").into()),
         },
     ))))
 }
@@ -112,11 +123,11 @@ pub(super) fn rules(policy: &Policy) -> Vec<Rule<'static>> {
         // meta priority set ct mark map @slot_class   (the device's HTB class on the LAN)
         rule(CHAIN_TO_LAN, vec![device_class()]),
     ];
-    // ip saddr @garden4 meta priority set de5a:3   (an online device's garden: full speed)
+    // ip saddr @garden4 meta priority set ct mark map @slot_free   (an online device's garden: its free class)
     for set in garden_sets {
         out.push(rule(
             CHAIN_TO_LAN,
-            vec![in_set(payload("ip", "saddr"), set), set_priority(garden())],
+            vec![in_set(payload("ip", "saddr"), set), free_class()],
         ));
     }
     out.extend([
@@ -198,7 +209,7 @@ pub(super) fn rules(policy: &Policy) -> Vec<Rule<'static>> {
     for set in garden_sets {
         out.push(rule(
             CHAIN_ONLINE_UP,
-            vec![in_set(payload("ip", "daddr"), set), set_priority(garden())],
+            vec![in_set(payload("ip", "daddr"), set), free_class()],
         ));
     }
     out.extend([
@@ -227,13 +238,16 @@ pub(super) fn rules(policy: &Policy) -> Vec<Rule<'static>> {
     out
 }
 
-/// Every slot's element of `slot_class`: mark slot + 1 -> the slot's class.
-pub(super) fn slot_class_elements(slots: u16) -> Vec<Expression<'static>> {
+/// Every slot's element of `slot_class` (or `slot_free`): mark slot + 1 -> `class(slot)`.
+pub(super) fn slot_class_elements(
+    slots: u16,
+    class: fn(u16) -> String,
+) -> Vec<Expression<'static>> {
     (0..slots.min(crate::domain::MAX_SLOTS))
         .map(|slot| {
             Expression::List(vec![
                 Expression::Number(slot_mark(slot)),
-                Expression::String(crate::shaping::slot_classid(slot).into()),
+                Expression::String(class(slot).into()),
             ])
         })
         .collect()
