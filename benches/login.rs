@@ -240,7 +240,7 @@ fn populate(dir: &std::path::Path, n: usize) -> Result<(), String> {
 }
 
 /// `count` more online devices in the kernel only (MACs 02:43:.., 10.79.x.y):
-/// elements of `@online`, `@online_nat`, `@down` and both class maps, as an
+/// elements of `@online`, `@online_nat`, `@down` and `dev_slot`, as an
 /// admit makes them, in one `nft -f`.
 fn pad_kernel(v: &Village, from: usize, count: usize) -> Result<(), String> {
     let (mut pairs, mut ips, mut classes) = (Vec::new(), Vec::new(), Vec::new());
@@ -254,13 +254,12 @@ fn pad_kernel(v: &Village, from: usize, count: usize) -> Result<(), String> {
         let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 79, 0, 0)) + i as u32 + 1);
         pairs.push(format!("{mac} . {ip}"));
         ips.push(ip.to_string());
-        classes.push(format!("{ip} : de5a:{:x}", 0x100 + (i % 1024)));
+        classes.push(format!("{mac} . {ip} : {}", 1 + (i % 1024)));
     }
     let (pairs, ips, classes) = (pairs.join(", "), ips.join(", "), classes.join(", "));
     let script = format!(
         "add element inet desawifi online {{ {pairs} }}\nadd element inet desawifi online_nat {{ {pairs} }}\n\
-         add element inet desawifi down {{ {ips} }}\nadd element inet desawifi down_class {{ {classes} }}\n\
-         add element inet desawifi up_class {{ {classes} }}\n"
+         add element inet desawifi down {{ {ips} }}\nadd element inet desawifi dev_slot {{ {classes} }}\n"
     );
     let mut nft = std::process::Command::new("ip");
     nft.args(["netns", "exec", &v.router(), "nft", "-f", "-"]);

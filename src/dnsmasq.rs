@@ -76,9 +76,14 @@ pub fn snippet(config: &Config) -> String {
          \n\
          # DNS for the villagers' phones, on the LAN. A captive phone reaches no other\n\
          # DNS server (the firewall rejects the rest), so walled-garden names are always\n\
-         # looked up, and learned, here.\n",
+         # looked up, and learned, here. Only on the portal's address (and the router's\n\
+         # own loopback): not on the LAN's IPv6 or link-local addresses, where the\n\
+         # firewall's per-device DNS limits do not reach (IPv6 DNS is refused until\n\
+         # phones get IPv6). DHCP is still served on the interface of that address.\n",
     );
-    let _ = writeln!(s, "interface={lan}");
+    // No bind-interfaces / bind-dynamic here: the router's own dnsmasq config may set
+    // either, and dnsmasq refuses both at once; it answers only these addresses either way.
+    let _ = writeln!(s, "listen-address={router}\nlisten-address=127.0.0.1");
     if let Some(tls) = &config.portal.https {
         let _ = writeln!(
             s,
@@ -271,7 +276,11 @@ mod tests {
                 == "#dhcp-option=tag:br-lan,option6:103,\"http://10.77.0.1:2050/api/captive\""),
             "{s}"
         );
-        assert!(s.lines().any(|l| l == "interface=br-lan"), "{s}");
+        assert!(s.lines().any(|l| l == "listen-address=10.77.0.1"), "{s}");
+        assert!(
+            !s.lines().any(|l| l.starts_with("interface=")),
+            "not on every address of the LAN (its IPv6 and link-local ones): {s}"
+        );
         assert!(
             s.lines()
                 .any(|l| l == "#dhcp-range=10.77.0.100,10.77.0.250,255.255.255.0,1h"),

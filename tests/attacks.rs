@@ -172,7 +172,7 @@ fn a_captive_phone_cannot_flood_or_tunnel_through_dns() {
     assert!(
         (1..=50).contains(&answered),
         "a captive phone's 300 queries in a second: {answered} answered (at most a few dozen: \
-         a burst of 30 and 10 a second)"
+         a burst of 30 and 5 a second)"
     );
 
     sleep(Duration::from_secs(2)); // the meter refills

@@ -53,10 +53,7 @@ fn expected(i: usize) -> DeviceCounters {
 
 /// The table the daemon renders for `n` online devices and two categories, applied.
 fn apply_table(rt: &tokio::runtime::Runtime, n: usize) {
-    let rates = SlotRates {
-        download: 2_000_000,
-        upload: 1_000_000,
-    };
+    let rates = SlotRates::same(2_000_000, 1_000_000);
     let policy = Policy {
         lan_interface: "br-lan".into(),
         portal_address: Ipv4Addr::new(10, 77, 255, 1),
@@ -82,6 +79,7 @@ fn apply_table(rt: &tokio::runtime::Runtime, n: usize) {
                 free: false,
             },
         ],
+        slots: n as u16,
     };
     let doc = render::full(&policy, &KernelState::default());
     rt.block_on(Nft::default().apply(&doc)).unwrap();

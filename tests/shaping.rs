@@ -28,10 +28,7 @@ const SERVER: &str = "198.51.100.2";
 const SATELLITE: u64 = 25_000_000;
 const UPLINK: u64 = 20_000_000;
 /// A per-device cap above the uplink: only the uplink limits.
-const FAST: SlotRates = SlotRates {
-    download: 100_000_000,
-    upload: 100_000_000,
-};
+const FAST: SlotRates = SlotRates::same(100_000_000, 100_000_000);
 
 /// Rate measurements one at a time: concurrent iperf3 runs on a small CI
 /// machine would measure each other's CPU use.
@@ -625,10 +622,7 @@ fn a_device_cap_is_what_the_device_gets() {
     block_on(tc.run(&shaping::setup_script(&p, FAST))).unwrap();
     steer(&v, 1);
 
-    let two = SlotRates {
-        download: 2_000_000,
-        upload: 2_000_000,
-    };
+    let two = SlotRates::same(2_000_000, 2_000_000);
     block_on(tc.run(&shaping::slots_script(&p, &[(0, two)]))).unwrap();
     assert_near(
         "download capped at 2 Mbit/s",
@@ -641,10 +635,7 @@ fn a_device_cap_is_what_the_device_gets() {
         2_000_000,
     );
 
-    let fair_use = SlotRates {
-        download: 256_000,
-        upload: 256_000,
-    };
+    let fair_use = SlotRates::same(256_000, 256_000);
     block_on(tc.run(&shaping::slots_script(&p, &[(0, fair_use)]))).unwrap();
     assert_near(
         "download at the fair-use speed",
@@ -690,12 +681,16 @@ fn setup_rebuilds_and_teardown_removes_only_ours() {
         );
     }
     // Four fixed classes (uplink, default, the garden of online phones, the
-    // shared garden class of phones not online), then one per slot.
-    assert_eq!(class_count(&v, "br-lan"), 4 + usize::from(DEFAULT_SLOTS));
+    // shared garden class of phones not online), then three per slot (the
+    // device, its traffic, its free traffic).
+    assert_eq!(
+        class_count(&v, "br-lan"),
+        4 + 3 * usize::from(DEFAULT_SLOTS)
+    );
     let small = plan(None, None, 3);
     block_on(tc.run(&shaping::setup_script(&small, FAST))).unwrap();
-    assert_eq!(class_count(&v, "br-lan"), 7);
-    assert_eq!(class_count(&v, "wan0"), 7);
+    assert_eq!(class_count(&v, "br-lan"), 13);
+    assert_eq!(class_count(&v, "wan0"), 13);
     assert!(root_qdisc(&v, "br-lan").contains("htb de5a: root"));
 
     block_on(tc.teardown(&small)).unwrap();

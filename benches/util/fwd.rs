@@ -116,6 +116,7 @@ pub fn policy(config: &Config, online: usize, categories: Vec<CategoryRule>) -> 
             })
             .collect(),
         categories,
+        slots: config.network.max_online,
     }
 }
 

@@ -180,13 +180,13 @@ mod tests {
             "network",
             "max_online",
             "0",
-            "0 is not between 1 and 32512 (try 1024)",
+            "0 is not between 1 and 16128 (try 1024)",
         );
         assert_error(
             "network",
             "max_online",
             "40000",
-            "40000 is not between 1 and 32512 (try 1024)",
+            "40000 is not between 1 and 16128 (try 1024)",
         );
         assert_eq!(parse(MINIMAL).unwrap().network.max_online, 1024);
     }

@@ -308,7 +308,7 @@ fn read_sets(json: &str, state: &mut KernelState) -> Result<Shape, FirewallError
                     }
                 }
             }
-            SET_DNS_ONLINE | SET_DNS_CAPTIVE => {
+            SET_DNS_ONLINE | SET_DNS_CAPTIVE | SET_DHCP_DEV => {
                 state.meters.insert(set.name.to_string());
             }
             _ => {}

@@ -8,17 +8,19 @@
 //!     elements = { K(cat_video_down) comment "cat_video_down", K(cat_video_up) comment "cat_video_up",
 //!                  ... K(cat_lainnya_up) comment "cat_lainnya_up" } }
 //!   chain cat_down {                       # jumped to by every packet to the LAN
-//!     ip saddr @cat_kesehatan meta mark & 0 | K(cat_kesehatan_down) @cat_bytes meta priority set GARDEN accept   # free
+//!     ip saddr @cat_kesehatan meta mark & 0 | K(cat_kesehatan_down) @cat_bytes goto free_down   # free
 //!     ip saddr @cat_video meta mark & 0 | K(cat_video_down) @cat_bytes return                                  # counted
 //!     ...
 //!     meta mark & 0 | K(cat_lainnya_down) @cat_bytes
 //!   }
 //!   chain cat_up {                         # jumped to by online devices' packets from the LAN
-//!     ip daddr @cat_kesehatan meta mark & 0 | K(cat_kesehatan_up) @cat_bytes meta priority set GARDEN accept
+//!     ip daddr @cat_kesehatan meta mark & 0 | K(cat_kesehatan_up) @cat_bytes goto free_up
 //!     ip daddr @cat_video meta mark & 0 | K(cat_video_up) @cat_bytes return
 //!     ...
 //!     meta mark & 0 | K(cat_lainnya_up) @cat_bytes
 //!   }
+//!   chain free_down { meta priority set ct mark map @slot_free accept }   # the device's free class
+//!   chain free_up   { meta priority set ct mark map @slot_free accept }
 //! ```
 //!
 //! `meta mark & 0 | K` is the constant K whatever the packet's mark (which
@@ -37,7 +39,9 @@
 //! address in two sets (a shared CDN address) counts once, in the category
 //! listed first. A free category's `accept` ends the forward chain before the
 //! per-device counted lookups (`@down`, `@online`): its bytes never reach a
-//! device's usage, and it gets the walled garden's full-speed class.
+//! device's usage, and it runs in the device's own free class (its own caps,
+//! also while throttled; never the whole uplink). A connection of a device
+//! that is not online (mark 0) has no free class: it stays captive.
 //! Per packet: at most one hash lookup per category (a fixed, small number),
 //! nothing that grows with devices or domains.
 
@@ -47,7 +51,7 @@ use nftables::stmt::{JumpTarget, Match, Operator, Statement};
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::render::{garden, in_set, payload, rule, set_priority, FAMILY};
+use super::render::{in_set, payload, rule, FAMILY};
 use super::{GARDEN_DNS_TIMEOUT, SET_CAT_BYTES, TABLE};
 
 /// Download (WAN -> LAN) category chain.
@@ -193,27 +197,36 @@ pub(super) fn objects(cats: &[CategoryRule]) -> Vec<NfListObject<'static>> {
     out
 }
 
+/// Where a free category's download goes after it is counted.
+pub const CHAIN_FREE_DOWN: &str = "free_down";
+/// Where a free category's upload goes after it is counted.
+pub const CHAIN_FREE_UP: &str = "free_up";
+
 /// The category chains' names, each made (no hook) and flushed by `full`.
-pub(super) const CHAINS: [&str; 2] = [CHAIN_CAT_DOWN, CHAIN_CAT_UP];
+pub(super) const CHAINS: [&str; 4] = [CHAIN_CAT_DOWN, CHAIN_CAT_UP, CHAIN_FREE_DOWN, CHAIN_FREE_UP];
 
 /// The rules of both category chains.
 pub(super) fn chain_rules(cats: &[CategoryRule]) -> Vec<schema::Rule<'static>> {
     let keys = counter_keys(cats);
     let key = |id: &str, dir| keys[&counter_name(id, dir)];
     let mut out = Vec::new();
-    for (chain, field, dir) in [
-        (CHAIN_CAT_DOWN, "saddr", Direction::Download),
-        (CHAIN_CAT_UP, "daddr", Direction::Upload),
+    for (chain, field, dir, free_chain) in [
+        (
+            CHAIN_CAT_DOWN,
+            "saddr",
+            Direction::Download,
+            CHAIN_FREE_DOWN,
+        ),
+        (CHAIN_CAT_UP, "daddr", Direction::Upload, CHAIN_FREE_UP),
     ] {
         for c in cats {
-            // ip saddr @cat_x meta mark & 0 | K(cat_x_down) @cat_bytes (meta priority set GARDEN accept | return)
+            // ip saddr @cat_x meta mark & 0 | K(cat_x_down) @cat_bytes (goto free_down | return)
             let mut expr = vec![
                 in_set(payload("ip", field), &set_name(&c.id)),
                 count_on(key(&c.id, dir)),
             ];
             if c.free {
-                expr.push(set_priority(garden()));
-                expr.push(Statement::Accept(None));
+                expr.push(goto(free_chain));
             } else {
                 expr.push(Statement::Return(None));
             }
@@ -222,7 +235,23 @@ pub(super) fn chain_rules(cats: &[CategoryRule]) -> Vec<schema::Rule<'static>> {
         // meta mark & 0 | K(cat_lainnya_down) @cat_bytes   (in no category)
         out.push(rule(chain, vec![count_on(key(OTHER, dir))]));
     }
+    // free_down, free_up: meta priority set ct mark map @slot_free accept   (an online device's
+    // connection: its free class, at its own caps also while throttled, never the whole uplink;
+    // a captive one has no element (mark 0), keeps its captive class and goes on)
+    for chain in [CHAIN_FREE_DOWN, CHAIN_FREE_UP] {
+        out.push(rule(
+            chain,
+            vec![super::render::free_class(), Statement::Accept(None)],
+        ));
+    }
     out
+}
+
+/// `goto CHAIN`
+fn goto(chain: &'static str) -> Statement<'static> {
+    Statement::Goto(JumpTarget {
+        target: chain.into(),
+    })
 }
 
 /// `jump CHAIN`
@@ -242,7 +271,9 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::firewall::{render, KernelState, Policy, CHAIN_FORWARD};
+    use crate::firewall::{
+        render, KernelState, Policy, CHAIN_FORWARD, CHAIN_ONLINE_UP, CHAIN_TO_LAN,
+    };
 
     fn doc(cats: Vec<CategoryRule>) -> serde_json::Value {
         let policy = Policy {
@@ -255,6 +286,7 @@ mod tests {
             allow_private: vec![],
             online: vec![],
             categories: cats,
+            slots: 2,
         };
         serde_json::from_str(&render::full(&policy, &KernelState::default())).unwrap()
     }
@@ -281,22 +313,30 @@ mod tests {
     #[test]
     fn free_categories_accept_before_the_per_device_counters() {
         let d = doc(vec![cat("kesehatan", true), cat("video", false)]);
-        let forward = rules(&d, CHAIN_FORWARD);
-        let at = |needle: &str| {
-            forward
+        let at = |chain: &str, needle: &str| {
+            let rules = rules(&d, chain);
+            rules
                 .iter()
                 .position(|r| r.contains(needle))
-                .unwrap_or_else(|| panic!("{needle} not in {forward:#?}"))
+                .unwrap_or_else(|| panic!("{needle} not in {rules:#?}"))
         };
-        assert!(at("\"cat_down\"") < at("\"@down\""));
-        assert!(at("\"cat_up\"") < at("\"@online\""));
+        assert!(at(CHAIN_TO_LAN, "\"cat_down\"") < at(CHAIN_TO_LAN, "\"@down\""));
+        assert!(at(CHAIN_ONLINE_UP, "\"cat_up\"") < at(CHAIN_ONLINE_UP, "\"@online\""));
         assert!(
-            at("853") < at("\"cat_up\""),
+            at(CHAIN_ONLINE_UP, "853") < at(CHAIN_ONLINE_UP, "\"cat_up\""),
             "DoT refused before anything counts"
         );
+        // A connection of no online device: the captive class, then only the categories count.
+        assert_eq!(at(CHAIN_TO_LAN, "\"cat_down\""), 0);
+        assert!(rules(&d, CHAIN_TO_LAN)[0].contains("de5a:4"));
         let down = rules(&d, CHAIN_CAT_DOWN);
         assert_eq!(down.len(), 3, "{down:#?}");
-        assert!(down[0].contains("@cat_kesehatan") && down[0].contains("accept"));
+        assert!(down[0].contains("@cat_kesehatan") && down[0].contains(CHAIN_FREE_DOWN));
+        let free = rules(&d, CHAIN_FREE_DOWN);
+        assert!(
+            free.len() == 1 && free[0].contains("@slot_free") && free[0].contains("mark"),
+            "only an online device's connection is free, in its own free class: {free:#?}"
+        );
         assert!(down[1].contains("@cat_video") && down[1].contains("return"));
         let keys = counter_keys(&[cat("kesehatan", true), cat("video", false)]);
         // Each rule counts on its own category's element, and only there.

@@ -44,19 +44,34 @@ pub const SET_GARDEN6: &str = "garden6";
 pub const SET_GARDEN_DNS4: &str = "garden_dns4";
 /// How long a DNS-learned walled-garden address stays, in seconds.
 pub const GARDEN_DNS_TIMEOUT: u32 = 86_400;
-/// Online devices' IPv4 address -> HTB class id for download (sets skb->priority).
-pub const MAP_DOWN_CLASS: &str = "down_class";
-/// Online devices' IPv4 address -> HTB class id for upload.
-pub const MAP_UP_CLASS: &str = "up_class";
+/// Online devices as `ether_addr . ipv4_addr` -> their shaping slot + 1, as a
+/// `mark`: the forward chain copies it into the connection's mark (`ct mark`)
+/// from each packet the device sends, where its MAC is known, so the
+/// connection's replies find the device's class by the mark, never by the
+/// destination address alone (issue 22: a phone on an online phone's address
+/// got its class). Mark 0: a connection of no online device.
+pub const MAP_DEV_SLOT: &str = "dev_slot";
+/// Connection mark (slot + 1) -> the slot's HTB class id (both trees use the
+/// same ids), for every slot the trees have; made at each full apply.
+pub const MAP_SLOT_CLASS: &str = "slot_class";
+/// Connection mark (slot + 1) -> the slot's free class (free categories and
+/// the walled garden: the device's own caps, also while it is throttled).
+pub const MAP_SLOT_FREE: &str = "slot_free";
 /// Private IPv4 networks (RFC 1918, 100.64.0.0/10, 169.254.0.0/16): no
 /// destination beyond the router for anyone, except [`SET_ALLOW_PRIVATE4`].
 pub const SET_PRIVATE4: &str = "private4";
 /// `[network] allow_private`: private networks online devices may reach.
 pub const SET_ALLOW_PRIVATE4: &str = "allow_private4";
-/// Per-device DNS meter of online devices (dynamic, elements time out).
-pub const SET_DNS_ONLINE: &str = "dns_online";
-/// Per-device DNS meter of devices that are not online.
-pub const SET_DNS_CAPTIVE: &str = "dns_captive";
+/// Per-device DNS meter of online devices (dynamic, elements time out),
+/// keyed by the sending MAC (`ether saddr`): a phone that adds addresses
+/// still has one allowance (issue 22). The name differs from the per-address
+/// meters of before (`dns_online`), whose type an upgraded table still has.
+pub const SET_DNS_ONLINE: &str = "dns_dev_online";
+/// Per-device DNS meter of devices that are not online, by MAC too.
+pub const SET_DNS_CAPTIVE: &str = "dns_dev_captive";
+/// Per-device DHCP meter (by sending MAC): one phone asking leases for many
+/// made-up client addresses gets a few, not the pool (issue 22).
+pub const SET_DHCP_DEV: &str = "dhcp_dev";
 /// Sets whose elements carry a byte counter (declared with `counter`), one
 /// element per device, each looked up by one rule.
 pub const COUNTED_SETS: [&str; 2] = [SET_ONLINE, SET_DOWN];
@@ -72,6 +87,12 @@ pub const READ_SETS: [&str; 3] = [SET_ONLINE, SET_DOWN, SET_CAT_BYTES];
 pub const CHAIN_PREROUTING: &str = "prerouting";
 pub const CHAIN_FORWARD: &str = "forward";
 pub const CHAIN_INPUT: &str = "input";
+/// Packets to the LAN (downloads), jumped to from `forward`.
+pub const CHAIN_TO_LAN: &str = "to_lan";
+/// Packets from the LAN, jumped to from `forward`.
+pub const CHAIN_FROM_LAN: &str = "from_lan";
+/// Packets from an online device (its connection's mark just set).
+pub const CHAIN_ONLINE_UP: &str = "online_up";
 
 /// One admitted device as the kernel sees it: the MAC and IPv4 address
 /// together, so forging only one of them passes nothing.
@@ -110,6 +131,9 @@ pub struct Policy {
     pub online: Vec<OnlineDevice>,
     /// Usage categories in the order they are tried (first match counts).
     pub categories: Vec<categories::CategoryRule>,
+    /// How many shaping slots the HTB trees have (`[network] max_online`):
+    /// every one gets its element in [`MAP_SLOT_CLASS`].
+    pub slots: u16,
 }
 
 /// An online device as the kernel needs it: who, which HTB class pair, how fast.

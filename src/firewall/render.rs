@@ -11,8 +11,9 @@
 //!   set garden4 { type ipv4_addr; flags interval; }
 //!   set garden6 { type ipv6_addr; flags interval; }
 //!   set garden_dns4 { type ipv4_addr; flags timeout; timeout 1d; }   # filled by dnsmasq
-//!   map down_class { type ipv4_addr : classid; }            # device -> its HTB class on the LAN
-//!   map up_class   { type ipv4_addr : classid; }            # device -> its HTB class on the WAN
+//!   map dev_slot   { type ether_addr . ipv4_addr : mark; }  # device -> slot + 1, into its connections' ct mark
+//!   map slot_class { type mark : classid; }                 # slot + 1 -> its HTB class (both trees)
+//!   map slot_free  { type mark : classid; }                 # slot + 1 -> its free class
 //!   chain prerouting { type nat hook prerouting priority dstnat; policy accept;
 //!     iifname LAN ether saddr . ip saddr @online_nat return
 //!     iifname LAN ip daddr @garden4 return
@@ -21,31 +22,17 @@
 //!   }
 //!   set cat_ID { type ipv4_addr; flags timeout; timeout 1d; }   # per usage category, by dnsmasq
 //!   set cat_bytes { type mark; counter; }   # cat_ID_down, cat_ID_up, ... cat_lainnya_up: never per device
-//!   chain cat_down, cat_up { ... }          # see firewall/categories.rs
+//!   chain cat_down, cat_up, free_down, free_up { ... }   # see firewall/categories.rs
 //!   chain forward { type filter hook forward priority filter; policy accept;
-//!     oifname LAN jump cat_down
-//!     oifname LAN ip daddr @down
-//!     oifname LAN meta priority set ip daddr map @down_class
-//!     oifname LAN ip saddr @garden4 meta priority set GARDEN
-//!     oifname LAN ip saddr @garden_dns4 meta priority set GARDEN
-//!     iifname LAN meta priority set ip saddr map @up_class
-//!     iifname LAN ip daddr @garden4 meta priority set GARDEN
-//!     iifname LAN ip daddr @garden_dns4 meta priority set GARDEN
-//!     iifname LAN meta nfproto ipv6 reject with icmpx admin-prohibited
-//!     iifname LAN tcp dport 853 reject with tcp reset
-//!     iifname LAN ether saddr . ip saddr @online_nat jump cat_up
-//!     iifname LAN ether saddr . ip saddr @online accept
-//!     iifname LAN ip daddr @garden4 accept
-//!     iifname LAN ip daddr @garden_dns4 accept
-//!     iifname LAN meta l4proto tcp reject with tcp reset
-//!     iifname LAN reject with icmpx admin-prohibited
+//!     oifname LAN jump to_lan
+//!     iifname LAN jump from_lan
 //!   }
-//!   chain input { type filter hook input priority filter; policy accept;
+//!   chain to_lan, from_lan, online_up { ... }   # see render/forward.rs
+//!   chain input { ... DNS rules: see render/guard.rs ...
 //!     iifname LAN ct state established,related accept
-//!     iifname LAN udp dport { 53, 67 } accept
-//!     iifname LAN tcp dport { 53, PORT[, HTTPS_PORT] } accept
+//!     iifname LAN udp dport { 547 } accept
+//!     iifname LAN tcp dport { PORT[, HTTPS_PORT] } accept
 //!     iifname LAN meta l4proto { icmp, ipv6-icmp } accept
-//!     iifname LAN udp dport 547 accept
 //!     iifname LAN meta l4proto tcp reject with tcp reset
 //!     iifname LAN reject with icmpx admin-prohibited
 //!   }
@@ -58,7 +45,7 @@ use std::net::Ipv4Addr;
 
 use nftables::batch::Batch;
 use nftables::expr::{
-    self, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, SetItem, CT,
+    Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, SetItem, CT,
 };
 use nftables::schema::{
     self, Chain, Element, FlushObject, NfCmd, NfListObject, Nftables, Rule, SetFlag, SetType,
@@ -67,17 +54,18 @@ use nftables::schema::{
 use nftables::stmt::{Mangle, Match, Operator, Reject, RejectType, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
 
+mod forward;
+pub(super) use forward::free_class;
 mod guard;
 
 pub use guard::{DNS_CAPTIVE_MAX_UDP, DNS_CAPTIVE_RATE, DNS_ONLINE_RATE, PRIVATE4};
 
 use super::categories;
 use super::*;
-use crate::shaping::{garden_classid, slot_classid};
 
 /// Maps whose values are HTB class ids. The crate has no `classid` type, so
 /// they are rendered as `mark` and renamed in [`to_json`].
-const CLASS_MAPS: [&str; 2] = [MAP_DOWN_CLASS, MAP_UP_CLASS];
+const CLASS_MAPS: [&str; 2] = [MAP_SLOT_CLASS, MAP_SLOT_FREE];
 
 pub(super) const FAMILY: NfFamily = NfFamily::INet;
 /// Priority of `dstnat` and `filter`, as nft spells them.
@@ -129,14 +117,21 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
     for object in categories::objects(&policy.categories) {
         batch.add(object);
     }
+    batch.add(NfListObject::Map(Box::new(schema::Map {
+        name: MAP_DEV_SLOT.into(),
+        set_type: SetTypeValue::Concatenated(Cow::Borrowed(&[
+            SetType::EtherAddr,
+            SetType::Ipv4Addr,
+        ])),
+        map: SetTypeValue::Single(SetType::Mark),
+        ..class_map_ref()
+    })));
     for name in CLASS_MAPS {
         batch.add(NfListObject::Map(Box::new(schema::Map {
-            family: FAMILY,
-            table: TABLE.into(),
             name: name.into(),
-            set_type: SetTypeValue::Single(SetType::Ipv4Addr),
+            set_type: SetTypeValue::Single(SetType::Mark),
             map: SetTypeValue::Single(SetType::Mark),
-            ..schema::Map::default()
+            ..class_map_ref()
         })));
     }
     for (name, kind, hook, prio) in [
@@ -171,7 +166,11 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
             ..Chain::default()
         })));
     }
-    for name in categories::CHAINS {
+    for name in
+        categories::CHAINS
+            .into_iter()
+            .chain([CHAIN_TO_LAN, CHAIN_FROM_LAN, CHAIN_ONLINE_UP])
+    {
         let chain = Chain {
             family: FAMILY,
             table: TABLE.into(),
@@ -204,20 +203,26 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
 
     guard::fill(&mut batch, policy);
 
-    // Class maps: no counters, so simply refilled.
-    let classes: BTreeMap<Ipv4Addr, u16> =
-        policy.online.iter().map(|d| (d.key.ip, d.slot)).collect();
-    for name in CLASS_MAPS {
+    // The devices' slots and the slots' classes: no counters, so simply refilled.
+    let slots: BTreeMap<DeviceKey, u16> = policy.online.iter().map(|d| (d.key, d.slot)).collect();
+    for name in [MAP_DEV_SLOT, MAP_SLOT_CLASS, MAP_SLOT_FREE] {
         batch.add_cmd(NfCmd::Flush(FlushObject::Map(Box::new(schema::Map {
             name: name.into(),
             ..class_map_ref()
         }))));
-        if !classes.is_empty() {
-            batch.add(class_elements(
-                name,
-                classes.iter().map(|(ip, slot)| (*ip, *slot)),
-            ));
-        }
+    }
+    if !slots.is_empty() {
+        batch.add(slot_elements(slots.iter().map(|(k, s)| (*k, *s))));
+    }
+    if policy.slots > 0 {
+        batch.add(elements(
+            MAP_SLOT_CLASS,
+            forward::slot_class_elements(policy.slots, crate::shaping::slot_classid),
+        ));
+        batch.add(elements(
+            MAP_SLOT_FREE,
+            forward::slot_class_elements(policy.slots, crate::shaping::slot_free_classid),
+        ));
     }
 
     // Online devices: only the difference, so counters of those who stay live on.
@@ -268,17 +273,15 @@ fn class_map_ref() -> schema::Map<'static> {
     }
 }
 
-fn class_elements(
-    name: &'static str,
-    pairs: impl Iterator<Item = (Ipv4Addr, u16)>,
-) -> NfListObject<'static> {
+/// Elements of `dev_slot`: `MAC . IP : slot + 1`.
+fn slot_elements(pairs: impl Iterator<Item = (DeviceKey, u16)>) -> NfListObject<'static> {
     elements(
-        name,
+        MAP_DEV_SLOT,
         pairs
-            .map(|(ip, slot)| {
+            .map(|(key, slot)| {
                 Expression::List(vec![
-                    ip_expr(ip),
-                    Expression::String(slot_classid(slot).into()),
+                    device_expr(&key),
+                    Expression::Number(forward::slot_mark(slot)),
                 ])
             })
             .collect(),
@@ -288,38 +291,27 @@ fn class_elements(
 /// A batch of device changes: elements deleted and added in one transaction.
 /// The caller guarantees deleted elements exist and added ones do not
 /// (the firewall task keeps a mirror of the kernel's sets for that).
-/// `admit_ips` carry the slot whose class the address is steered to.
+/// `admit` carry the slot whose class the device's connections are steered to.
 pub fn device_changes(
     revoke: &[DeviceKey],
     revoke_ips: &[Ipv4Addr],
-    admit: &[DeviceKey],
-    admit_ips: &[(Ipv4Addr, u16)],
+    admit: &[(DeviceKey, u16)],
+    admit_ips: &[Ipv4Addr],
 ) -> String {
     let mut batch = Batch::new();
-    let ips: Vec<Ipv4Addr> = admit_ips.iter().map(|(ip, _)| *ip).collect();
-    push_device_changes(&mut batch, revoke, revoke_ips, admit, &ips);
-    for name in CLASS_MAPS {
-        if !revoke_ips.is_empty() {
-            batch.delete(elements(
-                name,
-                revoke_ips.iter().map(|ip| ip_expr(*ip)).collect(),
-            ));
+    let keys: Vec<DeviceKey> = admit.iter().map(|(k, _)| *k).collect();
+    push_device_changes(&mut batch, revoke, revoke_ips, &keys, admit_ips);
+    for name in [SET_ONLINE_NAT, MAP_DEV_SLOT] {
+        if !revoke.is_empty() {
+            batch.delete(elements(name, revoke.iter().map(device_expr).collect()));
         }
-        if !admit_ips.is_empty() {
-            batch.add(class_elements(name, admit_ips.iter().copied()));
-        }
-    }
-    if !revoke.is_empty() {
-        batch.delete(elements(
-            SET_ONLINE_NAT,
-            revoke.iter().map(device_expr).collect(),
-        ));
     }
     if !admit.is_empty() {
         batch.add(elements(
             SET_ONLINE_NAT,
-            admit.iter().map(device_expr).collect(),
+            keys.iter().map(device_expr).collect(),
         ));
+        batch.add(slot_elements(admit.iter().copied()));
     }
     to_json(batch.to_nftables())
 }
@@ -417,115 +409,9 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 })),
             ],
         ),
-        // wan -> lan: oifname LAN jump cat_down   (first: counts the category; a free one accepts
-        // here, before the per-device @down counter, at full speed)
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                eq(
-                    meta(MetaKey::Oifname),
-                    Expression::String(lan.to_owned().into()),
-                ),
-                categories::jump(categories::CHAIN_CAT_DOWN),
-            ],
-        ),
-        // wan -> lan: oifname LAN ip daddr @down   (no verdict: the element's counter counts download bytes)
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                eq(
-                    meta(MetaKey::Oifname),
-                    Expression::String(lan.to_owned().into()),
-                ),
-                in_set(payload("ip", "daddr"), SET_DOWN),
-            ],
-        ),
-        // wan -> lan from the walled garden: oifname LAN ip saddr @garden4 meta priority set de5a:4
-        //   (the shared, capped class; the map below moves online devices to their own)
-        guard::captive_garden(iifname_out(lan), "saddr", SET_GARDEN4),
-        guard::captive_garden(iifname_out(lan), "saddr", SET_GARDEN_DNS4),
-        // wan -> lan: meta priority set ip daddr map @down_class   (the device's HTB class on the LAN)
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                iifname_out(lan),
-                set_priority(class_lookup("daddr", MAP_DOWN_CLASS)),
-            ],
-        ),
-        // wan -> lan from the walled garden to an online device:
-        //   oifname LAN meta priority != de5a:4 ip saddr @garden4 meta priority set de5a:3
-        //   (full speed, even for a throttled phone)
-        guard::online_garden(iifname_out(lan), "saddr", SET_GARDEN4),
-        guard::online_garden(iifname_out(lan), "saddr", SET_GARDEN_DNS4),
-        // lan -> walled garden: the same for upload
-        guard::captive_garden(from_lan(), "daddr", SET_GARDEN4),
-        guard::captive_garden(from_lan(), "daddr", SET_GARDEN_DNS4),
-        // lan -> wan: meta priority set ip saddr map @up_class   (the device's HTB class on the WAN)
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                set_priority(class_lookup("saddr", MAP_UP_CLASS)),
-            ],
-        ),
-        guard::online_garden(from_lan(), "daddr", SET_GARDEN4),
-        guard::online_garden(from_lan(), "daddr", SET_GARDEN_DNS4),
-        // lan -> any, IPv6: reject   (before @online: IPv6 is never a way around the portal)
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                eq(meta(MetaKey::Nfproto), Expression::String("ipv6".into())),
-                reject(RejectType::ICMPX),
-            ],
-        ),
-        guard::private_rule(lan),
-        // lan -> any: tcp dport 853 reject with tcp reset   (DNS over TLS: phones fall back to the
-        // router's DNS, which fills the category sets)
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                eq(payload("tcp", "dport"), categories::dot_port()),
-                reject(RejectType::TCPReset),
-            ],
-        ),
-        // lan -> any: ether saddr . ip saddr @online_nat jump cat_up   (online devices only, so a free
-        // category is no way around the portal; uncounted twin, before the counted @online)
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                in_set(device_lhs(), SET_ONLINE_NAT),
-                categories::jump(categories::CHAIN_CAT_UP),
-            ],
-        ),
-        // lan -> any: ether saddr . ip saddr @online accept   (the element's counter counts upload bytes)
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                in_set(device_lhs(), SET_ONLINE),
-                Statement::Accept(None),
-            ],
-        ),
-        // lan -> walled garden, web only: ip daddr @garden4 tcp dport { 80, 443 } accept
-        guard::garden_accept(lan, SET_GARDEN4, &policy.garden_ports),
-        // lan -> walled garden learned from DNS (dnsmasq nftset=), web only
-        guard::garden_accept(lan, SET_GARDEN_DNS4, &policy.garden_ports),
-        // captive tcp (HTTPS and the rest): reject with tcp reset   (fails fast instead of hanging)
-        rule(
-            CHAIN_FORWARD,
-            vec![
-                from_lan(),
-                eq(meta(MetaKey::L4proto), Expression::String("tcp".into())),
-                reject(RejectType::TCPReset),
-            ],
-        ),
-        // captive anything else (outside DNS, QUIC, ping): reject with icmpx admin-prohibited
-        rule(CHAIN_FORWARD, vec![from_lan(), reject(RejectType::ICMPX)]),
     ]
     .into_iter()
+    .chain(forward::rules(policy))
     .chain(guard::dns_rules(lan))
     .chain([
         // lan -> router: replies to the router's own connections
@@ -537,12 +423,12 @@ fn rules(policy: &Policy) -> Vec<Rule<'static>> {
                 Statement::Accept(None),
             ],
         ),
-        // lan -> router: DNS and DHCP (udp 53, 67; DHCPv6 547)
+        // lan -> router: DHCPv6 (udp 547; DNS and DHCP are decided above)
         rule(
             CHAIN_INPUT,
             vec![
                 from_lan(),
-                in_anon_num(payload("udp", "dport"), &[53, 67, 547]),
+                in_anon_num(payload("udp", "dport"), &[547]),
                 Statement::Accept(None),
             ],
         ),
@@ -725,18 +611,6 @@ pub(super) fn set_priority(value: Expression<'static>) -> Statement<'static> {
     })
 }
 
-/// `ip FIELD map @MAP`
-fn class_lookup(field: &'static str, map: &str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Map(Box::new(expr::Map {
-        key: payload("ip", field),
-        data: Expression::String(format!("@{map}").into()),
-    })))
-}
-
-pub(super) fn garden() -> Expression<'static> {
-    Expression::String(garden_classid().into())
-}
-
 fn reject(kind: RejectType) -> Statement<'static> {
     let code = (kind == RejectType::ICMPX).then_some(RejectCode::AdminProhibited);
     Statement::Reject(Some(Reject::new(Some(kind), code)))
@@ -847,10 +721,7 @@ mod tests {
     }
 
     fn policy(keys: Vec<DeviceKey>) -> Policy {
-        let rates = SlotRates {
-            download: 2_000_000,
-            upload: 1_000_000,
-        };
+        let rates = SlotRates::same(2_000_000, 1_000_000);
         let online = keys
             .into_iter()
             .enumerate()
@@ -882,6 +753,7 @@ mod tests {
                     free: false,
                 },
             ],
+            slots: 4,
         }
     }
 
@@ -933,7 +805,7 @@ mod tests {
     fn device_batch_matches_golden() {
         golden(
             "device-changes.json",
-            &device_changes(&[key(1)], &[key(1).ip], &[key(3)], &[(key(3).ip, 2)]),
+            &device_changes(&[key(1)], &[key(1).ip], &[(key(3), 2)], &[key(3).ip]),
         );
     }
 
@@ -1013,7 +885,7 @@ mod tests {
         };
         assert_eq!(
             added(&KernelState::default()),
-            ["dns_online", "dns_captive"]
+            [SET_DNS_ONLINE, SET_DNS_CAPTIVE]
         );
         let kernel = KernelState {
             table_exists: true,

@@ -221,7 +221,12 @@ impl Firewall {
         if revoke.is_empty() && admit.is_empty() {
             return Ok(());
         }
-        let doc = render::device_changes(&revoke, &revoke_ips, &admit, &admit_ips);
+        let admit_slots: Vec<(DeviceKey, u16)> = admit
+            .iter()
+            .filter_map(|k| touched.get(k).copied().flatten().map(|slot| (*k, slot)))
+            .collect();
+        let admit_ips: Vec<Ipv4Addr> = admit_ips.iter().map(|(ip, _)| *ip).collect();
+        let doc = render::device_changes(&revoke, &revoke_ips, &admit_slots, &admit_ips);
         let applying = Instant::now();
         let applied = self.nft.apply(&doc).await;
         crate::telemetry::firewall_applied(applying.elapsed(), applied.is_ok());
@@ -300,10 +305,7 @@ mod tests {
 
     use super::*;
 
-    const RATES: SlotRates = SlotRates {
-        download: 5_000_000,
-        upload: 1_000_000,
-    };
+    const RATES: SlotRates = SlotRates::same(5_000_000, 1_000_000);
 
     /// A task whose `nft` and `tc` cannot be run, and every slot at `RATES`.
     fn broken() -> (Firewall, FirewallHandle) {
@@ -362,10 +364,7 @@ mod tests {
         let (fw, handle) = broken();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(fw.run(cancel.clone()));
-        let slower = SlotRates {
-            download: 256_000,
-            upload: 256_000,
-        };
+        let slower = SlotRates::same(256_000, 256_000);
         let err = handle.admit(device(1, slower)).await.unwrap_err();
         assert!(matches!(err, FirewallError::Shaping { .. }), "{err:?}");
         let cause = err.source().expect("the tc error is kept as the cause");

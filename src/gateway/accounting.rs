@@ -343,7 +343,13 @@ fn decide(
     let used = gw.store.usage(&device.mac, input.day)?.total() + delta.total();
     let standing = limits.standing(used);
     let (download, upload) = limits.rates(standing);
-    let rates = SlotRates { download, upload };
+    let (free_download, free_upload) = limits.rates(Standing::Normal);
+    let rates = SlotRates {
+        download,
+        upload,
+        free_download,
+        free_upload,
+    };
     // Every session got a slot at admission (or at start-up, for older records).
     let slot = session.slot;
     let mut changes = Vec::new();

@@ -321,9 +321,16 @@ impl Gateway {
 
     /// The ceilings a device's slot should have now.
     fn slot_rates(&self, device: &Device, standing: Standing) -> SlotRates {
-        let (download, upload) =
-            Limits::new(&self.quota(), &self.device_quota(device)).rates(standing);
-        SlotRates { download, upload }
+        let limits = Limits::new(&self.quota(), &self.device_quota(device));
+        let (download, upload) = limits.rates(standing);
+        // Free traffic keeps the device's own caps, also while it is throttled.
+        let (free_download, free_upload) = limits.rates(Standing::Normal);
+        SlotRates {
+            download,
+            upload,
+            free_download,
+            free_upload,
+        }
     }
 
     /// The configuration the gateway runs with now (a reload may replace it;
@@ -428,6 +435,7 @@ impl Gateway {
                 .collect(),
             online,
             categories: self.category_rules(),
+            slots: self.config().network.max_online,
         })
     }
 
@@ -477,10 +485,7 @@ pub fn shaping_plan(config: &Config) -> crate::shaping::Plan {
 
 /// The ceilings of a slot nobody has changed: the site's per-device caps.
 pub fn default_slot_rates(config: &Config) -> SlotRates {
-    SlotRates {
-        download: config.quota.download_rate.0,
-        upload: config.quota.upload_rate.0,
-    }
+    SlotRates::same(config.quota.download_rate.0, config.quota.upload_rate.0)
 }
 
 #[cfg(test)]

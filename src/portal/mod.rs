@@ -178,6 +178,19 @@ impl Site for Portal {
         routes::handle(&self, peer, req).await
     }
 
+    /// A phone's connections count against one per-device cap (its MAC from
+    /// the neighbour table), however many addresses it adds (issue 22).
+    fn client_key(&self, peer: SocketAddr) -> web::ClientKey {
+        match peer.ip() {
+            IpAddr::V4(ip) => self
+                .mac_of(ip)
+                .map_or(web::ClientKey::Addr(peer.ip()), |mac| {
+                    web::ClientKey::Device(mac.0)
+                }),
+            IpAddr::V6(_) => web::ClientKey::Addr(peer.ip()),
+        }
+    }
+
     /// Every connection is registered under its client's address, so a
     /// login can close the ones the firewall redirected here while captive.
     fn watch(&self, peer: SocketAddr) -> Watch {

@@ -12,11 +12,14 @@
 //! qdisc de5a: htb default 2                          root, handle "de5a" ("desa"): ours
 //! └─ class de5a:1     rate = ceil = uplink           the uplink (10 Gbit when not configured)
 //!    ├─ class de5a:2  rate uplink/20, ceil uplink    unclassified: the router's own traffic, portal, DNS
-//!    ├─ class de5a:3  rate uplink/20, ceil uplink    walled garden of online phones: full speed even when throttled
-//!    ├─ class de5a:4  rate 8 kbit, ceil 2 Mbit       walled garden of phones not online: one shared, capped class
-//!    └─ class de5a:100 + slot                        one per device slot, all equal:
-//!         rate = 90% of uplink / slots, ceil = min(device cap, uplink)
-//! every class above except de5a:1 has one leaf: qdisc MINOR: tbf (the GSO splitter, below)
+//!    ├─ class de5a:3  rate uplink/20, ceil uplink    unused since issue 22 (was: the walled garden of online phones)
+//!    ├─ class de5a:4  rate 8 kbit, ceil 2 Mbit       everything of phones not online: one shared, capped class
+//!    └─ class de5a:8000 + slot                       one per device slot, all equal (no qdisc):
+//!         │  rate = 90% of uplink / slots, ceil = min(device's own cap, uplink)
+//!         ├─ class de5a:100 + slot                   its traffic: ceil = its cap now (the fair-use speed after its quota)
+//!         └─ class de5a:4000 + slot                  its free traffic (free categories, walled garden):
+//!                                                    rate 8 kbit, ceil = its own cap, also while throttled
+//! every class above except de5a:1 and the device classes has one leaf: qdisc MINOR: tbf (the GSO splitter, below)
 //! ```
 //!
 //! Devices are steered to their class by nftables, not by tc filters: the
@@ -56,7 +59,9 @@
 //! | `2`              | default: everything without a (known) priority    |
 //! | `3`              | walled garden ([`garden_classid`])                |
 //! | `4`              | walled garden, not online ([`captive_garden_classid`]) |
-//! | `100`..=`7fff`   | slot 0..[`MAX_SLOTS`] ([`slot_classid`])          |
+//! | `100`..=`3fff`   | slot 0..[`MAX_SLOTS`] ([`slot_classid`])          |
+//! | `4000`..=`7eff`  | slot's free class ([`slot_free_classid`])         |
+//! | `8000`..=`bfff`  | slot's device class, parent of both (no qdisc)    |
 //!
 //! Each leaf qdisc has the handle `MINOR:` (slot 0's is `100:`), below the
 //! handles the kernel hands out by itself (`8000:` and up), so they never clash.
@@ -90,10 +95,15 @@ const CAPTIVE_GARDEN_MINOR: u16 = 0x4;
 pub const CAPTIVE_GARDEN_CEIL: u64 = 2_000_000;
 /// Slot `s` is minor `FIRST_SLOT_MINOR + s`.
 const FIRST_SLOT_MINOR: u16 = 0x100;
-// Slots end where the kernel's automatic qdisc handles (`8000:`..) begin,
-// since a slot's leaf qdisc takes the slot's minor as its handle: the limit
-// the config checks `[network] max_online` against ([`MAX_SLOTS`]).
-const _: () = assert!(MAX_SLOTS == 0x8000 - FIRST_SLOT_MINOR);
+/// Slot `s`'s free class is minor `FIRST_FREE_MINOR + s`.
+const FIRST_FREE_MINOR: u16 = 0x4000;
+/// Slot `s`'s parent (the device: both its leaves, no qdisc) is minor `FIRST_DEVICE_MINOR + s`.
+const FIRST_DEVICE_MINOR: u16 = 0x8000;
+// Free classes end where the kernel's automatic qdisc handles (`8000:`..)
+// begin, since each leaf qdisc takes its class's minor as its handle: the
+// limit the config checks `[network] max_online` against ([`MAX_SLOTS`]).
+const _: () = assert!(MAX_SLOTS == FIRST_FREE_MINOR - FIRST_SLOT_MINOR);
+const _: () = assert!(FIRST_FREE_MINOR as u32 + MAX_SLOTS as u32 <= 0x8000);
 
 /// The root rate when the uplink speed is not configured: fast enough never
 /// to be the bottleneck, so only the per-device ceilings shape.
@@ -145,8 +155,26 @@ pub struct Plan {
 /// One device's ceilings, bits per second (> 0; "cut off" is done in nftables, not here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotRates {
+    /// Its traffic's ceilings now (its caps, or the fair-use speed after its quota).
     pub download: u64,
     pub upload: u64,
+    /// Its free traffic's (free categories, the walled garden): its own caps,
+    /// also while it is throttled; never more than that (issue 22). The
+    /// device's class holds both, so together they never pass these either.
+    pub free_download: u64,
+    pub free_upload: u64,
+}
+
+impl SlotRates {
+    /// Ceilings where free traffic has the same caps as the rest.
+    pub const fn same(download: u64, upload: u64) -> SlotRates {
+        SlotRates {
+            download,
+            upload,
+            free_download: download,
+            free_upload: upload,
+        }
+    }
 }
 
 /// The nft `classid` value (as nft's JSON and text syntax spell it, e.g.
@@ -156,6 +184,12 @@ pub struct SlotRates {
 /// Panics when `slot >= MAX_SLOTS` (a bug in the caller's slot numbering).
 pub fn slot_classid(slot: u16) -> String {
     classid(slot_minor(slot))
+}
+
+/// The nft `classid` of `slot`'s free class (free categories, the walled
+/// garden): a sibling of its class under the device's own parent.
+pub fn slot_free_classid(slot: u16) -> String {
+    classid(slot_minor(slot) - FIRST_SLOT_MINOR + FIRST_FREE_MINOR)
 }
 
 /// The class for walled-garden traffic (full speed even for throttled
@@ -216,15 +250,7 @@ pub fn setup_script(plan: &Plan, default: SlotRates) -> String {
             captive_ceil,
         );
         for slot in 0..slots {
-            let ceil = dir.pick(default).min(root);
-            leaf(
-                &mut out,
-                "add",
-                dir.dev,
-                slot_minor(slot),
-                dir.slot_rate(slots, ceil),
-                ceil,
-            );
+            device_classes(&mut out, "add", &dir, slots, slot, default);
         }
     }
     out
@@ -238,15 +264,7 @@ pub fn slots_script(plan: &Plan, slots: &[(u16, SlotRates)]) -> String {
     let n = plan.slots.min(MAX_SLOTS);
     for dir in directions(plan) {
         for &(slot, rates) in slots {
-            let ceil = dir.pick(rates).min(dir.root_rate());
-            leaf(
-                &mut out,
-                "change",
-                dir.dev,
-                slot_minor(slot),
-                dir.slot_rate(n, ceil),
-                ceil,
-            );
+            device_classes(&mut out, "change", &dir, n, slot, rates);
         }
     }
     out
@@ -263,12 +281,54 @@ pub fn teardown_script(plan: &Plan) -> String {
         .collect()
 }
 
+/// One device's classes in one tree (`verb` is add or change):
+// class add dev LAN parent de5a:1 classid de5a:8000+s htb rate R ceil FREE ...    the device
+// class add dev LAN parent de5a:8000+s classid de5a:100+s htb rate R ceil NOW ...  its traffic
+// qdisc add dev LAN parent de5a:100+s handle 100+s: tbf ...
+// class add dev LAN parent de5a:8000+s classid de5a:4000+s htb rate 8kbit ceil FREE ...  its free traffic
+// qdisc add dev LAN parent de5a:4000+s handle 4000+s: tbf ...
+fn device_classes(
+    out: &mut String,
+    verb: &str,
+    dir: &Direction<'_>,
+    slots: u16,
+    slot: u16,
+    rates: SlotRates,
+) {
+    let root = dir.root_rate();
+    let now = dir.pick(rates).min(root);
+    let free = dir.pick_free(rates).max(now).min(root);
+    let rate = dir.slot_rate(slots, now);
+    let device = FIRST_DEVICE_MINOR + slot;
+    let _ = writeln!(
+        out,
+        "class {verb} dev {} parent {} classid {} htb {}",
+        dir.dev,
+        classid(UPLINK_MINOR),
+        classid(device),
+        class_params(rate, free)
+    );
+    let minor = slot_minor(slot);
+    leaf_under(out, verb, dir.dev, device, minor, rate, now);
+    let free_minor = minor - FIRST_SLOT_MINOR + FIRST_FREE_MINOR;
+    leaf_under(
+        out,
+        verb,
+        dir.dev,
+        device,
+        free_minor,
+        MIN_SLOT_RATE.min(free),
+        free,
+    );
+}
+
 /// One tree: an interface's egress and the rates that apply to it.
 struct Direction<'a> {
     dev: &'a str,
     what: &'static str,
     uplink: Option<u64>,
     pick: fn(SlotRates) -> u64,
+    pick_free: fn(SlotRates) -> u64,
 }
 
 impl Direction<'_> {
@@ -278,6 +338,10 @@ impl Direction<'_> {
 
     fn pick(&self, rates: SlotRates) -> u64 {
         (self.pick)(rates).max(MIN_SLOT_RATE)
+    }
+
+    fn pick_free(&self, rates: SlotRates) -> u64 {
+        (self.pick_free)(rates).max(MIN_SLOT_RATE)
     }
 
     /// The guaranteed rate of each of `slots` classes: an equal part of what
@@ -298,12 +362,14 @@ fn directions(plan: &Plan) -> [Direction<'_>; 2] {
             what: "download",
             uplink: plan.uplink_download,
             pick: |r| r.download,
+            pick_free: |r| r.free_download,
         },
         Direction {
             dev: &plan.wan_interface,
             what: "upload",
             uplink: plan.uplink_upload,
             pick: |r| r.upload,
+            pick_free: |r| r.free_upload,
         },
     ]
 }
@@ -324,11 +390,24 @@ fn classid(minor: u16) -> String {
 // class add dev LAN parent de5a:1 classid de5a:100 htb rate R ceil C burst B cburst CB quantum 1514
 // qdisc add dev LAN parent de5a:100 handle 100: tbf rate 100gbit burst 3028 limit BYTES
 fn leaf(out: &mut String, verb: &str, dev: &str, minor: u16, rate_bits: u64, ceil_bits: u64) {
+    leaf_under(out, verb, dev, UPLINK_MINOR, minor, rate_bits, ceil_bits);
+}
+
+/// A leaf class under class `parent` and its splitter.
+fn leaf_under(
+    out: &mut String,
+    verb: &str,
+    dev: &str,
+    parent: u16,
+    minor: u16,
+    rate_bits: u64,
+    ceil_bits: u64,
+) {
     let id = classid(minor);
     let _ = writeln!(
         out,
         "class {verb} dev {dev} parent {} classid {id} htb {}",
-        classid(UPLINK_MINOR),
+        classid(parent),
         class_params(rate_bits, ceil_bits)
     );
     let _ = writeln!(
@@ -387,10 +466,7 @@ mod tests {
         }
     }
 
-    const CAP: SlotRates = SlotRates {
-        download: 5_000_000,
-        upload: 2_000_000,
-    };
+    const CAP: SlotRates = SlotRates::same(5_000_000, 2_000_000);
 
     /// Compare with a golden file; `UPDATE_GOLDEN=1 cargo test` rewrites it.
     fn golden(name: &str, script: &str) {
@@ -430,6 +506,7 @@ mod tests {
         let fair_use = SlotRates {
             download: 256_000,
             upload: 256_000,
+            ..CAP
         };
         golden(
             "tc-throttle.txt",
@@ -450,7 +527,9 @@ mod tests {
         assert_eq!(slot_classid(0), "de5a:100");
         assert_eq!(slot_classid(1), "de5a:101");
         assert_eq!(slot_classid(1023), "de5a:4ff");
-        assert_eq!(slot_classid(MAX_SLOTS - 1), "de5a:7fff");
+        assert_eq!(slot_classid(MAX_SLOTS - 1), "de5a:3fff");
+        assert_eq!(slot_free_classid(0), "de5a:4000");
+        assert_eq!(slot_free_classid(MAX_SLOTS - 1), "de5a:7eff");
         assert_eq!(garden_classid(), "de5a:3");
         // Every slot's class is made by setup under exactly that id.
         let script = setup_script(
@@ -501,13 +580,7 @@ mod tests {
     fn a_cap_above_the_uplink_is_the_uplink() {
         let script = slots_script(
             &plan(),
-            &[(
-                0,
-                SlotRates {
-                    download: 1_000_000_000,
-                    upload: 1_000_000_000,
-                },
-            )],
+            &[(0, SlotRates::same(1_000_000_000, 1_000_000_000))],
         );
         assert!(
             script.contains("classid de5a:100 htb rate 6mbit ceil 20mbit"),

@@ -63,6 +63,13 @@ pub trait Site: Send + Sync + 'static {
         req: Request<Incoming>,
     ) -> impl Future<Output = Resp> + Send;
 
+    /// Whose connection this is, for the per-client cap: by default its
+    /// address. The portal says the device (its MAC on the LAN), so a phone
+    /// that adds addresses still has one share (issue 22).
+    fn client_key(&self, peer: SocketAddr) -> ClientKey {
+        ClientKey::Addr(peer.ip())
+    }
+
     /// Called when a connection from `peer` opens; the returned [`Watch`]
     /// lives as long as the connection. Default: nothing watches it.
     fn watch(&self, _peer: SocketAddr) -> Watch {
@@ -140,7 +147,7 @@ pub async fn serve<S: Site>(
             },
         };
         // The client's own cap first, so a greedy client never holds a global slot.
-        let Some(client_slot) = client_slots.try_take(peer.ip()) else {
+        let Some(client_slot) = client_slots.try_take(site.client_key(peer)) else {
             debug!(listener = name, %peer, "per-client connection limit reached; closing");
             drop(stream);
             continue;
@@ -227,18 +234,32 @@ pub async fn serve_connection<S, T>(
     drop(watch);
 }
 
-/// Open connections per client address, at most `max` each: 500 half-open
+/// Who holds a connection, for [`ClientSlots`]: a device (its MAC) where the
+/// site knows it, else the client's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    Addr(IpAddr),
+    Device([u8; 6]),
+}
+
+impl From<IpAddr> for ClientKey {
+    fn from(ip: IpAddr) -> ClientKey {
+        ClientKey::Addr(ip)
+    }
+}
+
+/// Open connections per client, at most `max` each: 500 half-open
 /// sockets from one phone must not take the slots every other phone needs.
 /// (Each phone has its own address on the village LAN; there is no NAT.)
 pub struct ClientSlots {
     max: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
+    open: Mutex<HashMap<ClientKey, usize>>,
 }
 
 /// One connection's place in [`ClientSlots`], given back when dropped.
 pub struct ClientSlot {
     slots: Arc<ClientSlots>,
-    ip: IpAddr,
+    key: ClientKey,
 }
 
 impl ClientSlots {
@@ -250,17 +271,18 @@ impl ClientSlots {
         })
     }
 
-    /// A slot for one more connection from `ip`, or `None` if it holds `max`.
-    pub fn try_take(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+    /// A slot for one more connection of `key`, or `None` if it holds `max`.
+    pub fn try_take(self: &Arc<Self>, key: impl Into<ClientKey>) -> Option<ClientSlot> {
+        let key = key.into();
         let mut open = self.open.lock().expect("client slots lock");
-        let n = open.entry(ip).or_insert(0);
+        let n = open.entry(key).or_insert(0);
         if *n >= self.max {
             return None;
         }
         *n += 1;
         Some(ClientSlot {
             slots: self.clone(),
-            ip,
+            key,
         })
     }
 }
@@ -268,10 +290,10 @@ impl ClientSlots {
 impl Drop for ClientSlot {
     fn drop(&mut self) {
         let mut open = self.slots.open.lock().expect("client slots lock");
-        if let Some(n) = open.get_mut(&self.ip) {
+        if let Some(n) = open.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
-                open.remove(&self.ip);
+                open.remove(&self.key);
             }
         }
     }
@@ -428,14 +450,14 @@ mod tests {
             slots.try_take(greedy).is_none(),
             "a 4th connection from the same phone is refused"
         );
-        let other = slots.try_take("10.77.0.11".parse().unwrap());
+        let other = slots.try_take("10.77.0.11".parse::<IpAddr>().unwrap());
         assert!(other.is_some(), "another phone still gets in");
         drop(held);
         let again = slots.try_take(greedy);
         assert!(again.is_some(), "closed connections give their slots back");
         drop(other);
         assert_eq!(
-            slots.open.lock().unwrap().get(&greedy),
+            slots.open.lock().unwrap().get(&ClientKey::Addr(greedy)),
             Some(&1),
             "only the live slot is counted"
         );

@@ -27,4 +27,4 @@ pub mod listener;
 pub mod template;
 pub mod tls;
 
-pub use listener::{serve, ClientSlots, Limits, Site, Watch};
+pub use listener::{serve, ClientKey, ClientSlots, Limits, Site, Watch};

@@ -5,8 +5,9 @@
 //! ```text
 //! set private4       { type ipv4_addr; flags interval; }   # RFC 1918, 100.64/10, 169.254/16
 //! set allow_private4 { type ipv4_addr; flags interval; }   # [network] allow_private
-//! set dns_online  { type ipv4_addr; size 65535; flags timeout; timeout 1m; }   # dynamic: nft 1.0.6 JSON has no such flag, the kernel sets it on use
-//! set dns_captive { type ipv4_addr; size 65535; flags timeout; timeout 1m; }
+//! set dns_dev_online  { type ether_addr; size 65535; flags timeout; timeout 1m; }   # dynamic: nft 1.0.6 JSON has no such flag, the kernel sets it on use
+//! set dns_dev_captive { type ether_addr; size 65535; flags timeout; timeout 1m; }
+//! set dhcp_dev        { type ether_addr; size 65535; flags timeout; timeout 10m; }
 //! ```
 
 use std::borrow::Cow;
@@ -17,7 +18,6 @@ use nftables::schema::{self, NfListObject, Rule, SetFlag, SetType, SetTypeValue}
 use nftables::stmt::{Operator, RejectType, Statement};
 
 use super::*;
-use crate::shaping::captive_garden_classid;
 
 /// Private IPv4 networks no online device reaches beyond the router unless
 /// `[network] allow_private` names them: RFC 1918, shared address space
@@ -35,10 +35,21 @@ pub const PRIVATE4: [(Ipv4Addr, u8); 5] = [
 /// its OS probes and apps ask at once (13 probe hosts, A and AAAA each, are
 /// 26 queries in the same instant in tests/probes.rs); a burst of 5 made
 /// those phones wait 5 s for a retry before the login sheet opened.
-pub const DNS_CAPTIVE_RATE: (u32, u32) = (10, 30);
-/// The same for an online device: far above what browsing needs (a news
-/// page asks for 20-40 names), low enough that no phone floods the resolver.
-pub const DNS_ONLINE_RATE: (u32, u32) = (100, 100);
+///
+/// 5 a second (issue 22, item 4): DNS is never charged to a device, so the
+/// rate bounds what a tunnel through the router's resolver carries for a
+/// phone that is cut off after its quota: at most 5 answers of up to 1,232
+/// bytes (dnsmasq's EDNS size) a second, about 50 kbit/s down, and 5 queries
+/// of at most 149 bytes up, about 6 kbit/s.
+pub const DNS_CAPTIVE_RATE: (u32, u32) = (5, 30);
+/// The same for an online device: the burst covers a page's names at once
+/// (a news page asks for 20-40), the rate far more than browsing keeps up.
+/// 20 a second (it was 100: issue 22, item 4), so a throttled phone's tunnel
+/// through the resolver carries at most about 20 × 1,232 bytes a second
+/// (about 200 kbit/s down), no more than the fair-use speed of 256 kbit/s it
+/// has anyway; at 100 a second it was about 0.9 Mbit/s. The same for every
+/// online phone: the meter does not know who is throttled.
+pub const DNS_ONLINE_RATE: (u32, u32) = (20, 100);
 /// The largest UDP datagram (header included) a device that is not online
 /// may send to port 53: 8 (UDP) + 12 (DNS header) + 102 (a 100-character
 /// name) + 4 (type, class) + 23 (an EDNS record with a cookie, as dig and
@@ -50,10 +61,47 @@ const METER_TIMEOUT: u32 = 60;
 /// At most this many sources in each meter (a village has at most a few hundred).
 const METER_SIZE: u32 = 65_535;
 
-/// The meter sets' names, with (rate per second, burst) of their limit.
-pub(super) const DNS_METERS: [(&str, (u32, u32)); 2] = [
-    (SET_DNS_ONLINE, DNS_ONLINE_RATE),
-    (SET_DNS_CAPTIVE, DNS_CAPTIVE_RATE),
+/// DHCP packets (to port 67) a device may send the router per minute, and
+/// the burst above it. A phone joining sends 2 (DISCOVER, REQUEST), a few
+/// more on retries, then one renewal every half lease; the burst covers five
+/// exchanges. One device that asks leases for made-up client addresses
+/// (`chaddr`) gets about 5 at once and then one a minute: 65 in the first
+/// hour, so with hour-long leases it never holds a pool of 150 alone.
+pub const DHCP_RATE_PER_MINUTE: (u32, u32) = (2, 10);
+/// Entries of the DHCP meter expire this long after a device's last packet
+/// (longer than its burst takes to refill: 5 minutes).
+const DHCP_METER_TIMEOUT: u32 = 600;
+
+/// One meter: a dynamic set keyed by `ether saddr` and its limit.
+pub(super) struct Meter {
+    pub name: &'static str,
+    /// (rate, burst) per `per`.
+    pub limit: (u32, u32),
+    pub per: &'static str,
+    /// Seconds an entry lives after its last packet.
+    pub timeout: u32,
+}
+
+/// Every meter, in the order its set is declared.
+pub(super) const METERS: [Meter; 3] = [
+    Meter {
+        name: SET_DNS_ONLINE,
+        limit: DNS_ONLINE_RATE,
+        per: "second",
+        timeout: METER_TIMEOUT,
+    },
+    Meter {
+        name: SET_DNS_CAPTIVE,
+        limit: DNS_CAPTIVE_RATE,
+        per: "second",
+        timeout: METER_TIMEOUT,
+    },
+    Meter {
+        name: SET_DHCP_DEV,
+        limit: DHCP_RATE_PER_MINUTE,
+        per: "minute",
+        timeout: DHCP_METER_TIMEOUT,
+    },
 ];
 
 /// The sets of this module, in the order they are declared; a meter set
@@ -72,13 +120,13 @@ pub(super) fn sets(kernel: &KernelState) -> Vec<NfListObject<'static>> {
         ),
     ];
     let keep = |name: &str| kernel.compatible && kernel.meters.contains(name);
-    for (name, _) in DNS_METERS.into_iter().filter(|(n, _)| !keep(n)) {
+    for m in METERS.iter().filter(|m| !keep(m.name)) {
         out.push(NfListObject::Set(Box::new(schema::Set {
-            set_type: SetTypeValue::Single(SetType::Ipv4Addr),
+            set_type: SetTypeValue::Single(SetType::EtherAddr),
             flags: Some(HashSet::from([SetFlag::Timeout])),
-            timeout: Some(METER_TIMEOUT),
+            timeout: Some(m.timeout),
             size: Some(METER_SIZE),
-            ..set_ref(name)
+            ..set_ref(m.name)
         })));
     }
     out
@@ -104,9 +152,15 @@ pub(super) fn fill(batch: &mut nftables::batch::Batch<'static>, policy: &Policy)
     }
 }
 
-/// The input chain's DNS rules; first in the chain, before `ct state
+/// The input chain's DNS and DHCP rules; first in the chain, before `ct state
 /// established accept` (a tunnel reusing one source port would otherwise be
 /// "established" after its first query).
+///
+/// Each meter is keyed by the sending MAC, not the address (a phone that
+/// adds 16 addresses still has one allowance), and *accepts* under its
+/// limit: a query the meter cannot account for (over the limit, or a table
+/// filled by a flood of spoofed sources, where `update` fails) falls to the
+/// `drop` after it, never through unmetered (issue 22).
 pub(super) fn dns_rules(lan: &str) -> Vec<Rule<'static>> {
     let from_lan = || iifname(lan);
     let dns = || {
@@ -117,18 +171,39 @@ pub(super) fn dns_rules(lan: &str) -> Vec<Rule<'static>> {
         ]
     };
     let online = || in_set(device_lhs(), SET_ONLINE_NAT);
+    let udp53 = || {
+        vec![
+            from_lan(),
+            eq(payload("udp", "dport"), Expression::Number(53)),
+        ]
+    };
     vec![
-        // online, over its limit: th dport 53 ether saddr . ip saddr @online_nat
-        //   update @dns_online { ip saddr limit rate over 100/second burst 100 packets } drop
+        // IPv6: meta nfproto ipv6 th dport 53 reject with icmpx admin-prohibited   (UDP and TCP;
+        // phones get no IPv6 yet, so DNS over it is refused, link-local included, and the
+        // phone falls back to IPv4 at once)
         rule(
             CHAIN_INPUT,
-            [dns(), vec![online(), meter(SET_DNS_ONLINE), drop()]].concat(),
+            [
+                dns(),
+                vec![
+                    eq(meta(MetaKey::Nfproto), Expression::String("ipv6".into())),
+                    reject(RejectType::ICMPX),
+                ],
+            ]
+            .concat(),
         ),
-        // online: th dport 53 ether saddr . ip saddr @online_nat accept   (UDP and TCP)
+        // online, under its limit: th dport 53 ether saddr . ip saddr @online_nat
+        //   update @dns_dev_online { ether saddr limit rate 20/second burst 100 packets } accept
         rule(
             CHAIN_INPUT,
-            [dns(), vec![online(), Statement::Accept(None)]].concat(),
+            [
+                dns(),
+                vec![online(), meter(SET_DNS_ONLINE), Statement::Accept(None)],
+            ]
+            .concat(),
         ),
+        // online, over its limit (or the meter full): th dport 53 ether saddr . ip saddr @online_nat drop
+        rule(CHAIN_INPUT, [dns(), vec![online(), drop()]].concat()),
         // not online: tcp dport 53 reject with tcp reset   (no DNS over TCP: no big answers, no streams)
         rule(
             CHAIN_INPUT,
@@ -141,53 +216,66 @@ pub(super) fn dns_rules(lan: &str) -> Vec<Rule<'static>> {
         // not online: udp dport 53 udp length 150-65535 drop   (a name over 100 characters)
         rule(
             CHAIN_INPUT,
-            vec![
-                from_lan(),
-                eq(payload("udp", "dport"), Expression::Number(53)),
-                // A range, not `>`: nftables 0.6's Operator::GT serializes as "<".
-                eq(
-                    payload("udp", "length"),
-                    Expression::Range(Box::new(nftables::expr::Range {
-                        range: [
-                            Expression::Number(DNS_CAPTIVE_MAX_UDP + 1),
-                            Expression::Number(u32::from(u16::MAX)),
-                        ],
-                    })),
-                ),
-                drop(),
-            ],
+            [
+                udp53(),
+                vec![
+                    // A range, not `>`: nftables 0.6's Operator::GT serializes as "<".
+                    eq(
+                        payload("udp", "length"),
+                        Expression::Range(Box::new(nftables::expr::Range {
+                            range: [
+                                Expression::Number(DNS_CAPTIVE_MAX_UDP + 1),
+                                Expression::Number(u32::from(u16::MAX)),
+                            ],
+                        })),
+                    ),
+                    drop(),
+                ],
+            ]
+            .concat(),
         ),
-        // not online, over its limit: udp dport 53
-        //   update @dns_captive { ip saddr limit rate over 10/second burst 30 packets } drop
+        // not online, under its limit: udp dport 53
+        //   update @dns_dev_captive { ether saddr limit rate 5/second burst 30 packets } accept
+        rule(
+            CHAIN_INPUT,
+            [
+                udp53(),
+                vec![meter(SET_DNS_CAPTIVE), Statement::Accept(None)],
+            ]
+            .concat(),
+        ),
+        // not online, over its limit (or the meter full): udp dport 53 drop
+        rule(CHAIN_INPUT, [udp53(), vec![drop()]].concat()),
+        // DHCP, under the device's limit: udp dport 67
+        //   update @dhcp_dev { ether saddr limit rate 2/minute burst 10 packets } accept
         rule(
             CHAIN_INPUT,
             vec![
                 from_lan(),
-                eq(payload("udp", "dport"), Expression::Number(53)),
-                meter(SET_DNS_CAPTIVE),
-                drop(),
-            ],
-        ),
-        // not online: udp dport 53 accept
-        rule(
-            CHAIN_INPUT,
-            vec![
-                from_lan(),
-                eq(payload("udp", "dport"), Expression::Number(53)),
+                eq(payload("udp", "dport"), Expression::Number(67)),
+                meter(SET_DHCP_DEV),
                 Statement::Accept(None),
+            ],
+        ),
+        // DHCP, over it (or the meter full): udp dport 67 drop   (spoofed chaddr: a few leases, not the pool)
+        rule(
+            CHAIN_INPUT,
+            vec![
+                from_lan(),
+                eq(payload("udp", "dport"), Expression::Number(67)),
+                drop(),
             ],
         ),
     ]
 }
 
-/// lan -> private networks beyond the router:
-/// `iifname LAN ip daddr @private4 ip daddr != @allow_private4 reject with icmpx admin-prohibited`
-/// (before `@online accept`: being online opens the internet, not the dish's API)
-pub(super) fn private_rule(lan: &str) -> Rule<'static> {
+/// lan -> private networks beyond the router (in `from_lan`):
+/// `ip daddr @private4 ip daddr != @allow_private4 reject with icmpx admin-prohibited`
+/// (before the online devices' path: being online opens the internet, not the dish's API)
+pub(super) fn private_rule() -> Rule<'static> {
     rule(
-        CHAIN_FORWARD,
+        CHAIN_FROM_LAN,
         vec![
-            iifname(lan),
             in_set(payload("ip", "daddr"), SET_PRIVATE4),
             cmp(
                 payload("ip", "daddr"),
@@ -195,61 +283,6 @@ pub(super) fn private_rule(lan: &str) -> Rule<'static> {
                 Expression::String(format!("@{SET_ALLOW_PRIVATE4}").into()),
             ),
             reject(RejectType::ICMPX),
-        ],
-    )
-}
-
-/// lan -> walled garden, web only: `iifname LAN ip daddr @SET tcp dport { PORTS } accept`
-pub(super) fn garden_accept(lan: &str, set: &'static str, ports: &[u16]) -> Rule<'static> {
-    let ports: Vec<u32> = ports.iter().map(|&p| u32::from(p)).collect();
-    rule(
-        CHAIN_FORWARD,
-        vec![
-            iifname(lan),
-            in_set(payload("ip", "daddr"), set),
-            in_anon_num(payload("tcp", "dport"), &ports),
-            Statement::Accept(None),
-        ],
-    )
-}
-
-/// `DIR ip FIELD @SET meta priority set de5a:4`: garden traffic into the
-/// shared class of devices that are not online (set for every device; the
-/// class map that follows moves online ones to their own slot).
-pub(super) fn captive_garden(
-    dir: Statement<'static>,
-    field: &'static str,
-    set: &'static str,
-) -> Rule<'static> {
-    rule(
-        CHAIN_FORWARD,
-        vec![
-            dir,
-            in_set(payload("ip", field), set),
-            set_priority(Expression::String(captive_garden_classid().into())),
-        ],
-    )
-}
-
-/// `DIR meta priority != de5a:4 ip FIELD @SET meta priority set de5a:3`:
-/// an online device (the class map gave it its slot) gets the garden at
-/// full speed, as before.
-pub(super) fn online_garden(
-    dir: Statement<'static>,
-    field: &'static str,
-    set: &'static str,
-) -> Rule<'static> {
-    rule(
-        CHAIN_FORWARD,
-        vec![
-            dir,
-            cmp(
-                meta(MetaKey::Priority),
-                Operator::NEQ,
-                Expression::String(captive_garden_classid().into()),
-            ),
-            in_set(payload("ip", field), set),
-            set_priority(garden()),
         ],
     )
 }
@@ -262,31 +295,33 @@ fn drop() -> Statement<'static> {
     Statement::Drop(None)
 }
 
-/// `update @SET { ip saddr }`; its `limit rate over ...` is added by
+/// `update @SET { ether saddr }`; its `limit rate ...` is added by
 /// [`add_meter_limits`] (the crate's set statement cannot carry one).
 fn meter(name: &'static str) -> Statement<'static> {
     Statement::Set(nftables::stmt::Set {
         op: nftables::stmt::SetOp::Update,
-        elem: payload("ip", "saddr"),
+        elem: payload("ether", "saddr"),
         set: Cow::Owned(format!("@{name}")),
     })
 }
 
-/// Give each meter's `update` statement its `limit rate over R/second burst B packets`.
+/// Give each meter's `update` statement its `limit rate R/second burst B packets`
+/// (matching while under the limit: the rule accepts, what is left drops).
 pub(super) fn add_meter_limits(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             if let Some(set) = map.get_mut("set").and_then(|s| s.as_object_mut()) {
                 let target = set.get("set").and_then(|s| s.as_str()).map(str::to_owned);
                 if set.get("op").and_then(|o| o.as_str()) == Some("update") {
-                    if let Some((_, (rate, burst))) = DNS_METERS
+                    if let Some(m) = METERS
                         .iter()
-                        .find(|(n, _)| target.as_deref() == Some(&format!("@{n}")))
+                        .find(|m| target.as_deref() == Some(&format!("@{}", m.name)))
                     {
+                        let (rate, burst) = m.limit;
                         set.insert(
                             "stmt".into(),
                             serde_json::json!([{ "limit": {
-                                "rate": rate, "per": "second", "burst": burst, "inv": true
+                                "rate": rate, "per": m.per, "burst": burst
                             } }]),
                         );
                         return;
