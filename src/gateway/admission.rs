@@ -32,6 +32,13 @@ impl Gateway {
     /// [`Gateway::admit`]'s work; also says whether a new session started
     /// (not a re-tap while online), for the metrics.
     async fn admit_device(&self, mac: Mac, ip: Ipv4Addr) -> Result<(Session, bool), GatewayError> {
+        // Refuse first (block, hours, quota): a refused login must not
+        // evict anyone to make room (issue 22, item 9).
+        {
+            let device = self.store.device(&mac)?;
+            let device = device.unwrap_or_else(|| Device::new(mac, self.now()));
+            self.may_log_in(&device, self.now())?;
+        }
         self.make_room(mac, ip).await?;
         let now = self.now();
         let mut new_session = false;
@@ -41,19 +48,11 @@ impl Gateway {
                 .store
                 .device(&mac)?
                 .unwrap_or_else(|| Device::new(mac, now));
-            if device.blocked {
-                return Err(GatewayError::Blocked(mac));
-            }
-            // Trusted devices keep no hours and no session time (`trusted.rs`).
+            let (closes, standing) = self.may_log_in(&device, now)?;
             let trusted = self.is_trusted(&mac);
-            let closes = if trusted { None } else { self.closing_time()? };
             let site = self.quota();
             let day = domain::local_day(now, &self.config.site.timezone);
-            let used = self.used_today(&mac, day)?;
-            let standing = Limits::new(&site, &self.device_quota(&device)).standing(used);
-            if standing == Standing::Cut {
-                return Err(GatewayError::QuotaUsed(mac));
-            }
+            let before = device.clone();
             let mut changes = Vec::new();
             let mut session = match device.session.take().filter(|s| s.ends > now) {
                 Some(s) if s.ip == ip && s.standing != Standing::Cut => s,
@@ -107,6 +106,11 @@ impl Gateway {
             changes.push(Change::Admit(online));
             device.ip = Some(ip);
             device.session = Some(session.clone());
+            if device == before && session.standing == standing {
+                // A re-tap while online changes nothing: nothing is written,
+                // flushed, sent to the kernel or logged (issue 22, item 6).
+                return Ok((session, false));
+            }
             self.store.put_device(&device)?;
             records.wrote(&device);
             (session, changes)
@@ -120,6 +124,33 @@ impl Gateway {
         info!(mac = %mac, ip = %ip, ends = session.ends, "device online");
         self.wake.notify_one();
         Ok((session, new_session))
+    }
+
+    /// May `device` log in at `now`? Refused while blocked, outside the
+    /// opening hours (trusted devices keep none) or with today's quota used;
+    /// else the close that caps the session and the standing it starts with.
+    fn may_log_in(
+        &self,
+        device: &Device,
+        now: i64,
+    ) -> Result<(Option<i64>, Standing), GatewayError> {
+        let mac = device.mac;
+        if device.blocked {
+            return Err(GatewayError::Blocked(mac));
+        }
+        // Trusted devices keep no hours and no session time (`trusted.rs`).
+        let closes = if self.is_trusted(&mac) {
+            None
+        } else {
+            self.closing_time()?
+        };
+        let day = domain::local_day(now, &self.config.site.timezone);
+        let used = self.used_today(&mac, day)?;
+        let standing = Limits::new(&self.quota(), &self.device_quota(device)).standing(used);
+        if standing == Standing::Cut {
+            return Err(GatewayError::QuotaUsed(mac));
+        }
+        Ok((closes, standing))
     }
 
     /// Set (or clear, with the default) a device's quota overrides. Takes
@@ -213,6 +244,10 @@ impl Gateway {
             if let Some(session) = self.end_session(mac, reason)? {
                 ended.push((mac, session));
             }
+        }
+        if ended.is_empty() {
+            // Nothing ended (a captive phone's logout): nothing to flush.
+            return Ok(());
         }
         {
             // Counted below from the written counters, so no longer "unsaved".

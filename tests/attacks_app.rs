@@ -1,0 +1,298 @@
+//! The second round of ways around the portal (issue 22), the gateway,
+//! portal and store half: each written as the attack a villager would make
+//! (curl, forged neighbour entries, a router clock that jumps), in a
+//! namespace village with the real nft and a real daemon. Each test passes
+//! only while the hole stays closed.
+
+mod common;
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::{
+    add_user, curl, ns_ok, portal_login, tag_for, AdminClient, Daemon, Http, Village, ADMIN_ADDR,
+};
+use serde_json::Value;
+
+const PORTAL: &str = "http://10.77.0.1:2050";
+const ADMIN: (&str, &str) = ("ani", "rahasia-admin-1");
+
+fn reaches_upstream(v: &Village, n: usize) -> bool {
+    let r = curl(&v.phone(n), &["http://198.51.100.2/"], 3.0);
+    r.code == 200 && r.body.starts_with("upstream ok")
+}
+
+fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(
+            t.elapsed() < within,
+            "{what} did not happen within {within:?}"
+        );
+        sleep(Duration::from_millis(100));
+    }
+}
+
+/// A daemon with the admin listener, `extra` appended, an admin account and
+/// a client (with its token) in the router's namespace.
+fn start_with_admin(v: &Village, network: &str, extra: &str) -> (Daemon, AdminClient, String) {
+    let d = Daemon::start_net(
+        v,
+        network,
+        &format!("[admin]\nlisten = \"{ADMIN_ADDR}\"\n{extra}"),
+    );
+    add_user(&d, ADMIN.0, "admin", ADMIN.1);
+    let c = AdminClient::new(&d, &v.router(), ADMIN_ADDR);
+    let token = c.token(ADMIN.0, ADMIN.1);
+    (d, c, token)
+}
+
+/// Item 9: a refused login (blocked, closed, quota used) freed a slot first,
+/// evicting an idle villager for nothing.
+#[test]
+fn a_refused_login_evicts_nobody() {
+    let v = Village::up(&tag_for("attacks_app::refused_evicts"), 2);
+    let (d, c, admin) = start_with_admin(
+        &v,
+        "max_online = 1\nevict_idle_after = \"2s\"\n",
+        "[quota]\naccounting_interval = \"1s\"\n",
+    );
+    let blocked = v.phone_mac(2);
+    let r = c.bearer(
+        "POST",
+        &format!("/api/devices/{blocked}/block"),
+        &admin,
+        &Value::Null,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(portal_login(&v, 1).code, 303);
+    assert!(reaches_upstream(&v, 1));
+    sleep(Duration::from_secs(4)); // phone 1 idles past evict_idle_after
+    for _ in 0..3 {
+        assert_eq!(
+            portal_login(&v, 2).code,
+            403,
+            "the blocked phone is refused"
+        );
+    }
+    assert!(
+        reaches_upstream(&v, 1),
+        "the idle villager keeps its slot when a blocked phone taps Connect\n{}",
+        d.log_tail()
+    );
+    assert!(!d.log().contains("slot evicted"), "{}", d.log_tail());
+}
+
+/// POST `path` on the portal from phone `n`, with `form` and extra curl options.
+fn post(v: &Village, n: usize, path: &str, form: &str, extra: &[&str]) -> Http {
+    let url = format!("{PORTAL}{path}");
+    let mut args = vec!["-X", "POST", "--data", form];
+    args.extend_from_slice(extra);
+    args.push(&url);
+    curl(&v.phone(n), &args, 5.0)
+}
+
+/// Item 6: re-tapping Connect, or a captive phone posting /logout, wrote
+/// the device record, flushed and logged every time; nothing limited the
+/// taps.
+#[test]
+fn taps_and_logouts_in_a_loop_write_nothing_and_are_limited() {
+    let v = Village::up(&tag_for("attacks_app::write_flood"), 2);
+    let d = Daemon::start(&v, "");
+    assert_eq!(portal_login(&v, 1).code, 303);
+    let mut codes = Vec::new();
+    for _ in 0..40 {
+        codes.push(post(&v, 1, "/login", "lang=id", &[]).code);
+    }
+    for _ in 0..40 {
+        codes.push(post(&v, 2, "/logout", "lang=en", &[]).code);
+    }
+    let log = d.log();
+    assert_eq!(
+        log.matches("device online").count(),
+        1,
+        "one login, 40 re-taps: one write and one log line\n{}",
+        d.log_tail()
+    );
+    assert_eq!(
+        log.matches("device captive").count() + log.matches("session ended").count(),
+        0,
+        "a captive phone's logouts end nothing"
+    );
+    let limited = codes.iter().filter(|&&c| c == 429).count();
+    assert!(
+        limited >= 40,
+        "80 posts in a few seconds from two phones: {limited} limited ({codes:?})"
+    );
+    assert!(codes.iter().all(|&c| c == 303 || c == 429), "{codes:?}");
+    // The 429 page says so in the villager's language.
+    let id = post(&v, 1, "/login", "lang=id", &[]);
+    assert_eq!(id.code, 429, "{id:?}");
+    assert!(id.body.contains("Terlalu banyak permintaan"), "{}", id.body);
+    assert!(id.header("Retry-After").is_some(), "{id:?}");
+    let en = post(&v, 2, "/logout", "lang=en", &[]);
+    assert_eq!(en.code, 429, "{en:?}");
+    assert!(en.body.contains("Too many requests"), "{}", en.body);
+    // Another phone is not held back by these two.
+    assert_eq!(portal_login(&v, 2).code, 429, "phone 2 is still limited");
+    assert!(reaches_upstream(&v, 1), "phone 1 stays online");
+    // A pause refills the allowance.
+    sleep(Duration::from_secs(6));
+    assert_eq!(
+        portal_login(&v, 2).code,
+        303,
+        "after a pause phone 2 logs in"
+    );
+}
+
+/// A quiz bank of one question whose right answer is option 2.
+fn one_question_bank(v: &Village) -> std::path::PathBuf {
+    let dir = v.run_dir().join("portal-ui");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("quiz.toml"),
+        "[[question]]\npillar = \"aman\"\ntip = 1\nid = \"Soal uji\"\nen = \"Test question\"\n\
+         answer = 2\nexplain_id = \"PENJELASAN-UJI\"\nexplain_en = \"EXPLANATION-TEST\"\n\
+         [[question.option]]\nid = \"OPSI-SATU\"\nen = \"OPTION-ONE\"\n\
+         [[question.option]]\nid = \"OPSI-DUA\"\nen = \"OPTION-TWO\"\n\
+         [[question.option]]\nid = \"OPSI-TIGA\"\nen = \"OPTION-THREE\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// Item 10: another site burnt a villager's daily attempt (no same-origin
+/// check on /quiz), and with two attempts a wrong answer told the right one.
+#[test]
+fn the_quiz_is_same_origin_and_a_wrong_answer_reveals_nothing_while_attempts_remain() {
+    let v = Village::up(&tag_for("attacks_app::quiz"), 1);
+    let dir = one_question_bank(&v);
+    let _d = Daemon::start_portal(
+        &v,
+        &format!("ui_dir = \"{}\"", dir.display()),
+        "[quiz]\nattempts_per_day = 2\n",
+    );
+    assert_eq!(portal_login(&v, 1).code, 303);
+    let status = curl(&v.phone(1), &[&format!("{PORTAL}/status?lang=en")], 5.0);
+    assert!(status.body.contains("OPTION-TWO"), "{}", status.body);
+
+    let forged = post(
+        &v,
+        1,
+        "/quiz",
+        "lang=en&answer=1",
+        &["-H", "Origin: http://evil.example"],
+    );
+    assert_eq!(
+        forged.code, 403,
+        "a cross-site answer is refused: {forged:?}"
+    );
+    let forged = post(
+        &v,
+        1,
+        "/quiz",
+        "lang=en&answer=1",
+        &["-H", "Sec-Fetch-Site: cross-site"],
+    );
+    assert_eq!(forged.code, 403, "{forged:?}");
+
+    let wrong = post(&v, 1, "/quiz", "lang=en&answer=1", &[]);
+    assert_eq!(wrong.code, 200, "{wrong:?}");
+    for secret in ["OPTION-TWO", "EXPLANATION-TEST"] {
+        assert!(
+            !wrong.body.contains(secret),
+            "a wrong first answer with an attempt left gives away {secret}: {}",
+            wrong.body
+        );
+    }
+    let right = post(&v, 1, "/quiz", "lang=en&answer=2", &[]);
+    assert_eq!(right.code, 200, "{right:?}");
+    assert!(right.body.contains("EXPLANATION-TEST"), "{}", right.body);
+}
+
+/// Put a forged neighbour entry on the router: `ip` at `mac` (what a
+/// forged ARP reply leaves in the kernel's table).
+fn forge_neighbour(v: &Village, ip: &str, mac: &str) {
+    ns_ok(
+        &v.router(),
+        &[
+            "ip",
+            "neigh",
+            "replace",
+            ip,
+            "lladdr",
+            mac,
+            "dev",
+            "br-lan",
+            "nud",
+            "reachable",
+        ],
+    );
+}
+
+/// Item 8, the abort: a forged entry with a trusted MAC at an online
+/// phone's address made every pass stop admitting trusted devices.
+#[test]
+fn a_forged_neighbour_entry_does_not_stop_other_trusted_devices() {
+    let v = Village::up(&tag_for("attacks_app::arp_abort"), 3);
+    // The office PC (off now) is trusted by the file; its MAC sorts first.
+    let office_pc = "02:00:00:00:00:01";
+    let (d, c, admin) = start_with_admin(
+        &v,
+        &format!("trusted_macs = [\"{office_pc}\"]\n"),
+        "[quota]\naccounting_interval = \"1s\"\n",
+    );
+    assert_eq!(portal_login(&v, 3).code, 303);
+    assert!(reaches_upstream(&v, 3));
+    // Phone 3 claims to be the office PC at its own (online) address.
+    forge_neighbour(&v, &v.phone_ip(3).to_string(), office_pc);
+    sleep(Duration::from_secs(2));
+    // The kiosk (phone 2) is trusted now: it must be online without a tap.
+    ns_ok(&v.phone(2), &["ping", "-c", "1", "-W", "1", "10.77.0.1"]);
+    let kiosk = v.phone_mac(2);
+    let r = c.bearer(
+        "POST",
+        &format!("/api/devices/{kiosk}/trust"),
+        &admin,
+        &Value::Null,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        "the kiosk online without a tap",
+        Duration::from_secs(6),
+        || reaches_upstream(&v, 2),
+    );
+    assert!(
+        d.log().contains("trusted device online"),
+        "{}",
+        d.log_tail()
+    );
+}
+
+/// Item 8, the move: forged entries with an idle trusted device's MAC moved
+/// its session to the forger's address.
+#[test]
+fn a_forged_neighbour_entry_does_not_move_a_trusted_device() {
+    let v = Village::up(&tag_for("attacks_app::arp_move"), 1);
+    let kiosk = v.phone_mac(1);
+    let d = Daemon::start_net(
+        &v,
+        &format!("trusted_macs = [\"{kiosk}\"]\nevict_idle_after = \"1s\"\n"),
+        "[quota]\naccounting_interval = \"1s\"\n",
+    );
+    ns_ok(&v.phone(1), &["ping", "-c", "1", "-W", "1", "10.77.0.1"]);
+    wait_for("the kiosk online", Duration::from_secs(6), || {
+        reaches_upstream(&v, 1)
+    });
+    sleep(Duration::from_secs(3)); // idle
+    for n in 200..216 {
+        forge_neighbour(&v, &format!("10.77.0.{n}"), &kiosk);
+    }
+    sleep(Duration::from_secs(4));
+    assert!(
+        !d.log().contains("ip=10.77.0.2"),
+        "the kiosk's session moved to a forged address\n{}",
+        d.log_tail()
+    );
+    assert!(reaches_upstream(&v, 1), "{}", d.log_tail());
+}
