@@ -296,3 +296,75 @@ fn a_forged_neighbour_entry_does_not_move_a_trusted_device() {
     );
     assert!(reaches_upstream(&v, 1), "{}", d.log_tail());
 }
+
+/// 2026-12-06 20:00 in Asia/Makassar (the base config's time zone).
+const EVENING: i64 = 1_796_558_400;
+
+/// Set the daemon's test clock (`DESAWIFI_TEST_NOW=<file>`): from now on it
+/// reads `unix` plus the seconds since this write, as after an NTP answer.
+fn set_clock(file: &std::path::Path, unix: i64) {
+    std::fs::write(file, format!("{unix}\n")).unwrap();
+}
+
+/// Item 7: a router without a real-time clock booted at 1970 put today's
+/// usage on 1970-01-01 (a phone cut today came back with a full quota), and
+/// a jump far into the future pruned the history.
+#[test]
+fn a_router_without_a_clock_keeps_todays_usage_and_history() {
+    let v = Village::up(&tag_for("attacks_app::no_rtc"), 1);
+    let clock = v.run_dir().join("clock");
+    set_clock(&clock, EVENING);
+    let mut d = Daemon::start_env(
+        &v,
+        "",
+        "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"0\"\ndownload_rate = \"100 Mbit/s\"\n\
+         accounting_interval = \"1s\"\n",
+        &[("DESAWIFI_TEST_NOW", clock.to_str().unwrap())],
+    );
+    assert_eq!(portal_login(&v, 1).code, 303);
+    let r = curl(&v.phone(1), &["http://198.51.100.2/bytes/2097152"], 30.0);
+    assert_eq!(r.code, 200, "{r:?}");
+    wait_for("the cut after the quota", Duration::from_secs(6), || {
+        !reaches_upstream(&v, 1)
+    });
+    assert_eq!(portal_login(&v, 1).code, 403, "cut for today");
+
+    // The power goes; the router boots without an RTC at 1970, the dish dark.
+    d.stop();
+    set_clock(&clock, 100_000);
+    d.restart();
+    sleep(Duration::from_secs(2));
+    let login = portal_login(&v, 1);
+    assert_eq!(
+        login.code,
+        403,
+        "at 1970 the phone cut today must stay cut: {}\n{}",
+        login.body,
+        d.log_tail()
+    );
+    let splash = curl(&v.phone(1), &["-L", &format!("{PORTAL}/?lang=en")], 5.0);
+    assert!(
+        splash.body.contains("clock is not set yet"),
+        "the splash says the clock is not set: {splash:?}"
+    );
+
+    // NTP answers at 21:00 the same evening: still cut, nothing pruned.
+    set_clock(&clock, EVENING + 3600);
+    sleep(Duration::from_secs(3));
+    assert_eq!(portal_login(&v, 1).code, 403, "{}", d.log_tail());
+    let splash = curl(&v.phone(1), &["-L", &format!("{PORTAL}/?lang=en")], 5.0);
+    assert!(!splash.body.contains("clock is not set yet"));
+
+    // A spoofed NTP answer 400 days ahead, then the real time again.
+    set_clock(&clock, EVENING + 400 * 86_400);
+    sleep(Duration::from_secs(3));
+    set_clock(&clock, EVENING + 3700);
+    sleep(Duration::from_secs(3));
+    let log = d.log();
+    assert!(
+        !log.contains("old daily usage pruned") && !log.contains("devices not seen"),
+        "a jump into the future deleted history\n{}",
+        d.log_tail()
+    );
+    assert!(log.contains("the clock is behind"), "{}", d.log_tail());
+}

@@ -161,6 +161,7 @@ fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
         String::new()
     };
     notice.push_str(&uplink_notice(portal, lang));
+    notice.push_str(&clock_notice(portal, lang));
     let page = portal.ui.render(
         Page::Splash,
         lang,
@@ -210,7 +211,9 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
             ("data_left", &left),
             (
                 "notice_html",
-                &(uplink_notice(portal, lang) + &super::hours::closing_notice(portal, lang)),
+                &(uplink_notice(portal, lang)
+                    + &clock_notice(portal, lang)
+                    + &super::hours::closing_notice(portal, lang)),
             ),
             ("quiz_html", &super::quiz::status_card(portal, mac, lang)?),
             ("other_lang", lang.other().tag()),
@@ -518,6 +521,16 @@ fn uplink_notice(portal: &Portal, lang: Language) -> String {
         "{} ({since_word} {hhmm})",
         portal.ui.text(lang, "uplink_down")
     ))
+}
+
+/// While the router's clock is behind the last time seen (no RTC, NTP not
+/// yet answered): the notice that today's quota is the last known day's
+/// and times shown are estimates. Empty otherwise.
+fn clock_notice(portal: &Portal, lang: Language) -> String {
+    if !portal.gateway.clock_behind() {
+        return String::new();
+    }
+    notice_html(portal, lang, "clock_behind")
 }
 
 fn message(portal: &Portal, code: StatusCode, lang: Language, title: &str, body: &str) -> Resp {
