@@ -235,9 +235,9 @@ impl Gateway {
     /// Make several devices captive at once (expiry, idle): one counter read,
     /// one store transaction, one firewall batch.
     ///
-    /// What the kernel counted since the last accounting pass is added to the
-    /// day before the elements (and their counters) go; the sessions are
-    /// already out of the store, so no pass counts those bytes again.
+    /// The sessions' end is flushed first (no pass counts those bytes again);
+    /// then the elements go, and what the kernel counted since the last
+    /// accounting pass, up to the delete itself, is added to the day.
     pub async fn revoke_many(&self, macs: &[Mac], reason: &str) -> Result<(), GatewayError> {
         let mut ended = Vec::new();
         for &mac in macs {
@@ -269,13 +269,27 @@ impl Gateway {
                 )
             })
             .collect();
+        // The sessions' end is durable before the kernel lets them go.
+        self.store.flush().await?;
         if !in_kernel.is_empty() {
-            let counters = self.firewall.counters().await?.devices;
+            // Counters read now are the fallback; the ones the kernel sends
+            // as it deletes the elements are exact, so a phone downloading
+            // right up to its logout has every byte counted (issue 22, item 12).
+            let before = self.firewall.counters().await?.devices;
+            let deleted = self
+                .firewall
+                .changes(
+                    in_kernel
+                        .iter()
+                        .map(|(key, _)| Change::Revoke(*key))
+                        .collect(),
+                )
+                .await?;
             let day = domain::local_day(self.now(), &self.config.site.timezone);
             let added: Vec<(Mac, u32, DailyUsage)> = in_kernel
                 .iter()
                 .filter_map(|(key, s)| {
-                    let c = counters.get(key)?;
+                    let c = deleted.get(key).or_else(|| before.get(key))?;
                     let add = DailyUsage {
                         upload: quota::counter_delta(c.upload, s.seen.0),
                         download: quota::counter_delta(c.download, s.seen.1),
@@ -286,18 +300,8 @@ impl Gateway {
             if !added.is_empty() {
                 self.store.record_pass(&[], &added)?;
                 count_bytes(&added);
+                self.store.flush().await?;
             }
-        }
-        self.store.flush().await?;
-        if !in_kernel.is_empty() {
-            self.firewall
-                .changes(
-                    in_kernel
-                        .iter()
-                        .map(|(key, _)| Change::Revoke(*key))
-                        .collect(),
-                )
-                .await?;
         }
         for (mac, session) in &ended {
             info!(mac = %mac, ip = %session.ip, reason, "device captive");
