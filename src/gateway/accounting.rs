@@ -177,6 +177,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
     let config = gw.config();
     gw.account_categories(
         &counted.categories,
+        &kernel,
         local_day(gw.now(), &config.site.timezone),
     )?;
     let site = gw.quota();

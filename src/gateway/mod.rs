@@ -13,6 +13,7 @@
 pub mod accounting;
 mod admission;
 mod categories;
+mod category_window;
 mod forget;
 mod garden;
 mod quiz;
@@ -132,6 +133,8 @@ pub struct Gateway {
     unsaved: Mutex<HashMap<Mac, Unsaved>>,
     /// The category counters the last accounting pass saw (site-wide, never per device).
     category_seen: Mutex<Option<crate::firewall::CategoryCounters>>,
+    /// Category bytes not yet published (`category_window.rs`).
+    category_window: Mutex<category_window::CategoryWindow>,
     /// The usage categories that cost no quota now (the config's, until an admin changes them).
     free: RwLock<std::collections::BTreeSet<String>>,
     /// The regency policy's walled-garden additions (on top of the config's).
@@ -285,6 +288,7 @@ impl Gateway {
             wake: Notify::new(),
             unsaved: Mutex::default(),
             category_seen: Mutex::default(),
+            category_window: Mutex::default(),
             free,
             policy_garden,
         });
@@ -458,8 +462,13 @@ impl Gateway {
         })
     }
 
-    /// Flush the store (shutdown), with the time high-water mark.
+    /// Flush the store (shutdown), with the time high-water mark and the
+    /// category bytes still waiting for their window.
     pub fn flush_blocking(&self) -> Result<(), GatewayError> {
+        let waiting = self.category_window.lock().expect("category window").take();
+        if let Some(publication) = waiting {
+            self.publish_categories(publication)?;
+        }
         let _ = self.now();
         if let Some((high_water, prune_clock)) = self.time.mark_to_save_now() {
             self.store.put_clock(&crate::store::ClockRecord {
