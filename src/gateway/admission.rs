@@ -235,9 +235,10 @@ impl Gateway {
     /// Make several devices captive at once (expiry, idle): one counter read,
     /// one store transaction, one firewall batch.
     ///
-    /// The sessions' end is flushed first (no pass counts those bytes again);
-    /// then the elements go, and what the kernel counted since the last
-    /// accounting pass, up to the delete itself, is added to the day.
+    /// The sessions' end and what the kernel counted since the last pass are
+    /// flushed together (no pass counts those bytes again); then the elements
+    /// go, and what they counted between that read and the delete itself is
+    /// added too.
     pub async fn revoke_many(&self, macs: &[Mac], reason: &str) -> Result<(), GatewayError> {
         let mut ended = Vec::new();
         for &mac in macs {
@@ -269,13 +270,30 @@ impl Gateway {
                 )
             })
             .collect();
-        // The sessions' end is durable before the kernel lets them go.
+        let day = domain::local_day(self.now(), &self.config.site.timezone);
+        // What the kernel counted up to now goes with the sessions' end, in
+        // one flush (a power cut never loses bytes a page has shown).
+        let before = if in_kernel.is_empty() {
+            Default::default()
+        } else {
+            self.firewall.counters().await?.devices
+        };
+        let added = usage_rows(&in_kernel, day, |key, s| {
+            let c = before.get(key)?;
+            Some((
+                quota::counter_delta(c.upload, s.seen.0),
+                quota::counter_delta(c.download, s.seen.1),
+            ))
+        });
+        if !added.is_empty() {
+            self.store.record_pass(&[], &added)?;
+            count_bytes(&added);
+        }
         self.store.flush().await?;
         if !in_kernel.is_empty() {
-            // Counters read now are the fallback; the ones the kernel sends
-            // as it deletes the elements are exact, so a phone downloading
-            // right up to its logout has every byte counted (issue 22, item 12).
-            let before = self.firewall.counters().await?.devices;
+            // The rest, from the counters the kernel sends as it deletes the
+            // elements: a phone moving bytes right up to its logout has every
+            // byte counted (issue 22, item 12).
             let deleted = self
                 .firewall
                 .changes(
@@ -285,21 +303,17 @@ impl Gateway {
                         .collect(),
                 )
                 .await?;
-            let day = domain::local_day(self.now(), &self.config.site.timezone);
-            let added: Vec<(Mac, u32, DailyUsage)> = in_kernel
-                .iter()
-                .filter_map(|(key, s)| {
-                    let c = deleted.get(key).or_else(|| before.get(key))?;
-                    let add = DailyUsage {
-                        upload: quota::counter_delta(c.upload, s.seen.0),
-                        download: quota::counter_delta(c.download, s.seen.1),
-                    };
-                    (add.total() > 0).then_some((key.mac, day, add))
-                })
-                .collect();
-            if !added.is_empty() {
-                self.store.record_pass(&[], &added)?;
-                count_bytes(&added);
+            let rest = usage_rows(&in_kernel, day, |key, s| {
+                let last = deleted.get(key)?;
+                let (up0, down0) = before.get(key).map_or(s.seen, |c| (c.upload, c.download));
+                Some((
+                    quota::counter_delta(last.upload, up0),
+                    quota::counter_delta(last.download, down0),
+                ))
+            });
+            if !rest.is_empty() {
+                self.store.record_pass(&[], &rest)?;
+                count_bytes(&rest);
                 self.store.flush().await?;
             }
         }
@@ -356,4 +370,21 @@ impl Gateway {
         self.revoke_many(&due, "session time over").await?;
         Ok(next)
     }
+}
+
+/// Usage rows (MAC, day, bytes) of the ended sessions still in the kernel;
+/// `delta` gives a session's (upload, download) bytes, `None` to skip it.
+fn usage_rows(
+    in_kernel: &[(DeviceKey, &Session)],
+    day: u32,
+    delta: impl Fn(&DeviceKey, &Session) -> Option<(u64, u64)>,
+) -> Vec<(Mac, u32, DailyUsage)> {
+    in_kernel
+        .iter()
+        .filter_map(|(key, s)| {
+            let (upload, download) = delta(key, s)?;
+            let add = DailyUsage { upload, download };
+            (add.total() > 0).then_some((key.mac, day, add))
+        })
+        .collect()
 }
