@@ -64,3 +64,35 @@ impl Clock for OffsetClock {
         SystemClock.now() + self.offset
     }
 }
+
+/// A test clock that can jump: the file at `path` holds unix seconds, and the
+/// clock reads that value plus the wall-clock seconds since the file was last
+/// written, so a test that rewrites it plays a router whose clock NTP (or a
+/// spoofer) just set. Read on every call: tests only (`DESAWIFI_TEST_NOW=/path`).
+#[derive(Debug)]
+pub struct FileClock {
+    path: std::path::PathBuf,
+}
+
+impl FileClock {
+    pub fn new(path: impl Into<std::path::PathBuf>) -> FileClock {
+        FileClock { path: path.into() }
+    }
+}
+
+impl Clock for FileClock {
+    fn now(&self) -> i64 {
+        let set = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok());
+        let written = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64);
+        match (set, written) {
+            (Some(set), Some(written)) => set + (SystemClock.now() - written).max(0),
+            _ => SystemClock.now(),
+        }
+    }
+}

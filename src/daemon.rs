@@ -185,11 +185,20 @@ pub async fn firewall_clear(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Test hook: the environment variable that starts the daemon's clock at a
-/// given unix time (so tests watch local midnight pass in seconds).
+/// given unix time (so tests watch local midnight pass in seconds), or, as
+/// an absolute path, names a file whose unix time the clock follows (a test
+/// rewrites it to make the clock jump: `clock::FileClock`).
 pub const TEST_NOW_ENV: &str = "DESAWIFI_TEST_NOW";
 
 fn clock() -> anyhow::Result<Arc<dyn Clock>> {
     match std::env::var(TEST_NOW_ENV) {
+        Ok(v) if v.starts_with('/') => {
+            tracing::warn!(
+                file = v,
+                "{TEST_NOW_ENV} names a file: the clock follows it (tests only)"
+            );
+            Ok(Arc::new(crate::clock::FileClock::new(v)))
+        }
         Ok(v) => {
             let start: i64 = v
                 .parse()

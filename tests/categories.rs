@@ -104,7 +104,8 @@ fn start_daemon(v: &Village, quota: &str) -> (Daemon, AdminClient, String) {
     let d = Daemon::start(
         v,
         &format!(
-            "[admin]\nlisten = \"{ADMIN_ADDR}\"\nmetrics_token = \"{METRICS_TOKEN}\"\n{quota}"
+            "[admin]\nlisten = \"{ADMIN_ADDR}\"\nmetrics_token = \"{METRICS_TOKEN}\"\n{quota}\n\
+             [usage]\npublish_every = \"1s\"\npublish_min_devices = 1\n"
         ),
     );
     add_user(&d, ADMIN.0, "admin", ADMIN.1);

@@ -363,3 +363,36 @@ async fn expired_sessions_are_pruned_at_the_next_login() {
     assert_eq!(store.admin_session(&token_hash(&old.token)).unwrap(), None);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_logins_is_refused_at_once_not_queued() {
+    let (acc, _clock, _store, dir) = accounts("burst");
+    acc.add_user("ani", Role::Admin, "kelapa-muda-1", "cli")
+        .unwrap();
+    // Eight logins at once from eight addresses (no per-address lock helps).
+    let tries = (1..=8u8).map(|n| {
+        let acc = acc.clone();
+        tokio::spawn(async move {
+            let peer = IpAddr::from([198, 51, 100, 100 + n]);
+            acc.login("ani", "wrong-password", peer).await
+        })
+    });
+    let mut busy = 0;
+    let mut checked = 0;
+    for t in tries.collect::<Vec<_>>() {
+        match t.await.unwrap() {
+            Err(LoginError::Locked {
+                retry_after_secs: 1,
+            }) => busy += 1,
+            Err(LoginError::Invalid) => checked += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(checked >= 1, "at least one was checked");
+    assert!(
+        busy >= 1,
+        "the others were refused, not queued: {busy} busy"
+    );
+    assert_eq!(busy + checked, 8);
+    let _ = std::fs::remove_dir_all(&dir);
+}

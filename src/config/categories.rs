@@ -39,6 +39,14 @@ pub struct Category {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Usage {
     pub categories: Vec<Category>,
+    // --- issue 22, item 11 (holesapp): when category totals are published ---
+    /// `[usage] publish_every`: category bytes reach the store, the API, the
+    /// console and `/metrics` at most this often (default "1h").
+    pub publish_every: std::time::Duration,
+    /// `[usage] publish_min_devices`: ... and only once this many devices
+    /// moved traffic in the window (default 3; 1..=1000).
+    pub publish_min_devices: u32,
+    // --- end of issue 22, item 11 ---
 }
 
 impl Usage {
@@ -66,6 +74,9 @@ pub(super) struct RawUsage {
     categories_file: Option<Text>,
     free: Option<Vec<Text>>,
     local: BTreeMap<String, Vec<Text>>,
+    // issue 22, item 11 (holesapp)
+    publish_every: Option<Text>,
+    publish_min_devices: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -148,7 +159,11 @@ pub fn parse_list(text: &str, path: &Path) -> Result<Usage, ConfigError> {
             domains,
         });
     }
-    Ok(Usage { categories })
+    Ok(Usage {
+        categories,
+        publish_every: std::time::Duration::from_secs(3600),
+        publish_min_devices: 3,
+    })
 }
 
 /// `[usage]` -> the categories: the list (shipped or `categories_file`,
@@ -202,6 +217,34 @@ pub(super) fn usage(raw: RawUsage, config_path: &Path) -> Result<Usage, ConfigEr
         for c in usage.categories.iter_mut() {
             c.free = free.iter().any(|f| f.0 == c.id);
         }
+    }
+    // issue 22, item 11 (holesapp): the category publication window.
+    if let Some(every) = &raw.publish_every {
+        usage.publish_every = super::parse_duration(&every.0)
+            .ok()
+            .filter(|d| *d <= std::time::Duration::from_secs(86_400))
+            .ok_or_else(|| {
+                invalid(
+                    config_path,
+                    "usage.publish_every",
+                    format!(
+                        "{:?} is not a duration of at most a day (try \"1h\")",
+                        every.0
+                    ),
+                )
+            })?;
+    }
+    if let Some(n) = raw.publish_min_devices {
+        usage.publish_min_devices = u32::try_from(n)
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                invalid(
+                    config_path,
+                    "usage.publish_min_devices",
+                    format!("{n} is not between 1 and 1000 (try 3)"),
+                )
+            })?;
     }
     Ok(usage)
 }
@@ -331,5 +374,26 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("c.toml: category[0].id:"), "{e}");
+    }
+
+    #[test]
+    fn the_publication_window_has_defaults_and_bounds() {
+        let u = usage(RawUsage::default(), Path::new("x.toml")).unwrap();
+        assert_eq!(u.publish_every, std::time::Duration::from_secs(3600));
+        assert_eq!(u.publish_min_devices, 3);
+        let raw: RawUsage =
+            toml::from_str("publish_every = \"10m\"\npublish_min_devices = 5\n").unwrap();
+        let u = usage(raw, Path::new("x.toml")).unwrap();
+        assert_eq!(u.publish_every, std::time::Duration::from_secs(600));
+        assert_eq!(u.publish_min_devices, 5);
+        for (text, key) in [
+            ("publish_every = \"2d\"\n", "usage.publish_every"),
+            ("publish_every = \"soon\"\n", "usage.publish_every"),
+            ("publish_min_devices = 0\n", "usage.publish_min_devices"),
+        ] {
+            let raw: RawUsage = toml::from_str(text).unwrap();
+            let e = usage(raw, Path::new("x.toml")).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("x.toml: {key}: ")), "{e}");
+        }
     }
 }

@@ -21,9 +21,14 @@ use mirror::{Delta, Mirror, Touched};
 const MAX_BATCH: usize = 4096;
 
 enum Request {
-    Changes(Vec<Change>, oneshot::Sender<Result<(), FirewallError>>),
+    Changes(Vec<Change>, oneshot::Sender<Result<Deleted, FirewallError>>),
     Reconcile(Policy, oneshot::Sender<Result<KernelState, FirewallError>>),
 }
+
+/// The counters of the device elements a batch deleted, read as the kernel
+/// deleted them (`netlink::DeleteWatch`); empty when they could not be read
+/// (the caller then uses the counters it read before).
+pub type Deleted = std::collections::BTreeMap<DeviceKey, super::DeviceCounters>;
 
 /// A cheap, cloneable way to ask the firewall task for work.
 #[derive(Clone)]
@@ -190,7 +195,7 @@ impl Firewall {
     /// Apply a burst of admits, revokes and rate changes: at most one tc
     /// batch, then one nft element batch. The last change for a device wins.
     #[instrument(skip_all, fields(changes = changes.len()))]
-    async fn apply_changes(&mut self, changes: &[Change]) -> Result<(), FirewallError> {
+    async fn apply_changes(&mut self, changes: &[Change]) -> Result<Deleted, FirewallError> {
         // What each device touched becomes; the rest of the mirror stays as
         // it is, so a batch costs O(changes · log n), not a copy of the mirror.
         let mut touched = Touched::new();
@@ -219,13 +224,21 @@ impl Firewall {
             admit_ips,
         } = self.online.delta(&touched);
         if revoke.is_empty() && admit.is_empty() {
-            return Ok(());
+            return Ok(Deleted::new());
         }
         let admit_slots: Vec<(DeviceKey, u16)> = admit
             .iter()
             .filter_map(|k| touched.get(k).copied().flatten().map(|slot| (*k, slot)))
             .collect();
         let admit_ips: Vec<Ipv4Addr> = admit_ips.iter().map(|(ip, _)| *ip).collect();
+        // Deleted elements' counters come back with the commit (issue 22, item 12).
+        let watch = if revoke.is_empty() {
+            None
+        } else {
+            super::netlink::DeleteWatch::open()
+                .map_err(|e| debug!(error = %e, "no deletion notices: counters read before"))
+                .ok()
+        };
         let doc = render::device_changes(&revoke, &revoke_ips, &admit_slots, &admit_ips);
         let applying = Instant::now();
         let applied = self.nft.apply(&doc).await;
@@ -240,7 +253,14 @@ impl Firewall {
                     "firewall batch applied"
                 );
                 self.online.apply(&touched);
-                Ok(())
+                let deleted = watch.and_then(|w| {
+                    w.deleted(super::TABLE)
+                        .map_err(
+                            |e| warn!(error = %e, "deletion notices lost: counters read before"),
+                        )
+                        .ok()
+                });
+                Ok(deleted.map(|s| s.counters()).unwrap_or_default())
             }
             Err(e) => {
                 // Our mirror may be wrong (someone flushed the table?): re-read it.
@@ -263,16 +283,17 @@ impl Firewall {
 impl FirewallHandle {
     /// Let a device through (one element in the next batch).
     pub async fn admit(&self, device: OnlineDevice) -> Result<(), FirewallError> {
-        self.changes(vec![Change::Admit(device)]).await
+        self.changes(vec![Change::Admit(device)]).await.map(drop)
     }
 
     /// Make a device captive again.
     pub async fn revoke(&self, key: DeviceKey) -> Result<(), FirewallError> {
-        self.changes(vec![Change::Revoke(key)]).await
+        self.changes(vec![Change::Revoke(key)]).await.map(drop)
     }
 
-    /// Several changes, applied together (and with whatever else is queued).
-    pub async fn changes(&self, changes: Vec<Change>) -> Result<(), FirewallError> {
+    /// Several changes, applied together (and with whatever else is queued);
+    /// returns the counters of the device elements the batch deleted.
+    pub async fn changes(&self, changes: Vec<Change>) -> Result<Deleted, FirewallError> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Request::Changes(changes, tx))

@@ -71,10 +71,23 @@ pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
             ),
             Err(e) => warn!(error = %e, "accounting pass failed"),
         }
+        if let Err(e) = gw.save_clock_mark() {
+            warn!(error = %e, "saving the clock's high-water mark failed");
+        }
         let today = local_day(gw.now(), &gw.config().site.timezone);
-        if today != last_prune_day {
+        // Never while the clock is behind; a jump into the future prunes at
+        // most two days' worth (`time_guard.rs`).
+        let prune_at = match (today != last_prune_day).then(|| gw.prune_time()) {
+            None => None,
+            Some(Ok(at)) => at,
+            Some(Err(e)) => {
+                warn!(error = %e, "saving the prune clock failed");
+                None
+            }
+        };
+        if let Some(at) = prune_at {
             last_prune_day = today;
-            let cutoff = local_day(gw.now() - KEEP_DAYS * 86_400, &gw.config().site.timezone);
+            let cutoff = local_day(at - KEEP_DAYS * 86_400, &gw.config().site.timezone);
             match gw.store.prune_usage(cutoff) {
                 Ok(n) if n > 0 => info!(removed = n, before = cutoff, "old daily usage pruned"),
                 Ok(_) => {}
@@ -83,7 +96,7 @@ pub async fn run(gw: Arc<Gateway>, cancel: CancellationToken) {
             if let Err(e) = gw.store.prune_category_usage(cutoff) {
                 warn!(error = %e, "pruning category usage failed");
             }
-            if let Err(e) = gw.forget_old_devices().await {
+            if let Err(e) = gw.forget_old_devices(at).await {
                 warn!(error = %e, "forgetting old devices failed");
             }
         }
@@ -164,6 +177,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
     let config = gw.config();
     gw.account_categories(
         &counted.categories,
+        &kernel,
         local_day(gw.now(), &config.site.timezone),
     )?;
     let site = gw.quota();

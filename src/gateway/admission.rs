@@ -32,6 +32,13 @@ impl Gateway {
     /// [`Gateway::admit`]'s work; also says whether a new session started
     /// (not a re-tap while online), for the metrics.
     async fn admit_device(&self, mac: Mac, ip: Ipv4Addr) -> Result<(Session, bool), GatewayError> {
+        // Refuse first (block, hours, quota): a refused login must not
+        // evict anyone to make room (issue 22, item 9).
+        {
+            let device = self.store.device(&mac)?;
+            let device = device.unwrap_or_else(|| Device::new(mac, self.now()));
+            self.may_log_in(&device, self.now())?;
+        }
         self.make_room(mac, ip).await?;
         let now = self.now();
         let mut new_session = false;
@@ -41,19 +48,11 @@ impl Gateway {
                 .store
                 .device(&mac)?
                 .unwrap_or_else(|| Device::new(mac, now));
-            if device.blocked {
-                return Err(GatewayError::Blocked(mac));
-            }
-            // Trusted devices keep no hours and no session time (`trusted.rs`).
+            let (closes, standing) = self.may_log_in(&device, now)?;
             let trusted = self.is_trusted(&mac);
-            let closes = if trusted { None } else { self.closing_time()? };
             let site = self.quota();
             let day = domain::local_day(now, &self.config().site.timezone);
-            let used = self.used_today(&mac, day)?;
-            let standing = Limits::new(&site, &self.device_quota(&device)).standing(used);
-            if standing == Standing::Cut {
-                return Err(GatewayError::QuotaUsed(mac));
-            }
+            let before = device.clone();
             let mut changes = Vec::new();
             let mut session = match device.session.take().filter(|s| s.ends > now) {
                 Some(s) if s.ip == ip && s.standing != Standing::Cut => s,
@@ -107,6 +106,11 @@ impl Gateway {
             changes.push(Change::Admit(online));
             device.ip = Some(ip);
             device.session = Some(session.clone());
+            if device == before && session.standing == standing {
+                // A re-tap while online changes nothing: nothing is written,
+                // flushed, sent to the kernel or logged (issue 22, item 6).
+                return Ok((session, false));
+            }
             self.store.put_device(&device)?;
             records.wrote(&device);
             (session, changes)
@@ -120,6 +124,33 @@ impl Gateway {
         info!(mac = %mac, ip = %ip, ends = session.ends, "device online");
         self.wake.notify_one();
         Ok((session, new_session))
+    }
+
+    /// May `device` log in at `now`? Refused while blocked, outside the
+    /// opening hours (trusted devices keep none) or with today's quota used;
+    /// else the close that caps the session and the standing it starts with.
+    fn may_log_in(
+        &self,
+        device: &Device,
+        now: i64,
+    ) -> Result<(Option<i64>, Standing), GatewayError> {
+        let mac = device.mac;
+        if device.blocked {
+            return Err(GatewayError::Blocked(mac));
+        }
+        // Trusted devices keep no hours and no session time (`trusted.rs`).
+        let closes = if self.is_trusted(&mac) {
+            None
+        } else {
+            self.closing_time()?
+        };
+        let day = domain::local_day(now, &self.config().site.timezone);
+        let used = self.used_today(&mac, day)?;
+        let standing = Limits::new(&self.quota(), &self.device_quota(device)).standing(used);
+        if standing == Standing::Cut {
+            return Err(GatewayError::QuotaUsed(mac));
+        }
+        Ok((closes, standing))
     }
 
     /// Set (or clear, with the default) a device's quota overrides. Takes
@@ -204,15 +235,20 @@ impl Gateway {
     /// Make several devices captive at once (expiry, idle): one counter read,
     /// one store transaction, one firewall batch.
     ///
-    /// What the kernel counted since the last accounting pass is added to the
-    /// day before the elements (and their counters) go; the sessions are
-    /// already out of the store, so no pass counts those bytes again.
+    /// The sessions' end and what the kernel counted since the last pass are
+    /// flushed together (no pass counts those bytes again); then the elements
+    /// go, and what they counted between that read and the delete itself is
+    /// added too.
     pub async fn revoke_many(&self, macs: &[Mac], reason: &str) -> Result<(), GatewayError> {
         let mut ended = Vec::new();
         for &mac in macs {
             if let Some(session) = self.end_session(mac, reason)? {
                 ended.push((mac, session));
             }
+        }
+        if ended.is_empty() {
+            // Nothing ended (a captive phone's logout): nothing to flush.
+            return Ok(());
         }
         {
             // Counted below from the written counters, so no longer "unsaved".
@@ -234,28 +270,32 @@ impl Gateway {
                 )
             })
             .collect();
-        if !in_kernel.is_empty() {
-            let counters = self.firewall.counters().await?.devices;
-            let day = domain::local_day(self.now(), &self.config().site.timezone);
-            let added: Vec<(Mac, u32, DailyUsage)> = in_kernel
-                .iter()
-                .filter_map(|(key, s)| {
-                    let c = counters.get(key)?;
-                    let add = DailyUsage {
-                        upload: quota::counter_delta(c.upload, s.seen.0),
-                        download: quota::counter_delta(c.download, s.seen.1),
-                    };
-                    (add.total() > 0).then_some((key.mac, day, add))
-                })
-                .collect();
-            if !added.is_empty() {
-                self.store.record_pass(&[], &added)?;
-                count_bytes(&added);
-            }
+        let day = domain::local_day(self.now(), &self.config().site.timezone);
+        // What the kernel counted up to now goes with the sessions' end, in
+        // one flush (a power cut never loses bytes a page has shown).
+        let before = if in_kernel.is_empty() {
+            Default::default()
+        } else {
+            self.firewall.counters().await?.devices
+        };
+        let added = usage_rows(&in_kernel, day, |key, s| {
+            let c = before.get(key)?;
+            Some((
+                quota::counter_delta(c.upload, s.seen.0),
+                quota::counter_delta(c.download, s.seen.1),
+            ))
+        });
+        if !added.is_empty() {
+            self.store.record_pass(&[], &added)?;
+            count_bytes(&added);
         }
         self.store.flush().await?;
         if !in_kernel.is_empty() {
-            self.firewall
+            // The rest, from the counters the kernel sends as it deletes the
+            // elements: a phone moving bytes right up to its logout has every
+            // byte counted (issue 22, item 12).
+            let deleted = self
+                .firewall
                 .changes(
                     in_kernel
                         .iter()
@@ -263,6 +303,19 @@ impl Gateway {
                         .collect(),
                 )
                 .await?;
+            let rest = usage_rows(&in_kernel, day, |key, s| {
+                let last = deleted.get(key)?;
+                let (up0, down0) = before.get(key).map_or(s.seen, |c| (c.upload, c.download));
+                Some((
+                    quota::counter_delta(last.upload, up0),
+                    quota::counter_delta(last.download, down0),
+                ))
+            });
+            if !rest.is_empty() {
+                self.store.record_pass(&[], &rest)?;
+                count_bytes(&rest);
+                self.store.flush().await?;
+            }
         }
         for (mac, session) in &ended {
             info!(mac = %mac, ip = %session.ip, reason, "device captive");
@@ -317,4 +370,21 @@ impl Gateway {
         self.revoke_many(&due, "session time over").await?;
         Ok(next)
     }
+}
+
+/// Usage rows (MAC, day, bytes) of the ended sessions still in the kernel;
+/// `delta` gives a session's (upload, download) bytes, `None` to skip it.
+fn usage_rows(
+    in_kernel: &[(DeviceKey, &Session)],
+    day: u32,
+    delta: impl Fn(&DeviceKey, &Session) -> Option<(u64, u64)>,
+) -> Vec<(Mac, u32, DailyUsage)> {
+    in_kernel
+        .iter()
+        .filter_map(|(key, s)| {
+            let (upload, download) = delta(key, s)?;
+            let add = DailyUsage { upload, download };
+            (add.total() > 0).then_some((key.mac, day, add))
+        })
+        .collect()
 }

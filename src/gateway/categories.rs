@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tracing::{debug, info};
 
-use super::{Gateway, GatewayError};
+use super::{category_window, Gateway, GatewayError};
 use crate::config::Config;
 use crate::domain::DailyUsage;
 use crate::firewall::{CategoryCounters, CategoryRule};
@@ -85,9 +85,14 @@ impl Gateway {
     /// Add what the category counters moved since the last pass to `day`.
     /// The first pass after start-up only takes the counters as they are (a
     /// restart loses at most one interval, like daily usage).
+    ///
+    /// The bytes wait for their publication window (`category_window.rs`):
+    /// the store, the API, the console and `/metrics` see them together,
+    /// per window and only with enough devices active in it (issue 22, item 11).
     pub(super) fn account_categories(
         &self,
         kernel: &CategoryCounters,
+        devices: &BTreeMap<crate::firewall::DeviceKey, crate::firewall::DeviceCounters>,
         day: u32,
     ) -> Result<(), GatewayError> {
         let mut seen = self.category_seen.lock().expect("category lock");
@@ -106,14 +111,47 @@ impl Gateway {
                 added.push((id.clone(), delta));
             }
         }
-        if !added.is_empty() {
-            self.store.add_category_usage(day, &added)?;
-            for (id, d) in &added {
-                crate::telemetry::category_bytes(id, d.download, d.upload);
-            }
-            debug!(categories = added.len(), "category usage added");
-        }
         *seen = Some(kernel.clone());
+        drop(seen);
+        let due = {
+            let mut window = self.category_window.lock().expect("category window");
+            let mut active = Vec::new();
+            let counts: BTreeMap<_, u64> = devices
+                .iter()
+                .map(|(k, c)| (*k, c.upload.saturating_add(c.download)))
+                .collect();
+            for (key, total) in &counts {
+                if window.last_counts.get(key).is_some_and(|last| total > last) {
+                    active.push(key.mac);
+                }
+            }
+            window.last_counts = counts;
+            let usage = &self.config().usage;
+            window.add(
+                day,
+                self.now(),
+                added,
+                active,
+                usage.publish_every.as_secs() as i64,
+                usage.publish_min_devices as usize,
+            )
+        };
+        for publication in due {
+            self.publish_categories(publication)?;
+        }
+        Ok(())
+    }
+
+    /// Write a window's category bytes to their day and to the telemetry.
+    pub(super) fn publish_categories(
+        &self,
+        (day, added): category_window::Publication,
+    ) -> Result<(), GatewayError> {
+        self.store.add_category_usage(day, &added)?;
+        for (id, d) in &added {
+            crate::telemetry::category_bytes(id, d.download, d.upload);
+        }
+        debug!(categories = added.len(), day, "category usage published");
         Ok(())
     }
 

@@ -11,9 +11,9 @@ use super::{Gateway, GatewayError};
 use crate::domain::{self, Device, QuotaOverride};
 
 impl Gateway {
-    /// Forget the devices not seen for `forget_after`; returns how many went.
-    pub async fn forget_old_devices(&self) -> Result<usize, GatewayError> {
-        let now = self.now();
+    /// Forget the devices not seen for `forget_after` at `now` (the prune
+    /// clock, `time_guard.rs`); returns how many went.
+    pub async fn forget_old_devices(&self, now: i64) -> Result<usize, GatewayError> {
         let tz = &self.config().site.timezone;
         let forget_after = self.config().store.forget_after.as_secs() as i64;
         let cutoff = now - forget_after;

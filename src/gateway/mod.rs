@@ -14,6 +14,7 @@
 pub mod accounting;
 mod admission;
 mod categories;
+mod category_window;
 mod forget;
 mod garden;
 mod quiz;
@@ -22,6 +23,7 @@ mod reports;
 mod schedule;
 mod sessions;
 mod slots;
+mod time_guard;
 mod trusted;
 
 pub use categories::CategoryDay;
@@ -123,7 +125,8 @@ pub struct Gateway {
     quiz_pruned: std::sync::atomic::AtomicU32,
     store: Store,
     firewall: FirewallHandle,
-    clock: Arc<dyn Clock>,
+    /// The injected clock, held to the store's high-water mark (`time_guard.rs`).
+    time: time_guard::TimeGuard,
     /// Serializes read-modify-write of device records (not the firewall apply,
     /// so concurrent logins still coalesce into one nft batch), and guards
     /// what goes with them (the shaping slots).
@@ -135,6 +138,8 @@ pub struct Gateway {
     unsaved: Mutex<HashMap<Mac, Unsaved>>,
     /// The category counters the last accounting pass saw (site-wide, never per device).
     category_seen: Mutex<Option<crate::firewall::CategoryCounters>>,
+    /// Category bytes not yet published (`category_window.rs`).
+    category_window: Mutex<category_window::CategoryWindow>,
     /// The usage categories that cost no quota now (the config's, until an admin changes them).
     free: RwLock<std::collections::BTreeSet<String>>,
     /// The regency policy's walled-garden additions (on top of the config's).
@@ -267,6 +272,10 @@ impl Gateway {
                 .map(schedule::schedule_of_record)
                 .unwrap_or_else(|| config.schedule.clone()),
         );
+        let clock_record = store
+            .clock()?
+            .map_or((0, 0), |c| (c.high_water, c.prune_clock));
+        let tz = config.site.timezone.clone();
         let gw = Arc::new(Gateway {
             config: tokio::sync::watch::Sender::new(config),
             quota,
@@ -276,7 +285,7 @@ impl Gateway {
             quiz_pruned: std::sync::atomic::AtomicU32::new(0),
             store,
             firewall,
-            clock,
+            time: time_guard::TimeGuard::new(clock, tz, clock_record),
             records: Mutex::new(Records {
                 slots: vec![false; slot_count as usize],
                 ..Records::default()
@@ -284,6 +293,7 @@ impl Gateway {
             wake: Notify::new(),
             unsaved: Mutex::default(),
             category_seen: Mutex::default(),
+            category_window: Mutex::default(),
             free,
             policy_garden,
         });
@@ -374,9 +384,42 @@ impl Gateway {
         Ok((old, new))
     }
 
-    /// Unix seconds, from the injected clock.
+    /// Unix seconds, from the injected clock, held to the high-water mark
+    /// (`time_guard.rs`: never before the last time seen, never past the
+    /// last known day while the clock is behind).
     pub fn now(&self) -> i64 {
-        self.clock.now()
+        self.time.read().now
+    }
+
+    /// Is the router's clock behind the last time seen (no RTC, NTP not yet
+    /// answered)? Usage counts against the last known day meanwhile.
+    pub fn clock_behind(&self) -> bool {
+        self.time.read().behind
+    }
+
+    /// Save the time high-water mark when it moved far enough (each
+    /// accounting pass; flushed with the pass's writes).
+    fn save_clock_mark(&self) -> Result<(), GatewayError> {
+        if let Some((high_water, prune_clock)) = self.time.mark_to_save() {
+            self.store.put_clock(&crate::store::ClockRecord {
+                high_water,
+                prune_clock,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The time a prune may use (`None` while the clock is behind; never
+    /// more than two days past the last prune's), saved in the store.
+    fn prune_time(&self) -> Result<Option<i64>, GatewayError> {
+        let Some((at, (high_water, prune_clock))) = self.time.prune_time() else {
+            return Ok(None);
+        };
+        self.store.put_clock(&crate::store::ClockRecord {
+            high_water,
+            prune_clock,
+        })?;
+        Ok(Some(at))
     }
 
     /// Make the kernel's table equal to what the store says, in one transaction.
@@ -439,8 +482,20 @@ impl Gateway {
         })
     }
 
-    /// Flush the store (shutdown).
+    /// Flush the store (shutdown), with the time high-water mark and the
+    /// category bytes still waiting for their window.
     pub fn flush_blocking(&self) -> Result<(), GatewayError> {
+        let waiting = self.category_window.lock().expect("category window").take();
+        if let Some(publication) = waiting {
+            self.publish_categories(publication)?;
+        }
+        let _ = self.now();
+        if let Some((high_water, prune_clock)) = self.time.mark_to_save_now() {
+            self.store.put_clock(&crate::store::ClockRecord {
+                high_water,
+                prune_clock,
+            })?;
+        }
         Ok(self.store.flush_blocking()?)
     }
 }

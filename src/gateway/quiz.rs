@@ -18,8 +18,9 @@ use crate::store::{QuizDayStats, QuizDeviceDay};
 pub enum QuizOutcome {
     /// Right: this many bonus bytes were added (0 if earned already today).
     Right { bonus: u64 },
-    /// Wrong: nothing earned.
-    Wrong,
+    /// Wrong: nothing earned; this many attempts are left today (while any
+    /// are, the page must not give the right answer away).
+    Wrong { attempts_left: u32 },
     /// Today's attempts are used (a repost, a second answer): nothing counted.
     NoAttemptsLeft,
 }
@@ -84,7 +85,13 @@ impl Gateway {
             if right {
                 QuizOutcome::Right { bonus }
             } else {
-                QuizOutcome::Wrong
+                QuizOutcome::Wrong {
+                    attempts_left: self
+                        .config()
+                        .quiz
+                        .attempts_per_day
+                        .saturating_sub(q.attempts),
+                }
             }
         };
         self.store.flush().await?;

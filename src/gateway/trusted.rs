@@ -146,6 +146,12 @@ impl Gateway {
 
     /// Admit every trusted device the neighbour table shows on the LAN that
     /// is not online at that address yet. Returns how many were admitted.
+    ///
+    /// Forged ARP (issue 22, item 8): a device online at an address the
+    /// table still maps to its MAC stays there (the address last confirmed
+    /// from that MAC), so a forged entry elsewhere cannot move its session;
+    /// and one device that cannot be admitted (its forged address is
+    /// another phone's) is skipped, never stopping the others.
     pub async fn admit_present_trusted(&self) -> Result<usize, GatewayError> {
         let trusted = self.trusted_devices();
         if trusted.is_empty() {
@@ -155,17 +161,17 @@ impl Gateway {
         let present = crate::neighbor::entries(lan);
         let mut admitted = 0;
         for (mac, _) in trusted {
-            let Some(ip) = newest_address(&present, mac) else {
-                continue;
-            };
-            let online_here = self
+            let held = self
                 .store
                 .device(&mac)?
                 .and_then(|d| d.session)
-                .is_some_and(|s| s.ip == ip && s.ends > self.now());
-            if online_here {
+                .filter(|s| s.ends > self.now());
+            if held.is_some_and(|s| present.contains(&(s.ip, mac))) {
                 continue;
             }
+            let Some(ip) = newest_address(&present, mac) else {
+                continue;
+            };
             match self.admit(mac, ip).await {
                 Ok(_) => {
                     admitted += 1;
@@ -175,7 +181,12 @@ impl Gateway {
                 Err(e @ (GatewayError::Blocked(_) | GatewayError::Full(_))) => {
                     tracing::debug!(mac = %mac, error = %e, "trusted device not admitted")
                 }
-                Err(e) => return Err(e),
+                Err(e @ GatewayError::Store(_)) => return Err(e),
+                // The address is another device's (a forged neighbour entry?)
+                // or the firewall refused: skip this one, carry on.
+                Err(e) => {
+                    tracing::warn!(mac = %mac, ip = %ip, error = %e, "trusted device not admitted")
+                }
             }
         }
         Ok(admitted)

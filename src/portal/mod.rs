@@ -8,6 +8,7 @@
 //! header-read time, body size and body time.
 
 mod hours;
+mod limit;
 mod origin;
 mod pages;
 pub mod quiz;
@@ -75,6 +76,8 @@ pub struct Portal {
     next_conn: AtomicU64,
     /// The text of `/proc/net/arp` to use instead of the kernel's (fuzzing only).
     neighbours: Option<String>,
+    /// The per-device limit on the forms (`limit.rs`).
+    posts: limit::PostLimit,
 }
 
 impl Portal {
@@ -87,6 +90,7 @@ impl Portal {
             conns: Arc::new(Mutex::new(HashMap::new())),
             next_conn: AtomicU64::new(0),
             neighbours: None,
+            posts: limit::PostLimit::default(),
         })
     }
 

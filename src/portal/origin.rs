@@ -1,5 +1,5 @@
-//! Same-origin forms: `POST /login` and `POST /logout` change a device's
-//! state, so a page on another site must not be able to submit them (a
+//! Same-origin forms: `POST /login`, `POST /logout` and `POST /quiz` change
+//! a device's state (the quiz: its one attempt of the day), so a page on another site must not be able to submit them (a
 //! hidden form on any web page would otherwise log the phone out).
 //!
 //! A request is refused when `Sec-Fetch-Site` says `cross-site`, or when

@@ -108,7 +108,18 @@ pub async fn answer(
                 q.explanation(lang)
             ),
         ),
-        QuizOutcome::Wrong => (
+        // Attempts left: neither the right answer nor the explanation (which
+        // names it), or the next attempt would be paid for (issue 22, item 10).
+        QuizOutcome::Wrong { attempts_left } if attempts_left > 0 => (
+            hyper::StatusCode::OK,
+            ui.text(lang, "quiz_wrong_title").to_owned(),
+            ui.text_with(
+                lang,
+                "quiz_wrong_retry",
+                &[("left", &attempts_left.to_string())],
+            ),
+        ),
+        QuizOutcome::Wrong { .. } => (
             hyper::StatusCode::OK,
             ui.text(lang, "quiz_wrong_title").to_owned(),
             format!(

@@ -49,13 +49,14 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
     }
     let client = identify(portal, peer);
     let lang = query_lang(req.uri().query()).unwrap_or(config.site.language);
-    if req.method() == Method::POST && matches!(req.uri().path(), "/login" | "/logout") {
+    if req.method() == Method::POST && matches!(req.uri().path(), "/login" | "/logout" | "/quiz") {
         let hosts: Vec<&str> = [portal_host.as_str()]
             .into_iter()
             .chain(public_name)
             .collect();
         if let Some(why) = super::origin::cross_site(req.headers(), &hosts) {
-            warn!(?why, "cross-site form refused");
+            // Debug only: a page posting in a loop must not fill the journal.
+            tracing::debug!(?why, "cross-site form refused");
             return message(
                 portal,
                 StatusCode::FORBIDDEN,
@@ -75,21 +76,21 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
         (&Method::GET | &Method::HEAD, "/privasi") => {
             Ok(html(StatusCode::OK, super::pages::privacy(portal, lang)))
         }
-        (&Method::POST, "/login") => {
+        (&Method::POST, path @ ("/login" | "/quiz" | "/logout")) => {
+            let path = path.to_owned();
             match read_form(req, config.portal.max_body.0 as usize).await {
-                Ok(form) => login(portal, &client, form_lang(&form).unwrap_or(lang)).await,
+                Ok(form) => {
+                    let lang = form_lang(&form).unwrap_or(lang);
+                    match too_many(portal, &client, lang) {
+                        Some(resp) => Ok(resp),
+                        None if path == "/login" => login(portal, &client, lang).await,
+                        None if path == "/quiz" => quiz(portal, &client, &form, lang).await,
+                        None => logout(portal, &client, lang).await,
+                    }
+                }
                 Err(resp) => Ok(resp),
             }
         }
-        (&Method::POST, "/quiz") => match read_form(req, config.portal.max_body.0 as usize).await {
-            Ok(form) => quiz(portal, &client, &form, form_lang(&form).unwrap_or(lang)).await,
-            Err(resp) => Ok(resp),
-        },
-        (&Method::POST, "/logout") => match read_form(req, config.portal.max_body.0 as usize).await
-        {
-            Ok(form) => logout(portal, &client, form_lang(&form).unwrap_or(lang)).await,
-            Err(resp) => Ok(resp),
-        },
         (
             _,
             "/" | "/status" | "/api/captive" | "/info" | "/privasi" | "/login" | "/logout"
@@ -121,6 +122,24 @@ pub async fn handle(portal: &Portal, peer: SocketAddr, req: Request<Incoming>) -
     })
 }
 
+/// The per-device limit on the forms (`limit.rs`): a 429 page with
+/// `Retry-After` when this device posted too often, before anything is done.
+fn too_many(portal: &Portal, client: &Client, lang: Language) -> Option<Resp> {
+    let mac = client.mac?;
+    let wait = portal.posts.check(mac, std::time::Instant::now()).err()?;
+    tracing::debug!(mac = %mac, "portal form rate-limited");
+    let mut resp = message(
+        portal,
+        StatusCode::TOO_MANY_REQUESTS,
+        lang,
+        "busy_title",
+        "busy",
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    Some(resp)
+}
+
 fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, GatewayError> {
     let Some(mac) = client.mac else {
         return Ok(not_on_lan(portal, lang));
@@ -149,6 +168,7 @@ fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
         String::new()
     };
     notice.push_str(&uplink_notice(portal, lang));
+    notice.push_str(&clock_notice(portal, lang));
     let page = portal.ui.render(
         Page::Splash,
         lang,
@@ -209,7 +229,9 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
             ("data_left", &left),
             (
                 "notice_html",
-                &(uplink_notice(portal, lang) + &super::hours::closing_notice(portal, lang)),
+                &(uplink_notice(portal, lang)
+                    + &clock_notice(portal, lang)
+                    + &super::hours::closing_notice(portal, lang)),
             ),
             (
                 "quiz_html",
@@ -483,6 +505,16 @@ fn uplink_notice(portal: &Portal, lang: Language) -> String {
         "{} ({since_word} {hhmm})",
         portal.ui.text(lang, "uplink_down")
     ))
+}
+
+/// While the router's clock is behind the last time seen (no RTC, NTP not
+/// yet answered): the notice that today's quota is the last known day's
+/// and times shown are estimates. Empty otherwise.
+fn clock_notice(portal: &Portal, lang: Language) -> String {
+    if !portal.gateway.clock_behind() {
+        return String::new();
+    }
+    notice_html(portal, lang, "clock_behind")
 }
 
 fn message(portal: &Portal, code: StatusCode, lang: Language, title: &str, body: &str) -> Resp {

@@ -417,3 +417,22 @@ fn the_policy_in_force_is_pinned() {
     assert_eq!(admin.policy().unwrap(), Some(policy_record()));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const CLOCK_KEY: &[u8] = b"clock";
+const CLOCK: &[u8] = br#"{"high_water":1796558400,"prune_clock":1796515200}"#;
+
+#[test]
+fn the_clock_record_is_pinned() {
+    let (store, dir) = temp_store("clock");
+    let record = ClockRecord {
+        high_water: 1_796_558_400,
+        prune_clock: 1_796_515_200,
+    };
+    store.put_clock(&record).unwrap();
+    assert_bytes("clock", only(&store.settings), CLOCK_KEY, CLOCK);
+    store.settings.clear().unwrap();
+    assert_eq!(store.clock().unwrap(), None);
+    store.settings.insert(CLOCK_KEY, CLOCK).unwrap();
+    assert_eq!(store.clock().unwrap(), Some(record));
+    let _ = std::fs::remove_dir_all(&dir);
+}

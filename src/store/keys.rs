@@ -11,7 +11,8 @@
 //!   `free_categories` -> JSON list of category ids that cost no quota (the admin's choice);
 //!   `schedule` -> JSON of [`super::ScheduleRecord`] (opening hours);
 //!   `policy_garden` -> JSON list of CIDR blocks the regency policy adds to the walled garden;
-//!   `trusted` -> JSON list of MAC strings (devices online without a login)
+//!   `trusted` -> JSON list of MAC strings (devices online without a login);
+//!   `clock` -> JSON of [`super::ClockRecord`] (the time high-water mark, the prune clock)
 //! - tree `quiz`:    6 MAC bytes + day (u32 BE) -> JSON of [`super::QuizDeviceDay`] (pruned after its day)
 //! - tree `quiz_days`: day (u32 BE) -> JSON of [`super::QuizDayStats`] (counts by pillar, no device)
 //! - tree `users`:   username (UTF-8) -> JSON of [`super::UserRecord`] (role, argon2id PHC string, created)
@@ -42,6 +43,7 @@ pub const SETTING_FREE_CATEGORIES: &[u8] = b"free_categories";
 pub const SETTING_SCHEDULE: &[u8] = b"schedule";
 pub const SETTING_TRUSTED: &[u8] = b"trusted";
 pub const SETTING_POLICY_GARDEN: &[u8] = b"policy_garden";
+pub const SETTING_CLOCK: &[u8] = b"clock";
 pub const FLEET_POLICY: &[u8] = b"policy";
 
 pub fn parse_day(k: &[u8]) -> Option<u32> {

@@ -18,7 +18,7 @@ pub use accounts::{AdminSession, UserChange, UserRecord};
 pub use audit::AuditEntry;
 pub use policy::PolicyRecord;
 pub use quiz::{QuizCounts, QuizDayStats, QuizDeviceDay};
-pub use settings::{ScheduleRecord, SiteQuotaRecord, StoredDuration};
+pub use settings::{ClockRecord, ScheduleRecord, SiteQuotaRecord, StoredDuration};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -379,6 +379,21 @@ impl Store {
         }
         self.devices.remove(keys::device(mac))?;
         Ok(gone)
+    }
+
+    /// The clock's high-water mark and prune clock, if saved.
+    pub fn clock(&self) -> Result<Option<ClockRecord>, StoreError> {
+        self.settings
+            .get(keys::SETTING_CLOCK)?
+            .map(|v| keys::decode(&v, "settings/clock"))
+            .transpose()
+    }
+
+    /// Save the clock's record (not yet flushed; see [`Store::flush`]).
+    pub fn put_clock(&self, clock: &ClockRecord) -> Result<(), StoreError> {
+        self.settings
+            .insert(keys::SETTING_CLOCK, keys::encode(clock))?;
+        Ok(())
     }
 
     /// The opening hours an admin saved, if any (else the config file's apply).

@@ -54,6 +54,15 @@ impl From<StoredDuration> for Duration {
     }
 }
 
+/// The router's clock as the gateway last trusted it (issue 22, item 7;
+/// `gateway/time_guard.rs`): the high-water mark of time and the time the
+/// last prune used, both unix seconds (0: none yet).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockRecord {
+    pub high_water: i64,
+    pub prune_clock: i64,
+}
+
 /// The opening hours an admin saved (`PUT /api/schedule`): minutes after
 /// local midnight; both `None` means always open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
