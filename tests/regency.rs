@@ -386,6 +386,11 @@ fn an_officer_logs_in_and_sees_the_villages_trouble_first() {
         "{text}"
     );
     assert!(text.contains("Masuk sebagai ani"), "{text}");
+    // Yesterday's totals are the model's (288 steps of 1 MB and of 2 MB), and
+    // pendidikan (free) is 30 % of the categories.
+    for want in ["288 MB", "576 MB", "30 %"] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
     assert!(
         !tab.html().contains("<b>\""),
         "the village's markup is escaped"
