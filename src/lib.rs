@@ -8,6 +8,8 @@
 //! - **top** [`daemon`]: wires the rooms together (signals, shutdown order,
 //!   the control socket) and runs them until shutdown. [`doctor`]: is this box
 //!   ready (kernel, dnsmasq, interfaces, store, clock)? (`main.rs`: the CLI only.)
+//!   [`regency`]: the regency office's wiring (`bin/desawifi-regency.rs`):
+//!   its config, its own store and certificate, then `office::server`.
 //! - **edge**, never importing each other, never nft or tc:
 //!   - [`portal`]: hyper on the LAN: splash, login, status, RFC 8908 captive API, OS probes.
 //!   - [`admin`]: the regency's HTTPS room: JSON API, console, `/metrics`,
@@ -16,8 +18,9 @@
 //!     quota, schedule, ...; never importing a sibling), the surfaces above
 //!     them, the server on top. It reaches the store only through
 //!     [`store::AdminStore`] (its own trees).
-//!   - [`office`]: the regency office's data: a Prometheus-API client, the
-//!     villages overview and a village's 30 days, SVG charts (no gateway, no nft).
+//!   - [`office`]: the regency office: a Prometheus-API client, the villages
+//!     overview and a village's 30 days, SVG charts (no gateway, no nft, no
+//!     store), then its pages and HTTPS side (login through [`accounts`]).
 //! - **core** [`gateway`]: the only holder of store + firewall: admit, revoke,
 //!   overrides, the accounting pass, the reports every edge reads.
 //! - **kernel**:
@@ -65,6 +68,7 @@ pub mod policy;
 pub mod portal;
 pub mod power;
 pub mod quota;
+pub mod regency;
 pub mod shaping;
 pub mod store;
 pub mod telemetry;

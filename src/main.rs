@@ -335,7 +335,7 @@ fn user(verb: UserVerb) -> anyhow::Result<()> {
             role,
         } => {
             check_username(&username)?;
-            let password = read_password()?;
+            let password = desawifi::accounts::read_password()?;
             (
                 config,
                 Request::Add {
@@ -348,7 +348,7 @@ fn user(verb: UserVerb) -> anyhow::Result<()> {
         }
         UserVerb::Passwd { config, username } => {
             check_username(&username)?;
-            let password = read_password()?;
+            let password = desawifi::accounts::read_password()?;
             check_password(&password)?;
             (
                 config,
@@ -396,35 +396,6 @@ fn user(verb: UserVerb) -> anyhow::Result<()> {
         None => println!("{done}"),
     }
     Ok(())
-}
-
-/// The password from stdin: asked twice without echo on a terminal, else one line.
-fn read_password() -> anyhow::Result<String> {
-    use std::io::{BufRead, IsTerminal};
-    if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("Password: ").context("reading the password")?;
-        desawifi::accounts::check_password(&first)?;
-        let second =
-            rpassword::prompt_password("Password again: ").context("reading the password")?;
-        if first != second {
-            bail!("the two passwords differ");
-        }
-        return Ok(first);
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password from stdin")?;
-    let password = line
-        .strip_suffix('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .unwrap_or(&line)
-        .to_owned();
-    if password.is_empty() {
-        bail!("no password on stdin (give it as one line)");
-    }
-    Ok(password)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

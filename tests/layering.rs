@@ -35,7 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("kernel", &["firewall", "dnsmasq", "power"]),
     ("core", &["gateway"]),
     ("edge", &["portal", "admin", "office"]),
-    ("top", &["daemon", "doctor"]),
+    ("top", &["daemon", "doctor", "regency"]),
 ];
 
 /// The only edges between rooms of the same layer (the graph of them stays
@@ -70,6 +70,8 @@ const EDGE_DENIED: &[(&str, &str)] = &[
     ("office", "firewall"),
     ("office", "dnsmasq"),
     ("office", "shaping"),
+    // Its accounts come ready-made from the wiring (`regency`): no store.
+    ("office", "store"),
 ];
 
 /// Rooms with a stack of their own, bottom level first: (level, its files
@@ -401,6 +403,8 @@ fn every_room_has_a_layer() {
     }
     rooms.remove("lib");
     rooms.remove("main");
+    // src/bin/: the second program's CLI (`desawifi-regency`), like main.rs.
+    rooms.remove("bin");
     let missing: Vec<_> = rooms.iter().filter(|r| layer_of(r).is_none()).collect();
     assert!(
         missing.is_empty(),
@@ -801,4 +805,24 @@ fn no_room_re_exports_the_web_layer() {
         wrong.is_empty(),
         "web items re-exported outside src/web (name them where they live, crate::web::...):\n{wrong:#?}"
     );
+}
+
+/// The gateway's binary never names the regency office: the office's code
+/// stays out of it (fat LTO drops what `main.rs` and `daemon` never reach).
+#[test]
+fn the_gateway_binary_never_names_the_office() {
+    for file in ["main.rs", "daemon.rs"] {
+        let text = fs::read_to_string(src_dir().join(file)).unwrap();
+        for name in [
+            "regency::",
+            "office::",
+            "desawifi::regency",
+            "desawifi::office",
+        ] {
+            assert!(
+                !text.contains(name),
+                "src/{file} names {name}: the gateway must not link the office"
+            );
+        }
+    }
 }

@@ -12,14 +12,15 @@
 //! older than Prometheus' head), and the office is asked "as of" that time.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use desawifi::office::charts;
 use desawifi::office::prom::{Auth, Prom, PromError};
 use desawifi::office::village::{self, Day, VillageDays};
 use desawifi::office::villages::{self, VillageRow, FREE_CATEGORIES};
+use desawifi_testkit::promstore::{curl, free_port, prometheus, temp_dir, tool, wait_ready, Store};
 use jiff::tz::TimeZone;
 
 const DAY: i64 = 86_400;
@@ -315,123 +316,6 @@ impl Model {
             days,
         }
     }
-}
-
-/// A child process killed and its directory removed at the end.
-struct Store {
-    child: Child,
-    dir: PathBuf,
-    url: String,
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn tool(path: &str, package: &str) {
-    assert!(
-        Path::new(path).exists(),
-        "{path} missing: apt-get install {package}"
-    );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("desawifi-office-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn curl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "120"])
-        .args(args)
-        .output()
-        .expect("curl (apt-get install curl)");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
-fn wait_ready(url: &str, child: &mut Child) {
-    let started = Instant::now();
-    loop {
-        let (ok, body) = curl(&["-f", url]);
-        if ok && !body.is_empty() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the store exited: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "{url} never became ready"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-/// Prometheus 2.42 on the backfilled blocks.
-fn prometheus(samples: &[(String, i64, f64)]) -> Store {
-    tool("/usr/bin/prometheus", "prometheus");
-    tool("/usr/bin/promtool", "prometheus");
-    let dir = temp_dir("prom");
-    let file = dir.join("data.om");
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-    for (s, t, v) in samples {
-        writeln!(w, "{s} {v} {t}").unwrap();
-    }
-    writeln!(w, "# EOF").unwrap();
-    drop(w);
-    let data = dir.join("data");
-    let out = Command::new("promtool")
-        .args([
-            "tsdb",
-            "create-blocks-from",
-            "openmetrics",
-            "-q",
-            "--max-block-duration=24h",
-        ])
-        .arg(&file)
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::remove_file(&file).unwrap();
-    std::fs::write(dir.join("prometheus.yml"), "scrape_configs: []\n").unwrap();
-    let port = free_port();
-    let mut child = Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.join("prometheus.yml").display()
-        ))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg("--storage.tsdb.retention.time=400d")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    wait_ready(&format!("{url}/-/ready"), &mut child);
-    Store { child, dir, url }
 }
 
 /// VictoriaMetrics single node, fed through its Prometheus-text import.

@@ -544,5 +544,32 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A new account's password from stdin, for the `user add` and `user
+/// passwd` verbs of both programs (`desawifi`, `desawifi-regency`): asked
+/// twice without echo on a terminal, else one line (a script's pipe).
+pub fn read_password() -> std::io::Result<String> {
+    use std::io::{BufRead, Error, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        check_password(&first).map_err(|e| Error::other(e.to_string()))?;
+        let second = rpassword::prompt_password("Password again: ")?;
+        if first != second {
+            return Err(Error::other("the two passwords differ"));
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&line)
+        .to_owned();
+    if password.is_empty() {
+        return Err(Error::other("no password on stdin (give it as one line)"));
+    }
+    Ok(password)
+}
+
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,7 @@ mod error;
 pub mod fleet_policy;
 pub mod metrics_token;
 pub mod network;
+pub mod office;
 pub mod portal;
 pub mod power;
 pub mod quiz;

@@ -43,7 +43,7 @@ const BUILT_IN_ZONES: [(&str, &[u8]); 4] = [
 
 /// The zone `name` from the system's tz database, else from
 /// [`BUILT_IN_ZONES`].
-fn time_zone(name: &str) -> Option<jiff::tz::TimeZone> {
+pub(crate) fn time_zone(name: &str) -> Option<jiff::tz::TimeZone> {
     jiff::tz::TimeZone::get(name).ok().or_else(|| {
         let (_, tzif) = BUILT_IN_ZONES.iter().find(|(n, _)| *n == name)?;
         jiff::tz::TimeZone::tzif(name, tzif).ok()

@@ -1,9 +1,16 @@
-//! The regency office's data layer (the `desawifi-regency` console reads
-//! everything measured from the regency's Prometheus-API store): a query
-//! client, the villages overview and one village's 30 days as typed data,
-//! and server-rendered SVG charts of them. No web server here yet.
+//! The regency office (`desawifi-regency`): its data layer reads everything
+//! measured from the regency's Prometheus-API store (a query client, the
+//! villages overview and one village's 30 days as typed data, SVG charts),
+//! and its web side renders them for the officers.
+//!
+//! Inside, one direction: the data ([`prom`], [`villages`], [`village`],
+//! [`charts`]), then the pages ([`console`], pure), then the HTTPS side on
+//! top ([`server`]: login through [`crate::accounts`], routes). The wiring
+//! (config, store, certificate) is the top room `regency`.
 
 pub mod charts;
+pub mod console;
 pub mod prom;
+pub mod server;
 pub mod village;
 pub mod villages;

@@ -42,6 +42,7 @@ pub mod lazyfs;
 pub mod ns;
 pub mod phone;
 pub mod phones;
+pub mod promstore;
 pub mod village;
 
 pub use admin::*;

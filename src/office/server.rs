@@ -1,0 +1,403 @@
+//! The office's HTTPS side: one [`Site`] on the shared listener
+//! ([`crate::web::listener`]), the login and logout through the shared
+//! [`Accounts`], and the two pages. Every answer is a page (never a 500):
+//! the store unreachable is a notice on the page itself.
+//!
+//! Sessions: the `desawifi_regency` cookie (Secure, HttpOnly,
+//! SameSite=Strict). Forms: the log-in form carries a double-submit token
+//! (its cookie), every other form the session's CSRF token; a POST without
+//! it is a 403 that changes nothing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use jiff::tz::TimeZone;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::console::{Console, Frame};
+use super::prom::Prom;
+use super::{village, villages};
+use crate::accounts::{Accounts, LoginError, Principal, Via};
+use crate::clock::Clock;
+use crate::lang::Language;
+use crate::web::cookie::{clear_cookie_header, cookie, set_cookie_header};
+use crate::web::form::{form_value, parse_form, percent_decode, same_origin};
+use crate::web::http::{
+    constant_time_eq, declared_over, random_token, read_body, respond, Req, Resp,
+};
+use crate::web::{self, Limits, Site};
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "desawifi_regency";
+/// The log-in form's double-submit cookie.
+pub const LOGIN_COOKIE: &str = "desawifi_regency_login";
+/// The language picked with `?lang=`.
+pub const LANG_COOKIE: &str = "desawifi_regency_lang";
+/// Nothing but our stylesheet and forms; no script at all; never in a frame.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'";
+/// Largest request body (the log-in form).
+const MAX_BODY_BYTES: usize = 16 * 1024;
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest village name taken from a path (the store's label values are shorter).
+const MAX_NAME: usize = 256;
+
+/// Everything a request may need.
+pub struct Office {
+    pub accounts: Accounts,
+    pub prom: Prom,
+    pub console: Console,
+    pub regency: String,
+    pub tz: TimeZone,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The listener's limits: a few officers, not a village.
+fn limits() -> Limits {
+    Limits {
+        name: "regency",
+        max_connections: 128,
+        max_connections_per_client: 32,
+        header_timeout: Duration::from_secs(10),
+        max_head_bytes: 16 * 1024,
+        max_connection_life: Duration::from_secs(300),
+        drain_time: Duration::from_secs(5),
+    }
+}
+
+/// Serve HTTPS on `listener` until `cancel`, then drain.
+pub async fn serve(
+    listener: TcpListener,
+    office: Arc<Office>,
+    tls: TlsAcceptor,
+    cancel: CancellationToken,
+) {
+    web::serve(listener, limits(), Some(tls), office, cancel).await
+}
+
+impl Site for Office {
+    async fn handle(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+        let body = if declared_over(&req, MAX_BODY_BYTES) {
+            Err(web::http::BodyError::TooLarge)
+        } else {
+            read_body(req, MAX_BODY_BYTES, BODY_TIMEOUT).await
+        };
+        let mut resp = match body {
+            Ok(req) => route(&self, peer, req).await,
+            Err(e) => respond(
+                e.status(),
+                "text/plain; charset=utf-8",
+                "request body too large or too slow\n",
+            ),
+        };
+        let h = resp.headers_mut();
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+        h.entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+        resp
+    }
+}
+
+struct Ctx<'a> {
+    office: &'a Office,
+    lang: Language,
+    principal: Option<Principal>,
+    path: String,
+}
+
+impl Ctx<'_> {
+    fn frame(&self) -> Frame<'_> {
+        Frame {
+            lang: self.lang,
+            regency: &self.office.regency,
+            principal: self.principal.as_ref(),
+            path: &self.path,
+        }
+    }
+
+    fn message(&self, status: StatusCode, title: &str, message: &str) -> Resp {
+        html(
+            status,
+            self.office
+                .console
+                .message_page(&self.frame(), title, message),
+        )
+    }
+
+    fn text(&self, key: &'static str) -> String {
+        self.office.console.text(self.lang, key).to_owned()
+    }
+}
+
+async fn route(office: &Office, peer: SocketAddr, req: Req) -> Resp {
+    let query = parse_form(req.uri().query().unwrap_or("").as_bytes());
+    let picked: Option<Language> = form_value(&query, "lang").and_then(|l| l.parse().ok());
+    let lang = picked
+        .or_else(|| cookie(req.headers(), LANG_COOKIE).and_then(|l| l.parse().ok()))
+        .unwrap_or_default();
+    let principal = cookie(req.headers(), SESSION_COOKIE)
+        .filter(|t| !t.is_empty())
+        .and_then(|t| office.accounts.authenticate(t, Via::Cookie));
+    let ctx = Ctx {
+        office,
+        lang,
+        principal,
+        path: req.uri().path().to_owned(),
+    };
+    let get = matches!(*req.method(), Method::GET | Method::HEAD);
+    let post = *req.method() == Method::POST;
+    let path = ctx.path.clone();
+    let mut resp = match (get, post, path.as_str()) {
+        (true, _, "/style.css") => {
+            let mut r = respond(
+                StatusCode::OK,
+                "text/css; charset=utf-8",
+                office.console.css().to_owned(),
+            );
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=3600"),
+            );
+            r
+        }
+        (true, _, "/login") => match ctx.principal {
+            Some(_) => redirect("/"),
+            None => login_form(&ctx, login_cookie(req.headers()), StatusCode::OK, "", None),
+        },
+        (_, true, "/login") => login(&ctx, peer, &req).await,
+        (_, true, _) => match &ctx.principal {
+            Some(p) if csrf_ok(req.headers(), p, &parse_form(req.body())) => match path.as_str() {
+                "/logout" => logout(&ctx, &req),
+                _ => ctx.message(StatusCode::NOT_FOUND, "not_found_title", "not_found"),
+            },
+            // No session, or no (or a wrong) token: refused, nothing changes.
+            _ => ctx.message(StatusCode::FORBIDDEN, "forbidden_title", "forbidden"),
+        },
+        (true, _, _) if ctx.principal.is_none() => redirect("/login"),
+        (true, _, "/") => villages_page(&ctx).await,
+        (true, _, p) if p.starts_with("/desa/") => village_page(&ctx, &p["/desa/".len()..]).await,
+        (true, _, _) => ctx.message(StatusCode::NOT_FOUND, "not_found_title", "not_found"),
+        _ => {
+            let mut r = respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain; charset=utf-8",
+                "method not allowed\n",
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+            r
+        }
+    };
+    if let Some(l) = picked {
+        append_cookie(
+            resp.headers_mut(),
+            &set_cookie_header(LANG_COOKIE, l.tag(), 365 * 86_400, true),
+        );
+    }
+    resp
+}
+
+/// May this POST change something? The form's `csrf` field is the
+/// session's token and the request does not come from another origin.
+pub fn csrf_ok(headers: &HeaderMap, principal: &Principal, form: &[(String, String)]) -> bool {
+    let sent = form_value(form, "csrf").unwrap_or("");
+    !principal.csrf.is_empty()
+        && constant_time_eq(sent.as_bytes(), principal.csrf.as_bytes())
+        && same_origin(headers)
+}
+
+/// The log-in form's check: its `csrf` field equals the login cookie (double submit).
+fn login_csrf_ok(headers: &HeaderMap, form: &[(String, String)]) -> bool {
+    let sent = form_value(form, "csrf").unwrap_or("");
+    let cookie = cookie(headers, LOGIN_COOKIE).unwrap_or("");
+    sent.len() >= 32 && constant_time_eq(sent.as_bytes(), cookie.as_bytes()) && same_origin(headers)
+}
+
+fn login_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, LOGIN_COOKIE)
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn login_form(
+    ctx: &Ctx,
+    existing: Option<&str>,
+    status: StatusCode,
+    username: &str,
+    error: Option<&str>,
+) -> Resp {
+    let token = existing.map_or_else(random_token, str::to_owned);
+    let page = ctx
+        .office
+        .console
+        .login_page(&ctx.frame(), &token, username, error);
+    let mut resp = html(status, page);
+    append_cookie(
+        resp.headers_mut(),
+        &set_cookie_header(LOGIN_COOKIE, &token, 3600, true),
+    );
+    resp
+}
+
+async fn login(ctx: &Ctx<'_>, peer: SocketAddr, req: &Req) -> Resp {
+    let form = parse_form(req.body());
+    let username = form_value(&form, "username")
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    if !login_csrf_ok(req.headers(), &form) {
+        return login_form(
+            ctx,
+            None,
+            StatusCode::FORBIDDEN,
+            &username,
+            Some(&ctx.text("login_expired")),
+        );
+    }
+    let password = form_value(&form, "password").unwrap_or("");
+    match ctx
+        .office
+        .accounts
+        .login(&username, password, peer.ip())
+        .await
+    {
+        Ok(session) => {
+            info!(user = %session.principal.username, %peer, "office login");
+            let mut resp = redirect("/");
+            let h = resp.headers_mut();
+            let age = session.expires - ctx.office.clock.now();
+            append_cookie(
+                h,
+                &set_cookie_header(SESSION_COOKIE, &session.token, age, true),
+            );
+            append_cookie(h, &clear_cookie_header(LOGIN_COOKIE));
+            resp
+        }
+        Err(LoginError::Invalid) => login_form(
+            ctx,
+            login_cookie(req.headers()),
+            StatusCode::UNAUTHORIZED,
+            &username,
+            Some(&ctx.text("login_invalid")),
+        ),
+        Err(LoginError::Locked { retry_after_secs }) => {
+            let mut r = login_form(
+                ctx,
+                login_cookie(req.headers()),
+                StatusCode::TOO_MANY_REQUESTS,
+                &username,
+                Some(&ctx.text("login_locked")),
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Err(e @ LoginError::Internal(_)) => {
+            warn!(error = %e, "office login failed");
+            login_form(
+                ctx,
+                None,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &username,
+                Some(&ctx.text("login_locked")),
+            )
+        }
+    }
+}
+
+fn logout(ctx: &Ctx, req: &Req) -> Resp {
+    if let Some(token) = cookie(req.headers(), SESSION_COOKIE) {
+        ctx.office.accounts.logout(token);
+    }
+    if let Some(p) = &ctx.principal {
+        info!(user = %p.username, "office logout");
+    }
+    let mut resp = redirect("/login");
+    append_cookie(resp.headers_mut(), &clear_cookie_header(SESSION_COOKIE));
+    resp
+}
+
+/// `/`: every village, trouble first; the store unreachable is said on the page (503).
+async fn villages_page(ctx: &Ctx<'_>) -> Resp {
+    let o = ctx.office;
+    let now = o.clock.now();
+    match villages::overview(&o.prom, now, &o.tz, villages::FREE_CATEGORIES).await {
+        Ok(rows) => html(
+            StatusCode::OK,
+            o.console.villages_page(&ctx.frame(), Ok(&rows), &o.tz),
+        ),
+        Err(e) => {
+            warn!(error = %e, "villages page: the store failed");
+            html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                o.console
+                    .villages_page(&ctx.frame(), Err(&e.to_string()), &o.tz),
+            )
+        }
+    }
+}
+
+/// `/desa/<name>`: the name is percent-decoded and used only as a PromQL
+/// string literal (quoted by the data layer) and as escaped text; it never
+/// names a file.
+async fn village_page(ctx: &Ctx<'_>, raw: &str) -> Resp {
+    let name = percent_decode(raw.as_bytes());
+    if name.is_empty() || name.len() > MAX_NAME || name.chars().any(char::is_control) {
+        return ctx.message(StatusCode::NOT_FOUND, "not_found_title", "not_found");
+    }
+    let o = ctx.office;
+    match village::last_days(&o.prom, &name, o.clock.now(), &o.tz).await {
+        Ok(days) => html(
+            StatusCode::OK,
+            o.console.village_page(&ctx.frame(), &name, Ok(&days)),
+        ),
+        Err(e) => {
+            warn!(error = %e, "village page: the store failed");
+            html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                o.console
+                    .village_page(&ctx.frame(), &name, Err(&e.to_string())),
+            )
+        }
+    }
+}
+
+fn html(status: StatusCode, page: String) -> Resp {
+    respond(status, "text/html; charset=utf-8", page)
+}
+
+/// 303 See Other.
+fn redirect(location: &'static str) -> Resp {
+    let mut resp = html(StatusCode::SEE_OTHER, String::new());
+    resp.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(location));
+    resp
+}
+
+fn append_cookie(h: &mut HeaderMap, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.append(header::SET_COOKIE, v);
+    }
+}
