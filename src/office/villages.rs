@@ -14,12 +14,15 @@ use crate::domain;
 /// selector (vmagent writes an `up` sample per scrape, whatever the answer).
 pub const VILLAGE_SERIES: &str = r#"up{job=~"desawifi.*"}"#;
 
-/// When each village was last heard from: the newest sample time of `up`
-/// within `LAST_SEEN_DAYS`. `timestamp()` of a bare selector is the sample's
-/// own time; the 5m subquery steps never exceed the 5m lookback, so no
-/// sample is stepped over. ({days} = LAST_SEEN_DAYS.)
-pub const Q_LAST_SEEN: &str =
-    r#"max by (village) (max_over_time(timestamp(up{job=~"desawifi.*"})[{days}d:5m]))"#;
+/// When each village was last heard from: the newest sample time of `up`.
+/// A village heard within the lookback (5m) gets its last push's own time
+/// from the instant `timestamp()`; only the others fall back to the 5m
+/// subquery over `LAST_SEEN_DAYS`, whose steps never exceed the lookback (no
+/// sample is stepped over) but stop at the last 5-minute mark: alone it
+/// heard a push made since then only at the next mark, up to 6 minutes late
+/// with one-minute pushes, and a reporting village showed as silent.
+/// ({days} = LAST_SEEN_DAYS.)
+pub const Q_LAST_SEEN: &str = r#"max by (village) (timestamp(up{job=~"desawifi.*"})) or max by (village) (max_over_time(timestamp(up{job=~"desawifi.*"})[{days}d:5m]))"#;
 
 /// Internet now: the gateway's own uplink checks (1 up, 0 down); absent for a silent village.
 pub const Q_INTERNET: &str = r#"min by (village) (desawifi_uplink_up{job=~"desawifi.*"})"#;
