@@ -16,7 +16,7 @@
 //! # ca_file = "/etc/desawifi-regency/receiver-ca.pem"
 //! # username = "office"
 //! # password = "..."
-//! # Adding villages (docs/office.md, "Adding and retiring a village"):
+//! # Adding villages (docs/office.md, on adding and retiring a village):
 //! # web_config_file = "/etc/prometheus/regency-web.yml"
 //! # push_url = "https://fleet.example.net:9090/api/v1/write"
 //! # push_ca_file = "/etc/prometheus/fleet-ca.pem"

@@ -3,8 +3,8 @@
 //! writes the push account into the receiver's web config file first, then
 //! the office's store (the account is taken out again if the store fails);
 //! retiring removes the account first, then marks the village retired (its
-//! history stays). Nothing is half written (docs/office.md, "Adding and
-//! retiring a village").
+//! history stays). Nothing is half written (docs/office.md, on adding and
+//! retiring a village).
 
 use std::path::Path;
 use std::sync::Arc;

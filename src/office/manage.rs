@@ -1,7 +1,7 @@
 //! The pages for adding and retiring villages (`/desa-desa`): the list the
 //! office keeps, the add form (admins only), and the settings a technician
-//! puts on the new village's router, shown once (docs/office.md, "Adding
-//! and retiring a village"). Pure, like [`super::console`]: every value is
+//! puts on the new village's router, shown once (docs/office.md, on adding
+//! and retiring a village). Pure, like [`super::console`]: every value is
 //! escaped here.
 
 use jiff::tz::TimeZone;

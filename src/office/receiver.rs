@@ -2,7 +2,7 @@
 //! `--web.config.file` the office's config names (`[prometheus]
 //! web_config_file`). Prometheus reads that file on every request, so an
 //! account written here pushes (and one removed is refused, 401) at once,
-//! without a restart (docs/office.md, "Adding and retiring a village").
+//! without a restart (docs/office.md, on adding and retiring a village).
 //!
 //! The file is edited line by line, never re-serialised: its comments, its
 //! `tls_server_config` and every other key stay byte for byte. Only the
