@@ -268,6 +268,21 @@ fn an_admin_adds_and_retires_a_village_and_the_receiver_follows() {
     assert_eq!(std::fs::read_to_string(&web).unwrap(), original);
     shots(&mut tab, "refused");
 
+    // A web config file the office cannot read as lines (valid YAML for
+    // Prometheus, but a flow mapping) is refused with its line, never rewritten.
+    let flow = format!("basic_auth_users: {{{}: {hash}}}\n", QUERY.0);
+    std::fs::write(&web, &flow).unwrap();
+    tab.fill("#name", "Long Kali Baru");
+    tab.click_and_wait("form[action='/desa-desa'] button[type=submit]");
+    let text = tab.text();
+    assert!(
+        text.contains("Akun kirim tidak dapat ditulis")
+            && text.contains("line 1: basic_auth_users is not a block"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&web).unwrap(), flow);
+    std::fs::write(&web, &original).unwrap();
+
     // "Long Kali Baru" through the form: the router's settings, the password once.
     tab.fill("#name", "Long Kali Baru");
     tab.click_and_wait("form[action='/desa-desa'] button[type=submit]");
@@ -430,6 +445,34 @@ fn an_admin_adds_and_retires_a_village_and_the_receiver_follows() {
     tab.click_and_wait("form[action='/logout'] button[type=submit]");
     log_in(&mut tab, &url, ADMIN);
     tab.navigate(&format!("{url}/desa-desa"));
+    // Not without ticking the box (the server checks it too): 400, nothing written.
+    let csrf = tab
+        .eval("document.querySelector('.account input[name=csrf]').value")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, session, _) = tab
+        .cookies(&url)
+        .into_iter()
+        .find(|(n, _, _)| n == "desawifi_regency")
+        .expect("a session");
+    let (code, body) = status(&[
+        "--cacert",
+        cacert,
+        "-b",
+        &format!("desawifi_regency={session}"),
+        "-d",
+        &format!("csrf={csrf}&slug=long-kali-baru"),
+        &format!("{url}/desa-desa/pensiun"),
+    ]);
+    assert!(
+        code == 400 && body.contains("Centang dulu"),
+        "{code} {body}"
+    );
+    assert_eq!(std::fs::read_to_string(&web).unwrap(), now);
+    tab.eval(
+        "document.querySelector('form[action=\"/desa-desa/pensiun\"] input[name=confirm]').click()",
+    );
     tab.click_and_wait("form[action='/desa-desa/pensiun'] button[type=submit]");
     assert!(tab.url().ends_with("/desa-desa"), "{}", tab.url());
     let text = tab.text();

@@ -75,9 +75,10 @@ impl Console {
                     );
                     let retire = match (admin, &v.retired) {
                         (Some(p), None) => format!(
-                            r#"<form method="post" action="/desa-desa/pensiun"><input type="hidden" name="csrf" value="{}"><input type="hidden" name="slug" value="{}"><button class="btn quiet" type="submit">{}</button></form>"#,
+                            r#"<form method="post" action="/desa-desa/pensiun"><input type="hidden" name="csrf" value="{}"><input type="hidden" name="slug" value="{}"><label class="confirm"><input type="checkbox" name="confirm" value="ya" required> {}</label><button class="btn quiet" type="submit">{}</button></form>"#,
                             escape_html(&p.csrf),
                             escape_html(&v.slug),
+                            t("retire_confirm"),
                             t("retire_button")
                         ),
                         _ => String::new(),
@@ -223,6 +224,7 @@ mod tests {
         p.role = Role::Admin;
         let html = console.manage_page(&frame(&p), Ok(&list), Some("<bad>"), "<x>", &tz);
         assert!(html.contains("action=\"/desa-desa\"") && html.contains("/desa-desa/pensiun"));
+        assert!(html.contains("name=\"confirm\" value=\"ya\" required"));
         assert!(html.contains("&lt;bad&gt;") && html.contains("value=\"&lt;x&gt;\""));
         let setup = Setup {
             village: &list[0],

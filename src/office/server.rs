@@ -530,6 +530,10 @@ async fn retire_village(ctx: &Ctx<'_>, req: &Req) -> Resp {
     let o = ctx.office;
     let form = parse_form(req.body());
     let slug = form_value(&form, "slug").unwrap_or("").to_owned();
+    if form_value(&form, "confirm") != Some("ya") {
+        let why = ctx.text("retire_unconfirmed");
+        return manage_page(ctx, StatusCode::BAD_REQUEST, Some(&why), "").await;
+    }
     let who = ctx
         .principal
         .as_ref()
