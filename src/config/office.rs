@@ -16,6 +16,11 @@
 //! # ca_file = "/etc/desawifi-regency/receiver-ca.pem"
 //! # username = "office"
 //! # password = "..."
+//! # Adding villages (docs/office.md, on adding and retiring a village):
+//! # web_config_file = "/etc/prometheus/regency-web.yml"
+//! # push_url = "https://fleet.example.net:9090/api/v1/write"
+//! # push_ca_file = "/etc/prometheus/fleet-ca.pem"
+//! # policy_base_url = "https://fleet.example.net:8443/kebijakan"
 //! ```
 
 use std::net::SocketAddr;
@@ -54,6 +59,23 @@ pub struct OfficeProm {
     pub ca_file: Option<PathBuf>,
     /// Basic auth (`prometheus.username` and `prometheus.password`, both or neither).
     pub basic: Option<(String, String)>,
+    /// Adding and retiring villages (`web_config_file`, `push_url`, `push_ca_file`, `policy_base_url`).
+    pub villages: OfficeVillages,
+}
+
+/// What adding a village writes and shows (a block of `[prometheus]`).
+#[derive(Debug, Clone)]
+pub struct OfficeVillages {
+    /// The receiver's `--web.config.file` whose `basic_auth_users` the office
+    /// edits; none: villages cannot be added here.
+    pub web_config_file: Option<PathBuf>,
+    /// Where a village's agent pushes (default: `url` + `/api/v1/write`).
+    pub push_url: String,
+    /// The CA a village's agent trusts for `push_url` (default: `ca_file`).
+    pub push_ca_file: Option<PathBuf>,
+    /// A village's policy is served at `<policy_base_url>/<slug>.json`
+    /// (default: `https://<push_url's host>:<listen port>/kebijakan`).
+    pub policy_base_url: String,
 }
 
 impl std::fmt::Debug for OfficeProm {
@@ -85,6 +107,10 @@ struct RawProm {
     ca_file: Option<Text>,
     username: Option<Text>,
     password: Option<Text>,
+    web_config_file: Option<Text>,
+    push_url: Option<Text>,
+    push_ca_file: Option<Text>,
+    policy_base_url: Option<Text>,
 }
 
 impl OfficeConfig {
@@ -151,6 +177,17 @@ impl Check<'_> {
                 ))
             }
         };
+        let listen = self.or("listen", raw.listen, "0.0.0.0:8443", listen)?;
+        let ca_file = self.optional("prometheus.ca_file", prom.ca_file, path_value)?;
+        let villages = self.villages(
+            &url,
+            listen.port(),
+            &ca_file,
+            prom.web_config_file,
+            prom.push_url,
+            prom.push_ca_file,
+            prom.policy_base_url,
+        )?;
         let tls_cert = self.optional("tls_cert", raw.tls_cert, path_value)?;
         let tls_key = self.optional("tls_key", raw.tls_key, path_value)?;
         let tls = match (tls_cert, tls_key) {
@@ -168,7 +205,7 @@ impl Check<'_> {
                 Ok((tz, name))
             })?;
         Ok(OfficeConfig {
-            listen: self.or("listen", raw.listen, "0.0.0.0:8443", listen)?,
+            listen,
             store: self.required("store", raw.store, path_value)?,
             regency: self.required("regency", raw.regency, nonempty)?,
             time_zone,
@@ -176,11 +213,80 @@ impl Check<'_> {
             tls,
             prometheus: OfficeProm {
                 url,
-                ca_file: self.optional("prometheus.ca_file", prom.ca_file, path_value)?,
+                ca_file,
                 basic,
+                villages,
             },
         })
     }
+}
+
+impl Check<'_> {
+    // The block for adding villages (`[prometheus] web_config_file`, ...).
+    #[allow(clippy::too_many_arguments)]
+    fn villages(
+        &self,
+        url: &str,
+        port: u16,
+        ca_file: &Option<PathBuf>,
+        web_config_file: Option<Text>,
+        push_url: Option<Text>,
+        push_ca_file: Option<Text>,
+        policy_base_url: Option<Text>,
+    ) -> Parsed<OfficeVillages> {
+        let push_url = match self.optional("prometheus.push_url", push_url, http_url)? {
+            Some(u) => u,
+            None => format!("{url}/api/v1/write"),
+        };
+        let host = push_url
+            .split_once("://")
+            .map_or("", |(_, rest)| rest)
+            .split(['/', '?'])
+            .next()
+            .unwrap_or("");
+        let host = host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() {
+                h
+            } else {
+                host
+            }
+        });
+        let policy_base_url =
+            match self.optional("prometheus.policy_base_url", policy_base_url, http_url)? {
+                Some(u) => u,
+                None => format!("https://{host}:{port}/kebijakan"),
+            };
+        Ok(OfficeVillages {
+            web_config_file: self.optional(
+                "prometheus.web_config_file",
+                web_config_file,
+                path_value,
+            )?,
+            push_url,
+            push_ca_file: match self.optional(
+                "prometheus.push_ca_file",
+                push_ca_file,
+                path_value,
+            )? {
+                Some(p) => Some(p),
+                None => ca_file.clone(),
+            },
+            policy_base_url,
+        })
+    }
+}
+
+fn http_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if !(s.starts_with("http://") || s.starts_with("https://")) || s.len() < 9 {
+        return Err(format!("{s:?} is not an http:// or https:// URL"));
+    }
+    if s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+    {
+        return Err(format!("{s:?} has a space, quote or control character"));
+    }
+    Ok(s.trim_end_matches('/').to_owned())
 }
 
 fn nonempty(s: &str) -> Result<String, String> {
@@ -207,6 +313,23 @@ mod tests {
         assert_eq!(c.prometheus.url, "http://127.0.0.1:9090");
         assert_eq!(c.time_zone_name, "Asia/Makassar");
         assert!(c.tls.is_none() && c.prometheus.basic.is_none());
+        let v = &c.prometheus.villages;
+        assert!(v.web_config_file.is_none() && v.push_ca_file.is_none());
+        assert_eq!(v.push_url, "http://127.0.0.1:9090/api/v1/write");
+        assert_eq!(v.policy_base_url, "https://127.0.0.1:8443/kebijakan");
+        let c = parse(&format!("{GOOD}web_config_file = \"/etc/p/web.yml\"\npush_url = \"https://fleet.example.net:9090/api/v1/write\"\nca_file = \"/ca.pem\"\n")).unwrap();
+        let v = &c.prometheus.villages;
+        assert_eq!(
+            v.web_config_file.as_deref(),
+            Some(Path::new("/etc/p/web.yml"))
+        );
+        assert_eq!(v.push_ca_file.as_deref(), Some(Path::new("/ca.pem")));
+        assert_eq!(
+            v.policy_base_url,
+            "https://fleet.example.net:8443/kebijakan"
+        );
+        let e = parse(&format!("{GOOD}push_url = \"fleet:9090\"\n")).unwrap_err();
+        assert!(e.starts_with("regency.toml: prometheus.push_url: "), "{e}");
     }
 
     #[test]

@@ -47,11 +47,17 @@ pub enum AuditAction {
     UserPasswd,
     #[serde(rename = "user.remove")]
     UserRemove,
+    /// A village added at the regency office (its push account made).
+    #[serde(rename = "village.add")]
+    VillageAdd,
+    /// A village retired at the regency office (its push account removed).
+    #[serde(rename = "village.retire")]
+    VillageRetire,
 }
 
 impl AuditAction {
     /// Every action, in the order above.
-    pub const ALL: [AuditAction; 15] = [
+    pub const ALL: [AuditAction; 17] = [
         AuditAction::QuotaSet,
         AuditAction::DeviceQuotaSet,
         AuditAction::DeviceQuotaClear,
@@ -67,6 +73,8 @@ impl AuditAction {
         AuditAction::UserAdd,
         AuditAction::UserPasswd,
         AuditAction::UserRemove,
+        AuditAction::VillageAdd,
+        AuditAction::VillageRetire,
     ];
 
     /// The dotted name, as the log, the API and the console show it.
@@ -87,6 +95,8 @@ impl AuditAction {
             AuditAction::UserAdd => "user.add",
             AuditAction::UserPasswd => "user.passwd",
             AuditAction::UserRemove => "user.remove",
+            AuditAction::VillageAdd => "village.add",
+            AuditAction::VillageRetire => "village.retire",
         }
     }
 }

@@ -84,7 +84,7 @@ pub struct Frame<'a> {
 /// The office's loaded, checked UI.
 #[derive(Debug)]
 pub struct Console {
-    templates: Templates,
+    pub(super) templates: Templates,
 }
 
 impl Console {
@@ -104,7 +104,18 @@ impl Console {
         self.templates.text(lang, key)
     }
 
-    fn page(&self, frame: &Frame, title: &str, notice_html: &str, body_html: &str) -> String {
+    /// The string `key` with its `{name}`s filled in.
+    pub fn text_with(&self, lang: Language, key: &str, fill: &[(&str, &str)]) -> String {
+        self.templates.text_with(lang, key, fill)
+    }
+
+    pub(super) fn page(
+        &self,
+        frame: &Frame,
+        title: &str,
+        notice_html: &str,
+        body_html: &str,
+    ) -> String {
         let lang = frame.lang;
         let account = frame.principal.map_or_else(String::new, |p| {
             let who = self.templates.text_with(lang, "logged_in_as", &[("user", &p.username)]);
@@ -315,7 +326,7 @@ impl Console {
 }
 
 /// A bad-news notice, escaped.
-fn notice(text: &str) -> String {
+pub(super) fn notice(text: &str) -> String {
     format!(
         "<p class=\"notice bad\" role=\"alert\">{}</p>",
         escape_html(text)
@@ -323,7 +334,7 @@ fn notice(text: &str) -> String {
 }
 
 /// `2026-12-06 10:00` in the office's zone.
-fn local_time(unix: i64, tz: &TimeZone) -> String {
+pub(super) fn local_time(unix: i64, tz: &TimeZone) -> String {
     jiff::Timestamp::from_second(unix)
         .map(|t| {
             t.to_zoned_datetime(tz.clone())

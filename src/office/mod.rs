@@ -10,7 +10,11 @@
 
 pub mod charts;
 pub mod console;
+pub mod enrol;
+pub mod manage;
 pub mod prom;
+pub mod receiver;
+pub mod registry;
 pub mod server;
 pub mod village;
 pub mod villages;

@@ -22,10 +22,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::console::{Console, Frame};
+use super::enrol::{self, Refusal};
+use super::manage::Setup;
 use super::prom::Prom;
+use super::registry::VillageBook;
+use super::registry::{check_name, NameError, Registered};
 use super::{village, villages};
 use crate::accounts::{Accounts, LoginError, Principal, Via};
 use crate::clock::Clock;
+use crate::config::office::OfficeVillages;
 use crate::lang::Language;
 use crate::web::cookie::{clear_cookie_header, cookie, set_cookie_header};
 use crate::web::form::{form_value, parse_form, percent_decode, same_origin};
@@ -56,6 +61,10 @@ pub struct Office {
     pub regency: String,
     pub tz: TimeZone,
     pub clock: Arc<dyn Clock>,
+    /// The villages this office added (its own store, through the wiring).
+    pub book: Arc<dyn VillageBook>,
+    /// What adding a village writes and shows (`[prometheus] web_config_file`, ...).
+    pub setup: OfficeVillages,
 }
 
 /// The listener's limits: a few officers, not a village.
@@ -190,6 +199,8 @@ async fn route(office: &Office, peer: SocketAddr, req: Req) -> Resp {
         (_, true, _) => match &ctx.principal {
             Some(p) if csrf_ok(req.headers(), p, &parse_form(req.body())) => match path.as_str() {
                 "/logout" => logout(&ctx, &req),
+                "/desa-desa" => add_village(&ctx, &req).await,
+                "/desa-desa/pensiun" => retire_village(&ctx, &req).await,
                 _ => ctx.message(StatusCode::NOT_FOUND, "not_found_title", "not_found"),
             },
             // No session, or no (or a wrong) token: refused, nothing changes.
@@ -197,6 +208,7 @@ async fn route(office: &Office, peer: SocketAddr, req: Req) -> Resp {
         },
         (true, _, _) if ctx.principal.is_none() => redirect("/login"),
         (true, _, "/") => villages_page(&ctx).await,
+        (true, _, "/desa-desa") => manage_page(&ctx, StatusCode::OK, None, "").await,
         (true, _, p) if p.starts_with("/desa/") => village_page(&ctx, &p["/desa/".len()..]).await,
         (true, _, _) => ctx.message(StatusCode::NOT_FOUND, "not_found_title", "not_found"),
         _ => {
@@ -380,6 +392,172 @@ async fn village_page(ctx: &Ctx<'_>, raw: &str) -> Resp {
                 o.console
                     .village_page(&ctx.frame(), &name, Err(&e.to_string())),
             )
+        }
+    }
+}
+
+/// `GET /desa-desa` (and the form again with `error` after a refusal).
+async fn manage_page(ctx: &Ctx<'_>, status: StatusCode, error: Option<&str>, typed: &str) -> Resp {
+    let o = ctx.office;
+    let book = o.book.clone();
+    let list = tokio::task::spawn_blocking(move || book.villages())
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    let (list, status) = match list {
+        Ok(l) => (Ok(l), status),
+        Err(e) => {
+            warn!(error = %e, "village list: the store failed");
+            let why = o
+                .console
+                .text_with(ctx.lang, "store_failed", &[("error", &e)]);
+            (Err(why), StatusCode::SERVICE_UNAVAILABLE)
+        }
+    };
+    let list = list.as_deref().map_err(String::as_str);
+    html(
+        status,
+        o.console
+            .manage_page(&ctx.frame(), list, error, typed, &o.tz),
+    )
+}
+
+/// Admins only: a viewer (or the metrics token) gets 403.
+fn admin_only(ctx: &Ctx<'_>) -> Option<Resp> {
+    match &ctx.principal {
+        Some(p) if p.may_change() => None,
+        _ => Some(ctx.message(StatusCode::FORBIDDEN, "forbidden_title", "not_admin")),
+    }
+}
+
+/// `POST /desa-desa` (`name`): the router's settings (201), or the form
+/// again naming why (400 a bad name, 409 taken or no web config file, 503
+/// the file or the store failed); nothing is written on a refusal.
+async fn add_village(ctx: &Ctx<'_>, req: &Req) -> Resp {
+    if let Some(refused) = admin_only(ctx) {
+        return refused;
+    }
+    let o = ctx.office;
+    let form = parse_form(req.body());
+    let typed = form_value(&form, "name").unwrap_or("");
+    let typed_short: String = typed.chars().take(80).collect();
+    let (name, slug) = match check_name(typed) {
+        Ok(ns) => ns,
+        Err(e) => {
+            let why = match e {
+                NameError::Empty => ctx.text("name_empty"),
+                NameError::TooLong => ctx.text("name_too_long"),
+                NameError::NoSlug => ctx.text("name_no_slug"),
+                NameError::Character(c) => {
+                    o.console
+                        .text_with(ctx.lang, "name_character", &[("char", &format!("{c:?}"))])
+                }
+            };
+            return manage_page(ctx, StatusCode::BAD_REQUEST, Some(&why), &typed_short).await;
+        }
+    };
+    let Some(web_config) = o.setup.web_config_file.clone() else {
+        let why = ctx.text("no_web_config");
+        return manage_page(ctx, StatusCode::CONFLICT, Some(&why), &typed_short).await;
+    };
+    let who = ctx.principal.as_ref().map_or("", |p| p.username.as_str());
+    let village = Registered {
+        name,
+        slug: slug.clone(),
+        added_at: o.clock.now(),
+        added_by: who.to_owned(),
+        retired: None,
+    };
+    let (book, v) = (o.book.clone(), village.clone());
+    let done = tokio::task::spawn_blocking(move || enrol::add(&book, &web_config, &v))
+        .await
+        .unwrap_or_else(|e| Err(Refusal::Store(e.to_string())));
+    let (status, why) = match done {
+        Ok(password) => {
+            info!(user = %who, village = %village.name, slug = %village.slug, "village added");
+            let ca_pem =
+                o.setup.push_ca_file.as_ref().map(|p| {
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+                });
+            let setup = Setup {
+                village: &village,
+                regency: &o.regency,
+                password: &password,
+                push_url: &o.setup.push_url,
+                policy_url: format!("{}/{}.json", o.setup.policy_base_url, village.slug),
+                ca_pem,
+            };
+            return html(
+                StatusCode::CREATED,
+                o.console.setup_page(&ctx.frame(), &setup),
+            );
+        }
+        Err(e) => refusal(ctx, &e, &slug),
+    };
+    manage_page(ctx, status, Some(&why), &typed_short).await
+}
+
+fn refusal(ctx: &Ctx<'_>, e: &Refusal, slug: &str) -> (StatusCode, String) {
+    let c = &ctx.office.console;
+    match e {
+        Refusal::Taken => (
+            StatusCode::CONFLICT,
+            c.text_with(ctx.lang, "name_taken", &[("slug", slug)]),
+        ),
+        Refusal::Unknown => (StatusCode::NOT_FOUND, ctx.text("not_found")),
+        Refusal::Receiver(e) => {
+            warn!(error = %e, "village: the web config file");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                c.text_with(ctx.lang, "receiver_failed", &[("error", &e.to_string())]),
+            )
+        }
+        Refusal::Store(e) => {
+            warn!(error = %e, "village: the store");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                c.text_with(ctx.lang, "store_failed", &[("error", e)]),
+            )
+        }
+    }
+}
+
+/// `POST /desa-desa/pensiun` (`slug`): its account out of the web config
+/// file, the village marked retired, then back to the list (303).
+async fn retire_village(ctx: &Ctx<'_>, req: &Req) -> Resp {
+    if let Some(refused) = admin_only(ctx) {
+        return refused;
+    }
+    let o = ctx.office;
+    let form = parse_form(req.body());
+    let slug = form_value(&form, "slug").unwrap_or("").to_owned();
+    if form_value(&form, "confirm") != Some("ya") {
+        let why = ctx.text("retire_unconfirmed");
+        return manage_page(ctx, StatusCode::BAD_REQUEST, Some(&why), "").await;
+    }
+    let who = ctx
+        .principal
+        .as_ref()
+        .map_or(String::new(), |p| p.username.clone());
+    let (book, web_config, at) = (
+        o.book.clone(),
+        o.setup.web_config_file.clone(),
+        o.clock.now(),
+    );
+    let (s, w) = (slug.clone(), who.clone());
+    let done = tokio::task::spawn_blocking(move || {
+        enrol::retire(&book, web_config.as_deref(), &s, &w, at)
+    })
+    .await
+    .unwrap_or_else(|e| Err(Refusal::Store(e.to_string())));
+    match done {
+        Ok(()) => {
+            info!(user = %who, %slug, "village retired");
+            redirect("/desa-desa")
+        }
+        Err(Refusal::Unknown) => ctx.message(StatusCode::NOT_FOUND, "not_found_title", "not_found"),
+        Err(e) => {
+            let (status, why) = refusal(ctx, &e, &slug);
+            manage_page(ctx, status, Some(&why), "").await
         }
     }
 }

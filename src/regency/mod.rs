@@ -21,8 +21,9 @@ use crate::config::office::OfficeConfig;
 use crate::domain::Role;
 use crate::office::console::Console;
 use crate::office::prom::{Auth, Prom};
+use crate::office::registry::{Registered, VillageBook};
 use crate::office::server::{self, Office};
-use crate::store::{AdminStore, StoreError};
+use crate::store::{AdminStore, OfficeVillage, StoreError};
 use crate::web::cert::{ensure_self_signed, sha256_fingerprint};
 use crate::web::tls;
 
@@ -73,7 +74,8 @@ pub fn add_user(
 /// Run the office until SIGTERM or SIGINT.
 pub async fn run(config: OfficeConfig) -> Result<(), RegencyError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let accounts = accounts(&config)?;
+    let store = AdminStore::open(&config.store)?;
+    let accounts = Accounts::new(store.clone(), SESSION_TIME, clock.clone());
     let (cert, key) = match &config.tls {
         Some(pair) => pair.clone(),
         None => {
@@ -109,6 +111,8 @@ pub async fn run(config: OfficeConfig) -> Result<(), RegencyError> {
         regency: config.regency.clone(),
         tz: config.time_zone.clone(),
         clock,
+        book: Arc::new(Book(store)),
+        setup: p.villages.clone(),
     });
     let listener =
         TcpListener::bind(config.listen)
@@ -136,4 +140,49 @@ pub async fn run(config: OfficeConfig) -> Result<(), RegencyError> {
 
 fn tls_error(tls::TlsFileError { path, message }: tls::TlsFileError) -> RegencyError {
     RegencyError::Tls { path, message }
+}
+
+/// The office's villages on its store's typed trees (`office_villages`, the audit log).
+struct Book(AdminStore);
+
+impl VillageBook for Book {
+    fn villages(&self) -> Result<Vec<Registered>, String> {
+        let all = self.0.office_villages().map_err(|e| e.to_string())?;
+        Ok(all
+            .into_iter()
+            .map(|v| Registered {
+                retired: v
+                    .retired_at
+                    .map(|at| (at, v.retired_by.unwrap_or_default())),
+                name: v.name,
+                slug: v.slug,
+                added_at: v.added_at,
+                added_by: v.added_by,
+            })
+            .collect())
+    }
+
+    fn add(&self, v: &Registered) -> Result<(), String> {
+        let record = OfficeVillage {
+            name: v.name.clone(),
+            slug: v.slug.clone(),
+            added_at: v.added_at,
+            added_by: v.added_by.clone(),
+            retired_at: None,
+            retired_by: None,
+        };
+        match self.0.add_office_village(&record) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("{} is stored already", v.slug)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn retire(&self, slug: &str, who: &str, at: i64) -> Result<(), String> {
+        match self.0.retire_office_village(slug, who, at) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("{slug} is not stored or retired already")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }

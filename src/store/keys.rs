@@ -37,6 +37,8 @@ pub const TREE_AUDIT: &str = "audit";
 pub const TREE_USERS: &str = "users";
 pub const TREE_ADMIN_SESSIONS: &str = "admin_sessions";
 pub const TREE_FLEET: &str = "fleet";
+/// The regency office's villages (`office.rs`): slug -> JSON of `OfficeVillage`.
+pub const TREE_OFFICE_VILLAGES: &str = "office_villages";
 pub const SCHEMA: &[u8] = b"schema";
 pub const SETTING_QUOTA: &[u8] = b"quota";
 pub const SETTING_FREE_CATEGORIES: &[u8] = b"free_categories";

@@ -10,12 +10,14 @@ mod garden;
 #[cfg(test)]
 mod golden;
 mod keys;
+mod office;
 mod policy;
 mod quiz;
 mod settings;
 
 pub use accounts::{AdminSession, UserChange, UserRecord};
 pub use audit::AuditEntry;
+pub use office::OfficeVillage;
 pub use policy::PolicyRecord;
 pub use quiz::{QuizCounts, QuizDayStats, QuizDeviceDay};
 pub use settings::{ClockRecord, ScheduleRecord, SiteQuotaRecord, StoredDuration};
