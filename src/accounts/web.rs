@@ -11,12 +11,13 @@
 use std::net::SocketAddr;
 
 use hyper::header::HeaderMap;
+use hyper::StatusCode;
 use tracing::info;
 
 use super::{Accounts, LoginError, Principal};
 use crate::web::cookie::{append_set_cookie, clear_cookie_header, cookie, set_cookie_header};
 use crate::web::form::{form_value, parse_form, same_origin};
-use crate::web::http::{constant_time_eq, see_other, Req, Resp};
+use crate::web::http::{constant_time_eq, random_token, respond, see_other, Req, Resp};
 
 /// One console's cookie names.
 #[derive(Debug, Clone, Copy)]
@@ -73,9 +74,21 @@ pub fn login_token(cookies: Cookies, headers: &HeaderMap) -> Option<&str> {
         .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The `Set-Cookie` value that hands the browser the log-in form's token.
-pub fn login_token_cookie(cookies: Cookies, token: &str) -> String {
-    set_cookie_header(cookies.login, token, LOGIN_TOKEN_MAX_AGE, true)
+/// The log-in form: `page` rendered with the browser's token (`existing`,
+/// from [`login_token`]) or a new one, that token set as the form's cookie.
+pub fn login_form(
+    cookies: Cookies,
+    existing: Option<&str>,
+    status: StatusCode,
+    page: impl FnOnce(&str) -> String,
+) -> Resp {
+    let token = existing.map_or_else(random_token, str::to_owned);
+    let mut resp = respond(status, "text/html; charset=utf-8", page(&token));
+    append_set_cookie(
+        resp.headers_mut(),
+        &set_cookie_header(cookies.login, &token, LOGIN_TOKEN_MAX_AGE, true),
+    );
+    resp
 }
 
 /// Check a POSTed log-in form and start a session: on success a 303 to `/`

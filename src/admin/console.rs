@@ -34,7 +34,7 @@ pub use routes::handle;
 
 use std::path::{Path, PathBuf};
 
-pub use crate::accounts::web::csrf_ok;
+use crate::accounts::web::csrf_ok;
 use crate::accounts::web::Cookies;
 use crate::lang::Language;
 use crate::web::template::{PageSpec, TemplateError, Templates, UiFiles};

@@ -30,7 +30,7 @@ use crate::clock::Clock;
 use crate::lang::Language;
 use crate::web::cookie::{cookie, set_cookie_header};
 use crate::web::form::{form_value, parse_form, percent_decode};
-use crate::web::http::{declared_over, random_token, read_body, respond, Req, Resp};
+use crate::web::http::{declared_over, read_body, respond, Req, Resp};
 use crate::web::{self, Limits, Site};
 
 /// The session cookie.
@@ -216,17 +216,11 @@ fn login_form(
     username: &str,
     error: Option<&str>,
 ) -> Resp {
-    let token = existing.map_or_else(random_token, str::to_owned);
-    let page = ctx
-        .office
-        .console
-        .login_page(&ctx.frame(), &token, username, error);
-    let mut resp = html(status, page);
-    append_cookie(
-        resp.headers_mut(),
-        &accounts_web::login_token_cookie(COOKIES, &token),
-    );
-    resp
+    accounts_web::login_form(COOKIES, existing, status, |token| {
+        ctx.office
+            .console
+            .login_page(&ctx.frame(), token, username, error)
+    })
 }
 
 async fn login(ctx: &Ctx<'_>, peer: SocketAddr, req: &Req) -> Resp {

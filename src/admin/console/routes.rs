@@ -25,7 +25,7 @@ use crate::lang::Language;
 use crate::uplink::UplinkState;
 use crate::web::cookie::cookie;
 use crate::web::form::{form_value, parse_form};
-use crate::web::http::{random_token, respond, Req, Resp};
+use crate::web::http::{respond, Req, Resp};
 
 /// Every console answer's policy: nothing but our own stylesheet, our own
 /// forms and images; no scripts at all, never in a frame.
@@ -183,16 +183,10 @@ fn login_form(
     username: &str,
     error: Option<&str>,
 ) -> Resp {
-    let token = existing.map_or_else(random_token, str::to_owned);
-    let page = ctx
-        .console
-        .login_page(&ctx.frame(None, String::new()), &token, username, error);
-    let mut resp = html(status, page);
-    append_cookie(
-        resp.headers_mut(),
-        &accounts_web::login_token_cookie(COOKIES, &token),
-    );
-    resp
+    accounts_web::login_form(COOKIES, existing, status, |token| {
+        ctx.console
+            .login_page(&ctx.frame(None, String::new()), token, username, error)
+    })
 }
 
 /// The browser's login token, if it is one we could have made.
