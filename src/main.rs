@@ -167,22 +167,7 @@ fn main() -> ExitCode {
     } else {
         "desawifi=info"
     };
-    // `Targets` reads RUST_LOG's `target=level,...` directives (all the daemon
-    // and its docs use) without EnvFilter's regex engine: 0.4 MiB less binary.
-    let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| default_filter.parse().expect("a valid default filter"));
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-        )
-        .with(filter)
-        .init();
+    desawifi::telemetry::init_logging(default_filter);
     let result = match cli.command {
         Command::CheckConfig { config } => Config::load(&config).map(|c| {
             println!("{}: ok ({})", config.display(), c.site.name);

@@ -53,6 +53,9 @@ const SAME_LAYER: &[(&str, &str)] = &[
     ("policy", "config"),
     // Accounts keep users, sessions and their audit entries in the store's admin trees.
     ("accounts", "store"),
+    // The browsers' login flow (form token, session cookie, redirect), one for
+    // both consoles, over web's cookies and forms; web itself knows no users.
+    ("accounts", "web"),
 ];
 
 /// Lower rooms an edge room must not use although their layer is lower: the

@@ -15,6 +15,7 @@
 
 pub mod limiter;
 mod principal;
+pub mod web;
 
 pub use principal::{Principal, Via};
 

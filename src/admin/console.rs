@@ -34,11 +34,9 @@ pub use routes::handle;
 
 use std::path::{Path, PathBuf};
 
-use crate::accounts::Principal;
+use crate::accounts::web::csrf_ok;
+use crate::accounts::web::Cookies;
 use crate::lang::Language;
-use crate::web::cookie::cookie;
-use crate::web::form::{form_value, same_origin};
-use crate::web::http::constant_time_eq;
 use crate::web::template::{PageSpec, TemplateError, Templates, UiFiles};
 
 /// Every file the console is made of, with its built-in text.
@@ -189,31 +187,16 @@ impl Console {
 
 // --- forms, cookies and CSRF -------------------------------------------------
 
-/// Equal without an early exit (the server's compare for tokens).
-fn same_token(a: &str, b: &str) -> bool {
-    constant_time_eq(a.as_bytes(), b.as_bytes())
-}
-
-/// May this POST change something? The form's `csrf` field must be the
-/// session's token, and the request must not come from another origin.
-/// Checked before any change; a refusal is a 403 and changes nothing.
-pub fn csrf_ok(
-    headers: &hyper::HeaderMap,
-    principal: &Principal,
-    form: &[(String, String)],
-) -> bool {
-    let sent = form_value(form, "csrf").unwrap_or("");
-    !principal.csrf.is_empty() && same_token(sent, &principal.csrf) && same_origin(headers)
-}
+/// The console's cookies for the shared login flow ([`crate::accounts::web`]).
+pub const COOKIES: Cookies = Cookies {
+    session: SESSION_COOKIE,
+    login: LOGIN_CSRF_COOKIE,
+};
 
 /// The login form's check (before there is a session): the `csrf` field must
-/// equal the `desawifi_login_csrf` cookie (double submit; the cookie is
-/// SameSite=Strict, so a form posted from another site arrives without it),
-/// and the request must not come from another origin.
+/// equal the `desawifi_login_csrf` cookie (double submit), same origin.
 pub fn login_csrf_ok(headers: &hyper::HeaderMap, form: &[(String, String)]) -> bool {
-    let sent = form_value(form, "csrf").unwrap_or("");
-    let cookie = cookie(headers, LOGIN_CSRF_COOKIE).unwrap_or("");
-    sent.len() >= 32 && same_token(sent, cookie) && same_origin(headers)
+    crate::accounts::web::login_csrf_ok(COOKIES, headers, form)
 }
 
 /// The session cookie (set at login; see `server::principal`).
@@ -229,7 +212,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::accounts::Via;
+    use crate::accounts::{Principal, Via};
     use crate::admin::usage::DayReport;
     use crate::config;
     use crate::domain::AuditAction;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::HeaderMap;
 use hyper::Request;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -73,50 +73,15 @@ pub async fn route(admin: &Admin, console: &Console, peer: SocketAddr, req: Req)
     resp
 }
 
-/// On every answer: HTTPS only from now on, no MIME sniffing, never in a
-/// frame (clickjacking a quota form), no referrer; API and metrics answers
-/// are never cached (they hold usage data and tokens).
+/// On every answer ([`web::http::security_headers`]): API and metrics
+/// answers are never cached (they hold usage data and tokens) and get a
+/// policy that allows nothing; the console sets its own policy, which must
+/// still forbid framing.
 fn security_headers(h: &mut HeaderMap, no_store: bool) {
-    h.insert(
-        header::STRICT_TRANSPORT_SECURITY,
-        HeaderValue::from_static("max-age=31536000"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
     if no_store {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        web::http::security_headers(h, Some("default-src 'none'; frame-ancestors 'none'"), true);
     } else {
-        // The console sets its own policy; it must still forbid framing.
-        match h
-            .get(header::CONTENT_SECURITY_POLICY)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(csp) if csp.contains("frame-ancestors") => {}
-            Some(csp) => {
-                if let Ok(v) = HeaderValue::from_str(&format!("{csp}; frame-ancestors 'none'")) {
-                    h.insert(header::CONTENT_SECURITY_POLICY, v);
-                }
-            }
-            None => {
-                h.insert(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static("frame-ancestors 'none'"),
-                );
-            }
-        }
-        h.entry(header::CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("no-store"));
+        web::http::security_headers(h, None, false);
     }
 }
 
@@ -175,6 +140,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::header::{self, HeaderValue};
     use hyper::StatusCode;
 
     #[test]

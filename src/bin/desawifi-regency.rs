@@ -60,16 +60,7 @@ fn main() -> ExitCode {
         Command::Run { .. } => "desawifi=info",
         _ => "desawifi=warn",
     };
-    let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| default_filter.parse().expect("a valid default filter"));
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(filter)
-        .init();
+    desawifi::telemetry::init_logging(default_filter);
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

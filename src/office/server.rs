@@ -19,7 +19,7 @@ use jiff::tz::TimeZone;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::console::{Console, Frame};
 use super::enrol::{self, Refusal};
@@ -28,15 +28,14 @@ use super::prom::Prom;
 use super::registry::VillageBook;
 use super::registry::{check_name, NameError, Registered};
 use super::{village, villages};
+use crate::accounts::web::{self as accounts_web, csrf_ok, Cookies, Refused};
 use crate::accounts::{Accounts, LoginError, Principal, Via};
 use crate::clock::Clock;
 use crate::config::office::OfficeVillages;
 use crate::lang::Language;
-use crate::web::cookie::{clear_cookie_header, cookie, set_cookie_header};
-use crate::web::form::{form_value, parse_form, percent_decode, same_origin};
-use crate::web::http::{
-    constant_time_eq, declared_over, random_token, read_body, respond, Req, Resp,
-};
+use crate::web::cookie::{cookie, set_cookie_header};
+use crate::web::form::{form_value, parse_form, percent_decode};
+use crate::web::http::{declared_over, read_body, respond, Req, Resp};
 use crate::web::{self, Limits, Site};
 
 /// The session cookie.
@@ -105,26 +104,7 @@ impl Site for Office {
                 "request body too large or too slow\n",
             ),
         };
-        let h = resp.headers_mut();
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        );
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        h.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        );
-        h.entry(header::CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("no-store"));
+        web::http::security_headers(resp.headers_mut(), Some(CSP), false);
         resp
     }
 }
@@ -231,25 +211,14 @@ async fn route(office: &Office, peer: SocketAddr, req: Req) -> Resp {
     resp
 }
 
-/// May this POST change something? The form's `csrf` field is the
-/// session's token and the request does not come from another origin.
-pub fn csrf_ok(headers: &HeaderMap, principal: &Principal, form: &[(String, String)]) -> bool {
-    let sent = form_value(form, "csrf").unwrap_or("");
-    !principal.csrf.is_empty()
-        && constant_time_eq(sent.as_bytes(), principal.csrf.as_bytes())
-        && same_origin(headers)
-}
-
-/// The log-in form's check: its `csrf` field equals the login cookie (double submit).
-fn login_csrf_ok(headers: &HeaderMap, form: &[(String, String)]) -> bool {
-    let sent = form_value(form, "csrf").unwrap_or("");
-    let cookie = cookie(headers, LOGIN_COOKIE).unwrap_or("");
-    sent.len() >= 32 && constant_time_eq(sent.as_bytes(), cookie.as_bytes()) && same_origin(headers)
-}
+/// The office's cookies for the shared login flow ([`crate::accounts::web`]).
+const COOKIES: Cookies = Cookies {
+    session: SESSION_COOKIE,
+    login: LOGIN_COOKIE,
+};
 
 fn login_cookie(headers: &HeaderMap) -> Option<&str> {
-    cookie(headers, LOGIN_COOKIE)
-        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+    accounts_web::login_token(COOKIES, headers)
 }
 
 fn login_form(
@@ -259,61 +228,35 @@ fn login_form(
     username: &str,
     error: Option<&str>,
 ) -> Resp {
-    let token = existing.map_or_else(random_token, str::to_owned);
-    let page = ctx
-        .office
-        .console
-        .login_page(&ctx.frame(), &token, username, error);
-    let mut resp = html(status, page);
-    append_cookie(
-        resp.headers_mut(),
-        &set_cookie_header(LOGIN_COOKIE, &token, 3600, true),
-    );
-    resp
+    accounts_web::login_form(COOKIES, existing, status, |token| {
+        ctx.office
+            .console
+            .login_page(&ctx.frame(), token, username, error)
+    })
 }
 
 async fn login(ctx: &Ctx<'_>, peer: SocketAddr, req: &Req) -> Resp {
-    let form = parse_form(req.body());
-    let username = form_value(&form, "username")
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    if !login_csrf_ok(req.headers(), &form) {
-        return login_form(
+    let o = ctx.office;
+    let attempt =
+        accounts_web::login(&o.accounts, COOKIES, || o.clock.now(), "office", peer, req).await;
+    let username = attempt.username;
+    match attempt.result {
+        Ok(resp) => resp,
+        Err(Refused::Expired) => login_form(
             ctx,
             None,
             StatusCode::FORBIDDEN,
             &username,
             Some(&ctx.text("login_expired")),
-        );
-    }
-    let password = form_value(&form, "password").unwrap_or("");
-    match ctx
-        .office
-        .accounts
-        .login(&username, password, peer.ip())
-        .await
-    {
-        Ok(session) => {
-            info!(user = %session.principal.username, %peer, "office login");
-            let mut resp = redirect("/");
-            let h = resp.headers_mut();
-            let age = session.expires - ctx.office.clock.now();
-            append_cookie(
-                h,
-                &set_cookie_header(SESSION_COOKIE, &session.token, age, true),
-            );
-            append_cookie(h, &clear_cookie_header(LOGIN_COOKIE));
-            resp
-        }
-        Err(LoginError::Invalid) => login_form(
+        ),
+        Err(Refused::Login(LoginError::Invalid)) => login_form(
             ctx,
             login_cookie(req.headers()),
             StatusCode::UNAUTHORIZED,
             &username,
             Some(&ctx.text("login_invalid")),
         ),
-        Err(LoginError::Locked { retry_after_secs }) => {
+        Err(Refused::Login(LoginError::Locked { retry_after_secs })) => {
             let mut r = login_form(
                 ctx,
                 login_cookie(req.headers()),
@@ -326,7 +269,7 @@ async fn login(ctx: &Ctx<'_>, peer: SocketAddr, req: &Req) -> Resp {
             }
             r
         }
-        Err(e @ LoginError::Internal(_)) => {
+        Err(Refused::Login(e @ LoginError::Internal(_))) => {
             warn!(error = %e, "office login failed");
             login_form(
                 ctx,
@@ -340,15 +283,14 @@ async fn login(ctx: &Ctx<'_>, peer: SocketAddr, req: &Req) -> Resp {
 }
 
 fn logout(ctx: &Ctx, req: &Req) -> Resp {
-    if let Some(token) = cookie(req.headers(), SESSION_COOKIE) {
-        ctx.office.accounts.logout(token);
-    }
-    if let Some(p) = &ctx.principal {
-        info!(user = %p.username, "office logout");
-    }
-    let mut resp = redirect("/login");
-    append_cookie(resp.headers_mut(), &clear_cookie_header(SESSION_COOKIE));
-    resp
+    let token = cookie(req.headers(), SESSION_COOKIE);
+    accounts_web::logout(
+        &ctx.office.accounts,
+        COOKIES,
+        "office",
+        token,
+        ctx.principal.as_ref(),
+    )
 }
 
 /// `/`: every village, trouble first; the store unreachable is said on the page (503).

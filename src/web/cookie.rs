@@ -1,7 +1,7 @@
 //! Cookies: reading one from a request, and the `Set-Cookie` values that
 //! start and end one (always `Secure; SameSite=Strict; Path=/`).
 
-use hyper::header::{self, HeaderMap};
+use hyper::header::{self, HeaderMap, HeaderValue};
 
 /// The value of cookie `name` in a request's `Cookie` headers (any of them).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -28,6 +28,13 @@ pub fn set_cookie_header(name: &str, value: &str, max_age_secs: i64, http_only: 
 /// The `Set-Cookie` value that ends cookie `name` (an HttpOnly one).
 pub fn clear_cookie_header(name: &str) -> String {
     set_cookie_header(name, "", 0, true)
+}
+
+/// Add one `Set-Cookie` value to an answer (a value that is no header value is dropped).
+pub fn append_set_cookie(h: &mut HeaderMap, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.append(header::SET_COOKIE, v);
+    }
 }
 
 #[cfg(test)]

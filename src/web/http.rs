@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 /// A request with its body already read (see [`read_body`]).
@@ -67,6 +67,67 @@ pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<B
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
+}
+
+/// 303 See Other to `location`: after a POST the browser GETs it.
+pub fn see_other(location: &str) -> Resp {
+    let mut resp = respond(StatusCode::SEE_OTHER, "text/html; charset=utf-8", "");
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+/// On every answer of the two consoles (the gateway's admin listener and the
+/// regency office): HTTPS only from now on, no MIME sniffing, never in a
+/// frame, no referrer. `csp` replaces the answer's policy; without one, the
+/// answer's own policy is kept but must still forbid framing. `no_store`
+/// forbids caching outright; otherwise an answer that set no
+/// `Cache-Control` of its own (a stylesheet does) is not cached either.
+pub fn security_headers(h: &mut HeaderMap, csp: Option<&'static str>, no_store: bool) {
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if let Some(csp) = csp {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(csp),
+        );
+    } else {
+        match h
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(csp) if csp.contains("frame-ancestors") => {}
+            Some(csp) => {
+                if let Ok(v) = HeaderValue::from_str(&format!("{csp}; frame-ancestors 'none'")) {
+                    h.insert(header::CONTENT_SECURITY_POLICY, v);
+                }
+            }
+            None => {
+                h.insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("frame-ancestors 'none'"),
+                );
+            }
+        }
+    }
+    if no_store {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    } else {
+        h.entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
 }
 
 /// A JSON answer (`application/json`) with its status.

@@ -13,9 +13,10 @@ use hyper::{Method, StatusCode};
 use tracing::{info, warn};
 
 use super::{
-    check_quota_form, csrf_ok, local_datetime, login_csrf_ok, CategoryInfo, Console, Dashboard,
-    DeviceCard, DeviceList, Frame, Nav, QuotaForm, LANG_COOKIE, LOGIN_CSRF_COOKIE, QUOTA_FIELDS,
+    check_quota_form, csrf_ok, local_datetime, CategoryInfo, Console, Dashboard, DeviceCard,
+    DeviceList, Frame, Nav, QuotaForm, COOKIES, LANG_COOKIE, QUOTA_FIELDS,
 };
+use crate::accounts::web::{self as accounts_web, Refused};
 use crate::accounts::{LoginError, Principal, Via};
 use crate::admin::core::{auth, Admin, DeviceState, OpError};
 use crate::admin::{categories, devices, quota, usage};
@@ -24,7 +25,7 @@ use crate::lang::Language;
 use crate::uplink::UplinkState;
 use crate::web::cookie::cookie;
 use crate::web::form::{form_value, parse_form};
-use crate::web::http::{random_token, respond, Req, Resp};
+use crate::web::http::{respond, Req, Resp};
 
 /// Every console answer's policy: nothing but our own stylesheet, our own
 /// forms and images; no scripts at all, never in a frame.
@@ -33,8 +34,6 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data
 const DEVICES_PER_PAGE: usize = 50;
 /// Entries per page of the audit log.
 const AUDIT_PER_PAGE: usize = 50;
-/// How long the login form's token (and its cookie) lasts.
-const LOGIN_CSRF_MAX_AGE: u32 = 3600;
 
 /// One request's context.
 struct Ctx<'a> {
@@ -184,62 +183,37 @@ fn login_form(
     username: &str,
     error: Option<&str>,
 ) -> Resp {
-    let token = existing.map_or_else(random_token, str::to_owned);
-    let page = ctx
-        .console
-        .login_page(&ctx.frame(None, String::new()), &token, username, error);
-    let mut resp = html(status, page);
-    append_cookie(
-        resp.headers_mut(),
-        &format!("{LOGIN_CSRF_COOKIE}={token}; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age={LOGIN_CSRF_MAX_AGE}"),
-    );
-    resp
+    accounts_web::login_form(COOKIES, existing, status, |token| {
+        ctx.console
+            .login_page(&ctx.frame(None, String::new()), token, username, error)
+    })
 }
 
 /// The browser's login token, if it is one we could have made.
 fn login_cookie(req: &Req) -> Option<&str> {
-    cookie(req.headers(), LOGIN_CSRF_COOKIE)
-        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+    accounts_web::login_token(COOKIES, req.headers())
 }
 
 async fn login(ctx: &Ctx<'_>, peer: SocketAddr, req: &Req) -> Resp {
-    let form = parse_form(req.body());
-    let username = form_value(&form, "username")
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    if !login_csrf_ok(req.headers(), &form) {
-        // Fresh form, fresh token: a stale tab simply tries again.
-        let expired = ctx.text("login_expired").to_owned();
-        return login_form(ctx, None, StatusCode::FORBIDDEN, &username, Some(&expired));
-    }
-    let password = form_value(&form, "password").unwrap_or("");
-    match ctx
-        .admin
-        .accounts
-        .login(&username, password, peer.ip())
-        .await
-    {
-        Ok(session) => {
-            info!(user = %session.principal.username, %peer, "console login");
-            let mut resp = redirect("/");
-            let h = resp.headers_mut();
-            append_cookie(
-                h,
-                &auth::session_cookie_header(
-                    &session.token,
-                    session.expires - ctx.admin.gateway.now(),
-                ),
-            );
-            append_cookie(
-                h,
-                &format!(
-                    "{LOGIN_CSRF_COOKIE}=; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
-                ),
-            );
-            resp
+    let gw = &ctx.admin.gateway;
+    let attempt = accounts_web::login(
+        &ctx.admin.accounts,
+        COOKIES,
+        || gw.now(),
+        "console",
+        peer,
+        req,
+    )
+    .await;
+    let username = attempt.username;
+    match attempt.result {
+        Ok(resp) => resp,
+        Err(Refused::Expired) => {
+            // Fresh form, fresh token: a stale tab simply tries again.
+            let expired = ctx.text("login_expired").to_owned();
+            login_form(ctx, None, StatusCode::FORBIDDEN, &username, Some(&expired))
         }
-        Err(LoginError::Invalid) => {
+        Err(Refused::Login(LoginError::Invalid)) => {
             let error = ctx.text("login_invalid").to_owned();
             login_form(
                 ctx,
@@ -249,7 +223,7 @@ async fn login(ctx: &Ctx<'_>, peer: SocketAddr, req: &Req) -> Resp {
                 Some(&error),
             )
         }
-        Err(LoginError::Locked { retry_after_secs }) => {
+        Err(Refused::Login(LoginError::Locked { retry_after_secs })) => {
             // A short pause after a few failures, or the lock after many.
             let error = if retry_after_secs < 60 {
                 ctx.console.text_with(
@@ -273,7 +247,7 @@ async fn login(ctx: &Ctx<'_>, peer: SocketAddr, req: &Req) -> Resp {
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             resp
         }
-        Err(LoginError::Internal(e)) => {
+        Err(Refused::Login(LoginError::Internal(e))) => {
             warn!(error = %e, "console login failed");
             ctx.message(StatusCode::INTERNAL_SERVER_ERROR, "error_title", "error")
         }
@@ -283,18 +257,20 @@ async fn login(ctx: &Ctx<'_>, peer: SocketAddr, req: &Req) -> Resp {
 /// End this browser's session (a POST with the session's token; a foreign
 /// page cannot log an admin out either).
 fn logout(ctx: &Ctx, req: &Req) -> Resp {
+    let mut token = None;
     if let Some(p) = ctx.principal {
         if !csrf_ok(req.headers(), p, &parse_form(req.body())) {
             return ctx.forbidden();
         }
-        if let Some(token) = auth::session_token(req) {
-            ctx.admin.accounts.logout(token);
-        }
-        info!(user = %p.username, "console logout");
+        token = auth::session_token(req);
     }
-    let mut resp = redirect("/login");
-    append_cookie(resp.headers_mut(), &auth::clear_cookie_header());
-    resp
+    accounts_web::logout(
+        &ctx.admin.accounts,
+        COOKIES,
+        "console",
+        token,
+        ctx.principal,
+    )
 }
 
 // --- pages ---------------------------------------------------------------------
