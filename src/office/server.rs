@@ -19,7 +19,7 @@ use jiff::tz::TimeZone;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::console::{Console, Frame};
 use super::enrol::{self, Refusal};
