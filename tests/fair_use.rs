@@ -155,25 +155,36 @@ fn kill_9_mid_download_keeps_the_counted_usage_and_counts_nothing_twice() {
 #[test]
 fn local_midnight_starts_the_day_over() {
     let v = Village::up("mnight", 1);
-    // 23:59:54 in Makassar (UTC+8) today.
+    // Seconds into today's last minute in Makassar (UTC+8).
     let tz = jiff::tz::TimeZone::get("Asia/Makassar").unwrap();
     let today = jiff::Timestamp::now().to_zoned_datetime(tz.clone()).date();
-    let start = today
-        .at(23, 59, 54, 0)
-        .to_zoned_datetime(tz)
-        .unwrap()
-        .timestamp()
-        .as_second()
-        .to_string();
+    let at = |second: i8| {
+        today
+            .at(23, 59, second, 0)
+            .to_zoned_datetime(tz.clone())
+            .unwrap()
+            .timestamp()
+            .as_second()
+    };
+    // The daemon follows a clock file (`DESAWIFI_TEST_NOW=<file>`). It starts
+    // at 23:59:00, so a slow start-up (its tc batch took 6.8 s on a loaded
+    // machine) cannot carry the login past midnight; once the phone is cut,
+    // the clock is set to 23:59:57 and midnight comes 3 s later, whatever the
+    // start-up cost. (It used to start at 23:59:54 from the process's start,
+    // and under load the day turned before the login.)
+    let clock = v.run_dir().join("clock");
+    let set_clock = |unix: i64| std::fs::write(&clock, format!("{unix}\n")).unwrap();
+    set_clock(at(0));
     let d = Daemon::start_env(
         &v,
         "",
         "[quota]\ndaily_data = \"1 MiB\"\nafter_quota_rate = \"0\"\ndownload_rate = \"100 Mbit/s\"\naccounting_interval = \"1s\"\n",
-        &[("DESAWIFI_TEST_NOW", &start)],
+        &[("DESAWIFI_TEST_NOW", clock.to_str().unwrap())],
     );
     assert_eq!(portal_login(&v, 1).code, 303);
     assert_eq!(download(&v, 1, 2 * MIB, &[]).code, 200);
     wait_for("cut-off after quota", 4, || !reaches_upstream(&v, 1));
+    set_clock(at(57));
     // The clock passes 00:00 local time: full access again, without a new tap.
     wait_for("midnight reset", 12, || reaches_upstream(&v, 1));
     let api = captive_api(&v, 1);
