@@ -381,7 +381,7 @@ async fn schedule_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
 }
 
 fn quota_page(ctx: &Ctx) -> Resp {
-    let form = QuotaForm::from_quota(&ctx.admin.gateway.quota());
+    let form = QuotaForm::from_quota(&ctx.admin.gateway.site_quota());
     let notice = match form_value(&ctx.query, "saved") {
         Some(_) => ctx.console.notice(ctx.text("saved"), false),
         None => String::new(),
@@ -408,7 +408,7 @@ async fn quota_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
     if !p.role.can_change() || !csrf_ok(req.headers(), p, &form) {
         return ctx.forbidden();
     }
-    let current = ctx.admin.gateway.quota();
+    let current = ctx.admin.gateway.site_quota();
     let not_saved = || ctx.console.notice(ctx.text("not_saved"), true);
     let fields = match check_quota_form(&current, &form) {
         Ok(fields) => fields,
