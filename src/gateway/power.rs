@@ -1,6 +1,6 @@
 //! The power mode in force (issue 25): the daemon hands the gateway the
 //! battery reader's `watch` channel; the gateway decides what each mode
-//! means for a device (docs/fair-use.md, "Power modes").
+//! means for a device (docs/fair-use.md, its power modes).
 //!
 //! - `hemat`: `[power.saver]`'s values are ceilings over the site quota
 //!   ([`Gateway::quota`] is the quota in force, [`Gateway::site_quota`] the

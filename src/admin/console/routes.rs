@@ -331,6 +331,8 @@ fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
                 .filter(|p| p.role.can_change())
                 .map(|p| p.csrf.as_str()),
         ) + &super::regency::regency_html(ctx.admin, ctx.console, ctx.lang),
+        power: (gw.config().power.source != crate::config::power::PowerSource::None)
+            .then(|| gw.power()),
     };
     Ok(html(
         StatusCode::OK,
