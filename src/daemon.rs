@@ -70,6 +70,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(tls) => Some((portal::bind(tls.listen).await?, portal::tls::acceptor(tls)?)),
         None => None,
     };
+    // The battery (issue 25): the gateway decides what the mode means; the
+    // portal and the admin room read it through the gateway. `[power]`'s
+    // reader keys need a restart; `[power.saver]` applies on reload.
+    if config.power.source != crate::config::power::PowerSource::None {
+        let (power_tx, power_rx) = watch::channel(crate::power::PowerState::default());
+        gateway.follow_power(power_rx);
+        tracker.spawn(crate::power::run(
+            config.power.clone(),
+            power_tx,
+            cancel.clone(),
+        ));
+    }
     let (uplink_settings, uplink_live) = watch::channel(config.uplink.clone());
     let (uplink_watcher, uplink) = crate::uplink::watcher(uplink_live, clock);
     tracker.spawn(uplink_watcher.run(cancel.clone()));

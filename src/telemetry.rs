@@ -170,17 +170,20 @@ pub enum LoginFailure {
     Error,
     /// Outside the opening hours (`[schedule]`).
     Closed,
+    /// The battery is nearly empty (power mode `darurat`).
+    Power,
 }
 
 impl LoginFailure {
     /// Every failure, in the order the registry counts them.
-    pub const ALL: [LoginFailure; 6] = [
+    pub const ALL: [LoginFailure; 7] = [
         LoginFailure::Blocked,
         LoginFailure::QuotaUsed,
         LoginFailure::Full,
         LoginFailure::IdentityTaken,
         LoginFailure::Error,
         LoginFailure::Closed,
+        LoginFailure::Power,
     ];
 
     /// The label value `/metrics` shows for it.
@@ -192,6 +195,7 @@ impl LoginFailure {
             LoginFailure::IdentityTaken => "identity_taken",
             LoginFailure::Error => "error",
             LoginFailure::Closed => "closed",
+            LoginFailure::Power => "power",
         }
     }
 }

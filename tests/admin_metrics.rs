@@ -138,6 +138,23 @@ fn full_snapshot() -> Snapshot {
         process: ProcessStats::read(),
         categories: vec!["video".into(), "layanan_publik".into(), "lainnya".into()],
         now: 1_764_200_100,
+        power: Some(power_state()),
+    }
+}
+
+/// A battery in hemat, read well by NUT, on battery.
+fn power_state() -> desawifi::power::PowerState {
+    use desawifi::power::{Health, Mode, PowerState, Reading, Source};
+    PowerState {
+        mode: Mode::Hemat,
+        warning: false,
+        health: Health::Good,
+        reading: Some(Reading {
+            charge: Some(35.0),
+            volts: Some(12.4),
+            on_battery: true,
+            ..Reading::empty(Source::Nut, 1_764_200_090)
+        }),
     }
 }
 

@@ -11,7 +11,7 @@
 use std::io::Write as _;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +22,8 @@ use desawifi::power::{self, Health, Mode, PowerState, Problem};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-const UPSD: &str = "/lib/nut/upsd";
-const DUMMY_UPS: &str = "/lib/nut/dummy-ups";
+use desawifi_testkit::nut::Upsd;
+
 /// dummy-ups re-reads its file every couple of seconds; upsd passes it on.
 const CHANGE_WITHIN: Duration = Duration::from_secs(30);
 
@@ -50,138 +50,24 @@ impl Drop for TempDir {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A real upsd on 127.0.0.1 with one UPS, `solar`, whose variables are the
-/// lines of a file (dummy-ups's format: `battery.charge: 80`).
-struct Upsd {
-    dir: TempDir,
-    port: u16,
-    driver: Child,
-    upsd: Option<Child>,
-}
-
-impl Upsd {
-    fn start(charge: u32, status: &str, users: &str) -> Upsd {
-        for bin in [UPSD, DUMMY_UPS] {
-            assert!(
-                Path::new(bin).exists(),
-                "{bin} is missing: install Debian's nut-server and nut-client (scripts/install-deps.sh)"
-            );
-        }
-        let dir = TempDir::new("nut");
-        let d = &dir.0;
-        let port = free_port();
-        std::fs::write(
-            d.join("ups.conf"),
-            format!(
-                "[solar]\n  driver = dummy-ups\n  port = {}/solar.dev\n  desc = \"test\"\n",
-                d.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(d.join("nut.conf"), "MODE=standalone\n").unwrap();
-        std::fs::write(d.join("upsd.conf"), format!("LISTEN 127.0.0.1 {port}\n")).unwrap();
-        std::fs::write(d.join("upsd.users"), users).unwrap();
-        let mut u = Upsd {
-            dir,
-            port,
-            driver: Command::new("true").spawn().unwrap(),
-            upsd: None,
-        };
-        u.set(charge, status);
-        u.driver = u.nut_command(DUMMY_UPS, &["-a", "solar", "-u", "root", "-F"]);
-        u.start_upsd();
-        u
-    }
-
-    fn nut_command(&self, bin: &str, args: &[&str]) -> Child {
-        let d = &self.dir.0;
-        let log = std::fs::File::create(d.join(format!(
-            "{}.log",
-            Path::new(bin).file_name().unwrap().to_string_lossy()
-        )))
-        .unwrap();
-        Command::new(bin)
-            .args(args)
-            .current_dir(d)
-            .env("NUT_CONFPATH", d)
-            .env("NUT_STATEPATH", d)
-            .env("NUT_ALTPIDPATH", d)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{bin}: {e}"))
-    }
-
-    /// Rewrites the driver's file.
-    fn set(&self, charge: u32, status: &str) {
-        let tmp = self.dir.0.join("solar.dev.new");
-        std::fs::write(
-            &tmp,
-            format!("battery.charge: {charge}\nbattery.voltage: 12.4\nbattery.runtime: 5400\nups.status: {status}\n"),
-        )
-        .unwrap();
-        std::fs::rename(tmp, self.dir.0.join("solar.dev")).unwrap();
-    }
-
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn start_upsd(&mut self) {
-        assert!(self.upsd.is_none());
-        self.upsd = Some(self.nut_command(UPSD, &["-u", "root", "-F"]));
-    }
-
-    fn stop_upsd(&mut self) {
-        if let Some(mut c) = self.upsd.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-
-    fn logs(&self) -> String {
-        ["dummy-ups.log", "upsd.log"]
-            .iter()
-            .map(|f| std::fs::read_to_string(self.dir.0.join(f)).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// Waits until upsd answers `GET VAR solar battery.charge` with `charge`.
-    async fn wait_serving(&self, charge: u32) {
-        let deadline = tokio::time::Instant::now() + CHANGE_WITHIN;
-        let mut last = None;
-        while tokio::time::Instant::now() < deadline {
-            if let Ok(mut c) = power::nut::Connection::open(&self.address()).await {
-                let got = c.get_var("solar", "battery.charge").await;
-                if got.as_deref() == Ok(&charge.to_string()) {
-                    return;
-                }
-                last = Some(got);
+/// Waits until upsd answers `GET VAR solar battery.charge` with `charge`.
+async fn wait_serving(ups: &Upsd, charge: u32) {
+    let deadline = tokio::time::Instant::now() + CHANGE_WITHIN;
+    let mut last = None;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(mut c) = power::nut::Connection::open(&ups.address()).await {
+            let got = c.get_var("solar", "battery.charge").await;
+            if got.as_deref() == Ok(&charge.to_string()) {
+                return;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            last = Some(got);
         }
-        panic!(
-            "upsd never served battery.charge {charge} (last {last:?})\n{}",
-            self.logs()
-        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-impl Drop for Upsd {
-    fn drop(&mut self) {
-        self.stop_upsd();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
+    panic!(
+        "upsd never served battery.charge {charge} (last {last:?})\n{}",
+        ups.logs()
+    );
 }
 
 fn settings(source: PowerSource, stale_after: Duration) -> Power {
@@ -269,7 +155,7 @@ const WALK: [(u32, Mode); 5] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nut_charge_walk_moves_the_modes_and_a_stopped_upsd_holds_then_goes_normal() {
     let mut ups = Upsd::start(80, "OL", "");
-    ups.wait_serving(80).await;
+    wait_serving(&ups, 80).await;
     let stale_after = Duration::from_secs(6);
     let source = PowerSource::Nut(NutSource {
         address: ups.address(),
@@ -350,7 +236,7 @@ async fn power_status_cli_reads_a_real_upsd() {
     // With credentials: upsd takes USERNAME and PASSWORD (quoted) before reading.
     let users = "[monitor]\n  password = \"se cret\\\"x\"\n  upsmon secondary\n";
     let mut ups = Upsd::start(35, "OB DISCHRG", users);
-    ups.wait_serving(35).await;
+    wait_serving(&ups, 35).await;
     let dir = TempDir::new("cli");
     let config = dir.0.join("desawifi.toml");
     std::fs::write(

@@ -208,7 +208,7 @@ pub async fn handle(
         (Route::Session, _) => Ok(logout(admin, &req)),
         (Route::Devices, _) => devices::list_json(admin).map(ok),
         (Route::Device(mac), _) => admin.known(mac).and_then(|_| device(admin, mac)),
-        (Route::SiteQuota, Method::GET) => Ok(ok(quota_json(&admin.gateway.quota()))),
+        (Route::SiteQuota, Method::GET) => Ok(ok(quota_json(&admin.gateway.site_quota()))),
         (Route::SiteQuota, _) => match json_object(&req) {
             Ok(fields) => quota::set_site_quota(admin, &who, &fields)
                 .await

@@ -121,7 +121,7 @@ impl Template {
             Template::Layout => "title site_name account_html nav_html notice_html body_html other_lang switch_href",
             Template::Login => "login_csrf username error_html",
             Template::Dashboard => {
-                "online today_label today_down today_up today_devices today_sessions today_peak top_html chart_html uplink_html what_for_html village_html"
+                "online today_label today_down today_up today_devices today_sessions today_peak top_html chart_html uplink_html what_for_html village_html power_html"
             }
             Template::Quota => {
                 "csrf disabled submit_html daily_data daily_data_error_html session_time session_time_error_html \
@@ -488,6 +488,17 @@ mod tests {
             )],
             week,
             village_html: String::new(),
+            power: Some(crate::power::PowerState {
+                mode: crate::power::Mode::Hemat,
+                warning: false,
+                health: crate::power::Health::Good,
+                reading: Some(crate::power::Reading {
+                    charge: Some(35.0),
+                    volts: Some(12.4),
+                    on_battery: true,
+                    ..crate::power::Reading::empty(crate::power::Source::Nut, 0)
+                }),
+            }),
             uplink_down_since: Some("2026-11-27 <08:00>".into()),
             categories: vec![
                 CategoryInfo {
@@ -537,6 +548,9 @@ mod tests {
             "<svg class=\"chart what-for\"",
             "Layanan &lt;publik&gt; 75 % <strong class=\"free\">gratis kuota</strong>",
             "Lainnya 25 %",
+            "Baterai (listrik surya)",
+            "hemat (kuota [power.saver])",
+            "35 %, 12.4 V, memakai baterai",
         ] {
             assert!(html.contains(good), "dashboard lacks {good:?}:\n{html}");
         }

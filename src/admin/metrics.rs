@@ -25,8 +25,10 @@ use tracing::warn;
 
 use super::core::{Admin, DeviceState};
 use crate::accounts::Principal;
+use crate::config::power::PowerSource;
 use crate::domain::{self, DailyUsage};
 use crate::gateway::{DeviceView, Gateway, GatewayError};
+use crate::power::{Health, Mode, PowerState};
 use crate::telemetry::{
     AdminLogin, Histogram, LoginFailure, PolicyRefusal, Registry, BUCKETS_US, REGISTRY,
 };
@@ -105,6 +107,8 @@ pub struct Snapshot {
     pub categories: Vec<String>,
     /// Unix time of the scrape (the gateway's clock).
     pub now: i64,
+    /// The battery (issue 25); `None` without a `[power] source`.
+    pub power: Option<PowerState>,
 }
 
 /// Read the gateway's state for one scrape (store reads: call off the async threads).
@@ -137,6 +141,7 @@ pub fn snapshot(gw: &Gateway, uplink: UplinkState) -> Result<Snapshot, GatewayEr
         open: gw.is_open(),
         process: ProcessStats::read(),
         now,
+        power: (gw.config().power.source != PowerSource::None).then(|| gw.power()),
     })
 }
 
@@ -217,6 +222,57 @@ fn seconds(us: u64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+/// The battery's families (only with a `[power] source`): the mode as one
+/// gauge per mode label (1 for the one in force), whether the latest
+/// reading was good, and the last good reading's values. Site-wide only.
+fn render_power(e: &mut Exposition, p: &PowerState) {
+    e.family("desawifi_power_mode", "gauge", "The power mode in force: 1 for the mode (normal, hemat: the saver quota, darurat: walled garden and free categories only), 0 for the others.");
+    for mode in [Mode::Normal, Mode::Hemat, Mode::Darurat] {
+        e.sample(
+            "desawifi_power_mode",
+            &[("mode", mode.name())],
+            u8::from(p.mode == mode),
+        );
+    }
+    e.single(
+        "desawifi_power_reading_known",
+        "gauge",
+        "1 if the latest battery reading was good, 0 while it is unknown (missing, stale, bad checksum, unreachable); the values below are then the last good reading's.",
+        u8::from(p.health == Health::Good),
+    );
+    e.single(
+        "desawifi_power_warning",
+        "gauge",
+        "1 while the battery is nearly empty ([power] warn_below, or NUT's LB): the pages warn.",
+        u8::from(p.warning),
+    );
+    let Some(r) = &p.reading else {
+        return;
+    };
+    if let Some(charge) = r.charge {
+        e.single(
+            "desawifi_power_battery_charge_percent",
+            "gauge",
+            "The battery's state of charge, percent (last good reading).",
+            charge,
+        );
+    }
+    if let Some(volts) = r.volts {
+        e.single(
+            "desawifi_power_battery_volts",
+            "gauge",
+            "The battery's voltage (last good reading).",
+            volts,
+        );
+    }
+    e.single(
+        "desawifi_power_on_battery",
+        "gauge",
+        "1 while the router runs from the battery (NUT's OB; VE.Direct: discharging), from the last good reading.",
+        u8::from(r.on_battery),
+    );
+}
+
 /// Every metric family this module writes, for the dashboard's drift test:
 /// a Grafana panel may only ask for these (histograms with their
 /// `_bucket`/`_sum`/`_count` series).
@@ -241,6 +297,12 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("desawifi_uplink_down_since_seconds", "gauge"),
     ("desawifi_uplink_outages_total", "counter"),
     ("desawifi_uplink_down_seconds_total", "counter"),
+    ("desawifi_power_mode", "gauge"),
+    ("desawifi_power_reading_known", "gauge"),
+    ("desawifi_power_warning", "gauge"),
+    ("desawifi_power_battery_charge_percent", "gauge"),
+    ("desawifi_power_battery_volts", "gauge"),
+    ("desawifi_power_on_battery", "gauge"),
     ("desawifi_admin_logins_total", "counter"),
     ("desawifi_policy_version", "gauge"),
     ("desawifi_policy_errors_total", "counter"),
@@ -423,6 +485,10 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
         r.uplink_down_secs.get() + ongoing,
     );
 
+    if let Some(p) = &s.power {
+        render_power(&mut e, p);
+    }
+
     e.single(
         "desawifi_policy_version",
         "gauge",
@@ -555,6 +621,17 @@ mod tests {
 
     fn snapshot_for_tests() -> Snapshot {
         Snapshot {
+            power: Some(PowerState {
+                mode: Mode::Darurat,
+                warning: true,
+                health: Health::Good,
+                reading: Some(crate::power::Reading {
+                    charge: Some(15.0),
+                    volts: Some(11.9),
+                    on_battery: true,
+                    ..crate::power::Reading::empty(crate::power::Source::Nut, 1_764_190_000)
+                }),
+            }),
             site: "Desa \"Uji\"\\Baru\nSatu".into(),
             version: "0.1.0".into(),
             categories: vec!["video".into(), "lainnya".into()],
@@ -728,6 +805,24 @@ mod tests {
         );
         assert_eq!(value(&text, "process_cpu_seconds_total"), "1.25");
         assert_eq!(value(&text, "desawifi_open"), "1");
+        assert!(
+            text.contains("desawifi_power_mode{mode=\"darurat\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("desawifi_power_mode{mode=\"normal\"} 0\n"));
+        assert_eq!(value(&text, "desawifi_power_battery_charge_percent"), "15");
+        assert_eq!(value(&text, "desawifi_power_warning"), "1");
+        let off = render(
+            &Snapshot {
+                power: None,
+                ..snapshot_for_tests()
+            },
+            &r,
+        );
+        assert!(
+            !off.contains("desawifi_power"),
+            "no [power] source, no series"
+        );
         let closed = render(
             &Snapshot {
                 open: false,

@@ -28,7 +28,7 @@ pub struct Setting {
 /// Every setting the policy in force names, regency's or overridden locally.
 pub fn settings(admin: &Admin, p: &Policy) -> Vec<Setting> {
     let mut out = Vec::new();
-    let quota = admin.gateway.quota();
+    let quota = admin.gateway.site_quota();
     let now_json = quota_json(&quota);
     for (key, text) in &p.quota {
         let same = config::parse_quota_field(&quota, *key, text).is_ok_and(|q| q == quota);

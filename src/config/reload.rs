@@ -26,7 +26,7 @@ pub struct Reload {
 
 /// Every key that needs a restart, in file order. Every other key applies at
 /// once on a reload.
-pub const NEEDS_RESTART: [&str; 19] = [
+pub const NEEDS_RESTART: [&str; 27] = [
     "site.timezone",
     "network.lan_interface",
     "network.wan_interface",
@@ -46,6 +46,14 @@ pub const NEEDS_RESTART: [&str; 19] = [
     "admin.session_time",
     "admin.ui_dir",
     "store.path",
+    "power.source",
+    "power.poll_interval",
+    "power.read_timeout",
+    "power.stale_after",
+    "power.saver_below",
+    "power.essential_below",
+    "power.warn_below",
+    "power.hysteresis",
 ];
 
 /// `file` as it can apply to a daemon running with `running`.
@@ -124,6 +132,26 @@ pub fn reload(running: &Config, mut file: Config) -> Reload {
     fa.ui_dir = ra.ui_dir.clone();
     keep("store.path", r.store.path != f.store.path);
     f.store.path = r.store.path.clone();
+    // The battery reader and its decider start once; `[power.saver]` is
+    // read at every accounting pass, so it applies (issue 25).
+    let (rw, fw) = (&r.power, &mut f.power);
+    keep("power.source", rw.source != fw.source);
+    keep("power.poll_interval", rw.poll_interval != fw.poll_interval);
+    keep("power.read_timeout", rw.read_timeout != fw.read_timeout);
+    keep("power.stale_after", rw.stale_after != fw.stale_after);
+    let (rt, ft) = (&rw.thresholds, &fw.thresholds);
+    keep("power.saver_below", rt.saver_below != ft.saver_below);
+    keep(
+        "power.essential_below",
+        rt.essential_below != ft.essential_below,
+    );
+    keep("power.warn_below", rt.warn_below != ft.warn_below);
+    keep("power.hysteresis", rt.hysteresis != ft.hysteresis);
+    fw.source = rw.source.clone();
+    fw.poll_interval = rw.poll_interval;
+    fw.read_timeout = rw.read_timeout;
+    fw.stale_after = rw.stale_after;
+    fw.thresholds = rw.thresholds;
     // Domain lists go to dnsmasq, which fills the firewall's sets.
     let mut dnsmasq = Vec::new();
     if r.walled_garden.domains != f.walled_garden.domains {
@@ -236,8 +264,20 @@ mod tests {
         all.admin.session_time = std::time::Duration::from_secs(1);
         all.admin.ui_dir = Some("/x".into());
         all.store.path = "/x".into();
+        all.power.source = crate::config::power::PowerSource::VeDirect {
+            device: "/dev/ttyUSB9".into(),
+        };
+        all.power.poll_interval = std::time::Duration::from_secs(2);
+        all.power.read_timeout = std::time::Duration::from_secs(2);
+        all.power.stale_after = std::time::Duration::from_secs(9);
+        all.power.thresholds.saver_below = 50;
+        all.power.thresholds.essential_below = 30;
+        all.power.thresholds.warn_below = 5;
+        all.power.thresholds.hysteresis = 5;
+        all.power.saver.daily_data = crate::domain::Size(1);
         let r = reload(&running, all);
         assert_eq!(r.needs_restart, NEEDS_RESTART);
+        assert_eq!(r.config.power.saver.daily_data.0, 1, "the saver applies");
         assert!(
             reload(&running, r.config).needs_restart.is_empty(),
             "all kept"

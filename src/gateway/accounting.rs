@@ -21,7 +21,7 @@ use super::{count_bytes, Gateway, GatewayError, Unsaved};
 use crate::config;
 use crate::domain::{local_day, DailyUsage, Device, Mac, Session, Standing};
 use crate::firewall::{Change, DeviceCounters, DeviceKey, OnlineDevice, SlotRates};
-use crate::quota::{counter_delta, Limits};
+use crate::quota::counter_delta;
 
 /// A session this young may be missing from the kernel's table without
 /// alarm: its login is between the store and the firewall batch.
@@ -318,7 +318,7 @@ fn decide(
 ) -> Result<Option<Decision>, GatewayError> {
     let now = input.now;
     let before = device.session.clone();
-    let limits = Limits::new(&input.site, &gw.device_quota(&device));
+    let limits = gw.limits_of(&input.site, &device);
     let trusted = gw.is_trusted(&device.mac);
     let Some(session) = device.session.as_mut() else {
         return Ok(None);

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use super::{count_bytes, Gateway, GatewayError, MAX_SLEEP};
 use crate::domain::{self, DailyUsage, Device, Mac, QuotaOverride, Session, Standing};
 use crate::firewall::{Change, DeviceKey, OnlineDevice};
-use crate::quota::{self, Limits};
+use crate::quota;
 
 impl Gateway {
     /// Let a device online for one session: store first (flushed), then the
@@ -146,7 +146,8 @@ impl Gateway {
         };
         let day = domain::local_day(now, &self.config().site.timezone);
         let used = self.used_today(&mac, day)?;
-        let standing = Limits::new(&self.quota(), &self.device_quota(device)).standing(used);
+        self.may_log_in_on_battery(&mac)?;
+        let standing = self.limits_of(&self.quota(), device).standing(used);
         if standing == Standing::Cut {
             return Err(GatewayError::QuotaUsed(mac));
         }

@@ -17,6 +17,7 @@ mod categories;
 mod category_window;
 mod forget;
 mod garden;
+mod power;
 mod quiz;
 mod reload;
 mod reports;
@@ -45,7 +46,6 @@ use crate::domain::{DailyUsage, Device, Mac, Rate, Size, Standing};
 use crate::firewall::{
     DeviceKey, FirewallError, FirewallHandle, GardenNet, OnlineDevice, Policy, SlotRates,
 };
-use crate::quota::Limits;
 use crate::store::{SiteQuotaRecord, Store, StoreError};
 use crate::telemetry::LoginFailure;
 
@@ -74,6 +74,9 @@ pub enum GatewayError {
     /// Outside the opening hours; opens at this unix second.
     #[error("the wifi is closed until {opens}")]
     Closed { opens: i64 },
+    /// The battery is nearly empty (power mode `darurat`): no new logins.
+    #[error("the battery is nearly empty: no new logins")]
+    PowerEmergency,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -91,6 +94,7 @@ impl GatewayError {
             GatewayError::Full(_) => LoginFailure::Full,
             GatewayError::IdentityTaken(_) => LoginFailure::IdentityTaken,
             GatewayError::Closed { .. } => LoginFailure::Closed,
+            GatewayError::PowerEmergency => LoginFailure::Power,
             GatewayError::Store(_)
             | GatewayError::Firewall(_)
             | GatewayError::TrustedInConfig(_) => LoginFailure::Error,
@@ -144,6 +148,8 @@ pub struct Gateway {
     free: RwLock<std::collections::BTreeSet<String>>,
     /// The regency policy's walled-garden additions (on top of the config's).
     policy_garden: RwLock<Vec<ipnet::IpNet>>,
+    /// The battery's power mode (`power.rs`).
+    power: power::PowerFeed,
 }
 
 /// What the records lock guards besides the device records in the store.
@@ -296,6 +302,7 @@ impl Gateway {
             category_window: Mutex::default(),
             free,
             policy_garden,
+            power: power::PowerFeed::default(),
         });
         gw.claim_stored_slots()?;
         gw.reconcile().await?;
@@ -331,7 +338,7 @@ impl Gateway {
 
     /// The ceilings a device's slot should have now.
     fn slot_rates(&self, device: &Device, standing: Standing) -> SlotRates {
-        let limits = Limits::new(&self.quota(), &self.device_quota(device));
+        let limits = self.limits_of(&self.quota(), device);
         let (download, upload) = limits.rates(standing);
         // Free traffic keeps the device's own caps, also while it is throttled.
         let (free_download, free_upload) = limits.rates(Standing::Normal);
@@ -355,8 +362,9 @@ impl Gateway {
         self.config.subscribe()
     }
 
-    /// The site's quota defaults in force now.
-    pub fn quota(&self) -> config::Quota {
+    /// The site's quota defaults (the file's or an admin's), before the
+    /// power mode's ceilings ([`Gateway::quota`] is the quota in force).
+    pub fn site_quota(&self) -> config::Quota {
         self.quota.read().expect("quota lock").clone()
     }
 
@@ -371,7 +379,7 @@ impl Gateway {
     ) -> Result<(config::Quota, config::Quota), E> {
         let (old, new) = {
             let _guard = self.records.lock().expect("records lock");
-            let old = self.quota();
+            let old = self.site_quota();
             let new = change(&old)?;
             self.store
                 .put_site_quota(&record_of_quota(&new))

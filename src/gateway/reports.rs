@@ -9,7 +9,6 @@ use std::net::Ipv4Addr;
 
 use super::{config, Gateway, GatewayError};
 use crate::domain::{self, DailyUsage, Device, Mac, QuotaOverride, Session, Standing};
-use crate::quota::Limits;
 
 /// A device as the portal shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +112,7 @@ impl Gateway {
     ) -> Result<DeviceView, GatewayError> {
         let tz = &self.config().site.timezone;
         let mac = device.mac;
-        let limits = Limits::new(site, &self.device_quota(&device));
+        let limits = self.limits_of(site, &device);
         let trust = self.trust_of(&mac);
         let used_today = self.used_today(&mac, day)?;
         let session = Some(device.clone())

@@ -11,6 +11,7 @@ mod hours;
 mod limit;
 mod origin;
 mod pages;
+mod power;
 pub mod quiz;
 mod quiz_card;
 mod routes;

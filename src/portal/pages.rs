@@ -115,6 +115,11 @@ pub(super) fn info(portal: &Portal, lang: Language) -> String {
         free = li(portal.ui.text(lang, "info_no_free"));
     }
 
+    // The battery, in small text (issue 25).
+    let technician = match super::power::notice_text(portal, lang) {
+        Some(t) => format!("{technician}<p class=\"tech\">{}</p>", escape_html(&t)),
+        None => technician,
+    };
     let tips: String = portal.ui.tips().iter().map(|t| li(t.text(lang))).collect();
     portal.ui.render(
         Page::Info,

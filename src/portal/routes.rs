@@ -169,6 +169,7 @@ fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
     };
     notice.push_str(&uplink_notice(portal, lang));
     notice.push_str(&clock_notice(portal, lang));
+    notice.push_str(&super::power::notice(portal, lang));
     let page = portal.ui.render(
         Page::Splash,
         lang,
@@ -231,7 +232,8 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
                 "notice_html",
                 &(uplink_notice(portal, lang)
                     + &clock_notice(portal, lang)
-                    + &super::hours::closing_notice(portal, lang)),
+                    + &super::hours::closing_notice(portal, lang)
+                    + &super::power::notice(portal, lang)),
             ),
             (
                 "quiz_html",
@@ -285,6 +287,16 @@ async fn login(portal: &Portal, client: &Client, lang: Language) -> Result<Resp,
         }
         Err(GatewayError::Closed { .. }) => {
             let (title, body) = super::hours::closed(portal, lang).unwrap_or_default();
+            Ok(message_text(
+                portal,
+                StatusCode::SERVICE_UNAVAILABLE,
+                lang,
+                &title,
+                &body,
+            ))
+        }
+        Err(GatewayError::PowerEmergency) => {
+            let (title, body) = super::power::refused(portal, lang);
             Ok(message_text(
                 portal,
                 StatusCode::SERVICE_UNAVAILABLE,

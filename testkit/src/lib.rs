@@ -40,6 +40,7 @@ pub mod certs;
 pub mod daemon;
 pub mod lazyfs;
 pub mod ns;
+pub mod nut;
 pub mod phone;
 pub mod phones;
 pub mod promstore;

@@ -12,6 +12,7 @@ use crate::admin::usage::DayReport;
 use crate::config;
 use crate::domain::{self, DailyUsage, Mac, Role};
 use crate::lang::Language;
+use crate::power::{Health, Mode, PowerState};
 use crate::store::AuditEntry;
 use crate::web::form::form_value;
 use crate::web::http::escape_html;
@@ -166,7 +167,67 @@ impl Console {
                     &self.what_for_html(lang, &d.categories, &d.category_days),
                 ),
                 ("village_html", &d.village_html),
+                ("power_html", &self.power_html(lang, d.power.as_ref())),
             ],
+        )
+    }
+
+    /// The battery's card (issue 25): the mode, the charge and volts, the
+    /// reading's health and the warning; empty without a `[power] source`.
+    fn power_html(&self, lang: Language, p: Option<&PowerState>) -> String {
+        let Some(p) = p else {
+            return String::new();
+        };
+        let mode_key = match p.mode {
+            Mode::Normal => "power_mode_normal",
+            Mode::Hemat => "power_mode_hemat",
+            Mode::Darurat => "power_mode_darurat",
+        };
+        let row = |dt: &str, dd: &str| {
+            format!(
+                "<div><dt>{}</dt><dd>{}</dd></div>",
+                escape_html(dt),
+                escape_html(dd)
+            )
+        };
+        let mut rows = row(self.text(lang, "power_mode"), self.text(lang, mode_key));
+        if let Some(r) = &p.reading {
+            let mut charge = r
+                .charge
+                .map_or_else(|| "-".to_owned(), |c| format!("{c:.0} %"));
+            if let Some(v) = r.volts {
+                charge.push_str(&format!(", {v:.1} V"));
+            }
+            if r.on_battery {
+                charge.push_str(&format!(", {}", self.text(lang, "power_on_battery")));
+            }
+            rows.push_str(&row(self.text(lang, "power_charge"), &charge));
+        }
+        let health = match &p.health {
+            Health::Good | Health::Off => format!(
+                "<p class=\"uplink up\">{}</p>",
+                escape_html(self.text(lang, "power_reading_good"))
+            ),
+            Health::Unknown { .. } => format!(
+                "<p class=\"uplink down\" role=\"alert\">{}</p>",
+                escape_html(&self.text_with(
+                    lang,
+                    "power_reading_unknown",
+                    &[("why", &p.health.to_string())]
+                ))
+            ),
+        };
+        let warning = if p.warning {
+            format!(
+                "<p class=\"uplink down\" role=\"alert\">{}</p>",
+                escape_html(self.text(lang, "power_warning"))
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "<section class=\"card\" id=\"power\">\n<h2>{}</h2>\n<dl class=\"stats\">{rows}</dl>\n{health}{warning}</section>\n",
+            escape_html(self.text(lang, "power_title"))
         )
     }
 
@@ -421,6 +482,8 @@ pub struct Dashboard {
     pub category_days: Vec<(String, Vec<DailyUsage>)>,
     /// The village card (opening hours, trusted devices, today's quiz), ready-made.
     pub village_html: String,
+    /// The battery, `None` without a `[power] source`.
+    pub power: Option<PowerState>,
 }
 
 /// The quota form's shown values and per-field errors.

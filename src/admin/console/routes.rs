@@ -307,6 +307,8 @@ fn dashboard(ctx: &Ctx) -> Result<Resp, OpError> {
                 .filter(|p| p.role.can_change())
                 .map(|p| p.csrf.as_str()),
         ) + &super::regency::regency_html(ctx.admin, ctx.console, ctx.lang),
+        power: (gw.config().power.source != crate::config::power::PowerSource::None)
+            .then(|| gw.power()),
     };
     Ok(html(
         StatusCode::OK,
@@ -357,7 +359,7 @@ async fn schedule_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
 }
 
 fn quota_page(ctx: &Ctx) -> Resp {
-    let form = QuotaForm::from_quota(&ctx.admin.gateway.quota());
+    let form = QuotaForm::from_quota(&ctx.admin.gateway.site_quota());
     let notice = match form_value(&ctx.query, "saved") {
         Some(_) => ctx.console.notice(ctx.text("saved"), false),
         None => String::new(),
@@ -384,7 +386,7 @@ async fn quota_post(ctx: &Ctx<'_>, req: &Req) -> Resp {
     if !p.role.can_change() || !csrf_ok(req.headers(), p, &form) {
         return ctx.forbidden();
     }
-    let current = ctx.admin.gateway.quota();
+    let current = ctx.admin.gateway.site_quota();
     let not_saved = || ctx.console.notice(ctx.text("not_saved"), true);
     let fields = match check_quota_form(&current, &form) {
         Ok(fields) => fields,
