@@ -136,3 +136,29 @@ impl Device {
         self.session.as_ref().is_some_and(|s| s.ends > now)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_bytes_cost_quota_only_beyond_the_allowance() {
+        let mib = 1 << 20;
+        let day = |free| DailyUsage {
+            download: 5 * mib,
+            upload: mib,
+            free,
+        };
+        // Within the allowance: the quota counts download and upload only.
+        assert_eq!(day(mib).quota_bytes(2 * mib), 6 * mib);
+        assert_eq!(day(2 * mib).quota_bytes(2 * mib), 6 * mib);
+        // Beyond it: the rest, byte for byte.
+        assert_eq!(day(4 * mib + 7).quota_bytes(2 * mib), 8 * mib + 7);
+        // "0": every free byte costs; "unlimited": none ever does.
+        assert_eq!(day(3 * mib).quota_bytes(0), 9 * mib);
+        assert_eq!(day(u64::MAX).quota_bytes(u64::MAX), 6 * mib);
+        assert_eq!(day(u64::MAX).quota_bytes(0), u64::MAX, "saturates");
+        assert_eq!(day(3).total(), 6 * mib, "total stays download + upload");
+        assert_eq!(day(3).moved(), 6 * mib + 3);
+    }
+}
