@@ -125,10 +125,12 @@ fn full_snapshot() -> Snapshot {
         usage_today: DailyUsage {
             download: 5 * MIB,
             upload: MIB,
+            free: 0,
         },
         usage_yesterday: DailyUsage {
             download: 50 * MIB,
             upload: 7 * MIB,
+            free: 0,
         },
         daily_data_bytes: 500 * MIB,
         uplink: UplinkState::Down {

@@ -48,6 +48,7 @@ fn expected(i: usize) -> DeviceCounters {
     DeviceCounters {
         upload: (1 << 33) + 1_000 * i as u64 + 7,
         download: (1 << 34) + 5_000 * i as u64 + 3,
+        free: (1 << 32) + 300 * i as u64 + 1,
     }
 }
 
@@ -104,6 +105,7 @@ fn nft(script: &str) {
 fn set_device_counters(n: usize) {
     let mut up = Vec::new();
     let mut down = Vec::new();
+    let mut free = Vec::new();
     for i in 0..n {
         let (key, c) = (device(i), expected(i));
         up.push(format!(
@@ -111,12 +113,15 @@ fn set_device_counters(n: usize) {
             key.mac, key.ip, c.upload
         ));
         down.push(format!("{} counter packets 1 bytes {}", key.ip, c.download));
+        free.push(format!("{} counter packets 1 bytes {}", key.ip, c.free));
     }
     nft(&format!(
-        "flush set inet desawifi online\nflush set inet desawifi down\n\
-         add element inet desawifi online {{ {} }}\nadd element inet desawifi down {{ {} }}\n",
+        "flush set inet desawifi online\nflush set inet desawifi down\nflush set inet desawifi free\n\
+         add element inet desawifi online {{ {} }}\nadd element inet desawifi down {{ {} }}\n\
+         add element inet desawifi free {{ {} }}\n",
         up.join(", "),
-        down.join(", ")
+        down.join(", "),
+        free.join(", ")
     ));
 }
 

@@ -163,6 +163,7 @@ mod tests {
                     DailyUsage {
                         download: 123,
                         upload: 45,
+                        free: 0,
                     },
                 ),
                 ("lainnya".to_owned(), DailyUsage::default()),

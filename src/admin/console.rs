@@ -484,6 +484,7 @@ mod tests {
                 DailyUsage {
                     download: 27 << 20,
                     upload: 1 << 20,
+                    free: 0,
                 },
             )],
             week,
@@ -520,10 +521,12 @@ mod tests {
                         DailyUsage {
                             download: 3 << 20,
                             upload: 0,
+                            free: 0,
                         },
                         DailyUsage {
                             download: 1 << 20,
                             upload: 0,
+                            free: 0,
                         },
                     ],
                 ),

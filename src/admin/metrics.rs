@@ -645,10 +645,12 @@ mod tests {
             usage_today: DailyUsage {
                 download: 1_000_000,
                 upload: 20_000,
+                free: 0,
             },
             usage_yesterday: DailyUsage {
                 download: 7_000_000,
                 upload: 300_000,
+                free: 0,
             },
             now: 1_764_200_090,
             daily_data_bytes: 500 << 20,

@@ -47,6 +47,13 @@ pub struct Usage {
     /// moved traffic in the window (default 3; 1..=1000).
     pub publish_min_devices: u32,
     // --- end of issue 22, item 11 ---
+    // --- issue 22, item 2 (allowance): free categories' own daily allowance ---
+    /// `[usage] free_daily_data`: free-category bytes (both ways) a device
+    /// moves per local day before they count against its daily quota like any
+    /// other (default "1 GiB"; "0" makes free categories cost quota from the
+    /// first byte; "unlimited" is `u64::MAX`, the free tunnel of before).
+    pub free_daily_data: u64,
+    // --- end of issue 22, item 2 ---
 }
 
 impl Usage {
@@ -77,6 +84,8 @@ pub(super) struct RawUsage {
     // issue 22, item 11 (holesapp)
     publish_every: Option<Text>,
     publish_min_devices: Option<i64>,
+    // issue 22, item 2 (allowance)
+    free_daily_data: Option<Text>,
 }
 
 #[derive(Deserialize)]
@@ -163,6 +172,7 @@ pub fn parse_list(text: &str, path: &Path) -> Result<Usage, ConfigError> {
         categories,
         publish_every: std::time::Duration::from_secs(3600),
         publish_min_devices: 3,
+        free_daily_data: DEFAULT_FREE_DAILY_DATA,
     })
 }
 
@@ -246,7 +256,25 @@ pub(super) fn usage(raw: RawUsage, config_path: &Path) -> Result<Usage, ConfigEr
                 )
             })?;
     }
+    // issue 22, item 2 (allowance): free categories' daily allowance per device.
+    if let Some(text) = &raw.free_daily_data {
+        usage.free_daily_data = parse_free_daily_data(&text.0)
+            .map_err(|m| invalid(config_path, "usage.free_daily_data", m))?;
+    }
     Ok(usage)
+}
+
+/// `[usage] free_daily_data` when not set: 1 GiB per device per day.
+pub const DEFAULT_FREE_DAILY_DATA: u64 = 1 << 30;
+
+/// A size ("1 GiB", "0") or "unlimited" (`u64::MAX`).
+pub fn parse_free_daily_data(text: &str) -> Result<u64, String> {
+    if text.trim().eq_ignore_ascii_case("unlimited") {
+        return Ok(u64::MAX);
+    }
+    super::values::parse_size(text)
+        .map(|s| s.0)
+        .map_err(|_| format!("{text:?} is not a size or \"unlimited\" (try \"1 GiB\")"))
 }
 
 fn ids(usage: &Usage) -> String {
@@ -395,5 +423,26 @@ mod tests {
             let e = usage(raw, Path::new("x.toml")).unwrap_err().to_string();
             assert!(e.starts_with(&format!("x.toml: {key}: ")), "{e}");
         }
+    }
+
+    #[test]
+    fn the_free_allowance_has_a_default_zero_unlimited_and_errors_naming_the_key() {
+        let u = usage(RawUsage::default(), Path::new("x.toml")).unwrap();
+        assert_eq!(u.free_daily_data, 1 << 30);
+        for (text, want) in [
+            ("free_daily_data = \"2 MiB\"\n", 2 << 20),
+            ("free_daily_data = \"0\"\n", 0),
+            ("free_daily_data = \"unlimited\"\n", u64::MAX),
+        ] {
+            let raw: RawUsage = toml::from_str(text).unwrap();
+            assert_eq!(
+                usage(raw, Path::new("x.toml")).unwrap().free_daily_data,
+                want
+            );
+        }
+        let raw: RawUsage = toml::from_str("free_daily_data = \"lots\"\n").unwrap();
+        let e = usage(raw, Path::new("x.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("x.toml: usage.free_daily_data: "), "{e}");
+        assert!(e.contains("unlimited"), "{e}");
     }
 }

@@ -209,6 +209,15 @@ mod tests {
         let free_only = format!("{MINIMAL}[usage]\nfree = [\"video\"]\n");
         let r = reload(&running, parse(&free_only).unwrap());
         assert!(r.needs_restart.is_empty() && r.dnsmasq.is_empty());
+        assert_eq!(
+            r.config.usage.free_daily_data,
+            crate::config::categories::DEFAULT_FREE_DAILY_DATA
+        );
+        // issue 22, item 2: the free allowance applies at once (read every pass).
+        let allowance = format!("{MINIMAL}[usage]\nfree_daily_data = \"50 MiB\"\n");
+        let a = reload(&running, parse(&allowance).unwrap());
+        assert!(a.needs_restart.is_empty() && a.dnsmasq.is_empty());
+        assert_eq!(a.config.usage.free_daily_data, 50 << 20);
         let free: Vec<&str> = r
             .config
             .usage

@@ -291,6 +291,18 @@ fn read_sets(json: &str, state: &mut KernelState) -> Result<Shape, FirewallError
                         .insert(ip.ok_or_else(|| bad_elem(SET_DOWN, val))?, bytes);
                 }
             }
+            SET_FREE => {
+                for e in elems(&set)? {
+                    let (val, bytes) = e.parts();
+                    let ip = match val {
+                        ElemValue::Plain(s) => s.parse().ok(),
+                        ElemValue::Concat { .. } | ElemValue::Number(_) => None,
+                    };
+                    state
+                        .free
+                        .insert(ip.ok_or_else(|| bad_elem(SET_FREE, val))?, bytes);
+                }
+            }
             SET_CAT_BYTES => {
                 // One counted element per category and way, named by its comment.
                 for e in elems(&set)? {
@@ -448,7 +460,8 @@ mod tests {
             state.counters().get(&key),
             Some(&DeviceCounters {
                 upload: 180,
-                download: 4096
+                download: 4096,
+                free: 0
             })
         );
         assert_eq!(state.categories.get("video"), Some(&(5000, 300)));
@@ -471,6 +484,8 @@ mod tests {
         "\n",
         r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "down", "table": "desawifi", "type": "ipv4_addr", "handle": 2, "elem": [{"elem": {"val": "10.77.0.11", "counter": {"packets": 2, "bytes": 4096}}}], "stmt": [{"counter": null}]}}]}"#,
         "\n",
+        r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "free", "table": "desawifi", "type": "ipv4_addr", "handle": 3, "elem": [{"elem": {"val": "10.77.0.11", "counter": {"packets": 5, "bytes": 65536}}}], "stmt": [{"counter": null}]}}]}"#,
+        "\n",
         r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "cat_bytes", "table": "desawifi", "type": "mark", "handle": 9, "elem": [{"elem": {"val": 9, "comment": "cat_lainnya_up", "counter": {"packets": 10, "bytes": 920}}}, {"elem": {"val": 3735928559, "comment": "cat_video_down", "counter": {"packets": 10, "bytes": 7000}}}], "stmt": [{"counter": null}]}}]}"#,
         "\n"
     );
@@ -492,7 +507,8 @@ mod tests {
             counters[&key(1)],
             DeviceCounters {
                 upload: 180,
-                download: 4096
+                download: 4096,
+                free: 65536
             }
         );
         assert_eq!(counters[&key(2)], DeviceCounters::default());
@@ -555,7 +571,8 @@ mod tests {
                  [ \"$1\" = -i ] || [ \"$2\" = -i ] && {{ echo 'nft: invalid option -- i' >&2; exit 1; }}\n\
                  [ \"$6\" = online ] && sed -n 1p {listing}\n\
                  [ \"$6\" = down ] && sed -n 2p {listing}\n\
-                 [ \"$6\" = cat_bytes ] && sed -n 3p {listing}\n\
+                 [ \"$6\" = free ] && sed -n 3p {listing}\n\
+                 [ \"$6\" = cat_bytes ] && sed -n 4p {listing}\n\
                  exit 0\n",
                 calls = calls.display(),
                 listing = listing.display()
@@ -564,13 +581,14 @@ mod tests {
         let counters = nft.counters_from_nft().await.unwrap().devices;
         assert_eq!(counters[&key(1)].download, 4096);
         assert_eq!(counters[&key(1)].upload, 180);
+        assert_eq!(counters[&key(1)].free, 65536);
         // Once known, no more `-i` tries.
         let again = nft.clone().counters_from_nft().await.unwrap();
         assert_eq!(again.categories.get("video"), Some(&(7000, 0)));
         let calls = std::fs::read_to_string(&calls).unwrap();
         assert_eq!(calls.matches("-i").count(), 1, "{calls}");
-        // One failed `-i`, then per round three `list set` (nothing else).
-        assert_eq!(calls.lines().count(), 7, "{calls}");
+        // One failed `-i`, then per round four `list set` (nothing else).
+        assert_eq!(calls.lines().count(), 9, "{calls}");
     }
 
     #[tokio::test]
@@ -584,13 +602,14 @@ mod tests {
             &format!(
                 "[ \"$*\" = \"-j -i\" ] || exit 9\n\
                  [ \"$HOME\" = /proc ] || exit 7\n\
-                 grep -c 'list set inet desawifi' | grep -qx 3 || exit 8\n\
+                 grep -c 'list set inet desawifi' | grep -qx 4 || exit 8\n\
                  cat {}\n",
                 listing.display()
             ),
         );
         let counters = nft.counters_from_nft().await.unwrap().devices;
         assert_eq!(counters[&key(1)].download, 4096);
+        assert_eq!(counters[&key(1)].free, 65536);
 
         // Before the first reconcile: no table, no counters, no error.
         let missing = fake_nft(

@@ -19,8 +19,8 @@
 //!     ...
 //!     meta mark & 0 | K(cat_lainnya_up) @cat_bytes
 //!   }
-//!   chain free_down { meta priority set ct mark map @slot_free accept }   # the device's free class
-//!   chain free_up   { meta priority set ct mark map @slot_free accept }
+//!   chain free_down { meta priority set ct mark map @slot_free ip daddr @free accept }   # its free class, counted per device
+//!   chain free_up   { meta priority set ct mark map @slot_free ip saddr @free accept }
 //! ```
 //!
 //! `meta mark & 0 | K` is the constant K whatever the packet's mark (which
@@ -238,10 +238,19 @@ pub(super) fn chain_rules(cats: &[CategoryRule]) -> Vec<schema::Rule<'static>> {
     // free_down, free_up: meta priority set ct mark map @slot_free accept   (an online device's
     // connection: its free class, at its own caps also while throttled, never the whole uplink;
     // a captive one has no element (mark 0), keeps its captive class and goes on)
-    for chain in [CHAIN_FREE_DOWN, CHAIN_FREE_UP] {
+    // ... ip daddr @free accept (ip saddr upward): the element's counter counts the
+    // device's free bytes (`[usage] free_daily_data`); without an element the
+    // packet goes back and is counted by `down`/`online` like any other. The
+    // class first: a connection of no online device (mark 0, maybe on an online
+    // device's address) stops there and never reaches the device's counter.
+    for (chain, field) in [(CHAIN_FREE_DOWN, "daddr"), (CHAIN_FREE_UP, "saddr")] {
         out.push(rule(
             chain,
-            vec![super::render::free_class(), Statement::Accept(None)],
+            vec![
+                super::render::free_class(),
+                in_set(payload("ip", field), super::SET_FREE),
+                Statement::Accept(None),
+            ],
         ));
     }
     out

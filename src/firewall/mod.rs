@@ -35,6 +35,12 @@ pub const SET_ONLINE: &str = "online";
 pub const SET_ONLINE_NAT: &str = "online_nat";
 /// Online devices' IPv4 addresses, one counter per element (download bytes).
 pub const SET_DOWN: &str = "down";
+/// Online devices' IPv4 addresses, one counter per element: the bytes of
+/// free categories, both ways (`[usage] free_daily_data`). Looked up only by
+/// the free chains, from connections an online device's packets marked; a
+/// device without its element (none yet, or its day's allowance spent) is
+/// counted by `down`/`online` like any other traffic.
+pub const SET_FREE: &str = "free";
 /// Walled-garden IPv4 networks, reachable without logging in.
 pub const SET_GARDEN4: &str = "garden4";
 /// Walled-garden IPv6 networks (kept for the day IPv6 clients are admitted).
@@ -74,14 +80,14 @@ pub const SET_DNS_CAPTIVE: &str = "dns_dev_captive";
 pub const SET_DHCP_DEV: &str = "dhcp_dev";
 /// Sets whose elements carry a byte counter (declared with `counter`), one
 /// element per device, each looked up by one rule.
-pub const COUNTED_SETS: [&str; 2] = [SET_ONLINE, SET_DOWN];
+pub const COUNTED_SETS: [&str; 3] = [SET_ONLINE, SET_DOWN, SET_FREE];
 /// The usage categories' byte counters: one counted element per category and
 /// direction (see `categories.rs`). Elements, not named counters, because
 /// nft 1.0.6 lists a set alone but fetches the whole table (every element of
 /// every set) for any `list counter(s)`.
 pub const SET_CAT_BYTES: &str = "cat_bytes";
 /// What an accounting pass lists: the per-device counted sets and the categories'.
-pub const READ_SETS: [&str; 3] = [SET_ONLINE, SET_DOWN, SET_CAT_BYTES];
+pub const READ_SETS: [&str; 4] = [SET_ONLINE, SET_DOWN, SET_FREE, SET_CAT_BYTES];
 
 /// Chain names, one per hook.
 pub const CHAIN_PREROUTING: &str = "prerouting";
@@ -153,6 +159,8 @@ pub struct DeviceCounters {
     pub upload: u64,
     /// Bytes sent to the device (WAN -> LAN), from the `down` set element.
     pub download: u64,
+    /// Free-category bytes both ways, from the `free` set element.
+    pub free: u64,
 }
 
 /// A change to the online devices or their speeds.

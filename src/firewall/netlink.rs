@@ -29,7 +29,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::categories::{self, Direction};
 use super::state::KernelState;
-use super::{DeviceKey, READ_SETS, SET_CAT_BYTES, SET_DOWN, SET_ONLINE, TABLE};
+use super::{DeviceKey, READ_SETS, SET_CAT_BYTES, SET_DOWN, SET_FREE, SET_ONLINE, TABLE};
 use crate::domain::Mac;
 
 /// Why the netlink read failed; the caller then reads through `nft`.
@@ -287,6 +287,12 @@ fn add(state: &mut KernelState, set: &'static str, elem: Elem<'_>) -> Result<(),
                 return Err(bad(format!("a key of {} bytes", elem.key.len())));
             };
             state.down.insert(Ipv4Addr::new(w, x, y, z), bytes);
+        }
+        SET_FREE => {
+            let [w, x, y, z] = *elem.key else {
+                return Err(bad(format!("a key of {} bytes", elem.key.len())));
+            };
+            state.free.insert(Ipv4Addr::new(w, x, y, z), bytes);
         }
         SET_CAT_BYTES => {
             // Named by their comment (`cat_video_down`); others are not ours.

@@ -8,6 +8,7 @@
 //!   set online  { type ether_addr . ipv4_addr; counter; }   # upload bytes per device
 //!   set online_nat { type ether_addr . ipv4_addr; }        # the same, uncounted, for nat
 //!   set down    { type ipv4_addr; counter; }                # download bytes per device
+//!   set free    { type ipv4_addr; counter; }                # free-category bytes per device (both ways)
 //!   set garden4 { type ipv4_addr; flags interval; }
 //!   set garden6 { type ipv6_addr; flags interval; }
 //!   set garden_dns4 { type ipv4_addr; flags timeout; timeout 1d; }   # filled by dnsmasq
@@ -93,6 +94,7 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
         None,
     ));
     batch.add(set(SET_DOWN, SetTypeValue::Single(SetType::Ipv4Addr), None));
+    batch.add(set(SET_FREE, SetTypeValue::Single(SetType::Ipv4Addr), None));
     batch.add(set(
         SET_GARDEN4,
         SetTypeValue::Single(SetType::Ipv4Addr),
@@ -262,6 +264,16 @@ pub fn full(policy: &Policy, kernel: &KernelState) -> String {
     let stale_ips: Vec<Ipv4Addr> = have_ips.difference(&want_ips).copied().collect();
     let missing_ips: Vec<Ipv4Addr> = want_ips.difference(&have_ips).copied().collect();
     push_device_changes(&mut batch, &stale, &stale_ips, &missing, &missing_ips);
+    // `free` holds the same addresses as `down`, diffed on its own (a table
+    // from before it existed has the set made empty above).
+    let have_free: BTreeSet<Ipv4Addr> = if kernel.compatible {
+        kernel.free.keys().copied().collect()
+    } else {
+        BTreeSet::new()
+    };
+    let stale_free: Vec<Ipv4Addr> = have_free.difference(&want_ips).copied().collect();
+    let missing_free: Vec<Ipv4Addr> = want_ips.difference(&have_free).copied().collect();
+    push_free_changes(&mut batch, &stale_free, &missing_free);
     to_json(batch.to_nftables())
 }
 
@@ -301,6 +313,7 @@ pub fn device_changes(
     let mut batch = Batch::new();
     let keys: Vec<DeviceKey> = admit.iter().map(|(k, _)| *k).collect();
     push_device_changes(&mut batch, revoke, revoke_ips, &keys, admit_ips);
+    push_free_changes(&mut batch, revoke_ips, admit_ips);
     for name in [SET_ONLINE_NAT, MAP_DEV_SLOT] {
         if !revoke.is_empty() {
             batch.delete(elements(name, revoke.iter().map(device_expr).collect()));
@@ -323,6 +336,22 @@ pub fn clear() -> String {
     batch.add(NfListObject::Table(table()));
     batch.delete(NfListObject::Table(table()));
     to_json(batch.to_nftables())
+}
+
+/// The `free` counters' elements: one per online address, like `down`.
+fn push_free_changes(batch: &mut Batch<'static>, revoke_ips: &[Ipv4Addr], admit_ips: &[Ipv4Addr]) {
+    if !revoke_ips.is_empty() {
+        batch.delete(elements(
+            SET_FREE,
+            revoke_ips.iter().map(|ip| ip_expr(*ip)).collect(),
+        ));
+    }
+    if !admit_ips.is_empty() {
+        batch.add(elements(
+            SET_FREE,
+            admit_ips.iter().map(|ip| ip_expr(*ip)).collect(),
+        ));
+    }
 }
 
 fn push_device_changes(
@@ -940,7 +969,9 @@ mod tests {
         let doc = full(&policy(vec![key(1)]), &KernelState::default());
         for set in COUNTED_SETS {
             let lookups = doc.matches(&format!("\"@{set}\"")).count();
-            assert_eq!(lookups, 1, "@{set} is looked up {lookups} times");
+            // `free`: once on the downloads' chain (daddr), once on the uploads' (saddr).
+            let want = if set == SET_FREE { 2 } else { 1 };
+            assert_eq!(lookups, want, "@{set} is looked up {lookups} times");
         }
     }
 

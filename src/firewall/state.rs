@@ -20,6 +20,8 @@ pub struct KernelState {
     pub online_nat: std::collections::BTreeSet<DeviceKey>,
     /// `down` elements with their download byte counters.
     pub down: BTreeMap<Ipv4Addr, u64>,
+    /// `free` elements with their free-category byte counters.
+    pub free: BTreeMap<Ipv4Addr, u64>,
     /// The DNS meter sets that exist. Once a rule updates one, the kernel
     /// marks it dynamic, and nft 1.0.6's JSON cannot say `dynamic`: adding
     /// it again would fail ("File exists"), so a reconcile leaves them be.
@@ -52,11 +54,13 @@ impl KernelState {
             .iter()
             .map(|(key, up)| {
                 let download = self.down.get(&key.ip).copied().unwrap_or(0);
+                let free = self.free.get(&key.ip).copied().unwrap_or(0);
                 (
                     *key,
                     DeviceCounters {
                         upload: *up,
                         download,
+                        free,
                     },
                 )
             })

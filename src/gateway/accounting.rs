@@ -35,7 +35,7 @@ pub const KEEP_DAYS: i64 = 120;
 pub struct PassReport {
     /// Devices with a session looked at.
     pub devices: usize,
-    /// Bytes written to the day's usage (download + upload) across devices;
+    /// Bytes written to the day's usage (download + upload + free) across devices;
     /// bytes counted but not yet written are in the next pass that writes.
     pub bytes: u64,
     /// Device records written (see `[store] write_interval`).
@@ -115,6 +115,8 @@ struct PassInput<'a> {
     day: u32,
     idle_after: i64,
     write_interval: i64,
+    /// `[usage] free_daily_data`, read afresh every pass (a reload applies at once).
+    free_allowance: u64,
 }
 
 /// Why a session ends after the pass.
@@ -189,6 +191,7 @@ pub async fn pass(gw: &Gateway) -> Result<PassReport, GatewayError> {
         now,
         day: local_day(now, &config.site.timezone),
         write_interval: config.store.write_interval.as_secs() as i64,
+        free_allowance: config.usage.free_daily_data,
     };
     // Decide without the lock, from the records and what the last pass counted.
     // All of it is CPU work (decoding and deciding every device: tens of ms
@@ -277,20 +280,21 @@ fn decide_all(gw: &Gateway, input: &PassInput<'_>) -> Result<Decided, GatewayErr
                 None => {}
             }
             if d.write {
-                if d.delta.total() > 0 {
-                    report.bytes += d.delta.total();
+                if d.delta.moved() > 0 {
+                    report.bytes += d.delta.moved();
                     added.push((mac, input.day, d.delta));
                 }
                 report.written += 1;
                 records.wrote(&d.device);
                 devices.push(d.device);
-            } else if d.delta.total() > 0 {
+            } else if d.delta.moved() > 0 {
                 let session = d.device.session.as_ref();
                 unsaved.insert(
                     mac,
                     Unsaved {
                         usage: d.delta,
                         seen: session.map_or((0, 0), |s| s.seen),
+                        seen_free: session.map_or(0, |s| s.seen_free),
                         last_activity: session.map_or(now, |s| s.last_activity),
                     },
                 );
@@ -333,7 +337,9 @@ fn decide(
         Some(c) => {
             delta.upload = counter_delta(c.upload, session.seen.0);
             delta.download = counter_delta(c.download, session.seen.1);
+            delta.free = counter_delta(c.free, session.seen_free);
             session.seen = (c.upload, c.download);
+            session.seen_free = c.free;
         }
         // (A login of the last seconds may still be on its way to the kernel.)
         None if session.standing != Standing::Cut
@@ -346,18 +352,31 @@ fn decide(
     }
     // Activity: the counters grew since the last pass (not merely
     // since the last write), so the idle timeout stays exact.
-    let previous = previous.filter(|u| u.seen.0 <= session.seen.0 && u.seen.1 <= session.seen.1);
+    let previous = previous.filter(|u| {
+        u.seen.0 <= session.seen.0 && u.seen.1 <= session.seen.1 && u.seen_free <= session.seen_free
+    });
     match previous {
-        Some(p) if (p.seen.0, p.seen.1) == session.seen => {
+        Some(p) if (p.seen, p.seen_free) == (session.seen, session.seen_free) => {
             session.last_activity = session.last_activity.max(p.last_activity)
         }
-        _ if delta.total() > 0 => session.last_activity = now,
+        _ if delta.moved() > 0 => session.last_activity = now,
         _ => {}
     }
-    let used = gw.store.usage(&device.mac, input.day)?.total() + delta.total();
+    // Free-category bytes cost quota beyond the day's allowance (issue 22, item 2).
+    let mut today = gw.store.usage(&device.mac, input.day)?;
+    today.download = today.download.saturating_add(delta.download);
+    today.upload = today.upload.saturating_add(delta.upload);
+    today.free = today.free.saturating_add(delta.free);
+    let used = today.quota_bytes(input.free_allowance);
     let standing = limits.standing(used);
     let (download, upload) = limits.rates(standing);
-    let (free_download, free_upload) = limits.rates(Standing::Normal);
+    // Free traffic runs at the device's own caps, also while throttled, until
+    // its allowance is spent; then at whatever the rest of its traffic gets.
+    let (free_download, free_upload) = if today.free >= input.free_allowance {
+        (download, upload)
+    } else {
+        limits.rates(Standing::Normal)
+    };
     let rates = SlotRates {
         download,
         upload,
@@ -374,6 +393,7 @@ fn decide(
             (Standing::Cut, _) => {
                 // Back from the walled garden (midnight): a new element, counters from zero.
                 session.seen = (0, 0);
+                session.seen_free = 0;
                 if let Some(slot) = slot {
                     changes.push(Change::Admit(OnlineDevice { key, slot, rates }));
                 }
@@ -404,6 +424,7 @@ fn decide(
     let cold_changed = before.as_ref().is_some_and(|b| {
         Session {
             seen: session.seen,
+            seen_free: session.seen_free,
             last_activity: session.last_activity,
             ..b.clone()
         } != *session
@@ -411,7 +432,7 @@ fn decide(
     let written = session.written;
     let write_due = now - written >= input.write_interval
         || local_day(written, &gw.config().site.timezone) != input.day;
-    let write = cold_changed || (delta.total() > 0 && write_due);
+    let write = cold_changed || (delta.moved() > 0 && write_due);
     if write {
         session.written = now;
     }

@@ -284,6 +284,7 @@ impl Gateway {
             Some((
                 quota::counter_delta(c.upload, s.seen.0),
                 quota::counter_delta(c.download, s.seen.1),
+                quota::counter_delta(c.free, s.seen_free),
             ))
         });
         if !added.is_empty() {
@@ -307,9 +308,12 @@ impl Gateway {
             let rest = usage_rows(&in_kernel, day, |key, s| {
                 let last = deleted.get(key)?;
                 let (up0, down0) = before.get(key).map_or(s.seen, |c| (c.upload, c.download));
+                // (`free` is not watched for deletions: its bytes between the
+                // read above and the delete are not counted.)
                 Some((
                     quota::counter_delta(last.upload, up0),
                     quota::counter_delta(last.download, down0),
+                    0,
                 ))
             });
             if !rest.is_empty() {
@@ -374,18 +378,22 @@ impl Gateway {
 }
 
 /// Usage rows (MAC, day, bytes) of the ended sessions still in the kernel;
-/// `delta` gives a session's (upload, download) bytes, `None` to skip it.
+/// `delta` gives a session's (upload, download, free) bytes, `None` to skip it.
 fn usage_rows(
     in_kernel: &[(DeviceKey, &Session)],
     day: u32,
-    delta: impl Fn(&DeviceKey, &Session) -> Option<(u64, u64)>,
+    delta: impl Fn(&DeviceKey, &Session) -> Option<(u64, u64, u64)>,
 ) -> Vec<(Mac, u32, DailyUsage)> {
     in_kernel
         .iter()
         .filter_map(|(key, s)| {
-            let (upload, download) = delta(key, s)?;
-            let add = DailyUsage { upload, download };
-            (add.total() > 0).then_some((key.mac, day, add))
+            let (upload, download, free) = delta(key, s)?;
+            let add = DailyUsage {
+                upload,
+                download,
+                free,
+            };
+            (add.moved() > 0).then_some((key.mac, day, add))
         })
         .collect()
 }

@@ -106,6 +106,7 @@ impl Gateway {
             let delta = DailyUsage {
                 download: counter_delta(down, was_down),
                 upload: counter_delta(up, was_up),
+                free: 0,
             };
             if delta.total() > 0 {
                 added.push((id.clone(), delta));

@@ -95,6 +95,7 @@ mod tests {
             DailyUsage {
                 download: n,
                 upload: 0,
+                free: 0,
             },
         )]
     }

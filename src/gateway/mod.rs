@@ -251,6 +251,8 @@ struct Unsaved {
     usage: DailyUsage,
     /// The kernel counters (upload, download) that pass read.
     seen: (u64, u64),
+    /// The free-category counter that pass read.
+    seen_free: u64,
     /// Unix seconds of the last pass that saw the counters grow.
     last_activity: i64,
 }

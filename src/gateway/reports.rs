@@ -84,6 +84,7 @@ impl Gateway {
                     Some((_, _, row)) => {
                         row.download = row.download.saturating_add(u.usage.download);
                         row.upload = row.upload.saturating_add(u.usage.upload);
+                        row.free = row.free.saturating_add(u.usage.free);
                     }
                     None => rows.push((today, mac, u.usage)),
                 }
@@ -149,19 +150,29 @@ impl Gateway {
             if let Some(u) = self.unsaved.lock().expect("unsaved lock").get(mac) {
                 usage.download = usage.download.saturating_add(u.usage.download);
                 usage.upload = usage.upload.saturating_add(u.usage.upload);
+                usage.free = usage.free.saturating_add(u.usage.free);
             }
         }
         Ok(usage)
     }
 
-    /// Today's usage of a device: written plus counted-but-unwritten.
+    /// Today's usage of a device against its quota: written plus
+    /// counted-but-unwritten, free-category bytes beyond `[usage]
+    /// free_daily_data` included.
     pub(super) fn used_today(&self, mac: &Mac, day: u32) -> Result<u64, GatewayError> {
-        let unsaved = self
-            .unsaved
-            .lock()
-            .expect("unsaved lock")
-            .get(mac)
-            .map_or(0, |u| u.usage.total());
-        Ok(self.store.usage(mac, day)?.total() + unsaved)
+        Ok(self
+            .usage_on_day(mac, day)?
+            .quota_bytes(self.config().usage.free_daily_data))
+    }
+
+    /// [`Gateway::usage_on`] for a day the caller already knows is today.
+    fn usage_on_day(&self, mac: &Mac, day: u32) -> Result<DailyUsage, GatewayError> {
+        let mut usage = self.store.usage(mac, day)?;
+        if let Some(u) = self.unsaved.lock().expect("unsaved lock").get(mac) {
+            usage.download = usage.download.saturating_add(u.usage.download);
+            usage.upload = usage.upload.saturating_add(u.usage.upload);
+            usage.free = usage.free.saturating_add(u.usage.free);
+        }
+        Ok(usage)
     }
 }

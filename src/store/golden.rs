@@ -33,6 +33,7 @@ fn device() -> Device {
             ends: 1_764_244_800,
             last_activity: 1_764_231_000,
             seen: (1234, 56789),
+            seen_free: 0,
             standing: Standing::Throttled,
             slot: Some(3),
             written: 1_764_230_990,
@@ -52,6 +53,7 @@ fn usage() -> DailyUsage {
     DailyUsage {
         download: 700,
         upload: 30,
+        free: 0,
     }
 }
 
@@ -130,6 +132,7 @@ fn category_usage() -> DailyUsage {
     DailyUsage {
         download: 3_145_728,
         upload: 65_536,
+        free: 0,
     }
 }
 
@@ -434,5 +437,38 @@ fn the_clock_record_is_pinned() {
     assert_eq!(store.clock().unwrap(), None);
     store.settings.insert(CLOCK_KEY, CLOCK).unwrap();
     assert_eq!(store.clock().unwrap(), Some(record));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 22, item 2: a day with free-category bytes (bytes only, never which
+/// category) adds one field; a day without keeps [`USAGE`]'s bytes, and the
+/// session's free counter is left out of [`DEVICE`] while 0.
+const USAGE_FREE: &[u8] = br#"{"download":700,"upload":30,"free":2097152}"#;
+const SESSION_FREE: &[u8] = br#""seen":[1234,56789],"seen_free":4096,"#;
+
+#[test]
+fn the_free_counter_has_its_golden_bytes_and_old_records_read_zero() {
+    let (store, dir) = temp_store("free");
+    let with_free = DailyUsage {
+        free: 2 << 20,
+        ..usage()
+    };
+    store
+        .record_pass(&[], &[(mac(), 20261127, with_free)])
+        .unwrap();
+    assert_bytes("usage with free", only(&store.usage), USAGE_KEY, USAGE_FREE);
+    assert_eq!(store.usage(&mac(), 20261127).unwrap(), with_free);
+    store.usage.insert(USAGE_KEY, USAGE).unwrap();
+    assert_eq!(store.usage(&mac(), 20261127).unwrap().free, 0);
+    let mut d = device();
+    d.session.as_mut().unwrap().seen_free = 4096;
+    store.put_device(&d).unwrap();
+    let (_, bytes) = only(&store.devices);
+    assert!(
+        bytes.windows(SESSION_FREE.len()).any(|w| w == SESSION_FREE),
+        "{}",
+        show(&bytes)
+    );
+    assert_eq!(store.device(&mac()).unwrap(), Some(d));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -283,6 +283,7 @@ impl Store {
                 };
                 day_usage.download = day_usage.download.saturating_add(add.download);
                 day_usage.upload = day_usage.upload.saturating_add(add.upload);
+                day_usage.free = day_usage.free.saturating_add(add.free);
                 tx_usage.insert(&key[..], keys::encode(&day_usage))?;
             }
             Ok(())
@@ -546,6 +547,7 @@ mod tests {
         let used = DailyUsage {
             download: 10,
             upload: 1,
+            free: 0,
         };
         for mac in [a, b] {
             store.put_device(&Device::new(mac, 100)).unwrap();
