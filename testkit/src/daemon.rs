@@ -11,7 +11,12 @@ use std::time::{Duration, Instant};
 use crate::ns::{ns_command, spawn_failed, tcp_accepts};
 use crate::village::{Village, PORTAL_PORT, ROUTER_LAN};
 
-pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a start may take before the harness calls it hung. A liveness
+/// deadline, not a speed bound (start-up is measured in BENCHMARKS.md): the
+/// first reconcile builds both HTB trees, 10,260 `tc` lines for 1,024 slots
+/// since a slot has three classes (issue 22), 3.5 s a tree measured on a
+/// loaded 2-core machine, where a second test's daemon may be starting too.
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `Drop for Daemon` waits after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
@@ -81,7 +86,7 @@ impl Daemon {
     /// `extra_toml` appended verbatim), starts `desawifi run --config` in the
     /// router namespace (RUST_LOG=desawifi=debug, output to run_dir/daemon.log)
     /// and waits until 10.77.0.1:2050 accepts TCP. Panics with the log's tail
-    /// when it does not within 10 s or the daemon exits.
+    /// when it does not within `START_TIMEOUT` or the daemon exits.
     pub fn start(v: &Village, extra_toml: &str) -> Daemon {
         Daemon::try_start(v, extra_toml).unwrap_or_else(|e| panic!("{e}"))
     }
