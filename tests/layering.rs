@@ -103,6 +103,7 @@ const INNER: &[(&str, &[Level])] = &[(
                 "garden",
                 "quiz",
                 "policy",
+                "outages",
             ],
             false,
         ),

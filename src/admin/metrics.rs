@@ -26,6 +26,7 @@ use tracing::warn;
 use super::core::{Admin, DeviceState};
 use crate::accounts::Principal;
 use crate::domain::{self, DailyUsage};
+use crate::gateway::outages::OutageTotals;
 use crate::gateway::{DeviceView, Gateway, GatewayError};
 use crate::telemetry::{
     AdminLogin, Histogram, LoginFailure, PolicyRefusal, Registry, BUCKETS_US, REGISTRY,
@@ -103,6 +104,8 @@ pub struct Snapshot {
     pub process: Option<ProcessStats>,
     /// Usage category ids (`lainnya` last), so every one is exported, zeros included.
     pub categories: Vec<String>,
+    /// Outages per cause over the store's events (issue 24): never backwards.
+    pub outages: OutageTotals,
     /// Unix time of the scrape (the gateway's clock).
     pub now: i64,
 }
@@ -136,6 +139,7 @@ pub fn snapshot(gw: &Gateway, uplink: UplinkState) -> Result<Snapshot, GatewayEr
         uplink,
         open: gw.is_open(),
         process: ProcessStats::read(),
+        outages: gw.outage_totals()?,
         now,
     })
 }
@@ -217,6 +221,36 @@ fn seconds(us: u64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+/// The store's outage events (issue 24): summed from the store at each
+/// scrape, so they never go backwards across a power cut, and a pushed
+/// Prometheus learns of the cut once the gateway is back.
+fn outages(e: &mut Exposition, t: &OutageTotals) {
+    e.family("desawifi_outages_total", "counter", "Outages the gateway recorded, by cause (power, battery, internet, maintenance, unknown); kept in the store, so never backwards across power cuts. Events: /api/outages.");
+    for (cause, n, _) in &t.by_cause {
+        e.sample("desawifi_outages_total", &[("cause", cause.as_str())], n);
+    }
+    e.family(
+        "desawifi_outage_seconds_total",
+        "counter",
+        "Seconds of those outages inside opening hours, by cause; kept in the store.",
+    );
+    for (cause, _, secs) in &t.by_cause {
+        e.sample(
+            "desawifi_outage_seconds_total",
+            &[("cause", cause.as_str())],
+            secs,
+        );
+    }
+    if let Some(end) = t.last_end {
+        e.single(
+            "desawifi_last_outage_end_timestamp_seconds",
+            "gauge",
+            "Unix time the last recorded outage ended (absent before the first).",
+            end,
+        );
+    }
+}
+
 /// Every metric family this module writes, for the dashboard's drift test:
 /// a Grafana panel may only ask for these (histograms with their
 /// `_bucket`/`_sum`/`_count` series).
@@ -241,6 +275,9 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("desawifi_uplink_down_since_seconds", "gauge"),
     ("desawifi_uplink_outages_total", "counter"),
     ("desawifi_uplink_down_seconds_total", "counter"),
+    ("desawifi_outages_total", "counter"),
+    ("desawifi_outage_seconds_total", "counter"),
+    ("desawifi_last_outage_end_timestamp_seconds", "gauge"),
     ("desawifi_admin_logins_total", "counter"),
     ("desawifi_policy_version", "gauge"),
     ("desawifi_policy_errors_total", "counter"),
@@ -422,6 +459,7 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
         "Seconds the uplink was down, since the daemon started (the current outage included).",
         r.uplink_down_secs.get() + ongoing,
     );
+    outages(&mut e, &s.outages);
 
     e.single(
         "desawifi_policy_version",
@@ -579,6 +617,10 @@ mod tests {
                 since: 1_764_200_000,
             },
             open: true,
+            outages: OutageTotals {
+                by_cause: vec![(crate::domain::OutageCause::Power, 2, 600)],
+                last_end: Some(1_764_100_000),
+            },
             process: Some(ProcessStats {
                 resident_bytes: 8 << 20,
                 virtual_bytes: 64 << 20,
@@ -598,6 +640,20 @@ mod tests {
             .collect();
         assert_eq!(hits.len(), 1, "{series} in:\n{text}");
         hits[0].to_owned()
+    }
+
+    #[test]
+    fn outages_are_exported_by_cause() {
+        let text = render(&snapshot_for_tests(), &Registry::new());
+        assert_eq!(value(&text, "desawifi_outages_total{cause=\"power\"}"), "2");
+        assert_eq!(
+            value(&text, "desawifi_outage_seconds_total{cause=\"power\"}"),
+            "600"
+        );
+        assert_eq!(
+            value(&text, "desawifi_last_outage_end_timestamp_seconds"),
+            "1764100000"
+        );
     }
 
     #[test]

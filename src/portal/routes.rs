@@ -13,6 +13,7 @@ use tracing::{instrument, warn};
 
 use super::ui::Page;
 use super::Portal;
+use crate::domain::OutageCause;
 use crate::domain::Size;
 use crate::domain::{local_hhmm, Mac, Standing};
 use crate::gateway::{DeviceView, GatewayError};
@@ -491,19 +492,30 @@ fn notice_html(portal: &Portal, lang: Language, key: &str) -> String {
 }
 
 /// While the uplink is down: the notice that it is the village's internet, not
-/// the phone, with the local time it went down. Empty while it is up.
-fn uplink_notice(portal: &Portal, lang: Language) -> String {
+/// the phone, since when (the local time, with the date when not today) and
+/// the cause where the gateway knows it (issue 24). Empty while it is up.
+pub(super) fn uplink_notice(portal: &Portal, lang: Language) -> String {
     let UplinkState::Down { since } = *portal.uplink.borrow() else {
         return String::new();
     };
-    let hhmm = local_hhmm(since, &portal.gateway.config().site.timezone);
-    let since_word = match lang {
-        Language::Id => "sejak",
-        Language::En => "since",
+    let tz = &portal.gateway.config().site.timezone;
+    let mut when = local_hhmm(since, tz);
+    let now = portal.gateway.now();
+    if crate::domain::local_day(since, tz) != crate::domain::local_day(now, tz) {
+        let day = crate::domain::day_string(crate::domain::local_day(since, tz));
+        when = format!("{day} {when}");
+    }
+    let cause = match portal.gateway.uplink_down_cause(since) {
+        OutageCause::Power | OutageCause::Battery => "uplink_cause_power",
+        _ => "uplink_cause_internet",
     };
     super::ui::notice_html(&format!(
-        "{} ({since_word} {hhmm})",
-        portal.ui.text(lang, "uplink_down")
+        "{} ({}) {}",
+        portal.ui.text(lang, "uplink_down"),
+        portal
+            .ui
+            .text_with(lang, "uplink_since", &[("time", &when)]),
+        portal.ui.text(lang, cause)
     ))
 }
 

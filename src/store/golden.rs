@@ -436,3 +436,48 @@ fn the_clock_record_is_pinned() {
     assert_eq!(store.clock().unwrap(), Some(record));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn heartbeat_and_outages_are_pinned() {
+    let (store, dir) = temp_store("outages");
+    let beat = HeartbeatRecord {
+        at: 1_796_558_400,
+        clean: true,
+    };
+    store.put_heartbeat(&beat).unwrap();
+    assert_bytes(
+        "heartbeat",
+        only(&store.settings),
+        b"heartbeat",
+        br#"{"at":1796558400,"clean":true}"#,
+    );
+    let outage = OutageRecord {
+        start: 1_796_558_400,
+        end: 1_796_558_700,
+        seconds: 300,
+        cause: crate::domain::OutageCause::Power,
+    };
+    store.put_outage(&outage).unwrap();
+    let mut key = 1_796_558_400i64.to_be_bytes().to_vec();
+    key.extend_from_slice(b"power");
+    assert_bytes(
+        "outage",
+        only(&store.outages),
+        &key,
+        br#"{"start":1796558400,"end":1796558700,"seconds":300,"cause":"power"}"#,
+    );
+    // Literal bytes read back; a torn heartbeat is an error the caller ignores.
+    store
+        .settings
+        .insert(b"heartbeat", &b"{\"at\":17965"[..])
+        .unwrap();
+    assert!(matches!(store.heartbeat(), Err(StoreError::Corrupt { .. })));
+    store
+        .settings
+        .insert(b"heartbeat", &br#"{"at":1796558400,"clean":true}"#[..])
+        .unwrap();
+    assert_eq!(store.heartbeat().unwrap(), Some(beat));
+    assert_eq!(store.outages().unwrap(), vec![outage]);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
