@@ -10,7 +10,7 @@ use desawifi_testkit as common;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{add_user, ns_exec, tag_for, AdminClient, Daemon, Village, ADMIN_ADDR};
+use common::{add_user, curl, ns_exec, tag_for, AdminClient, Daemon, Village, ADMIN_ADDR};
 use serde_json::Value;
 
 const VIEWER: (&str, &str) = ("budi", "rahasia-viewer-1");
@@ -84,6 +84,23 @@ fn metric(c: &AdminClient, series: &str) -> i64 {
 
 fn secs(e: &Value) -> i64 {
     e["seconds"].as_i64().expect("seconds")
+}
+
+/// Polls the portal page `path` on phone 1 until it holds `want`; returns it.
+fn wait_page(v: &Village, d: &Daemon, path: &str, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = curl(&v.phone(1), &[&format!("http://10.77.0.1:2050{path}")], 5.0);
+        if r.code == 200 && r.body.contains(want) {
+            return r.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path}: no {want:?}; last: {r:?}\n{}",
+            d.log_tail()
+        );
+        sleep(Duration::from_millis(200));
+    }
 }
 
 fn ip_ok(ns: &str, args: &[&str]) {
@@ -171,7 +188,20 @@ fn power_cut_clean_stop_and_wan_cut_are_recorded_with_their_causes() {
     let router = v.router();
     ip_ok(&router, &["ip", "link", "set", "wan0", "down"]);
     let down = Instant::now();
-    sleep(Duration::from_secs(4));
+    // Villagers are told since when and why, in both languages (the splash,
+    // and the RFC 8908 venue-info page).
+    let splash = wait_page(&v, &d, "/", "Internet desa sedang terputus");
+    assert!(
+        splash.contains("(sejak ") && splash.contains("Sambungan satelit atau penyedia internet"),
+        "{splash}"
+    );
+    let info = wait_page(&v, &d, "/info?lang=en", "The village internet is down");
+    assert!(
+        info.contains("(since ")
+            && info.contains("The satellite or internet provider link is down"),
+        "{info}"
+    );
+    sleep(Duration::from_secs(4).saturating_sub(down.elapsed()));
     ip_ok(&router, &["ip", "link", "set", "wan0", "up"]);
     let wan_down = down.elapsed().as_secs() as i64;
     // The kernel dropped the routes through it: put them back as ifupdown would.
@@ -208,6 +238,13 @@ fn power_cut_clean_stop_and_wan_cut_are_recorded_with_their_causes() {
         metric(&c, "desawifi_outage_seconds_total{cause=\"internet\"}"),
         secs(&internet)
     );
+    // Right after a power cut, a dead uplink is told as the power's doing.
+    ip_ok(&router, &["ip", "link", "set", "wan0", "down"]);
+    let splash = wait_page(&v, &d, "/", "Internet desa sedang terputus");
+    assert!(splash.contains("Listrik desa sempat padam"), "{splash}");
+    let en = wait_page(&v, &d, "/?lang=en", "The village internet is down");
+    assert!(en.contains("power was cut"), "{en}");
+    ip_ok(&router, &["ip", "link", "set", "wan0", "up"]);
     println!(
         "outages: power {} s (dark {dark} s), maintenance {} s (away {away} s), internet {} s (WAN down {wan_down} s), second power {} s",
         secs(&power),

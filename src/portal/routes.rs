@@ -13,12 +13,10 @@ use tracing::{instrument, warn};
 
 use super::ui::Page;
 use super::Portal;
-use crate::domain::OutageCause;
 use crate::domain::Size;
 use crate::domain::{local_hhmm, Mac, Standing};
 use crate::gateway::{DeviceView, GatewayError};
 use crate::lang::Language;
-use crate::uplink::UplinkState;
 use crate::web::http::{escape_html, read_body, respond, BodyError, Resp};
 
 /// A body must arrive within this time.
@@ -168,7 +166,7 @@ fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
     } else {
         String::new()
     };
-    notice.push_str(&uplink_notice(portal, lang));
+    notice.push_str(&super::pages::uplink_notice(portal, lang));
     notice.push_str(&clock_notice(portal, lang));
     let page = portal.ui.render(
         Page::Splash,
@@ -230,7 +228,7 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
             ("data_left", &left),
             (
                 "notice_html",
-                &(uplink_notice(portal, lang)
+                &(super::pages::uplink_notice(portal, lang)
                     + &clock_notice(portal, lang)
                     + &super::hours::closing_notice(portal, lang)),
             ),
@@ -489,34 +487,6 @@ fn notice_html(portal: &Portal, lang: Language, key: &str) -> String {
         "<p class=\"notice\">{}</p>",
         escape_html(portal.ui.text(lang, key))
     )
-}
-
-/// While the uplink is down: the notice that it is the village's internet, not
-/// the phone, since when (the local time, with the date when not today) and
-/// the cause where the gateway knows it (issue 24). Empty while it is up.
-pub(super) fn uplink_notice(portal: &Portal, lang: Language) -> String {
-    let UplinkState::Down { since } = *portal.uplink.borrow() else {
-        return String::new();
-    };
-    let tz = &portal.gateway.config().site.timezone;
-    let mut when = local_hhmm(since, tz);
-    let now = portal.gateway.now();
-    if crate::domain::local_day(since, tz) != crate::domain::local_day(now, tz) {
-        let day = crate::domain::day_string(crate::domain::local_day(since, tz));
-        when = format!("{day} {when}");
-    }
-    let cause = match portal.gateway.uplink_down_cause(since) {
-        OutageCause::Power | OutageCause::Battery => "uplink_cause_power",
-        _ => "uplink_cause_internet",
-    };
-    super::ui::notice_html(&format!(
-        "{} ({}) {}",
-        portal.ui.text(lang, "uplink_down"),
-        portal
-            .ui
-            .text_with(lang, "uplink_since", &[("time", &when)]),
-        portal.ui.text(lang, cause)
-    ))
 }
 
 /// While the router's clock is behind the last time seen (no RTC, NTP not
