@@ -1,4 +1,4 @@
-//! Why the village was offline (issue 24; docs/monitoring.md, "Outages").
+//! Why the village was offline (issue 24).
 //!
 //! A heartbeat ("alive at T") goes into the store every `[store]
 //! heartbeat_interval` (60 s by default) and, at a clean stop (SIGTERM:
@@ -15,7 +15,7 @@
 //! Flash: the heartbeat is one ~35-byte JSON value rewritten in sled's
 //! `settings` tree, no fsync of its own (sled writes it out within a second,
 //! the accounting pass flushes): with sled's ~20 bytes of framing, about
-//! 80 KB a day at 60 s, beside the accounting pass's own writes.
+//! 115 KB a day at 60 s, beside the accounting pass's own writes.
 //!
 //! A clock below the time high-water mark (`time_guard.rs`: no RTC, NTP not
 //! yet answered) measures no gap: the classification waits until the clock
