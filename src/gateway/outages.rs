@@ -188,8 +188,7 @@ impl Gateway {
     /// Events overlapping `from..to` (unix seconds), oldest first.
     pub fn outages_between(&self, from: i64, to: i64) -> Result<Vec<Outage>, GatewayError> {
         Ok(self
-            .store
-            .outages()?
+            .stored_outages()?
             .into_iter()
             .filter(|r| r.end > from && r.start < to)
             .map(outage_of_record)
@@ -198,7 +197,7 @@ impl Gateway {
 
     /// Counters for `/metrics`, summed from the store: they survive power cuts.
     pub fn outage_totals(&self) -> Result<OutageTotals, GatewayError> {
-        let all = self.store.outages()?;
+        let all = self.stored_outages()?;
         let by_cause = OutageCause::ALL
             .iter()
             .map(|&c| {
@@ -215,6 +214,15 @@ impl Gateway {
             by_cause,
             last_end: all.iter().map(|r| r.end).max(),
         })
+    }
+
+    /// The stored events; a torn one is skipped with a warning.
+    fn stored_outages(&self) -> Result<Vec<OutageRecord>, GatewayError> {
+        let (good, bad) = self.store.outages()?;
+        for e in bad {
+            warn!(error = %e, "a torn outage record: skipped");
+        }
+        Ok(good)
     }
 
     /// The last heartbeat, a torn record ignored with a warning.

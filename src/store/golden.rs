@@ -477,7 +477,14 @@ fn heartbeat_and_outages_are_pinned() {
         .insert(b"heartbeat", &br#"{"at":1796558400,"clean":true}"#[..])
         .unwrap();
     assert_eq!(store.heartbeat().unwrap(), Some(beat));
-    assert_eq!(store.outages().unwrap(), vec![outage]);
+    assert_eq!(store.outages().unwrap().0, vec![outage]);
+    store.outages.insert(b"torn", &b"{\"start\":1"[..]).unwrap();
+    let (good, bad) = store.outages().unwrap();
+    assert_eq!(
+        (good, bad.len()),
+        (vec![outage], 1),
+        "a torn event is set apart"
+    );
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -56,14 +56,18 @@ impl Store {
         Ok(())
     }
 
-    /// Every outage, oldest first (a few a day at most: small).
-    pub fn outages(&self) -> Result<Vec<OutageRecord>, StoreError> {
-        self.outages
-            .iter()
-            .map(|kv| {
-                let (_, v) = kv?;
-                keys::decode(&v, "outages")
-            })
-            .collect()
+    /// Every outage, oldest first (a few a day at most: small), and the
+    /// records that do not decode (torn: the caller warns and skips them, so
+    /// one bad record cannot take `/metrics` down).
+    pub fn outages(&self) -> Result<(Vec<OutageRecord>, Vec<StoreError>), StoreError> {
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        for kv in self.outages.iter() {
+            let (_, v) = kv?;
+            match keys::decode(&v, "outages") {
+                Ok(r) => good.push(r),
+                Err(e) => bad.push(e),
+            }
+        }
+        Ok((good, bad))
     }
 }
