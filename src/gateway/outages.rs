@@ -297,7 +297,7 @@ impl Gateway {
                         UplinkState::Down { since } => down_since = Some(since),
                         UplinkState::Up => {
                             if let Some(since) = down_since.take() {
-                                self.internet_outage(since);
+                                self.internet_outage(since, started);
                             }
                         }
                     }
@@ -305,7 +305,7 @@ impl Gateway {
             }
         }
         if let Some(since) = down_since {
-            self.internet_outage(since);
+            self.internet_outage(since, started);
         }
         let reading = self.time.read();
         if classified && !reading.behind {
@@ -313,8 +313,21 @@ impl Gateway {
         }
     }
 
-    fn internet_outage(&self, since: i64) {
-        let now = self.now();
+    /// The uplink came back (or the daemon stops while it is down). The
+    /// watcher dates `since` by the raw clock: nothing is measured while the
+    /// clock is behind the high-water mark, and the start is never before
+    /// this process started (it cannot have seen the uplink earlier).
+    fn internet_outage(&self, since: i64, started: Instant) {
+        let reading = self.time.read();
+        if reading.behind {
+            warn!(
+                since,
+                "uplink back while the clock is behind: the outage is not measured"
+            );
+            return;
+        }
+        let now = reading.now;
+        let since = since.max(now - started.elapsed().as_secs() as i64);
         if now > since {
             if let Err(e) = self.record_outage(since, now, OutageCause::Internet) {
                 warn!(error = %e, "could not record the internet outage");
