@@ -85,6 +85,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (uplink_settings, uplink_live) = watch::channel(config.uplink.clone());
     let (uplink_watcher, uplink) = crate::uplink::watcher(uplink_live, clock);
     tracker.spawn(uplink_watcher.run(cancel.clone()));
+    // Heartbeat, the last stop's cause, internet outages (issue 24).
+    tracker.spawn(gateway.clone().run_outages(uplink.clone(), cancel.clone()));
     let admin = Admin::new(gateway.clone(), accounts.clone(), uplink.clone());
     // Always running: a reload may set `[fleet] policy_url` later.
     tracker.spawn(admin::policy_pull::run(admin.clone(), cancel.clone()));

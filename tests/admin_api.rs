@@ -171,6 +171,13 @@ fn authorization_matrix_for_every_route() {
         ("GET", "/api/audit".into(), Value::Null, false),
         ("GET", "/api/audit?limit=2".into(), Value::Null, false),
         ("GET", "/api/policy".into(), Value::Null, false),
+        ("GET", "/api/outages".into(), Value::Null, false),
+        (
+            "GET",
+            "/api/outages?from=2026-01-01&to=2026-01-31".into(),
+            Value::Null,
+            false,
+        ),
         ("GET", "/metrics".into(), Value::Null, false),
     ];
     let mut seen = Vec::new();

@@ -139,6 +139,10 @@ fn full_snapshot() -> Snapshot {
         open: true,
         process: ProcessStats::read(),
         categories: vec!["video".into(), "layanan_publik".into(), "lainnya".into()],
+        outages: desawifi::gateway::outages::OutageTotals {
+            by_cause: vec![(desawifi::domain::OutageCause::Power, 1, 300)],
+            last_end: Some(1_764_100_000),
+        },
         now: 1_764_200_100,
         power: Some(power_state()),
     }

@@ -106,6 +106,7 @@ const INNER: &[(&str, &[Level])] = &[(
                 "garden",
                 "quiz",
                 "policy",
+                "outages",
             ],
             false,
         ),

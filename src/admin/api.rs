@@ -28,7 +28,7 @@ use reports::{audit, category_report, quiz_report, report_range, usage_report};
 
 use super::core::views::quota_json;
 use super::core::{auth, Admin, OpError};
-use super::{categories, devices, garden, policy, quota, schedule, trust};
+use super::{categories, devices, garden, outages, policy, quota, schedule, trust};
 use crate::accounts::{LoginError, Principal};
 use crate::domain::Mac;
 use crate::web::http::{json_resp, Req, Resp};
@@ -54,6 +54,8 @@ enum Route {
     Audit,
     /// `GET /api/policy`: the regency policy in force, the last refusal, whose value each key has.
     Policy,
+    /// `GET /api/outages?from&to`: why the village was offline (issue 24).
+    Outages,
 }
 
 /// `{"error": ...}` with a status.
@@ -131,6 +133,7 @@ fn parse_route(path: &str) -> Result<Route, Resp> {
         ["quiz"] => Route::Quiz,
         ["audit"] => Route::Audit,
         ["policy"] => Route::Policy,
+        ["outages"] => Route::Outages,
         _ => return Err(not_found()),
     })
 }
@@ -145,6 +148,7 @@ fn allowed(route: &Route) -> &'static [Method] {
         | Route::UsageCategories
         | Route::Quiz
         | Route::Audit
+        | Route::Outages
         | Route::Policy => &[Method::GET],
         Route::SiteQuota | Route::UsageFree | Route::Schedule => &[Method::GET, Method::PUT],
         Route::DeviceQuota(_) => &[Method::GET, Method::PUT, Method::DELETE],
@@ -281,6 +285,13 @@ pub async fn handle(
             Err(e) => Err(e),
         },
         (Route::Quiz, _) => quiz_report(admin, &req),
+        (Route::Outages, _) => match input::query_params(&req, &["from", "to"]) {
+            Ok(q) => {
+                let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+                outages::list(admin, get("from"), get("to")).map(ok)
+            }
+            Err(resp) => Ok(resp),
+        },
         (Route::Audit, _) => audit(admin, &req),
         (Route::Policy, _) => {
             let mut v = policy::status_json(admin);

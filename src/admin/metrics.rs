@@ -27,6 +27,7 @@ use super::core::{Admin, DeviceState};
 use crate::accounts::Principal;
 use crate::config::power::PowerSource;
 use crate::domain::{self, DailyUsage};
+use crate::gateway::outages::OutageTotals;
 use crate::gateway::{DeviceView, Gateway, GatewayError};
 use crate::power::{Health, Mode, PowerState};
 use crate::telemetry::{
@@ -105,6 +106,8 @@ pub struct Snapshot {
     pub process: Option<ProcessStats>,
     /// Usage category ids (`lainnya` last), so every one is exported, zeros included.
     pub categories: Vec<String>,
+    /// Outages per cause over the store's events (issue 24): never backwards.
+    pub outages: OutageTotals,
     /// Unix time of the scrape (the gateway's clock).
     pub now: i64,
     /// The battery (issue 25); `None` without a `[power] source`.
@@ -140,6 +143,7 @@ pub fn snapshot(gw: &Gateway, uplink: UplinkState) -> Result<Snapshot, GatewayEr
         uplink,
         open: gw.is_open(),
         process: ProcessStats::read(),
+        outages: gw.outage_totals()?,
         now,
         power: (gw.config().power.source != PowerSource::None).then(|| gw.power()),
     })
@@ -226,7 +230,7 @@ fn seconds(us: u64) -> String {
 /// gauge per mode label (1 for the one in force), whether the latest
 /// reading was good, and the last good reading's values. Site-wide only.
 fn render_power(e: &mut Exposition, p: &PowerState) {
-    e.family("desawifi_power_mode", "gauge", "The power mode in force: 1 for the mode (normal, hemat: the saver quota, darurat: walled garden and free categories only), 0 for the others.");
+    e.family("desawifi_power_mode", "gauge", "The power mode in force: 1 for the mode (normal, hemat: the saver quota, darurat: the walled garden only), 0 for the others.");
     for mode in [Mode::Normal, Mode::Hemat, Mode::Darurat] {
         e.sample(
             "desawifi_power_mode",
@@ -273,6 +277,36 @@ fn render_power(e: &mut Exposition, p: &PowerState) {
     );
 }
 
+/// The store's outage events (issue 24): summed from the store at each
+/// scrape, so they never go backwards across a power cut, and a pushed
+/// Prometheus learns of the cut once the gateway is back.
+fn outages(e: &mut Exposition, t: &OutageTotals) {
+    e.family("desawifi_outages_total", "counter", "Outages the gateway recorded, by cause (power, battery, internet, maintenance, unknown); kept in the store, so never backwards across power cuts. Events: /api/outages.");
+    for (cause, n, _) in &t.by_cause {
+        e.sample("desawifi_outages_total", &[("cause", cause.as_str())], n);
+    }
+    e.family(
+        "desawifi_outage_seconds_total",
+        "counter",
+        "Seconds of those outages inside opening hours, by cause; kept in the store.",
+    );
+    for (cause, _, secs) in &t.by_cause {
+        e.sample(
+            "desawifi_outage_seconds_total",
+            &[("cause", cause.as_str())],
+            secs,
+        );
+    }
+    if let Some(end) = t.last_end {
+        e.single(
+            "desawifi_last_outage_end_timestamp_seconds",
+            "gauge",
+            "Unix time the last recorded outage ended (absent before the first).",
+            end,
+        );
+    }
+}
+
 /// Every metric family this module writes, for the dashboard's drift test:
 /// a Grafana panel may only ask for these (histograms with their
 /// `_bucket`/`_sum`/`_count` series).
@@ -303,6 +337,9 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("desawifi_power_battery_charge_percent", "gauge"),
     ("desawifi_power_battery_volts", "gauge"),
     ("desawifi_power_on_battery", "gauge"),
+    ("desawifi_outages_total", "counter"),
+    ("desawifi_outage_seconds_total", "counter"),
+    ("desawifi_last_outage_end_timestamp_seconds", "gauge"),
     ("desawifi_admin_logins_total", "counter"),
     ("desawifi_policy_version", "gauge"),
     ("desawifi_policy_errors_total", "counter"),
@@ -484,6 +521,7 @@ pub fn render(s: &Snapshot, r: &Registry) -> String {
         "Seconds the uplink was down, since the daemon started (the current outage included).",
         r.uplink_down_secs.get() + ongoing,
     );
+    outages(&mut e, &s.outages);
 
     if let Some(p) = &s.power {
         render_power(&mut e, p);
@@ -658,6 +696,10 @@ mod tests {
                 since: 1_764_200_000,
             },
             open: true,
+            outages: OutageTotals {
+                by_cause: vec![(crate::domain::OutageCause::Power, 2, 600)],
+                last_end: Some(1_764_100_000),
+            },
             process: Some(ProcessStats {
                 resident_bytes: 8 << 20,
                 virtual_bytes: 64 << 20,
@@ -677,6 +719,20 @@ mod tests {
             .collect();
         assert_eq!(hits.len(), 1, "{series} in:\n{text}");
         hits[0].to_owned()
+    }
+
+    #[test]
+    fn outages_are_exported_by_cause() {
+        let text = render(&snapshot_for_tests(), &Registry::new());
+        assert_eq!(value(&text, "desawifi_outages_total{cause=\"power\"}"), "2");
+        assert_eq!(
+            value(&text, "desawifi_outage_seconds_total{cause=\"power\"}"),
+            "600"
+        );
+        assert_eq!(
+            value(&text, "desawifi_last_outage_end_timestamp_seconds"),
+            "1764100000"
+        );
     }
 
     #[test]

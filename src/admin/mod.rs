@@ -36,6 +36,7 @@ pub mod core;
 pub mod devices;
 pub mod garden;
 pub mod metrics;
+pub mod outages;
 pub mod policy;
 pub mod policy_pull;
 pub mod quiz;

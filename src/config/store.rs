@@ -19,6 +19,10 @@ pub struct Store {
     /// Devices not seen for this long are removed with their per-device
     /// usage (the site's daily totals stay), so the store stays bounded.
     pub forget_after: Duration,
+    // --- issue 24 (outages) ---
+    /// How often the gateway writes "alive at T" (`gateway/outages.rs`):
+    /// a power cut is measured to within this much. Needs a restart.
+    pub heartbeat_interval: Duration,
 }
 
 /// `[store]` as written: values kept as text for the check below.
@@ -28,6 +32,7 @@ pub(crate) struct RawStore {
     path: Option<Text>,
     write_interval: Option<Text>,
     forget_after: Option<Text>,
+    heartbeat_interval: Option<Text>,
 }
 
 impl Check<'_> {
@@ -50,6 +55,20 @@ impl Check<'_> {
                 }
                 Ok(d)
             })?,
+            heartbeat_interval: self.or(
+                "store.heartbeat_interval",
+                raw.heartbeat_interval,
+                "60s",
+                |s| {
+                    let d = parse_duration(s)?;
+                    if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
+                        return Err(format!(
+                            "{s:?} is out of range (must be between 1s and 1h; try \"60s\")"
+                        ));
+                    }
+                    Ok(d)
+                },
+            )?,
         })
     }
 }

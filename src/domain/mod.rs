@@ -15,6 +15,7 @@ mod day;
 mod device;
 mod mac;
 mod online;
+mod outage;
 mod quota;
 mod role;
 mod schedule;
@@ -28,6 +29,7 @@ pub use day::{
 pub use device::{DailyUsage, DayStats, Device, Session};
 pub use mac::Mac;
 pub use online::{DEFAULT_SLOTS, MAX_SLOTS};
+pub use outage::{Outage, OutageCause};
 pub use quota::{QuotaOverride, Standing};
 pub use role::Role;
 pub use schedule::{next_at, zone_abbreviation, Opening, OpeningHours, TimeOfDay};

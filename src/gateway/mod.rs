@@ -17,6 +17,7 @@ mod categories;
 mod category_window;
 mod forget;
 mod garden;
+pub mod outages;
 mod power;
 mod quiz;
 mod reload;
@@ -131,6 +132,8 @@ pub struct Gateway {
     firewall: FirewallHandle,
     /// The injected clock, held to the store's high-water mark (`time_guard.rs`).
     time: time_guard::TimeGuard,
+    /// The outage this start-up ended (a power cut, a clean stop), once classified.
+    last_stop: Mutex<Option<crate::domain::Outage>>,
     /// Serializes read-modify-write of device records (not the firewall apply,
     /// so concurrent logins still coalesce into one nft batch), and guards
     /// what goes with them (the shaping slots).
@@ -294,6 +297,7 @@ impl Gateway {
             store,
             firewall,
             time: time_guard::TimeGuard::new(clock, tz, clock_record),
+            last_stop: Mutex::default(),
             records: Mutex::new(Records {
                 slots: vec![false; slot_count as usize],
                 ..Records::default()

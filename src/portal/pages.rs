@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use super::ui::Page;
 use super::Portal;
+use crate::domain::OutageCause;
 use crate::lang::Language;
+use crate::uplink::UplinkState;
 use crate::web::http::escape_html;
 
 /// Example sites shown per free category: enough to recognise it, few
@@ -55,7 +57,35 @@ fn endings_text(portal: &Portal, lang: Language, endings: &[String]) -> String {
         .text_with(lang, "info_suffix", &[("suffixes", &endings.join(", "))])
 }
 
-/// RFC 8908's venue-info page (`/info`).
+/// While the uplink is down: the notice that it is the village's internet, not
+/// the phone, since when (the local time, with the date when not today) and
+/// the cause where the gateway knows it (issue 24). Empty while it is up.
+pub(super) fn uplink_notice(portal: &Portal, lang: Language) -> String {
+    let UplinkState::Down { since } = *portal.uplink.borrow() else {
+        return String::new();
+    };
+    let tz = &portal.gateway.config().site.timezone;
+    let mut when = crate::domain::local_hhmm(since, tz);
+    let now = portal.gateway.now();
+    if crate::domain::local_day(since, tz) != crate::domain::local_day(now, tz) {
+        let day = crate::domain::day_string(crate::domain::local_day(since, tz));
+        when = format!("{day} {when}");
+    }
+    let cause = match portal.gateway.uplink_down_cause(since) {
+        OutageCause::Power | OutageCause::Battery => "uplink_cause_power",
+        _ => "uplink_cause_internet",
+    };
+    super::ui::notice_html(&format!(
+        "{} ({}) {}",
+        portal.ui.text(lang, "uplink_down"),
+        portal
+            .ui
+            .text_with(lang, "uplink_since", &[("time", &when)]),
+        portal.ui.text(lang, cause)
+    ))
+}
+
+/// RFC 8908's venue-info page (`/info`): with the uplink notice while it is down.
 pub(super) fn info(portal: &Portal, lang: Language) -> String {
     let config = portal.gateway.config();
     let li = |text: &str| format!("<li>{}</li>", escape_html(text));
@@ -135,6 +165,7 @@ pub(super) fn info(portal: &Portal, lang: Language) -> String {
             // phone may use of the free categories each day. Empty until then.
             ("allowance_html", ""),
             ("tips_html", &tips),
+            ("notice_html", &uplink_notice(portal, lang)),
             ("other_lang", lang.other().tag()),
         ],
     )

@@ -17,7 +17,6 @@ use crate::domain::Size;
 use crate::domain::{local_hhmm, Mac, Standing};
 use crate::gateway::{DeviceView, GatewayError};
 use crate::lang::Language;
-use crate::uplink::UplinkState;
 use crate::web::http::{escape_html, read_body, respond, BodyError, Resp};
 
 /// A body must arrive within this time.
@@ -167,7 +166,7 @@ fn splash(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
     } else {
         String::new()
     };
-    notice.push_str(&uplink_notice(portal, lang));
+    notice.push_str(&super::pages::uplink_notice(portal, lang));
     notice.push_str(&clock_notice(portal, lang));
     notice.push_str(&super::power::notice(portal, lang));
     let page = portal.ui.render(
@@ -230,7 +229,7 @@ fn status(portal: &Portal, client: &Client, lang: Language) -> Result<Resp, Gate
             ("data_left", &left),
             (
                 "notice_html",
-                &(uplink_notice(portal, lang)
+                &(super::pages::uplink_notice(portal, lang)
                     + &clock_notice(portal, lang)
                     + &super::hours::closing_notice(portal, lang)
                     + &super::power::notice(portal, lang)),
@@ -500,23 +499,6 @@ fn notice_html(portal: &Portal, lang: Language, key: &str) -> String {
         "<p class=\"notice\">{}</p>",
         escape_html(portal.ui.text(lang, key))
     )
-}
-
-/// While the uplink is down: the notice that it is the village's internet, not
-/// the phone, with the local time it went down. Empty while it is up.
-fn uplink_notice(portal: &Portal, lang: Language) -> String {
-    let UplinkState::Down { since } = *portal.uplink.borrow() else {
-        return String::new();
-    };
-    let hhmm = local_hhmm(since, &portal.gateway.config().site.timezone);
-    let since_word = match lang {
-        Language::Id => "sejak",
-        Language::En => "since",
-    };
-    super::ui::notice_html(&format!(
-        "{} ({since_word} {hhmm})",
-        portal.ui.text(lang, "uplink_down")
-    ))
 }
 
 /// While the router's clock is behind the last time seen (no RTC, NTP not

@@ -97,7 +97,7 @@ impl Page {
             Page::Message => "title body quiz_html other_lang",
             Page::Info => {
                 "site_name regency services_html technician_html free_html allowance_html tips_html \
-                 other_lang"
+                 notice_html other_lang"
             }
             Page::Privacy => "site_name regency how_long ask other_lang",
         }

@@ -472,3 +472,55 @@ fn the_free_counter_has_its_golden_bytes_and_old_records_read_zero() {
     assert_eq!(store.device(&mac()).unwrap(), Some(d));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn heartbeat_and_outages_are_pinned() {
+    let (store, dir) = temp_store("outages");
+    let beat = HeartbeatRecord {
+        at: 1_796_558_400,
+        clean: true,
+    };
+    store.put_heartbeat(&beat).unwrap();
+    assert_bytes(
+        "heartbeat",
+        only(&store.settings),
+        b"heartbeat",
+        br#"{"at":1796558400,"clean":true}"#,
+    );
+    let outage = OutageRecord {
+        start: 1_796_558_400,
+        end: 1_796_558_700,
+        seconds: 300,
+        cause: crate::domain::OutageCause::Power,
+    };
+    store.put_outage(&outage).unwrap();
+    let mut key = 1_796_558_400i64.to_be_bytes().to_vec();
+    key.extend_from_slice(b"power");
+    assert_bytes(
+        "outage",
+        only(&store.outages),
+        &key,
+        br#"{"start":1796558400,"end":1796558700,"seconds":300,"cause":"power"}"#,
+    );
+    // Literal bytes read back; a torn heartbeat is an error the caller ignores.
+    store
+        .settings
+        .insert(b"heartbeat", &b"{\"at\":17965"[..])
+        .unwrap();
+    assert!(matches!(store.heartbeat(), Err(StoreError::Corrupt { .. })));
+    store
+        .settings
+        .insert(b"heartbeat", &br#"{"at":1796558400,"clean":true}"#[..])
+        .unwrap();
+    assert_eq!(store.heartbeat().unwrap(), Some(beat));
+    assert_eq!(store.outages().unwrap().0, vec![outage]);
+    store.outages.insert(b"torn", &b"{\"start\":1"[..]).unwrap();
+    let (good, bad) = store.outages().unwrap();
+    assert_eq!(
+        (good, bad.len()),
+        (vec![outage], 1),
+        "a torn event is set apart"
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}

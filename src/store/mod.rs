@@ -11,6 +11,7 @@ mod garden;
 mod golden;
 mod keys;
 mod office;
+mod outages;
 mod policy;
 mod quiz;
 mod settings;
@@ -18,6 +19,7 @@ mod settings;
 pub use accounts::{AdminSession, UserChange, UserRecord};
 pub use audit::AuditEntry;
 pub use office::OfficeVillage;
+pub use outages::{HeartbeatRecord, OutageRecord};
 pub use policy::PolicyRecord;
 pub use quiz::{QuizCounts, QuizDayStats, QuizDeviceDay};
 pub use settings::{ClockRecord, ScheduleRecord, SiteQuotaRecord, StoredDuration};
@@ -108,6 +110,8 @@ pub struct Store {
     settings: sled::Tree,
     quiz: sled::Tree,
     quiz_days: sled::Tree,
+    /// Outage events (`outages.rs`).
+    outages: sled::Tree,
     admin: AdminStore,
 }
 
@@ -167,6 +171,7 @@ impl Store {
         let quiz = db.open_tree(keys::TREE_QUIZ)?;
         let quiz_days = db.open_tree(keys::TREE_QUIZ_DAYS)?;
         let audit = db.open_tree(keys::TREE_AUDIT)?;
+        let outages = db.open_tree(outages::TREE_OUTAGES)?;
         let users = db.open_tree(keys::TREE_USERS)?;
         let admin_sessions = db.open_tree(keys::TREE_ADMIN_SESSIONS)?;
         let log = Arc::new(std::fs::File::open(path.join("db")).map_err(StoreError::Sync)?);
@@ -187,6 +192,7 @@ impl Store {
             settings,
             quiz,
             quiz_days,
+            outages,
         })
     }
 
