@@ -26,7 +26,7 @@ pub struct Reload {
 
 /// Every key that needs a restart, in file order. Every other key applies at
 /// once on a reload.
-pub const NEEDS_RESTART: [&str; 27] = [
+pub const NEEDS_RESTART: [&str; 28] = [
     "site.timezone",
     "network.lan_interface",
     "network.wan_interface",
@@ -46,6 +46,7 @@ pub const NEEDS_RESTART: [&str; 27] = [
     "admin.session_time",
     "admin.ui_dir",
     "store.path",
+    "store.heartbeat_interval",
     "power.source",
     "power.poll_interval",
     "power.read_timeout",
@@ -132,6 +133,12 @@ pub fn reload(running: &Config, mut file: Config) -> Reload {
     fa.ui_dir = ra.ui_dir.clone();
     keep("store.path", r.store.path != f.store.path);
     f.store.path = r.store.path.clone();
+    // The outage task reads its heartbeat interval once, at start (issue 24).
+    keep(
+        "store.heartbeat_interval",
+        r.store.heartbeat_interval != f.store.heartbeat_interval,
+    );
+    f.store.heartbeat_interval = r.store.heartbeat_interval;
     // The battery reader and its decider start once; `[power.saver]` is
     // read at every accounting pass, so it applies (issue 25).
     let (rw, fw) = (&r.power, &mut f.power);
@@ -273,6 +280,7 @@ mod tests {
         all.admin.session_time = std::time::Duration::from_secs(1);
         all.admin.ui_dir = Some("/x".into());
         all.store.path = "/x".into();
+        all.store.heartbeat_interval = std::time::Duration::from_secs(7);
         all.power.source = crate::config::power::PowerSource::VeDirect {
             device: "/dev/ttyUSB9".into(),
         };
