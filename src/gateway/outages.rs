@@ -6,7 +6,7 @@
 //! the gap since the last heartbeat is classified by [`classify`]: a clean
 //! stop is `maintenance`, anything else `power` (a power cut or a crash), or
 //! `battery` when the battery was last read low ([`Gateway::battery_was_low`],
-//! a hook: the power room is not wired into the daemon yet). Uplink outages
+//! a hook: the power task's readings are not yet kept across a cut). Uplink outages
 //! seen while running are `internet` events, recorded when they end (or at a
 //! clean stop). Hours closed by the schedule are not outage time: an event
 //! keeps its start and end, and `seconds` counts only the open part (an
@@ -121,9 +121,9 @@ pub struct OutageTotals {
 }
 
 impl Gateway {
-    /// Hook for the power room (`src/power/`, not wired into the daemon
-    /// yet): was the battery's last reading before `at` low? Always false
-    /// until the power task publishes its readings to the gateway.
+    /// Hook for the power room (`src/power/`): was the battery's last
+    /// reading before `at` low? Always false until the last reading before a
+    /// cut is kept in the store (it must survive the cut to classify it).
     pub fn battery_was_low(&self, _at: i64) -> bool {
         false
     }
