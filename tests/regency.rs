@@ -18,13 +18,12 @@
 //! Samples sit on multiples of 300 s, the `[7d:5m]` subquery's steps, so
 //! "last heard from" of a reporting village is never more than 5 min old.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use desawifi_testkit::cdp::{Browser, Tab};
-use desawifi_testkit::promstore::{free_port, prometheus, temp_dir, tool};
+use desawifi_testkit::promstore::{free_port, prometheus, run_fed, temp_dir, tool};
 use jiff::tz::TimeZone;
 
 const DAY: i64 = 86_400;
@@ -110,26 +109,7 @@ impl Office {
 }
 
 fn regency(args: &[&str], stdin: &str) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_desawifi-regency"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("desawifi-regency");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    run_fed(env!("CARGO_BIN_EXE_desawifi-regency"), args, stdin)
 }
 
 /// (HTTP status, headers and body) of one request, trusting only the office's own certificate.

@@ -17,14 +17,13 @@
 //! store's audit log with who did them. Screenshots at 390 and 1280 px:
 //! target/test-artifacts/regency-villages-*.png.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use desawifi::domain::AuditAction;
 use desawifi_testkit::cdp::{Browser, Tab};
-use desawifi_testkit::promstore::{free_port, temp_dir, tool, wait_ready};
+use desawifi_testkit::promstore::{free_port, run_fed, temp_dir, tool, wait_ready};
 
 const ADMIN: (&str, &str) = ("ani", "rahasia-kantor-1");
 const VIEWER: (&str, &str) = ("budi", "rahasia-kantor-2");
@@ -43,26 +42,7 @@ impl Drop for Proc {
 }
 
 fn regency(args: &[&str], stdin: &str) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_desawifi-regency"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("desawifi-regency");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    run_fed(env!("CARGO_BIN_EXE_desawifi-regency"), args, stdin)
 }
 
 /// The HTTP status of one request (and its body).

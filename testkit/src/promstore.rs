@@ -33,6 +33,30 @@ pub fn tool(path: &str, package: &str) {
         "{path} missing: apt-get install {package}"
     );
 }
+/// Runs `bin ARGS` with `stdin` fed to it (a password, say): whether it
+/// succeeded, and its stdout then stderr. The office's CLI in the office tests.
+pub fn run_fed(bin: &str, args: &[&str], stdin: &str) -> (bool, String) {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {bin}: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
